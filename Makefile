@@ -1,0 +1,66 @@
+# Two commands matter: `make run` and `make test`. Everything else is a building block.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+# TF 2.16 + TFX 1.16 need Keras 2 (tf-keras); the variable must be set before Python starts.
+export TF_USE_LEGACY_KERAS := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+# python3.10 may be a pyenv shim that fails unless 3.10 is the active version, so it is probed, not trusted.
+define find_python310
+for c in "$${PYTHON310:-}" python3.10 "$$(pyenv root 2>/dev/null)"/versions/3.10*/bin/python3.10 \
+         /usr/bin/python3.10 /usr/local/bin/python3.10; do \
+  [ -n "$$c" ] && "$$c" -c 'import sys, venv; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 \
+    && { command -v "$$c" || echo "$$c"; } && break; \
+done
+endef
+
+.PHONY: help setup run pipeline test test-fast bench clean
+
+help:
+	@echo "make run        set up if needed, run the pipeline on the bundled data"
+	@echo "make test       set up if needed, run every test (unit + end-to-end)"
+	@echo "make pipeline   run the pipeline only (ARGS='--data PATH ...' passes flags)"
+	@echo "make test-fast  unit tests only (no end-to-end pipeline runs)"
+	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
+	@echo "make setup      create $(VENV) with Python 3.10 and the pinned requirements"
+	@echo "make clean      remove pipeline outputs and pushed models (keeps $(VENV))"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	@py="$$($(find_python310))"; \
+	if [ -z "$$py" ]; then \
+	  echo "error: Python 3.10 is required (TFX 1.16 supports Python < 3.11) and was not found." >&2; \
+	  echo "       Install it (e.g. 'pyenv install 3.10' or 'apt-get install python3.10 python3.10-venv')," >&2; \
+	  echo "       or point to it: make setup PYTHON310=/path/to/python3.10" >&2; \
+	  exit 2; \
+	fi; \
+	echo "Creating $(VENV) with $$py"; \
+	rm -rf $(VENV) && "$$py" -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip==26.3"
+	$(PY) -m pip install --quiet -r requirements.txt
+	@# Every interpreter of this venv (scripts, notebooks, `python -m ...`) starts with Keras 2 selected.
+	@echo 'import os; os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")' \
+	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/churn_legacy_keras.pth"
+	@touch $(STAMP)
+
+run: pipeline
+
+pipeline: setup
+	$(PY) local_pipeline.py $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/bench_pipeline.py $(ARGS)
+
+clean:
+	rm -rf pipeline_output serving_model

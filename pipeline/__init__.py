@@ -1,0 +1,1 @@
+"""Pipeline definition shared by every runner, plus input staging, gates and the run summary."""

@@ -1,0 +1,55 @@
+"""PipelineConfig: every run-time choice of one pipeline run, built once by the runner."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from modules import features
+from serving.constants import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
+
+PIPELINE_NAME = "churn"
+BUNDLED_DATA = PROJECT_ROOT / "data" / "customers.csv"
+CURATED_SCHEMA = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
+DEFAULT_OUTPUT = PROJECT_ROOT / "pipeline_output"
+DEFAULT_MIN_AUC = 0.6
+SPLIT_BUCKETS = {"train": 6, "validation": 2, "eval": 2}
+"""Hash-bucket split: train fits, validation picks the epoch (early stopping), eval is only for Evaluator."""
+TRAIN_SPLIT, VALIDATION_SPLIT, EVAL_SPLIT = SPLIT_BUCKETS
+INFER_SCHEMA = "infer"
+"""`--schema infer`: let SchemaGen infer the schema (for data the curated schema does not describe)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """One run's choices. Paths are absolute; nothing here touches the file system."""
+
+    data: Path = BUNDLED_DATA
+    output: Path = DEFAULT_OUTPUT
+    serving_dir: Path = DEFAULT_SERVING_DIR
+    label_key: str = features.LABEL_KEY
+    positive_label: str = features.POSITIVE_LABEL
+    id_keys: tuple[str, ...] = features.ID_KEYS
+    slice_keys: tuple[str, ...] = features.SLICE_KEYS
+    schema: Path | None = CURATED_SCHEMA
+    """None means infer it (`--schema infer`)."""
+    min_auc: float = DEFAULT_MIN_AUC
+    max_epochs: int | None = None
+    """None keeps modules.hparams.MAX_EPOCHS; tests lower it to run fast."""
+    beam_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+    @property
+    def pipeline_root(self) -> Path:
+        return self.output / "tfx"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.output / "metadata.sqlite"
+
+    @property
+    def model_base_path(self) -> Path:
+        """TF Serving's `--model_base_path`: versions are numeric folders inside it."""
+        return self.serving_dir / MODEL_NAME
+
+    @property
+    def summary_path(self) -> Path:
+        return self.output / "run_summary.json"

@@ -1,0 +1,1 @@
+"""Model server wire-compatible with TensorFlow Serving (REST + gRPC + Prometheus metrics)."""
