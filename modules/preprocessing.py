@@ -2,7 +2,7 @@
 
 Behaviour on messy data (documented in README):
 - identifier columns are dropped; the model never sees them;
-- numeric features are cast to float, missing cells are filled with the training mean, then z-scored;
+- numeric features are z-scored with the training mean and deviation; missing cells become 0, the mean;
 - categorical (string) features get a vocabulary computed on the training split; missing cells and
   categories never seen in training map to one shared out-of-vocabulary index;
 - the label becomes int64 1 when it equals the positive label (e.g. `1`, `Yes`, `True`), else 0.
@@ -32,10 +32,10 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
                 vocab_filename=features.vocabulary_name(key),
             )
         else:
-            value = tf.cast(inputs[key], tf.float32)
-            outputs[features.transformed_name(key)] = tft.scale_to_z_score(
-                _densify(value, default=tft.mean(value))
-            )
+            # z-scored with the mean and deviation of the values present; a missing value becomes 0,
+            # i.e. the training mean. One analyzer pass (imputing first would need a second pass).
+            scaled = tft.scale_to_z_score(tf.cast(inputs[key], tf.float32))
+            outputs[features.transformed_name(key)] = _densify(scaled, default=0.0)
     outputs[features.transformed_name(label_key)] = encode_label(
         inputs[label_key], custom_config["positive_label"]
     )

@@ -4,14 +4,12 @@ ExampleValidator only records anomalies; nothing in TFX acts on them. The gate r
 raises `DataValidationError`, which stops LocalDagRunner before Transform (Transform depends on the
 gate), so a model is never trained on data that breaks the schema.
 """
-from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 
 from tensorflow_data_validation.utils import anomalies_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx import types
 from tfx.dsl.component.experimental.annotations import InputArtifact
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
@@ -41,19 +39,17 @@ def describe_anomalies(by_split: Mapping[str, anomalies_pb2.Anomalies]) -> list[
     return lines
 
 
-def load_anomalies(artifact: types.Artifact) -> dict[str, anomalies_pb2.Anomalies]:
-    """Per-split Anomalies protos of an ExampleAnomalies artifact."""
+def load_anomalies(uri: str, split_names: str) -> dict[str, anomalies_pb2.Anomalies]:
+    """Per-split Anomalies protos of an ExampleAnomalies artifact (its uri and `split_names` property)."""
     return {
-        split: anomalies_util.load_anomalies_binary(
-            os.path.join(artifact_utils.get_split_uri([artifact], split), _SCHEMA_DIFF_FILE)
-        )
-        for split in artifact_utils.decode_split_names(artifact.split_names)
+        split: anomalies_util.load_anomalies_binary(os.path.join(uri, f"Split-{split}", _SCHEMA_DIFF_FILE))
+        for split in artifact_utils.decode_split_names(split_names)
     }
 
 
 @component
 def DataValidationGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:  # noqa: N802 (TFX component name)
     """Raise DataValidationError when any split has an anomaly."""
-    found = describe_anomalies(load_anomalies(anomalies))
+    found = describe_anomalies(load_anomalies(anomalies.uri, anomalies.split_names))
     if found:
         raise DataValidationError(found)

@@ -15,3 +15,8 @@ DEFAULT_SERVING_DIR = PROJECT_ROOT / "serving_model"
 GRPC_PORT = 8500
 REST_PORT = 8501
 METRICS_PATH = "/monitoring/prometheus/metrics"
+
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+"""REST body limit (after gzip decoding); larger requests get 413."""
+DEFAULT_MAX_INSTANCES = 10_000
+"""Rows (instances / examples / columnar dim 0) allowed in one request."""

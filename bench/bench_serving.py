@@ -1,0 +1,242 @@
+"""Serving benchmark (prints figures; not a test).
+
+Closed-loop load (wrk if installed, else a Python keep-alive loader) at several concurrencies
+against `python -m serving` (with and without --enable_batching), the in-process signature call
+rate, and a baseline Flask server doing one `tf.saved_model.load` signature call per request.
+
+    .venv/bin/python bench/bench_serving.py [--model_base_path DIR] [--duration 20]
+
+Default model: serving_model/customer-model (the pipeline's push); if absent, a tiny model with
+the same 13 raw-feature signature is built in a temporary directory.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from serving.constants import DEFAULT_SERVING_DIR, MODEL_NAME  # noqa: E402
+
+CUSTOMER = {
+    "Age": 30, "Gender": "Male", "Annual_Income": 50.5, "Total_Spend": 2000.0, "Years_as_Customer": 3,
+    "Num_of_Purchases": 20, "Average_Transaction_Amount": 100.0, "Num_of_Returns": 1,
+    "Num_of_Support_Contacts": 2, "Satisfaction_Score": 4, "Last_Purchase_Days_Ago": 30,
+    "Email_Opt_In": "True", "Promotion_Response": "Responded",
+}
+BODY = json.dumps({"instances": [CUSTOMER]})
+PATH = f"/v1/models/{MODEL_NAME}:predict"
+
+
+def build_fallback_model(base: Path) -> Path:
+    """A small Keras-free model with the pipeline's raw-feature `serving_default` signature."""
+    import tensorflow as tf
+
+    dtypes = {k: (tf.string if isinstance(v, str) else tf.int64 if isinstance(v, int) else tf.float32)
+              for k, v in CUSTOMER.items()}
+
+    class Churn(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = tf.Variable(tf.random.normal([len(dtypes)], stddev=0.01, seed=1))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], d, name=k) for k, d in dtypes.items()])
+        def serve(self, *features):  # type: ignore[no-untyped-def]
+            cols = [tf.strings.to_hash_bucket_fast(f, 10) if f.dtype == tf.string else f for f in features]
+            x = tf.stack([tf.cast(c, tf.float32) for c in cols], axis=1)
+            p = tf.sigmoid(tf.reduce_sum(x * self.w, axis=1))
+            return {"churn_probability": p, "churn": tf.cast(p > 0.5, tf.int64)}
+
+    model = Churn()
+    tf.saved_model.save(model, str(base / "1"), signatures={"serving_default": model.serve})
+    return base
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("POST", PATH, BODY)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("server did not become ready")
+
+
+def run_wrk(port: int, concurrency: int, seconds: int) -> Dict[str, float]:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
+                      'wrk.headers["Content-Type"] = "application/json"\n')
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script),
+                          f"http://127.0.0.1:{port}{PATH}"], capture_output=True, text=True).stdout
+    script.unlink()
+
+    def ms(label: str) -> float:
+        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out)
+        if not match:
+            return float("nan")
+        return float(match.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[match.group(2)]
+
+    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|timeout|connect|read|write):? (\d+)", out))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "errors": errors}
+
+
+def run_python_loader(port: int, concurrency: int, seconds: int) -> Dict[str, float]:
+    latencies: List[float] = []
+    errors = [0]
+    stop = time.time() + seconds
+    lock = threading.Lock()
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        local: List[float] = []
+        while time.time() < stop:
+            started = time.perf_counter()
+            try:
+                conn.request("POST", PATH, BODY)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                ok = False
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            local.append((time.perf_counter() - started) * 1e3)
+            if not ok:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(local)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    latencies.sort()
+    pick = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]) if latencies else (lambda q: 0)
+    return {"rps": len(latencies) / seconds, "p50": pick(0.5), "p99": pick(0.99), "errors": errors[0]}
+
+
+def load(port: int, concurrency: int, seconds: int) -> Dict[str, float]:
+    return (run_wrk if shutil.which("wrk") else run_python_loader)(port, concurrency, seconds)
+
+
+def in_process_rate(base: Path, seconds: float) -> float:
+    import numpy as np
+
+    from serving.servable import Servable
+    from serving.types import NUMPY_DTYPES, ServableId
+
+    version = max(int(p.name) for p in base.iterdir() if p.name.isdigit())
+    servable = Servable.load(ServableId(MODEL_NAME, version), base / str(version))
+    signature = servable.signatures["serving_default"]
+    inputs = {k: np.array([CUSTOMER[k].encode() if isinstance(CUSTOMER[k], str) else CUSTOMER[k]],
+                          dtype=NUMPY_DTYPES[s.dtype]) for k, s in signature.inputs.items()}
+    calls, stop = 0, time.time() + seconds
+    while time.time() < stop:
+        signature.run(inputs)
+        calls += 1
+    return calls / seconds
+
+
+def baseline_server(base: Path, port: int) -> None:
+    """What a user might write: Flask + tf.saved_model.load, one signature call per request."""
+    import tensorflow as tf
+    from flask import Flask, jsonify, request
+
+    version = max(int(p.name) for p in base.iterdir() if p.name.isdigit())
+    fn = tf.saved_model.load(str(base / str(version))).signatures["serving_default"]
+    app = Flask("baseline")
+
+    @app.post(PATH)
+    def predict():  # type: ignore[no-untyped-def]
+        rows = request.get_json(force=True)["instances"]
+        spec = fn.structured_input_signature[1]
+        inputs = {k: tf.constant([r[k] for r in rows], dtype=s.dtype) for k, s in spec.items()}
+        outputs = fn(**inputs)
+        return jsonify({"predictions": [{k: v.numpy()[i].item() for k, v in outputs.items()}
+                                        for i in range(len(rows))]})
+
+    app.run("127.0.0.1", port, threaded=True)
+
+
+def bench_server(cmd: List[str], port: int, levels: List[int], seconds: int) -> Dict[int, Dict[str, float]]:
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port, proc)
+        load(port, max(levels), 2)  # warm-up
+        return {c: load(port, c, seconds) for c in levels}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model_base_path", type=Path, default=DEFAULT_SERVING_DIR / MODEL_NAME)
+    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    base = args.model_base_path
+    if args.baseline_server:
+        baseline_server(base, args.baseline_server)
+        return 0
+    if not base.is_dir() or not any(p.name.isdigit() for p in base.iterdir()):
+        base = build_fallback_model(Path(tempfile.mkdtemp()) / MODEL_NAME)
+        print(f"no pushed model found; using a tiny stand-in at {base}")
+    print(f"model: {base}   load generator: {'wrk' if shutil.which('wrk') else 'python threads'}   "
+          f"cores: {os.cpu_count()}   duration: {args.duration}s per level")
+    rate = in_process_rate(base, 5)
+    print(f"in-process signature call rate (1 thread, batch 1): {rate:,.0f} calls/s")
+    py = sys.executable
+    results = {}
+    for label, extra in (("server+batching", ["--enable_batching",
+                                              "--batching_parameters_file=serving/config/batching.config"]),
+                         ("server (no batching)", [])):
+        rest = free_port()
+        cmd = [py, "-m", "serving", f"--model_base_path={base}", f"--model_name={MODEL_NAME}",
+               f"--port={free_port()}", f"--rest_api_port={rest}", *extra]
+        results[label] = bench_server(cmd, rest, args.concurrency, args.duration)
+    port = free_port()
+    results["flask baseline"] = bench_server([py, __file__, f"--model_base_path={base}",
+                                              f"--baseline-server={port}"], port, args.concurrency, args.duration)
+    print(f"\n{'server':22} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for label, by_level in results.items():
+        for c, r in by_level.items():
+            print(f"{label:22} {c:5d} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} {int(r['errors']):7d}")
+    print()
+    for c in args.concurrency:
+        base_rps = results["flask baseline"][c]["rps"] or float("nan")
+        ours = results["server+batching"][c]["rps"]
+        print(f"concurrency {c:3d}: server+batching / flask = {ours / base_rps:5.1f}x   "
+              f"server+batching / in-process calls = {ours / rate:5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

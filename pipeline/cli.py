@@ -1,0 +1,181 @@
+"""Command line of `local_pipeline.py`: flags, input checks, the run, the summary and the exit code.
+
+Exit codes: 0 a blessed model is pushed (or already served unchanged); 2 bad usage or unreadable
+input; 3 stopped by data validation; 4 model not blessed (nothing pushed); 1 anything else.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import hashlib
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline import config as cfg
+from pipeline import progress
+
+EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
+_MODULES_DIR = cfg.PROJECT_ROOT / "modules"
+_COMPONENT_COUNT = 10
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = cfg.PipelineConfig()
+    parser = argparse.ArgumentParser(
+        prog="local_pipeline.py",
+        description="Train, validate and push the churn model with TFX (LocalDagRunner). "
+        "Writes <output>/run_summary.json; exit 0 pushed, 2 bad input, 3 data anomalies, 4 not blessed, 1 error.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", type=Path, default=defaults.data, help="CSV file, or folder of CSV files")
+    parser.add_argument("--output", type=Path, default=defaults.output,
+                        help="pipeline root, ML Metadata and run_summary.json go here")
+    parser.add_argument("--serving-dir", type=Path, default=defaults.serving_dir,
+                        help="models are pushed to <serving-dir>/customer-model/<version>/")
+    parser.add_argument("--label", default=defaults.label_key, help="label column")
+    parser.add_argument("--positive-label", default=defaults.positive_label,
+                        help="label value meaning 'churned' (e.g. 1, Yes, True)")
+    parser.add_argument("--id-columns", default=",".join(defaults.id_keys),
+                        help="comma-separated identifier columns, never used as features ('' for none)")
+    parser.add_argument("--slice-columns", default=",".join(defaults.slice_keys),
+                        help="comma-separated columns to report metrics by; those absent from the data are skipped")
+    parser.add_argument("--schema", default=str(defaults.schema),
+                        help=f"curated schema.pbtxt to validate the data against, or '{cfg.INFER_SCHEMA}'")
+    parser.add_argument("--min-auc", type=_unit_interval, default=defaults.min_auc,
+                        help="bless the model only if its overall eval AUC is at least this")
+    parser.add_argument("--max-epochs", type=_positive_int, default=None,
+                        help="upper bound on training epochs (early stopping usually ends sooner)")
+    parser.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = cfg.PipelineConfig(
+        data=args.data.resolve(),
+        output=args.output.resolve(),
+        serving_dir=args.serving_dir.resolve(),
+        label_key=args.label,
+        positive_label=args.positive_label,
+        id_keys=_names(args.id_columns),
+        slice_keys=_names(args.slice_columns),
+        schema=None if args.schema == cfg.INFER_SCHEMA else Path(args.schema).resolve(),
+        min_auc=args.min_auc,
+        max_epochs=args.max_epochs,
+    )
+    progress.quiet_environment()
+    try:
+        config.output.mkdir(parents=True, exist_ok=True)
+        lock = (config.output / ".lock").open("w")
+    except OSError as e:
+        return _usage_error(f"cannot write to --output {config.output}: {e.strerror}")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _usage_error(f"another pipeline run is using {config.output}; wait for it or choose another --output")
+    with lock:
+        return _run(config, verbose=args.verbose)
+
+
+def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
+    from pipeline import inputs
+
+    started = time.monotonic()
+    summary: dict[str, Any] = {"data": str(config.data), "output": str(config.output)}
+    try:
+        staged = inputs.stage_data(config.data, config.output / "inputs", config.label_key,
+                                   config.positive_label, config.id_keys)
+        schema = None if config.schema is None else inputs.stage_schema(config.schema, config.output / "inputs")
+    except inputs.InputError as e:
+        return _usage_error(str(e))
+    summary["input"] = {
+        "rows": staged.rows, "dropped_unlabelled_rows": staged.dropped_unlabelled_rows,
+        "missing_cells": staged.missing_cells, "label_values": staged.label_values,
+        "schema": str(config.schema) if config.schema else cfg.INFER_SCHEMA,
+    }
+    slice_keys = [k for k in config.slice_keys if k in staged.columns]
+    print(f"data: {config.data} ({staged.rows:,} rows"
+          f"{f', {staged.dropped_unlabelled_rows} without a label dropped' if staged.dropped_unlabelled_rows else ''})")
+    print(f"output: {config.output}\n")
+    handler = progress.install(verbose, _COMPONENT_COUNT)
+    status, exit_code, error = "pushed", EXIT_PUSHED, None
+    try:
+        _run_pipeline(config, staged.directory, schema, slice_keys)
+    except Exception as e:  # noqa: BLE001 (every failure becomes an exit code and a message)
+        handler.fail()
+        from pipeline.gates import DataValidationError
+
+        if isinstance(e, DataValidationError):
+            status, exit_code = "stopped_by_data_validation", EXIT_DATA_VALIDATION
+        else:
+            status, exit_code, error = "failed", EXIT_FAILED, f"{type(e).__name__}: {e}"
+            if verbose:
+                traceback.print_exc()
+    summary.update(_read_back(config))
+    if exit_code == EXIT_PUSHED and not summary.get("pushed_model_dir"):
+        status, exit_code = "not_blessed", EXIT_NOT_BLESSED
+    summary.update(
+        status=status, exit_code=exit_code, error=error,
+        component_seconds=handler.times.seconds, cached_components=handler.times.cached,
+        total_seconds=round(time.monotonic() - started, 2),
+    )
+    from pipeline.run_summary import format_summary, write_summary
+
+    write_summary(summary, config.summary_path)
+    print(format_summary(summary))
+    print(f"summary: {config.summary_path}")
+    if error and not verbose:
+        print("(run again with --verbose for the full log)", file=sys.stderr)
+    return exit_code
+
+
+def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | None, slice_keys: list[str]) -> None:
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
+    tfx.orchestration.LocalDagRunner().run(
+        create_pipeline(config, data_dir, schema, slice_keys, code_fingerprint=_code_fingerprint())
+    )
+
+
+def _read_back(config: cfg.PipelineConfig) -> dict[str, Any]:
+    from pipeline.run_summary import build_summary, collect_outputs
+
+    if not config.metadata_path.exists():
+        return build_summary({})
+    return build_summary(collect_outputs(config.metadata_path))
+
+
+def _code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(_MODULES_DIR.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _usage_error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value

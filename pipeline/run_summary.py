@@ -1,0 +1,225 @@
+"""What a run did, read back from ML Metadata and the artifacts: the source of run_summary.json.
+
+`collect_outputs` finds the newest pipeline run in MLMD and the output artifacts of each node in it
+(cached executions included). `build_summary` turns them into the JSON-ready dict documented in the
+README; `format_summary` renders that dict as the table printed at the end of a run. Both are pure.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import tensorflow_data_validation as tfdv
+import tensorflow_model_analysis as tfma
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline import config as cfg
+from pipeline.gates import describe_anomalies, load_anomalies
+from pipeline.pusher import NEWLY_PUSHED_PROPERTY
+
+Outputs = dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
+"""node id -> output key -> artifacts."""
+METRIC_NAMES = ("auc", "precision", "recall", "binary_accuracy", "example_count")
+
+
+def collect_outputs(metadata_path: Path) -> Outputs:
+    """Output artifacts per node of the newest pipeline run recorded in `metadata_path`."""
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(metadata_path)
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = metadata_store.MetadataStore(connection)
+    runs = store.get_contexts_by_type("pipeline_run")
+    if not runs:
+        return {}
+    run = max(runs, key=lambda c: c.id)
+    outputs: Outputs = defaultdict(lambda: defaultdict(list))
+    executions = store.get_executions_by_context(run.id)
+    node_of = {}
+    for execution in executions:
+        for context in store.get_contexts_by_execution(execution.id):
+            if context.name.startswith(cfg.PIPELINE_NAME + ".") and context.type_id == _node_type_id(store):
+                node_of[execution.id] = context.name.split(".", 1)[1]
+    events = [e for e in store.get_events_by_execution_ids(list(node_of)) if e.type == metadata_store_pb2.Event.OUTPUT]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    for event in events:
+        outputs[node_of[event.execution_id]][event.path.steps[0].key].append(artifacts[event.artifact_id])
+    return {node: dict(keys) for node, keys in outputs.items()}
+
+
+def build_summary(outputs: Outputs) -> dict[str, Any]:
+    """Counts, anomalies, metrics, blessing and push, as far as the run got."""
+    summary: dict[str, Any] = {
+        "example_counts": {}, "anomalies": [], "metrics": None, "blessed": None, "blessing_reason": None,
+        "pushed_model_dir": None, "model_version": None, "newly_pushed": False, "training": None,
+    }
+    statistics = _single(outputs, "StatisticsGen", "statistics")
+    if statistics:
+        summary["example_counts"] = _example_counts(statistics)
+    anomalies = _single(outputs, "ExampleValidator", "anomalies")
+    if anomalies:
+        summary["anomalies"] = describe_anomalies(
+            load_anomalies(anomalies.uri, anomalies.properties["split_names"].string_value))
+    model_run = _single(outputs, "Trainer", "model_run")
+    if model_run:
+        summary["training"] = _training_history(Path(model_run.uri) / "history.csv")
+    evaluation = _single(outputs, "Evaluator", "evaluation")
+    if evaluation:
+        summary["metrics"] = _metrics(evaluation.uri)
+        validation = tfma.load_validation_result(evaluation.uri)
+        summary["blessed"] = bool(validation.validation_ok)
+        summary["blessing_reason"] = _blessing_reason(validation, summary["metrics"])
+    pushed = _single(outputs, "Pusher", "pushed_model")
+    if pushed and pushed.custom_properties["pushed"].int_value == 1:
+        summary["pushed_model_dir"] = pushed.custom_properties["pushed_destination"].string_value
+        summary["model_version"] = pushed.custom_properties["pushed_version"].string_value
+        summary["newly_pushed"] = pushed.custom_properties[NEWLY_PUSHED_PROPERTY].int_value == 1
+    return summary
+
+
+def write_summary(summary: dict[str, Any], path: Path) -> None:
+    """Write atomically so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The table printed at the end of a run."""
+    lines = ["", "Summary", "======="]
+    counts = summary.get("example_counts") or {}
+    if counts:
+        lines.append("rows: " + ", ".join(f"{split} {n:,}" for split, n in counts.items()))
+    anomalies = summary.get("anomalies") or []
+    lines.append(f"anomalies: {len(anomalies) or 'none'}")
+    lines += [f"  - {a}" for a in anomalies]
+    training = summary.get("training")
+    if training:
+        lines.append(f"training: {training['epochs_run']} epochs, best epoch {training['best_epoch']} "
+                     f"(validation loss {training['best_val_loss']:.4f}, AUC {training['best_val_auc']:.4f})")
+    metrics = summary.get("metrics")
+    if metrics:
+        header = f"{'slice':<30}{'AUC':>8}{'precision':>11}{'recall':>8}{'accuracy':>10}{'examples':>10}"
+        lines += ["", "eval metrics:", header, "-" * len(header)]
+        rows = {"overall": metrics["overall"], **metrics["slices"]}
+        for name, m in rows.items():
+            lines.append(f"{name:<30}{_fmt(m.get('auc')):>8}{_fmt(m.get('precision')):>11}{_fmt(m.get('recall')):>8}"
+                         f"{_fmt(m.get('binary_accuracy')):>10}{int(m.get('example_count') or 0):>10,}")
+        if metrics.get("baseline"):
+            lines.append(f"{'baseline (last blessed)':<30}{_fmt(metrics['baseline'].get('auc')):>8}")
+        lines.append("")
+    if summary.get("blessed") is not None:
+        lines.append(f"blessed: {'yes' if summary['blessed'] else 'no'} ({summary['blessing_reason']})")
+    if summary.get("pushed_model_dir"):
+        verb = "pushed" if summary.get("newly_pushed") else "unchanged, already serving"
+        lines.append(f"model: {verb}: {summary['pushed_model_dir']}")
+    else:
+        lines.append("model: nothing pushed")
+    lines.append(f"status: {summary['status']} (exit {summary['exit_code']}) in {summary['total_seconds']:.1f} s")
+    if summary.get("error"):
+        lines.append(f"error: {summary['error']}")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _single(outputs: Outputs, node: str, key: str) -> metadata_store_pb2.Artifact | None:
+    found = outputs.get(node, {}).get(key, [])
+    return found[-1] if found else None
+
+
+def _node_type_id(store: metadata_store.MetadataStore) -> int:
+    return store.get_context_type("node").id
+
+
+def _example_counts(statistics: metadata_store_pb2.Artifact) -> dict[str, int]:
+    splits = json.loads(statistics.properties["split_names"].string_value)
+    counts = {}
+    for split in cfg.SPLIT_BUCKETS:
+        if split in splits:
+            stats = tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb"))
+            counts[split] = int(stats.datasets[0].num_examples)
+    return counts
+
+
+def _training_history(history_csv: Path) -> dict[str, Any] | None:
+    if not history_csv.exists():
+        return None
+    with history_csv.open() as f:
+        rows = list(csv.DictReader(f))
+    best = min(rows, key=lambda r: float(r["val_loss"]))
+    return {
+        "epochs_run": len(rows),
+        "best_epoch": int(best["epoch"]) + 1,
+        "best_val_loss": float(best["val_loss"]),
+        "best_val_auc": float(best["val_auc"]),
+        "train_auc_at_best": float(best["auc"]),
+    }
+
+
+def _metrics(evaluation_uri: str) -> dict[str, Any]:
+    """{'overall': {...}, 'slices': {'Gender=Male': {...}}, 'baseline': {...} | None}."""
+    result = tfma.load_eval_result(evaluation_uri)
+    overall: dict[str, float | None] = {}
+    slices: dict[str, dict[str, float | None]] = {}
+    baseline: dict[str, float | None] | None = None
+    for slice_key, by_output in result.slicing_metrics:
+        values = _metric_values(by_output)
+        name = "overall" if not slice_key else ", ".join(f"{k}={_text(v)}" for k, v in slice_key)
+        if name == "overall":
+            overall = values["candidate"]
+            baseline = values.get("baseline")
+        else:
+            slices[name] = values["candidate"]
+    return {"overall": overall, "slices": dict(sorted(slices.items())), "baseline": baseline}
+
+
+def _metric_values(by_output: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Candidate (and baseline) metrics of one slice; TFMA keys metrics by output then sub-key."""
+    candidate: dict[str, float | None] = {}
+    baseline: dict[str, float | None] = {}
+    for _, by_subkey in by_output.items():
+        for _, metrics in by_subkey.items():
+            for key, value in metrics.items():
+                number = value.get("doubleValue")
+                if key in METRIC_NAMES:
+                    candidate[key] = number
+                elif key.startswith("baseline/") or key.endswith("_baseline"):
+                    baseline[key.replace("baseline/", "").replace("_baseline", "")] = number
+    out = {"candidate": {k: candidate.get(k) for k in METRIC_NAMES}}
+    if baseline:
+        out["baseline"] = {k: baseline.get(k) for k in METRIC_NAMES}
+    return out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _blessing_reason(validation: Any, metrics: dict[str, Any]) -> str:
+    auc = metrics["overall"].get("auc")
+    if validation.validation_ok:
+        reason = f"overall AUC {_fmt(auc)} passed the lower bound"
+        if metrics.get("baseline"):
+            reason += f" and is not worse than the last blessed model's {_fmt(metrics['baseline'].get('auc'))}"
+        return reason
+    problems = []
+    for per_slice in validation.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            threshold = failure.metric_threshold
+            if threshold.HasField("value_threshold"):
+                bound = threshold.value_threshold.lower_bound.value
+                problems.append(f"overall AUC {_fmt(auc)} is below the lower bound {bound:g}")
+            elif threshold.HasField("change_threshold"):
+                problems.append(f"overall AUC {_fmt(auc)} is worse than the last blessed model's "
+                                f"{_fmt((metrics.get('baseline') or {}).get('auc'))}")
+            else:
+                problems.append(failure.message)
+    return "; ".join(problems) or "validation failed"

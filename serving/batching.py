@@ -1,0 +1,190 @@
+"""Dynamic batching of signature runs (TF Serving's `BasicBatchScheduler` + batching session).
+
+Requests for the same signature whose inputs share dtypes and inner shapes are concatenated on
+dim 0 into one session run, and the outputs are split back. A batch closes when it is full
+(`max_batch_size`), when `batch_timeout_micros` has passed since it opened, or when a newer
+batch exists; with the default timeout of 0 a free thread takes whatever is waiting, so batches
+grow only while all `num_batch_threads` are busy. When `max_enqueued_batches` batches are
+already waiting, a request that needs a new batch is refused with UNAVAILABLE (HTTP 503).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Deque, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from serving.errors import FailedPreconditionError, InvalidArgumentError, ServingError, UnavailableError
+from serving.metrics import ServingMetrics
+from serving.servable import Signature
+from serving.types import TensorMap
+
+QUEUE_FULL_MESSAGE = "The batch scheduling queue to which this task was submitted is full"
+
+
+@dataclass(frozen=True)
+class BatchingOptions:
+    """`BatchingParameters` with TF Serving's defaults; validated on construction."""
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = os.cpu_count() or 1
+    thread_pool_name: str = "batch_threads"
+    allowed_batch_sizes: Tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Batching parameter {name} must be >= 1, got {getattr(self, name)}.")
+        if self.batch_timeout_micros < 0:
+            raise ValueError("Batching parameter batch_timeout_micros must be >= 0.")
+        sizes = self.allowed_batch_sizes
+        if sizes and (list(sizes) != sorted(set(sizes)) or sizes[-1] != self.max_batch_size):
+            raise ValueError("allowed_batch_sizes must be increasing and end with max_batch_size.")
+
+
+_Key = Tuple[Tuple[str, str, Tuple[int, ...]], ...]
+
+
+class _Task:
+    __slots__ = ("inputs", "rows", "future", "enqueued")
+
+    def __init__(self, inputs: TensorMap, rows: int) -> None:
+        self.inputs = inputs
+        self.rows = rows
+        self.future: "Future[TensorMap]" = Future()
+        self.enqueued = time.perf_counter()
+
+
+class _Batch:
+    __slots__ = ("key", "tasks", "rows", "opened", "timeout_ms")
+
+    def __init__(self, key: _Key, timeout_ms: int) -> None:
+        self.key = key
+        self.tasks: List[_Task] = []
+        self.rows = 0
+        self.opened = time.monotonic()
+        self.timeout_ms = timeout_ms
+
+
+def _task_key(inputs: TensorMap) -> Tuple[_Key, int]:
+    sizes = {a.shape[0] if a.ndim else -1 for a in inputs.values()}
+    if len(sizes) != 1 or -1 in sizes:
+        raise InvalidArgumentError(
+            "Batching session Run() input tensors must have equal 0th-dimension size")
+    key = tuple((k, inputs[k].dtype.str, inputs[k].shape[1:]) for k in sorted(inputs))
+    return key, sizes.pop()
+
+
+class BatchScheduler:
+    """A `Runner` that batches; see module docstring."""
+
+    def __init__(self, options: BatchingOptions, metrics: ServingMetrics) -> None:
+        self.options = options
+        self._metrics = metrics
+        self._queues: Dict[Signature, Deque[_Batch]] = {}
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{options.thread_pool_name}-{i}", daemon=True)
+            for i in range(options.num_batch_threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int) -> "Future[TensorMap]":
+        key, rows = _task_key(inputs)
+        limit = self.options.max_batch_size
+        if rows > limit:
+            raise InvalidArgumentError(f"Task size {rows} is larger than maximum input batch size {limit}")
+        task = _Task(inputs, rows)
+        with self._cond:
+            queue = self._queues.setdefault(signature, deque())
+            batch = queue[-1] if queue else None
+            if batch is None or batch.key != key or batch.rows + rows > limit:
+                if len(queue) >= self.options.max_enqueued_batches:
+                    raise UnavailableError(QUEUE_FULL_MESSAGE)
+                batch = _Batch(key, timeout_ms)
+                queue.append(batch)
+            batch.tasks.append(task)
+            batch.rows += rows
+            self._cond.notify()
+        return task.future
+
+    def _take(self) -> Tuple[Optional[Signature], Optional[_Batch], Optional[float]]:
+        """The oldest closable batch, or the time to wait for the next one to close."""
+        now = time.monotonic()
+        timeout = self.options.batch_timeout_micros / 1e6
+        best: Optional[Tuple[Signature, _Batch]] = None
+        wait: Optional[float] = None
+        for signature, queue in self._queues.items():
+            if not queue:
+                continue
+            head = queue[0]
+            due = head.opened + timeout
+            if head.rows >= self.options.max_batch_size or len(queue) > 1 or now >= due:
+                if best is None or head.opened < best[1].opened:
+                    best = (signature, head)
+            else:
+                wait = due - now if wait is None else min(wait, due - now)
+        if best is None:
+            return None, None, wait
+        self._queues[best[0]].popleft()
+        if not self._queues[best[0]]:
+            del self._queues[best[0]]
+        return best[0], best[1], None
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                signature, batch, wait = self._take()
+                while batch is None:
+                    if self._stopped:
+                        return
+                    self._cond.wait(wait)
+                    signature, batch, wait = self._take()
+            self._run(signature, batch)  # type: ignore[arg-type]
+
+    def _run(self, signature: Signature, batch: _Batch) -> None:
+        tasks = batch.tasks
+        started = time.perf_counter()
+        padded = next((s for s in self.options.allowed_batch_sizes if s >= batch.rows), batch.rows)
+        inputs = {}
+        for name in tasks[0].inputs:
+            parts = [t.inputs[name] for t in tasks]
+            if padded > batch.rows:
+                parts.append(np.repeat(parts[0][:1], padded - batch.rows, axis=0))
+            inputs[name] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        try:
+            outputs = signature.run(inputs, batch.timeout_ms)
+            for name, value in outputs.items():
+                if value.ndim == 0 or value.shape[0] != padded:
+                    raise FailedPreconditionError(
+                        f"Batched output tensor {name} has {value.shape[0] if value.ndim else 0} "
+                        f"elements in 0th dimension, but expected {padded}")
+        except ServingError as err:
+            for task in tasks:
+                task.future.set_exception(err)
+            return
+        self._metrics.record_batch(self.options.thread_pool_name, padded,
+                                   [(started - t.enqueued) * 1e6 for t in tasks])
+        offset = 0
+        for task in tasks:
+            task.future.set_result({k: v[offset: offset + task.rows] for k, v in outputs.items()})
+            offset += task.rows
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._stopped = True
+            for queue in self._queues.values():
+                for batch in queue:
+                    for task in batch.tasks:
+                        task.future.set_exception(UnavailableError("Server is shutting down"))
+            self._queues.clear()
+            self._cond.notify_all()

@@ -1,0 +1,228 @@
+"""Command-line client: `python -m serving.client status|metadata|predict [--grpc]`.
+
+`predict` takes one customer (`--json '{"Age": 30, ...}'` or a JSON file) or a CSV file
+(`--csv customers.csv`), converts each value to the dtype the model's signature declares (read
+from the metadata API, never hard-coded), ignores columns the signature does not take (such as
+Customer_ID or the label), and prints the churn probability per customer.
+Errors (server down, HTTP/gRPC error) print one line and exit 1.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from serving.constants import GRPC_PORT, MODEL_NAME, REST_PORT
+
+SIGNATURE = "serving_default"
+PROBABILITY_KEY = "churn_probability"
+_INT_TYPES = {"DT_INT64", "DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8"}
+_FLOAT_TYPES = {"DT_FLOAT", "DT_DOUBLE"}
+
+
+class ClientError(Exception):
+    """Anything that should end the command with a one-line message."""
+
+
+def _convert(value: Any, dtype: str, column: str) -> Any:
+    try:
+        if dtype in _INT_TYPES:
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if dtype in _FLOAT_TYPES:
+            return float(value)
+        if dtype == "DT_BOOL":
+            return str(value).strip().lower() in ("1", "true", "yes")
+        return str(value)
+    except (TypeError, ValueError):
+        raise ClientError(f"Column {column}: cannot convert {value!r} to {dtype}") from None
+
+
+def to_instances(rows: List[Dict[str, Any]], input_dtypes: Dict[str, str]) -> List[Dict[str, Any]]:
+    """Keeps the signature's inputs, converted to their dtypes; missing inputs are an error."""
+    instances = []
+    for number, row in enumerate(rows, 1):
+        missing = sorted(set(input_dtypes) - set(row))
+        if missing:
+            raise ClientError(f"Customer {number} is missing: {', '.join(missing)}")
+        instances.append({k: _convert(row[k], d, k) for k, d in input_dtypes.items()})
+    return instances
+
+
+class RestClient:
+    def __init__(self, host: str, port: int, model: str, timeout: float) -> None:
+        self._base = f"http://{host}:{port}/v1/models/{model}"
+        self._timeout = timeout
+
+    def _request(self, url: str, body: Optional[bytes] = None) -> Any:
+        request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode("utf-8", "replace")
+            try:
+                detail = json.loads(detail)["error"]
+            except (ValueError, KeyError, TypeError):
+                pass
+            raise ClientError(f"Server answered HTTP {err.code}: {detail}") from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise ClientError(f"Cannot reach the model server at {url}: {reason}") from None
+
+    def status(self) -> Any:
+        return self._request(self._base)
+
+    def metadata(self) -> Any:
+        return self._request(self._base + "/metadata")
+
+    def input_dtypes(self) -> Dict[str, str]:
+        sigs = self.metadata()["metadata"]["signature_def"]["signature_def"]
+        return {k: v["dtype"] for k, v in sigs[SIGNATURE]["inputs"].items()}
+
+    def predict(self, instances: List[Dict[str, Any]]) -> List[Any]:
+        body = json.dumps({"instances": instances}).encode()
+        return self._request(self._base + ":predict", body)["predictions"]
+
+
+class GrpcClient:
+    def __init__(self, host: str, port: int, model: str, timeout: float) -> None:
+        import grpc
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        self._grpc = grpc
+        self._channel = grpc.insecure_channel(f"{host}:{port}")
+        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        self._model = model
+        self._timeout = timeout
+        self._target = f"{host}:{port}"
+        self._dtypes: Dict[str, int] = {}
+
+    def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return method(request, timeout=self._timeout)
+        except self._grpc.RpcError as err:
+            if err.code() == self._grpc.StatusCode.UNAVAILABLE:
+                raise ClientError(f"Cannot reach the model server at {self._target}: {err.details()}") from None
+            raise ClientError(f"Server answered {err.code().name}: {err.details()}") from None
+
+    def status(self) -> Any:
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = self._model
+        return json_format.MessageToDict(self._call(self._models.GetModelStatus, request),
+                                         preserving_proto_field_name=True)
+
+    def _signature_defs(self) -> Any:
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.name = self._model
+        response = self._call(self._predict.GetModelMetadata, request)
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(sig_map)
+        return sig_map
+
+    def metadata(self) -> Any:
+        from google.protobuf import json_format
+
+        return json_format.MessageToDict(self._signature_defs(), preserving_proto_field_name=True)
+
+    def input_dtypes(self) -> Dict[str, str]:
+        from tensorflow.core.framework import types_pb2
+
+        inputs = self._signature_defs().signature_def[SIGNATURE].inputs
+        self._dtypes = {k: v.dtype for k, v in inputs.items()}
+        return {k: types_pb2.DataType.Name(v.dtype) for k, v in inputs.items()}
+
+    def predict(self, instances: List[Dict[str, Any]]) -> List[Any]:
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self._model
+        request.model_spec.signature_name = SIGNATURE
+        for key in instances[0]:
+            values = [i[key] for i in instances]
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(values, dtype=tf.as_dtype(self._dtypes[key])))
+        response = self._call(self._predict.Predict, request)
+        outputs = {k: tf.make_ndarray(v).tolist() for k, v in response.outputs.items()}
+        if len(outputs) == 1:  # same shape as REST's row format
+            return next(iter(outputs.values()))
+        return [{k: v[i] for k, v in outputs.items()} for i in range(len(instances))]
+
+
+def _read_rows(args: argparse.Namespace) -> List[Dict[str, Any]]:
+    if args.csv:
+        try:
+            with open(args.csv, newline="") as handle:
+                rows = list(csv.DictReader(handle))
+        except OSError as err:
+            raise ClientError(f"Cannot read {args.csv}: {err.strerror}") from None
+        if not rows:
+            raise ClientError(f"{args.csv} has no customers")
+        return rows
+    text = Path(args.json).read_text() if Path(args.json).is_file() else args.json
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise ClientError(f"--json is neither a file nor valid JSON: {err}") from None
+    rows = value if isinstance(value, list) else [value]
+    if not all(isinstance(r, dict) for r in rows):
+        raise ClientError("--json must be a JSON object (one customer) or a list of objects")
+    return rows
+
+
+def _format(prediction: Any) -> str:
+    if isinstance(prediction, dict) and PROBABILITY_KEY in prediction:
+        return f"{float(prediction[PROBABILITY_KEY]):.4f}"
+    return json.dumps(prediction)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m serving.client", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=None, help=f"default {REST_PORT} (REST) / {GRPC_PORT} (gRPC)")
+    parser.add_argument("--model", default=MODEL_NAME)
+    parser.add_argument("--grpc", action="store_true", help="use the gRPC API")
+    parser.add_argument("--timeout", type=float, default=30.0)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("status", help="model version states")
+    commands.add_parser("metadata", help="signatures")
+    predict = commands.add_parser("predict", help="churn probability per customer")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--json", help="one customer as a JSON object, or a JSON file")
+    source.add_argument("--csv", help="CSV file with one customer per row")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    port = args.port or (GRPC_PORT if args.grpc else REST_PORT)
+    client = (GrpcClient if args.grpc else RestClient)(args.host, port, args.model, args.timeout)
+    try:
+        if args.command == "status":
+            print(json.dumps(client.status(), indent=1))
+        elif args.command == "metadata":
+            print(json.dumps(client.metadata(), indent=1))
+        else:
+            rows = _read_rows(args)
+            predictions = client.predict(to_instances(rows, client.input_dtypes()))
+            for number, (row, prediction) in enumerate(zip(rows, predictions), 1):
+                label = row.get("Customer_ID", number)
+                print(f"customer {label}: churn probability {_format(prediction)}")
+    except ClientError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

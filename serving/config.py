@@ -1,0 +1,206 @@
+"""Command-line flags (tensorflow_model_server's names) and config files -> `ServerConfig`.
+
+`--model_config_file` is a `ModelServerConfig` text proto (official proto from
+`tensorflow_serving.config`); `--monitoring_config_file` a `MonitoringConfig`;
+`--batching_parameters_file` a `BatchingParameters`. Every problem raises `ConfigError` with a
+sentence naming the flag or file, which `main` prints before exiting non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.batching import BatchingOptions
+from serving.constants import (DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SERVING_DIR,
+                               GRPC_PORT, METRICS_PATH, MODEL_NAME, REST_PORT)
+from serving.manager import ModelConfig
+from serving.protos import BatchingParameters, MonitoringConfig
+from serving.version_policy import PolicyKind, VersionPolicy
+
+
+class ConfigError(Exception):
+    """A bad flag or config file; the message is shown to the user as-is."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str
+    grpc_port: int
+    rest_port: Optional[int]
+    """None disables REST (flag value 0); 0 here means an ephemeral port."""
+    models: Tuple[ModelConfig, ...]
+    poll_seconds: float
+    rest_timeout_ms: int
+    num_threads: int
+    batching: Optional[BatchingOptions]
+    metrics_path: Optional[str]
+    enable_cors: bool
+    max_request_bytes: int
+    max_instances: int
+    max_load_retries: int
+    load_retry_interval_seconds: float
+    intra_op_threads: int
+    inter_op_threads: int
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(f"{message}\n{self.format_usage().strip()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m serving", description="TF-Serving-compatible model server.")
+    flag = p.add_argument
+    flag("--port", type=int, default=GRPC_PORT, help="gRPC port")
+    flag("--rest_api_port", type=int, default=REST_PORT, help="REST port (0 disables REST)")
+    flag("--host", default="127.0.0.1", help="address to bind both ports to")
+    flag("--model_name", default=MODEL_NAME)
+    flag("--model_base_path", default=None,
+         help=f"default: {DEFAULT_SERVING_DIR / MODEL_NAME} (ignored with --model_config_file)")
+    flag("--model_config_file", default=None, help="ModelServerConfig text proto")
+    flag("--monitoring_config_file", default=None, help="MonitoringConfig text proto")
+    flag("--file_system_poll_wait_seconds", type=float, default=1.0)
+    flag("--enable_batching", type=_bool, nargs="?", const=True, default=False)
+    flag("--batching_parameters_file", default=None, help="BatchingParameters text proto")
+    flag("--rest_api_timeout_in_ms", type=int, default=30000)
+    flag("--rest_api_num_threads", type=int, default=4 * (os.cpu_count() or 1))
+    flag("--rest_api_enable_cors_support", type=_bool, nargs="?", const=True, default=False)
+    flag("--max_num_load_retries", type=int, default=5)
+    flag("--load_retry_interval_micros", type=int, default=60_000_000)
+    flag("--tensorflow_intra_op_parallelism", type=int, default=0)
+    flag("--tensorflow_inter_op_parallelism", type=int, default=0)
+    flag("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES)
+    flag("--max_instances_per_request", type=int, default=DEFAULT_MAX_INSTANCES)
+    return p
+
+
+def _read(path: str, flag: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as err:
+        raise ConfigError(f"Cannot read {flag} {path}: {err.strerror or err}") from None
+
+
+def _parse_text(path: str, flag: str, message: object) -> object:
+    try:
+        return text_format.Parse(_read(path, flag), message)
+    except text_format.ParseError as err:
+        raise ConfigError(f"Invalid {flag} {path}: {err}") from None
+
+
+def _policy(config: model_server_config_pb2.ModelConfig) -> VersionPolicy:
+    policy = config.model_version_policy
+    kind = policy.WhichOneof("policy_choice")
+    if kind == "all":
+        return VersionPolicy(PolicyKind.ALL)
+    if kind == "specific":
+        if not policy.specific.versions:
+            raise ConfigError(f"Model {config.name}: specific version policy lists no versions.")
+        return VersionPolicy(PolicyKind.SPECIFIC, versions=frozenset(policy.specific.versions))
+    num = policy.latest.num_versions if kind == "latest" else 1
+    if num < 1:
+        raise ConfigError(f"Model {config.name}: latest.num_versions must be >= 1.")
+    return VersionPolicy(PolicyKind.LATEST, num_versions=num)
+
+
+def load_model_config(path: str) -> Tuple[ModelConfig, ...]:
+    """Parses a `ModelServerConfig` text proto into model configs."""
+    proto = _parse_text(path, "--model_config_file", model_server_config_pb2.ModelServerConfig())
+    if proto.WhichOneof("config") != "model_config_list":  # type: ignore[attr-defined]
+        raise ConfigError(f"{path}: only model_config_list is supported.")
+    models: List[ModelConfig] = []
+    for entry in proto.model_config_list.config:  # type: ignore[attr-defined]
+        if not entry.name or not entry.base_path:
+            raise ConfigError(f"{path}: every model needs a name and a base_path.")
+        if entry.model_platform not in ("", "tensorflow"):
+            raise ConfigError(f"{path}: model {entry.name}: platform {entry.model_platform!r} is not supported.")
+        if any(m.name == entry.name for m in models):
+            raise ConfigError(f"{path}: model {entry.name} is listed twice.")
+        models.append(ModelConfig(entry.name, Path(entry.base_path), _policy(entry),
+                                  dict(entry.version_labels)))
+    if not models:
+        raise ConfigError(f"{path}: no models configured.")
+    return tuple(models)
+
+
+def load_metrics_path(path: Optional[str]) -> Optional[str]:
+    """The Prometheus path if the monitoring config enables it, else None."""
+    if path is None:
+        return None
+    proto = _parse_text(path, "--monitoring_config_file", MonitoringConfig())
+    prometheus = proto.prometheus_config  # type: ignore[attr-defined]
+    if not prometheus.enable:
+        return None
+    return prometheus.path or METRICS_PATH
+
+
+def load_batching(path: Optional[str]) -> BatchingOptions:
+    """`BatchingOptions` from a `BatchingParameters` file; unset fields keep TF's defaults."""
+    if path is None:
+        return BatchingOptions()
+    proto = _parse_text(path, "--batching_parameters_file", BatchingParameters())
+    values = {}
+    for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
+                 "thread_pool_name"):
+        if proto.HasField(name):  # type: ignore[attr-defined]
+            values[name] = getattr(proto, name).value
+    if proto.allowed_batch_sizes:  # type: ignore[attr-defined]
+        values["allowed_batch_sizes"] = tuple(proto.allowed_batch_sizes)  # type: ignore[attr-defined]
+    if proto.pad_variable_length_inputs:  # type: ignore[attr-defined]
+        raise ConfigError(f"{path}: pad_variable_length_inputs is not supported.")
+    try:
+        return BatchingOptions(**values)
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def from_args(argv: Sequence[str]) -> ServerConfig:
+    """Builds the server config from tensorflow_model_server-style flags."""
+    args = build_parser().parse_args(list(argv))
+    if args.batching_parameters_file and not args.enable_batching:
+        raise ConfigError("--batching_parameters_file is set without setting --enable_batching to true.")
+    for name in ("port", "rest_api_port"):
+        if not 0 <= getattr(args, name) <= 65535:
+            raise ConfigError(f"--{name} must be between 0 and 65535.")
+    for name in ("rest_api_timeout_in_ms", "rest_api_num_threads", "max_request_bytes",
+                 "max_instances_per_request"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be >= 1.")
+    if args.model_config_file:
+        models = load_model_config(args.model_config_file)
+    else:
+        base = Path(args.model_base_path) if args.model_base_path else DEFAULT_SERVING_DIR / args.model_name
+        models = (ModelConfig(args.model_name, base),)
+    for model in models:
+        if not model.base_path.is_dir():
+            raise ConfigError(f"Could not find base path {model.base_path} for servable {model.name}.")
+    rest_port = args.rest_api_port
+    if rest_port and rest_port == args.port:
+        raise ConfigError("--rest_api_port cannot be the same as --port.")
+    return ServerConfig(
+        host=args.host, grpc_port=args.port, rest_port=rest_port or None, models=models,
+        poll_seconds=args.file_system_poll_wait_seconds, rest_timeout_ms=args.rest_api_timeout_in_ms,
+        num_threads=args.rest_api_num_threads,
+        batching=load_batching(args.batching_parameters_file) if args.enable_batching else None,
+        metrics_path=load_metrics_path(args.monitoring_config_file),
+        enable_cors=args.rest_api_enable_cors_support, max_request_bytes=args.max_request_bytes,
+        max_instances=args.max_instances_per_request, max_load_retries=max(args.max_num_load_retries, 0),
+        load_retry_interval_seconds=max(args.load_retry_interval_micros, 0) / 1e6,
+        intra_op_threads=args.tensorflow_intra_op_parallelism,
+        inter_op_threads=args.tensorflow_inter_op_parallelism,
+    )

@@ -1,0 +1,131 @@
+"""Response half of the REST wire contract (TF Serving `MakeJsonFromTensors`, `json_tensor.cc`).
+
+Row requests get `{"predictions": [...]}` (one entry per batch row; objects keyed by output alias
+when there are several outputs); columnar requests get `{"outputs": ...}` with whole tensors.
+Outputs are written in sorted alias order (TF Serving's map order is unspecified). A DT_STRING
+output whose alias ends in `_bytes` is written as `{"b64": ...}`.
+"""
+from __future__ import annotations
+
+import base64
+from typing import Callable, Dict, List
+
+import numpy as np
+
+from serving.errors import InvalidArgumentError
+from serving.jsonfmt import PrettyWriter, format_decimal, quote
+from serving.types import RequestFormat, TensorMap
+
+_Leaf = Callable[[object], str]
+
+
+def _leaf_writer(alias: str, array: np.ndarray) -> _Leaf:
+    kind = array.dtype.kind
+    if kind == "f" and array.dtype.itemsize in (4, 8):
+        is_f32 = array.dtype.itemsize == 4
+        return lambda v: format_decimal(v, is_f32)  # type: ignore[arg-type]
+    if kind in "iu":
+        return str
+    if kind == "b":
+        return lambda v: "true" if v else "false"
+    if kind in "OSU":
+        if alias.endswith("_bytes"):
+            return lambda v: '{"b64": ' + quote(base64.b64encode(_raw(v)).decode()) + "}"
+        return lambda v: quote(_raw(v).decode("utf-8", "surrogateescape"))
+    raise InvalidArgumentError(f"Failed to write JSON value for tensor type: {_tf_name(array)}")
+
+
+def _tf_name(array: np.ndarray) -> str:
+    names = {"float16": "half", "complex64": "complex64", "complex128": "complex128"}
+    return names.get(array.dtype.name, array.dtype.name)
+
+
+def _raw(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+def _write_tensor(writer: PrettyWriter, value: object, leaf: _Leaf, is_bytes: bool) -> None:
+    if isinstance(value, list):
+        writer.start_array()
+        for item in value:
+            _write_tensor(writer, item, leaf, is_bytes)
+        writer.end_array()
+    elif is_bytes:
+        writer.start_object()
+        writer.key("b64")
+        writer.string(base64.b64encode(_raw(value)).decode())
+        writer.end_object()
+    else:
+        writer.raw(leaf(value))
+
+
+def _is_bytes(alias: str, array: np.ndarray) -> bool:
+    return array.dtype.kind in "OSU" and alias.endswith("_bytes")
+
+
+def encode_predict_response(outputs: TensorMap, fmt: RequestFormat) -> bytes:
+    """Serializes signature outputs exactly as TF Serving's PrettyWriter does."""
+    if fmt is RequestFormat.ROW:
+        return _encode_rows(outputs)
+    return _encode_columns(outputs)
+
+
+def _encode_rows(outputs: TensorMap) -> bytes:
+    batch = -1
+    for alias in sorted(outputs):
+        array = outputs[alias]
+        if array.ndim == 0:
+            raise InvalidArgumentError(f"Tensor name: {alias} has no shape information ")
+        if batch not in (-1, array.shape[0]):
+            raise InvalidArgumentError(
+                f"Tensor name: {alias} has inconsistent batch size: {array.shape[0]} expecting: {batch}"
+            )
+        batch = array.shape[0]
+    names = sorted(outputs)
+    rows: Dict[str, List[object]] = {a: outputs[a].tolist() for a in names}
+    leaves = {a: _leaf_writer(a, outputs[a]) for a in names}
+    as_objects = len(names) > 1
+    if not as_objects and outputs[names[0]].ndim == 1 and not _is_bytes(names[0], outputs[names[0]]):
+        leaf = leaves[names[0]]
+        body = ", ".join([leaf(v) for v in rows[names[0]]])
+        if not body:
+            return b'{\n    "predictions": []\n}'
+        return ('{\n    "predictions": [' + body + "\n    ]\n}").encode("utf-8", "surrogateescape")
+    writer = PrettyWriter()
+    writer.start_object()
+    writer.key("predictions")
+    writer.start_array()
+    for row in range(batch):
+        if as_objects:
+            writer.start_object()
+        writer.single_line_arrays = True
+        for alias in names:
+            if as_objects:
+                writer.key(alias)
+            _write_tensor(writer, rows[alias][row], leaves[alias], _is_bytes(alias, outputs[alias]))
+        writer.single_line_arrays = False
+        if as_objects:
+            writer.end_object()
+    writer.end_array()
+    writer.end_object()
+    return writer.getvalue().encode("utf-8", "surrogateescape")
+
+
+def _encode_columns(outputs: TensorMap) -> bytes:
+    names = sorted(outputs)
+    writer = PrettyWriter()
+    writer.start_object()
+    writer.key("outputs")
+    as_objects = len(names) > 1
+    if as_objects:
+        writer.start_object()
+    for alias in names:
+        array = outputs[alias]
+        leaf = _leaf_writer(alias, array)
+        if as_objects:
+            writer.key(alias)
+        _write_tensor(writer, array.tolist(), leaf, _is_bytes(alias, array))
+    if as_objects:
+        writer.end_object()
+    writer.end_object()
+    return writer.getvalue().encode("utf-8", "surrogateescape")

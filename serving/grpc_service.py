@@ -1,0 +1,181 @@
+"""gRPC adapter: the official `PredictionService` and `ModelService` servicers over `service.py`.
+
+Only proto <-> numpy conversion and status mapping live here. Predict/Classify/Regress are
+counted in `request_count` (and timed with `entrypoint="GRPC"`) as TF Serving does.
+"""
+from __future__ import annotations
+
+import time
+from concurrent import futures
+from typing import Any, Callable, List, Optional
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
+                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
+                                     regression_pb2)
+
+from serving.errors import DeadlineExceededError, InvalidArgumentError, ServingError
+from serving.servable import Servable
+from serving.service import PredictionService
+from serving.types import dtype_name
+
+
+def _example_bytes(request: Any) -> List[bytes]:
+    kind = request.input.WhichOneof("kind")
+    if kind == "example_list":
+        return [e.SerializeToString() for e in request.input.example_list.examples]
+    if kind == "example_list_with_context":
+        data = request.input.example_list_with_context
+        context = data.context.SerializeToString()
+        return [context + e.SerializeToString() for e in data.examples]
+    raise InvalidArgumentError("Input is empty")
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict, Classify, Regress and GetModelMetadata."""
+
+    def __init__(self, service: PredictionService) -> None:
+        self._service = service
+
+    def _call(self, api: str, request: Any, context: grpc.ServicerContext,
+              body: Callable[[Servable], Any], counted: bool = True) -> Any:
+        started = time.perf_counter()
+        spec = request.model_spec
+        try:
+            version = spec.version.value if spec.HasField("version") else None
+            label = spec.version_label if spec.WhichOneof("version_choice") == "version_label" else None
+            response = body(self._service.resolve(spec.name, version, label))
+        except ServingError as err:
+            if counted:
+                self._service.metrics.record_request(spec.name, err.code.name)
+            context.abort(grpc.StatusCode[err.code.name], err.message)
+        if counted:
+            self._service.metrics.record_request(spec.name, "OK")
+            micros = (time.perf_counter() - started) * 1e6
+            self._service.metrics.record_request_latency(spec.name, api, "GRPC", micros)
+        return response
+
+    def _wait(self, future: "futures.Future[Any]", context: grpc.ServicerContext) -> Any:
+        timeout = self._service.timeout_ms / 1000
+        remaining = context.time_remaining()
+        if remaining is not None:
+            timeout = min(timeout, remaining)
+        try:
+            return future.result(timeout=timeout)
+        except futures.TimeoutError:
+            raise DeadlineExceededError("Deadline Exceeded") from None
+
+    @staticmethod
+    def _fill_spec(response: Any, servable: Servable, signature_name: str) -> None:
+        response.model_spec.name = servable.id.name
+        response.model_spec.version.value = servable.id.version
+        response.model_spec.signature_name = signature_name
+
+    def Predict(self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext) -> Any:
+        def body(servable: Servable) -> predict_pb2.PredictResponse:
+            signature = self._service.predict_signature(servable, request.model_spec.signature_name)
+            expected = "{" + ",".join(signature.inputs) + "}"
+            inputs = {}
+            for index, (alias, proto) in enumerate(sorted(request.inputs.items())):
+                spec = signature.inputs.get(alias)
+                if spec is None:
+                    raise InvalidArgumentError(
+                        f"input tensor alias not found in signature: {alias}. "
+                        f"Inputs expected to be in the set {expected}.")
+                if proto.dtype != spec.dtype:
+                    raise InvalidArgumentError(
+                        f"Expects arg[{index}] to be {dtype_name(spec.dtype)} but "
+                        f"{dtype_name(proto.dtype)} is provided")
+                try:
+                    inputs[alias] = tf.make_ndarray(proto)
+                except (ValueError, TypeError) as err:
+                    raise InvalidArgumentError(f"Invalid tensor for input {alias}: {err}") from None
+            wanted = list(request.output_filter) or list(signature.outputs)
+            for alias in wanted:
+                if alias not in signature.outputs:
+                    raise InvalidArgumentError(
+                        f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                        f"in the set {{{','.join(signature.outputs)}}}.")
+            outputs = self._wait(self._service.predict(servable, signature, inputs), context)
+            response = predict_pb2.PredictResponse()
+            self._fill_spec(response, servable, signature.name)
+            for alias in wanted:
+                response.outputs[alias].CopyFrom(tf.make_tensor_proto(np.asarray(outputs[alias])))
+            return response
+
+        return self._call("Predict", request, context, body)
+
+    def Classify(self, request: classification_pb2.ClassificationRequest, context: grpc.ServicerContext) -> Any:
+        def body(servable: Servable) -> classification_pb2.ClassificationResponse:
+            name = request.model_spec.signature_name
+            future = self._service.classify(servable, name, _example_bytes(request))
+            response = classification_pb2.ClassificationResponse()
+            self._fill_spec(response, servable, name or "serving_default")
+            for classes in self._wait(future, context):
+                entry = response.result.classifications.add()
+                for label, score in classes:
+                    entry.classes.add(label=label, score=score)
+            return response
+
+        return self._call("Classify", request, context, body)
+
+    def Regress(self, request: regression_pb2.RegressionRequest, context: grpc.ServicerContext) -> Any:
+        def body(servable: Servable) -> regression_pb2.RegressionResponse:
+            name = request.model_spec.signature_name
+            future = self._service.regress(servable, name, _example_bytes(request))
+            response = regression_pb2.RegressionResponse()
+            self._fill_spec(response, servable, name or "serving_default")
+            for value in self._wait(future, context):
+                response.result.regressions.add(value=value)
+            return response
+
+        return self._call("Regress", request, context, body)
+
+    def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
+                         context: grpc.ServicerContext) -> Any:
+        def body(servable: Servable) -> get_model_metadata_pb2.GetModelMetadataResponse:
+            if not request.metadata_field:
+                raise InvalidArgumentError("GetModelMetadataRequest must specify at least one metadata_field")
+            for name in request.metadata_field:
+                if name != "signature_def":
+                    raise InvalidArgumentError(f"Metadata field {name} is not supported")
+            spec, sig_map = self._service.model_metadata(servable)
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.CopyFrom(spec)
+            response.metadata["signature_def"].Pack(sig_map)
+            return response
+
+        return self._call("", request, context, body, counted=False)
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus (HandleReloadConfigRequest is left UNIMPLEMENTED)."""
+
+    def __init__(self, service: PredictionService) -> None:
+        self._service = service
+
+    def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest,
+                       context: grpc.ServicerContext) -> Any:
+        spec = request.model_spec
+        version: Optional[int] = spec.version.value if spec.HasField("version") else None
+        try:
+            return self._service.model_status(spec.name, version)
+        except ServingError as err:
+            context.abort(grpc.StatusCode[err.code.name], err.message)
+
+
+def create_grpc_server(service: PredictionService, host: str, port: int, num_threads: int,
+                       max_message_bytes: int) -> "tuple[grpc.Server, int]":
+    """A started-ready (not yet started) gRPC server and the port it bound."""
+    options = [("grpc.max_receive_message_length", max_message_bytes),
+               ("grpc.max_send_message_length", -1)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="grpc"),
+                         options=options)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(service), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(service), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"Could not bind gRPC port {host}:{port}")
+    return server, bound

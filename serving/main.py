@@ -1,0 +1,142 @@
+"""Composition root: config -> registry, manager, runner, service -> gRPC + REST servers.
+
+`ModelServer` is also what tests start in-process (ephemeral ports, injected registry).
+Start order follows TF Serving: models load first (blocking), then gRPC, then REST.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from prometheus_client import CollectorRegistry
+from tensorflow.core.protobuf import config_pb2
+
+from serving.batching import BatchScheduler
+from serving.config import ConfigError, ServerConfig, from_args
+from serving.grpc_service import create_grpc_server
+from serving.http_server import HttpServer
+from serving.manager import ModelManager
+from serving.metrics import ServingMetrics
+from serving.rest import RestApi
+from serving.servable import Servable
+from serving.service import DirectRunner, PredictionService
+from serving.types import ServableId
+
+LOG = logging.getLogger("serving")
+
+
+class StartupError(Exception):
+    """Initial models did not become available (TF Serving exits in that case too)."""
+
+
+class ModelServer:
+    """Owns every long-lived part of the server; `start()` blocks until models are served."""
+
+    def __init__(self, config: ServerConfig, registry: Optional[CollectorRegistry] = None) -> None:
+        self.config = config
+        self.metrics = ServingMetrics(registry or CollectorRegistry())
+        session_config = config_pb2.ConfigProto(
+            intra_op_parallelism_threads=config.intra_op_threads,
+            inter_op_parallelism_threads=config.inter_op_threads)
+
+        def load(servable_id: ServableId, path: Path) -> Servable:
+            return Servable.load(servable_id, path, session_config=session_config)
+
+        self.manager = ModelManager(
+            list(config.models), load, poll_seconds=config.poll_seconds,
+            max_load_retries=config.max_load_retries,
+            load_retry_interval_seconds=config.load_retry_interval_seconds,
+            on_load=self.metrics.record_load)
+        self.runner = (BatchScheduler(config.batching, self.metrics) if config.batching
+                       else DirectRunner(config.num_threads))
+        self.service = PredictionService(self.manager, self.runner, self.metrics,
+                                         config.max_instances, config.rest_timeout_ms)
+        self.grpc_port = 0
+        self.rest_port = 0
+        self._grpc = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._http: Optional[HttpServer] = None
+        self._loop_thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        failures = self.manager.wait_until_available()
+        if failures:
+            self.manager.stop()
+            raise StartupError(
+                f"{len(failures)} model(s) did not become available: {{{'; '.join(failures)}}}")
+        self.manager.start()
+        cfg = self.config
+        self._grpc, self.grpc_port = create_grpc_server(
+            self.service, cfg.host, cfg.grpc_port, cfg.num_threads, cfg.max_request_bytes)
+        self._grpc.start()
+        LOG.info("Running gRPC ModelServer at %s:%d ...", cfg.host, self.grpc_port)
+        if cfg.rest_port is not None:
+            self._start_rest()
+            LOG.info("Exporting HTTP/REST API at:%s:%d ...", cfg.host, self.rest_port)
+
+    def _start_rest(self) -> None:
+        cfg = self.config
+        api = RestApi(self.service, self.metrics, cfg.metrics_path, cfg.enable_cors)
+        self._http = HttpServer(api, cfg.host, cfg.rest_port or 0, cfg.max_request_bytes)
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        ready = threading.Event()
+        errors: List[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._http.start())  # type: ignore[union-attr]
+            except BaseException as err:  # surfaced to start()'s caller below
+                errors.append(err)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+
+        self._loop_thread = threading.Thread(target=run, name="rest-loop", daemon=True)
+        self._loop_thread.start()
+        ready.wait()
+        if errors:
+            raise errors[0]
+        self.rest_port = self._http.port
+
+    def stop(self) -> None:
+        if self._loop is not None and self._http is not None:
+            asyncio.run_coroutine_threadsafe(self._http.stop(), self._loop).result(timeout=10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread:
+                self._loop_thread.join(timeout=10)
+        if self._grpc is not None:
+            self._grpc.stop(grace=1).wait()
+        self.manager.stop()
+        self.runner.shutdown()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of `python -m serving`; returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = from_args(sys.argv[1:] if argv is None else argv)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    server = ModelServer(config)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server.start()
+    except (StartupError, OSError) as err:
+        print(f"Failed to start server. Error: {err}", file=sys.stderr)
+        server.stop()
+        return 1
+    stop.wait()
+    LOG.info("Shutting down")
+    server.stop()
+    return 0

@@ -1,0 +1,233 @@
+"""Version lifecycle for every served model (TF Serving `AspiredVersionsManager` + monitor).
+
+A background thread polls each model's source, marks versions aspired or not per the model's
+version policy, and applies `version_policy.next_action` until nothing is left to do. Loads run
+serially on that thread, with retries; requests never wait on it. Readers get servables from an
+immutable snapshot swapped in one assignment, so a request that resolved version N keeps it even
+while N is being unloaded (the session is released once the last reference goes).
+The state history per version is kept for the status API, as TF Serving's monitor does.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+from serving.errors import InvalidArgumentError, NotFoundError, ServingError
+from serving.servable import Servable
+from serving.source import FileSystemVersionSource
+from serving.types import ModelState, ServableId
+from serving.version_policy import (ActionKind, VersionPolicy, VersionSnapshot, aspired_versions,
+                                    next_action)
+
+LOG = logging.getLogger(__name__)
+LoadFn = Callable[[ServableId, Path], Servable]
+LoadObserver = Callable[[str, bool, float], None]
+"""Called after each load attempt with (version path, succeeded, microseconds)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One entry of the model config: where versions live and which to serve."""
+
+    name: str
+    base_path: Path
+    policy: VersionPolicy = VersionPolicy()
+    labels: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    state: ModelState
+    error: Optional[ServingError]
+
+
+@dataclass
+class _Record:
+    path: Path
+    state: ModelState = ModelState.START
+    is_aspired: bool = True
+    is_new: bool = True
+    error: Optional[ServingError] = None
+
+
+class _Model:
+    def __init__(self, config: ModelConfig, settle_seconds: float) -> None:
+        self.config = config
+        self.source = FileSystemVersionSource(config.name, config.base_path, settle_seconds)
+        self.records: Dict[int, _Record] = {}
+        self.serving: Tuple[Dict[int, Servable], Optional[Servable]] = ({}, None)
+
+
+class ModelManager:
+    """Loads, serves and unloads model versions; thread-safe lookups for request handlers."""
+
+    def __init__(self, models: List[ModelConfig], load_fn: LoadFn, *, poll_seconds: float = 1.0,
+                 max_load_retries: int = 5, load_retry_interval_seconds: float = 60.0,
+                 settle_seconds: float = 2.0, on_load: Optional[LoadObserver] = None) -> None:
+        self._models = {m.name: _Model(m, settle_seconds) for m in models}
+        self._load_fn = load_fn
+        self._poll_seconds = poll_seconds
+        self._max_retries = max_load_retries
+        self._retry_interval = load_retry_interval_seconds
+        self._on_load = on_load
+        self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def poll_once(self) -> None:
+        """One source poll plus every policy action it implies (loads are synchronous)."""
+        with self._poll_lock:
+            for model in self._models.values():
+                on_disk = model.source.poll()
+                aspired = aspired_versions(set(on_disk), model.config.policy)
+                with self._lock:
+                    for version in aspired:
+                        record = model.records.get(version)
+                        if record is None or (record.state is ModelState.END and not record.is_aspired
+                                              and record.error is None):
+                            model.records[version] = _Record(path=on_disk[version])
+                    for version, record in model.records.items():
+                        record.is_aspired = version in aspired
+                self._reconcile(model)
+
+    def _reconcile(self, model: _Model) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                action = next_action(
+                    VersionSnapshot(v, r.state, r.is_aspired, r.is_new) for v, r in model.records.items()
+                )
+            if action is None:
+                return
+            if action.kind is ActionKind.LOAD:
+                self._load(model, action.version)
+            else:
+                self._unload(model, action.version)
+
+    def _load(self, model: _Model, version: int) -> None:
+        record = model.records[version]
+        with self._lock:
+            record.state, record.is_new = ModelState.LOADING, False
+        servable_id = ServableId(model.config.name, version)
+        error: Optional[ServingError] = None
+        for attempt in range(self._max_retries + 1):
+            started = time.perf_counter()
+            try:
+                servable = self._load_fn(servable_id, record.path)
+            except ServingError as err:
+                error = err
+                LOG.error("Loading servable %s failed (attempt %d): %s", servable_id, attempt + 1, err)
+            else:
+                error = None
+            if self._on_load:
+                self._on_load(str(record.path), error is None, (time.perf_counter() - started) * 1e6)
+            if error is None or attempt == self._max_retries or self._stop.wait(self._retry_interval):
+                break
+        with self._lock:
+            if error is not None:
+                record.state, record.error = ModelState.END, error
+                return
+            record.state = ModelState.AVAILABLE
+            self._publish(model, add=servable)
+        LOG.info("Successfully loaded servable version %s", servable_id)
+
+    def _unload(self, model: _Model, version: int) -> None:
+        with self._lock:
+            model.records[version].state = ModelState.UNLOADING
+            self._publish(model, remove=version)
+            model.records[version].state = ModelState.END
+        LOG.info("Unloaded servable version %s", ServableId(model.config.name, version))
+
+    @staticmethod
+    def _publish(model: _Model, add: Optional[Servable] = None, remove: Optional[int] = None) -> None:
+        versions = dict(model.serving[0])
+        if add is not None:
+            versions[add.id.version] = add
+        if remove is not None:
+            versions.pop(remove, None)
+        latest = versions[max(versions)] if versions else None
+        model.serving = (versions, latest)
+
+    def wait_until_available(self) -> List[str]:
+        """Polls until every model serves a version (TF Serving's blocking start).
+
+        Returns:
+          One message per model whose aspired versions all failed to load (empty if all is well).
+        """
+        while not self._stop.is_set():
+            self.poll_once()
+            failed, pending = [], False
+            with self._lock:
+                for name, model in self._models.items():
+                    if model.serving[1] is not None:
+                        continue
+                    errors = [r.error for r in model.records.values() if r.is_aspired and r.error]
+                    if errors and all(r.state is ModelState.END for r in model.records.values()):
+                        failed.append(f"{name}: {errors[0].status_string()}")
+                    else:
+                        pending = True
+            if failed or not pending:
+                return failed
+            self._stop.wait(max(self._poll_seconds, 0.1))
+        return []
+
+    def start(self) -> None:
+        """Keeps polling in the background (a non-positive poll interval disables polling)."""
+        if self._poll_seconds <= 0:
+            return
+        self._thread = threading.Thread(target=self._run, name="model-manager", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll_seconds):
+            try:
+                self.poll_once()
+            except Exception:  # a poll must never kill the manager thread
+                LOG.exception("Model poll failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    # ---- lookups ---------------------------------------------------------------------------
+    def get(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> Servable:
+        """The servable for a request: latest ready, a specific version, or a labelled one."""
+        model = self._models.get(name)
+        if label is not None:
+            labels = model.config.labels if model else {}
+            if label not in labels:
+                raise InvalidArgumentError(f"Unrecognized servable version label: {label}")
+            version = labels[label]
+        versions, latest = model.serving if model else ({}, None)
+        if version is None:
+            if latest is None:
+                raise NotFoundError(f"Servable not found for request: Latest({name})")
+            return latest
+        servable = versions.get(version)
+        if servable is None:
+            raise NotFoundError(f"Servable not found for request: Specific({name}, {version})")
+        return servable
+
+    def status(self, name: str, version: Optional[int] = None) -> List[VersionStatus]:
+        """Version states, newest first (`GetModelStatusImpl`)."""
+        model = self._models.get(name)
+        with self._lock:
+            records = dict(model.records) if model else {}
+            snapshot = {v: VersionStatus(v, r.state, r.error) for v, r in records.items()}
+        if not snapshot:
+            raise NotFoundError(f"Could not find any versions of model {name}")
+        if version is not None:
+            if version not in snapshot:
+                raise NotFoundError(f"Could not find version {version} of model {name}")
+            return [snapshot[version]]
+        return [snapshot[v] for v in sorted(snapshot, reverse=True)]
+
+    def model_names(self) -> List[str]:
+        return list(self._models)

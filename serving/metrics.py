@@ -1,0 +1,106 @@
+"""Every metric the server records, built in one `ServingMetrics(registry)` (injected registry).
+
+Names, labels and bucket bounds are TF Serving's (`servables/tensorflow/util.cc`, TF's
+`saved_model/loader.cc`); prometheus_client holds the data and `prometheus_text` renders it in
+TF Serving's exposition format. TF histograms count a value in the first bucket whose bound is
+*strictly greater*; observing `nextafter(v, +inf)` gives that with Prometheus' `<=` buckets.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Tuple
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+def exponential_buckets(scale: float, growth: float, count: int) -> List[float]:
+    """TF `Buckets::Exponential`: bound *= growth, `count` times (+Inf is implicit)."""
+    bounds, bound = [], scale
+    for _ in range(count):
+        bounds.append(bound)
+        bound *= growth
+    return bounds
+
+
+LATENCY_BUCKETS = exponential_buckets(10, 1.8, 33)
+BATCH_SIZE_BUCKETS = exponential_buckets(1, 2, 14)
+QUEUING_BUCKETS = exponential_buckets(100, 1.2, 52)
+
+REQUEST_COUNT = "/tensorflow/serving/request_count"
+REQUEST_LATENCY = "/tensorflow/serving/request_latency"
+RUNTIME_LATENCY = "/tensorflow/serving/runtime_latency"
+LOAD_ATTEMPT_COUNT = "/tensorflow/cc/saved_model/load_attempt_count"
+LOAD_LATENCY = "/tensorflow/cc/saved_model/load_latency"
+QUEUING_LATENCY = "/tensorflow/serving/batching_session/queuing_latency"
+PROCESSED_BATCH_SIZE = "/tensorflow/serving/batching_session/processed_batch_size"
+
+MODEL_NAME_LABEL = "model_name"
+STATUS_LABEL = "status"
+API_LABEL = "API"
+ENTRYPOINT_LABEL = "entrypoint"
+RUNTIME_LABEL = "runtime"
+MODEL_PATH_LABEL = "model_path"
+RUNTIME_TF1 = "TF1"
+
+
+def exported_name(tf_name: str) -> str:
+    """TF's Prometheus name sanitising: chars outside [a-zA-Z0-9_] -> ':'."""
+    name = "".join(c if c.isascii() and (c.isalnum() or c == "_") else ":" for c in tf_name)
+    return "_" + name if name[:1].isdigit() else name
+
+
+class ServingMetrics:
+    """Live metrics; request handlers call the `record_*` methods."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.tf_names: Dict[str, str] = {}
+        self._request_count = self._counter(REQUEST_COUNT, (MODEL_NAME_LABEL, STATUS_LABEL))
+        self._request_latency = self._histogram(
+            REQUEST_LATENCY, (MODEL_NAME_LABEL, API_LABEL, ENTRYPOINT_LABEL), LATENCY_BUCKETS)
+        self._runtime_latency = self._histogram(
+            RUNTIME_LATENCY, (MODEL_NAME_LABEL, API_LABEL, RUNTIME_LABEL), LATENCY_BUCKETS)
+        self._load_attempts = self._counter(LOAD_ATTEMPT_COUNT, (MODEL_PATH_LABEL, STATUS_LABEL))
+        self._load_latency = self._counter(LOAD_LATENCY, (MODEL_PATH_LABEL,))
+        self._queuing = self._histogram(QUEUING_LATENCY, ("thread_pool_name",), QUEUING_BUCKETS)
+        self._batch_size = self._histogram(PROCESSED_BATCH_SIZE, (), BATCH_SIZE_BUCKETS)
+        self._cells: Dict[Tuple[object, ...], object] = {}
+
+    def _counter(self, tf_name: str, labels: Tuple[str, ...]) -> Counter:
+        name = exported_name(tf_name)
+        self.tf_names[name] = tf_name
+        return Counter(name, tf_name, labels, registry=self.registry)
+
+    def _histogram(self, tf_name: str, labels: Tuple[str, ...], buckets: List[float]) -> Histogram:
+        name = exported_name(tf_name)
+        self.tf_names[name] = tf_name
+        return Histogram(name, tf_name, labels, buckets=buckets, registry=self.registry)
+
+    def _cell(self, metric: object, *labels: str) -> object:
+        key = (id(metric),) + labels
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = metric.labels(*labels)  # type: ignore[attr-defined]
+        return cell
+
+    def record_request(self, model_name: str, status: str) -> None:
+        self._cell(self._request_count, model_name, status).inc()  # type: ignore[attr-defined]
+
+    def record_request_latency(self, model_name: str, api: str, entrypoint: str, micros: float) -> None:
+        cell = self._cell(self._request_latency, model_name, api, entrypoint)
+        cell.observe(math.nextafter(micros, math.inf))  # type: ignore[attr-defined]
+
+    def record_runtime_latency(self, model_name: str, api: str, micros: float) -> None:
+        cell = self._cell(self._runtime_latency, model_name, api, RUNTIME_TF1)
+        cell.observe(math.nextafter(micros, math.inf))  # type: ignore[attr-defined]
+
+    def record_load(self, model_path: str, succeeded: bool, micros: float) -> None:
+        self._load_attempts.labels(model_path, "success" if succeeded else "fail").inc()
+        if succeeded:
+            self._load_latency.labels(model_path).inc(int(micros))
+
+    def record_batch(self, thread_pool_name: str, size: int, queued_micros: List[float]) -> None:
+        self._batch_size.observe(math.nextafter(size, math.inf))
+        cell = self._cell(self._queuing, thread_pool_name)
+        for micros in queued_micros:
+            cell.observe(math.nextafter(micros, math.inf))  # type: ignore[attr-defined]

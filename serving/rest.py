@@ -1,0 +1,227 @@
+"""REST adapter: TF Serving's URL grammar, dispatch order, JSON bodies and status codes.
+
+`RestApi.handle(request)` returns a `Response` at once, or an `asyncio.Future[Response]` for
+requests that run a model. It holds no model logic: parse -> service -> codec -> bytes.
+Every request under `/v1/` is counted in `request_count`; successful ones are timed.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Tuple, Union
+from urllib.parse import unquote
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from serving.codec import decode_predict_inputs, parse_json, signature_name_of
+from serving.encode import encode_predict_response
+from serving.errors import Code, DeadlineExceededError, InvalidArgumentError, ServingError
+from serving.examples import decode_examples, encode_classify_results, encode_regress_results
+from serving.jsonfmt import error_body
+from serving.metrics import ServingMetrics
+from serving.prometheus_text import CONTENT_TYPE as METRICS_CONTENT_TYPE, render
+from serving.service import PredictionService
+
+JSON = "application/json"
+HTML = "text/html"
+_POST_RE = re.compile(
+    r"(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)")
+_GET_RE = re.compile(
+    r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:\/(metadata))?")
+_V1_RE = re.compile(r"(?i)/v1/.*", re.DOTALL)
+_ORIGIN_RE = re.compile(r"https?://")
+_CORS_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, GET"),
+    ("Access-Control-Allow-Headers", "Content-Type"),
+)
+NOT_FOUND_HTML = (b"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n"
+                  b"<H1>Not Found</H1>\n</BODY></HTML>\n")
+_INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    target: str
+    """Path plus `?query`, as sent (TF Serving matches its regexes against both)."""
+    headers: Mapping[str, str]
+    """Lower-case names."""
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: Optional[str] = JSON
+    headers: Tuple[Tuple[str, str], ...] = field(default=())
+
+
+Reply = Union[Response, "asyncio.Future[Response]"]
+
+
+@dataclass(frozen=True)
+class _Route:
+    model: str
+    version: Optional[int]
+    label: Optional[str]
+    verb: str
+
+
+def _route(match: "re.Match[str]") -> _Route:
+    name, version_text, label, verb = match.groups()
+    version = None
+    if version_text is not None:
+        version = int(version_text)
+        if version > _INT64_MAX:
+            raise InvalidArgumentError(f"Failed to convert version: {version_text} to numeric.")
+    return _Route(
+        model=unquote(name, errors="surrogateescape") if name else "",
+        version=version,
+        label=unquote(label, errors="surrogateescape") if label is not None else None,
+        verb=verb or "",
+    )
+
+
+def _proto_json(message: Message) -> str:
+    return json_format.MessageToJson(
+        message, including_default_value_fields=True, preserving_proto_field_name=True, indent=1,
+        ensure_ascii=False)
+
+
+class RestApi:
+    """Routes and handles HTTP requests; see module docstring."""
+
+    def __init__(self, service: PredictionService, metrics: ServingMetrics,
+                 metrics_path: Optional[str], enable_cors: bool = False) -> None:
+        self._service = service
+        self._metrics = metrics
+        self._metrics_path = metrics_path
+        self._extra = _CORS_HEADERS if enable_cors else ()
+
+    def handle(self, request: Request) -> Reply:
+        bare = request.target.split("?", 1)[0].split("#", 1)[0]
+        if self._metrics_path and bare == self._metrics_path:
+            return self._prometheus(request.target)
+        if not _V1_RE.fullmatch(request.target):
+            return Response(404, NOT_FOUND_HTML, HTML)
+        started = time.perf_counter()
+        if request.method == "OPTIONS":
+            return self._preflight(request)
+        route: Optional[_Route] = None
+        try:
+            route = self._parse(request)
+            if request.method == "POST":
+                return self._post(route, request.body, started)
+            return self._ok(route, self._get(route), started)
+        except ServingError as err:
+            return self._error(route.model if route else "", err)
+        except RecursionError:
+            return self._error(route.model if route else "", InvalidArgumentError("JSON nesting too deep"))
+
+    def _parse(self, request: Request) -> _Route:
+        malformed = InvalidArgumentError(f"Malformed request: {request.method} {request.target}")
+        if request.method == "POST":
+            match = _POST_RE.fullmatch(request.target)
+            if match is None or match.group(4) not in ("predict", "classify", "regress"):
+                raise malformed
+            return _route(match)
+        if request.method == "GET":
+            match = _GET_RE.fullmatch(request.target)
+            if match is None:
+                raise malformed
+            return _route(match)
+        raise malformed
+
+    # ---- GET -------------------------------------------------------------------------------
+    def _get(self, route: _Route) -> bytes:
+        if not route.model:
+            raise InvalidArgumentError("Missing model name in request.")
+        if route.verb == "metadata":
+            servable = self._service.resolve(route.model, route.version, route.label)
+            spec, sig_map = self._service.model_metadata(servable)
+            return ('{\n"model_spec":' + _proto_json(spec) + ',\n"metadata": {"signature_def": '
+                    + _proto_json(sig_map) + "}\n}\n").encode("utf-8")
+        return _proto_json(self._service.model_status(route.model, route.version)).encode("utf-8")
+
+    # ---- POST ------------------------------------------------------------------------------
+    def _post(self, route: _Route, body: bytes, started: float) -> Reply:
+        doc = parse_json(body)
+        signature_name = signature_name_of(doc)
+        servable = self._service.resolve(route.model, route.version, route.label)
+        max_rows = self._service.max_instances
+        if route.verb == "predict":
+            signature = self._service.predict_signature(servable, signature_name)
+            inputs, fmt = decode_predict_inputs(doc, signature.inputs, max_rows)
+            future: Future[Any] = self._service.predict(servable, signature, inputs)
+            return self._pending(route, future, started, lambda out: encode_predict_response(out, fmt))
+        examples = decode_examples(doc, max_rows)
+        if route.verb == "classify":
+            future = self._service.classify(servable, signature_name, examples)
+            return self._pending(route, future, started, encode_classify_results)
+        future = self._service.regress(servable, signature_name, examples)
+        return self._pending(route, future, started, encode_regress_results)
+
+    def _pending(self, route: _Route, future: "Future[Any]", started: float,
+                 encode: Callable[[Any], bytes]) -> "asyncio.Future[Response]":
+        """Bridges a worker-thread future to the event loop, with the REST timeout."""
+        loop = asyncio.get_running_loop()
+        reply: "asyncio.Future[Response]" = loop.create_future()
+
+        def finish(done: "Future[Any]") -> None:
+            if reply.done():
+                return
+            timer.cancel()
+            try:
+                reply.set_result(self._ok(route, encode(done.result()), started))
+            except ServingError as err:
+                reply.set_result(self._error(route.model, err))
+            except RecursionError:
+                reply.set_result(self._error(route.model, InvalidArgumentError("Output nesting too deep")))
+
+        def expire() -> None:
+            if not reply.done():
+                reply.set_result(self._error(route.model, DeadlineExceededError("Deadline Exceeded")))
+
+        timer = loop.call_later(self._service.timeout_ms / 1000 + 0.05, expire)
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(finish, f))
+        return reply
+
+    # ---- responses -------------------------------------------------------------------------
+    def _ok(self, route: _Route, body: bytes, started: float) -> Response:
+        self._metrics.record_request(route.model, "OK")
+        api = route.verb if route.verb != "metadata" else ""
+        micros = (time.perf_counter() - started) * 1e6
+        self._metrics.record_request_latency(route.model, api, "REST", micros)
+        return Response(200, body, JSON, self._extra)
+
+    def _error(self, model: str, err: ServingError) -> Response:
+        self._metrics.record_request(model, err.code.name)
+        return Response(err.http_status, error_body(err.message), JSON, self._extra)
+
+    def _preflight(self, request: Request) -> Response:
+        if _ORIGIN_RE.match(request.headers.get("origin", "")):
+            self._metrics.record_request("", Code.OK.name)
+            return Response(200, b"", JSON, _CORS_HEADERS)
+        self._metrics.record_request("", Code.FAILED_PRECONDITION.name)
+        return Response(400, b"", None)
+
+    def _prometheus(self, target: str) -> Response:
+        if target != self._metrics_path:
+            message = f"Unexpected path: {target}. Should be {self._metrics_path}"
+            return Response(400, message.encode("utf-8", "surrogateescape"), METRICS_CONTENT_TYPE)
+        body = render(self._metrics.registry, self._metrics.tf_names)
+        return Response(200, body, METRICS_CONTENT_TYPE)
+
+    def oversized(self, target: str, limit: int) -> Response:
+        """Answer for a body over `--max_request_bytes` (counted like any /v1 request)."""
+        match = _POST_RE.fullmatch(target) or _GET_RE.fullmatch(target)
+        model = unquote(match.group(1) or "") if match else ""
+        err = ServingError(f"Request body is larger than the limit of {limit} bytes", Code.RESOURCE_EXHAUSTED)
+        self._metrics.record_request(model, err.code.name)
+        return Response(413, error_body(err.message), JSON, self._extra)

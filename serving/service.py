@@ -1,0 +1,205 @@
+"""Transport-neutral facade used by both REST and gRPC adapters (TF Serving's `*Impl` classes).
+
+It resolves servables and signatures with TF Serving's messages, runs signatures through a
+runner (direct thread pool or dynamic batching), checks classify/regress signatures and outputs,
+records runtime latency, and builds the status/metadata protos both transports serialize.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, List, Optional, Protocol, Sequence, Tuple
+
+import numpy as np
+from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
+
+from serving.errors import Code, FailedPreconditionError, InvalidArgumentError, ServingError
+from serving.manager import ModelManager
+from serving.metrics import ServingMetrics
+from serving.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
+                              Signature)
+from serving.types import TensorMap
+
+ClassifyResult = List[List[Tuple[str, float]]]
+
+
+class Runner(Protocol):
+    """Runs a signature off the caller's thread; the future holds outputs or a ServingError."""
+
+    def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int) -> "Future[TensorMap]":
+        ...
+
+
+class DirectRunner:
+    """One session run per request on a thread pool (TF releases the GIL inside the run)."""
+
+    def __init__(self, num_threads: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="session-run")
+
+    def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int) -> "Future[TensorMap]":
+        return self._pool.submit(signature.run, inputs, timeout_ms)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _then(future: "Future[TensorMap]", convert: Callable[[TensorMap], object]) -> "Future[object]":
+    """A future for `convert(result)`; conversion errors become the future's exception."""
+    out: "Future[object]" = Future()
+
+    def done(f: "Future[TensorMap]") -> None:
+        try:
+            out.set_result(convert(f.result()))
+        except BaseException as err:  # propagate every failure to the waiting request
+            out.set_exception(err)
+
+    future.add_done_callback(done)
+    return out
+
+
+class PredictionService:
+    """Predict/Classify/Regress/GetModelStatus/GetModelMetadata over the model manager."""
+
+    def __init__(self, manager: ModelManager, runner: Runner, metrics: ServingMetrics,
+                 max_instances: int, timeout_ms: int) -> None:
+        self.manager = manager
+        self.runner = runner
+        self.metrics = metrics
+        self.max_instances = max_instances
+        self.timeout_ms = timeout_ms
+
+    def resolve(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> Servable:
+        return self.manager.get(name, version, label)
+
+    @staticmethod
+    def predict_signature(servable: Servable, name: str) -> Signature:
+        """`GetInfoMap`: the named (default `serving_default`) signature, which needs inputs."""
+        signature = servable.signatures.get(name or DEFAULT_SIGNATURE)
+        if signature is None:
+            raise InvalidArgumentError(
+                f'Serving signature name: "{name or DEFAULT_SIGNATURE}" not found in signature def'
+            )
+        if not signature.inputs:
+            raise InvalidArgumentError(f"Failed to get input map for signature: {name or 'DEFAULT'}")
+        return signature
+
+    def _timed(self, servable: Servable, api: str, signature: Signature,
+               inputs: TensorMap) -> "Future[TensorMap]":
+        started = time.perf_counter()
+        future = self.runner.submit(signature, inputs, self.timeout_ms)
+
+        def record(f: "Future[TensorMap]") -> None:
+            if not f.cancelled() and f.exception() is None:
+                micros = (time.perf_counter() - started) * 1e6
+                self.metrics.record_runtime_latency(servable.id.name, api, micros)
+
+        future.add_done_callback(record)
+        return future
+
+    def predict(self, servable: Servable, signature: Signature, inputs: TensorMap) -> "Future[TensorMap]":
+        return self._timed(servable, "Predict", signature, inputs)
+
+    def classify(self, servable: Servable, signature_name: str,
+                 examples: Sequence[bytes]) -> "Future[ClassifyResult]":
+        signature = _method_signature(servable, signature_name, CLASSIFY_METHOD, "classification")
+        if len(signature.outputs) not in (1, 2):
+            raise InvalidArgumentError(
+                f"Expected one or two output Tensors, found {len(signature.outputs)}")
+        if "inputs" not in signature.inputs:
+            raise FailedPreconditionError(
+                f"No classification inputs found in SignatureDef: {signature.name}")
+        if not {"classes", "scores"} & set(signature.outputs):
+            raise FailedPreconditionError(
+                f"No classification outputs found in SignatureDef: {signature.name}")
+        future = self._timed(servable, "Classify", signature, _examples_tensor(examples))
+        return _then(future, lambda out: _classifications(out, len(examples)))  # type: ignore[return-value]
+
+    def regress(self, servable: Servable, signature_name: str,
+                examples: Sequence[bytes]) -> "Future[List[float]]":
+        signature = _method_signature(servable, signature_name, REGRESS_METHOD, "regression")
+        if len(signature.outputs) != 1:
+            raise InvalidArgumentError("Expected one output Tensor.")
+        if "inputs" not in signature.inputs:
+            raise FailedPreconditionError(f"No regression inputs found in SignatureDef: {signature.name}")
+        if "outputs" not in signature.outputs:
+            raise FailedPreconditionError(f"No regression outputs found in SignatureDef: {signature.name}")
+        future = self._timed(servable, "Regress", signature, _examples_tensor(examples))
+        return _then(future, lambda out: _regressions(out, len(examples)))  # type: ignore[return-value]
+
+    def model_status(self, name: str, version: Optional[int]) -> get_model_status_pb2.GetModelStatusResponse:
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for status in self.manager.status(name, version):
+            entry = response.model_version_status.add(version=status.version)
+            entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(status.state.value)
+            entry.status.SetInParent()  # TF Serving always fills status, so OK prints too
+            if status.error is not None:
+                entry.status.error_code = int(status.error.code)
+                entry.status.error_message = status.error.message
+        return response
+
+    @staticmethod
+    def model_metadata(servable: Servable) -> Tuple[model_pb2.ModelSpec, get_model_metadata_pb2.SignatureDefMap]:
+        spec = model_pb2.ModelSpec(name=servable.id.name)
+        spec.version.value = servable.id.version
+        sig_map = get_model_metadata_pb2.SignatureDefMap()
+        for name, sig in servable.signature_defs.items():
+            sig_map.signature_def[name].CopyFrom(sig)
+        return spec, sig_map
+
+
+def _method_signature(servable: Servable, name: str, method: str, kind: str) -> Signature:
+    signature = servable.signatures.get(name or DEFAULT_SIGNATURE)
+    if signature is None:
+        raise InvalidArgumentError(f"No signature was found with the name: {name or DEFAULT_SIGNATURE}")
+    if signature.method_name != method:
+        raise InvalidArgumentError(
+            f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
+    if len(signature.inputs) != 1:
+        raise InvalidArgumentError("Expected one input Tensor.")
+    return signature
+
+
+def _examples_tensor(examples: Sequence[bytes]) -> TensorMap:
+    array = np.empty(len(examples), dtype=object)
+    array[:] = list(examples)
+    return {"inputs": array}
+
+
+def _check_batch(array: np.ndarray, batch: int) -> None:
+    if array.ndim == 0 or array.shape[0] != batch:
+        got = array.shape[0] if array.ndim else 0
+        raise InvalidArgumentError(f"Input batch size did not match output batch size: {batch} vs. {got}")
+
+
+def _classifications(outputs: TensorMap, batch: int) -> ClassifyResult:
+    scores, classes = outputs.get("scores"), outputs.get("classes")
+    for name, array, kind in (("scores", scores, "f"), ("classes", classes, "O")):
+        if array is None:
+            continue
+        if array.dtype.kind != kind:
+            wanted = "DT_FLOAT" if kind == "f" else "DT_STRING"
+            raise ServingError(f"Expected {name} Tensor of {wanted}.", Code.INVALID_ARGUMENT)
+        _check_batch(array, batch)
+        if array.ndim != 2:
+            raise InvalidArgumentError(
+                f"Expected Tensor shape: [batch_size num_classes] but got {list(array.shape)}")
+    width = (scores if scores is not None else classes).shape[1]  # type: ignore[union-attr]
+    results = []
+    for row in range(batch):
+        labels = [classes[row][i].decode("utf-8", "surrogateescape") if classes is not None else ""
+                  for i in range(width)]
+        values = [float(scores[row][i]) if scores is not None else 0.0 for i in range(width)]
+        results.append(list(zip(labels, values)))
+    return results
+
+
+def _regressions(outputs: TensorMap, batch: int) -> List[float]:
+    array = outputs["outputs"]
+    if array.dtype.kind != "f":
+        raise InvalidArgumentError("Expected output Tensor of DT_FLOAT.")
+    _check_batch(array, batch)
+    if array.ndim > 2 or (array.ndim == 2 and array.shape[1] != 1):
+        raise InvalidArgumentError(
+            "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] "
+            f"but got {list(array.shape)}")
+    return [float(v) for v in array.reshape(-1).tolist()]

@@ -1,0 +1,158 @@
+"""End-to-end runs of local_pipeline.py as a user runs it: real TFX components, small data, few epochs."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from data.generate import generate
+from pipeline.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+KAGGLE_CSV = PROJECT_ROOT.parent / "shared" / "data" / "online_retail_customer_churn.csv"
+SUMMARY_KEYS = {
+    "status", "exit_code", "blessed", "blessing_reason", "pushed_model_dir", "model_version", "newly_pushed",
+    "metrics", "anomalies", "example_counts", "component_seconds", "cached_components", "total_seconds", "input",
+}
+METRIC_KEYS = {"auc", "precision", "recall", "binary_accuracy", "example_count"}
+
+
+def run_pipeline(tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """Run the CLI in a fresh process (as `make pipeline` does) and return its summary JSON."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}  # the CLI must set it itself
+    proc = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "local_pipeline.py"), "--output", str(tmp / "out"),
+         "--serving-dir", str(tmp / "serving"), *args],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    summary_path = tmp / "out" / "run_summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return proc, summary
+
+
+def versions(tmp: Path) -> list[str]:
+    base = tmp / "serving" / "customer-model"
+    return sorted(p.name for p in base.iterdir()) if base.exists() else []
+
+
+@pytest.fixture(scope="module")
+def bundled_style(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str], dict]:
+    tmp = tmp_path_factory.mktemp("bundled")
+    generate(4000, seed=7).to_csv(tmp / "customers.csv", index=False)
+    proc, summary = run_pipeline(tmp, "--data", str(tmp / "customers.csv"), "--max-epochs", "8")
+    return tmp, proc, summary
+
+
+def test_bundled_style_data_is_blessed_and_pushed_in_tf_serving_layout(bundled_style) -> None:
+    tmp, proc, summary = bundled_style
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    (version,) = versions(tmp)
+    assert version.isdigit()
+    pushed = tmp / "serving" / "customer-model" / version
+    assert (pushed / "saved_model.pb").is_file() and (pushed / "variables" / "variables.index").is_file()
+    assert any((pushed / "assets").iterdir())  # Transform vocabularies travel with the model
+    assert summary["status"] == "pushed" and summary["blessed"] is True and summary["newly_pushed"] is True
+    assert summary["pushed_model_dir"] == str(pushed) and summary["model_version"] == version
+    assert SUMMARY_KEYS <= summary.keys()
+    assert summary["anomalies"] == []
+    assert set(summary["example_counts"]) == {"train", "validation", "eval"}
+    assert sum(summary["example_counts"].values()) == 4000
+    assert set(summary["metrics"]["overall"]) == METRIC_KEYS
+    assert summary["metrics"]["overall"]["example_count"] == summary["example_counts"]["eval"]
+    assert summary["metrics"]["overall"]["auc"] > 0.7
+    assert {"Gender=Male", "Promotion_Response=Ignored", "Email_Opt_In=True"} <= summary["metrics"]["slices"].keys()
+    for metrics in summary["metrics"]["slices"].values():
+        assert set(metrics) == METRIC_KEYS
+    expected_components = {"CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+                           "DataValidationGate", "Transform", "Trainer", "Evaluator", "Pusher"}
+    assert expected_components <= summary["component_seconds"].keys()
+    assert summary["training"]["epochs_run"] <= 8
+    for name in expected_components:  # one progress line per component
+        assert sum(name in line for line in proc.stdout.splitlines() if line.startswith("[")) == 1
+    assert "Summary" in proc.stdout and "blessed: yes" in proc.stdout
+
+
+def test_cached_rerun_reuses_everything_and_pushes_no_duplicate(bundled_style) -> None:
+    tmp, first, _ = bundled_style
+    assert first.returncode == 0
+    proc, summary = run_pipeline(tmp, "--data", str(tmp / "customers.csv"), "--max-epochs", "8")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {"CsvExampleGen", "Transform", "Trainer"} <= set(summary["cached_components"])
+    assert len(versions(tmp)) == 1
+    assert summary["newly_pushed"] is False and summary["pushed_model_dir"].endswith(versions(tmp)[0])
+    assert summary["metrics"]["baseline"]["auc"] == pytest.approx(summary["metrics"]["overall"]["auc"])
+
+
+def test_kaggle_data_reports_chance_auc_and_is_not_blessed(tmp_path: Path) -> None:
+    proc, summary = run_pipeline(tmp_path, "--data", str(KAGGLE_CSV), "--max-epochs", "8")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert summary["status"] == "not_blessed" and summary["blessed"] is False
+    assert abs(summary["metrics"]["overall"]["auc"] - 0.5) < 0.1
+    assert "below the lower bound 0.6" in summary["blessing_reason"]
+    assert summary["pushed_model_dir"] is None and versions(tmp_path) == []
+    assert "nothing pushed" in proc.stdout
+
+
+def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
+    frame = generate(600, seed=3)
+    frame.loc[5, "Gender"] = "Robot"                 # unknown category
+    frame.loc[7, "Satisfaction_Score"] = 11          # out of range (1..5)
+    frame = frame.drop(columns=["Num_of_Returns"])   # missing column
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    proc, summary = run_pipeline(tmp_path, "--data", str(tmp_path / "bad.csv"))
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert summary["status"] == "stopped_by_data_validation"
+    joined = "\n".join(summary["anomalies"])
+    for feature in ("Gender", "Satisfaction_Score", "Num_of_Returns"):
+        assert feature in joined
+        assert feature in proc.stdout
+    assert "Transform" not in summary["component_seconds"] and "Trainer" not in summary["component_seconds"]
+    assert not (tmp_path / "out" / "tfx" / "Trainer").exists()
+    assert versions(tmp_path) == []
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_messy_csv_with_yes_no_label_blanks_and_extra_ids_trains(tmp_path: Path) -> None:
+    frame = generate(3000, seed=11).astype({"Age": object, "Annual_Income": object})
+    frame.loc[::40, "Age"] = ""                      # blank numeric cells (2.5 %)
+    frame.loc[1::50, "Annual_Income"] = " "          # whitespace that CSV inference would read as text
+    frame["Target_Churn"] = frame["Target_Churn"].map({1: "Yes", 0: "No"})
+    frame.insert(1, "Account_Number", [f"AC-{i:06d}" for i in range(len(frame))])
+    frame.loc[3, "Target_Churn"] = ""                # unlabelled row: dropped and counted
+    frame.to_csv(tmp_path / "messy.csv", index=False)
+    proc, summary = run_pipeline(
+        tmp_path, "--data", str(tmp_path / "messy.csv"), "--positive-label", "Yes", "--schema", "infer",
+        "--id-columns", "Customer_ID,Account_Number", "--max-epochs", "8",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert summary["input"]["dropped_unlabelled_rows"] == 1
+    assert summary["input"]["missing_cells"]["Age"] == 75
+    assert summary["input"]["missing_cells"]["Annual_Income"] == 60
+    assert summary["input"]["label_values"] == {"Yes": pytest.approx(summary["input"]["label_values"]["Yes"]),
+                                                "No": summary["input"]["label_values"]["No"]}
+    assert summary["metrics"]["overall"]["auc"] > 0.7
+    (version,) = versions(tmp_path)
+    import tensorflow as tf
+
+    model = tf.saved_model.load(str(tmp_path / "serving" / "customer-model" / version))
+    inputs = model.signatures["serving_default"].structured_input_signature[1]
+    assert "Account_Number" not in inputs and "Customer_ID" not in inputs and "Target_Churn" not in inputs
+    assert inputs["Annual_Income"].dtype == tf.float32  # blanks did not turn the column into text
+
+
+def test_bad_input_is_a_clear_error_with_exit_2(tmp_path: Path) -> None:
+    proc, _ = run_pipeline(tmp_path, "--data", str(tmp_path / "missing.csv"))
+    assert proc.returncode == 2
+    assert "data not found" in proc.stderr and "Traceback" not in proc.stderr
+    pd.DataFrame({"a": [1, 2]}).to_csv(tmp_path / "nolabel.csv", index=False)
+    proc, _ = run_pipeline(tmp_path, "--data", str(tmp_path / "nolabel.csv"))
+    assert proc.returncode == 2 and "label column 'Target_Churn' not in the data" in proc.stderr
+    generate(100).to_csv(tmp_path / "ok.csv", index=False)
+    proc, _ = run_pipeline(tmp_path, "--data", str(tmp_path / "ok.csv"), "--positive-label", "Yes")
+    assert proc.returncode == 2 and "positive label 'Yes' not found" in proc.stderr

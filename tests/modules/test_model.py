@@ -1,0 +1,35 @@
+"""The Keras model's architecture and compile settings, as the design fixes them."""
+from __future__ import annotations
+
+import pytest
+import tensorflow as tf
+
+from modules import features, hparams
+from modules.model import build_model
+
+
+def test_architecture_is_256_64_16_relu_then_one_sigmoid() -> None:
+    model = build_model(["Age", "Total_Spend"], {"Gender": 4})
+    dense = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [256, 64, 16, 1]
+    assert [layer.activation.__name__ for layer in dense] == ["relu", "relu", "relu", "sigmoid"]
+    assert hparams.HIDDEN_UNITS == (256, 64, 16)
+
+
+def test_inputs_are_the_transformed_features_and_output_is_one_probability() -> None:
+    model = build_model(["Age", "Total_Spend"], {"Gender": 4})
+    assert set(model.input) == {features.transformed_name(k) for k in ("Age", "Total_Spend", "Gender")}
+    assert model.input[features.transformed_name("Gender")].dtype == tf.int64
+    out = model({features.transformed_name("Age"): tf.zeros([3, 1]),
+                 features.transformed_name("Total_Spend"): tf.zeros([3, 1]),
+                 features.transformed_name("Gender"): tf.constant([[0], [3], [1]], tf.int64)})
+    assert out.shape == (3, 1) and bool(tf.reduce_all((out > 0) & (out < 1)))
+
+
+def test_compiled_with_adam_1e_3_binary_crossentropy_and_binary_accuracy() -> None:
+    model = build_model(["Age"], {})
+    assert isinstance(model.optimizer, tf.keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
+    assert isinstance(model.loss, tf.keras.losses.BinaryCrossentropy)
+    model.evaluate({features.transformed_name("Age"): tf.zeros([2, 1])}, tf.constant([[0], [1]]), verbose=0)
+    assert "binary_accuracy" in model.metrics_names

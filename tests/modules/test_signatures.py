@@ -1,0 +1,95 @@
+"""Every exported signature, called on a model saved and loaded the way TF Serving loads it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+from tensorflow_transform.tf_metadata import schema_utils
+
+from modules import features
+from modules.model import build_model
+from modules.signatures import make_serving_signatures
+from modules.trainer import _feature_layout
+from tests.modules.conftest import CUSTOM_CONFIG, to_instances
+
+ROWS = 8
+
+
+@pytest.fixture(scope="module")
+def loaded(transform_run, tmp_path_factory: pytest.TempPathFactory):
+    output = transform_run.output
+    label_xf = features.transformed_name(features.LABEL_KEY)
+    model = build_model(*_feature_layout(output, label_xf))
+    x = {k: np.stack([np.asarray(r[k]).reshape(1) for r in transform_run.transformed])
+         for k in transform_run.transformed[0] if k != label_xf}
+    y = np.array([np.asarray(r[label_xf]).reshape(1) for r in transform_run.transformed])
+    model.fit(x, y, epochs=2, verbose=0)
+    path = str(tmp_path_factory.mktemp("model") / "1")
+    signatures = make_serving_signatures(model, output, features.LABEL_KEY, CUSTOM_CONFIG["id_keys"])
+    tf.saved_model.save(model, path, signatures=signatures)
+    return tf.saved_model.load(path), transform_run
+
+
+def raw_columns(run, rows: slice) -> dict[str, tf.Tensor]:
+    """One scalar per row per feature, as a REST client sends them (no id, no label)."""
+    signature = run.raw_spec
+    frame = run.raw.iloc[rows]
+    out = {}
+    for key, spec in signature.items():
+        if key in (features.LABEL_KEY, *features.ID_KEYS):
+            continue
+        values = frame[key].fillna(frame[key].mode()[0]) if frame[key].isna().any() else frame[key]
+        out[key] = tf.constant(values.astype(str) if spec.dtype == tf.string else values, dtype=spec.dtype)
+    return out
+
+
+def serialized_examples(run, rows: slice) -> tf.Tensor:
+    coder = tft.coders.ExampleProtoCoder(schema_utils.schema_from_feature_spec(run.raw_spec))
+    instances = to_instances(run.raw.iloc[rows], run.raw_spec)
+    return tf.constant([coder.encode(i) for i in instances])
+
+
+def test_serving_default_takes_one_named_scalar_per_raw_feature(loaded) -> None:
+    model, run = loaded
+    inputs = model.signatures["serving_default"].structured_input_signature[1]
+    expected = set(run.raw_spec) - {features.LABEL_KEY, *features.ID_KEYS}
+    assert set(inputs) == expected
+    for key, spec in inputs.items():
+        assert spec.shape.as_list() == [None] and spec.dtype == run.raw_spec[key].dtype
+    outputs = model.signatures["serving_default"].structured_outputs
+    assert set(outputs) == {features.PROBABILITY_OUTPUT, features.CLASS_OUTPUT}
+
+
+def test_serving_default_returns_probability_and_class_per_row(loaded) -> None:
+    model, run = loaded
+    result = model.signatures["serving_default"](**raw_columns(run, slice(10, 10 + ROWS)))
+    probability = result[features.PROBABILITY_OUTPUT].numpy()
+    assert probability.shape == (ROWS,) and np.all((probability > 0) & (probability < 1))
+    assert result[features.CLASS_OUTPUT].numpy().tolist() == (probability >= 0.5).astype(int).tolist()
+
+
+def test_same_customer_gets_the_same_probability_through_every_signature(loaded) -> None:
+    model, run = loaded
+    rows = slice(10, 10 + ROWS)  # rows without missing values, so both encodings carry the same data
+    raw = model.signatures["serving_default"](**raw_columns(run, rows))[features.PROBABILITY_OUTPUT]
+    examples = model.signatures["serving_tf_example"](examples=serialized_examples(run, rows))
+    np.testing.assert_allclose(examples[features.PROBABILITY_OUTPUT].numpy(), raw.numpy(), rtol=1e-6)
+
+
+def test_transform_features_gives_tfma_the_transformed_label_and_features(loaded) -> None:
+    model, run = loaded
+    transformed = model.signatures["transform_features"](examples=serialized_examples(run, slice(0, ROWS)))
+    label = transformed[features.transformed_name(features.LABEL_KEY)].numpy().reshape(-1)
+    assert label.tolist() == run.raw[features.LABEL_KEY].iloc[:ROWS].tolist()
+    age = transformed[features.transformed_name("Age")].numpy().reshape(-1)
+    expected_age = [np.asarray(r[features.transformed_name("Age")]).reshape(-1)[0] for r in run.transformed[:ROWS]]
+    np.testing.assert_allclose(age, expected_age, rtol=1e-5)  # includes the two imputed (missing) ages
+
+
+def test_unknown_category_is_scored_not_rejected(loaded) -> None:
+    model, run = loaded
+    columns = raw_columns(run, slice(10, 12))
+    columns["Gender"] = tf.constant(["Robot", "Male"])
+    probability = model.signatures["serving_default"](**columns)[features.PROBABILITY_OUTPUT].numpy()
+    assert probability.shape == (2,) and np.all(np.isfinite(probability))

@@ -1,0 +1,60 @@
+"""The data-validation gate: real TFDV anomalies become readable lines, and any anomaly stops the run."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+from data.generate import generate
+from pipeline.config import CURATED_SCHEMA
+from pipeline.gates import DataValidationError, describe_anomalies
+
+
+def validate(frame) -> anomalies_pb2.Anomalies:
+    """Statistics the way the pipeline computes them: from a CSV file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        frame.to_csv(Path(tmp) / "d.csv", index=False)
+        statistics = tfdv.generate_statistics_from_csv(str(Path(tmp) / "d.csv"))
+    return tfdv.validate_statistics(statistics, tfdv.load_schema_text(str(CURATED_SCHEMA)))
+
+
+def test_clean_generated_data_has_no_anomalies() -> None:
+    assert describe_anomalies({"train": validate(generate(300))}) == []
+
+
+def test_each_kind_of_bad_data_is_named_by_feature_and_split() -> None:
+    frame = generate(300)
+    frame.loc[0, "Promotion_Response"] = "Maybe"
+    frame.loc[1, "Age"] = 150
+    frame = frame.drop(columns="Num_of_Returns")
+    lines = describe_anomalies({"eval": validate(frame)})
+    assert len(lines) == 3 and all(line.startswith("eval: ") for line in lines)
+    by_feature = {line.split(": ")[1]: line for line in lines}
+    assert set(by_feature) == {"Promotion_Response", "Age", "Num_of_Returns"}
+    assert "Maybe" in by_feature["Promotion_Response"]
+    assert "Column dropped" in by_feature["Num_of_Returns"] or "missing" in by_feature["Num_of_Returns"].lower()
+
+
+def test_dataset_level_anomalies_are_reported_too() -> None:
+    anomalies = anomalies_pb2.Anomalies()
+    anomalies.dataset_anomaly_info.short_description = "Low num examples"
+    anomalies.dataset_anomaly_info.description = "too few"
+    assert describe_anomalies({"train": anomalies}) == ["train: (dataset): Low num examples (too few)"]
+
+
+def test_gate_error_lists_every_anomaly() -> None:
+    error = DataValidationError(["train: Age: out of range (x)", "eval: Gender: unexpected (y)"])
+    assert error.anomalies == ["train: Age: out of range (x)", "eval: Gender: unexpected (y)"]
+    assert "Age" in str(error) and "Gender" in str(error)
+    with pytest.raises(DataValidationError):
+        raise error
+
+
+def test_too_many_missing_values_is_an_anomaly() -> None:
+    frame = generate(300).astype({"Age": object})
+    frame.loc[:40, "Age"] = None  # 14 % missing; the schema allows 5 %
+    lines = describe_anomalies({"train": validate(frame)})
+    assert len(lines) == 1 and lines[0].startswith("train: Age: ")
