@@ -6,7 +6,7 @@ bringing another CSV never means editing a feature list.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 LABEL_KEY = "Target_Churn"
 POSITIVE_LABEL = "1"
@@ -40,9 +40,3 @@ def model_feature_keys(columns: Iterable[str], label_key: str, id_keys: Iterable
     excluded = {label_key, *id_keys}
     return sorted(c for c in columns if c not in excluded)
 
-
-def split_by_kind(dtypes: Mapping[str, object], string_dtype: object) -> tuple[list[str], list[str]]:
-    """Split features into (numeric, categorical) by dtype: string columns are categorical."""
-    numeric = sorted(k for k, d in dtypes.items() if d != string_dtype)
-    categorical = sorted(k for k, d in dtypes.items() if d == string_dtype)
-    return numeric, categorical

@@ -5,12 +5,11 @@ from pathlib import Path
 from typing import Any
 
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 
 from pipeline import config as cfg
 from pipeline.eval_config import build_eval_config
 from pipeline.gates import DataValidationGate
-from pipeline.pusher import AtomicPusherExecutor
+from pipeline.pusher import AtomicPusher
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
@@ -87,14 +86,13 @@ def create_pipeline(
         baseline_model=model_resolver.outputs["model"],
         eval_config=build_eval_config(config.label_key, slice_keys, config.min_auc),
     )
-    pusher = tfx.components.Pusher(
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(config.model_base_path))
         ),
-        custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor),
-    )
+    ).with_id("Pusher")
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.PIPELINE_NAME,
         pipeline_root=str(config.pipeline_root),

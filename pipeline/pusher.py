@@ -18,6 +18,8 @@ from typing import Any
 
 from tfx import types
 from tfx.components.pusher import executor as pusher_executor
+from tfx.components.pusher.component import Pusher
+from tfx.dsl.components.base import executor_spec
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
@@ -87,3 +89,9 @@ class AtomicPusherExecutor(pusher_executor.Executor):
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=str(version_dir), pushed_version=version_dir.name)
         model_push.set_int_custom_property(NEWLY_PUSHED_PROPERTY, int(is_new))
+
+
+class AtomicPusher(Pusher):
+    """TFX's Pusher component (same inputs, outputs and properties) running AtomicPusherExecutor."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPusherExecutor)

@@ -165,41 +165,36 @@ def _training_history(history_csv: Path) -> dict[str, Any] | None:
 
 
 def _metrics(evaluation_uri: str) -> dict[str, Any]:
-    """{'overall': {...}, 'slices': {'Gender=Male': {...}}, 'baseline': {...} | None}."""
-    result = tfma.load_eval_result(evaluation_uri)
+    """{'overall': {...}, 'slices': {'Gender=Male': {...}}, 'baseline': {...} | None} from TFMA's output."""
     overall: dict[str, float | None] = {}
-    slices: dict[str, dict[str, float | None]] = {}
-    baseline: dict[str, float | None] | None = None
-    for slice_key, by_output in result.slicing_metrics:
-        values = _metric_values(by_output)
-        name = "overall" if not slice_key else ", ".join(f"{k}={_text(v)}" for k, v in slice_key)
-        if name == "overall":
-            overall = values["candidate"]
-            baseline = values.get("baseline")
-        else:
-            slices[name] = values["candidate"]
-    return {"overall": overall, "slices": dict(sorted(slices.items())), "baseline": baseline}
-
-
-def _metric_values(by_output: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    """Candidate (and baseline) metrics of one slice; TFMA keys metrics by output then sub-key."""
-    candidate: dict[str, float | None] = {}
     baseline: dict[str, float | None] = {}
-    for _, by_subkey in by_output.items():
-        for _, metrics in by_subkey.items():
-            for key, value in metrics.items():
-                number = value.get("doubleValue")
-                if key in METRIC_NAMES:
-                    candidate[key] = number
-                elif key.startswith("baseline/") or key.endswith("_baseline"):
-                    baseline[key.replace("baseline/", "").replace("_baseline", "")] = number
-    out = {"candidate": {k: candidate.get(k) for k in METRIC_NAMES}}
-    if baseline:
-        out["baseline"] = {k: baseline.get(k) for k in METRIC_NAMES}
-    return out
+    slices: dict[str, dict[str, float | None]] = {}
+    for per_slice in tfma.load_metrics(evaluation_uri):
+        keys = per_slice.slice_key.single_slice_keys
+        name = ", ".join(f"{k.column}={_slice_value(k)}" for k in keys) or "overall"
+        candidate = overall if name == "overall" else slices.setdefault(name, {})
+        for entry in per_slice.metric_keys_and_values:
+            if entry.key.name not in METRIC_NAMES or entry.key.is_diff:
+                continue
+            value = entry.value.double_value.value
+            if entry.key.model_name != "baseline":
+                candidate[entry.key.name] = value
+            elif name == "overall":  # the baseline is reported on the overall slice only
+                baseline[entry.key.name] = value
+    return {
+        "overall": _complete(overall),
+        "slices": {k: _complete(v) for k, v in sorted(slices.items())},
+        "baseline": _complete(baseline) if baseline else None,
+    }
 
 
-def _text(value: Any) -> str:
+def _complete(values: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: values.get(k) for k in METRIC_NAMES}
+
+
+def _slice_value(key: Any) -> str:
+    kind = key.WhichOneof("kind")
+    value = getattr(key, kind)
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

@@ -1,8 +1,6 @@
 """Request half of the REST wire contract (TF Serving `json_tensor.cc::Fill*FromJson`).
 
-* `parse_json(body)` accepts what rapidjson accepts with `kParseNanAndInfFlag` and
-  stop-when-done: `NaN`/`Infinity` literals, trailing bytes after the top-level value, and
-  invalid UTF-8 inside strings; errors use rapidjson's English messages and offsets.
+* Bodies are parsed by `json_parse.parse_json` (rapidjson's leniency and messages).
 * `decode_predict_inputs(doc, specs)` turns `"instances"` (row format: one element per batch row,
   objects keyed by input alias when the signature has several inputs) or `"inputs"` (columnar:
   each tensor as-is) into numpy arrays, checking each JSON value against the signature dtype in
@@ -15,88 +13,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
-import orjson
 
 from serving.errors import InvalidArgumentError, ServingError, UnimplementedError
 from serving.jsonfmt import debug_string, json_type_name
 from serving.types import NUMPY_DTYPES, RequestFormat, TensorMap, TensorSpec, dtype_name
 
 DT_STRING = 7
-_DECODER = json.JSONDecoder()
-_WHITESPACE = " \t\n\r"
 _INT_RANGES = {
     3: (-(2**31), 2**31 - 1), 4: (-(2**31), 2**31 - 1), 5: (-(2**31), 2**31 - 1),
     6: (-(2**31), 2**31 - 1), 9: (-(2**63), 2**63 - 1), 22: (0, 2**32 - 1), 23: (0, 2**64 - 1),
 }
-_PY_TO_RAPIDJSON = {
-    "Expecting value": "Invalid value.",
-    "Expecting property name enclosed in double quotes": "Missing a name for object member.",
-    "Expecting ':' delimiter": "Missing a colon after a name of object member.",
-    "Unterminated string starting at": "Missing a closing quotation mark in string.",
-    "Invalid \\escape": "Invalid escape character in string.",
-    "Invalid \\uXXXX escape": "Incorrect hex digit after \\u escape in string.",
-    "Invalid control character at": "Invalid encoding in string.",
-}
-
-
-def parse_json(body: bytes) -> Dict[str, Any]:
-    """Parses a request body into a JSON object, or raises INVALID_ARGUMENT as TF Serving does."""
-    if not body:
-        raise InvalidArgumentError("JSON Parse error: The document is empty")
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        doc = _parse_lenient(body)
-    if type(doc) is not dict:
-        raise InvalidArgumentError(f"JSON Value: {debug_string(doc)} Is not object")
-    return doc
-
-
-def _parse_lenient(body: bytes) -> Any:
-    text = body.decode("utf-8", "surrogateescape")
-    start = len(text) - len(text.lstrip(_WHITESPACE))
-    if start == len(text):
-        raise InvalidArgumentError(f"JSON Parse error: The document is empty. at offset: {start}")
-    try:
-        return _DECODER.raw_decode(text, start)[0]
-    except json.JSONDecodeError as err:
-        raise InvalidArgumentError(
-            f"JSON Parse error: {_rapidjson_message(err, text)} at offset: {err.pos}"
-        ) from None
-    except RecursionError:
-        raise InvalidArgumentError("JSON Parse error: Document nesting too deep.") from None
-
-
-def _rapidjson_message(err: json.JSONDecodeError, text: str) -> str:
-    if err.msg == "Expecting ',' delimiter":
-        if _innermost_container(text, err.pos) == "{":
-            return "Missing a comma or '}' after an object member."
-        return "Missing a comma or ']' after an array element."
-    return _PY_TO_RAPIDJSON.get(err.msg, "Invalid value.")
-
-
-def _innermost_container(text: str, end: int) -> str:
-    stack: List[str] = []
-    in_string = escaped = False
-    for ch in text[:end]:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            stack.append(ch)
-        elif ch in "]}" and stack:
-            stack.pop()
-    return stack[-1] if stack else ""
 
 
 def signature_name_of(doc: Mapping[str, Any]) -> str:

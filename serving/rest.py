@@ -17,10 +17,11 @@ from urllib.parse import unquote
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from serving.codec import decode_predict_inputs, parse_json, signature_name_of
+from serving.codec import decode_predict_inputs, signature_name_of
 from serving.encode import encode_predict_response
 from serving.errors import Code, DeadlineExceededError, InvalidArgumentError, ServingError
 from serving.examples import decode_examples, encode_classify_results, encode_regress_results
+from serving.json_parse import parse_json
 from serving.jsonfmt import error_body
 from serving.metrics import ServingMetrics
 from serving.prometheus_text import CONTENT_TYPE as METRICS_CONTENT_TYPE, render

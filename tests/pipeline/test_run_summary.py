@@ -1,0 +1,71 @@
+"""The end-of-run table and the pure helpers behind run_summary.json."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow_model_analysis as tfma
+
+from pipeline import run_summary
+
+
+def metrics(auc: float) -> dict[str, float]:
+    return {"auc": auc, "precision": 0.7, "recall": 0.6, "binary_accuracy": 0.72, "example_count": 2000.0}
+
+
+def summary(**overrides) -> dict:
+    base = {
+        "status": "pushed", "exit_code": 0, "total_seconds": 61.2, "error": None,
+        "example_counts": {"train": 6000, "validation": 2000, "eval": 2000}, "anomalies": [],
+        "training": {"epochs_run": 12, "best_epoch": 2, "best_val_loss": 0.53, "best_val_auc": 0.81},
+        "metrics": {"overall": metrics(0.81), "slices": {"Gender=Male": metrics(0.8)}, "baseline": metrics(0.8)},
+        "blessed": True, "blessing_reason": "overall AUC 0.8100 passed the lower bound",
+        "pushed_model_dir": "/srv/customer-model/17", "newly_pushed": True,
+    }
+    return {**base, **overrides}
+
+
+def test_table_shows_rows_metrics_blessing_and_push() -> None:
+    text = run_summary.format_summary(summary())
+    assert "rows: train 6,000, validation 2,000, eval 2,000" in text
+    assert "anomalies: none" in text
+    assert "overall" in text and "0.8100" in text and "Gender=Male" in text
+    assert "baseline (last blessed)" in text
+    assert "blessed: yes (overall AUC 0.8100 passed the lower bound)" in text
+    assert "model: pushed: /srv/customer-model/17" in text
+    assert "status: pushed (exit 0) in 61.2 s" in text
+
+
+def test_table_for_a_run_stopped_by_validation() -> None:
+    text = run_summary.format_summary(summary(
+        status="stopped_by_data_validation", exit_code=3, training=None, metrics=None, blessed=None,
+        pushed_model_dir=None, anomalies=["train: Age: Out-of-range values (max 150)"]))
+    assert "anomalies: 1" in text and "  - train: Age: Out-of-range values (max 150)" in text
+    assert "model: nothing pushed" in text and "exit 3" in text and "blessed" not in text
+
+
+def test_unchanged_model_is_reported_as_already_serving() -> None:
+    assert "unchanged, already serving" in run_summary.format_summary(summary(newly_pushed=False))
+
+
+def test_training_history_picks_the_epoch_with_the_lowest_validation_loss(tmp_path: Path) -> None:
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,auc,binary_accuracy,loss,val_auc,val_binary_accuracy,val_loss\n"
+                       "0,0.70,0.6,0.60,0.75,0.7,0.55\n1,0.80,0.7,0.50,0.80,0.7,0.52\n2,0.90,0.8,0.40,0.79,0.7,0.58\n")
+    assert run_summary._training_history(history) == {
+        "epochs_run": 3, "best_epoch": 2, "best_val_loss": 0.52, "best_val_auc": 0.80, "train_auc_at_best": 0.80}
+    assert run_summary._training_history(tmp_path / "missing.csv") is None
+
+
+def test_blessing_reason_names_the_failed_bound_or_the_baseline() -> None:
+    below = tfma.ValidationResult(validation_ok=False)
+    failure = below.metric_validations_per_slice.add().failures.add()
+    failure.metric_threshold.value_threshold.lower_bound.value = 0.6
+    assert run_summary._blessing_reason(below, {"overall": {"auc": 0.49}}) == \
+        "overall AUC 0.4900 is below the lower bound 0.6"
+    worse = tfma.ValidationResult(validation_ok=False)
+    worse.metric_validations_per_slice.add().failures.add().metric_threshold.change_threshold.absolute.value = -1e-10
+    reason = run_summary._blessing_reason(worse, {"overall": {"auc": 0.79}, "baseline": {"auc": 0.81}})
+    assert reason == "overall AUC 0.7900 is worse than the last blessed model's 0.8100"
+    ok = tfma.ValidationResult(validation_ok=True)
+    assert "not worse than the last blessed model's 0.8000" in run_summary._blessing_reason(
+        ok, {"overall": {"auc": 0.81}, "baseline": {"auc": 0.80}})
