@@ -18,14 +18,18 @@ for c in "$${PYTHON310:-}" python3.10 "$$(pyenv root 2>/dev/null)"/versions/3.10
 done
 endef
 
-.PHONY: help setup run pipeline test test-fast bench clean
+SERVE_FLAGS := --model_config_file=serving/config/models.config --monitoring_config_file=serving/config/monitoring.config
+
+.PHONY: help setup run pipeline serve test test-fast bench bench-serving clean
 
 help:
-	@echo "make run        set up if needed, run the pipeline on the bundled data"
+	@echo "make run        set up if needed, run the pipeline on the bundled data, then serve the model"
 	@echo "make test       set up if needed, run every test (unit + end-to-end)"
 	@echo "make pipeline   run the pipeline only (ARGS='--data PATH ...' passes flags)"
 	@echo "make test-fast  unit tests only (no end-to-end pipeline runs)"
+	@echo "make serve      serve the newest pushed model (REST 127.0.0.1:8501, gRPC 8500; ARGS passes flags)"
 	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
+	@echo "make bench-serving  model server load benchmark (uses wrk when installed)"
 	@echo "make setup      create $(VENV) with Python 3.10 and the pinned requirements"
 	@echo "make clean      remove pipeline outputs and pushed models (keeps $(VENV))"
 
@@ -49,9 +53,13 @@ $(STAMP): requirements.txt
 	@touch $(STAMP)
 
 run: pipeline
+	@$(MAKE) --no-print-directory serve ARGS=
 
 pipeline: setup
 	$(PY) local_pipeline.py $(ARGS)
+
+serve: setup
+	$(PY) -m serving $(SERVE_FLAGS) $(ARGS)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -61,6 +69,10 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/bench_pipeline.py $(ARGS)
+
+bench-serving: setup
+	@command -v wrk >/dev/null || echo "note: 'apt-get install -y wrk' gives a faster load generator than the Python fallback"
+	$(PY) bench/bench_serving.py $(ARGS)
 
 clean:
 	rm -rf pipeline_output serving_model

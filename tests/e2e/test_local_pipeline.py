@@ -1,10 +1,6 @@
 """End-to-end runs of local_pipeline.py as a user runs it: real TFX components, small data, few epochs."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +8,7 @@ import pytest
 
 from data.generate import generate
 from pipeline.config import PROJECT_ROOT
+from tests.e2e.conftest import run_pipeline, versions
 
 pytestmark = pytest.mark.e2e
 KAGGLE_CSV = PROJECT_ROOT.parent / "shared" / "data" / "online_retail_customer_churn.csv"
@@ -20,32 +17,6 @@ SUMMARY_KEYS = {
     "metrics", "anomalies", "example_counts", "component_seconds", "cached_components", "total_seconds", "input",
 }
 METRIC_KEYS = {"auc", "precision", "recall", "binary_accuracy", "example_count"}
-
-
-def run_pipeline(tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
-    """Run the CLI in a fresh process (as `make pipeline` does) and return its summary JSON."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}  # the CLI must set it itself
-    proc = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "local_pipeline.py"), "--output", str(tmp / "out"),
-         "--serving-dir", str(tmp / "serving"), *args],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
-    summary_path = tmp / "out" / "run_summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    return proc, summary
-
-
-def versions(tmp: Path) -> list[str]:
-    base = tmp / "serving" / "customer-model"
-    return sorted(p.name for p in base.iterdir()) if base.exists() else []
-
-
-@pytest.fixture(scope="module")
-def bundled_style(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str], dict]:
-    tmp = tmp_path_factory.mktemp("bundled")
-    generate(4000, seed=7).to_csv(tmp / "customers.csv", index=False)
-    proc, summary = run_pipeline(tmp, "--data", str(tmp / "customers.csv"), "--max-epochs", "8")
-    return tmp, proc, summary
 
 
 def test_bundled_style_data_is_blessed_and_pushed_in_tf_serving_layout(bundled_style) -> None:
