@@ -134,11 +134,14 @@ def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
 
 
 def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | None, slice_keys: list[str]) -> None:
-    from tfx import v1 as tfx
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+    from modules.runtime import skip_autograph_for_tf_keras
     from pipeline.pipeline import create_pipeline
 
-    tfx.orchestration.LocalDagRunner().run(
+    skip_autograph_for_tf_keras()  # Transform and Evaluator trace tf-keras layers too
+
+    LocalDagRunner().run(
         create_pipeline(config, data_dir, schema, slice_keys, code_fingerprint=_code_fingerprint())
     )
 

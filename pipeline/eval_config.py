@@ -24,6 +24,7 @@ def build_eval_config(label_key: str, slice_keys: Iterable[str], min_auc: float)
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
+                model_type=tfma.TF_GENERIC,  # signatures only: skips a slow, pointless Keras load attempt
                 signature_name="serving_tf_example",
                 preprocessing_function_names=["transform_features"],
                 label_key=features.transformed_name(label_key),

@@ -19,6 +19,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import config as cfg
+from pipeline.evaluator import SAME_AS_BASELINE_PROPERTY
 from pipeline.gates import describe_anomalies, load_anomalies
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 
@@ -72,7 +73,9 @@ def build_summary(outputs: Outputs) -> dict[str, Any]:
         summary["metrics"] = _metrics(evaluation.uri)
         validation = tfma.load_validation_result(evaluation.uri)
         summary["blessed"] = bool(validation.validation_ok)
-        summary["blessing_reason"] = _blessing_reason(validation, summary["metrics"])
+        blessing = _single(outputs, "Evaluator", "blessing")
+        same_model = bool(blessing and blessing.custom_properties[SAME_AS_BASELINE_PROPERTY].int_value)
+        summary["blessing_reason"] = _blessing_reason(validation, summary["metrics"], same_model)
     pushed = _single(outputs, "Pusher", "pushed_model")
     if pushed and pushed.custom_properties["pushed"].int_value == 1:
         summary["pushed_model_dir"] = pushed.custom_properties["pushed_destination"].string_value
@@ -198,11 +201,13 @@ def _slice_value(key: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _blessing_reason(validation: Any, metrics: dict[str, Any]) -> str:
+def _blessing_reason(validation: Any, metrics: dict[str, Any], same_model: bool = False) -> str:
     auc = metrics["overall"].get("auc")
     if validation.validation_ok:
         reason = f"overall AUC {_fmt(auc)} passed the lower bound"
-        if metrics.get("baseline"):
+        if same_model:
+            reason += "; the model is unchanged since it was last blessed"
+        elif metrics.get("baseline"):
             reason += f" and is not worse than the last blessed model's {_fmt(metrics['baseline'].get('auc'))}"
         return reason
     problems = []

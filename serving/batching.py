@@ -49,7 +49,7 @@ class BatchingOptions:
             raise ValueError("allowed_batch_sizes must be increasing and end with max_batch_size.")
 
 
-_Key = Tuple[Tuple[str, str, Tuple[int, ...]], ...]
+_Key = Tuple[Tuple[str, np.dtype, Tuple[int, ...]], ...]
 
 
 class _Task:
@@ -74,12 +74,21 @@ class _Batch:
 
 
 def _task_key(inputs: TensorMap) -> Tuple[_Key, int]:
-    sizes = {a.shape[0] if a.ndim else -1 for a in inputs.values()}
-    if len(sizes) != 1 or -1 in sizes:
+    """What tasks must share to be concatenated (names, dtypes, inner shapes), and the rows."""
+    rows = -1
+    key = []
+    for name in sorted(inputs):
+        array = inputs[name]
+        shape = array.shape
+        if not shape or rows not in (-1, shape[0]):
+            rows = -2
+            break
+        rows = shape[0]
+        key.append((name, array.dtype, shape[1:]))
+    if rows < 0:
         raise InvalidArgumentError(
             "Batching session Run() input tensors must have equal 0th-dimension size")
-    key = tuple((k, inputs[k].dtype.str, inputs[k].shape[1:]) for k in sorted(inputs))
-    return key, sizes.pop()
+    return tuple(key), rows
 
 
 class BatchScheduler:

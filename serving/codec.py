@@ -5,27 +5,20 @@
   objects keyed by input alias when the signature has several inputs) or `"inputs"` (columnar:
   each tensor as-is) into numpy arrays, checking each JSON value against the signature dtype in
   the same order, with the same messages, as TF Serving. `{"b64": "..."}` carries bytes.
-* `decode_examples(doc)` builds serialized `tf.Example`s for classify/regress.
+* Leaf values follow `json_leaves` (type rules and messages).
 
 Specs are injected (a mapping alias -> `TensorSpec`), so the codec never touches the manager.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from serving.errors import InvalidArgumentError, ServingError, UnimplementedError
-from serving.jsonfmt import debug_string, json_type_name
-from serving.types import NUMPY_DTYPES, RequestFormat, TensorMap, TensorSpec, dtype_name
-
-DT_STRING = 7
-_INT_RANGES = {
-    3: (-(2**31), 2**31 - 1), 4: (-(2**31), 2**31 - 1), 5: (-(2**31), 2**31 - 1),
-    6: (-(2**31), 2**31 - 1), 9: (-(2**63), 2**63 - 1), 22: (0, 2**32 - 1), 23: (0, 2**64 - 1),
-}
+from serving.errors import InvalidArgumentError, ServingError
+from serving.json_leaves import checker, dense_shape, fill, is_b64_object, scalar_column, shape_text, to_array
+from serving.jsonfmt import debug_string
+from serving.types import RequestFormat, TensorMap, TensorSpec
 
 
 def signature_name_of(doc: Mapping[str, Any]) -> str:
@@ -39,143 +32,6 @@ def signature_name_of(doc: Mapping[str, Any]) -> str:
     return name
 
 
-def is_b64_object(value: Any) -> bool:
-    """`{"b64": "<string>"}` with exactly that one key: a bytes value, not a named-input object."""
-    return type(value) is dict and len(value) == 1 and type(value.get("b64")) is str
-
-
-def to_bytes(text: str) -> bytes:
-    """UTF-8 bytes of a decoded JSON string (raw invalid bytes survive via surrogateescape)."""
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            return text.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            raise InvalidArgumentError(
-                "JSON Parse error: The surrogate pair in string is invalid."
-            ) from None
-
-
-def decode_b64(value: Any) -> bytes:
-    if not is_b64_object(value):
-        raise InvalidArgumentError(
-            f"JSON Value: {debug_string(value)} not formatted correctly for base64 data"
-        )
-    data = value["b64"]
-    try:
-        return base64.b64decode(data + "=" * (-len(data) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidArgumentError("Unable to base64 decode") from None
-
-
-def _type_error(value: Any, dtype: int) -> InvalidArgumentError:
-    return InvalidArgumentError(
-        f"JSON Value: {debug_string(value)} Type: {json_type_name(value)} "
-        f"is not of expected type: {dtype_name(dtype)}"
-    )
-
-
-def _make_checker(dtype: int) -> Callable[[Any], Any]:
-    """Returns a function validating one JSON leaf against `dtype` (`AddValueToTensor`)."""
-    if dtype in (1, 2):
-        def check_float(v: Any) -> Any:
-            t = type(v)
-            if t is float:
-                return v
-            if t is int:
-                try:
-                    return float(v)
-                except OverflowError:
-                    return float("inf") if v > 0 else float("-inf")
-            raise _type_error(v, dtype)
-        return check_float
-    if dtype in _INT_RANGES:
-        low, high = _INT_RANGES[dtype]
-
-        def check_int(v: Any) -> Any:
-            if type(v) is int and low <= v <= high:
-                return v
-            raise _type_error(v, dtype)
-        return check_int
-    if dtype == 10:
-        def check_bool(v: Any) -> Any:
-            if type(v) is bool:
-                return v
-            raise _type_error(v, dtype)
-        return check_bool
-    if dtype == DT_STRING:
-        def check_string(v: Any) -> Any:
-            if type(v) is str:
-                return to_bytes(v)
-            if type(v) is dict:
-                return decode_b64(v)
-            raise _type_error(v, dtype)
-        return check_string
-
-    def unsupported(v: Any) -> Any:
-        if type(v) is dict:
-            raise _type_error(v, dtype)
-        raise UnimplementedError(
-            f"Conversion of JSON Value: {debug_string(v)} to type: {dtype_name(dtype)}"
-        )
-    return unsupported
-
-
-_CHECKERS: Dict[int, Callable[[Any], Any]] = {}
-
-
-def _checker(dtype: int) -> Callable[[Any], Any]:
-    check = _CHECKERS.get(dtype)
-    if check is None:
-        check = _CHECKERS[dtype] = _make_checker(dtype)
-    return check
-
-
-def _dense_shape(value: Any) -> Tuple[int, ...]:
-    dims = []
-    while type(value) is list:
-        dims.append(len(value))
-        if not value:
-            break
-        value = value[0]
-    return tuple(dims)
-
-
-def _fill(value: Any, level: int, shape: Tuple[int, ...], check: Callable[[Any], Any],
-          out: List[Any]) -> None:
-    """`FillTensorProto`: appends leaves depth-first, insisting on a dense, regular nesting."""
-    rank = len(shape)
-    if type(value) is not list:
-        if level != rank:
-            raise InvalidArgumentError(
-                f"JSON Value: {debug_string(value)} found at incorrect level: {level + 1} "
-                f"in the JSON DOM. Expected at level: {rank}"
-            )
-        out.append(check(value))
-        return
-    if level >= rank:
-        raise InvalidArgumentError(f"Encountered list at unexpected level: {level} expected < {rank}")
-    if len(value) != shape[level]:
-        raise InvalidArgumentError(
-            f"Encountered list at unexpected size: {len(value)} at level: {level} "
-            f"expected size: {shape[level]}"
-        )
-    for item in value:
-        _fill(item, level + 1, shape, check, out)
-
-
-def _to_array(flat: List[Any], shape: Tuple[int, ...], dtype: int) -> np.ndarray:
-    np_dtype = NUMPY_DTYPES[dtype]
-    if dtype in (4, 5, 6):  # TF narrows int_val with wrap-around.
-        return np.array(flat, dtype=np.int32).astype(np_dtype).reshape(shape)
-    return np.array(flat, dtype=np_dtype).reshape(shape)
-
-
-def _shape_text(shape: Tuple[int, ...]) -> str:
-    return "[" + ",".join(str(d) for d in shape) + "]"
-
-
 class _Column:
     """Accumulates one input's rows for the row format (`AddInstanceItem`)."""
 
@@ -183,7 +39,7 @@ class _Column:
 
     def __init__(self, dtype: int) -> None:
         self.dtype = dtype
-        self.check = _checker(dtype)
+        self.check = checker(dtype)
         self.flat: List[Any] = []
         self.shape: Optional[Tuple[int, ...]] = None
         self.size = 0
@@ -194,9 +50,9 @@ class _Column:
             self.flat.append(self.check(value))
             size = 1
         else:
-            shape = _dense_shape(value)
+            shape = dense_shape(value)
             before = len(self.flat)
-            _fill(value, 0, shape, self.check, self.flat)
+            fill(value, 0, shape, self.check, self.flat)
             size = len(self.flat) - before
         if self.shape is None:
             self.shape, self.size = shape, size
@@ -204,7 +60,7 @@ class _Column:
             raise InvalidArgumentError(f"Expecting tensor size: {self.size} but got: {size}")
         elif self.shape != shape:
             raise InvalidArgumentError(
-                f"Expecting shape {_shape_text(self.shape)} but got: {_shape_text(shape)}"
+                f"Expecting shape {shape_text(self.shape)} but got: {shape_text(shape)}"
             )
 
 
@@ -215,7 +71,34 @@ def _instance_error(index: int, err: ServingError, key: Optional[str] = None) ->
     )
 
 
+def _scalar_rows(instances: List[Any], specs: Mapping[str, TensorSpec]) -> Optional[TensorMap]:
+    """The common request (every row an object of exactly the inputs, or a plain scalar for a
+    single input, all plain scalars) without per-value Python checks; None for anything else."""
+    names = specs.keys()
+    if type(instances[0]) is dict:
+        if names == {"b64"}:  # {"b64": ...} rows are values, not named inputs
+            return None
+        for item in instances:
+            if type(item) is not dict or item.keys() != names:
+                return None
+        columns = {name: [item[name] for item in instances] for name in names}
+    elif len(specs) == 1:
+        columns = {name: instances for name in names}
+    else:
+        return None
+    tensors = {}
+    for name, values in columns.items():
+        tensor = scalar_column(values, specs[name].dtype)
+        if tensor is None:
+            return None
+        tensors[name] = tensor
+    return tensors
+
+
 def _decode_instances(instances: List[Any], specs: Mapping[str, TensorSpec]) -> TensorMap:
+    fast = _scalar_rows(instances, specs)
+    if fast is not None:
+        return fast
     if type(instances[0]) is not dict and len(specs) > 1:
         raise InvalidArgumentError(
             "instances is a plain list, but expecting list of objects as multiple input "
@@ -255,16 +138,16 @@ def _decode_instances(instances: List[Any], specs: Mapping[str, TensorSpec]) -> 
                 raise _instance_error(index, err) from None
     rows = len(instances)
     return {
-        name: _to_array(col.flat, (rows,) + (col.shape or ()), col.dtype)
+        name: to_array(col.flat, (rows,) + (col.shape or ()), col.dtype)
         for name, col in columns.items()
     }
 
 
 def _decode_tensor(value: Any, dtype: int) -> np.ndarray:
-    shape = _dense_shape(value)
+    shape = dense_shape(value)
     flat: List[Any] = []
-    _fill(value, 0, shape, _checker(dtype), flat)
-    return _to_array(flat, shape, dtype)
+    fill(value, 0, shape, checker(dtype), flat)
+    return to_array(flat, shape, dtype)
 
 
 def _decode_inputs(value: Any, specs: Mapping[str, TensorSpec]) -> TensorMap:

@@ -91,6 +91,27 @@ def _encode_rows(outputs: TensorMap) -> bytes:
         if not body:
             return b'{\n    "predictions": []\n}'
         return ('{\n    "predictions": [' + body + "\n    ]\n}").encode("utf-8", "surrogateescape")
+    if all(outputs[a].ndim == 1 and not _is_bytes(a, outputs[a]) for a in names):
+        return _scalar_objects(names, rows, leaves)
+    return _write_rows(outputs, names, rows, leaves, batch)
+
+
+def _scalar_objects(names: List[str], rows: Dict[str, List[object]], leaves: Dict[str, _Leaf]) -> bytes:
+    """Several outputs, one scalar each per row: the PrettyWriter layout as a template (the
+    writer's per-token bookkeeping costs more than the rest of the request)."""
+    keys = [quote(a) + ": " for a in names]
+    writers = [leaves[a] for a in names]
+    objects = ["{\n            " + ",\n            ".join([k + w(v) for k, w, v in zip(keys, writers, values)])
+               + "\n        }" for values in zip(*[rows[a] for a in names])]
+    if not objects:
+        return b'{\n    "predictions": []\n}'
+    text = '{\n    "predictions": [\n        ' + ",\n        ".join(objects) + "\n    ]\n}"
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _write_rows(outputs: TensorMap, names: List[str], rows: Dict[str, List[object]],
+                leaves: Dict[str, _Leaf], batch: int) -> bytes:
+    as_objects = len(names) > 1
     writer = PrettyWriter()
     writer.start_object()
     writer.key("predictions")

@@ -10,7 +10,7 @@ from typing import Any, List, Mapping, Sequence, Tuple
 
 from tensorflow.core.example import example_pb2, feature_pb2
 
-from serving.codec import decode_b64, is_b64_object, to_bytes
+from serving.json_leaves import decode_b64, is_b64_object, to_bytes
 from serving.errors import InvalidArgumentError
 from serving.jsonfmt import PrettyWriter, debug_string, format_decimal, json_type_name
 

@@ -19,6 +19,8 @@ from serving.rest import HTML, Request, Response, RestApi
 
 LOG = logging.getLogger(__name__)
 MAX_HEADER_BYTES = 64 * 1024
+LINGER_SECONDS = 2.0
+"""After refusing a request whose body is still arriving, how long unread input is drained."""
 _BAD_REQUEST_HTML = (b"<HTML><HEAD>\n<TITLE>400 Bad Request</TITLE>\n</HEAD><BODY>\n"
                      b"<H1>Bad Request</H1>\n</BODY></HTML>\n")
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
@@ -80,6 +82,7 @@ class _Connection(asyncio.Protocol):
         self._busy = False
         self._closing = False
         self._sent_continue = False
+        self._draining = False
         self._transport: Optional[asyncio.Transport] = None
         self.last_active = time.monotonic()
 
@@ -92,6 +95,8 @@ class _Connection(asyncio.Protocol):
         self._server.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._draining:
+            return
         self.last_active = time.monotonic()
         self._buf += data
         if not self._busy:
@@ -111,11 +116,11 @@ class _Connection(asyncio.Protocol):
             try:
                 parsed = self._parse()
             except _BadRequest:
-                self._send(Response(400, _BAD_REQUEST_HTML, HTML), keep_alive=False)
+                self._refuse(Response(400, _BAD_REQUEST_HTML, HTML))
                 return
             except _TooLarge as err:
                 target = err.args[0] if err.args else ""
-                self._send(self._app.oversized(target, self._limit), keep_alive=False)
+                self._refuse(self._app.oversized(target, self._limit))
                 return
             if parsed is None:
                 return
@@ -130,6 +135,20 @@ class _Connection(asyncio.Protocol):
             else:
                 self._busy = True
                 reply.add_done_callback(lambda f, k=keep_alive: self._finish(f, k))
+
+    def _refuse(self, response: Response) -> None:
+        """Answers and half-closes, then drains what the client still sends before closing:
+        closing with unread input makes the kernel reset the connection, and a client still
+        writing its body would lose the answer."""
+        self._write(response, keep_alive=False)
+        transport = self._transport
+        if transport is None or self._closing:
+            return
+        self._draining = True
+        self._buf.clear()
+        if transport.can_write_eof():
+            transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, self.close)
 
     def _finish(self, future: "asyncio.Future[Response]", keep_alive: bool) -> None:
         self._busy = False
@@ -207,6 +226,11 @@ class _Connection(asyncio.Protocol):
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _send(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
+        self._write(response, keep_alive, head_only)
+        if not keep_alive:
+            self.close()
+
+    def _write(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
         if self._transport is None or self._closing:
             return
         lines = [b"HTTP/1.1 %d %s\r\n" % (response.status, _REASONS.get(response.status, "Unknown").encode())]
@@ -221,8 +245,6 @@ class _Connection(asyncio.Protocol):
         if not head_only:
             lines.append(response.body)
         self._transport.write(b"".join(lines))
-        if not keep_alive:
-            self.close()
 
 
 class HttpServer:

@@ -81,10 +81,10 @@ class ModelServer:
 
     def _start_rest(self) -> None:
         cfg = self.config
-        api = RestApi(self.service, self.metrics, cfg.metrics_path, cfg.enable_cors)
-        self._http = HttpServer(api, cfg.host, cfg.rest_port or 0, cfg.max_request_bytes)
         loop = asyncio.new_event_loop()
         self._loop = loop
+        api = RestApi(self.service, self.metrics, cfg.metrics_path, loop, cfg.enable_cors)
+        self._http = HttpServer(api, cfg.host, cfg.rest_port or 0, cfg.max_request_bytes)
         ready = threading.Event()
         errors: List[BaseException] = []
 

@@ -7,16 +7,17 @@ Every request under `/v1/` is counted in `request_count`; successful ones are ti
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple, Union
 from urllib.parse import unquote
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from serving.bridge import LoopBridge
 from serving.codec import decode_predict_inputs, signature_name_of
 from serving.encode import encode_predict_response
 from serving.errors import Code, DeadlineExceededError, InvalidArgumentError, ServingError
@@ -27,6 +28,7 @@ from serving.metrics import ServingMetrics
 from serving.prometheus_text import CONTENT_TYPE as METRICS_CONTENT_TYPE, render
 from serving.service import PredictionService
 
+LOG = logging.getLogger(__name__)
 JSON = "application/json"
 HTML = "text/html"
 _POST_RE = re.compile(
@@ -45,8 +47,9 @@ NOT_FOUND_HTML = (b"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n"
 _INT64_MAX = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
+    """One parsed HTTP request (named tuples: built per request, so cheaper than dataclasses)."""
+
     method: str
     target: str
     """Path plus `?query`, as sent (TF Serving matches its regexes against both)."""
@@ -55,19 +58,17 @@ class Request:
     body: bytes
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
     status: int
     body: bytes = b""
     content_type: Optional[str] = JSON
-    headers: Tuple[Tuple[str, str], ...] = field(default=())
+    headers: Tuple[Tuple[str, str], ...] = ()
 
 
 Reply = Union[Response, "asyncio.Future[Response]"]
 
 
-@dataclass(frozen=True)
-class _Route:
+class _Route(NamedTuple):
     model: str
     version: Optional[int]
     label: Optional[str]
@@ -98,9 +99,10 @@ def _proto_json(message: Message) -> str:
 class RestApi:
     """Routes and handles HTTP requests; see module docstring."""
 
-    def __init__(self, service: PredictionService, metrics: ServingMetrics,
-                 metrics_path: Optional[str], enable_cors: bool = False) -> None:
+    def __init__(self, service: PredictionService, metrics: ServingMetrics, metrics_path: Optional[str],
+                 loop: asyncio.AbstractEventLoop, enable_cors: bool = False) -> None:
         self._service = service
+        self._bridge = LoopBridge(loop, service.timeout_ms / 1000 + 0.05)
         self._metrics = metrics
         self._metrics_path = metrics_path
         self._extra = _CORS_HEADERS if enable_cors else ()
@@ -170,28 +172,23 @@ class RestApi:
 
     def _pending(self, route: _Route, future: "Future[Any]", started: float,
                  encode: Callable[[Any], bytes]) -> "asyncio.Future[Response]":
-        """Bridges a worker-thread future to the event loop, with the REST timeout."""
-        loop = asyncio.get_running_loop()
-        reply: "asyncio.Future[Response]" = loop.create_future()
+        """The reply once the worker thread is done (built there), or 504 at the REST timeout."""
 
-        def finish(done: "Future[Any]") -> None:
-            if reply.done():
-                return
-            timer.cancel()
+        def respond(done: "Future[Any]") -> Response:
             try:
-                reply.set_result(self._ok(route, encode(done.result()), started))
+                return self._ok(route, encode(done.result()), started)
             except ServingError as err:
-                reply.set_result(self._error(route.model, err))
+                return self._error(route.model, err)
             except RecursionError:
-                reply.set_result(self._error(route.model, InvalidArgumentError("Output nesting too deep")))
+                return self._error(route.model, InvalidArgumentError("Output nesting too deep"))
+            except Exception:  # a bug must cost one request, never the batch or the loop
+                LOG.exception("Unhandled error answering a request for %s", route.model)
+                return self._error(route.model, ServingError("Internal server error", Code.INTERNAL))
 
-        def expire() -> None:
-            if not reply.done():
-                reply.set_result(self._error(route.model, DeadlineExceededError("Deadline Exceeded")))
+        def expire() -> Response:
+            return self._error(route.model, DeadlineExceededError("Deadline Exceeded"))
 
-        timer = loop.call_later(self._service.timeout_ms / 1000 + 0.05, expire)
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(finish, f))
-        return reply
+        return self._bridge.reply(future, respond, expire)
 
     # ---- responses -------------------------------------------------------------------------
     def _ok(self, route: _Route, body: bytes, started: float) -> Response:

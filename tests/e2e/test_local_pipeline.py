@@ -57,7 +57,23 @@ def test_cached_rerun_reuses_everything_and_pushes_no_duplicate(bundled_style) -
     assert {"CsvExampleGen", "Transform", "Trainer"} <= set(summary["cached_components"])
     assert len(versions(tmp)) == 1
     assert summary["newly_pushed"] is False and summary["pushed_model_dir"].endswith(versions(tmp)[0])
-    assert summary["metrics"]["baseline"]["auc"] == pytest.approx(summary["metrics"]["overall"]["auc"])
+    assert summary["blessed"] is True and "unchanged since it was last blessed" in summary["blessing_reason"]
+    assert summary["metrics"]["baseline"] is None  # not compared with itself
+
+
+def test_new_model_is_compared_with_the_last_blessed_one(bundled_style) -> None:
+    tmp, first, first_summary = bundled_style
+    assert first.returncode == 0
+    # Fewer epochs: a different model on the same data, judged against the one already pushed.
+    proc, summary = run_pipeline(tmp, "--data", str(tmp / "customers.csv"), "--max-epochs", "1")
+    baseline_auc = summary["metrics"]["baseline"]["auc"]
+    assert baseline_auc == pytest.approx(first_summary["metrics"]["overall"]["auc"])
+    not_worse = summary["metrics"]["overall"]["auc"] >= baseline_auc
+    assert summary["blessed"] is not_worse
+    assert proc.returncode == (0 if not_worse else 4), proc.stdout + proc.stderr
+    assert len(versions(tmp)) == (2 if not_worse else 1)
+    expected = "not worse than the last blessed model's" if not_worse else "worse than the last blessed model's"
+    assert expected in summary["blessing_reason"]
 
 
 def test_kaggle_data_reports_chance_auc_and_is_not_blessed(tmp_path: Path) -> None:

@@ -33,3 +33,14 @@ def test_compiled_with_adam_1e_3_binary_crossentropy_and_binary_accuracy() -> No
     assert isinstance(model.loss, tf.keras.losses.BinaryCrossentropy)
     model.evaluate({features.transformed_name("Age"): tf.zeros([2, 1])}, tf.constant([[0], [1]]), verbose=0)
     assert "binary_accuracy" in model.metrics_names
+
+
+def test_tf_keras_is_never_converted_by_autograph() -> None:
+    from tensorflow.python.autograph.core import config as autograph_config
+
+    from modules.runtime import skip_autograph_for_tf_keras
+
+    skip_autograph_for_tf_keras()
+    skip_autograph_for_tf_keras()
+    rules = [r for r in autograph_config.CONVERSION_RULES if r.matches("tf_keras.src.engine.training")]
+    assert len(rules) == 1 and isinstance(rules[0], autograph_config.DoNotConvert)

@@ -69,3 +69,17 @@ def test_pusher_is_atomic_and_targets_the_model_base_path(tmp_path: Path) -> Non
     destination = json.loads(pusher.exec_properties["push_destination"])
     assert destination["filesystem"]["base_directory"] == str(tmp_path / "serving" / "customer-model")
     assert "model_blessing" in pusher.inputs
+
+
+def test_evaluator_skips_comparing_a_model_with_itself(tmp_path: Path) -> None:
+    from tfx.types import standard_artifacts
+
+    from pipeline.evaluator import SelfAwareEvaluatorExecutor, is_same_model
+
+    _, components = build(tmp_path)
+    assert components["Evaluator"].executor_spec.executor_class is SelfAwareEvaluatorExecutor
+    model, other = standard_artifacts.Model(), standard_artifacts.Model()
+    model.id, other.id = 7, 8
+    assert is_same_model({"model": [model], "baseline_model": [model]})
+    assert not is_same_model({"model": [model], "baseline_model": [other]})
+    assert not is_same_model({"model": [model]})

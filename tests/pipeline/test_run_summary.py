@@ -67,5 +67,6 @@ def test_blessing_reason_names_the_failed_bound_or_the_baseline() -> None:
     reason = run_summary._blessing_reason(worse, {"overall": {"auc": 0.79}, "baseline": {"auc": 0.81}})
     assert reason == "overall AUC 0.7900 is worse than the last blessed model's 0.8100"
     ok = tfma.ValidationResult(validation_ok=True)
+    assert "unchanged since it was last blessed" in run_summary._blessing_reason(ok, {"overall": {"auc": 0.8}}, True)
     assert "not worse than the last blessed model's 0.8000" in run_summary._blessing_reason(
         ok, {"overall": {"auc": 0.81}, "baseline": {"auc": 0.80}})

@@ -1,0 +1,132 @@
+"""The throughput shortcuts give exactly what the general paths give (values, bytes, errors)."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, List
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from serving.bridge import LoopBridge
+from serving.codec import decode_predict_inputs
+from serving.encode import _leaf_writer, _scalar_objects, _write_rows
+from serving.errors import Code, ServingError
+from serving.json_leaves import checker, scalar_column, to_array
+from serving.servable import Servable
+from serving.types import ServableId, TensorSpec
+
+FAST_DTYPES = [1, 2, 9, 7, 10]  # float, double, int64, string, bool
+scalars = st.one_of(st.floats(), st.integers(-2**70, 2**70), st.text(max_size=4), st.booleans(),
+                    st.floats(-1e3, 1e3), st.integers(-100, 100))
+
+
+def checked(values: List[Any], dtype: int) -> np.ndarray:
+    """The general path: every value through its checker, then one array."""
+    return to_array([checker(dtype)(v) for v in values], (len(values),), dtype)
+
+
+@settings(max_examples=300, deadline=None)
+@given(dtype=st.sampled_from(FAST_DTYPES), values=st.lists(scalars, min_size=1, max_size=5))
+def test_scalar_column_equals_the_checked_path_or_defers(dtype: int, values: List[Any]) -> None:
+    fast = scalar_column(values, dtype)
+    try:
+        reference = checked(values, dtype)
+    except ServingError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast.dtype == reference.dtype and fast.shape == reference.shape
+        np.testing.assert_array_equal(fast, reference)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.fixed_dictionaries({"a": st.integers(-5, 5), "b": st.floats(-1e6, 1e6) | st.integers(0, 9),
+                                            "c": st.text(max_size=3)}), min_size=1, max_size=4))
+def test_row_objects_decode_like_the_checked_path(rows: List[dict]) -> None:
+    specs = {"a": TensorSpec("a:0", 9, (-1,)), "b": TensorSpec("b:0", 1, (-1,)), "c": TensorSpec("c:0", 7, (-1,))}
+    tensors, _ = decode_predict_inputs({"instances": rows}, specs, 100)
+    for name, spec in specs.items():
+        reference = checked([row[name] for row in rows], spec.dtype)
+        assert tensors[name].dtype == reference.dtype
+        np.testing.assert_array_equal(tensors[name], reference)
+
+
+@settings(max_examples=100, deadline=None)
+@given(batch=st.integers(0, 4), seed=st.integers(0, 1000))
+def test_scalar_objects_template_equals_the_pretty_writer(batch: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    outputs = {"churn": rng.integers(-3, 3, batch), "p": rng.random(batch).astype(np.float32),
+               "d": rng.standard_normal(batch), "ok": rng.random(batch) > 0.5,
+               "s": np.array(['q"\\\n\u00e9'] * batch, dtype=object)}
+    names = sorted(outputs)
+    rows = {a: outputs[a].tolist() for a in names}
+    leaves = {a: _leaf_writer(a, outputs[a]) for a in names}
+    assert _scalar_objects(names, rows, leaves) == _write_rows(outputs, names, rows, leaves, batch)
+
+
+@pytest.fixture(scope="module")
+def tf1(model_store: Path) -> Servable:
+    return Servable.load(ServableId("tf1", 1), model_store / "tf1")
+
+
+def test_signature_run_checks_feeds_like_session_run(tf1: Servable) -> None:
+    signature = tf1.signatures["serving_default"]
+    assert signature.run({"x": np.array([[1.0], [4.0]])})["y"].tolist() == [[2.5], [4.0]]  # float64 is cast
+    with pytest.raises(ServingError) as err:
+        signature.run({"x": np.array([1.0, 2.0], np.float32)})
+    assert err.value.code == Code.INVALID_ARGUMENT
+    assert err.value.message == "Cannot feed value of shape (2,) for Tensor x:0, which has shape (None, 1)"
+
+
+def test_signature_run_passes_runtime_errors_and_honours_the_timeout(tf1: Servable) -> None:
+    regress = tf1.signatures["regress_x_to_y"]
+    with pytest.raises(ServingError) as err:
+        regress.run({"inputs": np.array([b"not an example"], dtype=object)})
+    assert err.value.code == Code.INVALID_ARGUMENT and "Graph execution error" not in err.value.message
+    started = time.monotonic()
+    with pytest.raises(ServingError) as err:
+        tf1.signatures["blocking"].run({"x": np.array([[1.0]], np.float32)}, timeout_ms=200)
+    assert err.value.code == Code.DEADLINE_EXCEEDED and time.monotonic() - started < 5
+
+
+def test_bridge_answers_once_and_wakes_the_loop_once_per_burst() -> None:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    bridge = LoopBridge(loop, timeout_seconds=0.3)
+    built: List[str] = []
+    try:
+        futures: List["Future[int]"] = [Future() for _ in range(6)]
+
+        async def start() -> list:
+            return [bridge.reply(f, lambda d: built.append("ok") or d.result(), lambda: built.append("late") or -1)
+                    for f in futures]
+
+        replies = asyncio.run_coroutine_threadsafe(start(), loop).result()
+        busy, release = threading.Event(), threading.Event()
+        loop.call_soon_threadsafe(lambda: busy.set() or release.wait())
+        busy.wait()
+        wakeups: List[object] = []
+        original = loop.call_soon_threadsafe
+        loop.call_soon_threadsafe = lambda *a: wakeups.append(a) or original(*a)  # type: ignore[method-assign]
+        for value, future in enumerate(futures[:5]):  # one "batch" finishing while the loop is busy
+            future.set_result(value)
+        release.set()
+
+        async def gather() -> list:
+            return await asyncio.gather(*replies)
+
+        time.sleep(0.5)
+        assert len(wakeups) == 1
+        futures[5].set_result(99)  # finishes after its deadline: answered once, by the timeout
+        assert asyncio.run_coroutine_threadsafe(gather(), loop).result(timeout=5) == [0, 1, 2, 3, 4, -1]
+        assert built == ["ok"] * 5 + ["late"]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
