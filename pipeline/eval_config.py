@@ -7,7 +7,8 @@ import tensorflow_model_analysis as tfma
 
 from modules import features
 
-METRICS = ("AUC", "Precision", "Recall", "BinaryAccuracy", "ExampleCount")
+METRICS = ("AUC", "Precision", "Recall", "BinaryAccuracy", "ExampleCount", "MeanLabel")
+"""MeanLabel (the churn rate) gives the class counts behind each AUC's confidence interval."""
 GATING_METRIC_CLASS = "AUC"
 NOT_WORSE = -1e-10
 """Change threshold: candidate AUC - baseline AUC must be >= this, i.e. not worse (ties pass)."""

@@ -16,7 +16,7 @@ SUMMARY_KEYS = {
     "status", "exit_code", "blessed", "blessing_reason", "pushed_model_dir", "model_version", "newly_pushed",
     "metrics", "anomalies", "example_counts", "component_seconds", "cached_components", "total_seconds", "input",
 }
-METRIC_KEYS = {"auc", "precision", "recall", "binary_accuracy", "example_count"}
+METRIC_KEYS = {"auc", "precision", "recall", "binary_accuracy", "example_count", "mean_label", "auc_ci95"}
 
 
 def test_bundled_style_data_is_blessed_and_pushed_in_tf_serving_layout(bundled_style) -> None:
@@ -36,7 +36,7 @@ def test_bundled_style_data_is_blessed_and_pushed_in_tf_serving_layout(bundled_s
     assert sum(summary["example_counts"].values()) == 4000
     assert set(summary["metrics"]["overall"]) == METRIC_KEYS
     assert summary["metrics"]["overall"]["example_count"] == summary["example_counts"]["eval"]
-    assert summary["metrics"]["overall"]["auc"] > 0.7
+    assert summary["metrics"]["overall"]["auc_ci95"][0] > 0.7 and summary["chance_level"] is False
     assert {"Gender=Male", "Promotion_Response=Ignored", "Email_Opt_In=True"} <= summary["metrics"]["slices"].keys()
     for metrics in summary["metrics"]["slices"].values():
         assert set(metrics) == METRIC_KEYS
@@ -80,9 +80,13 @@ def test_kaggle_data_reports_chance_auc_and_is_not_blessed(tmp_path: Path) -> No
     proc, summary = run_pipeline(tmp_path, "--data", str(KAGGLE_CSV), "--max-epochs", "8")
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert summary["status"] == "not_blessed" and summary["blessed"] is False
-    assert abs(summary["metrics"]["overall"]["auc"] - 0.5) < 0.1
+    overall = summary["metrics"]["overall"]
+    standard_error = (overall["auc_ci95"][1] - overall["auc_ci95"][0]) / (2 * 1.959964)
+    # Chance level: within 3 standard errors of 0.5 (the eval split has only ~170 rows).
+    assert abs(overall["auc"] - 0.5) <= 3 * standard_error and abs(overall["auc"] - 0.5) < 0.15
     assert "below the lower bound 0.6" in summary["blessing_reason"]
     assert summary["pushed_model_dir"] is None and versions(tmp_path) == []
+    assert summary["chance_level"] is True and "not distinguishable from chance" in proc.stdout
     assert "nothing pushed" in proc.stdout
 
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import tensorflow_model_analysis as tfma
 
 from pipeline import run_summary
 
 
 def metrics(auc: float) -> dict[str, float]:
-    return {"auc": auc, "precision": 0.7, "recall": 0.6, "binary_accuracy": 0.72, "example_count": 2000.0}
+    return {"auc": auc, "precision": 0.7, "recall": 0.6, "binary_accuracy": 0.72, "example_count": 2000.0,
+            "mean_label": 0.5, "auc_ci95": [auc - 0.02, auc + 0.02]}
 
 
 def summary(**overrides) -> dict:
@@ -70,3 +72,19 @@ def test_blessing_reason_names_the_failed_bound_or_the_baseline() -> None:
     assert "unchanged since it was last blessed" in run_summary._blessing_reason(ok, {"overall": {"auc": 0.8}}, True)
     assert "not worse than the last blessed model's 0.8000" in run_summary._blessing_reason(
         ok, {"overall": {"auc": 0.81}, "baseline": {"auc": 0.80}})
+
+
+def test_auc_confidence_interval_matches_hanley_mcneil() -> None:
+    # Hanley & McNeil (1982), eq. 2: AUC 0.8 with 50 positives and 50 negatives -> SE 0.0445.
+    low, high = run_summary.auc_confidence_interval(0.8, 100, 0.5)
+    assert (high - low) / 2 == pytest.approx(1.959964 * 0.0445, abs=0.0005)
+    assert run_summary.auc_confidence_interval(0.5, 170, 0.52)[0] < 0.5 < \
+        run_summary.auc_confidence_interval(0.5, 170, 0.52)[1]
+    assert run_summary.auc_confidence_interval(0.99, 20000, 0.5)[1] <= 1.0
+    assert run_summary.auc_confidence_interval(None, 100, 0.5) is None
+    assert run_summary.auc_confidence_interval(0.7, 100, 1.0) is None  # one class only
+
+
+def test_chance_level_result_is_said_plainly() -> None:
+    assert "not distinguishable from chance" in run_summary.format_summary(summary(chance_level=True))
+    assert "chance" not in run_summary.format_summary(summary(chance_level=False))
