@@ -19,6 +19,7 @@ from pipeline import config as cfg
 from pipeline import progress
 
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 _MODULES_DIR = cfg.PROJECT_ROOT / "modules"
 _COMPONENT_COUNT = 10
 
@@ -78,7 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlockingIOError:
         return _usage_error(f"another pipeline run is using {config.output}; wait for it or choose another --output")
     with lock:
-        return _run(config, verbose=args.verbose)
+        try:
+            return _run(config, verbose=args.verbose)
+        except KeyboardInterrupt:
+            print("\ninterrupted: outputs of finished components are kept and reused by the next run", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
@@ -92,6 +97,8 @@ def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
         schema = None if config.schema is None else inputs.stage_schema(config.schema, config.output / "inputs")
     except inputs.InputError as e:
         return _usage_error(str(e))
+    except OSError as e:
+        return _usage_error(f"cannot stage the input under {config.output / 'inputs'}: {e}")
     summary["input"] = {
         "rows": staged.rows, "dropped_unlabelled_rows": staged.dropped_unlabelled_rows,
         "missing_cells": staged.missing_cells, "label_values": staged.label_values,
@@ -115,7 +122,13 @@ def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
             status, exit_code, error = "failed", EXIT_FAILED, f"{type(e).__name__}: {e}"
             if verbose:
                 traceback.print_exc()
-    summary.update(_read_back(config))
+    from pipeline.run_summary import build_summary, format_summary, write_summary
+
+    summary.update(build_summary({}))  # every documented key is present, whatever happens next
+    try:
+        summary.update(_read_back(config))
+    except Exception as e:  # noqa: BLE001 (a run's outcome must still be reported)
+        status, exit_code, error = "failed", EXIT_FAILED, error or f"cannot read the run's results back: {e}"
     if exit_code == EXIT_PUSHED and not summary.get("pushed_model_dir"):
         status, exit_code = "not_blessed", EXIT_NOT_BLESSED
     summary.update(
@@ -123,13 +136,11 @@ def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
         component_seconds=handler.times.seconds, cached_components=handler.times.cached,
         total_seconds=round(time.monotonic() - started, 2),
     )
-    from pipeline.run_summary import format_summary, write_summary
-
     write_summary(summary, config.summary_path)
     print(format_summary(summary))
     print(f"summary: {config.summary_path}")
-    if error and not verbose:
-        print("(run again with --verbose for the full log)", file=sys.stderr)
+    if error:
+        print(f"error: {error}" + ("" if verbose else " (run again with --verbose for the full log)"), file=sys.stderr)
     return exit_code
 
 
@@ -149,9 +160,7 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
 def _read_back(config: cfg.PipelineConfig) -> dict[str, Any]:
     from pipeline.run_summary import build_summary, collect_outputs
 
-    if not config.metadata_path.exists():
-        return build_summary({})
-    return build_summary(collect_outputs(config.metadata_path))
+    return build_summary(collect_outputs(config.metadata_path) if config.metadata_path.exists() else {})
 
 
 def _code_fingerprint() -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,18 @@ def test_missing_data_exits_2_before_any_tfx_work(tmp_path: Path) -> None:
     proc = run("--data", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "out"))
     assert proc.returncode == 2 and "error: data not found" in proc.stderr
     assert not (tmp_path / "out" / "tfx").exists()
+
+
+def test_unexpected_failure_exits_1_with_a_message_and_a_summary(tmp_path: Path) -> None:
+    from data.generate import generate
+
+    generate(200).to_csv(tmp_path / "c.csv", index=False)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "metadata.sqlite").write_bytes(b"this is not a SQLite database" * 100)
+    proc = run("--data", str(tmp_path / "c.csv"), "--output", str(tmp_path / "out"),
+               "--serving-dir", str(tmp_path / "serving"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "error: " in proc.stderr and "--verbose" in proc.stderr and "Traceback" not in proc.stderr
+    summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error"] and summary["pushed_model_dir"] is None
+    assert not (tmp_path / "serving").exists()
