@@ -18,9 +18,11 @@ for c in "$${PYTHON310:-}" python3.10 "$$(pyenv root 2>/dev/null)"/versions/3.10
 done
 endef
 
-SERVE_FLAGS := --model_config_file=serving/config/models.config --monitoring_config_file=serving/config/monitoring.config
+# serving/config/models.config names the Docker image's /models; locally that root is serving_model/.
+LOCAL_MODEL_CONFIG := .serving/models.config
+SERVE_FLAGS := --model_config_file=$(LOCAL_MODEL_CONFIG) --monitoring_config_file=serving/config/monitoring.config
 
-.PHONY: help setup run pipeline serve test test-fast bench bench-serving clean
+.PHONY: help setup system-deps run pipeline serve test test-fast bench bench-serving deploy-context clean
 
 help:
 	@echo "make run        set up if needed, run the pipeline on the bundled data, then serve the model"
@@ -28,9 +30,12 @@ help:
 	@echo "make pipeline   run the pipeline only (ARGS='--data PATH ...' passes flags)"
 	@echo "make test-fast  unit tests only (no end-to-end pipeline runs)"
 	@echo "make serve      serve the newest pushed model (REST 127.0.0.1:8501, gRPC 8500; ARGS passes flags)"
+	@echo "                and Prometheus on 127.0.0.1:9090 (dashboard /consoles/churn.html)"
 	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
 	@echo "make bench-serving  model server load benchmark (uses wrk when installed)"
 	@echo "make setup      create $(VENV) with Python 3.10 and the pinned requirements"
+	@echo "make system-deps  install prometheus and chromium (Debian packages; the tests use them)"
+	@echo "make deploy-context  stage the Docker/Railway build folder (DEPLOY_DIR=$(DEPLOY_DIR)) from the pushed model"
 	@echo "make clean      remove pipeline outputs and pushed models (keeps $(VENV))"
 
 setup: $(STAMP)
@@ -58,10 +63,23 @@ run: pipeline
 pipeline: setup
 	$(PY) local_pipeline.py $(ARGS)
 
+# The model server plus a local Prometheus scraping it (monitoring/serve.py); Ctrl-C stops both.
 serve: setup
-	$(PY) -m serving $(SERVE_FLAGS) $(ARGS)
+	@$(PY) -m serving.local_config --out $(LOCAL_MODEL_CONFIG)
+	$(PY) -m monitoring.serve $(SERVE_FLAGS) $(ARGS)
 
-test: setup
+# Prometheus (+ promtool) and Chromium for the monitoring tests: installed when missing and root.
+system-deps:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v chromium >/dev/null; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus chromium; \
+	else \
+	  echo "warning: the monitoring tests need prometheus, promtool and chromium; install them with:" >&2; \
+	  echo "    sudo apt-get install -y prometheus chromium" >&2; \
+	fi
+
+test: setup system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
@@ -74,5 +92,10 @@ bench-serving: setup
 	@command -v wrk >/dev/null || echo "note: 'apt-get install -y wrk' gives a faster load generator than the Python fallback"
 	$(PY) bench/bench_serving.py $(ARGS)
 
+# Railway uploads what .gitignore allows, and serving_model/ is ignored: stage a self-contained build folder.
+DEPLOY_DIR ?= ../customer-model-deploy
+deploy-context: setup
+	$(PY) -m serving.deploy $(DEPLOY_DIR)
+
 clean:
-	rm -rf pipeline_output serving_model
+	rm -rf pipeline_output serving_model .serving

@@ -2,12 +2,15 @@
 
 Exit codes: 0 a blessed model is pushed (or already served unchanged); 2 bad usage or unreadable
 input; 3 stopped by data validation; 4 model not blessed (nothing pushed); 1 anything else.
+Every run also writes <output>/report.html; `--report-only` rewrites it from the run already there
+(exit 0 when complete, 1 when a section could not be rendered, 2 when --output holds no run).
 """
 from __future__ import annotations
 
 import argparse
 import fcntl
 import hashlib
+import json
 import sys
 import time
 import traceback
@@ -51,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-epochs", type=_positive_int, default=None,
                         help="upper bound on training epochs (early stopping usually ends sooner)")
     parser.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only regenerate <output>/report.html from the run already in --output")
     return parser
 
 
@@ -69,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_epochs=args.max_epochs,
     )
     progress.quiet_environment()
+    if args.report_only and not config.summary_path.exists():
+        return _usage_error(f"no pipeline run in {config.output} ({config.summary_path.name} not found); "
+                            "run the pipeline first or point --output at a run")
     try:
         config.output.mkdir(parents=True, exist_ok=True)
         lock = (config.output / ".lock").open("w")
@@ -80,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage_error(f"another pipeline run is using {config.output}; wait for it or choose another --output")
     with lock:
         try:
-            return _run(config, verbose=args.verbose)
+            return _report_only(config, args.verbose) if args.report_only else _run(config, verbose=args.verbose)
         except KeyboardInterrupt:
             print("\ninterrupted: outputs of finished components are kept and reused by the next run", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -101,8 +109,8 @@ def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
         return _usage_error(f"cannot stage the input under {config.output / 'inputs'}: {e}")
     summary["input"] = {
         "rows": staged.rows, "dropped_unlabelled_rows": staged.dropped_unlabelled_rows,
-        "missing_cells": staged.missing_cells, "label_values": staged.label_values,
-        "schema": str(config.schema) if config.schema else cfg.INFER_SCHEMA,
+        "missing_cells": staged.missing_cells, "label": config.label_key, "positive_label": config.positive_label,
+        "label_values": staged.label_values, "schema": str(config.schema) if config.schema else cfg.INFER_SCHEMA,
     }
     slice_keys = [k for k in config.slice_keys if k in staged.columns]
     print(f"data: {config.data} ({staged.rows:,} rows"
@@ -139,9 +147,32 @@ def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
     write_summary(summary, config.summary_path)
     print(format_summary(summary))
     print(f"summary: {config.summary_path}")
+    _write_report(summary, config)
     if error:
         print(f"error: {error}" + ("" if verbose else " (run again with --verbose for the full log)"), file=sys.stderr)
     return exit_code
+
+
+def _write_report(summary: dict[str, Any], config: cfg.PipelineConfig) -> bool:
+    """Write report.html; a report problem is a warning, never a different exit code for the run."""
+    try:
+        from pipeline.report import write_report
+
+        report = write_report(summary, config)
+    except Exception as e:  # noqa: BLE001 (the run's outcome stands whatever happens to its report)
+        print(f"warning: report not written: {type(e).__name__}: {e}", file=sys.stderr)
+        return False
+    for problem in report.problems:
+        print(f"warning: report incomplete: {problem}", file=sys.stderr)
+    print(f"Report: {report.path}")
+    return not report.problems
+
+
+def _report_only(config: cfg.PipelineConfig, verbose: bool) -> int:
+    """`--report-only`: the report of the run recorded in --output, nothing re-run."""
+    progress.install(verbose, _COMPONENT_COUNT)  # as quiet as a run: library logs and warnings only with --verbose
+    summary = json.loads(config.summary_path.read_text())
+    return 0 if _write_report(summary, config) else EXIT_FAILED
 
 
 def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | None, slice_keys: list[str]) -> None:

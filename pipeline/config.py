@@ -10,6 +10,8 @@ from serving.constants import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
 PIPELINE_NAME = "churn"
 BUNDLED_DATA = PROJECT_ROOT / "data" / "customers.csv"
 CURATED_SCHEMA = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
+KAGGLE_DATA = PROJECT_ROOT.parent / "shared" / "data" / "online_retail_customer_churn.csv"
+"""The public Kaggle "Online Retail Customer Churn" file: not in the repository, expected beside it."""
 DEFAULT_OUTPUT = PROJECT_ROOT / "pipeline_output"
 DEFAULT_MIN_AUC = 0.6
 SPLIT_BUCKETS = {"train": 6, "validation": 2, "eval": 2}
@@ -53,3 +55,8 @@ class PipelineConfig:
     @property
     def summary_path(self) -> Path:
         return self.output / "run_summary.json"
+
+    @property
+    def report_path(self) -> Path:
+        """Self-contained HTML report of the run (pipeline/report.py)."""
+        return self.output / "report.html"

@@ -159,12 +159,12 @@ def _check_label(values: dict[str, int], label_key: str, positive_label: str) ->
     if len(values) != 2:
         raise InputError(f"label {label_key!r} must have exactly two values for churn / no churn; found "
                          f"{len(values)}: {seen}")
-    if not any(_same_label(v, positive_label) for v in values):
+    if not any(same_label(v, positive_label) for v in values):
         raise InputError(f"positive label {positive_label!r} not found in column {label_key!r} (values: {seen}); "
                          "set --positive-label")
 
 
-def _same_label(value: str, positive_label: str) -> bool:
+def same_label(value: str, positive_label: str) -> bool:
     """Text match, or numeric match so that `1` finds `1.0` (Transform compares numbers the same way)."""
     if value == positive_label:
         return True

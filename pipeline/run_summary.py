@@ -18,6 +18,7 @@ import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from pipeline import config as cfg
 from pipeline.evaluator import SAME_AS_BASELINE_PROPERTY
@@ -61,17 +62,17 @@ def build_summary(outputs: Outputs) -> dict[str, Any]:
         "pushed_model_dir": None, "model_version": None, "newly_pushed": False, "training": None,
         "chance_level": None,
     }
-    statistics = _single(outputs, "StatisticsGen", "statistics")
+    statistics = single_artifact(outputs, "StatisticsGen", "statistics")
     if statistics:
         summary["example_counts"] = _example_counts(statistics)
-    anomalies = _single(outputs, "ExampleValidator", "anomalies")
+    anomalies = single_artifact(outputs, "ExampleValidator", "anomalies")
     if anomalies:
         summary["anomalies"] = describe_anomalies(
             load_anomalies(anomalies.uri, anomalies.properties["split_names"].string_value))
-    model_run = _single(outputs, "Trainer", "model_run")
+    model_run = single_artifact(outputs, "Trainer", "model_run")
     if model_run:
         summary["training"] = _training_history(Path(model_run.uri) / "history.csv")
-    evaluation = _single(outputs, "Evaluator", "evaluation")
+    evaluation = single_artifact(outputs, "Evaluator", "evaluation")
     if evaluation:
         summary["metrics"] = _metrics(evaluation.uri)
         interval = summary["metrics"]["overall"]["auc_ci95"]
@@ -79,10 +80,10 @@ def build_summary(outputs: Outputs) -> dict[str, Any]:
         summary["chance_level"] = bool(interval and interval[0] <= 0.5)
         validation = tfma.load_validation_result(evaluation.uri)
         summary["blessed"] = bool(validation.validation_ok)
-        blessing = _single(outputs, "Evaluator", "blessing")
+        blessing = single_artifact(outputs, "Evaluator", "blessing")
         same_model = bool(blessing and blessing.custom_properties[SAME_AS_BASELINE_PROPERTY].int_value)
         summary["blessing_reason"] = _blessing_reason(validation, summary["metrics"], same_model)
-    pushed = _single(outputs, "Pusher", "pushed_model")
+    pushed = single_artifact(outputs, "Pusher", "pushed_model")
     if pushed and pushed.custom_properties["pushed"].int_value == 1:
         summary["pushed_model_dir"] = pushed.custom_properties["pushed_destination"].string_value
         summary["model_version"] = pushed.custom_properties["pushed_version"].string_value
@@ -146,7 +147,8 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _single(outputs: Outputs, node: str, key: str) -> metadata_store_pb2.Artifact | None:
+def single_artifact(outputs: Outputs, node: str, key: str) -> metadata_store_pb2.Artifact | None:
+    """The artifact `node` wrote under `key` in this run, or None if the run did not get that far."""
     found = outputs.get(node, {}).get(key, [])
     return found[-1] if found else None
 
@@ -155,14 +157,17 @@ def _node_type_id(store: metadata_store.MetadataStore) -> int:
     return store.get_context_type("node").id
 
 
-def _example_counts(statistics: metadata_store_pb2.Artifact) -> dict[str, int]:
+def split_statistics(statistics: metadata_store_pb2.Artifact) -> dict[str, statistics_pb2.DatasetFeatureStatistics]:
+    """StatisticsGen's statistics per split, in the order of cfg.SPLIT_BUCKETS."""
     splits = json.loads(statistics.properties["split_names"].string_value)
-    counts = {}
-    for split in cfg.SPLIT_BUCKETS:
-        if split in splits:
-            stats = tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb"))
-            counts[split] = int(stats.datasets[0].num_examples)
-    return counts
+    return {
+        split: tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb")).datasets[0]
+        for split in cfg.SPLIT_BUCKETS if split in splits
+    }
+
+
+def _example_counts(statistics: metadata_store_pb2.Artifact) -> dict[str, int]:
+    return {split: int(stats.num_examples) for split, stats in split_statistics(statistics).items()}
 
 
 def _training_history(history_csv: Path) -> dict[str, Any] | None:
@@ -181,26 +186,25 @@ def _training_history(history_csv: Path) -> dict[str, Any] | None:
 
 
 def _metrics(evaluation_uri: str) -> dict[str, Any]:
-    """{'overall': {...}, 'slices': {'Gender=Male': {...}}, 'baseline': {...} | None} from TFMA's output."""
-    overall: dict[str, float | None] = {}
-    baseline: dict[str, float | None] = {}
-    slices: dict[str, dict[str, float | None]] = {}
+    """{'overall': {...}, 'slices': {'Gender=Male': {...}}, 'baseline': {...} | None,
+    'baseline_slices': {'Gender=Male': {...}} | None} from TFMA's output."""
+    candidate: dict[str, dict[str, float | None]] = {}
+    baseline: dict[str, dict[str, float | None]] = {}
     for per_slice in tfma.load_metrics(evaluation_uri):
         keys = per_slice.slice_key.single_slice_keys
         name = ", ".join(f"{k.column}={_slice_value(k)}" for k in keys) or "overall"
-        candidate = overall if name == "overall" else slices.setdefault(name, {})
         for entry in per_slice.metric_keys_and_values:
             if entry.key.name not in METRIC_NAMES or entry.key.is_diff:
                 continue
-            value = entry.value.double_value.value
-            if entry.key.model_name != "baseline":
-                candidate[entry.key.name] = value
-            elif name == "overall":  # the baseline is reported on the overall slice only
-                baseline[entry.key.name] = value
+            model = baseline if entry.key.model_name == "baseline" else candidate
+            model.setdefault(name, {})[entry.key.name] = entry.value.double_value.value
+    overall = candidate.pop("overall", {})
+    baseline_overall = baseline.pop("overall", None)
     return {
         "overall": _complete(overall),
-        "slices": {k: _complete(v) for k, v in sorted(slices.items())},
-        "baseline": _complete(baseline) if baseline else None,
+        "slices": {k: _complete(v) for k, v in sorted(candidate.items())},
+        "baseline": _complete(baseline_overall) if baseline_overall else None,
+        "baseline_slices": {k: _complete(v) for k, v in sorted(baseline.items())} if baseline_overall else None,
     }
 
 

@@ -11,16 +11,22 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
+import warnings
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from modules.features import ID_KEYS, PROBABILITY_OUTPUT
 from serving.constants import GRPC_PORT, MODEL_NAME, REST_PORT
 
+# --grpc imports TensorFlow for its protos: its start-up chatter is not for a command-line user.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+warnings.filterwarnings("ignore", category=FutureWarning)
+
 SIGNATURE = "serving_default"
-PROBABILITY_KEY = "churn_probability"
 _INT_TYPES = {"DT_INT64", "DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8"}
 _FLOAT_TYPES = {"DT_FLOAT", "DT_DOUBLE"}
 
@@ -181,8 +187,8 @@ def _read_rows(args: argparse.Namespace) -> List[Dict[str, Any]]:
 
 
 def _format(prediction: Any) -> str:
-    if isinstance(prediction, dict) and PROBABILITY_KEY in prediction:
-        return f"{float(prediction[PROBABILITY_KEY]):.4f}"
+    if isinstance(prediction, dict) and PROBABILITY_OUTPUT in prediction:
+        return f"{float(prediction[PROBABILITY_OUTPUT]):.4f}"
     return json.dumps(prediction)
 
 
@@ -216,7 +222,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             rows = _read_rows(args)
             predictions = client.predict(to_instances(rows, client.input_dtypes()))
             for number, (row, prediction) in enumerate(zip(rows, predictions), 1):
-                label = row.get("Customer_ID", number)
+                label = next((row[k] for k in ID_KEYS if row.get(k) not in (None, "")), number)
                 print(f"customer {label}: churn probability {_format(prediction)}")
     except ClientError as err:
         print(f"error: {err}", file=sys.stderr)

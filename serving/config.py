@@ -17,10 +17,10 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.batching import BatchingOptions
-from serving.constants import (DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SERVING_DIR,
-                               GRPC_PORT, METRICS_PATH, MODEL_NAME, REST_PORT)
+from serving.constants import (DEFAULT_HOST, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES,
+                               DEFAULT_SERVING_DIR, GRPC_PORT, MODEL_NAME, REST_PORT)
 from serving.manager import ModelConfig
-from serving.protos import BatchingParameters, MonitoringConfig
+from serving.protos import BatchingParameters, MonitoringConfig, prometheus_path
 from serving.version_policy import PolicyKind, VersionPolicy
 
 
@@ -47,6 +47,8 @@ class ServerConfig:
     load_retry_interval_seconds: float
     intra_op_threads: int
     inter_op_threads: int
+    request_log_file: Optional[Path] = None
+    """Our extension (no TF Serving flag): predicted rows appended as JSON lines; None = off."""
 
 
 def _bool(text: str) -> bool:
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     flag = p.add_argument
     flag("--port", type=int, default=GRPC_PORT, help="gRPC port")
     flag("--rest_api_port", type=int, default=REST_PORT, help="REST port (0 disables REST)")
-    flag("--host", default="127.0.0.1", help="address to bind both ports to")
+    flag("--host", default=DEFAULT_HOST, help="address to bind both ports to")
     flag("--model_name", default=MODEL_NAME)
     flag("--model_base_path", default=None,
          help=f"default: {DEFAULT_SERVING_DIR / MODEL_NAME} (ignored with --model_config_file)")
@@ -86,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--tensorflow_inter_op_parallelism", type=int, default=0)
     flag("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES)
     flag("--max_instances_per_request", type=int, default=DEFAULT_MAX_INSTANCES)
+    flag("--request_log_file", default=None,
+         help="not a TF Serving flag: append each predicted row (inputs and churn probability) to this "
+              "file as a JSON line, for `python -m monitoring.drift`; off by default")
     return p
 
 
@@ -142,11 +147,7 @@ def load_metrics_path(path: Optional[str]) -> Optional[str]:
     """The Prometheus path if the monitoring config enables it, else None."""
     if path is None:
         return None
-    proto = _parse_text(path, "--monitoring_config_file", MonitoringConfig())
-    prometheus = proto.prometheus_config  # type: ignore[attr-defined]
-    if not prometheus.enable:
-        return None
-    return prometheus.path or METRICS_PATH
+    return prometheus_path(_parse_text(path, "--monitoring_config_file", MonitoringConfig()))
 
 
 def load_batching(path: Optional[str]) -> BatchingOptions:
@@ -187,8 +188,14 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
         base = Path(args.model_base_path) if args.model_base_path else DEFAULT_SERVING_DIR / args.model_name
         models = (ModelConfig(args.model_name, base),)
     for model in models:
+        if not model.base_path.is_absolute():  # ServerCore::ValidateModelConfigList
+            raise ConfigError(f"Expected model {model.name} to have an absolute path or URI; "
+                              f"got base_path()={model.base_path}")
         if not model.base_path.is_dir():
             raise ConfigError(f"Could not find base path {model.base_path} for servable {model.name}.")
+    request_log = Path(args.request_log_file) if args.request_log_file else None
+    if request_log is not None and not request_log.parent.is_dir():
+        raise ConfigError(f"--request_log_file: folder {request_log.parent} does not exist.")
     rest_port = args.rest_api_port
     if rest_port and rest_port == args.port:
         raise ConfigError("--rest_api_port cannot be the same as --port.")
@@ -203,4 +210,5 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
         load_retry_interval_seconds=max(args.load_retry_interval_micros, 0) / 1e6,
         intra_op_threads=args.tensorflow_intra_op_parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism,
+        request_log_file=request_log,
     )

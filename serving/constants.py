@@ -12,6 +12,12 @@ MODEL_NAME = "customer-model"
 DEFAULT_SERVING_DIR = PROJECT_ROOT / "serving_model"
 """Pusher writes `<serving dir>/<MODEL_NAME>/<version>/`, TF Serving's base-path layout."""
 
+CONTAINER_MODEL_ROOT = "/models"
+"""Where the official TF Serving image keeps models (its `MODEL_BASE_PATH`); `serving/config/models.config`
+names `/models/customer-model`, and `make serve` maps that root to DEFAULT_SERVING_DIR (serving/local_config.py)."""
+
+DEFAULT_HOST = "127.0.0.1"
+"""Address both ports bind to unless `--host` says otherwise."""
 GRPC_PORT = 8500
 REST_PORT = 8501
 METRICS_PATH = "/monitoring/prometheus/metrics"

@@ -6,6 +6,7 @@ Start order follows TF Serving: models load first (blocking), then gRPC, then RE
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -22,6 +23,8 @@ from serving.grpc_service import create_grpc_server
 from serving.http_server import HttpServer
 from serving.manager import ModelManager
 from serving.metrics import ServingMetrics
+from serving.model_metrics import ModelMetrics
+from serving.request_log import RequestLog
 from serving.rest import RestApi
 from serving.servable import Servable
 from serving.service import DirectRunner, PredictionService
@@ -32,6 +35,19 @@ LOG = logging.getLogger("serving")
 
 class StartupError(Exception):
     """Initial models did not become available (TF Serving exits in that case too)."""
+
+
+YOUNG_GC_THRESHOLD = 10_000
+
+
+def _tune_gc() -> None:
+    """A loaded TF model is hundreds of thousands of long-lived Python objects, and every full
+    collection walked them all mid-request: freezing them once the models are loaded, and
+    collecting the young generation less often (requests make many short-lived objects), took p99
+    at 64 concurrent clients from 227 ms to 53 ms (bench/bench_serving.py)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 class ModelServer:
@@ -54,8 +70,10 @@ class ModelServer:
             on_load=self.metrics.record_load)
         self.runner = (BatchScheduler(config.batching, self.metrics) if config.batching
                        else DirectRunner(config.num_threads))
+        request_log = RequestLog(config.request_log_file) if config.request_log_file else None
+        self.model_metrics = ModelMetrics(self.metrics.registry, self.manager, request_log)
         self.service = PredictionService(self.manager, self.runner, self.metrics,
-                                         config.max_instances, config.rest_timeout_ms)
+                                         config.max_instances, config.rest_timeout_ms, self.model_metrics)
         self.grpc_port = 0
         self.rest_port = 0
         self._grpc = None
@@ -70,6 +88,7 @@ class ModelServer:
             raise StartupError(
                 f"{len(failures)} model(s) did not become available: {{{'; '.join(failures)}}}")
         self.manager.start()
+        _tune_gc()
         cfg = self.config
         self._grpc, self.grpc_port = create_grpc_server(
             self.service, cfg.host, cfg.grpc_port, cfg.num_threads, cfg.max_request_bytes)
@@ -116,6 +135,8 @@ class ModelServer:
             self._grpc.stop(grace=1).wait()
         self.manager.stop()
         self.runner.shutdown()
+        if self.model_metrics.request_log is not None:
+            self.model_metrics.request_log.close()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -126,7 +147,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    server = ModelServer(config)
+    try:
+        server = ModelServer(config)
+    except OSError as err:  # e.g. the request log file cannot be opened
+        print(f"Failed to start server. Error: {err}", file=sys.stderr)
+        return 1
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

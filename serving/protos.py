@@ -7,9 +7,11 @@ package, names and field numbers, so the same text-proto files parse here and in
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
+
+from serving.constants import METRICS_PATH
 
 _F = descriptor_pb2.FieldDescriptorProto
 _Field = Tuple[str, int, int, str, int]  # name, number, type, type_name, label
@@ -66,3 +68,14 @@ def _build() -> Dict[str, Any]:
 _CLASSES = _build()
 MonitoringConfig = _CLASSES["MonitoringConfig"]
 BatchingParameters = _CLASSES["BatchingParameters"]
+
+
+def prometheus_path(config: Any) -> Optional[str]:
+    """The metrics path a `MonitoringConfig` enables (TF Serving's default if empty), else None.
+
+    Here rather than in `serving.config` so `monitoring.serve` can read it without importing TensorFlow.
+    """
+    prometheus = config.prometheus_config
+    if not prometheus.enable:
+        return None
+    return prometheus.path or METRICS_PATH

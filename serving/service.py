@@ -16,6 +16,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 from serving.errors import Code, FailedPreconditionError, InvalidArgumentError, ServingError
 from serving.manager import ModelManager
 from serving.metrics import ServingMetrics
+from serving.model_metrics import ModelMetrics
 from serving.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
                               Signature)
 from serving.types import TensorMap
@@ -61,10 +62,11 @@ class PredictionService:
     """Predict/Classify/Regress/GetModelStatus/GetModelMetadata over the model manager."""
 
     def __init__(self, manager: ModelManager, runner: Runner, metrics: ServingMetrics,
-                 max_instances: int, timeout_ms: int) -> None:
+                 max_instances: int, timeout_ms: int, model_metrics: ModelMetrics) -> None:
         self.manager = manager
         self.runner = runner
         self.metrics = metrics
+        self.model_metrics = model_metrics
         self.max_instances = max_instances
         self.timeout_ms = timeout_ms
 
@@ -97,7 +99,9 @@ class PredictionService:
         return future
 
     def predict(self, servable: Servable, signature: Signature, inputs: TensorMap) -> "Future[TensorMap]":
-        return self._timed(servable, "Predict", signature, inputs)
+        future = self._timed(servable, "Predict", signature, inputs)
+        self.model_metrics.observe_predict(servable.id, signature, inputs, future)
+        return future
 
     def classify(self, servable: Servable, signature_name: str,
                  examples: Sequence[bytes]) -> "Future[ClassifyResult]":

@@ -1,22 +1,28 @@
 """End-to-end runs of local_pipeline.py as a user runs it: real TFX components, small data, few epochs."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from data.generate import generate
-from pipeline.config import PROJECT_ROOT
+from pipeline.config import KAGGLE_DATA as KAGGLE_CSV
 from tests.e2e.conftest import run_pipeline, versions
 
 pytestmark = pytest.mark.e2e
-KAGGLE_CSV = PROJECT_ROOT.parent / "shared" / "data" / "online_retail_customer_churn.csv"
 SUMMARY_KEYS = {
     "status", "exit_code", "blessed", "blessing_reason", "pushed_model_dir", "model_version", "newly_pushed",
     "metrics", "anomalies", "example_counts", "component_seconds", "cached_components", "total_seconds", "input",
 }
 METRIC_KEYS = {"auc", "precision", "recall", "binary_accuracy", "example_count", "mean_label", "auc_ci95"}
+
+
+def report_churn_rates(report: str) -> dict[str, float]:
+    """Churn rate per split as report.html shows it (read from StatisticsGen's raw label statistics)."""
+    rows = re.findall(r"<td>(\w+)</td><td>[\d,]+</td><td>([\d.]+)%</td>", report)
+    return {split: float(rate) / 100 for split, rate in rows}
 
 
 def test_bundled_style_data_is_blessed_and_pushed_in_tf_serving_layout(bundled_style) -> None:
@@ -47,6 +53,12 @@ def test_bundled_style_data_is_blessed_and_pushed_in_tf_serving_layout(bundled_s
     for name in expected_components:  # one progress line per component
         assert sum(name in line for line in proc.stdout.splitlines() if line.startswith("[")) == 1
     assert "Summary" in proc.stdout and "blessed: yes" in proc.stdout
+    report = tmp / "out" / "report.html"
+    assert f"Report: {report}" in proc.stdout.splitlines() and "warning" not in proc.stderr
+    assert report.read_text().count('src="data:image/png;base64,') == 3  # ROC, calibration, confusion matrix
+    rates = report_churn_rates(report.read_text())
+    assert set(rates) == {"train", "validation", "eval"}
+    assert rates["eval"] == pytest.approx(summary["metrics"]["overall"]["mean_label"], abs=0.001)
 
 
 def test_cached_rerun_reuses_everything_and_pushes_no_duplicate(bundled_style) -> None:
@@ -59,6 +71,7 @@ def test_cached_rerun_reuses_everything_and_pushes_no_duplicate(bundled_style) -
     assert summary["newly_pushed"] is False and summary["pushed_model_dir"].endswith(versions(tmp)[0])
     assert summary["blessed"] is True and "unchanged since it was last blessed" in summary["blessing_reason"]
     assert summary["metrics"]["baseline"] is None  # not compared with itself
+    assert summary["metrics"]["baseline_slices"] is None
 
 
 def test_new_model_is_compared_with_the_last_blessed_one(bundled_style) -> None:
@@ -67,6 +80,7 @@ def test_new_model_is_compared_with_the_last_blessed_one(bundled_style) -> None:
     # Fewer epochs: a different model on the same data, judged against the one already pushed.
     proc, summary = run_pipeline(tmp, "--data", str(tmp / "customers.csv"), "--max-epochs", "1")
     baseline_auc = summary["metrics"]["baseline"]["auc"]
+    assert summary["metrics"]["baseline_slices"].keys() == summary["metrics"]["slices"].keys()
     assert baseline_auc == pytest.approx(first_summary["metrics"]["overall"]["auc"])
     not_worse = summary["metrics"]["overall"]["auc"] >= baseline_auc
     assert summary["blessed"] is not_worse
@@ -88,6 +102,9 @@ def test_kaggle_data_reports_chance_auc_and_is_not_blessed(tmp_path: Path) -> No
     assert summary["pushed_model_dir"] is None and versions(tmp_path) == []
     assert summary["chance_level"] is True and "not distinguishable from chance" in proc.stdout
     assert "nothing pushed" in proc.stdout
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "<b>Not blessed</b>: overall AUC" in report and "Nothing pushed (status: not_blessed)" in report
+    assert report.count('src="data:image/png;base64,') == 3 and "warning" not in proc.stderr
 
 
 def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
@@ -107,6 +124,12 @@ def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "tfx" / "Trainer").exists()
     assert versions(tmp_path) == []
     assert "Traceback" not in proc.stdout + proc.stderr
+    report = (tmp_path / "out" / "report.html").read_text()  # written for a stopped run too
+    assert f"Report: {tmp_path / 'out' / 'report.html'}" in proc.stdout and "warning" not in proc.stderr
+    anomalies = report.split('<section id="anomalies">')[1].split("</section>")[0]
+    assert all(feature in anomalies for feature in ("Gender", "Satisfaction_Score", "Num_of_Returns"))
+    assert report.count("Not reached") == 3  # metrics, curves, blessing
+    assert "data:image/png" not in report
 
 
 def test_messy_csv_with_yes_no_label_blanks_and_extra_ids_trains(tmp_path: Path) -> None:
@@ -128,6 +151,9 @@ def test_messy_csv_with_yes_no_label_blanks_and_extra_ids_trains(tmp_path: Path)
     assert summary["input"]["label_values"] == {"Yes": pytest.approx(summary["input"]["label_values"]["Yes"]),
                                                 "No": summary["input"]["label_values"]["No"]}
     assert summary["metrics"]["overall"]["auc"] > 0.7
+    # A text label ("Yes"/"No"): the report's churn rate, from raw statistics, matches the encoded label's mean.
+    rates = report_churn_rates((tmp_path / "out" / "report.html").read_text())
+    assert rates["eval"] == pytest.approx(summary["metrics"]["overall"]["mean_label"], abs=0.001)
     (version,) = versions(tmp_path)
     import tensorflow as tf
 

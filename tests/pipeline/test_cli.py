@@ -23,7 +23,7 @@ def test_help_lists_every_documented_flag() -> None:
     proc = run("--help")
     assert proc.returncode == 0
     for flag in ("--data", "--output", "--serving-dir", "--label", "--positive-label", "--id-columns",
-                 "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs"):
+                 "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs", "--report-only"):
         assert flag in proc.stdout
 
 
@@ -74,3 +74,35 @@ def test_unexpected_failure_exits_1_with_a_message_and_a_summary(tmp_path: Path)
     summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
     assert summary["status"] == "failed" and summary["error"] and summary["pushed_model_dir"] is None
     assert not (tmp_path / "serving").exists()
+    # The report is still written from the summary; the unreadable metadata is a warning, not a new exit code.
+    assert f"Report: {tmp_path / 'out' / 'report.html'}" in proc.stdout
+    assert "warning: report incomplete: artifacts: cannot read ML Metadata" in proc.stderr
+    assert "failed (exit code 1)" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_a_report_that_cannot_be_written_is_a_warning(tmp_path: Path, monkeypatch, capsys) -> None:
+    from pipeline import report
+
+    def broken(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report, "write_report", broken)
+    assert cli._write_report({"status": "pushed"}, cli.cfg.PipelineConfig(output=tmp_path)) is False
+    out, err = capsys.readouterr()
+    assert "warning: report not written: OSError: disk full" in err and "Report:" not in out
+
+
+def test_report_only_needs_an_existing_run(tmp_path: Path, capsys) -> None:
+    assert cli.main(["--report-only", "--output", str(tmp_path / "nothing")]) == cli.EXIT_USAGE
+    assert "no pipeline run in" in capsys.readouterr().err
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_report_only_rewrites_the_report_from_the_recorded_summary(tmp_path: Path, capsys) -> None:
+    summary = {"status": "stopped_by_data_validation", "exit_code": 3, "anomalies": ["train: Age: out of range"],
+               "total_seconds": 12.0, "component_seconds": {"StatisticsGen": 3.0}}
+    (tmp_path / "run_summary.json").write_text(json.dumps(summary))
+    assert cli.main(["--report-only", "--output", str(tmp_path)]) == 0
+    assert f"Report: {tmp_path / 'report.html'}" in capsys.readouterr().out
+    html = (tmp_path / "report.html").read_text()
+    assert "stopped_by_data_validation (exit code 3)" in html and "StatisticsGen" in html

@@ -1,0 +1,154 @@
+"""What an ML team watches beyond TF Serving's request counts: our extension, named `churn_model_*`.
+
+TF Serving exports no model-level metrics. These share the server's registry (one scrape gets
+both) but never a name with TF Serving's `:tensorflow:*` metrics:
+
+- `churn_model_prediction_probability{model_name,version}` (histogram): every predicted churn
+  probability, for predict signatures with the `churn_probability` output (the others are ignored,
+  by the request log too). Counts are added per batch with numpy, so the
+  cost per request does not grow with the number of rows.
+- `churn_model_available_versions{model_name}` (gauge): versions in state AVAILABLE now; 0 means
+  requests for the model get NOT_FOUND.
+- `churn_model_version_available{model_name,version}` (gauge, 1): which versions those are.
+- `churn_model_request_log_rows{model_name,outcome}` (counter): rows `written` to, `dropped` from
+  (queue full) or `failed` by the optional request log (`--request_log_file`).
+
+The version gauges are read from the model manager at scrape time, so they cost nothing per request.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from concurrent.futures import Future
+from typing import Deque, Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from modules.features import PROBABILITY_OUTPUT
+from serving.errors import NotFoundError
+from serving.manager import ModelManager
+from serving.request_log import RequestLog
+from serving.servable import Signature
+from serving.types import ModelState, ServableId, TensorMap
+
+PROBABILITY = "churn_model_prediction_probability"
+AVAILABLE_VERSIONS = "churn_model_available_versions"
+VERSION_AVAILABLE = "churn_model_version_available"
+REQUEST_LOG_ROWS = "churn_model_request_log_rows"
+PROBABILITY_BUCKETS: Tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
+"""0.05, 0.10, ..., 1.0 (Prometheus `le` semantics: a value equal to a bound counts in it)."""
+
+
+class ProbabilityHistogram:
+    """Per (model, version) bucket counts as numpy arrays; exposed as a Prometheus histogram.
+
+    prometheus_client's Histogram takes one value per call, and even one numpy bucketing per request
+    costs more than a thousandth of a second's budget at thousands of requests per second. So a
+    request only appends its output array to a deque (thread-safe, no lock); the arrays are bucketed
+    together, one `searchsorted` for thousands of requests, when Prometheus scrapes or when
+    `FOLD_EVERY` arrays have piled up (which bounds the memory between scrapes).
+    """
+
+    FOLD_EVERY = 4096
+
+    def __init__(self, bounds: Tuple[float, ...] = PROBABILITY_BUCKETS) -> None:
+        self._bounds = np.asarray(bounds, dtype=np.float64)
+        self._cells: Dict[Tuple[str, str], Tuple[np.ndarray, List[float]]] = {}
+        self._pending: Deque[Tuple[Tuple[str, str], np.ndarray]] = deque()
+        self._lock = threading.Lock()
+
+    def observe(self, model_name: str, version: str, values: np.ndarray) -> None:
+        """Counts every value (NaN is skipped: it belongs to no bucket and would poison the sum)."""
+        self._pending.append(((model_name, version), values))
+        if len(self._pending) >= self.FOLD_EVERY:
+            self._fold()
+
+    def _fold(self) -> None:
+        with self._lock:
+            grouped: Dict[Tuple[str, str], List[np.ndarray]] = {}
+            for _ in range(len(self._pending)):  # what others append meanwhile waits for the next fold
+                key, values = self._pending.popleft()
+                grouped.setdefault(key, []).append(np.asarray(values, dtype=np.float64).reshape(-1))
+            for key, arrays in grouped.items():
+                flat = np.concatenate(arrays)
+                flat = flat[~np.isnan(flat)]
+                counts = np.bincount(np.searchsorted(self._bounds, flat, side="left"),
+                                     minlength=len(self._bounds) + 1)
+                cell = self._cells.get(key)
+                if cell is None:
+                    cell = self._cells[key] = (np.zeros(len(self._bounds) + 1, np.int64), [0.0])
+                cell[0][:] += counts
+                cell[1][0] += float(flat.sum())
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(PROBABILITY, "Predicted churn probability per model version.",
+                                       labels=("model_name", "version"))
+        self._fold()
+        with self._lock:
+            snapshot = [(key, counts.copy(), total[0]) for key, (counts, total) in self._cells.items()]
+        for (model_name, version), counts, total in sorted(snapshot):
+            cumulative = np.cumsum(counts)
+            buckets = [(repr(b), float(c)) for b, c in zip(self._bounds.tolist(), cumulative[:-1])]
+            buckets.append(("+Inf", float(cumulative[-1])))
+            family.add_metric([model_name, version], buckets, total)
+        yield family
+
+
+class VersionCollector:
+    """Available versions per configured model, read from the manager when Prometheus scrapes."""
+
+    def __init__(self, manager: ModelManager) -> None:
+        self._manager = manager
+
+    def collect(self) -> Iterator[Metric]:
+        count = GaugeMetricFamily(AVAILABLE_VERSIONS, "Versions in state AVAILABLE.", labels=("model_name",))
+        each = GaugeMetricFamily(VERSION_AVAILABLE, "1 for each AVAILABLE version.",
+                                 labels=("model_name", "version"))
+        for name in sorted(self._manager.model_names()):
+            try:
+                statuses = self._manager.status(name)
+            except NotFoundError:  # nothing found on disk yet
+                statuses = []
+            available = sorted(s.version for s in statuses if s.state is ModelState.AVAILABLE)
+            count.add_metric([name], len(available))
+            for version in available:
+                each.add_metric([name, str(version)], 1)
+        yield count
+        yield each
+
+
+class ModelMetrics:
+    """Registers the collectors above; `observe_predict` is the one hook in the predict path."""
+
+    def __init__(self, registry: CollectorRegistry, manager: ModelManager,
+                 request_log: Optional[RequestLog] = None) -> None:
+        self.probabilities = ProbabilityHistogram()
+        registry.register(self.probabilities)
+        registry.register(VersionCollector(manager))
+        self.request_log = request_log
+        if request_log is not None:
+            rows = Counter(REQUEST_LOG_ROWS, "Request log rows by outcome.", ("model_name", "outcome"),
+                           registry=registry)
+            request_log.on_rows = lambda model, outcome, n: rows.labels(model, outcome).inc(n)
+
+    def observe_predict(self, servable_id: ServableId, signature: Signature, inputs: TensorMap,
+                        future: "Future[TensorMap]") -> None:
+        """After a successful predict of a churn signature: histogram and request log."""
+        if PROBABILITY_OUTPUT not in signature.outputs:
+            return
+        version = str(servable_id.version)
+
+        def done(f: "Future[TensorMap]") -> None:
+            if f.cancelled() or f.exception() is not None:
+                return
+            outputs = f.result()
+            probabilities = outputs.get(PROBABILITY_OUTPUT)
+            if probabilities is not None:
+                self.probabilities.observe(servable_id.name, version, probabilities)
+            if self.request_log is not None:
+                self.request_log.submit(servable_id, inputs, probabilities)
+
+        future.add_done_callback(done)

@@ -1,0 +1,136 @@
+"""Prometheus config, rules, dashboards and Docker files: checked with promtool and against the code."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Dict, List, Set
+
+import yaml
+
+from monitoring import prometheus as prom
+from serving import metrics as tf_metrics
+from serving import model_metrics
+from serving.constants import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
+from tests.monitoring.conftest import dashboard_exprs, require
+
+_METRIC_TOKEN = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([require("promtool"), *args], capture_output=True, text=True, timeout=60)
+
+
+def rules() -> Dict[str, List[dict]]:
+    """'record' and 'alert' -> rule dicts, from every rule file prometheus.yml loads."""
+    found: Dict[str, List[dict]] = {"record": [], "alert": []}
+    for path in prom.load_config()["rule_files"]:
+        for group in yaml.safe_load((prom.MONITORING_DIR / path).read_text())["groups"]:
+            for rule in group["rules"]:
+                found["record" if "record" in rule else "alert"].append(rule)
+    return found
+
+
+def known_series() -> Set[str]:
+    """Every series name a query may use: the servers' metrics and the recording rules."""
+    names = {tf_metrics.exported_name(n) for n in (
+        tf_metrics.REQUEST_COUNT, tf_metrics.REQUEST_LATENCY, tf_metrics.RUNTIME_LATENCY,
+        tf_metrics.LOAD_ATTEMPT_COUNT, tf_metrics.LOAD_LATENCY)}
+    names |= {model_metrics.AVAILABLE_VERSIONS, model_metrics.VERSION_AVAILABLE, model_metrics.REQUEST_LOG_ROWS}
+    histograms = {tf_metrics.exported_name(tf_metrics.REQUEST_LATENCY), tf_metrics.exported_name(
+        tf_metrics.RUNTIME_LATENCY), model_metrics.PROBABILITY}
+    names |= {h + suffix for h in histograms for suffix in ("_bucket", "_sum", "_count")}
+    return names | {r["record"] for r in rules()["record"]} | {"up"}
+
+
+def series_in(expr: str) -> Set[str]:
+    """Names in `expr` that look like series (TF Serving's `:a:b`, `level:metric:op`, `churn_model_*`)."""
+    without_strings = re.sub(r"'[^']*'|\"[^\"]*\"", "", expr)
+    return {t for t in _METRIC_TOKEN.findall(without_strings) if ":" in t or t.startswith("churn_model_")}
+
+
+def test_committed_config_and_rules_are_valid() -> None:
+    result = promtool("check", "config", str(prom.CONFIG_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_local_config_differs_only_in_target_interval_and_paths(tmp_path: Path) -> None:
+    path = prom.prepare(tmp_path, "127.0.0.1:1234", "/metrics-here", "1s")
+    result = promtool("check", "config", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    generated, committed = yaml.safe_load(path.read_text()), prom.load_config()
+    job = prom.scrape_job(generated)
+    assert job["static_configs"] == [{"targets": ["127.0.0.1:1234"]}] and "file_sd_configs" not in job
+    assert job["metrics_path"] == "/metrics-here" and job["job_name"] == prom.job_name()
+    assert generated["global"] == {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    assert [Path(p) for p in generated["rule_files"]] == [prom.MONITORING_DIR / p for p in committed["rule_files"]]
+
+
+def test_rule_unit_tests_pass() -> None:
+    result = promtool("test", "rules", str(prom.RULES_TEST_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_rule_has_unit_tests_and_every_alert_fires_and_stays_quiet() -> None:
+    tests = yaml.safe_load(prom.RULES_TEST_FILE.read_text())["tests"]
+    tested_exprs = " ".join(e["expr"] for t in tests for e in t.get("promql_expr_test", []))
+    alert_cases = [c for t in tests for c in t.get("alert_rule_test", [])]
+    for rule in rules()["record"]:
+        assert rule["record"] in series_in(tested_exprs), f"recording rule {rule['record']} has no test"
+    for rule in rules()["alert"]:
+        cases = [c for c in alert_cases if c["alertname"] == rule["alert"]]
+        assert any(c["exp_alerts"] for c in cases), f"{rule['alert']}: no test where it fires"
+        assert any(not c["exp_alerts"] for c in cases), f"{rule['alert']}: no test where it stays quiet"
+
+
+def test_rules_and_dashboards_only_use_existing_series(tmp_path: Path) -> None:
+    exprs = [r["expr"] for kind in rules().values() for r in kind] + dashboard_exprs()
+    console_strings = re.findall(r'"([^"]*)"', (prom.CONSOLES_DIR / "churn.html").read_text())
+    unknown = {name for expr in exprs + console_strings for name in series_in(expr)} - known_series()
+    assert not unknown, f"queries use series nothing produces: {sorted(unknown)}"
+    # Every dashboard query parses: promtool checks them as recording rules.
+    check = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query:{i}", "expr": expr} for i, expr in enumerate(dashboard_exprs())]}]}
+    (tmp_path / "dashboard.yml").write_text(yaml.safe_dump(check))
+    result = promtool("check", "rules", str(tmp_path / "dashboard.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_scrape_job_matches_the_model_server() -> None:
+    job = prom.scrape_job(prom.load_config())
+    assert job["metrics_path"] == METRICS_PATH
+    (sd,) = job["file_sd_configs"]
+    (targets_file,) = sd["files"]
+    (group,) = json.loads((prom.MONITORING_DIR / targets_file).read_text())
+    assert group["targets"] == [f"{DEFAULT_HOST}:{REST_PORT}"]
+    alerts = (prom.RULES_DIR / "alerts.yml").read_text()
+    assert set(re.findall(r'job="([^"]+)"', alerts)) == {job["job_name"]}
+
+
+def test_docker_files_use_the_committed_files() -> None:
+    dockerfile = (prom.MONITORING_DIR / "Dockerfile").read_text()
+    sources = re.findall(r"^COPY (?:--\S+ )?(\S+)", dockerfile, flags=re.MULTILINE)
+    assert sources and all((prom.MONITORING_DIR / s).exists() for s in sources), sources  # context: monitoring/
+    assert re.search(r"^FROM prom/prometheus:v\d+\.\d+\.\d+$", dockerfile, flags=re.MULTILINE)
+    railway = json.loads((prom.MONITORING_DIR / "railway.json").read_text())
+    assert (prom.MONITORING_DIR / railway["build"]["dockerfilePath"]).is_file()
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    assert (PROJECT_ROOT / compose["services"]["prometheus"]["build"]).resolve() == prom.MONITORING_DIR
+    target = compose["services"]["prometheus"]["environment"]["MODEL_SERVER_TARGET"]
+    assert target == f"tf-serving:{REST_PORT}"
+    serving = compose["services"]["tf-serving"]
+    host_of = {container: host for host, container in (v.rsplit(":", 1)[0].split(":") for v in serving["volumes"])}
+    config_flag = next(f for f in serving["command"] if f.startswith("--model_config_file="))
+    config_file = Path(config_flag.split("=", 1)[1])
+    base_path = re.search(r'base_path: "([^"]+)"',
+                          (PROJECT_ROOT / host_of[str(config_file.parent)] / config_file.name).read_text()).group(1)
+    assert host_of[str(Path(base_path).parent)] == "./serving_model"  # the Pusher's folder, mounted
+    grafana_mounts = dict(v.rsplit(":", 1)[0].split(":") for v in compose["services"]["grafana"]["volumes"])
+    dashboards = yaml.safe_load((prom.MONITORING_DIR / "grafana/provisioning/dashboards/churn-model.yml").read_text())
+    mounted_at = {container: host for host, container in grafana_mounts.items()}
+    assert (PROJECT_ROOT / mounted_at[dashboards["providers"][0]["options"]["path"]]).resolve() == \
+        prom.GRAFANA_DASHBOARD.parent
+    for host in grafana_mounts:
+        assert (PROJECT_ROOT / host).is_dir(), host

@@ -1,0 +1,197 @@
+"""Our `churn_model_*` metrics and the request log: units, then through a real in-process server."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from modules.features import PROBABILITY_OUTPUT
+from serving import request_log
+from serving.constants import METRICS_PATH, MODEL_NAME
+from serving.main import ModelServer
+from serving.manager import ModelConfig, ModelManager
+from serving.model_metrics import ModelMetrics, ProbabilityHistogram, VersionCollector
+from serving.prometheus_text import render
+from serving.request_log import RequestLog, format_lines
+from serving.servable import Servable
+from serving.types import ServableId
+from tests.monitoring.conftest import MODEL_VERSION
+from tests.monitoring.models import instances
+from tests.serving.conftest import make_config
+from tests.serving.http_util import get, post
+
+PREDICT = f"/v1/models/{MODEL_NAME}:predict"
+
+
+def exposition(*collectors: object) -> List[str]:
+    registry = CollectorRegistry()
+    for collector in collectors:
+        registry.register(collector)  # type: ignore[arg-type]
+    return render(registry, {}).decode().splitlines()
+
+
+def test_probability_histogram_uses_prometheus_bounds_and_skips_nan() -> None:
+    histogram = ProbabilityHistogram()
+    histogram.observe("m", "7", np.array([0.05, 0.0500001, 0.5, 1.0, np.nan]))
+    histogram.observe("m", "7", np.array([[0.2]], dtype=np.float32))
+    lines = exposition(histogram)
+    bucket = 'churn_model_prediction_probability_bucket{model_name="m",version="7",le="%s"} %d'
+    assert bucket % ("0.05", 1) in lines  # a value equal to a bound counts in it (<=)
+    assert bucket % ("0.1", 2) in lines
+    assert bucket % ("0.2", 2) in lines  # float32 0.2 is slightly above 0.2
+    assert bucket % ("0.25", 3) in lines
+    assert bucket % ("0.5", 4) in lines
+    assert bucket % ("1", 5) in lines and bucket % ("+Inf", 5) in lines
+    assert 'churn_model_prediction_probability_count{model_name="m",version="7"} 5' in lines
+    total = float(next(x for x in lines if x.startswith("churn_model_prediction_probability_sum")).split()[-1])
+    assert total == pytest.approx(0.05 + 0.0500001 + 0.5 + 1.0 + 0.2, abs=1e-5)
+    assert len([x for x in lines if "_bucket" in x]) == 21
+
+
+def test_version_gauges_follow_the_manager(tmp_path: Path, model_base: Path) -> None:
+    base = tmp_path / MODEL_NAME
+    base.mkdir()
+    manager = ModelManager([ModelConfig(MODEL_NAME, base)], lambda sid, path: Servable.load(sid, path),
+                           settle_seconds=0)
+    collector = VersionCollector(manager)
+    manager.poll_once()
+    lines = exposition(collector)
+    assert f'churn_model_available_versions{{model_name="{MODEL_NAME}"}} 0' in lines
+    assert not [x for x in lines if x.startswith("churn_model_version_available{")]
+    shutil.copytree(model_base / str(MODEL_VERSION), base / "5")
+    manager.poll_once()
+    lines = exposition(collector)
+    assert f'churn_model_available_versions{{model_name="{MODEL_NAME}"}} 1' in lines
+    assert f'churn_model_version_available{{model_name="{MODEL_NAME}",version="5"}} 1' in lines
+    manager.stop()
+
+
+def test_request_log_lines() -> None:
+    inputs = {"Age": np.array([30, 41]), "Income": np.array([[1.1], [2.5]], dtype=np.float32),
+              "Gender": np.array([b"Male", b"\xff\xfe"], dtype=object)}
+    lines = list(format_lines((12.3456, ServableId("m", 3), inputs, np.array([0.25, 0.75], np.float32))))
+    first, second = (json.loads(x) for x in lines)
+    assert first == {"time": 12.346, "model_name": "m", "version": 3, PROBABILITY_OUTPUT: 0.25,
+                     "inputs": {"Age": 30, "Income": 1.1, "Gender": "Male"}}
+    assert second["inputs"]["Gender"] == {"b64": "//4="} and second["inputs"]["Income"] == 2.5
+    assert all(x.endswith("\n") and x.count("\n") == 1 for x in lines)
+
+
+def _recording_log(path: Path, max_pending: int = request_log.DEFAULT_MAX_PENDING
+                   ) -> Tuple[RequestLog, List[Tuple[str, str, int]]]:
+    log = RequestLog(path, max_pending)
+    counted: List[Tuple[str, str, int]] = []
+    log.on_rows = lambda *row: counted.append(row)
+    return log, counted
+
+
+def test_request_log_drops_rows_when_its_queue_is_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started, release = threading.Event(), threading.Event()
+    real = request_log.format_lines
+
+    def slow(entry: request_log._Entry) -> Iterator[str]:
+        started.set()
+        release.wait(10)
+        return real(entry)
+
+    monkeypatch.setattr(request_log, "format_lines", slow)
+    log, counted = _recording_log(tmp_path / "r.jsonl", max_pending=1)
+    row = {"x": np.array([1.0, 2.0])}
+    probabilities = np.array([0.1, 0.2])
+    log.submit(ServableId("m", 1), row, probabilities)  # taken by the writer, which now waits
+    assert started.wait(10)
+    log.submit(ServableId("m", 1), row, probabilities)  # queued
+    log.submit(ServableId("m", 1), row, probabilities)  # queue full: dropped, at once
+    assert counted == [("m", "dropped", 2)]
+    release.set()
+    log.close()
+    assert {outcome for _, outcome, _ in counted[1:]} == {"written"} and sum(n for *_, n in counted[1:]) == 4
+    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 4
+
+
+def test_request_log_write_errors_are_counted_not_raised() -> None:
+    log, counted = _recording_log(Path("/dev/full"))  # every flush fails with ENOSPC
+    for _ in range(3):
+        log.submit(ServableId("m", 1), {"x": np.array([1.0])}, np.array([0.5]))
+    log.close()
+    assert {outcome for _, outcome, _ in counted} == {"failed"} and sum(n for *_, n in counted) == 3
+
+
+def start_server(model_base: Path, request_log_file: Path) -> ModelServer:
+    config = make_config((ModelConfig(MODEL_NAME, model_base),), request_log_file=request_log_file)
+    server = ModelServer(config, CollectorRegistry())
+    server.start()
+    return server
+
+
+def test_server_records_probabilities_versions_and_request_log(model_base: Path, tmp_path: Path) -> None:
+    server = start_server(model_base, tmp_path / "requests.jsonl")
+    try:
+        port = server.rest_port
+        sent = instances(5, seed=3)
+        probabilities = []
+        for chunk in (sent[:3], sent[3:]):
+            status, _, body = post(port, PREDICT, {"instances": chunk})
+            assert status == 200
+            probabilities += [p[PROBABILITY_OUTPUT] for p in json.loads(body)["predictions"]]
+        assert post(port, PREDICT, {"instances": [{"Age": "not a number"}]})[0] == 400
+        assert post(port, PREDICT, {"instances": [{"x": 1}]})[0] == 400
+    finally:
+        server.stop()  # also drains the request log
+    text = get_metrics(server)
+    labels = f'model_name="{MODEL_NAME}",version="{MODEL_VERSION}"'
+    assert f"churn_model_prediction_probability_count{{{labels}}} 5" in text
+    total = float(next(x for x in text if x.startswith(f"churn_model_prediction_probability_sum{{{labels}}}"))
+                  .split()[-1])
+    assert total == pytest.approx(sum(probabilities), rel=1e-5)
+    assert f'churn_model_available_versions{{model_name="{MODEL_NAME}"}} 1' in text
+    assert f"churn_model_version_available{{{labels}}} 1" in text
+    assert f'churn_model_request_log_rows{{model_name="{MODEL_NAME}",outcome="written"}} 5' in text
+    logged = [json.loads(x) for x in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    assert [r["inputs"] for r in logged] == sent
+    assert [r[PROBABILITY_OUTPUT] for r in logged] == pytest.approx(probabilities, rel=1e-6)
+    assert {(r["model_name"], r["version"]) for r in logged} == {(MODEL_NAME, MODEL_VERSION)}
+
+
+def get_metrics(server: ModelServer) -> List[str]:
+    """The exposition the server would serve (its REST port is closed after stop())."""
+    return render(server.metrics.registry, server.metrics.tf_names).decode().splitlines()
+
+
+def test_metrics_endpoint_serves_our_metrics_next_to_tf_serving_ones(model_base: Path, tmp_path: Path) -> None:
+    server = start_server(model_base, tmp_path / "requests.jsonl")
+    try:
+        assert post(server.rest_port, PREDICT, {"instances": instances(2, seed=4)})[0] == 200
+        status, _, body = get(server.rest_port, METRICS_PATH)
+    finally:
+        server.stop()
+    text = body.decode()
+    assert status == 200
+    assert f':tensorflow:serving:request_count{{model_name="{MODEL_NAME}",status="OK"}} 1' in text
+    assert "# TYPE churn_model_prediction_probability histogram" in text
+    assert text.index("# TYPE :tensorflow:serving:request_count") < text.index("# TYPE churn_model_")
+
+
+def test_signatures_without_the_probability_output_are_not_observed(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    log, counted = _recording_log(tmp_path / "r.jsonl")
+    manager = ModelManager([], lambda sid, path: Servable.load(sid, path))
+    metrics = ModelMetrics(registry, manager, log)
+
+    class Other:
+        outputs = {"y": None}
+
+    future: Future = Future()
+    metrics.observe_predict(ServableId("m", 1), Other(), {"x": np.array([1.0])}, future)  # type: ignore[arg-type]
+    future.set_result({"y": np.array([0.5])})
+    log.close()
+    assert counted == [] and (tmp_path / "r.jsonl").read_text() == ""
+    assert not [x for x in render(registry, {}).decode().splitlines() if x.startswith("churn_model_prediction")
+                and not x.startswith("# TYPE")]

@@ -1,0 +1,59 @@
+"""`monitoring.serve` without processes: which target it scrapes, and what it says without Prometheus."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitoring import prometheus as prom
+from monitoring import serve
+from serving.constants import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
+
+MONITORING_CONFIG = str(PROJECT_ROOT / "serving" / "config" / "monitoring.config")
+
+
+@pytest.mark.parametrize("flags, target", [
+    ([f"--monitoring_config_file={MONITORING_CONFIG}"], f"{DEFAULT_HOST}:{REST_PORT}"),
+    (["--rest_api_port", "9001", "--monitoring_config_file", MONITORING_CONFIG, "--port=9000"],
+     f"{DEFAULT_HOST}:9001"),
+    (["--host=0.0.0.0", "--rest_api_port=9001", f"--monitoring_config_file={MONITORING_CONFIG}"],
+     f"{DEFAULT_HOST}:9001"),
+    (["--host=::1", "--rest_api_port=9001", f"--monitoring_config_file={MONITORING_CONFIG}"], "[::1]:9001"),
+])
+def test_scrape_target_follows_the_server_flags(flags: list, target: str) -> None:
+    assert serve.scrape_target(flags) == ((target, METRICS_PATH), "")
+
+
+def test_scrape_target_uses_the_configured_path(tmp_path: Path) -> None:
+    config = tmp_path / "monitoring.config"
+    config.write_text('prometheus_config { enable: true, path: "/custom/metrics" }')
+    assert serve.scrape_target([f"--monitoring_config_file={config}"])[0] == (
+        f"{DEFAULT_HOST}:{REST_PORT}", "/custom/metrics")
+
+
+@pytest.mark.parametrize("flags, why", [
+    ([], "no --monitoring_config_file"),
+    ([f"--monitoring_config_file={MONITORING_CONFIG}", "--rest_api_port=0"], "REST is disabled"),
+    (["--monitoring_config_file=/nonexistent.config"], "cannot be read"),
+    (["--rest_api_port=abc"], "could not be read"),
+])
+def test_no_scrape_target_says_why(flags: list, why: str) -> None:
+    target, reason = serve.scrape_target(flags)
+    assert target is None and why in reason
+
+
+def test_disabled_prometheus_config_is_no_target(tmp_path: Path) -> None:
+    config = tmp_path / "monitoring.config"
+    config.write_text("prometheus_config { enable: false }")
+    target, reason = serve.scrape_target([f"--monitoring_config_file={config}"])
+    assert target is None and "does not enable prometheus_config" in reason
+
+
+def test_without_prometheus_the_install_command_is_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(prom, "find_binary", lambda name="prometheus": None)
+    assert serve.start_prometheus(("127.0.0.1:1", METRICS_PATH), 9, tmp_path, None) is None
+    err = capsys.readouterr().err
+    assert "Prometheus is not installed, so the model server runs without it" in err
+    assert err.strip().endswith(prom.install_command()) and "apt-get install -y prometheus" in err
+    assert not list(tmp_path.iterdir())  # nothing written, nothing started

@@ -1,0 +1,159 @@
+"""report.html without a TFX run: sections, early stops, failures, escaping, and the numbers behind the charts."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ml_metadata.proto import metadata_store_pb2
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from pipeline import config as cfg
+from pipeline import report
+
+
+def metrics(auc: float) -> dict:
+    return {"auc": auc, "precision": 0.7, "recall": 0.6, "binary_accuracy": 0.72, "example_count": 2000.0,
+            "mean_label": 0.5, "auc_ci95": [auc - 0.02, auc + 0.02]}
+
+
+def summary(**overrides) -> dict:
+    base = {
+        "status": "pushed", "exit_code": 0, "total_seconds": 61.2, "error": None, "data": "/d/customers.csv",
+        "output": "/o", "example_counts": {"train": 6000, "validation": 2000, "eval": 2000}, "anomalies": [],
+        "input": {"label": "Target_Churn", "positive_label": "1", "label_values": {"0": 5000, "1": 5000},
+                  "schema": "/d/schema.pbtxt"},
+        "training": {"epochs_run": 12, "best_epoch": 2, "best_val_loss": 0.53, "best_val_auc": 0.81,
+                     "train_auc_at_best": 0.83},
+        "metrics": {"overall": metrics(0.81), "slices": {"Gender=Male": metrics(0.79)}, "baseline": metrics(0.8),
+                    "baseline_slices": {"Gender=Male": metrics(0.77)}},
+        "blessed": True, "blessing_reason": "overall AUC 0.8100 passed the lower bound",
+        "pushed_model_dir": "/srv/customer-model/17", "model_version": "17", "newly_pushed": True,
+        "component_seconds": {"Transform": 24.0, "Trainer": 9.5, "Pusher": 0.1}, "cached_components": ["Pusher"],
+    }
+    return {**base, **overrides}
+
+
+def section(html: str, anchor: str) -> str:
+    return html.split(f'<section id="{anchor}">')[1].split("</section>")[0]
+
+
+def artifact() -> metadata_store_pb2.Artifact:
+    return metadata_store_pb2.Artifact(uri="/nonexistent/artifact")
+
+
+def test_every_section_is_on_the_page_with_the_summary_facts() -> None:
+    problems: list[str] = []
+    html = report.render(summary(), {}, problems)
+    assert problems == []
+    for anchor, title in report.SECTIONS.items():
+        assert f'<section id="{anchor}"><h2>{title}</h2>' in html
+    assert "<b>Blessed</b>: overall AUC 0.8100 passed the lower bound." in section(html, "blessing")
+    assert "Pushed version 17 to <code>/srv/customer-model/17</code>" in section(html, "push")
+    metrics_rows = section(html, "metrics")
+    # Candidate AUC, interval, baseline AUC and the difference, per slice.
+    assert "<td>Gender=Male</td><td>0.7900</td><td>0.770–0.810</td><td>0.7700</td><td>+0.0200</td>" in metrics_rows
+    assert "<td>overall</td><td>0.8100</td><td>0.790–0.830</td><td>0.8000</td><td>+0.0100</td>" in metrics_rows
+    timing = section(html, "timing")
+    assert timing.index("Transform") < timing.index("Trainer") < timing.index("Pusher")  # longest first
+    assert "<td>Pusher</td><td>0.1 s</td><td>cached</td>" in timing
+
+
+def test_a_run_stopped_by_data_validation_shows_its_anomalies_and_what_was_not_reached() -> None:
+    stopped = summary(status="stopped_by_data_validation", exit_code=3, metrics=None, training=None, blessed=None,
+                      blessing_reason=None, pushed_model_dir=None, model_version=None, newly_pushed=False,
+                      anomalies=["train: Gender: Unexpected string values (Examples contain values missing: Robot)"])
+    problems: list[str] = []
+    html = report.render(stopped, {"ExampleValidator": {"anomalies": [artifact()]}}, problems)
+    assert problems == []
+    assert "<li>train: Gender: Unexpected string values (Examples contain values missing: Robot)</li>" in html
+    assert "the run stopped before Transform" in section(html, "anomalies")
+    for anchor in ("metrics", "curves", "blessing"):
+        assert "Not reached" in section(html, anchor)
+    assert "Nothing pushed (status: stopped_by_data_validation)" in section(html, "push")
+    assert "pushed (exit code 0)" not in html and "stopped_by_data_validation (exit code 3)" in html
+
+
+def test_clean_validation_is_said_plainly() -> None:
+    html = report.render(summary(), {"ExampleValidator": {"anomalies": [artifact()]}}, [])
+    assert "None: every split matches /d/schema.pbtxt." in section(html, "anomalies")
+
+
+def test_a_section_that_fails_shows_its_error_and_the_rest_is_still_rendered() -> None:
+    problems: list[str] = []
+    outputs = {"StatisticsGen": {"statistics": [artifact()]}}  # no split_names, no files: cannot be read
+    html = report.render(summary(), outputs, problems)
+    assert len(problems) == 1 and problems[0].startswith("Data per split: ")
+    assert "Could not render this section" in section(html, "data")
+    assert "<b>Blessed</b>" in section(html, "blessing") and "Could not render" not in section(html, "metrics")
+
+
+def test_text_from_the_data_is_escaped() -> None:
+    html = report.render(summary(anomalies=["train: <script>alert(1)</script>: bad"], error="a < b & c"),
+                         {"ExampleValidator": {"anomalies": [artifact()]}}, [])
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "a &lt; b &amp; c" in html
+
+
+def test_write_report_is_atomic_and_survives_unreadable_metadata(tmp_path: Path) -> None:
+    config = cfg.PipelineConfig(output=tmp_path / "out")
+    config.output.mkdir()
+    config.metadata_path.write_bytes(b"not a SQLite database" * 100)
+    written = report.write_report(summary(status="failed", exit_code=1, error="boom"), config)
+    assert written.path == config.report_path == tmp_path / "out" / "report.html"
+    assert [p.split(":")[0] for p in written.problems] == ["artifacts"]
+    assert "cannot read ML Metadata" in written.problems[0]
+    html = written.path.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "boom" in html
+    assert not list(config.output.glob("*.tmp"))
+
+
+def predictions(labels: list[int], probabilities: list[float]) -> report.Predictions:
+    p = np.array(probabilities)
+    return report.Predictions(np.array(labels), p, (p >= 0.5).astype(int))
+
+
+def test_confusion_counts_follow_the_models_decisions() -> None:
+    counts = report.confusion_counts(predictions([1, 1, 0, 0, 1], [0.9, 0.2, 0.7, 0.1, 0.5]))
+    assert counts == {"tp": 2, "fn": 1, "fp": 1, "tn": 1}
+
+
+def test_calibration_bins_average_predictions_and_labels_per_bin() -> None:
+    bins = report.calibration_bins(predictions([0, 1, 1, 1, 0], [0.05, 0.15, 0.95, 1.0, 0.91]), bins=10)
+    assert bins == [(0.05, 0.0, 1), (0.15, 1.0, 1), (pytest.approx((0.95 + 1.0 + 0.91) / 3), pytest.approx(2 / 3), 3)]
+
+
+def test_charts_are_embedded_pngs() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    scores = np.clip(labels * 0.3 + rng.random(400) * 0.7, 0, 1)
+    models = {report.CANDIDATE: predictions(list(labels), list(scores)),
+              report.BASELINE: predictions(list(labels), list(rng.random(400)))}
+    for figure in (report.roc_figure(models), report.calibration_figure(models),
+                   report.confusion_figure(report.confusion_counts(models[report.CANDIDATE]))):
+        html = report._image(figure, "chart")
+        assert html.startswith('<figure><img alt="chart" src="data:image/png;base64,iVBORw0KGgo')  # PNG signature
+
+
+def label_statistics(**kind) -> statistics_pb2.DatasetFeatureStatistics:
+    stats = statistics_pb2.DatasetFeatureStatistics(num_examples=10)
+    feature = stats.features.add()
+    feature.path.step.append("Churned")
+    for field, value in kind.items():
+        getattr(feature, field).CopyFrom(value)
+    return stats
+
+
+def test_churn_rate_of_a_text_label_counts_the_positive_value() -> None:
+    strings = statistics_pb2.StringStatistics()
+    strings.rank_histogram.buckets.add(label="No", sample_count=7)
+    strings.rank_histogram.buckets.add(label="Yes", sample_count=3)
+    assert report.churn_rate(label_statistics(string_stats=strings), "Churned", "Yes", ["No", "Yes"]) == 0.3
+
+
+def test_churn_rate_of_a_numeric_label_places_the_mean_between_its_two_values() -> None:
+    numbers = statistics_pb2.NumericStatistics(mean=1.25)  # values 1 (churned) and 2: three quarters are 1
+    assert report.churn_rate(label_statistics(num_stats=numbers), "Churned", "1", ["1", "2"]) == 0.75
+    assert report.churn_rate(label_statistics(num_stats=statistics_pb2.NumericStatistics(mean=0.4)),
+                             "Churned", "1.0", ["0", "1"]) == pytest.approx(0.4)
+    assert report.churn_rate(label_statistics(num_stats=numbers), "Other", "1", ["1", "2"]) is None
