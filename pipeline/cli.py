@@ -14,7 +14,7 @@ import json
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +134,7 @@ def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
 
     summary.update(build_summary({}))  # every documented key is present, whatever happens next
     try:
-        summary.update(_read_back(config))
+        summary.update(_read_back(config, handler.times.cached))
     except Exception as e:  # noqa: BLE001 (a run's outcome must still be reported)
         status, exit_code, error = "failed", EXIT_FAILED, error or f"cannot read the run's results back: {e}"
     if exit_code == EXIT_PUSHED and not summary.get("pushed_model_dir"):
@@ -179,19 +179,20 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from modules.runtime import skip_autograph_for_tf_keras
-    from pipeline.pipeline import create_pipeline
+    from pipeline.pipeline import compile_pipeline, create_pipeline
 
     skip_autograph_for_tf_keras()  # Transform and Evaluator trace tf-keras layers too
 
-    LocalDagRunner().run(
-        create_pipeline(config, data_dir, schema, slice_keys, code_fingerprint=_code_fingerprint())
+    LocalDagRunner().run_with_ir(
+        compile_pipeline(create_pipeline(config, data_dir, schema, slice_keys, code_fingerprint=_code_fingerprint()))
     )
 
 
-def _read_back(config: cfg.PipelineConfig) -> dict[str, Any]:
+def _read_back(config: cfg.PipelineConfig, cached: Collection[str]) -> dict[str, Any]:
     from pipeline.run_summary import build_summary, collect_outputs
 
-    return build_summary(collect_outputs(config.metadata_path) if config.metadata_path.exists() else {})
+    outputs = collect_outputs(config.metadata_path) if config.metadata_path.exists() else {}
+    return build_summary(outputs, cached)
 
 
 def _code_fingerprint() -> str:

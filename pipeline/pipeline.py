@@ -9,24 +9,26 @@ from pathlib import Path
 from typing import Any
 
 from tfx.components import (
-    CsvExampleGen, ExampleValidator, SchemaGen, StatisticsGen, Trainer, Transform,
+    CsvExampleGen, Evaluator, ExampleValidator, SchemaGen, StatisticsGen, Trainer, Transform,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.compiler import compiler
 from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
+from tfx.proto.orchestration import pipeline_pb2
 from tfx.types import Channel, standard_artifacts
 
 from pipeline import config as cfg
+from pipeline.baseline import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy
 from pipeline.eval_config import build_eval_config
-from pipeline.evaluator import SelfAwareEvaluator
 from pipeline.gates import DataValidationGate
 from pipeline.pusher import AtomicPusher
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
+PUSHER_ID = "Pusher"
 
 
 def create_pipeline(
@@ -74,6 +76,8 @@ def create_pipeline(
         splits_config=transform_pb2.SplitsConfig(analyze=[cfg.TRAIN_SPLIT], transform=list(cfg.SPLIT_BUCKETS)),
         custom_config=custom_config,
         disable_statistics=True,  # pre/post-transform statistics double Transform's time; StatisticsGen has them
+        force_tf_compat_v1=True,  # TF2 tracing of the preprocessing_fn took longer than the analysis itself
+        disable_analyzer_cache=True,  # nothing reuses it: a changed input re-runs Transform whole
     )
     transform.add_upstream_node(gate)
     trainer_config = dict(custom_config)
@@ -89,15 +93,16 @@ def create_pipeline(
         custom_config=trainer_config,
     )
     model_resolver = Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+        strategy_class=LatestBlessedOtherModelStrategy,
+        **{MODEL_KEY: Channel(type=standard_artifacts.Model),
+           BLESSING_KEY: Channel(type=standard_artifacts.ModelBlessing),
+           CANDIDATE_KEY: trainer.outputs["model"]},
     ).with_id("latest_blessed_model_resolver")
-    evaluator = SelfAwareEvaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         example_splits=[cfg.EVAL_SPLIT],
         model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
+        baseline_model=model_resolver.outputs[MODEL_KEY],
         eval_config=build_eval_config(config.label_key, slice_keys, config.min_auc),
     ).with_id("Evaluator")
     pusher = AtomicPusher(
@@ -106,7 +111,7 @@ def create_pipeline(
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(config.model_base_path))
         ),
-    ).with_id("Pusher")
+    ).with_id(PUSHER_ID)
     return tfx_pipeline.Pipeline(
         pipeline_name=cfg.PIPELINE_NAME,
         pipeline_root=str(config.pipeline_root),
@@ -120,3 +125,17 @@ def create_pipeline(
         ),
         beam_pipeline_args=list(config.beam_args),
     )
+
+
+def compile_pipeline(pipeline: tfx_pipeline.Pipeline) -> pipeline_pb2.Pipeline:
+    """The pipeline's IR, with caching off for the Pusher alone.
+
+    The Pusher's result lives in the serving folder, which ML Metadata does not see: served from
+    cache, a re-run would report a version someone has since deleted. Running it costs a digest
+    of the model, and push_model copies nothing when the newest pushed version is the same model.
+    """
+    ir = compiler.Compiler().compile(pipeline)
+    for node in ir.nodes:
+        if node.pipeline_node.node_info.id == PUSHER_ID:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+    return ir

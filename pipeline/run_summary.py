@@ -11,6 +11,7 @@ import json
 import math
 import os
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from pipeline import config as cfg
-from pipeline.evaluator import SAME_AS_BASELINE_PROPERTY
 from pipeline.gates import describe_anomalies, load_anomalies
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 
@@ -55,8 +55,8 @@ def collect_outputs(metadata_path: Path) -> Outputs:
     return {node: dict(keys) for node, keys in outputs.items()}
 
 
-def build_summary(outputs: Outputs) -> dict[str, Any]:
-    """Counts, anomalies, metrics, blessing and push, as far as the run got."""
+def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, Any]:
+    """Counts, anomalies, metrics, blessing and push, as far as the run got (`cached`: nodes reused from cache)."""
     summary: dict[str, Any] = {
         "example_counts": {}, "anomalies": [], "metrics": None, "blessed": None, "blessing_reason": None,
         "pushed_model_dir": None, "model_version": None, "newly_pushed": False, "training": None,
@@ -80,9 +80,8 @@ def build_summary(outputs: Outputs) -> dict[str, Any]:
         summary["chance_level"] = bool(interval and interval[0] <= 0.5)
         validation = tfma.load_validation_result(evaluation.uri)
         summary["blessed"] = bool(validation.validation_ok)
-        blessing = single_artifact(outputs, "Evaluator", "blessing")
-        same_model = bool(blessing and blessing.custom_properties[SAME_AS_BASELINE_PROPERTY].int_value)
-        summary["blessing_reason"] = _blessing_reason(validation, summary["metrics"], same_model)
+        # A cached Evaluator means the same model on the same eval rows: the verdict of last time.
+        summary["blessing_reason"] = _blessing_reason(validation, summary["metrics"], "Evaluator" in cached)
     pushed = single_artifact(outputs, "Pusher", "pushed_model")
     if pushed and pushed.custom_properties["pushed"].int_value == 1:
         summary["pushed_model_dir"] = pushed.custom_properties["pushed_destination"].string_value

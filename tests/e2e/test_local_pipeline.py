@@ -66,7 +66,8 @@ def test_cached_rerun_reuses_everything_and_pushes_no_duplicate(bundled_style) -
     assert first.returncode == 0
     proc, summary = run_pipeline(tmp, "--data", str(tmp / "customers.csv"), "--max-epochs", "8")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert {"CsvExampleGen", "Transform", "Trainer"} <= set(summary["cached_components"])
+    assert {"CsvExampleGen", "Transform", "Trainer", "Evaluator"} <= set(summary["cached_components"])
+    assert "Pusher" not in summary["cached_components"]  # it always checks the serving folder
     assert len(versions(tmp)) == 1
     assert summary["newly_pushed"] is False and summary["pushed_model_dir"].endswith(versions(tmp)[0])
     assert summary["blessed"] is True and "unchanged since it was last blessed" in summary["blessing_reason"]

@@ -71,15 +71,45 @@ def test_pusher_is_atomic_and_targets_the_model_base_path(tmp_path: Path) -> Non
     assert "model_blessing" in pusher.inputs
 
 
-def test_evaluator_skips_comparing_a_model_with_itself(tmp_path: Path) -> None:
+def _blessing(model_id: int, blessed: int):
     from tfx.types import standard_artifacts
 
-    from pipeline.evaluator import SelfAwareEvaluatorExecutor, is_same_model
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.set_int_custom_property("current_model_id", model_id)
+    blessing.set_int_custom_property("blessed", blessed)
+    return blessing
 
+
+def test_baseline_is_the_latest_blessed_model_other_than_the_candidate(tmp_path: Path) -> None:
+    from tfx.dsl.components.common.resolver import RESOLVER_STRATEGY_CLASS
+    from tfx.types import standard_artifacts
+
+    from pipeline.baseline import (BLESSING_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy,
+                                   latest_blessed_other_model)
+
+    models = [standard_artifacts.Model() for _ in range(4)]
+    for i, model in enumerate(models, 1):
+        model.id = i
+    blessings = [_blessing(1, 1), _blessing(2, 1), _blessing(3, 0), _blessing(4, 1)]
+    chosen = latest_blessed_other_model(models, blessings, candidates=[models[3]])  # 4 is the candidate
+    assert [m.id for m in chosen[MODEL_KEY]] == [2]  # 3 was not blessed
+    assert chosen[BLESSING_KEY] == [blessings[1]]
+    assert latest_blessed_other_model(models, blessings, candidates=[models[2]])[MODEL_KEY] == [models[3]]
+    assert latest_blessed_other_model(models[:1], blessings[:1], candidates=models[:1]) == {MODEL_KEY: [],
+                                                                                            BLESSING_KEY: []}
     _, components = build(tmp_path)
-    assert components["Evaluator"].executor_spec.executor_class is SelfAwareEvaluatorExecutor
-    model, other = standard_artifacts.Model(), standard_artifacts.Model()
-    model.id, other.id = 7, 8
-    assert is_same_model({"model": [model], "baseline_model": [model]})
-    assert not is_same_model({"model": [model], "baseline_model": [other]})
-    assert not is_same_model({"model": [model]})
+    resolver, evaluator = components["latest_blessed_model_resolver"], components["Evaluator"]
+    assert resolver.exec_properties[RESOLVER_STRATEGY_CLASS] is LatestBlessedOtherModelStrategy
+    assert components["Trainer"] in resolver.upstream_nodes  # through the candidate channel
+    assert evaluator.inputs["baseline_model"] is resolver.outputs[MODEL_KEY]
+
+
+def test_only_the_pusher_skips_the_cache(tmp_path: Path) -> None:
+    from pipeline.pipeline import PUSHER_ID, compile_pipeline
+
+    config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving")
+    ir = compile_pipeline(create_pipeline(config, tmp_path / "data", CURATED_SCHEMA, [], code_fingerprint="x"))
+    caching = {n.pipeline_node.node_info.id: n.pipeline_node.execution_options.caching_options.enable_cache
+               for n in ir.nodes}
+    assert caching.pop(PUSHER_ID) is False
+    assert caching and all(caching.values())

@@ -1,0 +1,46 @@
+"""The baseline a new model is judged against: the latest blessed model *other than* the candidate.
+
+TFX's LatestBlessedModelStrategy returns the candidate itself on a re-run whose Trainer came from
+cache (the candidate was blessed last time). Comparing a model with itself shows nothing and, because
+the Evaluator's inputs then differ from the first run's (a baseline where there was none), it made
+every cached re-run evaluate again (about 12 s of a 25 s re-run). Leaving the candidate out keeps
+the Evaluator's inputs, and so its cache entry, unchanged when nothing changed.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import ml_metadata as mlmd
+from tfx import types
+from tfx.components.evaluator import constants as eval_constants
+from tfx.dsl.components.common import resolver
+
+MODEL_KEY = "model"
+BLESSING_KEY = "model_blessing"
+CANDIDATE_KEY = "candidate"
+
+
+def latest_blessed_other_model(models: list[types.Artifact], blessings: list[types.Artifact],
+                               candidates: list[types.Artifact]) -> dict[str, list[types.Artifact]]:
+    """The newest blessed model not among `candidates`, with its blessing (empty lists if none)."""
+    excluded = {c.id for c in candidates}
+    blessing_of = {
+        b.get_int_custom_property(eval_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY): b
+        for b in blessings if b.get_int_custom_property(eval_constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1
+    }
+    for model in sorted(models, key=lambda a: a.id, reverse=True):
+        if model.id in blessing_of and model.id not in excluded:
+            return {MODEL_KEY: [model], BLESSING_KEY: [blessing_of[model.id]]}
+    return {MODEL_KEY: [], BLESSING_KEY: []}
+
+
+class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
+    """Resolver strategy over `model`, `model_blessing` and `candidate` channels; see module docstring."""
+
+    def resolve_artifacts(self, store: mlmd.MetadataStore,
+                          input_dict: dict[str, list[types.Artifact]]) -> Optional[dict[str, list[types.Artifact]]]:
+        candidates = input_dict.get(CANDIDATE_KEY, [])
+        result = latest_blessed_other_model(input_dict.get(MODEL_KEY, []), input_dict.get(BLESSING_KEY, []),
+                                            candidates)
+        result[CANDIDATE_KEY] = candidates
+        return result
