@@ -73,7 +73,10 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        splits_config=transform_pb2.SplitsConfig(analyze=[cfg.TRAIN_SPLIT], transform=list(cfg.SPLIT_BUCKETS)),
+        # Only the Trainer reads transformed rows (train, validation); the Evaluator and the report
+        # feed raw eval rows to the exported signatures, so eval is never materialised.
+        splits_config=transform_pb2.SplitsConfig(analyze=[cfg.TRAIN_SPLIT],
+                                                  transform=[cfg.TRAIN_SPLIT, cfg.VALIDATION_SPLIT]),
         custom_config=custom_config,
         disable_statistics=True,  # pre/post-transform statistics double Transform's time; StatisticsGen has them
         force_tf_compat_v1=True,  # TF2 tracing of the preprocessing_fn took longer than the analysis itself
