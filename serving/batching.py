@@ -9,20 +9,22 @@ already waiting, a request that needs a new batch is refused with UNAVAILABLE (H
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from serving.errors import FailedPreconditionError, InvalidArgumentError, ServingError, UnavailableError
 from serving.metrics import ServingMetrics
 from serving.servable import Signature
-from serving.types import TensorMap
+from serving.types import Done, TensorMap
+
+LOG = logging.getLogger(__name__)
 
 QUEUE_FULL_MESSAGE = "The batch scheduling queue to which this task was submitted is full"
 
@@ -53,13 +55,19 @@ _Key = Tuple[Tuple[str, np.dtype, Tuple[int, ...]], ...]
 
 
 class _Task:
-    __slots__ = ("inputs", "rows", "future", "enqueued")
+    __slots__ = ("inputs", "rows", "done", "enqueued")
 
-    def __init__(self, inputs: TensorMap, rows: int) -> None:
+    def __init__(self, inputs: TensorMap, rows: int, done: Done) -> None:
         self.inputs = inputs
         self.rows = rows
-        self.future: "Future[TensorMap]" = Future()
+        self.done = done
         self.enqueued = time.perf_counter()
+
+    def finish(self, result: Any, error: Optional[Exception]) -> None:
+        try:
+            self.done(result, error)
+        except Exception:  # a bug in one request's callback must not cost the batch its answers
+            LOG.exception("Unhandled error delivering a batched result")
 
 
 class _Batch:
@@ -107,24 +115,27 @@ class BatchScheduler:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int) -> "Future[TensorMap]":
+    def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int, done: Done) -> None:
         key, rows = _task_key(inputs)
         limit = self.options.max_batch_size
         if rows > limit:
             raise InvalidArgumentError(f"Task size {rows} is larger than maximum input batch size {limit}")
-        task = _Task(inputs, rows)
+        task = _Task(inputs, rows, done)
         with self._cond:
             queue = self._queues.setdefault(signature, deque())
             batch = queue[-1] if queue else None
-            if batch is None or batch.key != key or batch.rows + rows > limit:
+            opened = batch is None or batch.key != key or batch.rows + rows > limit
+            if opened:
                 if len(queue) >= self.options.max_enqueued_batches:
                     raise UnavailableError(QUEUE_FULL_MESSAGE)
                 batch = _Batch(key, timeout_ms)
                 queue.append(batch)
-            batch.tasks.append(task)
-            batch.rows += rows
-            self._cond.notify()
-        return task.future
+            batch.tasks.append(task)  # type: ignore[union-attr]
+            batch.rows += rows  # type: ignore[union-attr]
+            # Only a new batch or a full one changes what a waiting thread would do; waking a
+            # thread for every task cost a GIL hand-off each, only for it to wait again.
+            if opened or batch.rows >= limit:  # type: ignore[union-attr]
+                self._cond.notify()
 
     def _take(self) -> Tuple[Optional[Signature], Optional[_Batch], Optional[float]]:
         """The oldest closable batch, or the time to wait for the next one to close."""
@@ -179,13 +190,13 @@ class BatchScheduler:
                         f"elements in 0th dimension, but expected {padded}")
         except ServingError as err:
             for task in tasks:
-                task.future.set_exception(err)
+                task.finish(None, err)
             return
         self._metrics.record_batch(self.options.thread_pool_name, padded,
                                    [(started - t.enqueued) * 1e6 for t in tasks])
         offset = 0
         for task in tasks:
-            task.future.set_result({k: v[offset: offset + task.rows] for k, v in outputs.items()})
+            task.finish({k: v[offset: offset + task.rows] for k, v in outputs.items()}, None)
             offset += task.rows
 
     def shutdown(self) -> None:
@@ -194,6 +205,6 @@ class BatchScheduler:
             for queue in self._queues.values():
                 for batch in queue:
                     for task in batch.tasks:
-                        task.future.set_exception(UnavailableError("Server is shutting down"))
+                        task.finish(None, UnavailableError("Server is shutting down"))
             self._queues.clear()
             self._cond.notify_all()

@@ -1,21 +1,25 @@
 """Worker-thread results -> event-loop replies, under the REST deadline.
 
 A request that runs a model finishes on a worker thread (a batch thread or the session pool).
-Its response is built right there, while that thread holds the GIL anyway, and the finished
-replies of a whole batch reach the event loop through one `call_soon_threadsafe`, not one each:
-every wake-up is a syscall plus a GIL hand-off, which at thousands of requests per second cost
-more than the model. Whichever comes first, the result or the deadline, answers the request;
-exactly one response is built (and so counted in the metrics).
+The worker only hands the outputs over; the response is encoded on the event loop. Threads take
+turns on the GIL, and every turn is a futex wake-up plus a context switch: a worker that also
+encoded a whole batch of responses held the GIL in long stretches that stalled the loop after
+each of its socket calls (measured: 2,600-3,200 req/s that way, 3,100-4,100 this way, one batch
+thread, bench/bench_serving.py). The finished requests of a batch reach the loop through one
+`call_soon_threadsafe`, not one each. Whichever comes first, the result or the deadline,
+answers the request; exactly one response is built (and so counted in the metrics).
 """
 from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import Future
-from typing import Any, Callable, List, Tuple, TypeVar
+from typing import Any, Callable, List, Optional, Tuple, TypeVar
+
+from serving.types import Done
 
 T = TypeVar("T")
-_Delivery = Tuple["asyncio.Future[Any]", asyncio.TimerHandle, Any]
+_Respond = Callable[[Any, Optional[Exception]], Any]
+_Delivery = Tuple["asyncio.Future[Any]", List[asyncio.TimerHandle], _Respond, Any, Optional[Exception]]
 
 
 class LoopBridge:
@@ -27,24 +31,27 @@ class LoopBridge:
         self._lock = threading.Lock()
         self._ready: List[_Delivery] = []
 
-    def reply(self, future: "Future[Any]", respond: Callable[["Future[Any]"], T],
+    def reply(self, start: Callable[[Done], None], respond: Callable[[Any, Optional[Exception]], T],
               expire: Callable[[], T]) -> "asyncio.Future[T]":
-        """An event-loop future for `respond(done_future)` (built on the finishing thread), or
-        for `expire()` once the deadline passes first. Call it on the loop thread."""
+        """Calls `start(done)`, which hands the work to a worker thread that will call
+        `done(result, error)`; returns an event-loop future for `respond(result, error)` (called
+        on the loop), or for `expire()` once the deadline passes first. If `start` raises, no
+        deadline is armed and the error propagates. Call it on the loop thread."""
         reply: "asyncio.Future[T]" = self._loop.create_future()
         claim = threading.Lock()
+        timer: List[asyncio.TimerHandle] = []  # armed after start(); read only on the loop thread
+
+        def done(result: Any, error: Optional[Exception]) -> None:
+            if claim.acquire(blocking=False):
+                self._post((reply, timer, respond, result, error))
+
+        start(done)
 
         def on_deadline() -> None:
             if claim.acquire(blocking=False):
                 reply.set_result(expire())
 
-        timer = self._loop.call_later(self._timeout, on_deadline)
-
-        def on_done(done: "Future[Any]") -> None:
-            if claim.acquire(blocking=False):
-                self._post((reply, timer, respond(done)))
-
-        future.add_done_callback(on_done)
+        timer.append(self._loop.call_later(self._timeout, on_deadline))
         return reply
 
     def _post(self, delivery: _Delivery) -> None:
@@ -55,8 +62,9 @@ class LoopBridge:
             self._loop.call_soon_threadsafe(self._drain)
 
     def _drain(self) -> None:
+        # Runs on the loop after the reply() that armed each timer has returned.
         with self._lock:
             ready, self._ready = self._ready, []
-        for reply, timer, response in ready:
-            timer.cancel()
-            reply.set_result(response)
+        for reply, timer, respond, result, error in ready:
+            timer[0].cancel()
+            reply.set_result(respond(result, error))

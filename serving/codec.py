@@ -11,7 +11,7 @@ Specs are injected (a mapping alias -> `TensorSpec`), so the codec never touches
 """
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -71,28 +71,56 @@ def _instance_error(index: int, err: ServingError, key: Optional[str] = None) ->
     )
 
 
+_RowPlan = Tuple[Tuple[int, Tuple[str, ...]], ...]
+_PLANS: Dict[int, Tuple[Mapping[str, TensorSpec], _RowPlan]] = {}
+_MAX_PLANS = 256
+
+
+def _row_plan(specs: Mapping[str, TensorSpec]) -> _RowPlan:
+    """The inputs grouped by dtype, so a row request costs one array build per dtype rather than
+    one per input. Cached by identity: a signature's specs mapping lives as long as the signature
+    (the entry holds it, so its id cannot be reused while cached)."""
+    entry = _PLANS.get(id(specs))
+    if entry is not None and entry[0] is specs:
+        return entry[1]
+    groups: Dict[int, List[str]] = {}
+    for name, spec in specs.items():
+        groups.setdefault(spec.dtype, []).append(name)
+    plan = tuple((dtype, tuple(names)) for dtype, names in groups.items())
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[id(specs)] = (specs, plan)
+    return plan
+
+
 def _scalar_rows(instances: List[Any], specs: Mapping[str, TensorSpec]) -> Optional[TensorMap]:
     """The common request (every row an object of exactly the inputs, or a plain scalar for a
     single input, all plain scalars) without per-value Python checks; None for anything else."""
     names = specs.keys()
-    if type(instances[0]) is dict:
-        if names == {"b64"}:  # {"b64": ...} rows are values, not named inputs
+    if type(instances[0]) is not dict:
+        if len(specs) != 1:
             return None
-        for item in instances:
-            if type(item) is not dict or item.keys() != names:
-                return None
-        columns = {name: [item[name] for item in instances] for name in names}
-    elif len(specs) == 1:
-        columns = {name: instances for name in names}
-    else:
+        name, spec = next(iter(specs.items()))
+        tensor = scalar_column(instances, spec.dtype)
+        return None if tensor is None else {name: tensor}
+    if names == {"b64"}:  # {"b64": ...} rows are values, not named inputs
         return None
-    tensors = {}
-    for name, values in columns.items():
-        tensor = scalar_column(values, specs[name].dtype)
-        if tensor is None:
+    for item in instances:
+        if type(item) is not dict or item.keys() != names:
             return None
-        tensors[name] = tensor
-    return tensors
+    rows = len(instances)
+    tensors = {}
+    for dtype, group in _row_plan(specs):
+        block = scalar_column([item[name] for item in instances for name in group], dtype)
+        if block is None:
+            return None
+        if len(group) == 1:
+            tensors[group[0]] = block
+            continue
+        block = block.reshape(rows, len(group))
+        for column, name in enumerate(group):
+            tensors[name] = block[:, column]
+    return {name: tensors[name] for name in names}
 
 
 def _decode_instances(instances: List[Any], specs: Mapping[str, TensorSpec]) -> TensorMap:

@@ -19,7 +19,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 from serving.errors import DeadlineExceededError, InvalidArgumentError, ServingError
 from serving.servable import Servable
 from serving.service import PredictionService
-from serving.types import dtype_name
+from serving.types import Done, dtype_name
 
 
 def _example_bytes(request: Any) -> List[bytes]:
@@ -57,7 +57,17 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             self._service.metrics.record_request_latency(spec.name, api, "GRPC", micros)
         return response
 
-    def _wait(self, future: "futures.Future[Any]", context: grpc.ServicerContext) -> Any:
+    def _wait(self, start: Callable[[Done], None], context: grpc.ServicerContext) -> Any:
+        """Runs `start(done)` and blocks this gRPC thread until `done` or the deadline."""
+        future: "futures.Future[Any]" = futures.Future()
+
+        def done(result: Any, error: Optional[Exception]) -> None:
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+        start(done)
         timeout = self._service.timeout_ms / 1000
         remaining = context.time_remaining()
         if remaining is not None:
@@ -98,7 +108,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                     raise InvalidArgumentError(
                         f"output tensor alias not found in signature: {alias} Outputs expected to be "
                         f"in the set {{{','.join(signature.outputs)}}}.")
-            outputs = self._wait(self._service.predict(servable, signature, inputs), context)
+            outputs = self._wait(lambda done: self._service.predict(servable, signature, inputs, done), context)
             response = predict_pb2.PredictResponse()
             self._fill_spec(response, servable, signature.name)
             for alias in wanted:
@@ -110,10 +120,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Classify(self, request: classification_pb2.ClassificationRequest, context: grpc.ServicerContext) -> Any:
         def body(servable: Servable) -> classification_pb2.ClassificationResponse:
             name = request.model_spec.signature_name
-            future = self._service.classify(servable, name, _example_bytes(request))
+            examples = _example_bytes(request)
+            results = self._wait(lambda done: self._service.classify(servable, name, examples, done), context)
             response = classification_pb2.ClassificationResponse()
             self._fill_spec(response, servable, name or "serving_default")
-            for classes in self._wait(future, context):
+            for classes in results:
                 entry = response.result.classifications.add()
                 for label, score in classes:
                     entry.classes.add(label=label, score=score)
@@ -124,10 +135,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Regress(self, request: regression_pb2.RegressionRequest, context: grpc.ServicerContext) -> Any:
         def body(servable: Servable) -> regression_pb2.RegressionResponse:
             name = request.model_spec.signature_name
-            future = self._service.regress(servable, name, _example_bytes(request))
+            examples = _example_bytes(request)
+            results = self._wait(lambda done: self._service.regress(servable, name, examples, done), context)
             response = regression_pb2.RegressionResponse()
             self._fill_spec(response, servable, name or "serving_default")
-            for value in self._wait(future, context):
+            for value in results:
                 response.result.regressions.add(value=value)
             return response
 

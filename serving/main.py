@@ -61,7 +61,9 @@ class ModelServer:
             inter_op_parallelism_threads=config.inter_op_threads)
 
         def load(servable_id: ServableId, path: Path) -> Servable:
-            return Servable.load(servable_id, path, session_config=session_config)
+            servable = Servable.load(servable_id, path, session_config=session_config)
+            self.metrics.record_load_stages(str(path), servable.load_stage_micros)
+            return servable
 
         self.manager = ModelManager(
             list(config.models), load, poll_seconds=config.poll_seconds,
@@ -100,7 +102,8 @@ class ModelServer:
 
     def _start_rest(self) -> None:
         cfg = self.config
-        loop = asyncio.new_event_loop()
+        import os  # XEXP
+        loop = __import__('uvloop').new_event_loop() if os.environ.get('XUV') else asyncio.new_event_loop()  # XEXP
         self._loop = loop
         api = RestApi(self.service, self.metrics, cfg.metrics_path, loop, cfg.enable_cors)
         self._http = HttpServer(api, cfg.host, cfg.rest_port or 0, cfg.max_request_bytes)

@@ -31,6 +31,7 @@ REQUEST_LATENCY = "/tensorflow/serving/request_latency"
 RUNTIME_LATENCY = "/tensorflow/serving/runtime_latency"
 LOAD_ATTEMPT_COUNT = "/tensorflow/cc/saved_model/load_attempt_count"
 LOAD_LATENCY = "/tensorflow/cc/saved_model/load_latency"
+LOAD_LATENCY_BY_STAGE = "/tensorflow/cc/saved_model/load_latency_by_stage"
 QUEUING_LATENCY = "/tensorflow/serving/batching_session/queuing_latency"
 PROCESSED_BATCH_SIZE = "/tensorflow/serving/batching_session/processed_batch_size"
 
@@ -40,6 +41,7 @@ API_LABEL = "API"
 ENTRYPOINT_LABEL = "entrypoint"
 RUNTIME_LABEL = "runtime"
 MODEL_PATH_LABEL = "model_path"
+STAGE_LABEL = "stage"
 RUNTIME_TF1 = "TF1"
 
 
@@ -62,6 +64,7 @@ class ServingMetrics:
             RUNTIME_LATENCY, (MODEL_NAME_LABEL, API_LABEL, RUNTIME_LABEL), LATENCY_BUCKETS)
         self._load_attempts = self._counter(LOAD_ATTEMPT_COUNT, (MODEL_PATH_LABEL, STATUS_LABEL))
         self._load_latency = self._counter(LOAD_LATENCY, (MODEL_PATH_LABEL,))
+        self._load_stages = self._histogram(LOAD_LATENCY_BY_STAGE, (MODEL_PATH_LABEL, STAGE_LABEL), LATENCY_BUCKETS)
         self._queuing = self._histogram(QUEUING_LATENCY, ("thread_pool_name",), QUEUING_BUCKETS)
         self._batch_size = self._histogram(PROCESSED_BATCH_SIZE, (), BATCH_SIZE_BUCKETS)
         self._cells: Dict[Tuple[object, ...], object] = {}
@@ -98,6 +101,11 @@ class ServingMetrics:
         self._load_attempts.labels(model_path, "success" if succeeded else "fail").inc()
         if succeeded:
             self._load_latency.labels(model_path).inc(int(micros))
+
+    def record_load_stages(self, model_path: str, stage_micros: Dict[str, float]) -> None:
+        """A successful load's per-stage wall time (`restore_graph`, `init_graph`), as TF's loader."""
+        for stage, micros in stage_micros.items():
+            self._load_stages.labels(model_path, stage).observe(math.nextafter(micros, math.inf))
 
     def record_batch(self, thread_pool_name: str, size: int, queued_micros: List[float]) -> None:
         self._batch_size.observe(math.nextafter(size, math.inf))

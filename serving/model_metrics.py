@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from concurrent.futures import Future
 from typing import Deque, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -135,20 +134,11 @@ class ModelMetrics:
             request_log.on_rows = lambda model, outcome, n: rows.labels(model, outcome).inc(n)
 
     def observe_predict(self, servable_id: ServableId, signature: Signature, inputs: TensorMap,
-                        future: "Future[TensorMap]") -> None:
-        """After a successful predict of a churn signature: histogram and request log."""
-        if PROBABILITY_OUTPUT not in signature.outputs:
+                        outputs: TensorMap) -> None:
+        """After a successful predict: histogram and request log, for churn signatures only."""
+        probabilities = outputs.get(PROBABILITY_OUTPUT)
+        if probabilities is None or PROBABILITY_OUTPUT not in signature.outputs:
             return
-        version = str(servable_id.version)
-
-        def done(f: "Future[TensorMap]") -> None:
-            if f.cancelled() or f.exception() is not None:
-                return
-            outputs = f.result()
-            probabilities = outputs.get(PROBABILITY_OUTPUT)
-            if probabilities is not None:
-                self.probabilities.observe(servable_id.name, version, probabilities)
-            if self.request_log is not None:
-                self.request_log.submit(servable_id, inputs, probabilities)
-
-        future.add_done_callback(done)
+        self.probabilities.observe(servable_id.name, str(servable_id.version), probabilities)
+        if self.request_log is not None:
+            self.request_log.submit(servable_id, inputs, probabilities)

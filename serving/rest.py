@@ -10,7 +10,6 @@ import asyncio
 import logging
 import re
 import time
-from concurrent.futures import Future
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple, Union
 from urllib.parse import unquote
 
@@ -27,6 +26,7 @@ from serving.jsonfmt import error_body
 from serving.metrics import ServingMetrics
 from serving.prometheus_text import CONTENT_TYPE as METRICS_CONTENT_TYPE, render
 from serving.service import PredictionService
+from serving.types import Done
 
 LOG = logging.getLogger(__name__)
 JSON = "application/json"
@@ -154,29 +154,32 @@ class RestApi:
 
     # ---- POST ------------------------------------------------------------------------------
     def _post(self, route: _Route, body: bytes, started: float) -> Reply:
+        service = self._service
         doc = parse_json(body)
         signature_name = signature_name_of(doc)
-        servable = self._service.resolve(route.model, route.version, route.label)
-        max_rows = self._service.max_instances
+        servable = service.resolve(route.model, route.version, route.label)
+        max_rows = service.max_instances
         if route.verb == "predict":
-            signature = self._service.predict_signature(servable, signature_name)
+            signature = service.predict_signature(servable, signature_name)
             inputs, fmt = decode_predict_inputs(doc, signature.inputs, max_rows)
-            future: Future[Any] = self._service.predict(servable, signature, inputs)
-            return self._pending(route, future, started, lambda out: encode_predict_response(out, fmt))
+            return self._pending(route, lambda done: service.predict(servable, signature, inputs, done),
+                                 started, lambda out: encode_predict_response(out, fmt))
         examples = decode_examples(doc, max_rows)
         if route.verb == "classify":
-            future = self._service.classify(servable, signature_name, examples)
-            return self._pending(route, future, started, encode_classify_results)
-        future = self._service.regress(servable, signature_name, examples)
-        return self._pending(route, future, started, encode_regress_results)
+            return self._pending(route, lambda done: service.classify(servable, signature_name, examples, done),
+                                 started, encode_classify_results)
+        return self._pending(route, lambda done: service.regress(servable, signature_name, examples, done),
+                             started, encode_regress_results)
 
-    def _pending(self, route: _Route, future: "Future[Any]", started: float,
+    def _pending(self, route: _Route, start: Callable[[Done], None], started: float,
                  encode: Callable[[Any], bytes]) -> "asyncio.Future[Response]":
-        """The reply once the worker thread is done (built there), or 504 at the REST timeout."""
+        """The reply once the worker thread is done (encoded on the loop), or 504 at the REST timeout."""
 
-        def respond(done: "Future[Any]") -> Response:
+        def respond(result: Any, error: Optional[Exception]) -> Response:
             try:
-                return self._ok(route, encode(done.result()), started)
+                if error is not None:
+                    raise error
+                return self._ok(route, encode(result), started)
             except ServingError as err:
                 return self._error(route.model, err)
             except RecursionError:
@@ -188,7 +191,7 @@ class RestApi:
         def expire() -> Response:
             return self._error(route.model, DeadlineExceededError("Deadline Exceeded"))
 
-        return self._bridge.reply(future, respond, expire)
+        return self._bridge.reply(start, respond, expire)
 
     # ---- responses -------------------------------------------------------------------------
     def _ok(self, route: _Route, body: bytes, started: float) -> Response:

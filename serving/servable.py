@@ -7,6 +7,7 @@ nothing about HTTP or gRPC.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Tuple
 
@@ -15,6 +16,7 @@ import tensorflow as tf
 from google.protobuf import message as proto_message
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 from tensorflow.python.client import pywrap_tf_session as tf_session
+from tensorflow.python.saved_model import loader_impl
 
 from serving.errors import Code, InvalidArgumentError, ServingError
 from serving.types import ServableId, TensorMap, TensorSpec
@@ -110,32 +112,48 @@ class Signature:
             output_filter: Optional[Iterable[str]] = None) -> TensorMap:
         """Runs the signature; `inputs` are keyed by alias, outputs come back keyed by alias."""
         out_keys = tuple(sorted(output_filter)) if output_filter else self._output_keys
-        options = None
         try:
             if not (self._feeds.keys() >= inputs.keys() and self._fetches.keys() >= set(out_keys)):
                 self._resolve(inputs, out_keys)
             feeds = {self._feeds[k].output: self._feeds[k].value(v) for k, v in inputs.items()}
             fetches = [self._fetches[k] for k in out_keys]
-            if timeout_ms > 0:
-                options = tf_session.TF_NewBufferFromString(
-                    config_pb2.RunOptions(timeout_in_ms=timeout_ms).SerializeToString())
             values = self._session._call_tf_sessionrun(  # pylint: disable=protected-access
-                options, feeds, fetches, [], None)
+                _run_options(timeout_ms), feeds, fetches, [], None)
         except Exception as err:  # TF raises many types; each becomes a status.
             raise status_from_exception(err) from None
-        finally:
-            if options is not None:
-                tf_session.TF_DeleteBuffer(options)
         return dict(zip(out_keys, values))
+
+
+_RUN_OPTIONS: Dict[int, object] = {}
+
+
+def _run_options(timeout_ms: int) -> object:
+    """Serialized `RunOptions` for a deadline (0: none), built once per distinct value.
+
+    `inter_op_thread_pool=-1` runs the graph on the calling thread (a batch or session-run
+    thread that only waits meanwhile) instead of handing every op to TF's inter-op pool: for a
+    graph this small the two thread hand-offs per run cost more than the ops, and the pool's
+    spinning threads took CPU from request handling. The deadline still cancels a blocked run.
+    The buffers live as long as the process; callers use a handful of distinct deadlines.
+    """
+    options = _RUN_OPTIONS.get(timeout_ms)
+    if options is None:
+        proto = config_pb2.RunOptions(timeout_in_ms=max(timeout_ms, 0), inter_op_thread_pool=-1)
+        options = _RUN_OPTIONS.setdefault(
+            timeout_ms, tf_session.TF_NewBufferFromString(proto.SerializeToString()))
+    return options
 
 
 class Servable:
     """A loaded version: its session, signature map and the raw SignatureDefs for metadata."""
 
     def __init__(self, servable_id: ServableId, path: Path, session: tf.compat.v1.Session,
-                 meta_graph: meta_graph_pb2.MetaGraphDef) -> None:
+                 meta_graph: meta_graph_pb2.MetaGraphDef,
+                 load_stage_micros: Optional[Dict[str, float]] = None) -> None:
         self.id = servable_id
         self.path = path
+        self.load_stage_micros = load_stage_micros or {}
+        """Wall time of TF's loader stages (`restore_graph`, `init_graph`), for the load metrics."""
         self.signature_defs = meta_graph.signature_def
         self._session = session
         self.signatures: Dict[str, Signature] = {
@@ -150,10 +168,17 @@ class Servable:
         """Loads `path` into a fresh graph and session; raises `ServingError` on any failure."""
         graph = tf.Graph()
         session = tf.compat.v1.Session(graph=graph, config=session_config)
-        try:
+        try:  # tf.compat.v1.saved_model.loader.load, split into TF's `loader.cc` timing stages
+            started = time.perf_counter()
+            loader = loader_impl.SavedModelLoader(str(path))
             with graph.as_default():
-                meta_graph = tf.compat.v1.saved_model.loader.load(session, list(tags), str(path))
+                saver, _ = loader.load_graph(graph, list(tags))
+                loader.restore_variables(session, saver)
+                restored = time.perf_counter()
+                loader.run_init_ops(session, list(tags))
+            meta_graph = loader.get_meta_graph_def_from_tags(list(tags))
         except Exception as err:  # corrupt, partial or foreign files all end here
             session.close()
             raise status_from_exception(err) from None
-        return cls(servable_id, path, session, meta_graph)
+        stages = {"restore_graph": (restored - started) * 1e6, "init_graph": (time.perf_counter() - restored) * 1e6}
+        return cls(servable_id, path, session, meta_graph, stages)

@@ -7,8 +7,8 @@ records runtime latency, and builds the status/metadata protos both transports s
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, List, Optional, Protocol, Sequence, Tuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
@@ -19,15 +19,16 @@ from serving.metrics import ServingMetrics
 from serving.model_metrics import ModelMetrics
 from serving.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
                               Signature)
-from serving.types import TensorMap
+from serving.types import Done, TensorMap
 
 ClassifyResult = List[List[Tuple[str, float]]]
 
 
 class Runner(Protocol):
-    """Runs a signature off the caller's thread; the future holds outputs or a ServingError."""
+    """Runs a signature off the caller's thread and calls `done(outputs, None)` or
+    `done(None, ServingError)` there. Refusals (queue full, batch too large) raise at once."""
 
-    def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int) -> "Future[TensorMap]":
+    def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int, done: Done) -> None:
         ...
 
 
@@ -37,25 +38,34 @@ class DirectRunner:
     def __init__(self, num_threads: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="session-run")
 
-    def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int) -> "Future[TensorMap]":
-        return self._pool.submit(signature.run, inputs, timeout_ms)
+    def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int, done: Done) -> None:
+        self._pool.submit(_run_one, signature, inputs, timeout_ms, done)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _then(future: "Future[TensorMap]", convert: Callable[[TensorMap], object]) -> "Future[object]":
-    """A future for `convert(result)`; conversion errors become the future's exception."""
-    out: "Future[object]" = Future()
+def _run_one(signature: Signature, inputs: TensorMap, timeout_ms: int, done: Done) -> None:
+    try:
+        outputs = signature.run(inputs, timeout_ms)
+    except ServingError as err:
+        done(None, err)
+    else:
+        done(outputs, None)
 
-    def done(f: "Future[TensorMap]") -> None:
-        try:
-            out.set_result(convert(f.result()))
-        except BaseException as err:  # propagate every failure to the waiting request
-            out.set_exception(err)
 
-    future.add_done_callback(done)
-    return out
+def _then(done: Done, convert: Callable[[TensorMap], Any]) -> Done:
+    """A callback that hands `convert(outputs)` to `done`; a conversion failure becomes the error."""
+
+    def converted(outputs: Any, error: Optional[Exception]) -> None:
+        if error is None:
+            try:
+                outputs = convert(outputs)
+            except Exception as err:  # every failure must reach the waiting request
+                outputs, error = None, err
+        done(outputs, error)
+
+    return converted
 
 
 class PredictionService:
@@ -85,26 +95,28 @@ class PredictionService:
             raise InvalidArgumentError(f"Failed to get input map for signature: {name or 'DEFAULT'}")
         return signature
 
-    def _timed(self, servable: Servable, api: str, signature: Signature,
-               inputs: TensorMap) -> "Future[TensorMap]":
+    def _submit(self, servable: Servable, api: str, signature: Signature, inputs: TensorMap,
+                done: Done, observe: bool = False) -> None:
+        """Runs the signature; on success records runtime latency (and, for predict, the model
+        metrics) before `done` answers, so a scrape after the answer already sees them."""
         started = time.perf_counter()
-        future = self.runner.submit(signature, inputs, self.timeout_ms)
+        name = servable.id.name
 
-        def record(f: "Future[TensorMap]") -> None:
-            if not f.cancelled() and f.exception() is None:
-                micros = (time.perf_counter() - started) * 1e6
-                self.metrics.record_runtime_latency(servable.id.name, api, micros)
+        def finished(outputs: Any, error: Optional[Exception]) -> None:
+            if error is None:
+                self.metrics.record_runtime_latency(name, api, (time.perf_counter() - started) * 1e6)
+                if observe:
+                    self.model_metrics.observe_predict(servable.id, signature, inputs, outputs)
+            done(outputs, error)
 
-        future.add_done_callback(record)
-        return future
+        self.runner.submit(signature, inputs, self.timeout_ms, finished)
 
-    def predict(self, servable: Servable, signature: Signature, inputs: TensorMap) -> "Future[TensorMap]":
-        future = self._timed(servable, "Predict", signature, inputs)
-        self.model_metrics.observe_predict(servable.id, signature, inputs, future)
-        return future
+    def predict(self, servable: Servable, signature: Signature, inputs: TensorMap, done: Done) -> None:
+        """`done(outputs, error)` on a worker thread; refusals raise here."""
+        self._submit(servable, "Predict", signature, inputs, done, observe=True)
 
-    def classify(self, servable: Servable, signature_name: str,
-                 examples: Sequence[bytes]) -> "Future[ClassifyResult]":
+    def classify(self, servable: Servable, signature_name: str, examples: Sequence[bytes],
+                 done: Done) -> None:
         signature = _method_signature(servable, signature_name, CLASSIFY_METHOD, "classification")
         if len(signature.outputs) not in (1, 2):
             raise InvalidArgumentError(
@@ -115,11 +127,11 @@ class PredictionService:
         if not {"classes", "scores"} & set(signature.outputs):
             raise FailedPreconditionError(
                 f"No classification outputs found in SignatureDef: {signature.name}")
-        future = self._timed(servable, "Classify", signature, _examples_tensor(examples))
-        return _then(future, lambda out: _classifications(out, len(examples)))  # type: ignore[return-value]
+        self._submit(servable, "Classify", signature, _examples_tensor(examples),
+                     _then(done, lambda out: _classifications(out, len(examples))))
 
-    def regress(self, servable: Servable, signature_name: str,
-                examples: Sequence[bytes]) -> "Future[List[float]]":
+    def regress(self, servable: Servable, signature_name: str, examples: Sequence[bytes],
+                done: Done) -> None:
         signature = _method_signature(servable, signature_name, REGRESS_METHOD, "regression")
         if len(signature.outputs) != 1:
             raise InvalidArgumentError("Expected one output Tensor.")
@@ -127,8 +139,8 @@ class PredictionService:
             raise FailedPreconditionError(f"No regression inputs found in SignatureDef: {signature.name}")
         if "outputs" not in signature.outputs:
             raise FailedPreconditionError(f"No regression outputs found in SignatureDef: {signature.name}")
-        future = self._timed(servable, "Regress", signature, _examples_tensor(examples))
-        return _then(future, lambda out: _regressions(out, len(examples)))  # type: ignore[return-value]
+        self._submit(servable, "Regress", signature, _examples_tensor(examples),
+                     _then(done, lambda out: _regressions(out, len(examples))))
 
     def model_status(self, name: str, version: Optional[int]) -> get_model_status_pb2.GetModelStatusResponse:
         response = get_model_status_pb2.GetModelStatusResponse()

@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
 TensorMap = Dict[str, np.ndarray]
 """Signature alias -> value, the currency between codec, service and servable."""
+
+Done = Callable[[Any, Optional[Exception]], None]
+"""`done(result, None)` or `done(None, error)`: how a worker thread hands back one request's
+outcome, called exactly once. A plain callback rather than a `concurrent.futures.Future`: at
+thousands of requests per second a Future's lock, condition and callback list per request cost
+more GIL time than the model run."""
 
 
 class RequestFormat(enum.Enum):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
@@ -188,9 +187,8 @@ def test_signatures_without_the_probability_output_are_not_observed(tmp_path: Pa
     class Other:
         outputs = {"y": None}
 
-    future: Future = Future()
-    metrics.observe_predict(ServableId("m", 1), Other(), {"x": np.array([1.0])}, future)  # type: ignore[arg-type]
-    future.set_result({"y": np.array([0.5])})
+    metrics.observe_predict(ServableId("m", 1), Other(), {"x": np.array([1.0])},  # type: ignore[arg-type]
+                            {"y": np.array([0.5])})
     log.close()
     assert counted == [] and (tmp_path / "r.jsonl").read_text() == ""
     assert not [x for x in render(registry, {}).decode().splitlines() if x.startswith("churn_model_prediction")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, List
 
@@ -18,7 +17,7 @@ from serving.encode import _leaf_writer, _scalar_objects, _write_rows
 from serving.errors import Code, ServingError
 from serving.json_leaves import checker, scalar_column, to_array
 from serving.servable import Servable
-from serving.types import ServableId, TensorSpec
+from serving.types import Done, ServableId, TensorSpec
 
 FAST_DTYPES = [1, 2, 9, 7, 10]  # float, double, int64, string, bool
 scalars = st.one_of(st.floats(), st.integers(-2**70, 2**70), st.text(max_size=4), st.booleans(),
@@ -46,10 +45,19 @@ def test_scalar_column_equals_the_checked_path_or_defers(dtype: int, values: Lis
 
 @settings(max_examples=150, deadline=None)
 @given(rows=st.lists(st.fixed_dictionaries({"a": st.integers(-5, 5), "b": st.floats(-1e6, 1e6) | st.integers(0, 9),
-                                            "c": st.text(max_size=3)}), min_size=1, max_size=4))
+                                            "c": st.text(max_size=3), "a2": scalars, "b2": scalars,
+                                            "c2": st.text(max_size=3)}), min_size=1, max_size=4))
 def test_row_objects_decode_like_the_checked_path(rows: List[dict]) -> None:
-    specs = {"a": TensorSpec("a:0", 9, (-1,)), "b": TensorSpec("b:0", 1, (-1,)), "c": TensorSpec("c:0", 7, (-1,))}
-    tensors, _ = decode_predict_inputs({"instances": rows}, specs, 100)
+    """Inputs sharing a dtype are built as one block (a2, b2 sometimes force the checked path)."""
+    specs = {"a": TensorSpec("a:0", 9, (-1,)), "b": TensorSpec("b:0", 1, (-1,)), "c": TensorSpec("c:0", 7, (-1,)),
+             "a2": TensorSpec("a2:0", 9, (-1,)), "b2": TensorSpec("b2:0", 1, (-1,)), "c2": TensorSpec("c2:0", 7, (-1,))}
+    try:
+        tensors, _ = decode_predict_inputs({"instances": rows}, specs, 100)
+    except ServingError:  # only when some value is one the checked path refuses too
+        with pytest.raises(ServingError):
+            for name, spec in specs.items():
+                checked([row[name] for row in rows], spec.dtype)
+        return
     for name, spec in specs.items():
         reference = checked([row[name] for row in rows], spec.dtype)
         assert tensors[name].dtype == reference.dtype
@@ -101,11 +109,11 @@ def test_bridge_answers_once_and_wakes_the_loop_once_per_burst() -> None:
     bridge = LoopBridge(loop, timeout_seconds=0.3)
     built: List[str] = []
     try:
-        futures: List["Future[int]"] = [Future() for _ in range(6)]
+        callbacks: List[Done] = []
 
         async def start() -> list:
-            return [bridge.reply(f, lambda d: built.append("ok") or d.result(), lambda: built.append("late") or -1)
-                    for f in futures]
+            return [bridge.reply(callbacks.append, lambda r, e: built.append("ok") or r,
+                                 lambda: built.append("late") or -1) for _ in range(6)]
 
         replies = asyncio.run_coroutine_threadsafe(start(), loop).result()
         busy, release = threading.Event(), threading.Event()
@@ -114,8 +122,8 @@ def test_bridge_answers_once_and_wakes_the_loop_once_per_burst() -> None:
         wakeups: List[object] = []
         original = loop.call_soon_threadsafe
         loop.call_soon_threadsafe = lambda *a: wakeups.append(a) or original(*a)  # type: ignore[method-assign]
-        for value, future in enumerate(futures[:5]):  # one "batch" finishing while the loop is busy
-            future.set_result(value)
+        for value, done in enumerate(callbacks[:5]):  # one "batch" finishing while the loop is busy
+            done(value, None)
         release.set()
 
         async def gather() -> list:
@@ -123,10 +131,32 @@ def test_bridge_answers_once_and_wakes_the_loop_once_per_burst() -> None:
 
         time.sleep(0.5)
         assert len(wakeups) == 1
-        futures[5].set_result(99)  # finishes after its deadline: answered once, by the timeout
+        callbacks[5](99, None)  # finishes after its deadline: answered once, by the timeout
         assert asyncio.run_coroutine_threadsafe(gather(), loop).result(timeout=5) == [0, 1, 2, 3, 4, -1]
         assert built == ["ok"] * 5 + ["late"]
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
         loop.close()
+
+
+def test_bridge_arms_no_deadline_for_work_that_was_refused() -> None:
+    """A refusal (queue full) is answered by its own error: a deadline left armed would later
+    build a second, 504 response and count it in the metrics."""
+    loop = asyncio.new_event_loop()
+    bridge = LoopBridge(loop, timeout_seconds=0.01)
+    expired: List[int] = []
+
+    def refuse(done: Done) -> None:
+        raise ServingError("full", Code.UNAVAILABLE)
+
+    async def attempt() -> None:
+        with pytest.raises(ServingError):
+            bridge.reply(refuse, lambda r, e: r, lambda: expired.append(1) or -1)
+        await asyncio.sleep(0.1)
+
+    try:
+        loop.run_until_complete(attempt())
+    finally:
+        loop.close()
+    assert expired == []

@@ -107,4 +107,8 @@ def test_request_counts_equal_requests_sent(tmp_path: Path, model_store: Path,
     assert f':tensorflow:serving:request_latency_count{{model_name="m",API="",entrypoint="REST"}} 1' in text
     assert f':tensorflow:serving:runtime_latency_count{{model_name="m",API="Predict",runtime="TF1"}} 7' in text
     assert f':tensorflow:cc:saved_model:load_attempt_count{{model_path="{base / "1"}",status="success"}} 1' in text
+    for stage in ("restore_graph", "init_graph"):  # TF loader.cc's two timed stages, 34 buckets each
+        labels = f'model_path="{base / "1"}",stage="{stage}"'
+        assert f":tensorflow:cc:saved_model:load_latency_by_stage_count{{{labels}}} 1" in text
+        assert text.count(f":tensorflow:cc:saved_model:load_latency_by_stage_bucket{{{labels},le=") == 34
     assert get(port, "/monitoring/prometheus/metrics?x=1")[0] == 400
