@@ -12,14 +12,45 @@ answers the request; exactly one response is built (and so counted in the metric
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from typing import Any, Callable, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Generic, List, Optional, Tuple, TypeVar
 
 from serving.types import Done
 
+LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 _Respond = Callable[[Any, Optional[Exception]], Any]
-_Delivery = Tuple["asyncio.Future[Any]", List[asyncio.TimerHandle], _Respond, Any, Optional[Exception]]
+
+
+class PendingReply(Generic[T]):
+    """A reply still being computed. `then(callback)` receives it once, on the loop thread, as
+    soon as it is ready: lighter than an `asyncio.Future`, whose callbacks each cost a loop turn."""
+
+    __slots__ = ("_callback", "_value", "_ready")
+
+    def __init__(self) -> None:
+        self._callback: Optional[Callable[[T], None]] = None
+        self._value: Optional[T] = None
+        self._ready = False
+
+    def then(self, callback: Callable[[T], None]) -> None:
+        if self._ready:
+            callback(self._value)  # type: ignore[arg-type]
+        else:
+            self._callback = callback
+
+    def resolve(self, value: T) -> None:
+        """Called once, on the loop thread; a failing callback is logged, never raised."""
+        self._value, self._ready = value, True
+        if self._callback is not None:
+            try:
+                self._callback(value)
+            except Exception:  # one connection's bug must not cost the other replies
+                LOG.exception("Unhandled error delivering a reply")
+
+
+_Delivery = Tuple[PendingReply[Any], List[asyncio.TimerHandle], _Respond, Any, Optional[Exception]]
 
 
 class LoopBridge:
@@ -32,12 +63,12 @@ class LoopBridge:
         self._ready: List[_Delivery] = []
 
     def reply(self, start: Callable[[Done], None], respond: Callable[[Any, Optional[Exception]], T],
-              expire: Callable[[], T]) -> "asyncio.Future[T]":
+              expire: Callable[[], T]) -> PendingReply[T]:
         """Calls `start(done)`, which hands the work to a worker thread that will call
-        `done(result, error)`; returns an event-loop future for `respond(result, error)` (called
-        on the loop), or for `expire()` once the deadline passes first. If `start` raises, no
-        deadline is armed and the error propagates. Call it on the loop thread."""
-        reply: "asyncio.Future[T]" = self._loop.create_future()
+        `done(result, error)`; returns the pending `respond(result, error)` (called on the loop),
+        or `expire()` once the deadline passes first. If `start` raises, no deadline is armed
+        and the error propagates. Call it on the loop thread."""
+        reply: PendingReply[T] = PendingReply()
         claim = threading.Lock()
         timer: List[asyncio.TimerHandle] = []  # armed after start(); read only on the loop thread
 
@@ -49,7 +80,7 @@ class LoopBridge:
 
         def on_deadline() -> None:
             if claim.acquire(blocking=False):
-                reply.set_result(expire())
+                reply.resolve(expire())
 
         timer.append(self._loop.call_later(self._timeout, on_deadline))
         return reply
@@ -67,4 +98,4 @@ class LoopBridge:
             ready, self._ready = self._ready, []
         for reply, timer, respond, result, error in ready:
             timer[0].cancel()
-            reply.set_result(respond(result, error))
+            reply.resolve(respond(result, error))

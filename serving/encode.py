@@ -8,7 +8,7 @@ output whose alias ends in `_bytes` is written as `{"b64": ...}`.
 from __future__ import annotations
 
 import base64
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -71,9 +71,9 @@ def encode_predict_response(outputs: TensorMap, fmt: RequestFormat) -> bytes:
 
 
 def _encode_rows(outputs: TensorMap) -> bytes:
+    items = sorted(outputs.items())
     batch = -1
-    for alias in sorted(outputs):
-        array = outputs[alias]
+    for alias, array in items:
         if array.ndim == 0:
             raise InvalidArgumentError(f"Tensor name: {alias} has no shape information ")
         if batch not in (-1, array.shape[0]):
@@ -81,28 +81,51 @@ def _encode_rows(outputs: TensorMap) -> bytes:
                 f"Tensor name: {alias} has inconsistent batch size: {array.shape[0]} expecting: {batch}"
             )
         batch = array.shape[0]
-    names = sorted(outputs)
+    if len(items) > 1:
+        template = _object_template(items)
+        if template is not None:
+            return _scalar_objects(template, [array.tolist() for _, array in items])
+    names = [alias for alias, _ in items]
     rows: Dict[str, List[object]] = {a: outputs[a].tolist() for a in names}
     leaves = {a: _leaf_writer(a, outputs[a]) for a in names}
-    as_objects = len(names) > 1
-    if not as_objects and outputs[names[0]].ndim == 1 and not _is_bytes(names[0], outputs[names[0]]):
+    if len(names) == 1 and outputs[names[0]].ndim == 1 and not _is_bytes(names[0], outputs[names[0]]):
         leaf = leaves[names[0]]
         body = ", ".join([leaf(v) for v in rows[names[0]]])
         if not body:
             return b'{\n    "predictions": []\n}'
         return ('{\n    "predictions": [' + body + "\n    ]\n}").encode("utf-8", "surrogateescape")
-    if all(outputs[a].ndim == 1 and not _is_bytes(a, outputs[a]) for a in names):
-        return _scalar_objects(names, rows, leaves)
     return _write_rows(outputs, names, rows, leaves, batch)
 
 
-def _scalar_objects(names: List[str], rows: Dict[str, List[object]], leaves: Dict[str, _Leaf]) -> bytes:
+_Template = Tuple[List[str], List[_Leaf]]
+_TEMPLATES: Dict[Tuple[Tuple[str, np.dtype, int], ...], Optional[_Template]] = {}
+_MAX_TEMPLATES = 256
+
+
+def _object_template(items: List[Tuple[str, np.ndarray]]) -> Optional[_Template]:
+    """For outputs that are one scalar each per row: each key's `"alias": ` prefix and leaf writer,
+    built once per set of aliases and dtypes (a signature's outputs); None for any other outputs."""
+    key = tuple([(alias, array.dtype, array.ndim) for alias, array in items])
+    if key in _TEMPLATES:
+        return _TEMPLATES[key]
+    template: Optional[_Template] = None
+    if all(array.ndim == 1 and not _is_bytes(alias, array) for alias, array in items):
+        try:
+            template = ([quote(alias) + ": " for alias, _ in items], [_leaf_writer(a, v) for a, v in items])
+        except InvalidArgumentError:  # a dtype JSON cannot carry: the general path says so
+            template = None
+    if len(_TEMPLATES) >= _MAX_TEMPLATES:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = template
+    return template
+
+
+def _scalar_objects(template: _Template, columns: List[List[object]]) -> bytes:
     """Several outputs, one scalar each per row: the PrettyWriter layout as a template (the
     writer's per-token bookkeeping costs more than the rest of the request)."""
-    keys = [quote(a) + ": " for a in names]
-    writers = [leaves[a] for a in names]
+    keys, writers = template
     objects = ["{\n            " + ",\n            ".join([k + w(v) for k, w, v in zip(keys, writers, values)])
-               + "\n        }" for values in zip(*[rows[a] for a in names])]
+               + "\n        }" for values in zip(*columns)]
     if not objects:
         return b'{\n    "predictions": []\n}'
     text = '{\n    "predictions": [\n        ' + ",\n        ".join(objects) + "\n    ]\n}"

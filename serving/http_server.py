@@ -134,7 +134,7 @@ class _Connection(asyncio.Protocol):
                 self._send(reply, keep_alive, request.method == "HEAD")
             else:
                 self._busy = True
-                reply.add_done_callback(lambda f, k=keep_alive: self._finish(f, k))
+                reply.then(lambda response, k=keep_alive: self._finish(response, k))
 
     def _refuse(self, response: Response) -> None:
         """Answers and half-closes, then drains what the client still sends before closing:
@@ -150,11 +150,11 @@ class _Connection(asyncio.Protocol):
             transport.write_eof()
         asyncio.get_running_loop().call_later(LINGER_SECONDS, self.close)
 
-    def _finish(self, future: "asyncio.Future[Response]", keep_alive: bool) -> None:
+    def _finish(self, response: Response, keep_alive: bool) -> None:
         self._busy = False
         if self._closing:
             return
-        self._send(future.result(), keep_alive)
+        self._send(response, keep_alive)
         self._process()
 
     def _parse(self) -> Optional[Tuple[Request, bool]]:

@@ -102,8 +102,7 @@ class ModelServer:
 
     def _start_rest(self) -> None:
         cfg = self.config
-        import os  # XEXP
-        loop = __import__('uvloop').new_event_loop() if os.environ.get('XUV') else asyncio.new_event_loop()  # XEXP
+        loop = asyncio.new_event_loop()
         self._loop = loop
         api = RestApi(self.service, self.metrics, cfg.metrics_path, loop, cfg.enable_cors)
         self._http = HttpServer(api, cfg.host, cfg.rest_port or 0, cfg.max_request_bytes)

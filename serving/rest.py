@@ -1,6 +1,6 @@
 """REST adapter: TF Serving's URL grammar, dispatch order, JSON bodies and status codes.
 
-`RestApi.handle(request)` returns a `Response` at once, or an `asyncio.Future[Response]` for
+`RestApi.handle(request)` returns a `Response` at once, or a `PendingReply[Response]` for
 requests that run a model. It holds no model logic: parse -> service -> codec -> bytes.
 Every request under `/v1/` is counted in `request_count`; successful ones are timed.
 """
@@ -16,7 +16,7 @@ from urllib.parse import unquote
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from serving.bridge import LoopBridge
+from serving.bridge import LoopBridge, PendingReply
 from serving.codec import decode_predict_inputs, signature_name_of
 from serving.encode import encode_predict_response
 from serving.errors import Code, DeadlineExceededError, InvalidArgumentError, ServingError
@@ -65,7 +65,7 @@ class Response(NamedTuple):
     headers: Tuple[Tuple[str, str], ...] = ()
 
 
-Reply = Union[Response, "asyncio.Future[Response]"]
+Reply = Union[Response, PendingReply[Response]]
 
 
 class _Route(NamedTuple):
@@ -172,7 +172,7 @@ class RestApi:
                              started, encode_regress_results)
 
     def _pending(self, route: _Route, start: Callable[[Done], None], started: float,
-                 encode: Callable[[Any], bytes]) -> "asyncio.Future[Response]":
+                 encode: Callable[[Any], bytes]) -> PendingReply[Response]:
         """The reply once the worker thread is done (encoded on the loop), or 504 at the REST timeout."""
 
         def respond(result: Any, error: Optional[Exception]) -> Response:

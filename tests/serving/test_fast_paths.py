@@ -13,11 +13,11 @@ from hypothesis import given, settings, strategies as st
 
 from serving.bridge import LoopBridge
 from serving.codec import decode_predict_inputs
-from serving.encode import _leaf_writer, _scalar_objects, _write_rows
+from serving.encode import _leaf_writer, _object_template, _scalar_objects, _write_rows, encode_predict_response
 from serving.errors import Code, ServingError
 from serving.json_leaves import checker, scalar_column, to_array
 from serving.servable import Servable
-from serving.types import Done, ServableId, TensorSpec
+from serving.types import Done, RequestFormat, ServableId, TensorSpec
 
 FAST_DTYPES = [1, 2, 9, 7, 10]  # float, double, int64, string, bool
 scalars = st.one_of(st.floats(), st.integers(-2**70, 2**70), st.text(max_size=4), st.booleans(),
@@ -74,7 +74,10 @@ def test_scalar_objects_template_equals_the_pretty_writer(batch: int, seed: int)
     names = sorted(outputs)
     rows = {a: outputs[a].tolist() for a in names}
     leaves = {a: _leaf_writer(a, outputs[a]) for a in names}
-    assert _scalar_objects(names, rows, leaves) == _write_rows(outputs, names, rows, leaves, batch)
+    expected = _write_rows(outputs, names, rows, leaves, batch)
+    assert encode_predict_response(outputs, RequestFormat.ROW) == expected  # through the cached template
+    template = _object_template(sorted(outputs.items()))
+    assert template is not None and _scalar_objects(template, [rows[a] for a in names]) == expected
 
 
 @pytest.fixture(scope="module")
@@ -126,13 +129,17 @@ def test_bridge_answers_once_and_wakes_the_loop_once_per_burst() -> None:
             done(value, None)
         release.set()
 
-        async def gather() -> list:
-            return await asyncio.gather(*replies)
+        answers: List[int] = []
+
+        async def collect() -> None:
+            for reply in replies:
+                reply.then(answers.append)
 
         time.sleep(0.5)
         assert len(wakeups) == 1
         callbacks[5](99, None)  # finishes after its deadline: answered once, by the timeout
-        assert asyncio.run_coroutine_threadsafe(gather(), loop).result(timeout=5) == [0, 1, 2, 3, 4, -1]
+        asyncio.run_coroutine_threadsafe(collect(), loop).result(timeout=5)
+        assert answers == [0, 1, 2, 3, 4, -1]
         assert built == ["ok"] * 5 + ["late"]
     finally:
         loop.call_soon_threadsafe(loop.stop)
@@ -160,3 +167,28 @@ def test_bridge_arms_no_deadline_for_work_that_was_refused() -> None:
     finally:
         loop.close()
     assert expired == []
+
+
+def test_a_failing_reply_callback_does_not_cost_the_other_replies_of_a_drain() -> None:
+    loop = asyncio.new_event_loop()
+    bridge = LoopBridge(loop, timeout_seconds=5)
+    callbacks: List[Done] = []
+    delivered: List[int] = []
+
+    def broken(value: int) -> None:
+        raise RuntimeError("connection bug")
+
+    async def run() -> None:
+        first = bridge.reply(callbacks.append, lambda r, e: r, lambda: -1)
+        second = bridge.reply(callbacks.append, lambda r, e: r, lambda: -1)
+        first.then(broken)
+        second.then(delivered.append)
+        for value, done in enumerate(callbacks):  # both finish in one batch: one drain
+            done(value, None)
+        await asyncio.sleep(0.05)
+
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert delivered == [1]
