@@ -22,7 +22,7 @@ endef
 LOCAL_MODEL_CONFIG := .serving/models.config
 SERVE_FLAGS := --model_config_file=$(LOCAL_MODEL_CONFIG) --monitoring_config_file=serving/config/monitoring.config
 
-.PHONY: help setup system-deps run pipeline serve test test-fast bench bench-serving deploy-context clean
+.PHONY: help setup system-deps run pipeline serve score test test-fast bench bench-serving deploy-context clean
 
 help:
 	@echo "make run        set up if needed, run the pipeline on the bundled data, then serve the model"
@@ -30,6 +30,8 @@ help:
 	@echo "make pipeline   run the pipeline only (ARGS='--data PATH ...' passes flags)"
 	@echo "make test-fast  unit tests only (no end-to-end pipeline runs)"
 	@echo "make serve      serve the newest pushed model (REST 127.0.0.1:8501, gRPC 8500; ARGS passes flags)"
+	@echo "make score      rank customers by churn probability with factors, segment and action"
+	@echo "                (ARGS='--data PATH [--top N] [--out PATH]'; the newest pushed model)"
 	@echo "                and Prometheus on 127.0.0.1:9090 (dashboard /consoles/churn.html)"
 	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
 	@echo "make bench-serving  model server load benchmark (uses wrk when installed)"
@@ -67,6 +69,10 @@ pipeline: setup
 serve: setup
 	@$(PY) -m serving.local_config --out $(LOCAL_MODEL_CONFIG)
 	$(PY) -m monitoring.serve $(SERVE_FLAGS) $(ARGS)
+
+# Batch scoring with the newest pushed model; a --model in ARGS overrides it.
+score: setup
+	$(PY) -m insights score --model serving_model/customer-model $(ARGS)
 
 # Prometheus (+ promtool) and Chromium for the monitoring tests: installed when missing and root.
 system-deps:

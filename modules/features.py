@@ -19,15 +19,34 @@ CLASS_OUTPUT = "churn"
 DECISION_THRESHOLD = 0.5
 """`churn` is 1 when `churn_probability` >= this value."""
 
+BEHAVIOURAL_FEATURES: dict[str, tuple[str, str]] = {
+    "Total_Spend": ("low-spending", "high-spending"),
+    "Num_of_Purchases": ("occasional", "frequent"),
+    "Average_Transaction_Amount": ("small-basket", "big-basket"),
+    "Num_of_Returns": ("rarely returning", "often returning"),
+    "Num_of_Support_Contacts": ("self-sufficient", "support-heavy"),
+    "Satisfaction_Score": ("dissatisfied", "satisfied"),
+    "Last_Purchase_Days_Ago": ("recent", "lapsed"),
+    "Years_as_Customer": ("new", "long-standing"),
+}
+"""Columns customer segments are fitted on, with the words for a segment far below / above their mean
+(used to name segments). Only those present are used; without any, segments use every numeric feature."""
+
 VOCAB_OOV_BUCKETS = 1
 """Unseen or missing categories share one extra index instead of failing."""
 
 _TRANSFORMED_SUFFIX = "_xf"
+_ATTRIBUTION_SUFFIX = "_attribution"
 
 
 def transformed_name(key: str) -> str:
     """Name of a feature after Transform (`Age` -> `Age_xf`)."""
     return key + _TRANSFORMED_SUFFIX
+
+
+def attribution_name(key: str) -> str:
+    """Output of the `explain` signature holding a raw feature's attribution (`Age` -> `Age_attribution`)."""
+    return key + _ATTRIBUTION_SUFFIX
 
 
 def vocabulary_name(key: str) -> str:

@@ -1,4 +1,9 @@
-"""The churn classifier: Dense 256 -> 64 -> 16 -> 1 over the transformed features. Pure, no I/O."""
+"""The churn classifier: Dense 256 -> 64 -> 16 -> 1 over the transformed features. Pure, no I/O.
+
+The Dense layers see one "encoded" vector: each numeric feature's z-score, then each categorical
+feature's one-hot vector. `encoder`, `logit` and `model_layout` expose that vector and the logit
+computed from it, which integrated gradients (modules/attribution.py) need; training never uses them.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -26,14 +31,16 @@ def build_model(
     """
     inputs = {}
     encoded = []
-    for key in sorted(numeric_keys):
+    for key, width in encoding_layout(numeric_keys, vocabulary_sizes):
         name = features.transformed_name(key)
-        inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.float32)
-        encoded.append(inputs[name])
-    for key, size in sorted(vocabulary_sizes.items()):
-        name = features.transformed_name(key)
-        inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.int64)
-        encoded.append(tf.keras.layers.CategoryEncoding(num_tokens=size, output_mode="one_hot")(inputs[name]))
+        if key not in vocabulary_sizes:
+            inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.float32)
+            encoded.append(inputs[name])
+        else:
+            inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.int64)
+            one_hot = tf.keras.layers.CategoryEncoding(num_tokens=width, output_mode="one_hot",
+                                                       name=_one_hot_name(name))
+            encoded.append(one_hot(inputs[name]))
     x = tf.keras.layers.concatenate(encoded) if len(encoded) > 1 else encoded[0]
     for units in hidden_units:
         x = tf.keras.layers.Dense(units, activation="relu")(x)
@@ -45,3 +52,44 @@ def build_model(
         metrics=[tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.AUC(name="auc")],
     )
     return model
+
+
+def encoding_layout(numeric_keys: Sequence[str], vocabulary_sizes: Mapping[str, int]) -> list[tuple[str, int]]:
+    """(raw key, width) of each block of the encoded vector, in order: numeric features sorted (width 1),
+    then categorical ones sorted (width = vocabulary + OOV)."""
+    return [(k, 1) for k in sorted(numeric_keys)] + sorted(vocabulary_sizes.items())
+
+
+def model_layout(model: tf.keras.Model, raw_keys: Sequence[str]) -> list[tuple[str, int]]:
+    """`encoding_layout` of a built model, read back from its inputs (`raw_keys`: names before Transform)."""
+    numeric, sizes = [], {}
+    for key in raw_keys:
+        name = features.transformed_name(key)
+        if name not in model.input:
+            continue
+        if model.input[name].dtype == tf.int64:
+            sizes[key] = model.get_layer(_one_hot_name(name)).num_tokens
+        else:
+            numeric.append(key)
+    return encoding_layout(numeric, sizes)
+
+
+def encoder(model: tf.keras.Model) -> tf.keras.Model:
+    """Transformed features -> the encoded vector [batch, width] the first Dense layer sees (`model`'s own layers)."""
+    return tf.keras.Model(model.input, _dense_layers(model)[0].input)
+
+
+def logit(model: tf.keras.Model, encoded: tf.Tensor) -> tf.Tensor:
+    """The model's churn log-odds [batch] for encoded vectors: its Dense layers, without the final sigmoid."""
+    *hidden, output = _dense_layers(model)
+    for layer in hidden:
+        encoded = layer(encoded)
+    return tf.reshape(tf.matmul(encoded, output.kernel) + output.bias, [-1])
+
+
+def _dense_layers(model: tf.keras.Model) -> list[tf.keras.layers.Dense]:
+    return [layer for layer in model.layers if isinstance(layer, tf.keras.layers.Dense)]
+
+
+def _one_hot_name(transformed_name: str) -> str:
+    return transformed_name + "_one_hot"

@@ -1,9 +1,14 @@
-"""Serving signatures exported with the model; all three share one Transform graph and one model.
+"""Serving signatures exported with the model; all of them share one Transform graph and one model.
 
 - `serving_default`: one named input per raw feature, a scalar per row, so REST clients send
   `{"instances": [{"Age": 30, "Gender": "Male", ...}]}`; outputs `churn_probability` and `churn`.
 - `serving_tf_example`: serialized tf.Examples (Evaluator, batch scoring); same outputs.
 - `transform_features`: serialized tf.Examples -> transformed features including the label (TFMA).
+- `segment`: the same raw inputs as `serving_default` -> `segment` (int64), the customer segment
+  (modules/segments.py) whose centroid is nearest to the customer's z-scored behavioural features.
+- `explain`: the same raw inputs as `serving_default` -> `churn_probability` (the same value) and, per
+  model feature, `<feature>_attribution`: its integrated-gradients attribution on the logit scale
+  (modules/attribution.py; positive = towards churn).
 """
 from __future__ import annotations
 
@@ -13,7 +18,12 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from modules import features
+from modules import attribution, features
+from modules.model import encoder, logit, model_layout
+from modules.segments import Segmentation
+
+SEGMENT_SIGNATURE = SEGMENT_OUTPUT = "segment"
+EXPLAIN_SIGNATURE = "explain"
 
 
 def make_serving_signatures(
@@ -21,8 +31,9 @@ def make_serving_signatures(
     tf_transform_output: tft.TFTransformOutput,
     label_key: str,
     id_keys: Iterable[str],
+    segmentation: Segmentation | None = None,
 ) -> dict[str, Any]:
-    """Concrete functions for `tf.saved_model.save(..., signatures=...)`."""
+    """Concrete functions for `tf.saved_model.save(..., signatures=...)`; `segment` only with a segmentation."""
     # Attached as an attribute so the vocabulary assets and tables are saved with the model.
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -39,7 +50,7 @@ def make_serving_signatures(
 
     @tf.function
     def serve_raw(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        return predict({k: _as_parsed(raw[k], serving_spec[k]) for k in serving_spec})
+        return predict({k: as_parsed(raw[k], serving_spec[k]) for k in serving_spec})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_tf_example(examples: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -50,14 +61,40 @@ def make_serving_signatures(
         return model.tft_layer(tf.io.parse_example(examples, raw_spec))
 
     raw_inputs = {k: tf.TensorSpec([None], spec.dtype, name=k) for k, spec in serving_spec.items()}
-    return {
+    layout = model_layout(model, sorted(serving_spec))
+    encode = encoder(model)
+
+    @tf.function
+    def explain(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        transformed = model.tft_layer({k: as_parsed(raw[k], serving_spec[k]) for k in serving_spec})
+        transformed.pop(label_xf, None)
+        outputs = {features.PROBABILITY_OUTPUT: tf.reshape(model(transformed), [-1])}
+        found = attribution.feature_attributions(lambda e: logit(model, e), encode(transformed), layout)
+        outputs.update({features.attribution_name(k): v for k, v in found.items()})
+        return outputs
+
+    signatures = {
         "serving_default": serve_raw.get_concrete_function(raw_inputs),
         "serving_tf_example": serve_tf_example.get_concrete_function(),
         "transform_features": transform_features.get_concrete_function(),
+        EXPLAIN_SIGNATURE: explain.get_concrete_function(raw_inputs),
     }
+    if segmentation is not None:
+        centroids = tf.constant(segmentation.centroids, tf.float32)
+        columns = [features.transformed_name(c) for c in segmentation.columns]
+
+        @tf.function
+        def segment(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+            transformed = model.tft_layer({k: as_parsed(raw[k], serving_spec[k]) for k in serving_spec})
+            points = tf.concat([tf.cast(transformed[c], tf.float32) for c in columns], axis=1)
+            distances = tf.reduce_sum(tf.square(points[:, None, :] - centroids[None, :, :]), axis=2)
+            return {SEGMENT_OUTPUT: tf.argmin(distances, axis=1, output_type=tf.int64)}
+
+        signatures[SEGMENT_SIGNATURE] = segment.get_concrete_function(raw_inputs)
+    return signatures
 
 
-def _as_parsed(column: tf.Tensor, spec: Any) -> Any:
+def as_parsed(column: tf.Tensor, spec: Any) -> Any:
     """One scalar per row -> the tensor `tf.io.parse_example` would give for this column's spec."""
     if isinstance(spec, tf.io.VarLenFeature):
         rows = tf.shape(column, out_type=tf.int64)[0]

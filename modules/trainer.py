@@ -1,17 +1,20 @@
 """TFX Trainer entry point: train with early stopping on the validation split, export signatures."""
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from modules import features, hparams
+from modules import features, hparams, segments
 from modules.model import build_model
 from modules.runtime import skip_autograph_for_tf_keras
-from modules.signatures import make_serving_signatures
+from modules.signatures import as_parsed, make_serving_signatures
 
 _SHUFFLE_ROWS = 100_000
 """Shuffle buffer: the whole training split for data of the bundled size."""
@@ -29,7 +32,7 @@ def run_fn(fn_args: FnArgs) -> None:
     label_xf = features.transformed_name(config["label_key"])
     batch_size = config.get("batch_size", hparams.BATCH_SIZE)
 
-    def rows(files: list[str]) -> tf.data.Dataset:
+    def read(files: list[str]) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         # The split is read once into memory (a few bytes per feature per row: a million rows fit
         # easily) and sliced from there; re-reading TFRecords, or unbatching TFXIO's output, every
         # epoch costs several times more than the training steps themselves.
@@ -39,12 +42,17 @@ def run_fn(fn_args: FnArgs) -> None:
             tf_transform_output.transformed_metadata.schema,
         ))
         inputs = {k: tf.concat([b[0][k] for b in batches], axis=0) for k in batches[0][0]}
-        return tf.data.Dataset.from_tensor_slices((inputs, tf.concat([b[1] for b in batches], axis=0))).cache()
+        return inputs, tf.concat([b[1] for b in batches], axis=0)
 
-    model = build_model(*_feature_layout(tf_transform_output, label_xf))
+    def rows(split: tuple[dict[str, tf.Tensor], tf.Tensor]) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices(split).cache()
+
+    train = read(fn_args.train_files)
+    numeric_keys, vocabulary_sizes = _feature_layout(tf_transform_output, label_xf)
+    model = build_model(numeric_keys, vocabulary_sizes)
     model.fit(
-        rows(fn_args.train_files).shuffle(_SHUFFLE_ROWS, seed=seed, reshuffle_each_iteration=True).batch(batch_size),
-        validation_data=rows(fn_args.eval_files).batch(batch_size),
+        rows(train).shuffle(_SHUFFLE_ROWS, seed=seed, reshuffle_each_iteration=True).batch(batch_size),
+        validation_data=rows(read(fn_args.eval_files)).batch(batch_size),
         epochs=config.get("max_epochs", hparams.MAX_EPOCHS),
         callbacks=[
             tf.keras.callbacks.EarlyStopping(
@@ -56,8 +64,53 @@ def run_fn(fn_args: FnArgs) -> None:
         ],
         verbose=0,
     )
-    signatures = make_serving_signatures(model, tf_transform_output, config["label_key"], config["id_keys"])
+    segmentation = _fit_segments(tf_transform_output, train, numeric_keys, seed)
+    signatures = make_serving_signatures(model, tf_transform_output, config["label_key"], config["id_keys"],
+                                         segmentation)
     tf.saved_model.save(model, fn_args.serving_model_dir, signatures=signatures)
+    # TF Serving ignores assets.extra; the Pusher copies the whole folder, so every pushed version carries it.
+    extra = os.path.join(fn_args.serving_model_dir, segments.ASSETS_EXTRA)
+    tf.io.gfile.makedirs(extra)
+    with tf.io.gfile.GFile(os.path.join(extra, segments.SEGMENTS_FILE), "w") as handle:
+        json.dump(segments.to_json(segmentation), handle, indent=2)
+
+
+def _fit_segments(tf_transform_output: tft.TFTransformOutput, train: tuple[dict[str, tf.Tensor], tf.Tensor],
+                  numeric_keys: list[str], seed: int) -> segments.Segmentation:
+    """Customer segments on the training rows' z-scored behavioural features (modules/segments.py)."""
+    columns = segments.segment_columns(numeric_keys)
+    inputs, labels = train
+    z_scores = np.concatenate([inputs[features.transformed_name(c)].numpy() for c in columns], axis=1)
+    mean, std = _z_score_parameters(tf_transform_output, columns)
+    return segments.fit_segments(z_scores, labels.numpy().reshape(-1), columns, mean, std, seed)
+
+
+def _z_score_parameters(tf_transform_output: tft.TFTransformOutput,
+                        columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Training mean and deviation of numeric columns, read off the Transform graph itself.
+
+    Transform keeps them only as constants inside its graph, so raw values go through it: z(a) and
+    z(b) give std = (b - a) / (z(b) - z(a)) and mean = a - z(a) * std. A first guess from a, b = 0, 1
+    loses float32 precision when the mean is many deviations from 0, so the answer comes from
+    a second probe at about the mean and one deviation above it (rounded for integer columns).
+    """
+    raw_spec = tf_transform_output.raw_feature_spec()
+    layer = tf_transform_output.transform_features_layer()
+
+    def probe(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        given = dict(zip(columns, zip(low, high)))
+        raw = {k: as_parsed(tf.constant([b"", b""] if s.dtype == tf.string
+                                        else np.asarray(given.get(k, (0, 1))).astype(s.dtype.as_numpy_dtype)), s)
+               for k, s in raw_spec.items()}
+        transformed = layer(raw)
+        z = np.stack([transformed[features.transformed_name(c)].numpy().reshape(-1) for c in columns], axis=1)
+        std = (high - low) / (z[1] - z[0])
+        return low - z[0] * std, std
+
+    mean, std = probe(np.zeros(len(columns)), np.ones(len(columns)))
+    whole = np.array([raw_spec[c].dtype.is_integer for c in columns])
+    low = np.where(whole, np.round(mean), mean)
+    return probe(low, low + np.where(whole, np.maximum(np.round(std), 1.0), std))
 
 
 def _feature_layout(tf_transform_output: tft.TFTransformOutput, label_xf: str) -> tuple[list[str], dict[str, int]]:

@@ -24,7 +24,7 @@ from pipeline import progress
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 _MODULES_DIR = cfg.PROJECT_ROOT / "modules"
-_COMPONENT_COUNT = 10
+_COMPONENT_COUNT = 11
 
 
 def build_parser() -> argparse.ArgumentParser:

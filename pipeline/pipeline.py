@@ -23,6 +23,7 @@ from tfx.types import Channel, standard_artifacts
 from pipeline import config as cfg
 from pipeline.baseline import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy
 from pipeline.eval_config import build_eval_config
+from pipeline.factors import ChurnFactors
 from pipeline.gates import DataValidationGate
 from pipeline.pusher import AtomicPusher
 
@@ -95,6 +96,9 @@ def create_pipeline(
         eval_args=trainer_pb2.EvalArgs(splits=[cfg.VALIDATION_SPLIT]),
         custom_config=trainer_config,
     )
+    # Runs whatever the Evaluator decides: an unblessed model's report still says what it found.
+    factors = ChurnFactors(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+                           label_key=config.label_key)
     model_resolver = Resolver(
         strategy_class=LatestBlessedOtherModelStrategy,
         **{MODEL_KEY: Channel(type=standard_artifacts.Model),
@@ -120,7 +124,7 @@ def create_pipeline(
         pipeline_root=str(config.pipeline_root),
         components=[
             example_gen, statistics_gen, schema_gen, example_validator, gate,
-            transform, trainer, model_resolver, evaluator, pusher,
+            transform, trainer, factors, model_resolver, evaluator, pusher,
         ],
         enable_cache=True,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(

@@ -21,6 +21,7 @@ import base64
 import dataclasses
 import datetime
 import io
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
@@ -31,7 +32,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from modules import features
+from modules import features, segments
 from pipeline import config as cfg
 from pipeline import run_summary
 from pipeline.inputs import same_label
@@ -41,6 +42,8 @@ SECTIONS = {
     "anomalies": "Anomalies",
     "metrics": "Evaluation metrics",
     "curves": "ROC, calibration and confusion matrix",
+    "factors": "Churn factors",
+    "segments": "Customer segments",
     "blessing": "Blessing",
     "push": "Push",
     "timing": "Time per component",
@@ -96,6 +99,8 @@ def render(summary: Mapping[str, Any], outputs: run_summary.Outputs, problems: l
         "anomalies": lambda: _anomalies_section(summary, outputs),
         "metrics": lambda: _metrics_section(summary),
         "curves": lambda: _curves_section(summary, outputs),
+        "factors": lambda: _factors_section(summary),
+        "segments": lambda: _segments_section(outputs),
         "blessing": lambda: _blessing_section(summary),
         "push": lambda: _push_section(summary),
         "timing": lambda: _timing_section(summary),
@@ -292,6 +297,73 @@ def _curves_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) ->
     )
 
 
+def _factors_section(summary: Mapping[str, Any]) -> str:
+    """Permutation importance with simultaneous intervals, and each feature's direction (pipeline/factors.py)."""
+    factors = summary.get("factors")
+    if not factors:
+        return _not_reached("ChurnFactors")
+    rows = factors["features"]
+    low = min([0.0, *(r["ci"][0] for r in rows)])
+    span = (max([0.0, *(r["ci"][1] for r in rows)]) - low) or 1.0
+
+    def position(value: float) -> float:
+        return 100 * (value - low) / span
+
+    table = []
+    for r in rows:
+        chart = (f'<div class="ci"><div class="zero" style="left:{position(0):.1f}%"></div>'
+                 f'<div class="range{" on" if r["distinguishable"] else ""}" style="left:{position(r["ci"][0]):.1f}%;'
+                 f'width:{position(r["ci"][1]) - position(r["ci"][0]):.1f}%"></div>'
+                 f'<div class="point" style="left:{position(r["importance"]):.1f}%"></div></div>')
+        table.append([r["feature"], f'{r["importance"]:+.4f}', f'{r["ci"][0]:+.4f} … {r["ci"][1]:+.4f}',
+                      "yes" if r["distinguishable"] else "no", chart, _direction(r)])
+    sentence = escape(factors["summary"])
+    return (f'<p class="{"good" if factors["drivers"] else "bad"}"><b>{sentence}</b></p>'
+            + _table(["feature", "importance (AUC drop)", f"simultaneous {factors['confidence']:.0%} interval",
+                      "distinguishable from 0", "interval (bar) and estimate (tick)", "direction"],
+                     table, raw_columns=frozenset({4}))
+            + f"<p>Measured on {factors['rows_used']:,} <code>{escape(factors['split'])}</code> rows "
+              f"(model AUC {factors['auc']:.4f}). Method: {escape(factors['method'])}. Every interval is "
+              f"estimate ± {factors['z']:.2f} standard errors, so that all {len(rows)} hold together with "
+              f"{factors['confidence']:.0%} probability ({escape(factors['multiple_comparisons'].capitalize())} "
+              "correction for multiple comparisons). Directions describe the model, whether or not the feature "
+              "is distinguishable; per-customer attributions come from the model's <code>explain</code> "
+              "signature.</p>")
+
+
+def _direction(row: Mapping[str, Any]) -> str:
+    """Which way the model's churn probability moves with the feature, in words."""
+    if row["kind"] == "numeric":
+        low, high = row["low"], row["high"]
+        words = "higher → more churn" if row["direction"] == "up" else "higher → less churn"
+        at = {end: "a blank cell" if row[end]["value"] is None else _short(row[end]["value"])
+              for end in ("low", "high")}
+        return f"{words}: P(churn) {low['probability']:.2f} at {at['low']}, {high['probability']:.2f} at {at['high']}"
+    return " > ".join(f"{name} {p:.2f}" for name, p in row["categories"].items())
+
+
+def _segments_section(outputs: run_summary.Outputs) -> str:
+    """The segments the Trainer fitted (modules/segments.py), from the profiles it exported with the model."""
+    model = run_summary.single_artifact(outputs, "Trainer", "model")
+    if model is None:
+        return _not_reached("Trainer")
+    from tfx.utils import path_utils
+
+    profile_file = Path(path_utils.serving_model_path(model.uri), segments.ASSETS_EXTRA, segments.SEGMENTS_FILE)
+    fitted = json.loads(profile_file.read_text(encoding="utf-8"))
+    columns = fitted["columns"]
+    rows = [[str(p["id"]), p["name"], f'{p["size"]:,}', _percent(p["share"]), _percent(p["churn_rate"]),
+             *(_short(p["typical"][c]) for c in columns)] for p in fitted["segments"]]
+    silhouettes = ", ".join(f"<b>{k}: {v:.3f}</b>" if int(k) == fitted["k"] else f"{k}: {v:.3f}"
+                            for k, v in fitted["silhouette"].items())
+    return (f"<p>{fitted['k']} segments of the {fitted['rows']:,} <code>{cfg.TRAIN_SPLIT}</code> rows, by k-means on "
+            f"their z-scored behavioural features. Number of segments: {escape(fitted['criterion'])}; silhouette "
+            f"per k: {silhouettes}. Churn rate is the segment's share of churners; the last columns are the "
+            "segment's median values. <code>python -m insights score</code> assigns new customers to these "
+            "segments with the model's <code>segment</code> signature.</p>"
+            + _table(["segment", "name", "customers", "share", "churn rate", *columns], rows))
+
+
 def _blessing_section(summary: Mapping[str, Any]) -> str:
     if summary.get("blessed") is None:
         return _not_reached("Evaluator")
@@ -471,6 +543,9 @@ details { margin: 6px 0; } summary { cursor: pointer; font-weight: 600; }
        color: #555; text-align: center; }
 .good { color: #116329; } .bad { color: #a40e26; } .muted { color: #6a737d; }
 .track { width: 320px; } .bar { background: #1f6feb; height: 10px; min-width: 1px; }
+.ci { position: relative; width: 220px; height: 12px; } .ci div { position: absolute; top: 0; height: 12px; }
+.ci .zero { border-left: 1px dashed #999; } .ci .range { background: #c9d1db; top: 3px; height: 6px; min-width: 1px; }
+.ci .range.on { background: #1f6feb; } .ci .point { border-left: 2px solid #1d2330; }
 """
 
 _PAGE = """<!DOCTYPE html>

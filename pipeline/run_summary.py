@@ -22,6 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from pipeline import config as cfg
+from pipeline.factors import load_factors
 from pipeline.gates import describe_anomalies, load_anomalies
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 
@@ -60,7 +61,7 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
     summary: dict[str, Any] = {
         "example_counts": {}, "anomalies": [], "metrics": None, "blessed": None, "blessing_reason": None,
         "pushed_model_dir": None, "model_version": None, "newly_pushed": False, "training": None,
-        "chance_level": None,
+        "chance_level": None, "factors": None,
     }
     statistics = single_artifact(outputs, "StatisticsGen", "statistics")
     if statistics:
@@ -72,6 +73,9 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
     model_run = single_artifact(outputs, "Trainer", "model_run")
     if model_run:
         summary["training"] = _training_history(Path(model_run.uri) / "history.csv")
+    factors = single_artifact(outputs, "ChurnFactors", "factors")
+    if factors:
+        summary["factors"] = load_factors(factors.uri)
     evaluation = single_artifact(outputs, "Evaluator", "evaluation")
     if evaluation:
         summary["metrics"] = _metrics(evaluation.uri)
@@ -129,6 +133,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary.get("chance_level"):
         lines.append("note: the overall AUC's 95% interval does not lie above 0.5: on this data the model is not "
                      "distinguishable from chance; the label may carry no signal in these features")
+    if summary.get("factors"):
+        lines.append(f"churn factors: {summary['factors']['summary']}")
     if summary.get("blessed") is not None:
         lines.append(f"blessed: {'yes' if summary['blessed'] else 'no'} ({summary['blessing_reason']})")
     if summary.get("pushed_model_dir"):

@@ -66,7 +66,7 @@ def test_cached_rerun_reuses_everything_and_pushes_no_duplicate(bundled_style) -
     assert first.returncode == 0
     proc, summary = run_pipeline(tmp, "--data", str(tmp / "customers.csv"), "--max-epochs", "8")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert {"CsvExampleGen", "Transform", "Trainer", "Evaluator"} <= set(summary["cached_components"])
+    assert {"CsvExampleGen", "Transform", "Trainer", "ChurnFactors", "Evaluator"} <= set(summary["cached_components"])
     assert "Pusher" not in summary["cached_components"]  # it always checks the serving folder
     assert len(versions(tmp)) == 1
     assert summary["newly_pushed"] is False and summary["pushed_model_dir"].endswith(versions(tmp)[0])
@@ -106,6 +106,15 @@ def test_kaggle_data_reports_chance_auc_and_is_not_blessed(tmp_path: Path) -> No
     report = (tmp_path / "out" / "report.html").read_text()
     assert "<b>Not blessed</b>: overall AUC" in report and "Nothing pushed (status: not_blessed)" in report
     assert report.count('src="data:image/png;base64,') == 3 and "warning" not in proc.stderr
+    # Churn factors ran although the model is not blessed, and found nothing: every simultaneous interval
+    # includes zero, and the run says so in words.
+    factors = summary["factors"]
+    assert len(factors["features"]) == 13 and factors["rows_used"] == overall["example_count"]
+    assert all(f["ci"][0] <= 0 <= f["ci"][1] and not f["distinguishable"] for f in factors["features"]), factors
+    assert factors["drivers"] == []
+    nothing = "No feature's importance is distinguishable from zero: the model found no churn drivers"
+    assert factors["summary"].startswith(nothing) and f"churn factors: {nothing}" in proc.stdout
+    assert nothing.replace("'", "&#x27;") in report.split('<section id="factors">')[1].split("</section>")[0]
 
 
 def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
@@ -129,7 +138,10 @@ def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
     assert f"Report: {tmp_path / 'out' / 'report.html'}" in proc.stdout and "warning" not in proc.stderr
     anomalies = report.split('<section id="anomalies">')[1].split("</section>")[0]
     assert all(feature in anomalies for feature in ("Gender", "Satisfaction_Score", "Num_of_Returns"))
-    assert report.count("Not reached") == 3  # metrics, curves, blessing
+    not_reached = {"metrics", "curves", "factors", "segments", "blessing"}
+    assert report.count("Not reached") == len(not_reached)
+    assert all("Not reached" in report.split(f'<section id="{anchor}">')[1].split("</section>")[0]
+               for anchor in not_reached)
     assert "data:image/png" not in report
 
 

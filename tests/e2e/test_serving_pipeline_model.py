@@ -27,12 +27,13 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 
 from data.generate import COLUMNS, generate
+from modules.features import PROBABILITY_OUTPUT, attribution_name
 from pipeline.config import PROJECT_ROOT
 from serving.client import to_instances
 
 pytestmark = pytest.mark.e2e
 MODEL = "customer-model"
-SIGNATURES = {"serving_default", "serving_tf_example", "transform_features"}
+SIGNATURES = {"serving_default", "serving_tf_example", "transform_features", "explain"}
 RAW_FEATURES = sorted(set(COLUMNS) - {"Customer_ID", "Target_Churn"})
 OUTPUTS = {"churn", "churn_probability"}
 HTTP_STATUS_CODES = {200: "OK", 400: "INVALID_ARGUMENT", 404: "NOT_FOUND"}
@@ -146,7 +147,7 @@ def test_status_is_available_with_the_pushed_version(server: Server) -> None:
     assert version_status.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
 
 
-def test_metadata_lists_the_three_signatures_with_raw_features(server: Server,
+def test_metadata_lists_the_signatures_with_raw_features(server: Server,
                                                                 input_dtypes: Dict[str, str]) -> None:
     status, _, body = server.http("GET", f"/v1/models/{MODEL}/metadata")
     assert status == 200
@@ -201,6 +202,24 @@ def test_grpc_predict_gives_the_same_answer(server: Server, instances: List[Dict
     server.sent["OK"] += 1
     assert reply.model_spec.name == MODEL and reply.model_spec.version.value == int(server.version)
     assert_matches({k: tf.make_ndarray(v).tolist() for k, v in reply.outputs.items()}, expected)
+
+
+def test_rest_explain_gives_the_probability_and_the_saved_models_attributions(
+        server: Server, instances: List[Dict[str, Any]], expected: Dict[str, np.ndarray]) -> None:
+    status, body = server.predict({"signature_name": "explain", "instances": instances})
+    assert status == 200
+    rows = body["predictions"]
+    assert len(rows) == len(instances)
+    assert all(set(row) == {PROBABILITY_OUTPUT, *(attribution_name(k) for k in RAW_FEATURES)} for row in rows)
+    np.testing.assert_allclose([row[PROBABILITY_OUTPUT] for row in rows], expected[PROBABILITY_OUTPUT],
+                               rtol=0, atol=1e-6)
+    fn = tf.saved_model.load(str(server.pushed_dir)).signatures["explain"]
+    specs = fn.structured_input_signature[1]
+    in_process = fn(**{k: tf.constant([row[k] for row in instances], dtype=s.dtype) for k, s in specs.items()})
+    for key in RAW_FEATURES:
+        np.testing.assert_allclose([row[attribution_name(key)] for row in rows],
+                                   in_process[attribution_name(key)].numpy(), rtol=0, atol=1e-5)
+    assert any(abs(row[attribution_name("Last_Purchase_Days_Ago")]) > 0.01 for row in rows)
 
 
 def test_bad_requests_get_tf_serving_error_bodies(server: Server, instances: List[Dict[str, Any]]) -> None:

@@ -93,3 +93,29 @@ def test_unknown_category_is_scored_not_rejected(loaded) -> None:
     columns["Gender"] = tf.constant(["Robot", "Male"])
     probability = model.signatures["serving_default"](**columns)[features.PROBABILITY_OUTPUT].numpy()
     assert probability.shape == (2,) and np.all(np.isfinite(probability))
+
+
+def test_explain_takes_serving_defaults_inputs_and_gives_one_attribution_per_feature(loaded) -> None:
+    model, run = loaded
+    explain = model.signatures["explain"]
+    assert explain.structured_input_signature == model.signatures["serving_default"].structured_input_signature
+    model_features = features.model_feature_keys(run.raw_spec, features.LABEL_KEY, features.ID_KEYS)
+    assert set(explain.structured_outputs) == {
+        features.PROBABILITY_OUTPUT, *(features.attribution_name(k) for k in model_features)}
+    for spec in explain.structured_outputs.values():
+        assert spec.shape.as_list() == [None] and spec.dtype == tf.float32
+
+
+def test_explain_gives_serving_defaults_probability_and_complete_attributions(loaded) -> None:
+    model, run = loaded
+    columns = raw_columns(run, slice(10, 10 + ROWS))
+    explained = model.signatures["explain"](**columns)
+    probability = explained.pop(features.PROBABILITY_OUTPUT).numpy()
+    np.testing.assert_allclose(
+        probability, model.signatures["serving_default"](**columns)[features.PROBABILITY_OUTPUT].numpy(), rtol=1e-6)
+    # Completeness, with the baseline cancelled out: the difference between two customers' sums of
+    # attributions is the difference of their log-odds.
+    totals = np.sum([v.numpy() for v in explained.values()], axis=0)
+    log_odds = np.log(probability / (1 - probability))
+    np.testing.assert_allclose(totals - totals[0], log_odds - log_odds[0], atol=0.03)
+    assert np.ptp(log_odds) > 0.05  # the customers' log-odds really differ

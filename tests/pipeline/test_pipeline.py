@@ -21,13 +21,22 @@ def test_components_in_a_valid_order(tmp_path: Path) -> None:
     order = [c.id for c in pipeline.components]
     assert sorted(order) == sorted([
         "CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataValidationGate",
-        "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher",
+        "Transform", "Trainer", "ChurnFactors", "latest_blessed_model_resolver", "Evaluator", "Pusher",
     ])
     chain = ["CsvExampleGen", "StatisticsGen", "ExampleValidator", "DataValidationGate", "Transform", "Trainer",
              "Evaluator", "Pusher"]
     assert [order.index(c) for c in chain] == sorted(order.index(c) for c in chain)
+    assert order.index("Trainer") < order.index("ChurnFactors")
     assert pipeline.enable_cache
     assert pipeline.pipeline_info.pipeline_root == str(config.pipeline_root)
+
+
+def test_churn_factors_read_the_raw_examples_and_the_trained_model_not_the_blessing(tmp_path: Path) -> None:
+    _, components = build(tmp_path)
+    factors = components["ChurnFactors"]
+    assert factors.inputs["examples"] is components["CsvExampleGen"].outputs["examples"]
+    assert factors.inputs["model"] is components["Trainer"].outputs["model"]
+    assert factors.exec_properties["label_key"] == "Target_Churn"
 
 
 def test_transform_waits_for_the_data_validation_gate(tmp_path: Path) -> None:

@@ -68,10 +68,42 @@ def test_a_run_stopped_by_data_validation_shows_its_anomalies_and_what_was_not_r
     assert problems == []
     assert "<li>train: Gender: Unexpected string values (Examples contain values missing: Robot)</li>" in html
     assert "the run stopped before Transform" in section(html, "anomalies")
-    for anchor in ("metrics", "curves", "blessing"):
+    for anchor in ("metrics", "curves", "factors", "blessing"):
         assert "Not reached" in section(html, anchor)
     assert "Nothing pushed (status: stopped_by_data_validation)" in section(html, "push")
     assert "pushed (exit code 0)" not in html and "stopped_by_data_validation (exit code 3)" in html
+
+
+def factors(*rows: dict, drivers: list[str], sentence: str) -> dict:
+    return {"features": list(rows), "drivers": drivers, "summary": sentence, "confidence": 0.95, "z": 2.89,
+            "rows_used": 2000, "split": "eval", "auc": 0.81, "method": "permutation importance on AUC",
+            "multiple_comparisons": "bonferroni"}
+
+
+RECENCY = {"feature": "Last_Purchase_Days_Ago", "importance": 0.12873, "ci": [0.10409, 0.15337],
+           "distinguishable": True, "kind": "numeric", "direction": "up",
+           "low": {"value": 15.0, "probability": 0.3185}, "high": {"value": 271.0, "probability": 0.7783}}
+GENDER = {"feature": "Gender", "importance": -0.0003, "ci": [-0.0031, 0.0026], "distinguishable": False,
+          "kind": "categorical", "categories": {"Male": 0.5167, "Female": 0.4952, "Other": 0.4797}}
+
+
+def test_churn_factors_show_importance_interval_direction_and_the_finding() -> None:
+    found = factors(RECENCY, GENDER, drivers=["Last_Purchase_Days_Ago"],
+                    sentence="1 of 2 features drive the model's churn predictions: Last_Purchase_Days_Ago.")
+    html = section(report.render(summary(factors=found), {}, []), "factors")
+    assert '<p class="good"><b>1 of 2 features drive the model' in html
+    assert ("<td>Last_Purchase_Days_Ago</td><td>+0.1287</td><td>+0.1041 … +0.1534</td><td>yes</td>" in html)
+    assert "higher → more churn: P(churn) 0.32 at 15, 0.78 at 271" in html
+    assert "<td>Gender</td><td>-0.0003</td><td>-0.0031 … +0.0026</td><td>no</td>" in html
+    assert "Male 0.52 &gt; Female 0.50 &gt; Other 0.48" in html
+    assert "Bonferroni correction for multiple comparisons" in html
+    assert html.count('class="range on"') == 1 and html.count('class="range"') == 1
+
+
+def test_churn_factors_say_plainly_when_the_model_found_nothing() -> None:
+    sentence = "No feature's importance is distinguishable from zero: the model found no churn drivers in this data."
+    html = section(report.render(summary(factors=factors(GENDER, drivers=[], sentence=sentence)), {}, []), "factors")
+    assert f'<p class="bad"><b>{sentence}</b></p>'.replace("'", "&#x27;") in html
 
 
 def test_clean_validation_is_said_plainly() -> None:

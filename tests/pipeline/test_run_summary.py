@@ -37,6 +37,12 @@ def test_table_shows_rows_metrics_blessing_and_push() -> None:
     assert "status: pushed (exit 0) in 61.2 s" in text
 
 
+def test_table_states_the_churn_factors_finding() -> None:
+    finding = "No feature's importance is distinguishable from zero: the model found no churn drivers in this data."
+    assert f"churn factors: {finding}" in run_summary.format_summary(summary(factors={"summary": finding}))
+    assert "churn factors" not in run_summary.format_summary(summary())
+
+
 def test_table_for_a_run_stopped_by_validation() -> None:
     text = run_summary.format_summary(summary(
         status="stopped_by_data_validation", exit_code=3, training=None, metrics=None, blessed=None,

@@ -1,0 +1,275 @@
+"""Batch scoring: a customer CSV of any size -> one CSV ranked by churn probability.
+
+Each output row: the customer's id, churn probability, risk band, top churn factors (features pushing
+the probability up most, with their attribution), segment name, recommended action and rationale.
+
+Why it is built this way:
+- the file is read in chunks of `chunk_rows` rows, and ranked without holding it: each chunk's rows
+  are sorted and written to a temporary run file, and the runs are merged (heapq.merge) into the
+  output; with `top` only a bounded best-so-far table is kept. Memory is about one chunk.
+- the model is called on batches of MODEL_BATCH rows counted from the start of the file, whatever
+  the chunk size: TensorFlow's kernels can differ in the last bit with the batch's shape, and fixed
+  batches make the output byte-identical for any chunk size.
+- ties in probability keep file order, so the ranking is deterministic.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import heapq
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from tqdm import tqdm
+
+from insights.model import ChurnModel, Scores, ScoringError
+from insights.recommend import Customers, RuleSet
+from insights.risk import risk_band
+from modules import features
+from pipeline.inputs import MISSING_TOKENS
+
+CHUNK_ROWS = 50_000
+MODEL_BATCH = 1_024
+MAX_OPEN_RUNS = 200
+"""Run files merged at once; more are merged in passes (a file of 10 million rows has 200 runs of 50,000)."""
+TOP_FACTORS = 3
+"""Factors listed per customer: the features with the largest positive attributions."""
+OUTPUT_COLUMNS = ("churn_probability", "risk_band", "top_factors", "segment", "recommended_action", "rationale")
+"""Written after the id column (which keeps its name)."""
+_PROBABILITY = "churn_probability"
+_ROW = "_row"
+"""Position in the input file: the tie-breaker that keeps the ranking deterministic."""
+
+
+def default_output(data: Path) -> Path:
+    """`customers.csv` -> `customers_scored.csv` in the same folder."""
+    return data.with_name(f"{data.stem}_scored.csv")
+
+
+def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: int | None = None,
+               chunk_rows: int = CHUNK_ROWS, id_column: str = features.ID_KEYS[0], progress: bool = True) -> int:
+    """Score `data` into `out` (written atomically); returns the number of customers written."""
+    needed = [id_column, *model.input_dtypes]
+    missing = [c for c in needed if c not in _header(data)]
+    if missing:
+        raise ScoringError(f"{data}: missing column(s) {', '.join(missing)}; the model needs "
+                           f"{', '.join(model.input_dtypes)} and the id column {id_column!r} (--id-column)")
+    rules.check_features({k: _numeric(dtype) for k, dtype in model.input_dtypes.items()})
+    if not out.parent.is_dir():
+        raise ScoringError(f"output folder {out.parent} does not exist")
+    partial = out.with_name(out.name + ".partial")
+    with tempfile.TemporaryDirectory(prefix=".scoring-", dir=out.parent) as runs_dir:
+        ranker: _Ranker = _TopRanker(top) if top else _RunRanker(chunk_rows, Path(runs_dir))
+        try:
+            with open(data, "rb") as raw, tqdm(total=data.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
+                                               desc="scoring", file=sys.stderr, disable=not progress) as bar:
+                reader = pd.read_csv(raw, dtype=str, keep_default_na=False, usecols=needed, chunksize=chunk_rows)
+                for first, batch in _batches(reader, MODEL_BATCH):
+                    ranker.add(_score_batch(batch, first, model, rules, id_column))
+                    bar.update(raw.tell() - bar.n)  # bytes the CSV reader has consumed (it reads ahead a little)
+                    bar.set_postfix(customers=f"{first + len(batch):,}", refresh=False)
+            with open(partial, "w", encoding="utf-8", newline="") as handle:
+                writer = csv.writer(handle, lineterminator="\n")
+                writer.writerow([id_column, *OUTPUT_COLUMNS])
+                written = 0
+                for row in ranker.rows():
+                    writer.writerow(row)
+                    written += 1
+            os.replace(partial, out)
+        except (pd.errors.ParserError, UnicodeDecodeError) as e:
+            raise ScoringError(f"{data}: not a readable CSV: {' '.join(str(e).split())}") from None
+        finally:
+            partial.unlink(missing_ok=True)
+    return written
+
+
+def typed_columns(batch: pd.DataFrame, first: int, dtypes: Mapping[str, tf.DType]) -> dict[str, np.ndarray]:
+    """The batch's model inputs as the signature's dtypes; a value that does not fit stops scoring.
+
+    A missing category becomes "" (the pipeline's out-of-vocabulary index, as in training); a missing
+    number cannot be sent to the serving signature (one value per input, as over REST), so it is an error.
+    """
+    columns = {}
+    for key, dtype in dtypes.items():
+        text = batch[key].str.strip()
+        missing = text.str.lower().isin(MISSING_TOKENS).to_numpy()
+        if not _numeric(dtype):
+            columns[key] = np.where(missing, "", text.to_numpy(dtype=object))
+            continue
+        numbers = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(numbers) | (dtype.is_integer and (numbers != np.round(numbers)))
+        if bad.any():
+            row = int(np.argmax(bad))
+            problem = "is empty; every numeric feature needs a value" if missing[row] else \
+                f"{text.iloc[row]!r} is not {'a whole number' if dtype.is_integer else 'a number'}"
+            raise ScoringError(f"line {first + row + 2}: {key} {problem}")
+        columns[key] = numbers.astype(dtype.as_numpy_dtype)
+    return columns
+
+
+def _numeric(dtype: tf.DType) -> bool:
+    return dtype.is_integer or dtype.is_floating
+
+
+def _header(data: Path) -> list[str]:
+    if not data.is_file():
+        raise ScoringError(f"data not found: {data}")
+    try:
+        return list(pd.read_csv(data, nrows=0).columns)
+    except pd.errors.EmptyDataError:
+        raise ScoringError(f"{data} is empty: expected a CSV with a header row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ScoringError(f"{data}: not a readable CSV: {' '.join(str(e).split())}") from None
+
+
+def _batches(chunks: Iterable[pd.DataFrame], size: int) -> Iterator[tuple[int, pd.DataFrame]]:
+    """(first row number, rows) of exactly `size` rows (the last batch fewer), whatever the chunks' sizes."""
+    pending: list[pd.DataFrame] = []
+    start = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        if sum(len(p) for p in pending) < size:
+            continue
+        frame = pd.concat(pending, ignore_index=True)
+        whole = len(frame) // size * size
+        for offset in range(0, whole, size):
+            yield start + offset, frame.iloc[offset:offset + size].reset_index(drop=True)
+        start += whole
+        pending = [frame.iloc[whole:]]
+    rest = pd.concat(pending, ignore_index=True) if pending else pd.DataFrame()
+    if len(rest):
+        yield start, rest
+
+
+def _score_batch(batch: pd.DataFrame, first: int, model: ChurnModel, rules: RuleSet, id_column: str) -> pd.DataFrame:
+    columns = typed_columns(batch, first, model.input_dtypes)
+    scores = model.score(columns)
+    bands = risk_band(scores.probability)
+    is_top, factors = _top_factors(scores, model.factors, batch)
+    profiles = model.profiles
+    actions, rationales = rules.recommend(Customers(
+        values=pd.DataFrame(columns),
+        top_factors=pd.DataFrame(is_top, columns=model.factors),
+        risk_band=bands,
+        segment_churn_rate=np.array([profiles[s]["churn_rate"] for s in scores.segment], dtype=float),
+    ))
+    return pd.DataFrame({
+        _ROW: np.arange(first, first + len(batch)),
+        id_column: batch[id_column].str.strip().to_numpy(),
+        _PROBABILITY: scores.probability,
+        "risk_band": bands,
+        "top_factors": factors,
+        "segment": [profiles[s]["name"] for s in scores.segment],
+        "recommended_action": actions,
+        "rationale": rationales,
+    })
+
+
+def _top_factors(scores: Scores, names: list[str], batch: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """(is each feature a top factor [rows, features], text like "Last_Purchase_Days_Ago=290 (+1.21); ...")."""
+    order = np.argsort(-scores.attributions, axis=1, kind="stable")[:, :TOP_FACTORS]
+    chosen = np.take_along_axis(scores.attributions, order, axis=1) > 0
+    is_top = np.zeros(scores.attributions.shape, dtype=bool)
+    np.put_along_axis(is_top, order, chosen, axis=1)
+    values = {name: batch[name].str.strip().to_numpy() for name in names}
+    texts = [
+        "; ".join(f"{names[j]}={values[names[j]][i]} ({scores.attributions[i, j]:+.2f})"
+                  for j, keep in zip(order[i], chosen[i]) if keep)
+        for i in range(len(order))
+    ]
+    return is_top, texts
+
+
+def _format(frame: pd.DataFrame) -> list[list[str]]:
+    """Rows as text: row number, id, probability (float32 in its shortest exact form), the other outputs."""
+    probability = [np.format_float_positional(p, unique=True, trim="0") for p in frame[_PROBABILITY].to_numpy()]
+    id_column = frame.columns[1]  # as _score_batch builds the frame
+    return [[str(r), *rest] for r, *rest in zip(
+        frame[_ROW], frame[id_column], probability, *(frame[c] for c in OUTPUT_COLUMNS[1:]))]
+
+
+def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values([_PROBABILITY, _ROW], ascending=[False, True], kind="mergesort")
+
+
+class _Ranker:
+    def add(self, scored: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def rows(self) -> Iterator[list[str]]:
+        """Output rows (without the internal row number), most likely to churn first."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass
+class _TopRanker(_Ranker):
+    """The `top` rows most likely to churn, kept in memory (at most `top` + one batch)."""
+
+    top: int
+    best: pd.DataFrame | None = None
+
+    def add(self, scored: pd.DataFrame) -> None:
+        both = scored if self.best is None else pd.concat([self.best, scored], ignore_index=True)
+        self.best = _ranked(both).head(self.top)
+
+    def rows(self) -> Iterator[list[str]]:
+        if self.best is not None:
+            for row in _format(self.best):
+                yield row[1:]
+
+
+@dataclasses.dataclass
+class _RunRanker(_Ranker):
+    """Every row: sorted runs of about `run_rows` rows on disk, merged at the end."""
+
+    run_rows: int
+    directory: Path
+    pending: list[pd.DataFrame] = dataclasses.field(default_factory=list)
+    runs: list[Path] = dataclasses.field(default_factory=list)
+    _written: int = 0
+
+    def add(self, scored: pd.DataFrame) -> None:
+        self.pending.append(scored)
+        if sum(len(p) for p in self.pending) >= self.run_rows:
+            self._flush()
+
+    def rows(self) -> Iterator[list[str]]:
+        self._flush()
+        while len(self.runs) > MAX_OPEN_RUNS:  # merge in passes rather than exceed the open-file limit
+            groups = [self.runs[i:i + MAX_OPEN_RUNS] for i in range(0, len(self.runs), MAX_OPEN_RUNS)]
+            self.runs = []
+            for group in groups:
+                self._write_run(_merged(group))
+                for run in group:
+                    run.unlink()
+        for row in _merged(self.runs):
+            yield row[1:]
+
+    def _write_run(self, rows: Iterable[list[str]]) -> None:
+        path = self.directory / f"run-{self._written:06d}.csv"
+        self._written += 1
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerows(rows)
+        self.runs.append(path)
+
+    def _flush(self) -> None:
+        if self.pending:
+            self._write_run(_format(_ranked(pd.concat(self.pending))))
+            self.pending = []
+
+
+def _merged(runs: list[Path]) -> Iterator[list[str]]:
+    """The rows of sorted run files in one sorted stream."""
+    handles = [open(run, encoding="utf-8", newline="") for run in runs]
+    try:
+        # Same order as _ranked: probability (its shortest float32 text keeps float32 order), then row.
+        yield from heapq.merge(*(csv.reader(h) for h in handles), key=lambda r: (-float(r[2]), int(r[0])))
+    finally:
+        for handle in handles:
+            handle.close()
