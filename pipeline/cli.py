@@ -23,7 +23,10 @@ from pipeline import progress
 
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
-_MODULES_DIR = cfg.PROJECT_ROOT / "modules"
+_MODULE_CODE = sorted((cfg.PROJECT_ROOT / "modules").glob("*.py"))
+"""Code behind Transform's and the Trainer's dotted functions: its hash busts their cache."""
+_FACTORS_CODE = [*_MODULE_CODE, *(cfg.PROJECT_ROOT / "pipeline" / n for n in ("factors.py", "factor_analysis.py"))]
+"""ChurnFactors' own code, plus the modules the model comes from."""
 _COMPONENT_COUNT = 11
 
 
@@ -184,7 +187,9 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
     skip_autograph_for_tf_keras()  # Transform and Evaluator trace tf-keras layers too
 
     LocalDagRunner().run_with_ir(
-        compile_pipeline(create_pipeline(config, data_dir, schema, slice_keys, code_fingerprint=_code_fingerprint()))
+        compile_pipeline(create_pipeline(config, data_dir, schema, slice_keys,
+                                         code_fingerprint=_code_fingerprint(_MODULE_CODE),
+                                         factors_fingerprint=_code_fingerprint(_FACTORS_CODE)))
     )
 
 
@@ -195,9 +200,9 @@ def _read_back(config: cfg.PipelineConfig, cached: Collection[str]) -> dict[str,
     return build_summary(outputs, cached)
 
 
-def _code_fingerprint() -> str:
+def _code_fingerprint(paths: list[Path]) -> str:
     digest = hashlib.sha256()
-    for path in sorted(_MODULES_DIR.glob("*.py")):
+    for path in paths:
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -41,8 +41,13 @@ def ChurnFactors(  # noqa: N802 (TFX component name)
     factors: OutputArtifact[ChurnFactorsArtifact],
     label_key: Parameter[str],
     seed: Parameter[int] = 0,
+    code_fingerprint: Parameter[str] = "",
 ) -> None:
-    """Permutation importance (with simultaneous intervals) and direction of every model feature on `eval`."""
+    """Permutation importance (with simultaneous intervals) and direction of every model feature on `eval`.
+
+    `code_fingerprint` (a hash of this component's code) is unused here: as a parameter it is part of
+    TFX's cache key, so editing the analysis re-runs it instead of serving the old result from cache.
+    """
     from tfx.utils import path_utils
 
     result = analyse(path_utils.serving_model_path(model.uri), os.path.join(examples.uri, f"Split-{cfg.EVAL_SPLIT}"),

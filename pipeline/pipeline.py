@@ -38,6 +38,7 @@ def create_pipeline(
     schema_file: Path | None,
     slice_keys: list[str],
     code_fingerprint: str,
+    factors_fingerprint: str = "",
 ) -> tfx_pipeline.Pipeline:
     """The TFX pipeline for one run.
 
@@ -98,7 +99,7 @@ def create_pipeline(
     )
     # Runs whatever the Evaluator decides: an unblessed model's report still says what it found.
     factors = ChurnFactors(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-                           label_key=config.label_key)
+                           label_key=config.label_key, code_fingerprint=factors_fingerprint)
     model_resolver = Resolver(
         strategy_class=LatestBlessedOtherModelStrategy,
         **{MODEL_KEY: Channel(type=standard_artifacts.Model),

@@ -71,6 +71,27 @@ def test_code_fingerprint_reaches_transform_and_trainer_so_edits_bust_the_cache(
         assert a["label_key"] == "Target_Churn" and a["id_keys"] == ["Customer_ID"]
 
 
+def test_churn_factors_cache_key_carries_its_own_code_fingerprint(tmp_path: Path) -> None:
+    """Editing pipeline/factors.py must re-run ChurnFactors, but not Transform or the Trainer."""
+    config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving")
+    keys = []
+    for factors_code in ("f1", "f2"):
+        pipeline = create_pipeline(config, tmp_path / "data", CURATED_SCHEMA, [], code_fingerprint="m",
+                                   factors_fingerprint=factors_code)
+        components = {c.id: c for c in pipeline.components}
+        keys.append(components["ChurnFactors"].exec_properties["code_fingerprint"])
+        assert json.loads(components["Trainer"].exec_properties["custom_config"])["code_fingerprint"] == "m"
+    assert keys == ["f1", "f2"]
+
+
+def test_cli_fingerprints_cover_the_code_behind_each_cached_component() -> None:
+    from pipeline import cli
+
+    names = {p.name for p in cli._FACTORS_CODE}
+    assert {"factors.py", "factor_analysis.py", "trainer.py"} <= names and all(p.is_file() for p in cli._FACTORS_CODE)
+    assert "factors.py" not in {p.name for p in cli._MODULE_CODE}
+
+
 def test_pusher_is_atomic_and_targets_the_model_base_path(tmp_path: Path) -> None:
     config, components = build(tmp_path)
     pusher = components["Pusher"]
