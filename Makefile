@@ -22,7 +22,7 @@ endef
 LOCAL_MODEL_CONFIG := .serving/models.config
 SERVE_FLAGS := --model_config_file=$(LOCAL_MODEL_CONFIG) --monitoring_config_file=serving/config/monitoring.config
 
-.PHONY: help setup system-deps run pipeline serve score test test-fast bench bench-serving deploy-context clean
+.PHONY: help setup system-deps run pipeline serve score test test-fast bench bench-scale bench-serving kubeflow-spec deploy-context clean
 
 help:
 	@echo "make run        set up if needed, run the pipeline on the bundled data, then serve the model"
@@ -34,7 +34,9 @@ help:
 	@echo "make score      rank customers by churn probability with factors, segment and action"
 	@echo "                (ARGS='--data PATH [--top N] [--out PATH]'; the newest pushed model)"
 	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
+	@echo "make bench-scale    pipeline at 10k/100k/1M rows, in_memory vs multi_processing Beam (about 1 h)"
 	@echo "make bench-serving  model server load benchmark (uses wrk when installed)"
+	@echo "make kubeflow-spec  compile the Kubeflow Pipelines v2 / Vertex AI spec (ARGS='--pipeline-root gs://... ')"
 	@echo "make setup      create $(VENV) with Python 3.10 and the pinned requirements"
 	@echo "make system-deps  install prometheus and chromium (Debian packages; the tests use them)"
 	@echo "make deploy-context  stage the Docker/Railway build folder (DEPLOY_DIR=$(DEPLOY_DIR)) from the pushed model"
@@ -93,6 +95,13 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/bench_pipeline.py $(ARGS)
+
+bench-scale: setup
+	$(PY) bench/bench_scale.py $(ARGS)
+
+# Compiles only (no cluster needed); see `python -m pipeline.kubeflow_v2 --help` for the flags.
+kubeflow-spec: setup
+	$(PY) -m pipeline.kubeflow_v2 $(ARGS)
 
 bench-serving: setup
 	@command -v wrk >/dev/null || echo "note: 'apt-get install -y wrk' gives a faster load generator than the Python fallback"

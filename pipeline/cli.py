@@ -9,24 +9,22 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import hashlib
 import json
+import os
 import sys
 import time
 import traceback
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from pipeline import beam
 from pipeline import config as cfg
 from pipeline import progress
 
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
-_MODULE_CODE = sorted((cfg.PROJECT_ROOT / "modules").glob("*.py"))
-"""Code behind Transform's and the Trainer's dotted functions: its hash busts their cache."""
-_FACTORS_CODE = [*_MODULE_CODE, *(cfg.PROJECT_ROOT / "pipeline" / n for n in ("factors.py", "factor_analysis.py"))]
-"""ChurnFactors' own code, plus the modules the model comes from."""
+_INTERRUPTED = "\ninterrupted: outputs of finished components are kept and reused by the next run"
 _COMPONENT_COUNT = 11
 
 
@@ -43,6 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="pipeline root, ML Metadata and run_summary.json go here")
     parser.add_argument("--serving-dir", type=Path, default=defaults.serving_dir,
                         help="models are pushed to <serving-dir>/customer-model/<version>/")
+    add_model_arguments(parser)
+    beam.add_arguments(parser)
+    parser.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only regenerate <output>/report.html from the run already in --output")
+    return parser
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data and model flags every runner shares (local_pipeline.py, python -m pipeline.kubeflow_v2)."""
+    defaults = cfg.PipelineConfig()
     parser.add_argument("--label", default=defaults.label_key, help="label column")
     parser.add_argument("--positive-label", default=defaults.positive_label,
                         help="label value meaning 'churned' (e.g. 1, Yes, True)")
@@ -56,25 +65,30 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bless the model only if its overall eval AUC is at least this")
     parser.add_argument("--max-epochs", type=_positive_int, default=None,
                         help="upper bound on training epochs (early stopping usually ends sooner)")
-    parser.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
-    parser.add_argument("--report-only", action="store_true",
-                        help="only regenerate <output>/report.html from the run already in --output")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.beam_runner == "dataflow":
+        return _usage_error("Dataflow workers cannot read this runner's local pipeline root; compile the pipeline for "
+                            "Vertex AI / Kubeflow with a gs:// root instead: python -m pipeline.kubeflow_v2 "
+                            "--beam-runner dataflow --help")
+    try:
+        beam_args = beam.from_arguments(args, input_bytes=_input_bytes(args.data))
+    except beam.BeamArgsError as e:
+        return _usage_error(str(e))
     config = cfg.PipelineConfig(
         data=args.data.resolve(),
         output=args.output.resolve(),
         serving_dir=args.serving_dir.resolve(),
         label_key=args.label,
         positive_label=args.positive_label,
-        id_keys=_names(args.id_columns),
-        slice_keys=_names(args.slice_columns),
+        id_keys=names(args.id_columns),
+        slice_keys=names(args.slice_columns),
         schema=None if args.schema == cfg.INFER_SCHEMA else Path(args.schema).resolve(),
         min_auc=args.min_auc,
         max_epochs=args.max_epochs,
+        beam_args=beam_args,
     )
     progress.quiet_environment()
     if args.report_only and not config.summary_path.exists():
@@ -93,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _report_only(config, args.verbose) if args.report_only else _run(config, verbose=args.verbose)
         except KeyboardInterrupt:
-            print("\ninterrupted: outputs of finished components are kept and reused by the next run", file=sys.stderr)
+            print(_INTERRUPTED, file=sys.stderr)
             return EXIT_INTERRUPTED
 
 
@@ -118,11 +132,16 @@ def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
     slice_keys = [k for k in config.slice_keys if k in staged.columns]
     print(f"data: {config.data} ({staged.rows:,} rows"
           f"{f', {staged.dropped_unlabelled_rows} without a label dropped' if staged.dropped_unlabelled_rows else ''})")
-    print(f"output: {config.output}\n")
+    print(f"output: {config.output}")
+    print(f"beam: {' '.join(config.beam_args)}\n")
+    err = sys.stderr if verbose else progress.divert_stderr(config.log_path)
     handler = progress.install(verbose, _COMPONENT_COUNT)
     status, exit_code, error = "pushed", EXIT_PUSHED, None
     try:
         _run_pipeline(config, staged.directory, schema, slice_keys)
+    except KeyboardInterrupt:
+        print(_INTERRUPTED, file=err)
+        return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 (every failure becomes an exit code and a message)
         handler.fail()
         from pipeline.gates import DataValidationError
@@ -150,23 +169,24 @@ def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
     write_summary(summary, config.summary_path)
     print(format_summary(summary))
     print(f"summary: {config.summary_path}")
-    _write_report(summary, config)
+    _write_report(summary, config, err)
     if error:
-        print(f"error: {error}" + ("" if verbose else " (run again with --verbose for the full log)"), file=sys.stderr)
+        hint = "" if verbose else f" (library output: {config.log_path}; --verbose shows it as the run goes)"
+        print(f"error: {error}{hint}", file=err)
     return exit_code
 
 
-def _write_report(summary: dict[str, Any], config: cfg.PipelineConfig) -> bool:
+def _write_report(summary: dict[str, Any], config: cfg.PipelineConfig, err: TextIO) -> bool:
     """Write report.html; a report problem is a warning, never a different exit code for the run."""
     try:
         from pipeline.report import write_report
 
         report = write_report(summary, config)
     except Exception as e:  # noqa: BLE001 (the run's outcome stands whatever happens to its report)
-        print(f"warning: report not written: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"warning: report not written: {type(e).__name__}: {e}", file=err)
         return False
     for problem in report.problems:
-        print(f"warning: report incomplete: {problem}", file=sys.stderr)
+        print(f"warning: report incomplete: {problem}", file=err)
     print(f"Report: {report.path}")
     return not report.problems
 
@@ -175,22 +195,24 @@ def _report_only(config: cfg.PipelineConfig, verbose: bool) -> int:
     """`--report-only`: the report of the run recorded in --output, nothing re-run."""
     progress.install(verbose, _COMPONENT_COUNT)  # as quiet as a run: library logs and warnings only with --verbose
     summary = json.loads(config.summary_path.read_text())
-    return 0 if _write_report(summary, config) else EXIT_FAILED
+    return 0 if _write_report(summary, config, sys.stderr) else EXIT_FAILED
 
 
 def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | None, slice_keys: list[str]) -> None:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from modules.runtime import skip_autograph_for_tf_keras
-    from pipeline.pipeline import compile_pipeline, create_pipeline
+    from pipeline.fingerprint import code_fingerprint, factors_fingerprint
+    from pipeline.pipeline import Roots, compile_pipeline, create_pipeline
 
     skip_autograph_for_tf_keras()  # Transform and Evaluator trace tf-keras layers too
+    # Beam's multi_processing workers are `python -m` subprocesses: they find the project's packages
+    # through PYTHONPATH whatever directory the run started in.
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(cfg.PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
 
-    LocalDagRunner().run_with_ir(
-        compile_pipeline(create_pipeline(config, data_dir, schema, slice_keys,
-                                         code_fingerprint=_code_fingerprint(_MODULE_CODE),
-                                         factors_fingerprint=_code_fingerprint(_FACTORS_CODE)))
-    )
+    pipeline = create_pipeline(config, Roots.local(config, data_dir, schema), slice_keys,
+                               code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint())
+    LocalDagRunner().run_with_ir(compile_pipeline(pipeline))
 
 
 def _read_back(config: cfg.PipelineConfig, cached: Collection[str]) -> dict[str, Any]:
@@ -200,14 +222,17 @@ def _read_back(config: cfg.PipelineConfig, cached: Collection[str]) -> dict[str,
     return build_summary(outputs, cached)
 
 
-def _code_fingerprint(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:16]
+def _input_bytes(data: Path) -> int:
+    """Size of the CSV input (`--beam-mode auto`); 0 when missing, which staging then reports."""
+    from pipeline.inputs import InputError, list_csv_files
+
+    try:
+        return sum(path.stat().st_size for path in list_csv_files(data))
+    except (InputError, OSError):
+        return 0
 
 
-def _names(text: str) -> tuple[str, ...]:
+def names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from modules import features
+from pipeline import beam
 from serving.constants import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
 
 PIPELINE_NAME = "churn"
@@ -17,6 +18,10 @@ DEFAULT_MIN_AUC = 0.6
 SPLIT_BUCKETS = {"train": 6, "validation": 2, "eval": 2}
 """Hash-bucket split: train fits, validation picks the epoch (early stopping), eval is only for Evaluator."""
 TRAIN_SPLIT, VALIDATION_SPLIT, EVAL_SPLIT = SPLIT_BUCKETS
+IMAGE_PROJECT_DIR = PurePosixPath("/pipeline")
+"""This repository's place inside the pipeline image (pipeline/Dockerfile's WORKDIR)."""
+PIPELINE_IMAGE_ENV = "CHURN_PIPELINE_IMAGE"
+"""Environment variable naming the pipeline image (Kubeflow runner default, Beam argument sets)."""
 INFER_SCHEMA = "infer"
 """`--schema infer`: let SchemaGen infer the schema (for data the curated schema does not describe)."""
 
@@ -37,7 +42,8 @@ class PipelineConfig:
     min_auc: float = DEFAULT_MIN_AUC
     max_epochs: int | None = None
     """None keeps modules.hparams.MAX_EPOCHS; tests lower it to run fast."""
-    beam_args: tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    beam_args: tuple[str, ...] = beam.beam_args(mode="in_memory")
+    """Beam arguments of the data-parallel components (pipeline/beam.py; the CLI resolves `auto`)."""
 
     @property
     def pipeline_root(self) -> Path:
@@ -55,6 +61,11 @@ class PipelineConfig:
     @property
     def summary_path(self) -> Path:
         return self.output / "run_summary.json"
+
+    @property
+    def log_path(self) -> Path:
+        """What the libraries and Beam's worker processes print during a run without --verbose."""
+        return self.output / "pipeline.log"
 
     @property
     def report_path(self) -> Path:

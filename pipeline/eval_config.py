@@ -1,14 +1,20 @@
 """Evaluator configuration: metrics, slices, and the blessing rule (overall slice only)."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import tensorflow_model_analysis as tfma
 
 from modules import features
 
-METRICS = ("AUC", "Precision", "Recall", "BinaryAccuracy", "ExampleCount", "MeanLabel")
-"""MeanLabel (the churn rate) gives the class counts behind each AUC's confidence interval."""
+METRICS = ("AUC", "Precision", "Recall", "BinaryAccuracy", "ExampleCount")
+CLASS_COUNTS = "ConfusionMatrixAtThresholds"
+"""The class counts behind each AUC's confidence interval and the churn rate (tp + fn: churned).
+
+At the decision threshold it is the confusion matrix Precision, Recall and BinaryAccuracy are
+computed from. It replaced TFMA's MeanLabel, a metric of its own with its own per-example Python
+pass: the Evaluator on 1M rows went from 429 s to 403 s (make bench-scale, README)."""
 GATING_METRIC_CLASS = "AUC"
 NOT_WORSE = -1e-10
 """Change threshold: candidate AUC - baseline AUC must be >= this, i.e. not worse (ties pass)."""
@@ -42,6 +48,8 @@ def build_eval_config(label_key: str, slice_keys: Iterable[str], min_auc: float)
                     )
                     for name in METRICS
                 ]
+                + [tfma.MetricConfig(class_name=CLASS_COUNTS,
+                                     config=json.dumps({"thresholds": [features.DECISION_THRESHOLD]}))]
             )
         ],
     )

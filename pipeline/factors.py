@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import Examples, Model
 
@@ -31,7 +32,7 @@ _BATCH = 4096
 class ChurnFactorsArtifact(Artifact):
     """Folder holding factors.json."""
 
-    TYPE_NAME = "ChurnFactors"
+    TYPE_NAME = "churn.ChurnFactors"  # "<namespace>.<Name>": the form Kubeflow V2 artifact schemas require
 
 
 @component
@@ -52,7 +53,7 @@ def ChurnFactors(  # noqa: N802 (TFX component name)
 
     result = analyse(path_utils.serving_model_path(model.uri), os.path.join(examples.uri, f"Split-{cfg.EVAL_SPLIT}"),
                      label_key, seed)
-    with open(os.path.join(factors.uri, FACTORS_FILE), "w", encoding="utf-8") as handle:
+    with fileio.open(os.path.join(factors.uri, FACTORS_FILE), "w") as handle:  # local, or gs:// on Vertex
         json.dump(result, handle, indent=2)
 
 
@@ -120,7 +121,7 @@ def _direction(predict: fa.Predict, columns: fa.Columns, name: str, raw_key: str
 
 def load_factors(uri: str) -> dict[str, Any]:
     """factors.json of a ChurnFactors artifact."""
-    with open(os.path.join(uri, FACTORS_FILE), encoding="utf-8") as handle:
+    with fileio.open(os.path.join(uri, FACTORS_FILE)) as handle:
         return json.load(handle)
 
 
@@ -137,5 +138,5 @@ def _raw_value(serialized: bytes, key: str) -> float | None:
 
 def _vocabulary(model_dir: str, key: str) -> list[str]:
     """The categories behind vocabulary indices 0..n-1, from the Transform asset saved with the model."""
-    with open(os.path.join(model_dir, "assets", features.vocabulary_name(key)), encoding="utf-8") as handle:
+    with fileio.open(os.path.join(model_dir, "assets", features.vocabulary_name(key))) as handle:
         return [line.rstrip("\n") for line in handle]

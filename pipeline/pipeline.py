@@ -1,19 +1,24 @@
 """create_pipeline: the churn DAG, shared by every runner. Wiring only: no I/O, no globals.
 
+Runners: `local_pipeline.py` (LocalDagRunner, via pipeline/cli.py) and `python -m pipeline.kubeflow_v2`
+(KubeflowV2DagRunner: a pipeline spec for Kubeflow Pipelines v2 / Vertex AI Pipelines).
+
 Components are imported from their modules, not `tfx.v1`, whose import also loads the Google Cloud
 AI Platform client (about 4 s of every run's start-up).
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from tfx.components import (
-    CsvExampleGen, Evaluator, ExampleValidator, SchemaGen, StatisticsGen, Trainer, Transform,
+    Evaluator, ExampleValidator, Pusher, SchemaGen, StatisticsGen, Trainer, Transform,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.compiler import compiler
 from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
@@ -22,6 +27,7 @@ from tfx.types import Channel, standard_artifacts
 
 from pipeline import config as cfg
 from pipeline.baseline import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy
+from pipeline.csv_examples import CsvExampleGen
 from pipeline.eval_config import build_eval_config
 from pipeline.factors import ChurnFactors
 from pipeline.gates import DataValidationGate
@@ -32,20 +38,44 @@ RUN_FN = "modules.trainer.run_fn"
 PUSHER_ID = "Pusher"
 
 
+@dataclasses.dataclass(frozen=True)
+class Roots:
+    """Where one run reads and writes, as TFX takes them: local paths, or URIs such as gs://bucket/x."""
+
+    pipeline_root: str
+    data: str
+    """Folder of clean CSVs (pipeline.inputs.stage_data writes them for local runs)."""
+    schema: str | None
+    """Curated schema to import, or None to infer one with SchemaGen."""
+    push_base: str
+    """TF Serving's --model_base_path: the Pusher adds <version>/ folders."""
+    metadata: str | None = None
+    """SQLite ML Metadata file; None where the orchestrator keeps ML Metadata (Kubeflow, Vertex AI)."""
+
+    @classmethod
+    def local(cls, config: cfg.PipelineConfig, data_dir: Path, schema_file: Path | None) -> Roots:
+        """A LocalDagRunner run's roots: config's folders and its SQLite ML Metadata."""
+        return cls(str(config.pipeline_root), str(data_dir), None if schema_file is None else str(schema_file),
+                   str(config.model_base_path), str(config.metadata_path))
+
+
 def create_pipeline(
     config: cfg.PipelineConfig,
-    data_dir: Path,
-    schema_file: Path | None,
+    roots: Roots,
     slice_keys: list[str],
     code_fingerprint: str,
     factors_fingerprint: str = "",
 ) -> tfx_pipeline.Pipeline:
     """The TFX pipeline for one run.
 
+    With `roots.metadata` None (Kubeflow V2 / Vertex AI) two components are TFX's stock ones, the
+    only kinds that work there: the baseline resolver is LatestBlessedModelStrategy (KubeflowV2DagRunner
+    compiles no other strategy into its ML Metadata query) and the Pusher is TFX's, which writes
+    through tf.io.gfile to gs:// (AtomicPusher's rename-into-place is for local file systems).
+
     Args:
-      config: the run's choices (paths, label, thresholds).
-      data_dir: folder of cleaned CSVs (see pipeline.inputs.stage_data).
-      schema_file: curated schema to import, or None to infer one with SchemaGen.
+      config: the run's choices (label, thresholds, Beam arguments); its paths are not used.
+      roots: where the run reads and writes.
       slice_keys: Evaluator slices, already limited to columns the data has.
       code_fingerprint: hash of the module code. TFX's cache keys hash parameters, not the code
         behind dotted `preprocessing_fn`/`run_fn` paths, so the hash goes into `custom_config`
@@ -53,13 +83,14 @@ def create_pipeline(
     """
     splits = [example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in cfg.SPLIT_BUCKETS.items()]
     example_gen = CsvExampleGen(
-        input_base=str(data_dir), output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=splits))
+        input_base=roots.data,
+        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=splits)),
     )
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
-    if schema_file is None:
+    if roots.schema is None:
         schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"])
     else:
-        schema_gen = ImportSchemaGen(schema_file=str(schema_file))
+        schema_gen = ImportSchemaGen(schema_file=roots.schema)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
@@ -100,12 +131,15 @@ def create_pipeline(
     # Runs whatever the Evaluator decides: an unblessed model's report still says what it found.
     factors = ChurnFactors(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
                            label_key=config.label_key, code_fingerprint=factors_fingerprint)
-    model_resolver = Resolver(
-        strategy_class=LatestBlessedOtherModelStrategy,
-        **{MODEL_KEY: Channel(type=standard_artifacts.Model),
-           BLESSING_KEY: Channel(type=standard_artifacts.ModelBlessing),
-           CANDIDATE_KEY: trainer.outputs["model"]},
-    ).with_id("latest_blessed_model_resolver")
+    local = roots.metadata is not None
+    baselines = {MODEL_KEY: Channel(type=standard_artifacts.Model),
+                 BLESSING_KEY: Channel(type=standard_artifacts.ModelBlessing)}
+    if local:
+        model_resolver = Resolver(strategy_class=LatestBlessedOtherModelStrategy,
+                                  **baselines, **{CANDIDATE_KEY: trainer.outputs["model"]})
+    else:
+        model_resolver = Resolver(strategy_class=LatestBlessedModelStrategy, **baselines)
+    model_resolver = model_resolver.with_id("latest_blessed_model_resolver")
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         example_splits=[cfg.EVAL_SPLIT],
@@ -113,24 +147,22 @@ def create_pipeline(
         baseline_model=model_resolver.outputs[MODEL_KEY],
         eval_config=build_eval_config(config.label_key, slice_keys, config.min_auc),
     ).with_id("Evaluator")
-    pusher = AtomicPusher(
+    pusher = (AtomicPusher if local else Pusher)(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(config.model_base_path))
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=roots.push_base)
         ),
     ).with_id(PUSHER_ID)
     return tfx_pipeline.Pipeline(
         pipeline_name=cfg.PIPELINE_NAME,
-        pipeline_root=str(config.pipeline_root),
+        pipeline_root=roots.pipeline_root,
         components=[
             example_gen, statistics_gen, schema_gen, example_validator, gate,
             transform, trainer, factors, model_resolver, evaluator, pusher,
         ],
         enable_cache=True,
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(
-            str(config.metadata_path)
-        ),
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(roots.metadata) if local else None,
         beam_pipeline_args=list(config.beam_args),
     )
 

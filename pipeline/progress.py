@@ -12,6 +12,7 @@ import os
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import TextIO
 
 _RUNNING = "Component %s is running."
@@ -94,9 +95,25 @@ def install(verbose: bool, total: int, out: TextIO = sys.stdout) -> ProgressHand
         return handler
     absl_logger.propagate = False
     warnings.filterwarnings("ignore")
+    os.environ["PYTHONWARNINGS"] = "ignore"  # and in Beam's multi_processing worker processes
     for name in _QUIET_LOGGERS:
         if name != "absl":
             logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger().setLevel(logging.ERROR)
     absl_logging.get_absl_handler().setLevel(logging.ERROR)
     return handler
+
+
+def divert_stderr(log: Path) -> TextIO:
+    """Send file descriptor 2 to `log` for the rest of the process; returns a stream on the terminal's stderr.
+
+    Logging filters cannot reach what bypasses them: Beam's multi_processing workers print warnings
+    straight to the stderr they inherit, and TensorFlow objects collected at interpreter shutdown
+    print "Exception ignored" tracebacks after the run is over. In the log file that output is there
+    when a run fails; the CLI writes its own messages to the returned stream.
+    """
+    sys.stderr.flush()
+    terminal = os.fdopen(os.dup(2), "w", buffering=1)
+    with log.open("ab") as sink:
+        os.dup2(sink.fileno(), 2)
+    return terminal

@@ -29,6 +29,8 @@ from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 Outputs = dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
 """node id -> output key -> artifacts."""
 METRIC_NAMES = ("auc", "precision", "recall", "binary_accuracy", "example_count", "mean_label")
+CLASS_COUNTS_KEY = "confusion_matrix_at_thresholds"
+"""TFMA's output of eval_config.CLASS_COUNTS: `mean_label` (the churn rate) is computed from it."""
 Z_95 = 1.959964
 
 
@@ -199,10 +201,16 @@ def _metrics(evaluation_uri: str) -> dict[str, Any]:
         keys = per_slice.slice_key.single_slice_keys
         name = ", ".join(f"{k.column}={_slice_value(k)}" for k in keys) or "overall"
         for entry in per_slice.metric_keys_and_values:
-            if entry.key.name not in METRIC_NAMES or entry.key.is_diff:
+            if entry.key.is_diff:
                 continue
             model = baseline if entry.key.model_name == "baseline" else candidate
-            model.setdefault(name, {})[entry.key.name] = entry.value.double_value.value
+            if entry.key.name == CLASS_COUNTS_KEY:
+                (matrix,) = entry.value.confusion_matrix_at_thresholds.matrices
+                total = matrix.true_positives + matrix.false_negatives + matrix.true_negatives + matrix.false_positives
+                churned = matrix.true_positives + matrix.false_negatives
+                model.setdefault(name, {})["mean_label"] = churned / total if total else None
+            elif entry.key.name in METRIC_NAMES:
+                model.setdefault(name, {})[entry.key.name] = entry.value.double_value.value
     overall = candidate.pop("overall", {})
     baseline_overall = baseline.pop("overall", None)
     return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -290,3 +291,20 @@ def test_true_probability_on_kaggle_file_is_chance_level() -> None:
     as_strings = kaggle.assign(Email_Opt_In=kaggle["Email_Opt_In"].astype(str))
     assert np.array_equal(gen.true_churn_probability(as_strings), probability)
     assert abs(gen.roc_auc(kaggle["Target_Churn"], probability) - 0.5) <= 0.06
+
+
+def test_write_csv_streams_holding_one_chunk_at_a_time(tmp_path: Path) -> None:
+    """`--rows 1000000` must not need the whole table in memory: peak allocation follows chunk_rows, not rows."""
+    import tracemalloc
+
+    def peak_bytes(write: Callable[[], object]) -> int:
+        tracemalloc.start()
+        try:
+            write()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    streamed = peak_bytes(lambda: gen.write_csv(tmp_path / "a.csv", 100_000, seed=3, chunk_rows=5_000))
+    whole = peak_bytes(lambda: gen.generate(100_000, seed=3))
+    assert streamed < whole / 5, (streamed, whole)

@@ -13,9 +13,18 @@ from data.generate import generate
 from pipeline.config import PROJECT_ROOT
 
 
-def run_pipeline(tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
-    """Run the CLI in a fresh process (as `make pipeline` does) and return its summary JSON."""
+BEAM_SPY = Path(__file__).with_name("beam_spy")
+
+
+def run_pipeline(tmp: Path, *args: str, beam_spy: Path | None = None) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """Run the CLI in a fresh process (as `make pipeline` does) and return its summary JSON.
+
+    beam_spy: a file to log each executed Beam pipeline's runner settings to (beam_spy/sitecustomize.py).
+    """
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}  # the CLI must set it itself
+    if beam_spy is not None:
+        env["CHURN_BEAM_SPY_LOG"] = str(beam_spy)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BEAM_SPY), env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "local_pipeline.py"), "--output", str(tmp / "out"),
          "--serving-dir", str(tmp / "serving"), *args],
@@ -36,5 +45,6 @@ def bundled_style(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subpr
     """A pipeline run on 4,000 generated rows: (tmp dir with serving/customer-model/<version>, process, summary)."""
     tmp = tmp_path_factory.mktemp("bundled")
     generate(4000, seed=7).to_csv(tmp / "customers.csv", index=False)
-    proc, summary = run_pipeline(tmp, "--data", str(tmp / "customers.csv"), "--max-epochs", "8")
+    proc, summary = run_pipeline(tmp, "--data", str(tmp / "customers.csv"), "--max-epochs", "8",
+                                 beam_spy=tmp / "beam_runs.jsonl")
     return tmp, proc, summary

@@ -1,5 +1,6 @@
 """monitoring/docker-entrypoint.sh (the Railway / docker-compose image's entry point), run with the real
-Prometheus on a copy of the image's /etc/prometheus: the target comes from MODEL_SERVER_TARGET."""
+Prometheus on a copy of the image's /etc/prometheus: the target comes from MODEL_SERVER_TARGET, as one
+static target or, with MODEL_SERVER_DISCOVERY=dns, as every address its host name resolves to."""
 from __future__ import annotations
 
 import json
@@ -9,9 +10,10 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict
+from typing import Any, Callable, Dict
 
 import pytest
+import yaml
 
 from monitoring import prometheus as prom
 from serving.constants import METRICS_PATH
@@ -68,9 +70,57 @@ def test_target_and_scheme_come_from_the_variables(tmp_path: Path) -> None:
         process.wait(timeout=30)
 
 
+def test_dns_discovery_scrapes_every_address_of_the_name_with_the_same_job_and_rules(tmp_path: Path) -> None:
+    port = free_port()
+    process = run_entrypoint(tmp_path, {"MODEL_SERVER_TARGET": "customer-model.railway.internal:8501",
+                                        "MODEL_SERVER_DISCOVERY": "dns", "PORT": str(port)})
+    try:
+        rules = wait_for_api(process, port, "rules", lambda data: data["groups"] or None)
+        loaded = yaml.safe_load(wait_for_api(process, port, "status/config", lambda data: data)["yaml"])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    (job,) = loaded["scrape_configs"]
+    assert job["dns_sd_configs"] == [{"names": ["customer-model.railway.internal"], "type": "AAAA", "port": 8501,
+                                      "refresh_interval": "30s"}]
+    assert "file_sd_configs" not in job and job["scheme"] == "http"
+    committed = prom.load_config()
+    assert (job["job_name"], job["metrics_path"]) == (prom.job_name(), METRICS_PATH)
+    assert {g["name"] for g in rules} == {g["name"] for path in committed["rule_files"]
+                                          for g in yaml.safe_load((prom.MONITORING_DIR / path).read_text())["groups"]}
+    generated = tmp_path / "etc-prometheus" / "targets" / "prometheus-dns.yml"
+    result = subprocess.run([require("promtool"), "check", "config", str(generated)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    written = yaml.safe_load(generated.read_text())
+    written["scrape_configs"][0].pop("dns_sd_configs")
+    written["scrape_configs"][0].pop("scheme")
+    prom.scrape_job(committed).pop("file_sd_configs")
+    committed["rule_files"] = [f"../{path}" for path in committed["rule_files"]]
+    assert written == committed  # only discovery (and rule paths, one folder down) differ
+
+
+def wait_for_api(process: subprocess.Popen, port: int, endpoint: str, probe: Callable[[dict], Any]) -> Any:
+    """`probe` of Prometheus' /api/v1/<endpoint> data, once it is not None."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/{endpoint}", timeout=5) as response:
+                value = probe(json.load(response)["data"])
+            if value is not None:
+                return value
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"no answer from /api/v1/{endpoint}: {process.stdout.read() if process.stdout else ''}")
+        time.sleep(0.25)
+
+
 @pytest.mark.parametrize("env, message", [
     ({}, "set MODEL_SERVER_TARGET to the model server host:port"),
     ({"MODEL_SERVER_TARGET": "m:8501", "MODEL_SERVER_SCHEME": "ftp"}, "MODEL_SERVER_SCHEME must be http or https"),
+    ({"MODEL_SERVER_TARGET": "m:8501", "MODEL_SERVER_DISCOVERY": "consul"}, "MODEL_SERVER_DISCOVERY must be static or dns"),
+    ({"MODEL_SERVER_TARGET": "m", "MODEL_SERVER_DISCOVERY": "dns"}, "MODEL_SERVER_TARGET must be host:port"),
+    ({"MODEL_SERVER_TARGET": "m:http", "MODEL_SERVER_DISCOVERY": "dns"}, "MODEL_SERVER_TARGET must be host:port"),
 ])
 def test_bad_variables_stop_the_container_with_a_message(tmp_path: Path, env: Dict[str, str], message: str) -> None:
     process = run_entrypoint(tmp_path, env)

@@ -87,7 +87,7 @@ def test_a_report_that_cannot_be_written_is_a_warning(tmp_path: Path, monkeypatc
         raise OSError("disk full")
 
     monkeypatch.setattr(report, "write_report", broken)
-    assert cli._write_report({"status": "pushed"}, cli.cfg.PipelineConfig(output=tmp_path)) is False
+    assert cli._write_report({"status": "pushed"}, cli.cfg.PipelineConfig(output=tmp_path), sys.stderr) is False
     out, err = capsys.readouterr()
     assert "warning: report not written: OSError: disk full" in err and "Report:" not in out
 

@@ -16,7 +16,7 @@ def test_metrics_label_prediction_and_signatures() -> None:
     assert list(spec.preprocessing_function_names) == ["transform_features"]
     (metrics_spec,) = config.metrics_specs
     assert [m.class_name for m in metrics_spec.metrics] == ["AUC", "Precision", "Recall", "BinaryAccuracy",
-                                                           "ExampleCount", "MeanLabel"]
+                                                           "ExampleCount", "ConfusionMatrixAtThresholds"]
 
 
 def test_slices_are_overall_plus_each_given_column() -> None:

@@ -5,19 +5,23 @@ import json
 from pathlib import Path
 
 from pipeline.config import CURATED_SCHEMA, PipelineConfig
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import Roots, create_pipeline
 from pipeline.pusher import AtomicPusherExecutor
+
+
+def local_roots(config: PipelineConfig, tmp_path: Path, schema: Path | None = CURATED_SCHEMA) -> Roots:
+    return Roots.local(config, tmp_path / "data", schema)
 
 
 def build(tmp_path: Path, schema: Path | None = CURATED_SCHEMA, fingerprint: str = "abc"):
     config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving")
-    pipeline = create_pipeline(config, tmp_path / "data", schema, ["Gender"], code_fingerprint=fingerprint)
+    pipeline = create_pipeline(config, local_roots(config, tmp_path, schema), ["Gender"], code_fingerprint=fingerprint)
     return config, {c.id: c for c in pipeline.components}
 
 
 def test_components_in_a_valid_order(tmp_path: Path) -> None:
     config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving")
-    pipeline = create_pipeline(config, tmp_path / "data", CURATED_SCHEMA, [], code_fingerprint="x")
+    pipeline = create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="x")
     order = [c.id for c in pipeline.components]
     assert sorted(order) == sorted([
         "CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataValidationGate",
@@ -76,7 +80,7 @@ def test_churn_factors_cache_key_carries_its_own_code_fingerprint(tmp_path: Path
     config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving")
     keys = []
     for factors_code in ("f1", "f2"):
-        pipeline = create_pipeline(config, tmp_path / "data", CURATED_SCHEMA, [], code_fingerprint="m",
+        pipeline = create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="m",
                                    factors_fingerprint=factors_code)
         components = {c.id: c for c in pipeline.components}
         keys.append(components["ChurnFactors"].exec_properties["code_fingerprint"])
@@ -84,12 +88,12 @@ def test_churn_factors_cache_key_carries_its_own_code_fingerprint(tmp_path: Path
     assert keys == ["f1", "f2"]
 
 
-def test_cli_fingerprints_cover_the_code_behind_each_cached_component() -> None:
-    from pipeline import cli
+def test_fingerprints_cover_the_code_behind_each_cached_component() -> None:
+    from pipeline import fingerprint
 
-    names = {p.name for p in cli._FACTORS_CODE}
-    assert {"factors.py", "factor_analysis.py", "trainer.py"} <= names and all(p.is_file() for p in cli._FACTORS_CODE)
-    assert "factors.py" not in {p.name for p in cli._MODULE_CODE}
+    names = {p.name for p in fingerprint.FACTORS_CODE}
+    assert {"factors.py", "factor_analysis.py", "trainer.py"} <= names and all(p.is_file() for p in fingerprint.FACTORS_CODE)
+    assert "factors.py" not in {p.name for p in fingerprint.MODULE_CODE}
 
 
 def test_pusher_is_atomic_and_targets_the_model_base_path(tmp_path: Path) -> None:
@@ -138,7 +142,7 @@ def test_only_the_pusher_skips_the_cache(tmp_path: Path) -> None:
     from pipeline.pipeline import PUSHER_ID, compile_pipeline
 
     config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving")
-    ir = compile_pipeline(create_pipeline(config, tmp_path / "data", CURATED_SCHEMA, [], code_fingerprint="x"))
+    ir = compile_pipeline(create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="x"))
     caching = {n.pipeline_node.node_info.id: n.pipeline_node.execution_options.caching_options.enable_cache
                for n in ir.nodes}
     assert caching.pop(PUSHER_ID) is False

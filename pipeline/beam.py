@@ -1,0 +1,106 @@
+"""Beam arguments of the data-parallel components (CsvExampleGen, StatisticsGen, Transform, Evaluator).
+
+One place decides them for every runner (`local_pipeline.py`, `python -m pipeline.kubeflow_v2`):
+- `direct` (default): Beam's DirectRunner on this machine, `in_memory` (one process) or
+  `multi_processing` (one worker process per core by default); `auto` picks by the input's size;
+- `dataflow`, `flink`, `spark`: the ready-to-use argument sets in `pipeline/beam_presets/<runner>.args`,
+  one argument per line, `${VAR}` taken from the environment (each file says which it needs).
+Extra `--beam-arg` values come last, so they override a preset's.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+DIRECT = "direct"
+PRESET_DIR = Path(__file__).with_name("beam_presets")
+RUNNERS = (DIRECT, "dataflow", "flink", "spark")
+DIRECT_MODES = ("in_memory", "multi_processing")
+AUTO = "auto"
+DEFAULT_MODE = AUTO
+MULTI_PROCESSING_FROM_BYTES = 16 << 20
+"""`auto` runs multi_processing from this much CSV input (about 240,000 rows of the bundled columns).
+`make bench-scale` on 2 cores: in_memory wins at 10,000 rows (worker processes cost 10-20 s per
+component to start), the two tie at 100,000, multi_processing wins at 1,000,000 (README, "Large data")."""
+AUTO_WORKERS = 0
+"""`--beam-workers 0`: one worker per core (Beam's own default for multi_processing)."""
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class BeamArgsError(ValueError):
+    """The Beam arguments cannot be built; the message says what to set."""
+
+
+def beam_args(runner: str = DIRECT, mode: str = DEFAULT_MODE, workers: int = AUTO_WORKERS,
+              extra: Sequence[str] = (), env: Mapping[str, str] | None = None,
+              input_bytes: int | None = None) -> tuple[str, ...]:
+    """The `beam_pipeline_args` of one run.
+
+    `mode` and `workers` apply to the DirectRunner only; in_memory always runs one worker. `auto`
+    needs `input_bytes`, the size of the CSV input.
+    """
+    if runner == DIRECT:
+        mode = direct_mode(mode, input_bytes)
+        count = 1 if mode == "in_memory" else workers
+        base = [f"--direct_running_mode={mode}", f"--direct_num_workers={count}"]
+    else:
+        base = preset_args(runner, env)
+    return (*base, *extra)
+
+
+def direct_mode(mode: str, input_bytes: int | None) -> str:
+    """The DirectRunner mode `mode` stands for: itself, or for `auto` the one measured faster at this size."""
+    if mode == AUTO:
+        if input_bytes is None:
+            raise BeamArgsError("--beam-mode auto needs the input's size, which this runner does not know; "
+                                f"choose one of {', '.join(DIRECT_MODES)}")
+        return "multi_processing" if input_bytes >= MULTI_PROCESSING_FROM_BYTES else "in_memory"
+    if mode not in DIRECT_MODES:
+        raise BeamArgsError(f"unknown DirectRunner mode {mode!r}; choose one of {AUTO}, {', '.join(DIRECT_MODES)}")
+    return mode
+
+
+def preset_args(runner: str, env: Mapping[str, str] | None = None) -> list[str]:
+    """`pipeline/beam_presets/<runner>.args` with its `${VAR}`s filled in from `env` (os.environ)."""
+    if runner not in RUNNERS or runner == DIRECT:
+        raise BeamArgsError(f"unknown Beam runner {runner!r}; choose one of {', '.join(RUNNERS)}")
+    env = os.environ if env is None else env
+    path = PRESET_DIR / f"{runner}.args"
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    args = [line for line in lines if line and not line.startswith("#")]
+    missing = sorted({name for arg in args for name in _VARIABLE.findall(arg) if not env.get(name)})
+    if missing:
+        raise BeamArgsError(f"the {runner} Beam arguments ({path.relative_to(PRESET_DIR.parent.parent)}) "
+                            f"need these environment variables: {', '.join(missing)}")
+    return [_VARIABLE.sub(lambda m: env[m.group(1)], arg) for arg in args]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The Beam flags both runners share."""
+    group = parser.add_argument_group("Beam (the data-parallel components)")
+    group.add_argument("--beam-runner", choices=RUNNERS, default=DIRECT,
+                       help="where Beam runs: this machine (direct), or the argument set in "
+                            "pipeline/beam_presets/<runner>.args")
+    group.add_argument("--beam-mode", choices=(AUTO, *DIRECT_MODES), default=DEFAULT_MODE,
+                       help="DirectRunner mode: one process, worker processes, or by input size "
+                            f"(multi_processing from {MULTI_PROCESSING_FROM_BYTES >> 20} MiB of CSV)")
+    group.add_argument("--beam-workers", type=_workers, default=AUTO_WORKERS,
+                       help="multi_processing workers (0: one per core)")
+    group.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
+                       help="one more Beam argument, applied last (repeatable; write --beam-arg=--name=value)")
+
+
+def from_arguments(args: argparse.Namespace, input_bytes: int | None = None,
+                   env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """beam_args() of parsed `add_arguments` flags."""
+    return beam_args(args.beam_runner, args.beam_mode, args.beam_workers, args.beam_arg, env, input_bytes)
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (one per core) or more, got {text}")
+    return value

@@ -1,0 +1,33 @@
+"""Hashes of the code behind the pipeline's components, passed to them as parameters.
+
+TFX's cache keys hash a component's parameters, not the code behind dotted `preprocessing_fn`/`run_fn`
+paths or a function component's body, so every runner passes these hashes in (create_pipeline).
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from serving.constants import PROJECT_ROOT
+
+MODULE_CODE = sorted((PROJECT_ROOT / "modules").glob("*.py"))
+"""Code behind Transform's and the Trainer's dotted functions: its hash busts their cache."""
+FACTORS_CODE = [*MODULE_CODE, *(PROJECT_ROOT / "pipeline" / n for n in ("factors.py", "factor_analysis.py"))]
+"""ChurnFactors' own code, plus the modules the model comes from."""
+
+
+def code_fingerprint() -> str:
+    """Hash of the code behind Transform's and the Trainer's dotted functions (create_pipeline)."""
+    return _fingerprint(MODULE_CODE)
+
+
+def factors_fingerprint() -> str:
+    """Hash of ChurnFactors' code and the modules its model comes from (create_pipeline)."""
+    return _fingerprint(FACTORS_CODE)
+
+
+def _fingerprint(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]

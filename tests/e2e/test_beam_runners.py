@@ -1,0 +1,61 @@
+"""The Beam flags reach the Beam pipelines the components execute: real runs, observed inside Beam.
+
+beam_spy/sitecustomize.py logs, for every pipeline the DirectRunner's engine (FnApiRunner) runs, the
+worker environment and count it ran with and TFX's `tfx_executor` label naming the component.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from data.generate import generate
+from tests.e2e.conftest import run_pipeline
+
+pytestmark = pytest.mark.e2e
+BEAM_EXECUTORS = {"CsvExampleGen": "third_party_executor", "StatisticsGen": "tfx-components-statistics_gen-",
+                  "Transform": "tfx-components-transform-", "Evaluator": "tfx-components-evaluator-"}
+"""The pipeline's Beam-based components, and how TFX's `tfx_executor` label names their executor:
+its module path, or `third_party_executor` for any executor outside TFX (CsvExampleGen runs
+pipeline/csv_examples.py's, the only one of ours)."""
+
+
+def executed(log: Path) -> dict[str, list[dict]]:
+    """The spy's records, grouped by the component whose executor ran them."""
+    by_component: dict[str, list[dict]] = defaultdict(list)
+    for line in log.read_text().splitlines():
+        record = json.loads(line)
+        executor = next(v.split("=", 1)[1] for v in record["labels"] if v.startswith("tfx_executor="))
+        component = next((c for c, label in BEAM_EXECUTORS.items() if executor.startswith(label)), executor)
+        by_component[component].append(record)
+    return by_component
+
+
+def test_default_run_executes_every_beam_component_in_memory(bundled_style) -> None:
+    tmp, proc, _ = bundled_style
+    assert proc.returncode == 0, proc.stderr
+    runs = executed(tmp / "beam_runs.jsonl")
+    assert set(runs) == set(BEAM_EXECUTORS)
+    for component, records in runs.items():
+        assert all(r["direct_running_mode"] == "in_memory" and r["workers"] == 1
+                   and r["environment"] == "EmbeddedPythonEnvironment" for r in records), component
+
+
+def test_multi_processing_flags_reach_every_beam_component(tmp_path: Path) -> None:
+    generate(2000, seed=3).to_csv(tmp_path / "customers.csv", index=False)
+    proc, summary = run_pipeline(tmp_path, "--data", str(tmp_path / "customers.csv"), "--max-epochs", "2",
+                                 "--min-auc", "0", "--beam-mode", "multi_processing", "--beam-workers", "2",
+                                 beam_spy=tmp_path / "beam_runs.jsonl")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert summary["status"] == "pushed"
+    runs = executed(tmp_path / "beam_runs.jsonl")
+    assert set(runs) == set(BEAM_EXECUTORS)
+    for component, records in runs.items():
+        # Two worker processes (python -m apache_beam.runners.worker.sdk_worker_main), not the in-process one.
+        assert all(r["direct_running_mode"] == "multi_processing" and r["workers"] == 2
+                   and r["environment"] == "SubprocessSDKEnvironment" for r in records), component
+    # What the worker processes print (warnings, TensorFlow's shutdown noise) is in the run's log, not on stderr.
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
+    assert (tmp_path / "out" / "pipeline.log").exists()
