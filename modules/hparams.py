@@ -16,9 +16,8 @@ SEED = 42
 def batch_size(train_rows: int) -> int:
     """Batch size for a training split of `train_rows` rows.
 
-    With a fixed 128, a million-row table means 4,700 steps per epoch and the Trainer dominating the
-    run (make bench-scale). Growing the batch keeps the number of optimizer steps per epoch bounded;
-    early stopping still decides how many epochs.
+    With a fixed 128, a million-row table means 4,700 optimizer steps per epoch. Growing the batch
+    keeps that bounded; early stopping still decides how many epochs.
     """
     batch = BATCH_SIZE
     while train_rows > batch * STEPS_PER_EPOCH:

@@ -9,8 +9,9 @@ built cell by cell, serialised twice. Here, per file and in blocks of rows:
 - each distinct value is encoded once as its serialised map entry `name -> Feature`, and a row's
   tf.Example is the concatenation of its cells' entries in name order, which is what protobuf's
   deterministic serialisation writes. Empty cells give an empty list, as TFX's handlers do.
-The records are the serialised bytes TFX's executor would write, so the hash-bucket splits, and
-everything downstream, are unchanged (tests/pipeline/test_csv_examples.py compares the two).
+The records parse to the tf.Examples TFX's executor writes, and they are byte for byte the
+deterministic serialisation TFX hashes to assign a split, so the splits and everything downstream are
+unchanged (tests/pipeline/test_csv_examples.py compares the two executors' outputs).
 Like TFX's executor it reads each file whole; the Beam workers share the work file by file.
 """
 from __future__ import annotations
