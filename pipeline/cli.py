@@ -70,13 +70,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.beam_runner == "dataflow":
-        return _usage_error("Dataflow workers cannot read this runner's local pipeline root; compile the pipeline for "
+        return usage_error("Dataflow workers cannot read this runner's local pipeline root; compile the pipeline for "
                             "Vertex AI / Kubeflow with a gs:// root instead: python -m pipeline.kubeflow_v2 "
                             "--beam-runner dataflow --help")
     try:
         beam_args = beam.from_arguments(args, input_bytes=_input_bytes(args.data))
     except beam.BeamArgsError as e:
-        return _usage_error(str(e))
+        return usage_error(str(e))
     config = cfg.PipelineConfig(
         data=args.data.resolve(),
         output=args.output.resolve(),
@@ -92,17 +92,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     progress.quiet_environment()
     if args.report_only and not config.summary_path.exists():
-        return _usage_error(f"no pipeline run in {config.output} ({config.summary_path.name} not found); "
+        return usage_error(f"no pipeline run in {config.output} ({config.summary_path.name} not found); "
                             "run the pipeline first or point --output at a run")
     try:
         config.output.mkdir(parents=True, exist_ok=True)
         lock = (config.output / ".lock").open("w")
     except OSError as e:
-        return _usage_error(f"cannot write to --output {config.output}: {e.strerror}")
+        return usage_error(f"cannot write to --output {config.output}: {e.strerror}")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return _usage_error(f"another pipeline run is using {config.output}; wait for it or choose another --output")
+        return usage_error(f"another pipeline run is using {config.output}; wait for it or choose another --output")
     with lock:
         try:
             return _report_only(config, args.verbose) if args.report_only else _run(config, verbose=args.verbose)
@@ -121,9 +121,9 @@ def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
                                    config.positive_label, config.id_keys)
         schema = None if config.schema is None else inputs.stage_schema(config.schema, config.output / "inputs")
     except inputs.InputError as e:
-        return _usage_error(str(e))
+        return usage_error(str(e))
     except OSError as e:
-        return _usage_error(f"cannot stage the input under {config.output / 'inputs'}: {e}")
+        return usage_error(f"cannot stage the input under {config.output / 'inputs'}: {e}")
     summary["input"] = {
         "rows": staged.rows, "dropped_unlabelled_rows": staged.dropped_unlabelled_rows,
         "missing_cells": staged.missing_cells, "label": config.label_key, "positive_label": config.positive_label,
@@ -236,7 +236,8 @@ def names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
-def _usage_error(message: str) -> int:
+def usage_error(message: str) -> int:
+    """Print `error: message` and return the bad-usage exit code (both runners' command lines)."""
     print(f"error: {message}", file=sys.stderr)
     return EXIT_USAGE
 

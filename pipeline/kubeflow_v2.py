@@ -22,9 +22,8 @@ from pathlib import Path
 from pipeline import beam
 from pipeline import config as cfg
 from pipeline import progress
-from pipeline.cli import add_model_arguments, names
+from pipeline.cli import EXIT_USAGE, add_model_arguments, names, usage_error
 
-EXIT_USAGE = 2
 IN_IMAGE_SCHEMA = str(cfg.IMAGE_PROJECT_DIR / cfg.CURATED_SCHEMA.relative_to(cfg.PROJECT_ROOT))
 """The curated schema as the pipeline image holds it."""
 
@@ -54,14 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.image:
-        return _usage_error(f"name the pipeline image with --image or ${cfg.PIPELINE_IMAGE_ENV} "
+        return usage_error(f"name the pipeline image with --image or ${cfg.PIPELINE_IMAGE_ENV} "
                             "(build it with: docker build -f pipeline/Dockerfile -t IMAGE .)")
     # The Beam argument sets refer to the image and a Cloud Storage root: default them to this run's.
     env = {cfg.PIPELINE_IMAGE_ENV: args.image, "CHURN_GCS_ROOT": args.pipeline_root, **os.environ}
     try:
         beam_args = beam.from_arguments(args, env=env)
     except beam.BeamArgsError as e:
-        return _usage_error(str(e))
+        return usage_error(str(e))
     progress.quiet_environment()
     warnings.filterwarnings("ignore")  # TFX's and Google Cloud's deprecation notices on import
     spec = compile_spec(args, beam_args)
@@ -91,11 +90,6 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
                                  output_dir=str(out.parent), output_filename=out.name)
     runner.run(pipeline)
     return out
-
-
-def _usage_error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_USAGE
 
 
 if __name__ == "__main__":
