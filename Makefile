@@ -69,7 +69,7 @@ pipeline: setup
 
 # The model server plus a local Prometheus scraping it (monitoring/serve.py); Ctrl-C stops both.
 serve: setup
-	@$(PY) -m serving.local_config --out $(LOCAL_MODEL_CONFIG)
+	@$(PY) -m deploy.local_config --out $(LOCAL_MODEL_CONFIG)
 	$(PY) -m monitoring.serve $(SERVE_FLAGS) $(ARGS)
 
 # Batch scoring with the newest pushed model; a --model in ARGS overrides it.
@@ -110,7 +110,7 @@ bench-serving: setup
 # Railway uploads what .gitignore allows, and serving_model/ is ignored: stage a self-contained build folder.
 DEPLOY_DIR ?= ../customer-model-deploy
 deploy-context: setup
-	$(PY) -m serving.deploy $(DEPLOY_DIR)
+	$(PY) -m deploy.context $(DEPLOY_DIR)
 
 clean:
 	rm -rf pipeline_output serving_model .serving

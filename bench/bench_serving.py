@@ -154,8 +154,8 @@ def load(port: int, concurrency: int, seconds: int) -> Dict[str, float]:
 def in_process_rate(base: Path, seconds: float) -> float:
     import numpy as np
 
-    from serving.servable import Servable
-    from serving.types import NUMPY_DTYPES, ServableId
+    from serving.core.servable import Servable
+    from serving.core.types import NUMPY_DTYPES, ServableId
 
     version = max(int(p.name) for p in base.iterdir() if p.name.isdigit())
     servable = Servable.load(ServableId(MODEL_NAME, version), base / str(version))

@@ -21,7 +21,7 @@ from google.protobuf import text_format
 
 from monitoring import prometheus as prom
 from serving.constants import DEFAULT_HOST, REST_PORT
-from serving.protos import MonitoringConfig, prometheus_path
+from serving.config.protos import MonitoringConfig, prometheus_path
 
 STOP_TIMEOUT_SECONDS = 30.0
 """How long each process gets to stop after SIGTERM before it is killed."""

@@ -14,7 +14,7 @@ DEFAULT_SERVING_DIR = PROJECT_ROOT / "serving_model"
 
 CONTAINER_MODEL_ROOT = "/models"
 """Where the official TF Serving image keeps models (its `MODEL_BASE_PATH`); `serving/config/models.config`
-names `/models/customer-model`, and `make serve` maps that root to DEFAULT_SERVING_DIR (serving/local_config.py)."""
+names `/models/customer-model`, and `make serve` maps that root to DEFAULT_SERVING_DIR (deploy/local_config.py)."""
 
 DEFAULT_HOST = "127.0.0.1"
 """Address both ports bind to unless `--host` says otherwise."""

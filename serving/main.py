@@ -17,18 +17,18 @@ from typing import List, Optional, Sequence
 from prometheus_client import CollectorRegistry
 from tensorflow.core.protobuf import config_pb2
 
-from serving.batching import BatchScheduler
-from serving.config import ConfigError, ServerConfig, from_args
-from serving.grpc_service import create_grpc_server
-from serving.http_server import HttpServer
-from serving.manager import ModelManager
-from serving.metrics import ServingMetrics
-from serving.model_metrics import ModelMetrics
-from serving.request_log import RequestLog
-from serving.rest import RestApi
-from serving.servable import Servable
-from serving.service import DirectRunner, PredictionService
-from serving.types import ServableId
+from serving.core.batching import BatchScheduler
+from serving.config.server_config import ConfigError, ServerConfig, from_args
+from serving.api.grpc_service import create_grpc_server
+from serving.http.server import HttpServer
+from serving.core.manager import ModelManager
+from serving.observability.metrics import ServingMetrics
+from serving.observability.model_metrics import ModelMetrics
+from serving.observability.request_log import RequestLog
+from serving.api.rest import RestApi
+from serving.core.servable import Servable
+from serving.api.service import DirectRunner, PredictionService
+from serving.core.types import ServableId
 
 LOG = logging.getLogger("serving")
 

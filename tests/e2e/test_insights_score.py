@@ -24,7 +24,7 @@ from insights.risk import risk_band
 from insights.scoring import OUTPUT_COLUMNS, TOP_FACTORS
 from modules import features, segments
 from pipeline.config import PROJECT_ROOT
-from serving.client import to_instances
+from client.tf_serving import to_instances
 from tests.e2e.test_serving_pipeline_model import free_port
 from tests.insights.test_scoring import exit_code
 

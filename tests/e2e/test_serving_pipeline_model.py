@@ -29,7 +29,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from data.generate import COLUMNS, generate
 from modules.features import PROBABILITY_OUTPUT, attribution_name
 from pipeline.config import PROJECT_ROOT
-from serving.client import to_instances
+from client.tf_serving import to_instances
 
 pytestmark = pytest.mark.e2e
 MODEL = "customer-model"
@@ -242,7 +242,7 @@ def test_client_cli_prints_one_probability_per_customer(server: Server, tmp_path
     csv_path = tmp_path / "customers.csv"
     CUSTOMERS.to_csv(csv_path, index=False)
     proc = subprocess.run(
-        [sys.executable, "-m", "serving.client", "--port", str(server.rest_port), "predict", "--csv", str(csv_path)],
+        [sys.executable, "-m", "client.tf_serving", "--port", str(server.rest_port), "predict", "--csv", str(csv_path)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     server.sent["OK"] += 2  # the client reads the metadata, then predicts
     assert proc.returncode == 0, proc.stderr

@@ -10,8 +10,8 @@ from typing import Dict, List, Set
 import yaml
 
 from monitoring import prometheus as prom
-from serving import metrics as tf_metrics
-from serving import model_metrics
+from serving.observability import metrics as tf_metrics
+from serving.observability import model_metrics
 from serving.constants import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
 from tests.monitoring.conftest import dashboard_exprs, require
 

@@ -12,15 +12,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from modules.features import PROBABILITY_OUTPUT
-from serving import request_log
+from serving.observability import request_log
 from serving.constants import METRICS_PATH, MODEL_NAME
 from serving.main import ModelServer
-from serving.manager import ModelConfig, ModelManager
-from serving.model_metrics import ModelMetrics, ProbabilityHistogram, VersionCollector
-from serving.prometheus_text import render
-from serving.request_log import RequestLog, format_lines
-from serving.servable import Servable
-from serving.types import ServableId
+from serving.core.manager import ModelConfig, ModelManager
+from serving.observability.model_metrics import ModelMetrics, ProbabilityHistogram, VersionCollector
+from serving.observability.prometheus_text import render
+from serving.observability.request_log import RequestLog, format_lines
+from serving.core.servable import Servable
+from serving.core.types import ServableId
 from tests.monitoring.conftest import MODEL_VERSION
 from tests.monitoring.models import instances
 from tests.serving.conftest import make_config

@@ -25,7 +25,7 @@ import yaml
 
 from monitoring import prometheus as prom
 from serving.constants import MODEL_NAME, PROJECT_ROOT
-from serving.local_config import localize
+from deploy.local_config import localize
 from tests.k8s import file_sd_variant, model_container, pod_targets, resources
 from tests.monitoring.conftest import free_port, require
 from tests.monitoring.models import instances

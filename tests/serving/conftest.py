@@ -8,10 +8,10 @@ from typing import Callable, Iterator, Optional
 import pytest
 from prometheus_client import CollectorRegistry
 
-from serving.batching import BatchingOptions
-from serving.config import ServerConfig
+from serving.core.batching import BatchingOptions
+from serving.config.server_config import ServerConfig
 from serving.main import ModelServer
-from serving.manager import ModelConfig
+from serving.core.manager import ModelConfig
 from tests.serving.models import build_tf1_model, build_tf2_model
 
 

@@ -11,11 +11,11 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import deploy, local_config
-from serving.config import ConfigError, from_args, load_batching, load_metrics_path, load_model_config
+from deploy import context as deploy, local_config
+from serving.config.server_config import ConfigError, from_args, load_batching, load_metrics_path, load_model_config
 from serving.constants import CONTAINER_MODEL_ROOT, DEFAULT_SERVING_DIR, METRICS_PATH, MODEL_NAME, PROJECT_ROOT, REST_PORT
-from serving.protos import MonitoringConfig
-from serving.version_policy import PolicyKind
+from serving.config.protos import MonitoringConfig
+from serving.core.version_policy import PolicyKind
 
 CONFIG_DIR = PROJECT_ROOT / "serving" / "config"
 
@@ -158,7 +158,7 @@ def test_deploy_context_refuses_unsafe_destinations(tmp_path: Path) -> None:
     assert (tmp_path / "precious" / "notes.txt").read_text() == "keep"
     with pytest.raises(deploy.DeployError, match="inside the checkout"):
         deploy.stage(PROJECT_ROOT / "build")
-    result = subprocess.run([sys.executable, "-m", "serving.deploy", str(tmp_path / "precious")],
+    result = subprocess.run([sys.executable, "-m", "deploy.context", str(tmp_path / "precious")],
                             capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
     assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from serving.bridge import LoopBridge
-from serving.codec import decode_predict_inputs
-from serving.encode import _leaf_writer, _object_template, _scalar_objects, _write_rows, encode_predict_response
-from serving.errors import Code, ServingError
-from serving.json_leaves import checker, scalar_column, to_array
-from serving.servable import Servable
-from serving.types import Done, RequestFormat, ServableId, TensorSpec
+from serving.http.bridge import LoopBridge
+from serving.codec.decode import decode_predict_inputs
+from serving.codec.encode import _leaf_writer, _object_template, _scalar_objects, _write_rows, encode_predict_response
+from serving.core.errors import Code, ServingError
+from serving.codec.json_leaves import checker, scalar_column, to_array
+from serving.core.servable import Servable
+from serving.core.types import Done, RequestFormat, ServableId, TensorSpec
 
 FAST_DTYPES = [1, 2, 9, 7, 10]  # float, double, int64, string, bool
 scalars = st.one_of(st.floats(), st.integers(-2**70, 2**70), st.text(max_size=4), st.booleans(),

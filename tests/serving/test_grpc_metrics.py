@@ -13,7 +13,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
                                      regression_pb2)
 
-from serving.manager import ModelConfig
+from serving.core.manager import ModelConfig
 from tests.serving.conftest import ServerFactory, install
 from tests.serving.http_util import call, get, post
 

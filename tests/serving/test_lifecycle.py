@@ -9,7 +9,7 @@ from typing import Callable, List
 
 from tests.serving.conftest import ServerFactory, install
 from tests.serving.http_util import get, post
-from serving.manager import ModelConfig
+from serving.core.manager import ModelConfig
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -109,7 +109,7 @@ def test_partial_directory_is_not_loaded_until_complete(tmp_path: Path, model_st
 
 
 def test_specific_policy_and_labels(tmp_path: Path, model_store: Path, server_factory: ServerFactory) -> None:
-    from serving.version_policy import PolicyKind, VersionPolicy
+    from serving.core.version_policy import PolicyKind, VersionPolicy
     base = tmp_path / "m"
     install(model_store, "tf2_v1", base, 1)
     install(model_store, "tf2_v2", base, 2)

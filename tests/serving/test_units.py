@@ -6,12 +6,12 @@ import struct
 import pytest
 from prometheus_client import CollectorRegistry
 
-from serving.jsonfmt import debug_string, format_decimal
-from serving.metrics import LATENCY_BUCKETS, ServingMetrics, exported_name
-from serving.prometheus_text import render
-from serving.source import parse_version
-from serving.types import ModelState
-from serving.version_policy import (Action, ActionKind, PolicyKind, VersionPolicy, VersionSnapshot,
+from serving.codec.json_write import debug_string, format_decimal
+from serving.observability.metrics import LATENCY_BUCKETS, ServingMetrics, exported_name
+from serving.observability.prometheus_text import render
+from serving.core.source import parse_version
+from serving.core.types import ModelState
+from serving.core.version_policy import (Action, ActionKind, PolicyKind, VersionPolicy, VersionSnapshot,
                                     aspired_versions, next_action)
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from modules.features import PROBABILITY_OUTPUT
-from serving.types import ServableId, TensorMap
+from serving.core.types import ServableId, TensorMap
 
 LOG = logging.getLogger(__name__)
 DEFAULT_MAX_PENDING = 10_000

@@ -15,7 +15,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Dict, List, Optional, Set, Tuple
 
-from serving.rest import HTML, Request, Response, RestApi
+from serving.api.rest import HTML, Request, Response, RestApi
 
 LOG = logging.getLogger(__name__)
 MAX_HEADER_BYTES = 64 * 1024

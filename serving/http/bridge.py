@@ -16,7 +16,7 @@ import logging
 import threading
 from typing import Any, Callable, Generic, List, Optional, Tuple, TypeVar
 
-from serving.types import Done
+from serving.core.types import Done
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -73,7 +73,7 @@ BatchingParameters = _CLASSES["BatchingParameters"]
 def prometheus_path(config: Any) -> Optional[str]:
     """The metrics path a `MonitoringConfig` enables (TF Serving's default if empty), else None.
 
-    Here rather than in `serving.config` so `monitoring.serve` can read it without importing TensorFlow.
+    Here rather than in `serving.config.server_config` so `monitoring.serve` can read it without importing TensorFlow.
     """
     prometheus = config.prometheus_config
     if not prometheus.enable:

@@ -13,13 +13,13 @@ from typing import Any, Callable, List, Optional, Protocol, Sequence, Tuple
 import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
-from serving.errors import Code, FailedPreconditionError, InvalidArgumentError, ServingError
-from serving.manager import ModelManager
-from serving.metrics import ServingMetrics
-from serving.model_metrics import ModelMetrics
-from serving.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
+from serving.core.errors import Code, FailedPreconditionError, InvalidArgumentError, ServingError
+from serving.core.manager import ModelManager
+from serving.observability.metrics import ServingMetrics
+from serving.observability.model_metrics import ModelMetrics
+from serving.core.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
                               Signature)
-from serving.types import Done, TensorMap
+from serving.core.types import Done, TensorMap
 
 ClassifyResult = List[List[Tuple[str, float]]]
 

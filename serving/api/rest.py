@@ -16,17 +16,17 @@ from urllib.parse import unquote
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from serving.bridge import LoopBridge, PendingReply
-from serving.codec import decode_predict_inputs, signature_name_of
-from serving.encode import encode_predict_response
-from serving.errors import Code, DeadlineExceededError, InvalidArgumentError, ServingError
-from serving.examples import decode_examples, encode_classify_results, encode_regress_results
-from serving.json_parse import parse_json
-from serving.jsonfmt import error_body
-from serving.metrics import ServingMetrics
-from serving.prometheus_text import CONTENT_TYPE as METRICS_CONTENT_TYPE, render
-from serving.service import PredictionService
-from serving.types import Done
+from serving.http.bridge import LoopBridge, PendingReply
+from serving.codec.decode import decode_predict_inputs, signature_name_of
+from serving.codec.encode import encode_predict_response
+from serving.core.errors import Code, DeadlineExceededError, InvalidArgumentError, ServingError
+from serving.codec.examples import decode_examples, encode_classify_results, encode_regress_results
+from serving.codec.json_read import parse_json
+from serving.codec.json_write import error_body
+from serving.observability.metrics import ServingMetrics
+from serving.observability.prometheus_text import CONTENT_TYPE as METRICS_CONTENT_TYPE, render
+from serving.api.service import PredictionService
+from serving.core.types import Done
 
 LOG = logging.getLogger(__name__)
 JSON = "application/json"

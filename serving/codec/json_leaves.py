@@ -13,9 +13,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from serving.errors import InvalidArgumentError, UnimplementedError
-from serving.jsonfmt import debug_string, json_type_name
-from serving.types import NUMPY_DTYPES, dtype_name
+from serving.core.errors import InvalidArgumentError, UnimplementedError
+from serving.codec.json_write import debug_string, json_type_name
+from serving.core.types import NUMPY_DTYPES, dtype_name
 
 DT_STRING = 7
 _INT_RANGES = {

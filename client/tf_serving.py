@@ -1,4 +1,4 @@
-"""Command-line client: `python -m serving.client status|metadata|predict [--grpc]`.
+"""Command-line client: `python -m client.tf_serving status|metadata|predict [--grpc]`.
 
 `predict` takes one customer (`--json '{"Age": 30, ...}'` or a JSON file) or a CSV file
 (`--csv customers.csv`), converts each value to the dtype the model's signature declares (read
@@ -193,7 +193,7 @@ def _format(prediction: Any) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m serving.client", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m client.tf_serving", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help=f"default {REST_PORT} (REST) / {GRPC_PORT} (gRPC)")
     parser.add_argument("--model", default=MODEL_NAME)

@@ -3,7 +3,7 @@
 TF Serving accepts only absolute base paths, and `serving/config/models.config` names the Docker
 image's `/models/customer-model`. Locally the Pusher writes to `serving_model/customer-model`, so
 `make serve` runs the same config (names, version policies, labels unchanged) with that one prefix
-rewritten: `python -m serving.local_config --out .serving/models.config`.
+rewritten: `python -m deploy.local_config --out .serving/models.config`.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def localize(text: str, local_root: Path, container_root: str = CONTAINER_MODEL_
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving.local_config", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m deploy.local_config", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=SHIPPED_MODEL_CONFIG, help="model config to map")
     parser.add_argument("--serving-dir", type=Path, default=DEFAULT_SERVING_DIR,
                         help=f"local folder standing for {CONTAINER_MODEL_ROOT}")
@@ -40,7 +40,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         text = localize(args.config.read_text(), args.serving_dir)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(f"# Generated from {args.config} by serving/local_config.py; do not edit.\n{text}")
+        args.out.write_text(f"# Generated from {args.config} by deploy/local_config.py; do not edit.\n{text}")
     except (OSError, text_format.ParseError) as err:
         print(f"error: cannot map {args.config}: {err}", file=sys.stderr)
         return 2

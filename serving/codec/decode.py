@@ -15,10 +15,10 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from serving.errors import InvalidArgumentError, ServingError
-from serving.json_leaves import checker, dense_shape, fill, is_b64_object, scalar_column, shape_text, to_array
-from serving.jsonfmt import debug_string
-from serving.types import RequestFormat, TensorMap, TensorSpec
+from serving.core.errors import InvalidArgumentError, ServingError
+from serving.codec.json_leaves import checker, dense_shape, fill, is_b64_object, scalar_column, shape_text, to_array
+from serving.codec.json_write import debug_string
+from serving.core.types import RequestFormat, TensorMap, TensorSpec
 
 
 def signature_name_of(doc: Mapping[str, Any]) -> str:

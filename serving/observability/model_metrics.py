@@ -27,11 +27,11 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from modules.features import PROBABILITY_OUTPUT
-from serving.errors import NotFoundError
-from serving.manager import ModelManager
-from serving.request_log import RequestLog
-from serving.servable import Signature
-from serving.types import ModelState, ServableId, TensorMap
+from serving.core.errors import NotFoundError
+from serving.core.manager import ModelManager
+from serving.observability.request_log import RequestLog
+from serving.core.servable import Signature
+from serving.core.types import ModelState, ServableId, TensorMap
 
 PROBABILITY = "churn_model_prediction_probability"
 AVAILABLE_VERSIONS = "churn_model_available_versions"

@@ -16,10 +16,10 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
                                      regression_pb2)
 
-from serving.errors import DeadlineExceededError, InvalidArgumentError, ServingError
-from serving.servable import Servable
-from serving.service import PredictionService
-from serving.types import Done, dtype_name
+from serving.core.errors import DeadlineExceededError, InvalidArgumentError, ServingError
+from serving.core.servable import Servable
+from serving.api.service import PredictionService
+from serving.core.types import Done, dtype_name
 
 
 def _example_bytes(request: Any) -> List[bytes]:

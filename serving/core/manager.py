@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
-from serving.errors import InvalidArgumentError, NotFoundError, ServingError
-from serving.servable import Servable
-from serving.source import FileSystemVersionSource
-from serving.types import ModelState, ServableId
-from serving.version_policy import (ActionKind, VersionPolicy, VersionSnapshot, aspired_versions,
+from serving.core.errors import InvalidArgumentError, NotFoundError, ServingError
+from serving.core.servable import Servable
+from serving.core.source import FileSystemVersionSource
+from serving.core.types import ModelState, ServableId
+from serving.core.version_policy import (ActionKind, VersionPolicy, VersionSnapshot, aspired_versions,
                                     next_action)
 
 LOG = logging.getLogger(__name__)

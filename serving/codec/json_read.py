@@ -11,8 +11,8 @@ from typing import Any, Dict, List
 
 import orjson
 
-from serving.errors import InvalidArgumentError
-from serving.jsonfmt import debug_string
+from serving.core.errors import InvalidArgumentError
+from serving.codec.json_write import debug_string
 
 _DECODER = json.JSONDecoder()
 _WHITESPACE = " \t\n\r"

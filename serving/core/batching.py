@@ -19,10 +19,10 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from serving.errors import FailedPreconditionError, InvalidArgumentError, ServingError, UnavailableError
-from serving.metrics import ServingMetrics
-from serving.servable import Signature
-from serving.types import Done, TensorMap
+from serving.core.errors import FailedPreconditionError, InvalidArgumentError, ServingError, UnavailableError
+from serving.observability.metrics import ServingMetrics
+from serving.core.servable import Signature
+from serving.core.types import Done, TensorMap
 
 LOG = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from serving.errors import InvalidArgumentError
-from serving.jsonfmt import PrettyWriter, format_decimal, quote
-from serving.types import RequestFormat, TensorMap
+from serving.core.errors import InvalidArgumentError
+from serving.codec.json_write import PrettyWriter, format_decimal, quote
+from serving.core.types import RequestFormat, TensorMap
 
 _Leaf = Callable[[object], str]
 

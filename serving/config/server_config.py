@@ -16,12 +16,12 @@ from typing import List, Optional, Sequence, Tuple
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.batching import BatchingOptions
+from serving.core.batching import BatchingOptions
 from serving.constants import (DEFAULT_HOST, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES,
                                DEFAULT_SERVING_DIR, GRPC_PORT, MODEL_NAME, REST_PORT)
-from serving.manager import ModelConfig
-from serving.protos import BatchingParameters, MonitoringConfig, prometheus_path
-from serving.version_policy import PolicyKind, VersionPolicy
+from serving.core.manager import ModelConfig
+from serving.config.protos import BatchingParameters, MonitoringConfig, prometheus_path
+from serving.core.version_policy import PolicyKind, VersionPolicy
 
 
 class ConfigError(Exception):

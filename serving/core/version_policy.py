@@ -14,7 +14,7 @@ import enum
 from dataclasses import dataclass
 from typing import AbstractSet, FrozenSet, Iterable, Optional
 
-from serving.types import ModelState
+from serving.core.types import ModelState
 
 
 class PolicyKind(enum.Enum):

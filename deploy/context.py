@@ -1,4 +1,4 @@
-"""Stages a self-contained Docker build folder for Railway: `python -m serving.deploy DIR`.
+"""Stages a self-contained Docker build folder for Railway: `python -m deploy.context DIR`.
 
 `railway up` uploads what `.gitignore` allows, and the pushed model (`serving_model/`) is a generated
 output that git ignores, so deploying straight from the checkout would build an image without the
@@ -67,12 +67,12 @@ def stage(dest: Path, root: Path = PROJECT_ROOT) -> List[str]:
             raise DeployError(f"the Dockerfile copies {name}, which does not exist")
     for name in DEPLOY_FILES:
         shutil.copy2(root / name, dest / name)
-    (dest / MARKER).write_text("Staged by `python -m serving.deploy`; safe to delete.\n")
+    (dest / MARKER).write_text("Staged by `python -m deploy.context`; safe to delete.\n")
     return versions
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving.deploy", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m deploy.context", description=__doc__.split("\n")[0])
     parser.add_argument("dest", type=Path, help="folder to stage (outside the checkout)")
     args = parser.parse_args(argv)
     try:

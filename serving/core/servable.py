@@ -18,8 +18,8 @@ from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 from tensorflow.python.client import pywrap_tf_session as tf_session
 from tensorflow.python.saved_model import loader_impl
 
-from serving.errors import Code, InvalidArgumentError, ServingError
-from serving.types import ServableId, TensorMap, TensorSpec
+from serving.core.errors import Code, InvalidArgumentError, ServingError
+from serving.core.types import ServableId, TensorMap, TensorSpec
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"

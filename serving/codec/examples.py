@@ -10,9 +10,9 @@ from typing import Any, List, Mapping, Sequence, Tuple
 
 from tensorflow.core.example import example_pb2, feature_pb2
 
-from serving.json_leaves import decode_b64, is_b64_object, to_bytes
-from serving.errors import InvalidArgumentError
-from serving.jsonfmt import PrettyWriter, debug_string, format_decimal, json_type_name
+from serving.codec.json_leaves import decode_b64, is_b64_object, to_bytes
+from serving.core.errors import InvalidArgumentError
+from serving.codec.json_write import PrettyWriter, debug_string, format_decimal, json_type_name
 
 _KIND_NAMES = {"bytes_list": "bytes", "float_list": "float", "int64_list": "int64", None: "UNKNOWN"}
 

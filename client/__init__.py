@@ -1,0 +1,1 @@
+"""Command-line client of a TF Serving-compatible server (`python -m client.tf_serving`)."""

@@ -1,0 +1,1 @@
+"""Model lifecycle and execution: servables, manager, file-system source, version policy, batching, types, errors."""
