@@ -22,7 +22,7 @@ endef
 LOCAL_MODEL_CONFIG := .serving/models.config
 SERVE_FLAGS := --model_config_file=$(LOCAL_MODEL_CONFIG) --monitoring_config_file=serving/config/monitoring.config
 
-.PHONY: help setup system-deps run pipeline serve score test test-fast bench bench-scale bench-serving kubeflow-spec deploy-context clean
+.PHONY: help setup lock system-deps run pipeline serve score test test-fast bench bench-scale bench-serving kubeflow-spec deploy-context clean
 
 help:
 	@echo "make run        set up if needed, run the pipeline on the bundled data, then serve the model"
@@ -37,14 +37,15 @@ help:
 	@echo "make bench-scale    pipeline at 10k/100k/1M rows, in_memory vs multi_processing Beam (about 1 h)"
 	@echo "make bench-serving  model server load benchmark (uses wrk when installed)"
 	@echo "make kubeflow-spec  compile the Kubeflow Pipelines v2 / Vertex AI spec (ARGS='--pipeline-root gs://... ')"
-	@echo "make setup      create $(VENV) with Python 3.10 and the pinned requirements"
+	@echo "make setup      create $(VENV) with Python 3.10 and the pinned requirements (runtime + dev)"
+	@echo "make lock       re-resolve requirements.txt + requirements-dev.txt from the .in files (needs PyPI)"
 	@echo "make system-deps  install prometheus and chromium (Debian packages; the tests use them)"
 	@echo "make deploy-context  stage the Docker/Railway build folder (DEPLOY_DIR=$(DEPLOY_DIR)) from the pushed model"
 	@echo "make clean      remove pipeline outputs and pushed models (keeps $(VENV))"
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt
 	@py="$$($(find_python310))"; \
 	if [ -z "$$py" ]; then \
 	  echo "error: Python 3.10 is required (TFX 1.16 supports Python < 3.11) and was not found." >&2; \
@@ -55,11 +56,20 @@ $(STAMP): requirements.txt
 	echo "Creating $(VENV) with $$py"; \
 	rm -rf $(VENV) && "$$py" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip==26.3"
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@# Every interpreter of this venv (scripts, notebooks, `python -m ...`) starts with Keras 2 selected.
 	@echo 'import os; os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")' \
 	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/churn_legacy_keras.pth"
 	@touch $(STAMP)
+
+# Re-resolves both locks together from the direct dependencies (requirements.in, requirements-dev.in) in a
+# throw-away Python 3.10 venv: pip resolves without installing, tools/lock.py splits runtime from dev.
+lock:
+	@py="$$($(find_python310))"; [ -n "$$py" ] || { echo "error: Python 3.10 is required" >&2; exit 2; }; \
+	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	"$$py" -m venv "$$tmp/venv" && "$$tmp/venv/bin/pip" install --quiet "pip==26.3" packaging && \
+	"$$tmp/venv/bin/pip" install --quiet --dry-run --ignore-installed --report "$$tmp/report.json" -r requirements-dev.in && \
+	"$$tmp/venv/bin/python" tools/lock.py "$$tmp/report.json"
 
 run: pipeline
 	@$(MAKE) --no-print-directory serve ARGS=
