@@ -21,7 +21,7 @@ STEPS = 128
 """Midpoint-rule steps along the path. A relu network's gradient jumps where the path crosses a kink,
 so the error shrinks like 1/STEPS: on a trained 256-64-16 model the largest gap between the sum of
 attributions and logit(p) - logit(p_baseline) over 2,000 customers was 0.034 at 64 steps, 0.018 at
-128 (tested) and 0.009 at 256; 128 steps cost about 0.17 ms per customer on one core."""
+128 (tested) and 0.009 at 256. Cost per customer: docs/performance.md ("Insights")."""
 
 
 def baseline_vector(layout: Sequence[tuple[str, int]]) -> tf.Tensor:

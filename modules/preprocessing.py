@@ -1,6 +1,6 @@
 """Transform's `preprocessing_fn`: raw CSV columns -> model-ready tensors.
 
-Behaviour on messy data (documented in README):
+Behaviour on messy data (documented in docs/data.md):
 - identifier columns are dropped; the model never sees them;
 - numeric features are z-scored with the training mean and deviation; missing cells become 0, the mean;
 - categorical (string) features get a vocabulary computed on the training split; missing cells and

@@ -11,8 +11,8 @@ def skip_autograph_for_tf_keras() -> None:
 
     TF 2.16 lists `keras` among the libraries AutoGraph never converts, but not the separate
     `tf_keras` package that Keras 2 now lives in, so the first `fit()` in a process transpiles
-    hundreds of tf-keras functions: about 20 s on this project's machine, against about 1 s with
-    this rule. tf-keras is written for graph mode, so converting it gains nothing.
+    hundreds of tf-keras functions, most of the Trainer's time on the bundled data (measured:
+    docs/performance.md, "Pipeline"). tf-keras is written for graph mode, so converting it gains nothing.
     """
     rules = autograph_config.CONVERSION_RULES
     if not any(isinstance(r, autograph_config.DoNotConvert) and r.matches(_TF_KERAS) for r in rules):

@@ -49,7 +49,7 @@ def run_fn(fn_args: FnArgs) -> None:
         *train,
         batch_size=batch_size,
         # In-memory tensors: Keras shuffles the row indices every epoch and gathers whole batches.
-        # A tf.data shuffle buffer moves rows one by one: 20-40 s an epoch for 600,000 rows, 1-2 s this way.
+        # A tf.data shuffle buffer moves rows one by one, far slower at scale (docs/performance.md).
         shuffle=True,
         validation_data=read(fn_args.eval_files),
         epochs=config.get("max_epochs", hparams.MAX_EPOCHS),

@@ -23,8 +23,8 @@ AUTO = "auto"
 DEFAULT_MODE = AUTO
 MULTI_PROCESSING_FROM_BYTES = 16 << 20
 """`auto` runs multi_processing from this much CSV input (about 240,000 rows of the bundled columns).
-`make bench-scale` on 2 cores: in_memory wins at 10,000 rows (worker processes cost 10-20 s per
-component to start), the two tie at 100,000, multi_processing wins at 1,000,000 (README, "Large data")."""
+`make bench-scale` on 2 cores: in_memory wins at 10,000 rows (starting worker processes costs more than they
+save), the two tie at 100,000, multi_processing wins at 1,000,000 (docs/performance.md, "Pipeline at scale")."""
 AUTO_WORKERS = 0
 """`--beam-workers 0`: one worker per core (Beam's own default for multi_processing)."""
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -1,7 +1,7 @@
 """CsvExampleGen's executor, vectorised: the same tf.Examples, byte for byte, several times faster.
 
-`make bench-scale` showed TFX's CSV executor spending about 0.5 ms of Python per row (a million
-rows: about 8 minutes) in per-row steps: Python's csv module, a type guess per cell, a tf.Example
+`make bench-scale` showed TFX's CSV executor spending most of its time in per-row Python steps
+(figures: docs/performance.md, "Pipeline at scale"): Python's csv module, a type guess per cell, a tf.Example
 built cell by cell, serialised twice. Here, per file and in blocks of rows:
 - pyarrow's C++ reader splits the CSV into columns of raw bytes;
 - each column's type follows TFX's rule (csv_decoder.ColumnTypeInferrer: the widest of INT < FLOAT

@@ -14,7 +14,7 @@ CLASS_COUNTS = "ConfusionMatrixAtThresholds"
 
 At the decision threshold it is the confusion matrix Precision, Recall and BinaryAccuracy are
 computed from. It replaced TFMA's MeanLabel, a metric of its own with its own per-example Python
-pass: the Evaluator on 1M rows went from 429 s to 403 s (make bench-scale, README)."""
+pass, so dropping it made the Evaluator faster (docs/performance.md, "Pipeline at scale")."""
 GATING_METRIC_CLASS = "AUC"
 NOT_WORSE = -1e-10
 """Change threshold: candidate AUC - baseline AUC must be >= this, i.e. not worse (ties pass)."""

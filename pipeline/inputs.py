@@ -6,7 +6,7 @@ checked once, up front, with messages a person can act on (`InputError` -> exit 
 cleaned copy is written under `<output>/inputs/<content hash>/` so that an unchanged input keeps the
 same path and file times and TFX's cache stays valid, while a changed input gets a new folder.
 
-Cleaning rules (documented in the README):
+Cleaning rules (documented in docs/data.md):
 - surrounding whitespace is stripped from every cell;
 - empty cells and the tokens in MISSING_TOKENS become empty cells, which TFX reads as missing values
   (imputed by Transform; the curated schema bounds how many may be missing);

@@ -4,7 +4,7 @@ Runners: `local_pipeline.py` (LocalDagRunner, via pipeline/cli.py) and `python -
 (KubeflowV2DagRunner: a pipeline spec for Kubeflow Pipelines v2 / Vertex AI Pipelines).
 
 Components are imported from their modules, not `tfx.v1`, whose import also loads the Google Cloud
-AI Platform client (about 4 s of every run's start-up).
+AI Platform client (seconds of every run's start-up: docs/performance.md).
 """
 from __future__ import annotations
 

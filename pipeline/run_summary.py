@@ -1,8 +1,8 @@
 """What a run did, read back from ML Metadata and the artifacts: the source of run_summary.json.
 
 `collect_outputs` finds the newest pipeline run in MLMD and the output artifacts of each node in it
-(cached executions included). `build_summary` turns them into the JSON-ready dict documented in the
-README; `format_summary` renders that dict as the table printed at the end of a run. Both are pure.
+(cached executions included). `build_summary` turns them into the JSON-ready dict documented in
+docs/pipeline.md; `format_summary` renders that dict as the table printed at the end of a run. Both are pure.
 """
 from __future__ import annotations
 
