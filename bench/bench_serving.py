@@ -8,7 +8,7 @@ rate, and a baseline Flask server doing one `tf.saved_model.load` signature call
 
 On this 2-core machine the load generator shares the cores with the server, and a run's
 throughput depends on how the scheduler places the threads: repeated runs of the same server
-spread over 2,500-5,000 req/s at concurrency 64. The batching server is therefore started
+spread widely (docs/performance.md, "Model server"). The batching server is therefore started
 `--repeats` times (a fresh process each); the table gives the median run per level, and the
 spread is printed. One run of the other servers serves as reference.
 

@@ -43,8 +43,8 @@ YOUNG_GC_THRESHOLD = 10_000
 def _tune_gc() -> None:
     """A loaded TF model is hundreds of thousands of long-lived Python objects, and every full
     collection walked them all mid-request: freezing them once the models are loaded, and
-    collecting the young generation less often (requests make many short-lived objects), took p99
-    at 64 concurrent clients from 227 ms to 53 ms (bench/bench_serving.py)."""
+    collecting the young generation less often (requests make many short-lived objects), cut the p99
+    latency under load (measured with bench/bench_serving.py: docs/performance.md, "Model server")."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])

@@ -80,8 +80,8 @@ class Signature:
     """A SignatureDef bound to its session: aliases, specs and pre-resolved feeds and fetches.
 
     `run` calls the session's C entry point directly: `Session.run` and `make_callable` with feeds
-    spend ~0.5 ms of GIL-holding Python per call re-validating the graph, which capped the
-    server's throughput. Errors are then the runtime's own messages, as TF Serving returns them.
+    spend GIL-holding Python on every call re-validating the graph, which capped the server's
+    throughput (docs/performance.md, "Model server"). Errors are then the runtime's own messages, as TF Serving returns them.
     """
 
     def __init__(self, name: str, sig: meta_graph_pb2.SignatureDef, session: tf.compat.v1.Session) -> None:

@@ -4,10 +4,10 @@ A request that runs a model finishes on a worker thread (a batch thread or the s
 The worker only hands the outputs over; the response is encoded on the event loop. Threads take
 turns on the GIL, and every turn is a futex wake-up plus a context switch: a worker that also
 encoded a whole batch of responses held the GIL in long stretches that stalled the loop after
-each of its socket calls (measured: 2,600-3,200 req/s that way, 3,100-4,100 this way, one batch
-thread, bench/bench_serving.py). The finished requests of a batch reach the loop through one
-`call_soon_threadsafe`, not one each. Whichever comes first, the result or the deadline,
-answers the request; exactly one response is built (and so counted in the metrics).
+each of its socket calls (measured with bench/bench_serving.py: docs/performance.md, "Model server").
+The finished requests of a batch reach the loop through one `call_soon_threadsafe`, not one each.
+Whichever comes first, the result or the deadline, answers the request; exactly one response is
+built (and so counted in the metrics).
 """
 from __future__ import annotations
 
