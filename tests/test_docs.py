@@ -2,13 +2,15 @@
 
 Every relative link (and image) resolves to a file inside the repository, every `#anchor` names a heading of
 its target page (GitHub's heading ids), every `make <target>` the docs name in code is a Makefile target, and
-every `python -m <module> [<subcommand>]` they name answers `--help` with exit code 0. The `--help` checks
-run in one Python process (each module through `runpy`), so TensorFlow is imported once, not once per command.
-The checker is tested on a small broken repository too, so a checker that finds nothing fails.
+every `python -m <module> [<subcommand>]` and `python <script>.py` they name answers `--help` with exit code 0.
+The `--help` checks run in one Python process (each module or script through `runpy`), so TensorFlow is imported
+once, not once per command. The checker is tested on a small broken repository too, so a checker that finds
+nothing fails.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -26,6 +28,7 @@ HELP_TIMEOUT_S = 540
 _MARKDOWN = MarkdownIt("commonmark").enable("table")
 _MAKE = re.compile(r"(?<![\w/.$-])make((?: +[a-z][a-z0-9-]*(?![\w=-]))+)")
 _PYTHON_M = re.compile(r"python3? -m ([A-Za-z_][\w.]*)((?: [a-z][a-z_]*(?![\w./=-]))?)")
+_PYTHON_SCRIPT = re.compile(r"python3? ((?:[\w-]+/)*[\w-]+\.py)\b")
 _MAKEFILE_RULE = re.compile(r"^([A-Za-z0-9][\w.-]*(?: +[A-Za-z0-9][\w.-]*)*) *:(?!=)", re.MULTILINE)
 
 
@@ -120,12 +123,15 @@ def named_make_targets(pages: list[Path]) -> dict[str, str]:
 
 def named_entry_points(pages: list[Path]) -> dict[str, str]:
     """Each `python -m <module>` named in the code of `pages`, with its subcommand when one follows
-    (`python -m insights score`), as the command line to run `--help` on, with a page naming it."""
+    (`python -m insights score`), and each `python <script>.py` (`local_pipeline.py`), as the command line to
+    run `--help` on, with a page naming it."""
     named: dict[str, str] = {}
     for path in pages:
         for code in parse_page(path).code:
             for match in _PYTHON_M.finditer(code):
                 named.setdefault(f"{match.group(1)}{match.group(2)}", path.name)
+            for match in _PYTHON_SCRIPT.finditer(code):
+                named.setdefault(match.group(1), path.name)
     return named
 
 
@@ -139,7 +145,10 @@ for command in commands:
     stdout = io.StringIO()
     try:
         with contextlib.redirect_stdout(stdout):
-            runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
+            if argv[0].endswith(".py"):
+                runpy.run_path(argv[0], run_name="__main__")
+            else:
+                runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -152,10 +161,13 @@ with open(out_path, "w") as f:
 
 
 def help_results(commands: list[str], tmp_path: Path) -> dict[str, dict[str, object]]:
-    """Runs `python -m <command> --help` for every command in ONE child process (cwd: the repository root) and
+    """Runs `python -m <command> --help` (`python <command> --help` for a `.py` script) for every command in ONE
+    child process (cwd: the repository root) and
     returns per command its `exit_code` (int, or the exception that escaped) and whether it printed `usage:`."""
     out = tmp_path / "help.json"
-    proc = subprocess.run([sys.executable, "-c", _HELP_RUNNER, str(out), json.dumps(commands)], cwd=ROOT,
+    # Set, not inherited by chance: local_pipeline.py re-executes itself (replacing this runner) without it.
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    proc = subprocess.run([sys.executable, "-c", _HELP_RUNNER, str(out), json.dumps(commands)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=HELP_TIMEOUT_S)
     assert out.exists(), f"the --help runner died (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
     return json.loads(out.read_text())
@@ -175,32 +187,34 @@ def test_every_named_make_target_exists() -> None:
 
 
 BOGUS_MODULE = "tests_docs_no_such_module"
+BOGUS_SCRIPT = "tests/no_such_script.py"
 
 
 @pytest.fixture(scope="module")
 def entry_points_help(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], dict[str, dict[str, object]]]:
-    """The docs' `python -m` commands and their `--help` results; BOGUS_MODULE rides along in the same process
-    as the checker's own negative case."""
+    """The docs' `python -m` and `python <script>.py` commands and their `--help` results; BOGUS_MODULE and
+    BOGUS_SCRIPT ride along in the same process as the checker's own negative cases."""
     named = named_entry_points(doc_pages())
-    return named, help_results([*named, BOGUS_MODULE], tmp_path_factory.mktemp("help"))
+    return named, help_results([*named, BOGUS_MODULE, BOGUS_SCRIPT], tmp_path_factory.mktemp("help"))
 
 
 @pytest.mark.e2e
 def test_every_named_entry_point_answers_help(
         entry_points_help: tuple[dict[str, str], dict[str, dict[str, object]]]) -> None:
     named, results = entry_points_help
-    assert {"serving", "insights score", "monitoring.drift"} <= named.keys()
+    assert {"serving", "insights score", "monitoring.drift", "local_pipeline.py"} <= named.keys()
     failing = {f"{cmd} ({page})": results[cmd] for cmd, page in named.items()
                if results[cmd] != {"exit_code": 0, "usage": True}}
     assert failing == {}, f"`python -m ... --help` that did not print usage and exit 0: {failing}"
 
 
 @pytest.mark.e2e
-def test_help_check_fails_for_a_missing_module(
+def test_help_check_fails_for_a_missing_module_or_script(
         entry_points_help: tuple[dict[str, str], dict[str, dict[str, object]]]) -> None:
     _, results = entry_points_help
-    assert results[BOGUS_MODULE]["exit_code"] != 0
-    assert results[BOGUS_MODULE]["usage"] is False
+    for bogus in (BOGUS_MODULE, BOGUS_SCRIPT):
+        assert results[bogus]["exit_code"] != 0
+        assert results[bogus]["usage"] is False
 
 
 def test_checker_reports_broken_links_anchors_and_targets(tmp_path: Path) -> None:
@@ -213,7 +227,8 @@ def test_checker_reports_broken_links_anchors_and_targets(tmp_path: Path) -> Non
         "[gone](docs/missing.md) [bad anchor](docs/page.md#no-such-heading) [bad self](#nowhere)\n"
         "[outside](../elsewhere.md) [web](https://example.com/x.md) ![img](docs/missing.png)\n\n"
         "`[not a link](docs/missing.md)` `make good other` `make VAR=1` `make nosuch` `make good ARGS=x`\n\n"
-        "```bash\nmake alsomissing   # comment\n.venv/bin/python -m pkg.mod sub --flag\npython -m other DIR\n```\n")
+        "```bash\nmake alsomissing   # comment\n.venv/bin/python -m pkg.mod sub --flag\npython -m other DIR\n"
+        "python tools/run.py --x\n```\n")
     pages = doc_pages(tmp_path)
     assert sorted(broken_links(pages, tmp_path)) == sorted([
         "README.md: docs/missing.md: no such file",
@@ -227,4 +242,4 @@ def test_checker_reports_broken_links_anchors_and_targets(tmp_path: Path) -> Non
     named = named_make_targets(pages)
     assert set(named) == {"good", "other", "nosuch", "alsomissing"}
     assert {t for t in named if t not in targets} == {"nosuch", "alsomissing"}
-    assert set(named_entry_points(pages)) == {"pkg.mod sub", "other"}
+    assert set(named_entry_points(pages)) == {"pkg.mod sub", "other", "tools/run.py"}
