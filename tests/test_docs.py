@@ -1,4 +1,4 @@
-"""README.md and docs/*.md stay true to the repository.
+"""README.md, docs/*.md and data/README.md stay true to the repository.
 
 Every relative link (and image) resolves to a file inside the repository, every `#anchor` names a heading of
 its target page (GitHub's heading ids), every `make <target>` the docs name in code is a Makefile target, and
@@ -33,8 +33,9 @@ _MAKEFILE_RULE = re.compile(r"^([A-Za-z0-9][\w.-]*(?: +[A-Za-z0-9][\w.-]*)*) *:(
 
 
 def doc_pages(root: Path = ROOT) -> list[Path]:
-    """README.md and every docs/*.md of `root`, the pages this test keeps honest."""
-    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    """README.md, every docs/*.md and data/README.md (when present) of `root`: the pages this test keeps honest."""
+    extra = [p for p in (root / "data" / "README.md",) if p.exists()]
+    return [root / "README.md", *sorted((root / "docs").glob("*.md")), *extra]
 
 
 @dataclass
