@@ -75,7 +75,8 @@ class ModelServer:
         request_log = RequestLog(config.request_log_file) if config.request_log_file else None
         self.model_metrics = ModelMetrics(self.metrics.registry, self.manager, request_log)
         self.service = PredictionService(self.manager, self.runner, self.metrics,
-                                         config.max_instances, config.rest_timeout_ms, self.model_metrics)
+                                         config.max_instances, config.rest_timeout_ms, self.model_metrics,
+                                         max_tensor_elements=config.max_request_bytes)
         self.grpc_port = 0
         self.rest_port = 0
         self._grpc = None

@@ -13,6 +13,7 @@ from typing import Any, Callable, List, Optional, Protocol, Sequence, Tuple
 import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
+from serving.constants import DEFAULT_MAX_REQUEST_BYTES
 from serving.core.errors import Code, FailedPreconditionError, InvalidArgumentError, ServingError
 from serving.core.manager import ModelManager
 from serving.observability.metrics import ServingMetrics
@@ -72,12 +73,15 @@ class PredictionService:
     """Predict/Classify/Regress/GetModelStatus/GetModelMetadata over the model manager."""
 
     def __init__(self, manager: ModelManager, runner: Runner, metrics: ServingMetrics,
-                 max_instances: int, timeout_ms: int, model_metrics: ModelMetrics) -> None:
+                 max_instances: int, timeout_ms: int, model_metrics: ModelMetrics,
+                 max_tensor_elements: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
         self.manager = manager
         self.runner = runner
         self.metrics = metrics
         self.model_metrics = model_metrics
         self.max_instances = max_instances
+        self.max_tensor_elements = max_tensor_elements
+        """Elements a gRPC request tensor may declare (`grpc_service.tensor_from_proto`)."""
         self.timeout_ms = timeout_ms
 
     def resolve(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> Servable:

@@ -51,26 +51,27 @@ def status_from_exception(err: BaseException) -> ServingError:
 
 
 class _Feed:
-    """One input placeholder as the C API takes it, with session.run's dtype and shape checks."""
+    """One input placeholder as the C API takes it.
 
-    __slots__ = ("output", "np_dtype", "dims", "name", "shape_text", "feedable")
+    Only the dtype is converted here; shapes are not checked. TF Serving feeds request tensors to
+    `Session::Run` as they come (`predict_util.cc` checks aliases and dtypes, never shapes), so a
+    `[1, 1]` value for a `[None]` input or a scalar runs if the graph accepts it, and a shape the
+    graph cannot take fails with the runtime's own message (as `status_from_exception` maps it).
+    Python's `Session.run` would reject both ("Cannot feed value of shape ..."); TF Serving does not.
+    """
+
+    __slots__ = ("output", "np_dtype", "name", "feedable")
 
     def __init__(self, tensor: tf.Tensor) -> None:
         self.output = tensor._as_tf_output()  # pylint: disable=protected-access
         self.np_dtype = np.dtype(tensor.dtype.as_numpy_dtype)
-        self.dims = tensor.shape.as_list() if tensor.shape.rank is not None else None
         self.name = tensor.name
-        self.shape_text = str(tensor.shape)
         self.feedable = tensor.graph.is_feedable(tensor)
 
     def value(self, array: np.ndarray) -> np.ndarray:
+        """`array` in the placeholder's dtype; raises InvalidArgumentError for unfeedable tensors."""
         if array.dtype != self.np_dtype:
             array = np.asarray(array, dtype=self.np_dtype)
-        dims = self.dims
-        if dims is not None and (len(dims) != array.ndim
-                                 or any(d is not None and d != n for d, n in zip(dims, array.shape))):
-            raise InvalidArgumentError(f"Cannot feed value of shape {array.shape} for Tensor {self.name}, "
-                                       f"which has shape {self.shape_text}")
         if not self.feedable:
             raise InvalidArgumentError(f"Tensor {self.name} may not be fed.")
         return array
