@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
+from serving.constants import DEFAULT_SETTLE_SECONDS
 from serving.core.errors import InvalidArgumentError, NotFoundError, ServingError
 from serving.core.servable import Servable
 from serving.core.source import FileSystemVersionSource
@@ -53,6 +54,8 @@ class _Record:
     is_aspired: bool = True
     is_new: bool = True
     error: Optional[ServingError] = None
+    retry: bool = False
+    """The load failed and the folder has changed since: load it again once it settles."""
 
 
 class _Model:
@@ -68,7 +71,7 @@ class ModelManager:
 
     def __init__(self, models: List[ModelConfig], load_fn: LoadFn, *, poll_seconds: float = 1.0,
                  max_load_retries: int = 5, load_retry_interval_seconds: float = 60.0,
-                 settle_seconds: float = 2.0, on_load: Optional[LoadObserver] = None) -> None:
+                 settle_seconds: float = DEFAULT_SETTLE_SECONDS, on_load: Optional[LoadObserver] = None) -> None:
         self._models = {m.name: _Model(m, settle_seconds) for m in models}
         self._load_fn = load_fn
         self._poll_seconds = poll_seconds
@@ -85,13 +88,21 @@ class ModelManager:
         """One source poll plus every policy action it implies (loads are synchronous)."""
         with self._poll_lock:
             for model in self._models.values():
+                for version, record in list(model.records.items()):
+                    if (record.state is ModelState.END and record.error is not None and not record.retry
+                            and model.source.recheck(version, record.path)):
+                        LOG.info("Version folder %s changed since its load failed; loading it again "
+                                 "once its files settle", record.path)
+                        record.retry = True
                 on_disk = model.source.poll()
+                if on_disk is None:  # failed poll: keep every version as it is (as TF Serving)
+                    continue
                 aspired = aspired_versions(set(on_disk), model.config.policy)
                 with self._lock:
                     for version in aspired:
                         record = model.records.get(version)
-                        if record is None or (record.state is ModelState.END and not record.is_aspired
-                                              and record.error is None):
+                        if record is None or record.retry or (
+                                record.state is ModelState.END and not record.is_aspired and record.error is None):
                             model.records[version] = _Record(path=on_disk[version])
                     for version, record in model.records.items():
                         record.is_aspired = version in aspired
@@ -190,6 +201,14 @@ class ModelManager:
                 self.poll_once()
             except Exception:  # a poll must never kill the manager thread
                 LOG.exception("Model poll failed")
+
+    def interrupt(self) -> None:
+        """Ends `wait_until_available` and polling soon; safe from a signal handler (no join)."""
+        self._stop.set()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._stop.is_set()
 
     def stop(self) -> None:
         self._stop.set()
