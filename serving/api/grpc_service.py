@@ -92,7 +92,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             version = spec.version.value if spec.HasField("version") else None
             label = spec.version_label if spec.WhichOneof("version_choice") == "version_label" else None
-            response = body(self._service.resolve(spec.name, version, label))
+            servable = self._service.resolve(spec.name, version, label)
+            try:
+                response = body(servable)
+            finally:
+                servable.release()  # a run started meanwhile holds its own lease
         except ServingError as err:
             if counted:
                 self._service.metrics.record_request(spec.name, err.code.name)

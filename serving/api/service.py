@@ -85,6 +85,8 @@ class PredictionService:
         self.timeout_ms = timeout_ms
 
     def resolve(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> Servable:
+        """The servable for a request, leased (`ModelManager.get`): call `servable.release()` once
+        done with it. Runs started with it (`predict`, `classify`, `regress`) hold their own lease."""
         return self.manager.get(name, version, label)
 
     @staticmethod
@@ -107,13 +109,19 @@ class PredictionService:
         name = servable.id.name
 
         def finished(outputs: Any, error: Optional[Exception]) -> None:
+            servable.release()
             if error is None:
                 self.metrics.record_runtime_latency(name, api, (time.perf_counter() - started) * 1e6)
                 if observe:
                     self.model_metrics.observe_predict(servable.id, signature, inputs, outputs)
             done(outputs, error)
 
-        self.runner.submit(signature, inputs, self.timeout_ms, finished)
+        servable.hold()  # the session stays open until this run is done, even past a timeout
+        try:
+            self.runner.submit(signature, inputs, self.timeout_ms, finished)
+        except BaseException:
+            servable.release()
+            raise
 
     def predict(self, servable: Servable, signature: Signature, inputs: TensorMap, done: Done) -> None:
         """`done(outputs, error)` on a worker thread; refusals raise here."""

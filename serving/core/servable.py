@@ -96,6 +96,13 @@ class Signature:
         self._lock = threading.Lock()
         self._output_keys = tuple(self.outputs)
 
+    def unbind(self) -> None:
+        """Drops the session and the graph tensors (the servable is closing its session)."""
+        with self._lock:
+            self._feeds.clear()
+            self._fetches.clear()
+            self._session = None
+
     def _resolve(self, in_keys: Iterable[str], out_keys: Iterable[str]) -> None:
         """Looks tensors up once (lazily, as a signature may name tensors a graph lacks)."""
         with self._lock:
@@ -146,7 +153,15 @@ def _run_options(timeout_ms: int) -> object:
 
 
 class Servable:
-    """A loaded version: its session, signature map and the raw SignatureDefs for metadata."""
+    """A loaded version: its session, signature map and the raw SignatureDefs for metadata.
+
+    Leases keep the session open while requests use it: the manager hands out a servable only
+    with a lease (`acquire`), each holder `release`s it once, and a session run holds its own
+    (`hold`). Once the manager unloads the version (`retire`), the session is closed as soon as
+    the last lease goes, so an unloaded version's memory is released without failing a request
+    that had already resolved it (TF Serving's manager likewise unloads only once no handle
+    refers to the servable: `basic_manager.cc`, `ServableHandle`).
+    """
 
     def __init__(self, servable_id: ServableId, path: Path, session: tf.compat.v1.Session,
                  meta_graph: meta_graph_pb2.MetaGraphDef,
@@ -162,6 +177,48 @@ class Servable:
             for name, sig in meta_graph.signature_def.items()
             if name != INIT_OP_SIGNATURE
         }
+        self._lease_lock = threading.Lock()
+        self._leases = 0
+        self._retired = False
+        self.closed = False
+        """True once the session is closed (retired and no lease left)."""
+
+    def acquire(self) -> bool:
+        """Takes a lease for a request; False once the version is retired (look it up again)."""
+        with self._lease_lock:
+            if self._retired:
+                return False
+            self._leases += 1
+            return True
+
+    def hold(self) -> None:
+        """Takes another lease for work started under one the caller already holds."""
+        with self._lease_lock:
+            self._leases += 1
+
+    def release(self) -> None:
+        """Returns one lease; closes the session if it was the last one of a retired version."""
+        with self._lease_lock:
+            self._leases -= 1
+            close = self._retired and self._leases == 0
+        if close:
+            self._close()
+
+    def retire(self) -> None:
+        """Called once the manager no longer serves this version: closes the session now or
+        when the last lease is released."""
+        with self._lease_lock:
+            self._retired = True
+            close = self._leases == 0
+        if close:
+            self._close()
+
+    def _close(self) -> None:
+        self.closed = True
+        for signature in self.signatures.values():
+            signature.unbind()
+        self._session.close()
+        self._session = None  # the graph goes with the last reference
 
     @classmethod
     def load(cls, servable_id: ServableId, path: Path, tags: Tuple[str, ...] = ("serve",),

@@ -8,15 +8,18 @@ import resource
 import shutil
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Callable, List
 
 import pytest
 
+from serving.core.errors import NotFoundError
 from serving.core.manager import ModelConfig, ModelManager
 from serving.core.servable import Servable
 from serving.core.types import ModelState
 from tests.serving.conftest import ServerFactory, install
+from tests.serving.http_util import get, post
 from tests.serving.test_lifecycle import predict_one, states, wait_for
 
 
@@ -108,3 +111,47 @@ def test_base_path_renamed_away_under_load_fails_no_request(tmp_path: Path, mode
     assert states(port) == [(1, "AVAILABLE", "OK")]
     install(model_store, "tf2_v2", base, 2)  # polling still works afterwards
     wait_for(lambda: states(port)[0] == (2, "AVAILABLE", "OK"))
+
+
+def test_unloaded_version_closes_its_session_once_requests_are_done(tmp_path: Path, model_store: Path,
+                                                                    server_factory: ServerFactory) -> None:
+    base = tmp_path / "m"
+    install(model_store, "tf1", base, 1)
+    server = server_factory((ModelConfig("m", base),), rest_timeout_ms=1500)
+    old = server.manager.get("m")
+    old.release()
+    blocked: List[tuple] = []
+    # The `blocking` signature waits on an empty queue until the 1.5 s run deadline.
+    thread = threading.Thread(target=lambda: blocked.append(
+        post(server.rest_port, "/v1/models/m:predict", {"signature_name": "blocking", "instances": [[1.0]]})))
+    thread.start()
+    time.sleep(0.3)
+    install(model_store, "tf1", base, 2)
+    wait_for(lambda: states(server.rest_port)[:2] == [(2, "AVAILABLE", "OK"), (1, "END", "OK")])
+    assert not old.closed  # the blocked run still uses version 1's session
+    assert get(server.rest_port, "/v1/models/m/versions/1/metadata")[0] == 404
+    thread.join()
+    assert blocked[0][0] == 504
+    wait_for(lambda: old.closed, timeout=5)
+    assert predict_one(server.rest_port) == 3.0
+
+
+def test_leases_keep_a_retired_session_open_until_released(tmp_path: Path, model_store: Path) -> None:
+    base = tmp_path / "m"
+    install(model_store, "tf2_v1", base, 1)
+    manager = _manager(base)
+    manager.poll_once()
+    first, second = manager.get("m"), manager.get("m", version=1)
+    graph = weakref.ref(first.signatures["serving_default"]._session.graph)  # pylint: disable=protected-access
+    install(model_store, "tf2_v2", base, 2)
+    manager.poll_once()
+    with pytest.raises(NotFoundError, match=r"Specific\(m, 1\)"):
+        manager.get("m", version=1)
+    first.release()
+    assert not first.closed
+    second.release()
+    assert first.closed
+    manager.poll_once()  # frees the closed graph (a web of reference cycles) on the manager thread
+    assert graph() is None
+    served = manager.get("m")
+    assert served.id.version == 2 and not served.closed
