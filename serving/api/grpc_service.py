@@ -228,14 +228,21 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 def create_grpc_server(service: PredictionService, host: str, port: int, num_threads: int,
                        max_message_bytes: int) -> "tuple[grpc.Server, int]":
-    """A started-ready (not yet started) gRPC server and the port it bound."""
+    """A ready (not yet started) gRPC server and the port it bound.
+
+    Raises:
+      OSError: the port cannot be bound (`main` prints one line and exits 1).
+    """
     options = [("grpc.max_receive_message_length", max_message_bytes),
                ("grpc.max_send_message_length", -1)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="grpc"),
                          options=options)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(service), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(service), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
+        bound = 0
     if bound == 0:
-        raise OSError(f"Could not bind gRPC port {host}:{port}")
+        raise OSError(f"Could not bind gRPC port {host}:{port} (address in use or not available)")
     return server, bound

@@ -97,3 +97,14 @@ def test_missing_base_path_is_logged_once_and_polled(tmp_path: Path, model_store
     text = log_path.read_text()
     assert text.count("Could not find base path") == 1, text
     assert "Traceback" not in text
+
+
+def test_grpc_port_in_use_is_an_os_error_for_one_line(tmp_path: Path, model_store: Path,
+                                                      server_factory: ServerFactory) -> None:
+    install(model_store, "tf2_v1", tmp_path / "m", 1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=f"Could not bind gRPC port 127.0.0.1:{port}"):
+            server_factory((ModelConfig("m", tmp_path / "m"),), grpc_port=port)
