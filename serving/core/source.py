@@ -26,7 +26,7 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Set, Tuple
 
 from serving.constants import DEFAULT_SETTLE_SECONDS
 
@@ -84,6 +84,7 @@ class FileSystemVersionSource:
         self._stable: Dict[int, Fingerprint] = {}
         """Versions reported complete, with their listing at that time (for `recheck`)."""
         self._warned_empty = False
+        self._unreadable: Set[int] = set()
         self._last_error: Optional[str] = None
 
     def poll(self) -> Optional[Dict[int, Path]]:
@@ -136,6 +137,7 @@ class FileSystemVersionSource:
                 found[version] = path
         self._pending = {v: p for v, p in self._pending.items() if v in present}
         self._stable = {v: fp for v, fp in self._stable.items() if v in present}
+        self._unreadable &= present
         return found
 
     def _is_complete(self, version: int, path: Path) -> bool:
@@ -144,7 +146,15 @@ class FileSystemVersionSource:
         if not any(os.path.isfile(path / f) for f in _SAVED_MODEL_FILES):
             self._pending.pop(version, None)
             return False
-        listing, newest_change = fingerprint(path)
+        try:
+            listing, newest_change = fingerprint(path)
+        except OSError as err:  # not readable yet (permissions, EMFILE): not complete yet either
+            self._pending.pop(version, None)
+            if version not in self._unreadable:
+                LOG.warning("Cannot read version folder %s yet: %s", path, err)
+            self._unreadable.add(version)
+            return False
+        self._unreadable.discard(version)
         now = time.monotonic()
         previous = self._pending.get(version)
         since = previous[1] if previous is not None and previous[0] == listing else now

@@ -76,3 +76,4 @@ def test_recheck_withdraws_a_changed_folder_until_it_settles(tmp_path: Path, mod
     assert source.poll() == {}
     time.sleep(0.6)
     assert source.poll() == {3: version}
+
