@@ -67,6 +67,27 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def test_sigterm_ends_a_start_waiting_for_a_missing_base_path(tmp_path: Path) -> None:
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving", f"--model_base_path={tmp_path / 'missing'}", "--model_name=m",
+             f"--port={_free_port()}", f"--rest_api_port={_free_port()}"],
+            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while "Could not find base path" not in log_path.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in log_path.read_text()
+
+
 def test_missing_base_path_is_logged_once_and_polled(tmp_path: Path, model_store: Path) -> None:
     base = tmp_path / "not-yet" / "m"
     rest, grpc_port = _free_port(), _free_port()
