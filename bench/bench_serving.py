@@ -5,6 +5,9 @@ against `python -m serving` (with and without --enable_batching), the in-process
 rate, and a baseline Flask server doing one `tf.saved_model.load` signature call per request.
 
     .venv/bin/python bench/bench_serving.py [--model_base_path DIR] [--duration 20] [--repeats 3]
+        [--reloads 20] [--reloads-only]
+
+`--reloads N` first reports the server's resident memory over N version swaps (0 skips it).
 
 On this 2-core machine the load generator shares the cores with the server, and a run's
 throughput depends on how the scheduler places the threads: repeated runs of the same server
@@ -207,6 +210,73 @@ def median_run(runs: List[Dict[str, float]]) -> Dict[str, float]:
     return {**middle, "errors": sum(r["errors"] for r in runs)}
 
 
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process (Linux /proc), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def _served_versions(port: int) -> Dict[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", f"/v1/models/{MODEL_NAME}")
+    body = json.loads(conn.getresponse().read())
+    return {int(v["version"]): v["state"] for v in body.get("model_version_status", [])}
+
+
+def bench_reload_memory(base: Path, reloads: int) -> List[float]:
+    """Resident memory of `python -m serving` over `reloads` version swaps (our lifecycle goal:
+    an unloaded version's session is closed, so memory stays flat instead of growing per reload).
+
+    Each reload copies the model to a staging folder and renames it in as the next version (as
+    the Pusher does), waits until that version is AVAILABLE and the previous one END, sends 50
+    predicts, and reads VmRSS. Returns the RSS (MiB) before the first reload and after each.
+    """
+    source = next(p for p in sorted(base.iterdir()) if p.name.isdigit())
+    work = Path(tempfile.mkdtemp())
+    served = work / MODEL_NAME
+    shutil.copytree(source, served / "1")
+    rest = free_port()
+    cmd = [sys.executable, "-m", "serving", f"--model_base_path={served}", f"--model_name={MODEL_NAME}",
+           f"--port={free_port()}", f"--rest_api_port={rest}", "--file_system_poll_wait_seconds=0.2",
+           "--file_system_settle_seconds=0"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(rest, proc)
+        sizes = [rss_mb(proc.pid)]
+        for version in range(2, reloads + 2):
+            staging = work / f"staging-{version}"
+            shutil.copytree(source, staging)
+            staging.rename(served / str(version))
+            deadline = time.time() + 120
+            while _served_versions(rest).get(version - 1) != "END" or _served_versions(rest)[version] != "AVAILABLE":
+                if time.time() > deadline:
+                    raise RuntimeError(f"version {version} did not replace {version - 1}")
+                time.sleep(0.1)
+            shutil.rmtree(served / str(version - 1))
+            for _ in range(50):
+                conn = http.client.HTTPConnection("127.0.0.1", rest, timeout=10)
+                conn.request("POST", PATH, BODY)
+                conn.getresponse().read()
+            sizes.append(rss_mb(proc.pid))
+        return sizes
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report_reload_memory(base: Path, reloads: int) -> None:
+    """Prints the reload-memory section of `make bench-serving`."""
+    sizes = bench_reload_memory(base, reloads)
+    tail = sizes[len(sizes) // 2:]  # after the allocator has warmed up
+    slope = (tail[-1] - tail[0]) / max(len(tail) - 1, 1)
+    print(f"\nresident memory over {reloads} reloads (MiB): start {sizes[0]:.0f}, after 1 {sizes[1]:.0f}, "
+          f"after {reloads} {sizes[-1]:.0f}; growth over the second half {slope:+.2f} MiB/reload")
+    print("  per reload: " + " ".join(f"{x:.0f}" for x in sizes))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model_base_path", type=Path, default=DEFAULT_SERVING_DIR / MODEL_NAME)
@@ -214,6 +284,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--repeats", type=int, default=3, help="fresh batching-server runs (median reported)")
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--reloads", type=int, default=20,
+                        help="version swaps for the resident-memory section (0 skips it)")
+    parser.add_argument("--reloads-only", action="store_true", help="run only the resident-memory section")
     args = parser.parse_args(argv)
     base = args.model_base_path
     if args.baseline_server:
@@ -224,6 +297,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"no pushed model found; using a tiny stand-in at {base}")
     print(f"model: {base}   load generator: {'wrk' if shutil.which('wrk') else 'python threads'}   "
           f"cores: {os.cpu_count()}   duration: {args.duration}s per level")
+    if args.reloads > 0:
+        report_reload_memory(base, args.reloads)
+    if args.reloads_only:
+        return 0
     rate = in_process_rate(base, 5)
     print(f"in-process signature call rate (1 thread, batch 1): {rate:,.0f} calls/s")
     py = sys.executable

@@ -95,9 +95,15 @@ def make_serving_signatures(
 
 
 def as_parsed(column: tf.Tensor, spec: Any) -> Any:
-    """One scalar per row -> the tensor `tf.io.parse_example` would give for this column's spec."""
+    """One scalar per row -> the tensor `tf.io.parse_example` would give for this column's spec.
+
+    The column is flattened first, so the `[N, 1]` tensors of REST values wrapped in one-element
+    lists and the rank-0 tensors of scalar columnar requests, which TF Serving feeds to the graph
+    as they come (it checks no shapes), mean the same rows as a plain `[N]` column.
+    """
     if isinstance(spec, tf.io.VarLenFeature):
-        rows = tf.shape(column, out_type=tf.int64)[0]
+        values = tf.reshape(column, [-1])
+        rows = tf.shape(values, out_type=tf.int64)[0]
         indices = tf.stack([tf.range(rows), tf.zeros([rows], tf.int64)], axis=1)
-        return tf.sparse.SparseTensor(indices, column, [rows, 1])
+        return tf.sparse.SparseTensor(indices, values, [rows, 1])
     return tf.reshape(column, [-1, *spec.shape])

@@ -69,13 +69,15 @@ class ModelServer:
             list(config.models), load, poll_seconds=config.poll_seconds,
             max_load_retries=config.max_load_retries,
             load_retry_interval_seconds=config.load_retry_interval_seconds,
+            settle_seconds=config.settle_seconds,
             on_load=self.metrics.record_load)
         self.runner = (BatchScheduler(config.batching, self.metrics) if config.batching
                        else DirectRunner(config.num_threads))
         request_log = RequestLog(config.request_log_file) if config.request_log_file else None
         self.model_metrics = ModelMetrics(self.metrics.registry, self.manager, request_log)
         self.service = PredictionService(self.manager, self.runner, self.metrics,
-                                         config.max_instances, config.rest_timeout_ms, self.model_metrics)
+                                         config.max_instances, config.rest_timeout_ms, self.model_metrics,
+                                         max_tensor_elements=config.max_request_bytes)
         self.grpc_port = 0
         self.rest_port = 0
         self._grpc = None
@@ -89,6 +91,8 @@ class ModelServer:
             self.manager.stop()
             raise StartupError(
                 f"{len(failures)} model(s) did not become available: {{{'; '.join(failures)}}}")
+        if self.manager.interrupted:  # SIGTERM/SIGINT while waiting for the models
+            return
         self.manager.start()
         _tune_gc()
         cfg = self.config
@@ -97,8 +101,22 @@ class ModelServer:
         self._grpc.start()
         LOG.info("Running gRPC ModelServer at %s:%d ...", cfg.host, self.grpc_port)
         if cfg.rest_port is not None:
-            self._start_rest()
+            try:
+                self._start_rest()
+            except OSError as err:  # as TF Serving's server.cc: one line, gRPC keeps serving
+                self._close_rest_loop()
+                LOG.error("Failed to start HTTP Server at %s:%d: %s; gRPC keeps serving", cfg.host,
+                          cfg.rest_port, err.strerror or err)
+                return
             LOG.info("Exporting HTTP/REST API at:%s:%d ...", cfg.host, self.rest_port)
+
+    def _close_rest_loop(self) -> None:
+        """Forgets a REST server that failed to bind (its loop thread has already returned)."""
+        if self._loop_thread is not None:
+            self._loop_thread.join(timeout=5)
+        if self._loop is not None:
+            self._loop.close()
+        self._loop, self._http, self._loop_thread = None, None, None
 
     def _start_rest(self) -> None:
         cfg = self.config
@@ -155,8 +173,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"Failed to start server. Error: {err}", file=sys.stderr)
         return 1
     stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        server.manager.interrupt()  # also ends a start-up still waiting for its models
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     try:
         server.start()
     except (StartupError, OSError) as err:

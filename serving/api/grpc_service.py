@@ -12,25 +12,71 @@ from typing import Any, Callable, List, Optional
 import grpc
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
                                      regression_pb2)
 
+from serving.codec.decode import check_rows
 from serving.core.errors import DeadlineExceededError, InvalidArgumentError, ServingError
 from serving.core.servable import Servable
 from serving.api.service import PredictionService
 from serving.core.types import Done, dtype_name
 
 
-def _example_bytes(request: Any) -> List[bytes]:
+def _example_bytes(request: Any, max_rows: int) -> List[bytes]:
+    """Serialized examples of a Classify/Regress request (at most `max_rows`, our extension)."""
     kind = request.input.WhichOneof("kind")
     if kind == "example_list":
+        check_rows(len(request.input.example_list.examples), max_rows)
         return [e.SerializeToString() for e in request.input.example_list.examples]
     if kind == "example_list_with_context":
         data = request.input.example_list_with_context
+        check_rows(len(data.examples), max_rows)
         context = data.context.SerializeToString()
         return [context + e.SerializeToString() for e in data.examples]
     raise InvalidArgumentError("Input is empty")
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def tensor_from_proto(proto: tensor_pb2.TensorProto, alias: str, max_rows: int,
+                      max_elements: int) -> np.ndarray:
+    """A request's `TensorProto` as numpy, failing as TF Serving's `Tensor::FromProto` does.
+
+    TF Serving answers INVALID_ARGUMENT `tensor parsing error: <alias>` (`predict_util.cc`) when
+    the proto's shape is invalid (negative or unknown dimensions, unknown rank, more than int64
+    elements), its content does not match the shape, or the tensor cannot be allocated. We do
+    the same, and check before allocating: a shape with more than `max_elements` elements
+    (`--max_request_bytes`: every element takes at least one byte on the wire unless TF's
+    repeat-the-last-value rule is used) is refused rather than allocated. Our extension:
+    dim 0 over `max_rows` (`--max_instances_per_request`) is refused as on REST.
+
+    Args:
+      proto: the request tensor; alias: its input name (for messages).
+      max_rows: rows allowed in dim 0; max_elements: elements allowed in the whole tensor.
+    Returns:
+      The tensor as a numpy array of `proto.dtype`, shaped as `proto.tensor_shape`.
+    Raises:
+      InvalidArgumentError: any of the above.
+    """
+    parsing_error = InvalidArgumentError(f"tensor parsing error: {alias}")
+    shape = proto.tensor_shape
+    dims = [d.size for d in shape.dim]
+    elements = 1
+    for d in dims:
+        elements *= d
+    if shape.unknown_rank or any(d < 0 for d in dims) or elements > _INT64_MAX:
+        raise parsing_error
+    if dims:
+        check_rows(dims[0], max_rows)
+    if elements > max_elements:
+        raise parsing_error
+    try:
+        return tf.make_ndarray(proto)
+    except (ValueError, TypeError, MemoryError):
+        raise parsing_error from None
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -46,7 +92,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             version = spec.version.value if spec.HasField("version") else None
             label = spec.version_label if spec.WhichOneof("version_choice") == "version_label" else None
-            response = body(self._service.resolve(spec.name, version, label))
+            servable = self._service.resolve(spec.name, version, label)
+            try:
+                response = body(servable)
+            finally:
+                servable.release()  # a run started meanwhile holds its own lease
         except ServingError as err:
             if counted:
                 self._service.metrics.record_request(spec.name, err.code.name)
@@ -98,10 +148,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                     raise InvalidArgumentError(
                         f"Expects arg[{index}] to be {dtype_name(spec.dtype)} but "
                         f"{dtype_name(proto.dtype)} is provided")
-                try:
-                    inputs[alias] = tf.make_ndarray(proto)
-                except (ValueError, TypeError) as err:
-                    raise InvalidArgumentError(f"Invalid tensor for input {alias}: {err}") from None
+                inputs[alias] = tensor_from_proto(proto, alias, self._service.max_instances,
+                                                  self._service.max_tensor_elements)
             wanted = list(request.output_filter) or list(signature.outputs)
             for alias in wanted:
                 if alias not in signature.outputs:
@@ -120,7 +168,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Classify(self, request: classification_pb2.ClassificationRequest, context: grpc.ServicerContext) -> Any:
         def body(servable: Servable) -> classification_pb2.ClassificationResponse:
             name = request.model_spec.signature_name
-            examples = _example_bytes(request)
+            examples = _example_bytes(request, self._service.max_instances)
             results = self._wait(lambda done: self._service.classify(servable, name, examples, done), context)
             response = classification_pb2.ClassificationResponse()
             self._fill_spec(response, servable, name or "serving_default")
@@ -135,7 +183,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Regress(self, request: regression_pb2.RegressionRequest, context: grpc.ServicerContext) -> Any:
         def body(servable: Servable) -> regression_pb2.RegressionResponse:
             name = request.model_spec.signature_name
-            examples = _example_bytes(request)
+            examples = _example_bytes(request, self._service.max_instances)
             results = self._wait(lambda done: self._service.regress(servable, name, examples, done), context)
             response = regression_pb2.RegressionResponse()
             self._fill_spec(response, servable, name or "serving_default")
@@ -180,14 +228,21 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 def create_grpc_server(service: PredictionService, host: str, port: int, num_threads: int,
                        max_message_bytes: int) -> "tuple[grpc.Server, int]":
-    """A started-ready (not yet started) gRPC server and the port it bound."""
+    """A ready (not yet started) gRPC server and the port it bound.
+
+    Raises:
+      OSError: the port cannot be bound (`main` prints one line and exits 1).
+    """
     options = [("grpc.max_receive_message_length", max_message_bytes),
                ("grpc.max_send_message_length", -1)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="grpc"),
                          options=options)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(service), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(service), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
+        bound = 0
     if bound == 0:
-        raise OSError(f"Could not bind gRPC port {host}:{port}")
+        raise OSError(f"Could not bind gRPC port {host}:{port} (address in use or not available)")
     return server, bound

@@ -26,6 +26,7 @@ from serving.codec.json_write import error_body
 from serving.observability.metrics import ServingMetrics
 from serving.observability.prometheus_text import CONTENT_TYPE as METRICS_CONTENT_TYPE, render
 from serving.api.service import PredictionService
+from serving.core.servable import Servable
 from serving.core.types import Done
 
 LOG = logging.getLogger(__name__)
@@ -147,7 +148,10 @@ class RestApi:
             raise InvalidArgumentError("Missing model name in request.")
         if route.verb == "metadata":
             servable = self._service.resolve(route.model, route.version, route.label)
-            spec, sig_map = self._service.model_metadata(servable)
+            try:
+                spec, sig_map = self._service.model_metadata(servable)
+            finally:
+                servable.release()
             return ('{\n"model_spec":' + _proto_json(spec) + ',\n"metadata": {"signature_def": '
                     + _proto_json(sig_map) + "}\n}\n").encode("utf-8")
         return _proto_json(self._service.model_status(route.model, route.version)).encode("utf-8")
@@ -158,6 +162,13 @@ class RestApi:
         doc = parse_json(body)
         signature_name = signature_name_of(doc)
         servable = service.resolve(route.model, route.version, route.label)
+        try:
+            return self._run(route, servable, doc, signature_name, started)
+        finally:
+            servable.release()  # a run started meanwhile holds its own lease
+
+    def _run(self, route: _Route, servable: Servable, doc: Any, signature_name: str, started: float) -> Reply:
+        service = self._service
         max_rows = service.max_instances
         if route.verb == "predict":
             signature = service.predict_signature(servable, signature_name)

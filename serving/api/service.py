@@ -13,6 +13,7 @@ from typing import Any, Callable, List, Optional, Protocol, Sequence, Tuple
 import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
+from serving.constants import DEFAULT_MAX_REQUEST_BYTES
 from serving.core.errors import Code, FailedPreconditionError, InvalidArgumentError, ServingError
 from serving.core.manager import ModelManager
 from serving.observability.metrics import ServingMetrics
@@ -72,15 +73,20 @@ class PredictionService:
     """Predict/Classify/Regress/GetModelStatus/GetModelMetadata over the model manager."""
 
     def __init__(self, manager: ModelManager, runner: Runner, metrics: ServingMetrics,
-                 max_instances: int, timeout_ms: int, model_metrics: ModelMetrics) -> None:
+                 max_instances: int, timeout_ms: int, model_metrics: ModelMetrics,
+                 max_tensor_elements: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
         self.manager = manager
         self.runner = runner
         self.metrics = metrics
         self.model_metrics = model_metrics
         self.max_instances = max_instances
+        self.max_tensor_elements = max_tensor_elements
+        """Elements a gRPC request tensor may declare (`grpc_service.tensor_from_proto`)."""
         self.timeout_ms = timeout_ms
 
     def resolve(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> Servable:
+        """The servable for a request, leased (`ModelManager.get`): call `servable.release()` once
+        done with it. Runs started with it (`predict`, `classify`, `regress`) hold their own lease."""
         return self.manager.get(name, version, label)
 
     @staticmethod
@@ -103,13 +109,19 @@ class PredictionService:
         name = servable.id.name
 
         def finished(outputs: Any, error: Optional[Exception]) -> None:
+            servable.release()
             if error is None:
                 self.metrics.record_runtime_latency(name, api, (time.perf_counter() - started) * 1e6)
                 if observe:
                     self.model_metrics.observe_predict(servable.id, signature, inputs, outputs)
             done(outputs, error)
 
-        self.runner.submit(signature, inputs, self.timeout_ms, finished)
+        servable.hold()  # the session stays open until this run is done, even past a timeout
+        try:
+            self.runner.submit(signature, inputs, self.timeout_ms, finished)
+        except BaseException:
+            servable.release()
+            raise
 
     def predict(self, servable: Servable, signature: Signature, inputs: TensorMap, done: Done) -> None:
         """`done(outputs, error)` on a worker thread; refusals raise here."""

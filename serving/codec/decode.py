@@ -220,18 +220,23 @@ def decode_predict_inputs(doc: Mapping[str, Any], specs: Mapping[str, TensorSpec
             )
         if not instances:
             raise InvalidArgumentError(f"JSON Value: {debug_string(doc)} No values in 'instances' array")
-        _check_rows(len(instances), max_rows)
+        check_rows(len(instances), max_rows)
         return _decode_instances(instances, specs), RequestFormat.ROW
     if has_inputs:
         tensors = _decode_inputs(doc["inputs"], specs)
         for tensor in tensors.values():
             if tensor.ndim:
-                _check_rows(tensor.shape[0], max_rows)
+                check_rows(tensor.shape[0], max_rows)
         return tensors, RequestFormat.COLUMNAR
     raise InvalidArgumentError("Missing 'inputs' or 'instances' key")
 
 
-def _check_rows(rows: int, max_rows: int) -> None:
+def check_rows(rows: int, max_rows: int) -> None:
+    """Our `--max_instances_per_request` cap (no TF Serving equivalent), for REST and gRPC alike.
+
+    Raises:
+      InvalidArgumentError: `rows` is over `max_rows`.
+    """
     if rows > max_rows:
         raise InvalidArgumentError(
             f"Request has {rows} instances, more than the limit of {max_rows} per request "

@@ -18,7 +18,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.core.batching import BatchingOptions
 from serving.constants import (DEFAULT_HOST, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES,
-                               DEFAULT_SERVING_DIR, GRPC_PORT, MODEL_NAME, REST_PORT)
+                               DEFAULT_SERVING_DIR, DEFAULT_SETTLE_SECONDS, GRPC_PORT, MODEL_NAME, REST_PORT)
 from serving.core.manager import ModelConfig
 from serving.config.protos import BatchingParameters, MonitoringConfig, prometheus_path
 from serving.core.version_policy import PolicyKind, VersionPolicy
@@ -49,6 +49,9 @@ class ServerConfig:
     inter_op_threads: int
     request_log_file: Optional[Path] = None
     """Our extension (no TF Serving flag): predicted rows appended as JSON lines; None = off."""
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
+    """Our extension (`--file_system_settle_seconds`): a version folder is loaded once its files
+    have stayed unchanged this long (serving/core/source.py)."""
 
 
 def _bool(text: str) -> bool:
@@ -91,7 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--request_log_file", default=None,
          help="not a TF Serving flag: append each predicted row (inputs and churn probability) to this "
               "file as a JSON line, for `python -m monitoring.drift`; off by default")
+    _lifecycle_flags(p)
     return p
+
+
+def _lifecycle_flags(p: argparse.ArgumentParser) -> None:
+    """Model lifecycle flags that are our extensions (TF Serving has no equivalent)."""
+    p.add_argument(
+        "--file_system_settle_seconds", type=float, default=DEFAULT_SETTLE_SECONDS,
+        help="not a TF Serving flag: load a version folder only once its files have stayed unchanged "
+             "this long (or were all written at least this long ago), so a folder still being copied is "
+             f"not loaded half-written; default {DEFAULT_SETTLE_SECONDS:g}")
 
 
 def _read(path: str, flag: str) -> str:
@@ -191,8 +204,7 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
         if not model.base_path.is_absolute():  # ServerCore::ValidateModelConfigList
             raise ConfigError(f"Expected model {model.name} to have an absolute path or URI; "
                               f"got base_path()={model.base_path}")
-        if not model.base_path.is_dir():
-            raise ConfigError(f"Could not find base path {model.base_path} for servable {model.name}.")
+        # A missing base path is not a config error: it is logged and polled (as TF Serving).
     request_log = Path(args.request_log_file) if args.request_log_file else None
     if request_log is not None and not request_log.parent.is_dir():
         raise ConfigError(f"--request_log_file: folder {request_log.parent} does not exist.")
@@ -211,4 +223,11 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
         intra_op_threads=args.tensorflow_intra_op_parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism,
         request_log_file=request_log,
+        settle_seconds=_settle_seconds(args.file_system_settle_seconds),
     )
+
+
+def _settle_seconds(value: float) -> float:
+    if not value >= 0:  # also refuses NaN
+        raise ConfigError("--file_system_settle_seconds must be >= 0.")
+    return value

@@ -88,7 +88,10 @@ def _task_key(inputs: TensorMap) -> Tuple[_Key, int]:
     for name in sorted(inputs):
         array = inputs[name]
         shape = array.shape
-        if not shape or rows not in (-1, shape[0]):
+        if not shape:  # batching_session.cc ComputeInputSize
+            raise InvalidArgumentError(
+                "Batching session Run() input tensors must have at least one dimension")
+        if rows not in (-1, shape[0]):
             rows = -2
             break
         rows = shape[0]

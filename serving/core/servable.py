@@ -51,26 +51,27 @@ def status_from_exception(err: BaseException) -> ServingError:
 
 
 class _Feed:
-    """One input placeholder as the C API takes it, with session.run's dtype and shape checks."""
+    """One input placeholder as the C API takes it.
 
-    __slots__ = ("output", "np_dtype", "dims", "name", "shape_text", "feedable")
+    Only the dtype is converted here; shapes are not checked. TF Serving feeds request tensors to
+    `Session::Run` as they come (`predict_util.cc` checks aliases and dtypes, never shapes), so a
+    `[1, 1]` value for a `[None]` input or a scalar runs if the graph accepts it, and a shape the
+    graph cannot take fails with the runtime's own message (as `status_from_exception` maps it).
+    Python's `Session.run` would reject both ("Cannot feed value of shape ..."); TF Serving does not.
+    """
+
+    __slots__ = ("output", "np_dtype", "name", "feedable")
 
     def __init__(self, tensor: tf.Tensor) -> None:
         self.output = tensor._as_tf_output()  # pylint: disable=protected-access
         self.np_dtype = np.dtype(tensor.dtype.as_numpy_dtype)
-        self.dims = tensor.shape.as_list() if tensor.shape.rank is not None else None
         self.name = tensor.name
-        self.shape_text = str(tensor.shape)
         self.feedable = tensor.graph.is_feedable(tensor)
 
     def value(self, array: np.ndarray) -> np.ndarray:
+        """`array` in the placeholder's dtype; raises InvalidArgumentError for unfeedable tensors."""
         if array.dtype != self.np_dtype:
             array = np.asarray(array, dtype=self.np_dtype)
-        dims = self.dims
-        if dims is not None and (len(dims) != array.ndim
-                                 or any(d is not None and d != n for d, n in zip(dims, array.shape))):
-            raise InvalidArgumentError(f"Cannot feed value of shape {array.shape} for Tensor {self.name}, "
-                                       f"which has shape {self.shape_text}")
         if not self.feedable:
             raise InvalidArgumentError(f"Tensor {self.name} may not be fed.")
         return array
@@ -94,6 +95,13 @@ class Signature:
         self._fetches: Dict[str, object] = {}
         self._lock = threading.Lock()
         self._output_keys = tuple(self.outputs)
+
+    def unbind(self) -> None:
+        """Drops the session and the graph tensors (the servable is closing its session)."""
+        with self._lock:
+            self._feeds.clear()
+            self._fetches.clear()
+            self._session = None
 
     def _resolve(self, in_keys: Iterable[str], out_keys: Iterable[str]) -> None:
         """Looks tensors up once (lazily, as a signature may name tensors a graph lacks)."""
@@ -145,7 +153,15 @@ def _run_options(timeout_ms: int) -> object:
 
 
 class Servable:
-    """A loaded version: its session, signature map and the raw SignatureDefs for metadata."""
+    """A loaded version: its session, signature map and the raw SignatureDefs for metadata.
+
+    Leases keep the session open while requests use it: the manager hands out a servable only
+    with a lease (`acquire`), each holder `release`s it once, and a session run holds its own
+    (`hold`). Once the manager unloads the version (`retire`), the session is closed as soon as
+    the last lease goes, so an unloaded version's memory is released without failing a request
+    that had already resolved it (TF Serving's manager likewise unloads only once no handle
+    refers to the servable: `basic_manager.cc`, `ServableHandle`).
+    """
 
     def __init__(self, servable_id: ServableId, path: Path, session: tf.compat.v1.Session,
                  meta_graph: meta_graph_pb2.MetaGraphDef,
@@ -161,6 +177,48 @@ class Servable:
             for name, sig in meta_graph.signature_def.items()
             if name != INIT_OP_SIGNATURE
         }
+        self._lease_lock = threading.Lock()
+        self._leases = 0
+        self._retired = False
+        self.closed = False
+        """True once the session is closed (retired and no lease left)."""
+
+    def acquire(self) -> bool:
+        """Takes a lease for a request; False once the version is retired (look it up again)."""
+        with self._lease_lock:
+            if self._retired:
+                return False
+            self._leases += 1
+            return True
+
+    def hold(self) -> None:
+        """Takes another lease for work started under one the caller already holds."""
+        with self._lease_lock:
+            self._leases += 1
+
+    def release(self) -> None:
+        """Returns one lease; closes the session if it was the last one of a retired version."""
+        with self._lease_lock:
+            self._leases -= 1
+            close = self._retired and self._leases == 0
+        if close:
+            self._close()
+
+    def retire(self) -> None:
+        """Called once the manager no longer serves this version: closes the session now or
+        when the last lease is released."""
+        with self._lease_lock:
+            self._retired = True
+            close = self._leases == 0
+        if close:
+            self._close()
+
+    def _close(self) -> None:
+        self.closed = True
+        for signature in self.signatures.values():
+            signature.unbind()
+        self._session.close()
+        self._session = None  # the graph goes with the last reference
 
     @classmethod
     def load(cls, servable_id: ServableId, path: Path, tags: Tuple[str, ...] = ("serve",),

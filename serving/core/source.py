@@ -1,23 +1,40 @@
 """Finds servable versions under a model's base path (TF Serving `FileSystemStoragePathSource`).
 
 A child directory is a version when its name parses as an int64 (`00000123` is version 123);
-other children are ignored. On top of TF Serving, a version is only reported once it looks
-complete: it holds `saved_model.pb`/`.pbtxt` and its files have stopped changing (unchanged
-since the previous poll, or untouched for `settle_seconds`). A directory still being copied
-is therefore never loaded half-written; an atomically renamed one is picked up at once.
+other children are ignored.
+
+A poll that fails (the base path cannot be listed: I/O error, too many open files, the folder
+missing or briefly renamed away) reports nothing, and the manager leaves the served versions as
+they are: TF Serving's source likewise returns the error without calling its aspired-versions
+callback (`PollFileSystemAndInvokeCallback`). A base path that lists fine but holds no version
+still unloads everything, as in TF Serving.
+
+Our extension, on top of TF Serving: a version is only reported once it looks complete. It must
+hold `saved_model.pb`/`.pbtxt`, and its files must have settled: either every file and folder in
+it has an inode change time (`st_ctime`, which copy tools cannot back-date, unlike `st_mtime`) at
+least `settle_seconds` old, or our polls have seen the same listing (names, sizes, mtimes) for
+`settle_seconds`. A folder whose files arrive seconds apart is therefore not loaded half-written
+as long as the gaps are shorter than `settle_seconds`; a folder written earlier and renamed into
+place is picked up at once. If a load fails anyway, `recheck` tells the manager when the folder
+changes, so the load is retried once the new files settle.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Dict, Optional, Set, Tuple
+
+from serving.constants import DEFAULT_SETTLE_SECONDS
 
 LOG = logging.getLogger(__name__)
 _INT64_MAX = 2**63 - 1
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 Fingerprint = Tuple[Tuple[str, int, int], ...]
+"""(relative path, size, mtime ns) of every file and folder under a version folder, sorted."""
 
 
 def parse_version(name: str) -> Optional[int]:
@@ -29,53 +46,67 @@ def parse_version(name: str) -> Optional[int]:
     return value if -(2**63) <= value <= _INT64_MAX else None
 
 
-def _fingerprint(path: Path) -> Tuple[Fingerprint, float]:
+def _raise(err: OSError) -> None:
+    raise err
+
+
+def fingerprint(path: Path) -> Tuple[Fingerprint, float]:
+    """The listing of a version folder and the newest inode change time (epoch seconds) in it.
+
+    Raises:
+      OSError: the folder or one of its subfolders could not be read (a file that disappears
+        between listing and stat is skipped: the listing changes, which is what matters).
+    """
     entries = []
     newest = 0.0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
+    for root, dirs, files in os.walk(path, onerror=_raise):
+        for name in dirs + files:
+            full = os.path.join(root, name)
             try:
-                st = os.stat(os.path.join(root, name))
-            except OSError:
+                st = os.stat(full)
+            except FileNotFoundError:
                 continue
-            entries.append((os.path.join(root, name), st.st_size, st.st_mtime_ns))
-            newest = max(newest, st.st_mtime)
+            entries.append((os.path.relpath(full, path), st.st_size if stat.S_ISREG(st.st_mode) else -1,
+                            st.st_mtime_ns))
+            newest = max(newest, st.st_ctime)
     return tuple(sorted(entries)), newest
 
 
 class FileSystemVersionSource:
     """Polls one base path and reports the complete version directories found there."""
 
-    def __init__(self, name: str, base_path: Path, settle_seconds: float = 2.0) -> None:
+    def __init__(self, name: str, base_path: Path, settle_seconds: float = DEFAULT_SETTLE_SECONDS) -> None:
         self.name = name
         self.base_path = base_path
         self.settle_seconds = settle_seconds
-        self._seen: Dict[int, Fingerprint] = {}
-        self._stable: Set[int] = set()
+        self._pending: Dict[int, Tuple[Fingerprint, float]] = {}
+        """Versions not yet settled: their last listing and when (monotonic) it last changed."""
+        self._stable: Dict[int, Fingerprint] = {}
+        """Versions reported complete, with their listing at that time (for `recheck`)."""
         self._warned_empty = False
+        self._unreadable: Set[int] = set()
+        self._last_error: Optional[str] = None
 
-    def poll(self) -> Dict[int, Path]:
-        """Version -> directory for every complete, stable version currently on disk."""
+    def poll(self) -> Optional[Dict[int, Path]]:
+        """Version -> directory for every complete, settled version currently on disk.
+
+        Returns:
+          None when the poll failed (logged once per kind of failure, and again on recovery);
+          the caller must then leave its versions as they are.
+        """
         try:
-            children = sorted(os.listdir(self.base_path))
+            found = self._poll()
         except OSError as err:
-            LOG.error("Could not find base path %s for servable %s: %s", self.base_path, self.name, err)
-            return {}
-        found: Dict[int, Path] = {}
-        present = set()
-        for child in children:
-            version = parse_version(child)
-            path = self.base_path / child
-            if version is None or not path.is_dir():
-                continue
-            if version in present:
-                LOG.warning("Duplicate version directories detected: %s", path)
-                continue
-            present.add(version)
-            if self._is_complete(version, path):
-                found[version] = path
-        self._seen = {v: fp for v, fp in self._seen.items() if v in present}
-        self._stable &= present
+            message = (f"Could not find base path {self.base_path} for servable {self.name}"
+                       if err.errno == errno.ENOENT and not os.path.exists(self.base_path)
+                       else f"Failed to read base path {self.base_path} for servable {self.name}: {err}")
+            if message != self._last_error:
+                LOG.error("%s; keeping the versions already served and polling again", message)
+                self._last_error = message
+            return None
+        if self._last_error is not None:
+            LOG.info("Base path %s for servable %s is readable again", self.base_path, self.name)
+            self._last_error = None
         if not found and not self._warned_empty:
             LOG.warning(
                 "No versions of servable %s found under base path %s. Did you forget to name "
@@ -84,15 +115,71 @@ class FileSystemVersionSource:
         self._warned_empty = not found
         return found
 
+    def _poll(self) -> Dict[int, Path]:
+        children = sorted(os.listdir(self.base_path))
+        found: Dict[int, Path] = {}
+        present = set()
+        for child in children:
+            version = parse_version(child)
+            if version is None:
+                continue
+            path = self.base_path / child
+            try:
+                if not stat.S_ISDIR(os.stat(path).st_mode):
+                    continue
+            except FileNotFoundError:  # removed since the listing
+                continue
+            if version in present:
+                LOG.warning("Duplicate version directories detected: %s", path)
+                continue
+            present.add(version)
+            if self._is_complete(version, path):
+                found[version] = path
+        self._pending = {v: p for v, p in self._pending.items() if v in present}
+        self._stable = {v: fp for v, fp in self._stable.items() if v in present}
+        self._unreadable &= present
+        return found
+
     def _is_complete(self, version: int, path: Path) -> bool:
-        if not any((path / f).is_file() for f in _SAVED_MODEL_FILES):
-            return False
         if version in self._stable:  # once reported, later touches must not unload it
             return True
-        fingerprint, newest = _fingerprint(path)
-        previous = self._seen.get(version)
-        self._seen[version] = fingerprint
-        if previous == fingerprint or time.time() - newest >= self.settle_seconds:
-            self._stable.add(version)
+        if not any(os.path.isfile(path / f) for f in _SAVED_MODEL_FILES):
+            self._pending.pop(version, None)
+            return False
+        try:
+            listing, newest_change = fingerprint(path)
+        except OSError as err:  # not readable yet (permissions, EMFILE): not complete yet either
+            self._pending.pop(version, None)
+            if version not in self._unreadable:
+                LOG.warning("Cannot read version folder %s yet: %s", path, err)
+            self._unreadable.add(version)
+            return False
+        self._unreadable.discard(version)
+        now = time.monotonic()
+        previous = self._pending.get(version)
+        since = previous[1] if previous is not None and previous[0] == listing else now
+        self._pending[version] = (listing, since)
+        if time.time() - newest_change >= self.settle_seconds or now - since >= self.settle_seconds:
+            del self._pending[version]
+            self._stable[version] = listing
             return True
         return False
+
+    def recheck(self, version: int, path: Path) -> bool:
+        """For a version whose load failed: True if its folder `path` changed since it was reported.
+
+        The version is then withdrawn until the new files settle, so the next report of it is a
+        fresh, retryable load. Unreadable folders count as unchanged.
+        """
+        reported = self._stable.get(version)
+        if reported is None:
+            return False
+        try:
+            listing, _ = fingerprint(path)
+        except OSError:
+            return False
+        if listing == reported:
+            return False
+        del self._stable[version]
+        self._pending[version] = (listing, time.monotonic())
+        return True

@@ -189,6 +189,18 @@ def test_rest_columnar_gives_the_same_answer(server: Server, instances: List[Dic
     assert_matches(body["outputs"], expected)
 
 
+def test_rest_list_wrapped_values_get_tf_servings_answer(server: Server) -> None:
+    """The field case: each value wrapped in a one-element list. TF Serving feeds the [1, 1]
+    tensors to the graph, which reshapes every raw column to [-1]: the same answer as unwrapped."""
+    wrapped = json.loads((PROJECT_ROOT.parent / "shared" / "field-cases" / "rest_list_wrapped_values.json").read_text())
+    plain = {k: v[0] for k, v in wrapped["instances"][0].items()}
+    status, body = server.predict(wrapped)
+    assert status == 200, body
+    assert server.predict({"instances": [plain]}) == (200, body)
+    status, columnar = server.predict({"inputs": plain})  # scalar columnar inputs for [None] inputs
+    assert status == 200 and columnar["outputs"] == {k: [v] for k, v in body["predictions"][0].items()}
+
+
 def test_grpc_predict_gives_the_same_answer(server: Server, instances: List[Dict[str, Any]],
                                             input_dtypes: Dict[str, str], expected: Dict[str, np.ndarray]) -> None:
     request = predict_pb2.PredictRequest()

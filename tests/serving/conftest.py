@@ -41,6 +41,7 @@ def make_config(models: tuple, **overrides: object) -> ServerConfig:
         rest_timeout_ms=30000, num_threads=8, batching=None, metrics_path="/monitoring/prometheus/metrics",
         enable_cors=False, max_request_bytes=1 << 20, max_instances=1000, max_load_retries=0,
         load_retry_interval_seconds=0.0, intra_op_threads=1, inter_op_threads=1,
+        settle_seconds=1.0,  # freshly copied test versions load within a second
     )
     values.update(overrides)
     return ServerConfig(**values)  # type: ignore[arg-type]

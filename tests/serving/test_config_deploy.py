@@ -87,8 +87,12 @@ def test_flags(tmp_path: Path) -> None:
     assert from_args([f"--model_base_path={tmp_path}"]).rest_port == REST_PORT
     with pytest.raises(ConfigError, match="--enable_batching"):
         from_args([f"--model_base_path={tmp_path}", "--batching_parameters_file=/x"])
-    with pytest.raises(ConfigError, match="Could not find base path"):
-        from_args(["--model_base_path=/does/not/exist"])
+    assert from_args(["--model_base_path=/does/not/exist"]).models[0].base_path == Path("/does/not/exist")
+    with pytest.raises(ConfigError, match="absolute path"):
+        from_args(["--model_base_path=relative/path"])
+    assert from_args([f"--model_base_path={tmp_path}", "--file_system_settle_seconds=0.5"]).settle_seconds == 0.5
+    with pytest.raises(ConfigError, match="--file_system_settle_seconds must be >= 0"):
+        from_args([f"--model_base_path={tmp_path}", "--file_system_settle_seconds=nan"])
     with pytest.raises(ConfigError, match="invalid int value"):
         from_args(["--port=abc"])
 
@@ -101,7 +105,7 @@ def test_monitoring_proto_matches_official_field_numbers() -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["--port=abc"], "invalid int value"),
-    (["--model_base_path=/does/not/exist"], "Could not find base path"),
+    (["--model_base_path=relative/path"], "absolute path"),
     (["--model_config_file=/does/not/exist"], "Cannot read --model_config_file"),
 ])
 def test_cli_bad_flags_exit_nonzero_without_traceback(args: list, message: str) -> None:

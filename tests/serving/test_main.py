@@ -1,0 +1,131 @@
+"""Start-up as TF Serving: a REST port in use costs REST only (one log line, gRPC keeps serving), a
+missing base path is logged once and polled, and only bad flags or config exit at once."""
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from prometheus_client import CollectorRegistry
+from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+from serving.constants import PROJECT_ROOT
+from serving.core.manager import ModelConfig
+from serving.main import ModelServer
+from tests.serving.conftest import ServerFactory, install, make_config
+from tests.serving.http_util import get
+
+
+def _grpc_state(port: int, name: str) -> int:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = name
+        reply = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=10)
+    return reply.model_version_status[0].state
+
+
+def test_rest_port_in_use_is_one_log_line_and_grpc_keeps_serving(tmp_path: Path, model_store: Path,
+                                                                  server_factory: ServerFactory,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    install(model_store, "tf2_v1", tmp_path / "m", 1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with caplog.at_level(logging.INFO, logger="serving"):
+            server = server_factory((ModelConfig("m", tmp_path / "m"),), rest_port=port)
+        assert _grpc_state(server.grpc_port, "m") == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage().split(":")[0] for r in errors] == ["Failed to start HTTP Server at 127.0.0.1"]
+    assert f"127.0.0.1:{port}" in errors[0].getMessage() and "gRPC keeps serving" in errors[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+    assert not any("Exporting HTTP/REST API" in r.getMessage() for r in caplog.records)
+
+
+def test_interrupt_ends_a_start_still_waiting_for_its_models(tmp_path: Path) -> None:
+    server = ModelServer(make_config((ModelConfig("m", tmp_path / "missing"),)), CollectorRegistry())
+    thread = threading.Thread(target=server.start)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive()  # TF Serving blocks until the models are available
+    server.manager.interrupt()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_sigterm_ends_a_start_waiting_for_a_missing_base_path(tmp_path: Path) -> None:
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving", f"--model_base_path={tmp_path / 'missing'}", "--model_name=m",
+             f"--port={_free_port()}", f"--rest_api_port={_free_port()}"],
+            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while "Could not find base path" not in log_path.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in log_path.read_text()
+
+
+def test_missing_base_path_is_logged_once_and_polled(tmp_path: Path, model_store: Path) -> None:
+    base = tmp_path / "not-yet" / "m"
+    rest, grpc_port = _free_port(), _free_port()
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving", f"--model_base_path={base}", "--model_name=m", f"--port={grpc_port}",
+             f"--rest_api_port={rest}", "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5"],
+            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while "Could not find base path" not in log_path.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        time.sleep(1.0)  # several more polls
+        assert process.poll() is None
+        install(model_store, "tf2_v1", base, 1)
+        while "Exporting HTTP/REST API" not in log_path.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        assert get(rest, "/v1/models/m")[0] == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = log_path.read_text()
+    assert text.count("Could not find base path") == 1, text
+    assert "Traceback" not in text
+
+
+def test_grpc_port_in_use_is_an_os_error_for_one_line(tmp_path: Path, model_store: Path,
+                                                      server_factory: ServerFactory) -> None:
+    install(model_store, "tf2_v1", tmp_path / "m", 1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=f"Could not bind gRPC port 127.0.0.1:{port}"):
+            server_factory((ModelConfig("m", tmp_path / "m"),), grpc_port=port)

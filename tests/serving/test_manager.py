@@ -1,0 +1,157 @@
+"""The manager never drops a served version on a failed poll, and retries a failed load once the
+version folder changes (contract section 8, plus our documented extensions)."""
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import shutil
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import Callable, List
+
+import pytest
+
+from serving.core.errors import NotFoundError
+from serving.core.manager import ModelConfig, ModelManager
+from serving.core.servable import Servable
+from serving.core.types import ModelState
+from tests.serving.conftest import ServerFactory, install
+from tests.serving.http_util import get, post
+from tests.serving.test_lifecycle import predict_one, states, wait_for
+
+
+def _manager(base: Path) -> ModelManager:
+    return ModelManager([ModelConfig("m", base)], lambda sid, path: Servable.load(sid, path),
+                        max_load_retries=0, settle_seconds=0)
+
+
+def _exhaust_descriptors(during: Callable[[], None]) -> None:
+    """Runs `during` while this process cannot open one more file (a real EMFILE)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    held: List[int] = []
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 16, hard))
+    try:
+        while True:
+            try:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError as err:
+                assert err.errno == errno.EMFILE
+                break
+        during()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_descriptor_exhaustion_keeps_the_served_version(tmp_path: Path, model_store: Path) -> None:
+    install(model_store, "tf2_v1", tmp_path / "m", 1)
+    manager = _manager(tmp_path / "m")
+    manager.poll_once()
+    served = manager.get("m")
+    _exhaust_descriptors(manager.poll_once)
+    assert manager.get("m") is served
+    assert [(s.version, s.state) for s in manager.status("m")] == [(1, ModelState.AVAILABLE)]
+    manager.poll_once()
+    assert manager.get("m") is served
+
+
+def test_failed_load_is_retried_once_the_folder_changes(tmp_path: Path, model_store: Path) -> None:
+    base = tmp_path / "m"
+    install(model_store, "tf2_v1", base, 1)
+    manager = _manager(base)
+    manager.poll_once()
+    (base / "2").mkdir()
+    (base / "2" / "saved_model.pb").write_bytes(b"\x08half-copied")
+    manager.poll_once()
+    assert [(s.version, s.state, s.error is not None) for s in manager.status("m")] == [
+        (2, ModelState.END, True), (1, ModelState.AVAILABLE, False)]
+    manager.poll_once()  # unchanged: no retry (TF Serving never retries after the last attempt)
+    assert manager.status("m")[0].state is ModelState.END and manager.get("m").id.version == 1
+    shutil.rmtree(base / "2")
+    install(model_store, "tf2_v2", base, 2)  # the copy completes
+    manager.poll_once()
+    assert [(s.version, s.state, s.error) for s in manager.status("m")] == [
+        (2, ModelState.AVAILABLE, None), (1, ModelState.END, None)]
+    assert manager.get("m").id.version == 2
+
+
+def test_base_path_renamed_away_under_load_fails_no_request(tmp_path: Path, model_store: Path,
+                                                             server_factory: ServerFactory) -> None:
+    base = tmp_path / "m"
+    install(model_store, "tf2_v1", base, 1)
+    port = server_factory((ModelConfig("m", base),), poll_seconds=0.1).rest_port
+    results: List[object] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                results.append(predict_one(port))
+            except AssertionError as err:
+                results.append(err)
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        base.rename(tmp_path / "away")
+        time.sleep(1.0)  # ten polls without the folder
+        (tmp_path / "away").rename(base)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    failures = [r for r in results if r != 3.0]
+    assert results and not failures, failures[:3]
+    assert states(port) == [(1, "AVAILABLE", "OK")]
+    install(model_store, "tf2_v2", base, 2)  # polling still works afterwards
+    wait_for(lambda: states(port)[0] == (2, "AVAILABLE", "OK"))
+
+
+def test_unloaded_version_closes_its_session_once_requests_are_done(tmp_path: Path, model_store: Path,
+                                                                    server_factory: ServerFactory) -> None:
+    base = tmp_path / "m"
+    install(model_store, "tf1", base, 1)
+    server = server_factory((ModelConfig("m", base),), rest_timeout_ms=1500)
+    old = server.manager.get("m")
+    old.release()
+    blocked: List[tuple] = []
+    # The `blocking` signature waits on an empty queue until the 1.5 s run deadline.
+    thread = threading.Thread(target=lambda: blocked.append(
+        post(server.rest_port, "/v1/models/m:predict", {"signature_name": "blocking", "instances": [[1.0]]})))
+    thread.start()
+    time.sleep(0.3)
+    install(model_store, "tf1", base, 2)
+    wait_for(lambda: states(server.rest_port)[:2] == [(2, "AVAILABLE", "OK"), (1, "END", "OK")])
+    assert not old.closed  # the blocked run still uses version 1's session
+    assert get(server.rest_port, "/v1/models/m/versions/1/metadata")[0] == 404
+    thread.join()
+    assert blocked[0][0] == 504
+    wait_for(lambda: old.closed, timeout=5)
+    assert predict_one(server.rest_port) == 3.0
+
+
+def test_leases_keep_a_retired_session_open_until_released(tmp_path: Path, model_store: Path) -> None:
+    base = tmp_path / "m"
+    install(model_store, "tf2_v1", base, 1)
+    manager = _manager(base)
+    manager.poll_once()
+    first, second = manager.get("m"), manager.get("m", version=1)
+    graph = weakref.ref(first.signatures["serving_default"]._session.graph)  # pylint: disable=protected-access
+    install(model_store, "tf2_v2", base, 2)
+    manager.poll_once()
+    with pytest.raises(NotFoundError, match=r"Specific\(m, 1\)"):
+        manager.get("m", version=1)
+    first.release()
+    assert not first.closed
+    second.release()
+    assert first.closed
+    manager.poll_once()  # frees the closed graph (a web of reference cycles) on the manager thread
+    assert graph() is None
+    served = manager.get("m")
+    assert served.id.version == 2 and not served.closed
