@@ -205,7 +205,8 @@ class ModelManager:
 
         New models are added and loaded, models left out are unloaded (requests then get
         NOT_FOUND), and changed base paths and version policies apply at once: this call polls
-        and runs the resulting loads and unloads before it returns. Labels are applied last, all
+        and runs the resulting loads and unloads before it returns (waiting up to one settle
+        period plus a second for an added model's versions to appear). Labels are applied last, all
         or none, and only if every labelled version is AVAILABLE by then, as TF Serving's
         `UpdateModelVersionLabelMap` requires (without `--allow_version_labels_for_unavailable_models`);
         otherwise the previous labels stay and FAILED_PRECONDITION is raised.
@@ -228,7 +229,17 @@ class ModelManager:
                 if name not in wanted:
                     model.removed = True
                     model.config = dataclasses.replace(model.config, labels={})
-        self.poll_once()
+        added = [name for name in wanted if not self._models[name].serving[0]]
+        # Like TF Serving, wait for added models to load; a version folder still settling (see
+        # source.py) gets one settle period, then the background poll picks it up later.
+        deadline = time.monotonic() + self._settle_seconds + 1.0
+        while True:
+            self.poll_once()
+            with self._lock:
+                pending = [n for n in added if not self._models[n].serving[0]
+                           and not any(r.error for r in self._models[n].records.values())]
+            if not pending or time.monotonic() >= deadline or self._stop.wait(0.1):
+                break
         with self._lock:
             for name, config in wanted.items():
                 available = self._models[name].serving[0]
