@@ -244,8 +244,14 @@ def write_warmup_file(version_dir: Path, logs: List[prediction_log_pb2.Predictio
     return path
 
 
-def signature_defs(version_dir: Path, tags: str = "serve") -> Dict[str, meta_graph_pb2.SignatureDef]:
-    """The SignatureDefs of a SavedModel's `tags` MetaGraph, read from `saved_model.pb` alone."""
+def signature_defs(version_dir: "Path | str", tags: str = "serve") -> Dict[str, meta_graph_pb2.SignatureDef]:
+    """The SignatureDefs of a SavedModel's `tags` MetaGraph, read from `saved_model.pb` alone.
+
+    `version_dir` may be any path TF's file system layer reads (a local path, or gs://... as a str).
+
+    Raises:
+      ValueError: no MetaGraph carries `tags`. TF's own errors if there is no readable SavedModel.
+    """
     from tensorflow.python.saved_model import loader_impl  # the proto reader; no session, no variables
 
     saved_model = loader_impl.parse_saved_model(str(version_dir))
