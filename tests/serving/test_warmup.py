@@ -15,6 +15,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from serving.api import warmup
 from serving.config.server_config import from_args
+from serving.core.errors import ServingError
 from serving.core.manager import ModelConfig
 from serving.core.servable import Servable
 from serving.core.types import ModelState, ServableId
@@ -23,10 +24,6 @@ from tests.serving.test_lifecycle import wait_for
 
 ROW = {"x": 4.0, "Age": 30, "Gender": "Male", "Annual_Income": 50.5, "Total_Spend": 2000.0, "s": "abc"}
 TF1_SIGNATURES = ("serving_default", "classify_x_to_y", "regress_x_to_y")  # not `blocking` (it never returns)
-
-
-def tf1_row() -> dict:
-    return {"x": 4.0}
 
 
 def write(version_dir: Path, logs: List[prediction_log_pb2.PredictionLog]) -> Path:
@@ -59,7 +56,7 @@ def test_builder_covers_every_signature_with_one_request_each(model_store: Path)
 
 def test_builder_makes_classify_and_regress_requests_from_examples(model_store: Path) -> None:
     defs = warmup.signature_defs(model_store / "tf1")
-    logs = warmup.build_warmup_records(defs, tf1_row(), only=TF1_SIGNATURES)
+    logs = warmup.build_warmup_records(defs, {"x": 4.0}, only=TF1_SIGNATURES)
     kinds = {log.WhichOneof("log_type") for log in logs}
     assert kinds == {"predict_log", "classify_log", "regress_log"}
     classify = next(log for log in logs if log.HasField("classify_log")).classify_log.request
@@ -121,10 +118,10 @@ def test_replay_fails_as_tf_serving_does(tmp_path: Path, model_store: Path, case
     else:
         write(version, good + [bad_predict()])
     servable = Servable.load(ServableId("m", 1), version)
-    with pytest.raises(Exception) as err:
+    with pytest.raises(ServingError) as err:
         warmup.replay(servable)
-    assert err.value.code.name == code  # type: ignore[attr-defined]
-    assert re.search(message, err.value.message), err.value.message  # type: ignore[attr-defined]
+    assert err.value.code.name == code
+    assert re.search(message, err.value.message), err.value.message
 
 
 def test_exactly_the_maximum_is_accepted(tmp_path: Path, model_store: Path) -> None:
