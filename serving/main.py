@@ -55,7 +55,7 @@ def _tune_gc() -> None:
     gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def cfg_file_poll(config: ServerConfig) -> bool:
+def polls_config_file(config: ServerConfig) -> bool:
     """Whether `--model_config_file` is re-read (`--model_config_file_poll_wait_seconds` > 0)."""
     return config.model_config_file is not None and config.model_config_poll_seconds > 0
 
@@ -156,7 +156,7 @@ class ModelServer:
             raise StartupError(
                 f"{len(failures)} model(s) did not become available: {{{'; '.join(failures)}}}")
         self.manager.start()
-        if cfg_file_poll(self.config):
+        if polls_config_file(self.config):
             self._config_poller = threading.Thread(
                 target=self._poll_config_file, name="model-config-poll", daemon=True,
                 args=(self.config.model_config_file, self.config.model_config_poll_seconds))

@@ -74,6 +74,7 @@ class ModelManager:
                  settle_seconds: float = 2.0, on_load: Optional[LoadObserver] = None) -> None:
         self._models = {m.name: _Model(m, settle_seconds) for m in models}
         self._settle_seconds = settle_seconds
+        self._reload_lock = threading.Lock()
         self._load_fn = load_fn
         self._poll_seconds = poll_seconds
         self._max_retries = max_load_retries
@@ -214,6 +215,10 @@ class ModelManager:
         Raises:
           FailedPreconditionError: a label names a version that is not AVAILABLE.
         """
+        with self._reload_lock:  # gRPC and the config file poller may reload at the same time
+            self._reload(models)
+
+    def _reload(self, models: List[ModelConfig]) -> None:
         wanted = {m.name: m for m in models}
         with self._poll_lock, self._lock:
             for name, config in wanted.items():
