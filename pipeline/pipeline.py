@@ -9,6 +9,7 @@ AI Platform client (about 4 s of every run's start-up).
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +153,8 @@ def create_pipeline(
     # The serving check (InfraValidator's job) serves the candidate with our model server and holds
     # the stamped copy, with its warmup requests, that the Pusher pushes: TFX's Pusher given
     # `infra_blessing` and no `model` pushes that copy, and only when both blessings say so.
-    serving_check = ServingCheck(model=trainer.outputs["model"],
-                                 statistics=statistics_gen.outputs["statistics"]).with_id(SERVING_CHECK_ID)
+    serving_check = ServingCheck(model=trainer.outputs["model"], statistics=statistics_gen.outputs["statistics"],
+                                 id_keys=json.dumps(list(config.id_keys))).with_id(SERVING_CHECK_ID)
     pusher = (AtomicPusher if local else Pusher)(
         infra_blessing=serving_check.outputs["blessing"],
         model_blessing=evaluator.outputs["blessing"],

@@ -22,13 +22,14 @@ image, which therefore ships the server package (pipeline/Dockerfile).
 """
 
 import gc
+import json
 import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import ExampleStatistics, InfraBlessing, Model
 
@@ -53,11 +54,16 @@ class ServingCheckError(Exception):
     """The candidate cannot be served: the message says which step failed and why."""
 
 
-def synthetic_row(statistics: Any) -> dict[str, Any]:
+SYNTHETIC_ID = 0
+"""What an id column holds in the synthetic row (never a median or mode of real customers' ids)."""
+
+
+def synthetic_row(statistics: Any, id_keys: Sequence[str] = ()) -> dict[str, Any]:
     """One made-up customer from a split's `DatasetFeatureStatistics`: medians and modes, no real row.
 
     Numeric features take the split's median (`num_stats.median`, rounded for INT features);
-    categorical ones (`string_stats`) their most frequent value (`top_values[0]`).
+    categorical ones (`string_stats`) their most frequent value (`top_values[0]`); id columns
+    (`id_keys`) hold `SYNTHETIC_ID` (as text for string ids), so no real customer's id appears.
 
     Raises:
       ServingCheckError: a feature has neither statistic (e.g. it was empty in every row).
@@ -66,7 +72,9 @@ def synthetic_row(statistics: Any) -> dict[str, Any]:
     for feature in statistics.features:
         name = feature.path.step[0] if feature.path.step else feature.name
         kind = feature.WhichOneof("stats")
-        if kind == "num_stats":
+        if name in id_keys:
+            row[name] = SYNTHETIC_ID if feature.type in (_INT, _FLOAT) else str(SYNTHETIC_ID)
+        elif kind == "num_stats":
             median = feature.num_stats.median
             row[name] = int(round(median)) if feature.type == _INT else float(median)
         elif kind == "string_stats" and feature.string_stats.top_values:
@@ -77,14 +85,14 @@ def synthetic_row(statistics: Any) -> dict[str, Any]:
     return row
 
 
-def stamp(model_dir: str, stamped_dir: str, statistics: Any, model_name: str) -> int:
+def stamp(model_dir: str, stamped_dir: str, statistics: Any, model_name: str, id_keys: Sequence[str] = ()) -> int:
     """Copies the SavedModel to `stamped_dir` and writes its warmup file; returns the record count."""
     from tfx.utils import io_utils
 
     from serving.api import warmup
 
     io_utils.copy_dir(model_dir, stamped_dir)
-    row = synthetic_row(statistics)
+    row = synthetic_row(statistics, id_keys)
     try:
         logs = warmup.build_warmup_records(warmup.signature_defs(model_dir), row, model_name=model_name)
     except ValueError as err:
@@ -164,8 +172,12 @@ def ServingCheck(  # noqa: N802 (TFX component name)
     model: InputArtifact[Model],
     statistics: InputArtifact[ExampleStatistics],
     blessing: OutputArtifact[InfraBlessing],
+    id_keys: Parameter[str] = "[]",
 ) -> None:
-    """Stamps the candidate with warmup requests, serves it with our model server, blesses it if it answers."""
+    """Stamps the candidate with warmup requests, serves it with our model server, blesses it if it answers.
+
+    `id_keys`: a JSON list of the id columns (`PipelineConfig.id_keys`), left out of the medians and modes.
+    """
     from tfx.components.statistics_gen import stats_artifact_utils
     from tfx.utils import io_utils, path_utils
 
@@ -175,7 +187,7 @@ def ServingCheck(  # noqa: N802 (TFX component name)
     try:
         stats = stats_artifact_utils.load_statistics(statistics, cfg.TRAIN_SPLIT).proto().datasets[0]
         records = stamp(path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model)),
-                        stamped, stats, MODEL_NAME)
+                        stamped, stats, MODEL_NAME, json.loads(id_keys))
         answered = check_serving(stamped, MODEL_NAME)
     except ServingCheckError as err:
         LOG.error("Serving check failed: %s", err)

@@ -113,6 +113,7 @@ def test_pusher_pushes_only_the_served_and_stamped_model(tmp_path: Path) -> None
     assert "model" not in pusher.inputs and pusher.inputs["infra_blessing"] is check.outputs["blessing"]
     assert check.inputs["model"] is components["Trainer"].outputs["model"]
     assert check.inputs["statistics"] is components["StatisticsGen"].outputs["statistics"]
+    assert json.loads(check.exec_properties["id_keys"]) == ["Customer_ID"]
 
 
 def _blessing(model_id: int, blessed: int):

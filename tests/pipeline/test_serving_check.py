@@ -43,6 +43,12 @@ def test_synthetic_row_is_medians_and_modes() -> None:
                                       "Gender": "Female", "s": "abc"}
 
 
+def test_id_columns_hold_no_real_id() -> None:
+    text = STATS + 'features { path { step: "Customer_ID" } type: INT num_stats { median: 2044 } }'
+    assert synthetic_row(stats(text), id_keys=["Customer_ID"])["Customer_ID"] == 0
+    assert synthetic_row(stats(text))["Customer_ID"] == 2044
+
+
 def test_a_feature_without_median_or_mode_is_a_clear_error() -> None:
     with pytest.raises(ServingCheckError, match="feature Empty: no median or mode"):
         synthetic_row(stats('features { path { step: "Empty" } type: STRING string_stats { } }'))
