@@ -241,7 +241,8 @@ def first_requests_after_swap(base: Path, warm: bool, requests: int = 10) -> Lis
         while True:
             conn.request("GET", f"/v1/models/{MODEL_NAME}/versions/2")
             response = conn.getresponse()
-            if response.status == 200 and json.loads(response.read())["model_version_status"][0]["state"] == "AVAILABLE":
+            body = response.read()
+            if response.status == 200 and json.loads(body)["model_version_status"][0]["state"] == "AVAILABLE":
                 break
             time.sleep(0.005)
         latencies = []
