@@ -72,6 +72,12 @@ def test_builder_refuses_a_signature_the_row_cannot_fill(model_store: Path) -> N
         warmup.build_warmup_records(defs, {"x": 1.0, "s": "a"})
 
 
+def test_builder_refuses_a_value_of_the_wrong_type(model_store: Path) -> None:
+    defs = warmup.signature_defs(model_store / "tf2_v1")
+    with pytest.raises(ValueError, match=r"signature churn: input Age \(int64\) cannot hold 'forty'"):
+        warmup.build_warmup_records(defs, {**ROW, "Age": "forty"})
+
+
 def test_written_file_parses_under_tf_serving_rules(tmp_path: Path, model_store: Path) -> None:
     version = tmp_path / "1"
     shutil.copytree(model_store / "tf2_v1", version)
