@@ -63,7 +63,8 @@ def read_warmup_records(path: Path) -> Iterator[prediction_log_pb2.PredictionLog
     """
     count = 0
     try:
-        for record in tf.compat.v1.io.tf_record_iterator(str(path)):
+        for tensor in tf.data.TFRecordDataset(str(path)):
+            record = tensor.numpy()
             log = prediction_log_pb2.PredictionLog()
             try:
                 log.ParseFromString(record)
@@ -91,7 +92,10 @@ def _run_predict(servable: Servable, request: predict_pb2.PredictRequest) -> Non
         if alias not in signature.inputs:
             raise InvalidArgumentError(f"input tensor alias not found in signature: {alias}. Inputs expected "
                                        f"to be in the set {{{','.join(signature.inputs)}}}.")
-        inputs[alias] = tf.make_ndarray(proto)
+        try:
+            inputs[alias] = tf.make_ndarray(proto)
+        except (ValueError, TypeError) as err:
+            raise InvalidArgumentError(f"Invalid tensor for input {alias}: {err}") from None
     signature.run(inputs, output_filter=list(request.output_filter) or None)
 
 

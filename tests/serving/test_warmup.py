@@ -103,6 +103,7 @@ def test_no_file_means_no_warmup(model_store: Path) -> None:
     ("not_tfrecord", "DATA_LOSS", r"Please verify your warmup data is in TFRecord format\.$"),
     ("not_a_prediction_log", "INVALID_ARGUMENT", r"Failed to parse warmup record: .* from "),
     ("failing_request", "INVALID_ARGUMENT", r"input tensor alias not found in signature: nope"),
+    ("bad_tensor", "INVALID_ARGUMENT", r"Invalid tensor for input x: "),
 ])
 def test_replay_fails_as_tf_serving_does(tmp_path: Path, model_store: Path, case: str, code: str,
                                          message: str) -> None:
@@ -121,6 +122,14 @@ def test_replay_fails_as_tf_serving_does(tmp_path: Path, model_store: Path, case
         path.parent.mkdir(parents=True)
         with tf.io.TFRecordWriter(str(path)) as writer:
             writer.write(b"\xff\xff\xff")
+    elif case == "bad_tensor":  # declares 3 floats, holds 1: the record must fail the load, not hang it
+        log = bad_predict()
+        del log.predict_log.request.inputs["nope"]
+        tensor = log.predict_log.request.inputs["x"]
+        tensor.dtype = tf.float32.as_datatype_enum
+        tensor.tensor_shape.dim.add(size=3)
+        tensor.tensor_content = b"\x00" * 4
+        write(version, [log])
     else:
         write(version, good + [bad_predict()])
     servable = Servable.load(ServableId("m", 1), version)
