@@ -32,7 +32,8 @@ from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_
 from serving.api.grpc_service import _example_bytes as example_bytes
 from serving.api.service import _classifications, _examples_tensor, _method_signature, _regressions
 from serving.core.errors import Code, InvalidArgumentError, ServingError, UnimplementedError
-from serving.core.servable import CLASSIFY_METHOD, DEFAULT_SIGNATURE, INIT_OP_SIGNATURE, REGRESS_METHOD, Servable
+from serving.core.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, INIT_OP_SIGNATURE, REGRESS_METHOD, Servable,
+                                   status_from_exception)
 
 ASSETS_EXTRA_DIR = "assets.extra"
 """TF's `kSavedModelAssetsExtraDirectory`."""
@@ -154,7 +155,10 @@ def replay(servable: Servable, num_request_iterations: int = 1) -> Optional[int]
     count = 0
     for log in read_warmup_records(path):
         for _ in range(num_request_iterations):
-            run_warmup_record(servable, log)
+            try:
+                run_warmup_record(servable, log)
+            except Exception as err:  # every failure must fail the load, never leave it LOADING
+                raise status_from_exception(err) from None
         count += 1
     return count
 
