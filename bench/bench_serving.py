@@ -15,6 +15,10 @@ spread widely (docs/performance.md, "Model server"). The batching server is ther
 `--repeats` times (a fresh process each); the table gives the median run per level, and the
 spread is printed. One run of the other servers serves as reference.
 
+Last section (own function, `first_requests_after_swap`): latency of the first requests sent to a
+version right after it became AVAILABLE, with --enable_model_warmup true and false (`--swap-only`
+runs just that section).
+
 Default model: serving_model/customer-model (the pipeline's push); if absent, a tiny model with
 the same 13 raw-feature signature is built in a temporary directory.
 """
@@ -275,6 +279,64 @@ def report_reload_memory(base: Path, reloads: int) -> None:
     print(f"\nresident memory over {reloads} reloads (MiB): start {sizes[0]:.0f}, after 1 {sizes[1]:.0f}, "
           f"after {reloads} {sizes[-1]:.0f}; growth over the second half {slope:+.2f} MiB/reload")
     print("  per reload: " + " ".join(f"{x:.0f}" for x in sizes))
+def first_requests_after_swap(base: Path, warm: bool, requests: int = 10) -> List[float]:
+    """Milliseconds of the first `requests` predicts sent to a version right after it became AVAILABLE.
+
+    A server serving a copy of the newest version as version 1 gets version 2 (the same model, with
+    its warmup file: the pushed one, else one built for `serving_default` from CUSTOMER) copied in;
+    the requests go to /versions/2 as soon as its status says AVAILABLE. `warm` sets
+    --enable_model_warmup, so the two runs differ only in whether the file was replayed at load.
+    """
+    from serving.api import warmup
+
+    newest = base / str(max(int(p.name) for p in base.iterdir() if p.name.isdigit()))
+    served = Path(tempfile.mkdtemp(prefix="bench-swap-")) / MODEL_NAME
+    shutil.copytree(newest, served / "1")
+    rest = free_port()
+    cmd = [sys.executable, "-m", "serving", f"--model_base_path={served}", f"--model_name={MODEL_NAME}",
+           f"--port={free_port()}", f"--rest_api_port={rest}", "--file_system_poll_wait_seconds=0.1",
+           f"--enable_model_warmup={str(warm).lower()}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(rest, proc)
+        staging = served / ".incoming"
+        shutil.copytree(newest, staging)
+        if not warmup.warmup_path(staging).is_file():
+            warmup.write_warmup_file(staging, warmup.build_warmup_records(
+                warmup.signature_defs(staging), CUSTOMER, MODEL_NAME, only=["serving_default"]))
+        os.rename(staging, served / "2")
+        conn = http.client.HTTPConnection("127.0.0.1", rest, timeout=60)
+        while True:
+            conn.request("GET", f"/v1/models/{MODEL_NAME}/versions/2")
+            response = conn.getresponse()
+            body = response.read()
+            if response.status == 200 and json.loads(body)["model_version_status"][0]["state"] == "AVAILABLE":
+                break
+            time.sleep(0.005)
+        latencies = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            conn.request("POST", f"/v1/models/{MODEL_NAME}/versions/2:predict", BODY)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, response.status
+            latencies.append((time.perf_counter() - started) * 1e3)
+        return latencies
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        shutil.rmtree(served.parent, ignore_errors=True)
+
+
+def print_swap_latency(base: Path, rounds: int) -> None:
+    """The warmup section: first requests after a version swap, with and without warmup replay."""
+    print(f"\nfirst requests after a version swap (median of {rounds} fresh servers; ms)")
+    print(f"{'--enable_model_warmup':22} {'1st':>8} {'2nd':>8} {'3rd-10th median':>16}")
+    for warm in (True, False):
+        runs = [first_requests_after_swap(base, warm) for _ in range(rounds)]
+        column = [sorted(r[i] for r in runs)[len(runs) // 2] for i in range(2)]
+        rest = sorted(sorted(r[2:])[len(r[2:]) // 2] for r in runs)[len(runs) // 2]
+        print(f"{str(warm).lower():22} {column[0]:8.1f} {column[1]:8.1f} {rest:16.1f}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -287,6 +349,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--reloads", type=int, default=20,
                         help="version swaps for the resident-memory section (0 skips it)")
     parser.add_argument("--reloads-only", action="store_true", help="run only the resident-memory section")
+    parser.add_argument("--swap-only", action="store_true",
+                        help="only the first-requests-after-swap section (warmup on and off)")
     args = parser.parse_args(argv)
     base = args.model_base_path
     if args.baseline_server:
@@ -295,6 +359,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not base.is_dir() or not any(p.name.isdigit() for p in base.iterdir()):
         base = build_fallback_model(Path(tempfile.mkdtemp()) / MODEL_NAME)
         print(f"no pushed model found; using a tiny stand-in at {base}")
+    if args.swap_only:
+        print_swap_latency(base, max(args.repeats, 1))
+        return 0
     print(f"model: {base}   load generator: {'wrk' if shutil.which('wrk') else 'python threads'}   "
           f"cores: {os.cpu_count()}   duration: {args.duration}s per level")
     if args.reloads > 0:
@@ -332,6 +399,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         ours = results["server+batching"][c]["rps"]
         print(f"concurrency {c:3d}: server+batching / flask = {ours / base_rps:5.1f}x   "
               f"server+batching / in-process calls = {ours / rate:5.2f}x")
+    print_swap_latency(base, max(args.repeats, 1))
     return 0
 
 

@@ -25,7 +25,7 @@ from pipeline import progress
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 _INTERRUPTED = "\ninterrupted: outputs of finished components are kept and reused by the next run"
-_COMPONENT_COUNT = 11
+_COMPONENT_COUNT = 12  # create_pipeline's components (11 + ServingCheck)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ AI Platform client (seconds of every run's start-up: docs/performance.md).
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,12 @@ from pipeline.eval_config import build_eval_config
 from pipeline.factors import ChurnFactors
 from pipeline.gates import DataValidationGate
 from pipeline.pusher import AtomicPusher
+from pipeline.serving_check import ServingCheck
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
 PUSHER_ID = "Pusher"
+SERVING_CHECK_ID = "ServingCheck"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,8 +150,13 @@ def create_pipeline(
         baseline_model=model_resolver.outputs[MODEL_KEY],
         eval_config=build_eval_config(config.label_key, slice_keys, config.min_auc),
     ).with_id("Evaluator")
+    # The serving check (InfraValidator's job) serves the candidate with our model server and holds
+    # the stamped copy, with its warmup requests, that the Pusher pushes: TFX's Pusher given
+    # `infra_blessing` and no `model` pushes that copy, and only when both blessings say so.
+    serving_check = ServingCheck(model=trainer.outputs["model"], statistics=statistics_gen.outputs["statistics"],
+                                 id_keys=json.dumps(list(config.id_keys))).with_id(SERVING_CHECK_ID)
     pusher = (AtomicPusher if local else Pusher)(
-        model=trainer.outputs["model"],
+        infra_blessing=serving_check.outputs["blessing"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=roots.push_base)
@@ -159,7 +167,7 @@ def create_pipeline(
         pipeline_root=roots.pipeline_root,
         components=[
             example_gen, statistics_gen, schema_gen, example_validator, gate,
-            transform, trainer, factors, model_resolver, evaluator, pusher,
+            transform, trainer, factors, model_resolver, evaluator, serving_check, pusher,
         ],
         enable_cache=True,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(roots.metadata) if local else None,

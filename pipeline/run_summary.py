@@ -25,6 +25,8 @@ from pipeline import config as cfg
 from pipeline.factors import load_factors
 from pipeline.gates import describe_anomalies, load_anomalies
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
+from pipeline.serving_check import BLESSED_KEY as SERVING_CHECK_BLESSED
+from pipeline.serving_check import ERROR_KEY as SERVING_CHECK_ERROR
 
 Outputs = dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
 """node id -> output key -> artifacts."""
@@ -63,7 +65,7 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
     summary: dict[str, Any] = {
         "example_counts": {}, "anomalies": [], "metrics": None, "blessed": None, "blessing_reason": None,
         "pushed_model_dir": None, "model_version": None, "newly_pushed": False, "training": None,
-        "chance_level": None, "factors": None,
+        "chance_level": None, "factors": None, "serving_check": None,
     }
     statistics = single_artifact(outputs, "StatisticsGen", "statistics")
     if statistics:
@@ -88,6 +90,13 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
         summary["blessed"] = bool(validation.validation_ok)
         # A cached Evaluator means the same model on the same eval rows: the verdict of last time.
         summary["blessing_reason"] = _blessing_reason(validation, summary["metrics"], "Evaluator" in cached)
+    check = single_artifact(outputs, "ServingCheck", "blessing")
+    if check:  # pipeline/serving_check.py: did our model server serve the candidate, and if not why
+        summary["serving_check"] = {
+            "passed": check.custom_properties[SERVING_CHECK_BLESSED].int_value == 1,
+            "error": check.custom_properties[SERVING_CHECK_ERROR].string_value
+            if SERVING_CHECK_ERROR in check.custom_properties else None,
+        }
     pushed = single_artifact(outputs, "Pusher", "pushed_model")
     if pushed and pushed.custom_properties["pushed"].int_value == 1:
         summary["pushed_model_dir"] = pushed.custom_properties["pushed_destination"].string_value
@@ -139,6 +148,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"churn factors: {summary['factors']['summary']}")
     if summary.get("blessed") is not None:
         lines.append(f"blessed: {'yes' if summary['blessed'] else 'no'} ({summary['blessing_reason']})")
+    check = summary.get("serving_check")
+    if check and not check["passed"]:
+        lines.append(f"serving check: failed ({check['error']})")
     if summary.get("pushed_model_dir"):
         verb = "pushed" if summary.get("newly_pushed") else "unchanged, already serving"
         lines.append(f"model: {verb}: {summary['pushed_model_dir']}")

@@ -11,14 +11,18 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
 from prometheus_client import CollectorRegistry
 from tensorflow.core.protobuf import config_pb2
+from tensorflow_serving.config import model_server_config_pb2
 
 from serving.core.batching import BatchScheduler
-from serving.config.server_config import ConfigError, ServerConfig, from_args
+from serving.config.server_config import (ConfigError, ServerConfig, check_base_paths, from_args,
+                                          load_model_config, models_from_proto)
+from serving.api import warmup
 from serving.api.grpc_service import create_grpc_server
 from serving.http.server import HttpServer
 from serving.core.manager import ModelManager
@@ -26,6 +30,7 @@ from serving.observability.metrics import ServingMetrics
 from serving.observability.model_metrics import ModelMetrics
 from serving.observability.request_log import RequestLog
 from serving.api.rest import RestApi
+from serving.core.errors import InvalidArgumentError, ServingError
 from serving.core.servable import Servable
 from serving.api.service import DirectRunner, PredictionService
 from serving.core.types import ServableId
@@ -50,6 +55,11 @@ def _tune_gc() -> None:
     gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
+def polls_config_file(config: ServerConfig) -> bool:
+    """Whether `--model_config_file` is re-read (`--model_config_file_poll_wait_seconds` > 0)."""
+    return config.model_config_file is not None and config.model_config_poll_seconds > 0
+
+
 class ModelServer:
     """Owns every long-lived part of the server; `start()` blocks until models are served."""
 
@@ -63,6 +73,8 @@ class ModelServer:
         def load(servable_id: ServableId, path: Path) -> Servable:
             servable = Servable.load(servable_id, path, session_config=session_config)
             self.metrics.record_load_stages(str(path), servable.load_stage_micros)
+            if config.enable_model_warmup:
+                self._warm_up(servable)
             return servable
 
         self.manager = ModelManager(
@@ -84,6 +96,60 @@ class ModelServer:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._http: Optional[HttpServer] = None
         self._loop_thread: Optional[threading.Thread] = None
+        self._config_poller: Optional[threading.Thread] = None
+        self._config_stop = threading.Event()
+
+    # ---- warmup and config reload (issue 14) ----------------------------------------------------
+    def _warm_up(self, servable: Servable) -> None:
+        """Replays the version's warmup file inside its load, so before it can become AVAILABLE.
+
+        Raises:
+          ServingError: the replay failed (the load fails, as in TF Serving).
+        """
+        started = time.perf_counter()
+        try:
+            count = warmup.replay(servable)
+        except ServingError as err:
+            self.metrics.record_warmup(str(servable.path), err.status_string(),
+                                       (time.perf_counter() - started) * 1e6)
+            raise
+        if count is None:
+            LOG.info("No warmup data file found at %s", warmup.warmup_path(servable.path))
+            return
+        micros = (time.perf_counter() - started) * 1e6
+        self.metrics.record_warmup(str(servable.path), "OK", micros)
+        LOG.info("Finished reading warmup data for model at %s. Number of warmup records read: %d. "
+                 "Elapsed time (microseconds): %d.", warmup.warmup_path(servable.path), count, micros)
+
+    def reload_config(self, proto: model_server_config_pb2.ModelServerConfig) -> None:
+        """Applies a `ModelServerConfig` (gRPC `HandleReloadConfigRequest`, config file polling).
+
+        Raises:
+          InvalidArgumentError: the config is invalid (same checks as `--model_config_file`).
+          FailedPreconditionError: a label names a version that is not AVAILABLE.
+        """
+        try:
+            models = models_from_proto(proto, "ReloadConfigRequest")
+            check_base_paths(models)
+        except ConfigError as err:
+            raise InvalidArgumentError(str(err)) from None
+        self.manager.reload(list(models))
+
+    def _poll_config_file(self, path: Path, seconds: float) -> None:
+        """Re-reads `--model_config_file` every `seconds`; a changed file is applied, a bad one
+        logged (the running config stays), as TF Serving's `PollFilesystemAndReloadConfig`."""
+        last = path.read_bytes() if path.is_file() else b""
+        while not self._config_stop.wait(seconds):
+            try:
+                text = path.read_bytes()
+                if text == last:
+                    continue
+                last = text
+                models = load_model_config(str(path))
+                check_base_paths(models)
+                self.manager.reload(list(models))
+            except (OSError, ConfigError, ServingError) as err:
+                LOG.error("Failed to reload model config %s: %s", path, err)
 
     def start(self) -> None:
         failures = self.manager.wait_until_available()
@@ -94,10 +160,16 @@ class ModelServer:
         if self.manager.interrupted:  # SIGTERM/SIGINT while waiting for the models
             return
         self.manager.start()
+        if polls_config_file(self.config):
+            self._config_poller = threading.Thread(
+                target=self._poll_config_file, name="model-config-poll", daemon=True,
+                args=(self.config.model_config_file, self.config.model_config_poll_seconds))
+            self._config_poller.start()
         _tune_gc()
         cfg = self.config
         self._grpc, self.grpc_port = create_grpc_server(
-            self.service, cfg.host, cfg.grpc_port, cfg.num_threads, cfg.max_request_bytes)
+            self.service, cfg.host, cfg.grpc_port, cfg.num_threads, cfg.max_request_bytes,
+            reload=self.reload_config)
         self._grpc.start()
         LOG.info("Running gRPC ModelServer at %s:%d ...", cfg.host, self.grpc_port)
         if cfg.rest_port is not None:
@@ -146,6 +218,9 @@ class ModelServer:
         self.rest_port = self._http.port
 
     def stop(self) -> None:
+        self._config_stop.set()
+        if self._config_poller is not None:
+            self._config_poller.join(timeout=10)
         if self._loop is not None and self._http is not None:
             asyncio.run_coroutine_threadsafe(self._http.stop(), self._loop).result(timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)

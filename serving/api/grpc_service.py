@@ -14,8 +14,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
-                                     regression_pb2)
+                                     model_management_pb2, model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc, regression_pb2)
+from tensorflow_serving.config import model_server_config_pb2
 
 from serving.codec.decode import check_rows
 from serving.core.errors import DeadlineExceededError, InvalidArgumentError, ServingError
@@ -210,11 +211,36 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return self._call("", request, context, body, counted=False)
 
 
-class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus (HandleReloadConfigRequest is left UNIMPLEMENTED)."""
+ReloadConfig = Callable[[model_server_config_pb2.ModelServerConfig], None]
+"""Applies a new `ModelServerConfig` or raises `ServingError` (ModelServer.reload_config)."""
 
-    def __init__(self, service: PredictionService) -> None:
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus and HandleReloadConfigRequest (UNIMPLEMENTED when no `reload` is given)."""
+
+    def __init__(self, service: PredictionService, reload: Optional[ReloadConfig] = None) -> None:
         self._service = service
+        self._reload = reload
+
+    def HandleReloadConfigRequest(self, request: model_management_pb2.ReloadConfigRequest,
+                                  context: grpc.ServicerContext) -> Any:
+        """TF Serving's `ModelServiceImpl::HandleReloadConfigRequest`: the outcome is both the
+        response's `status` and the call's gRPC status; only `model_config_list` is accepted."""
+        if self._reload is None:
+            return super().HandleReloadConfigRequest(request, context)
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.SetInParent()  # OK is error_code 0 with an empty message
+        try:
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise InvalidArgumentError("ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                                           "Only ModelConfigList is currently supported")
+            self._reload(request.config)
+        except ServingError as err:
+            response.status.error_code = int(err.code)
+            response.status.error_message = err.message
+            context.set_code(grpc.StatusCode[err.code.name])
+            context.set_details(err.message)
+        return response
 
     def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest,
                        context: grpc.ServicerContext) -> Any:
@@ -227,7 +253,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def create_grpc_server(service: PredictionService, host: str, port: int, num_threads: int,
-                       max_message_bytes: int) -> "tuple[grpc.Server, int]":
+                       max_message_bytes: int, reload: Optional[ReloadConfig] = None) -> "tuple[grpc.Server, int]":
     """A ready (not yet started) gRPC server and the port it bound.
 
     Raises:
@@ -238,7 +264,7 @@ def create_grpc_server(service: PredictionService, host: str, port: int, num_thr
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="grpc"),
                          options=options)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(service), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(service), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(service, reload), server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0

@@ -52,6 +52,13 @@ class ServerConfig:
     settle_seconds: float = DEFAULT_SETTLE_SECONDS
     """Our extension (`--file_system_settle_seconds`): a version folder is loaded once its files
     have stayed unchanged this long (serving/core/source.py)."""
+    # ---- warmup and config reload (issue 14) ----
+    enable_model_warmup: bool = True
+    """`--enable_model_warmup`: replay `assets.extra/tf_serving_warmup_requests` before AVAILABLE."""
+    model_config_file: Optional[Path] = None
+    """`--model_config_file`, kept so it can be re-read; None with `--model_base_path`."""
+    model_config_poll_seconds: float = 0.0
+    """`--model_config_file_poll_wait_seconds`: re-read the config file this often; <= 0 reads it once."""
 
 
 def _bool(text: str) -> bool:
@@ -95,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
          help="not a TF Serving flag: append each predicted row (inputs and churn probability) to this "
               "file as a JSON line, for `python -m monitoring.drift`; off by default")
     _lifecycle_flags(p)
+    _add_reload_and_warmup_flags(p)
     return p
 
 
@@ -105,6 +113,16 @@ def _lifecycle_flags(p: argparse.ArgumentParser) -> None:
         help="not a TF Serving flag: load a version folder only once its files have stayed unchanged "
              "this long (or were all written at least this long ago), so a folder still being copied is "
              f"not loaded half-written; default {DEFAULT_SETTLE_SECONDS:g}")
+
+
+def _add_reload_and_warmup_flags(p: argparse.ArgumentParser) -> None:
+    """TF Serving's warmup and config-reload flags (same names, defaults and meaning)."""
+    p.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True,
+                   help="replay each version's assets.extra/tf_serving_warmup_requests before it becomes "
+                        "AVAILABLE (default true, as TF Serving)")
+    p.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0,
+                   help="re-read --model_config_file this often and apply changed models, version policies "
+                        "and labels without a restart; 0 (default) reads it once")
 
 
 def _read(path: str, flag: str) -> str:
@@ -139,6 +157,16 @@ def _policy(config: model_server_config_pb2.ModelConfig) -> VersionPolicy:
 def load_model_config(path: str) -> Tuple[ModelConfig, ...]:
     """Parses a `ModelServerConfig` text proto into model configs."""
     proto = _parse_text(path, "--model_config_file", model_server_config_pb2.ModelServerConfig())
+    return models_from_proto(proto, path)
+
+
+def models_from_proto(proto: model_server_config_pb2.ModelServerConfig, path: str) -> Tuple[ModelConfig, ...]:
+    """Model configs from a parsed `ModelServerConfig` (`path` names its origin in error messages).
+
+    Raises:
+      ConfigError: not a `model_config_list`, a model without name or base path, an unsupported
+        platform, a duplicate name, a bad version policy, or no model at all.
+    """
     if proto.WhichOneof("config") != "model_config_list":  # type: ignore[attr-defined]
         raise ConfigError(f"{path}: only model_config_list is supported.")
     models: List[ModelConfig] = []
@@ -183,6 +211,16 @@ def load_batching(path: Optional[str]) -> BatchingOptions:
         raise ConfigError(f"{path}: {err}") from None
 
 
+def check_base_paths(models: Sequence[ModelConfig]) -> None:
+    """Raises ConfigError unless every base path is absolute (`ServerCore::ValidateModelConfigList`).
+
+    A missing base path is not a config error: it is logged and polled (as TF Serving)."""
+    for model in models:
+        if not model.base_path.is_absolute():
+            raise ConfigError(f"Expected model {model.name} to have an absolute path or URI; "
+                              f"got base_path()={model.base_path}")
+
+
 def from_args(argv: Sequence[str]) -> ServerConfig:
     """Builds the server config from tensorflow_model_server-style flags."""
     args = build_parser().parse_args(list(argv))
@@ -200,11 +238,7 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
     else:
         base = Path(args.model_base_path) if args.model_base_path else DEFAULT_SERVING_DIR / args.model_name
         models = (ModelConfig(args.model_name, base),)
-    for model in models:
-        if not model.base_path.is_absolute():  # ServerCore::ValidateModelConfigList
-            raise ConfigError(f"Expected model {model.name} to have an absolute path or URI; "
-                              f"got base_path()={model.base_path}")
-        # A missing base path is not a config error: it is logged and polled (as TF Serving).
+    check_base_paths(models)
     request_log = Path(args.request_log_file) if args.request_log_file else None
     if request_log is not None and not request_log.parent.is_dir():
         raise ConfigError(f"--request_log_file: folder {request_log.parent} does not exist.")
@@ -224,6 +258,9 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
         inter_op_threads=args.tensorflow_inter_op_parallelism,
         request_log_file=request_log,
         settle_seconds=_settle_seconds(args.file_system_settle_seconds),
+        enable_model_warmup=args.enable_model_warmup,
+        model_config_file=Path(args.model_config_file) if args.model_config_file else None,
+        model_config_poll_seconds=args.model_config_file_poll_wait_seconds if args.model_config_file else 0.0,
     )
 
 

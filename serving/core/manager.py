@@ -11,6 +11,7 @@ The state history per version is kept for the status API, as TF Serving's monito
 from __future__ import annotations
 
 import gc
+import dataclasses
 import logging
 import threading
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from serving.constants import DEFAULT_SETTLE_SECONDS
-from serving.core.errors import InvalidArgumentError, NotFoundError, ServingError
+from serving.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, ServingError
 from serving.core.servable import Servable
 from serving.core.source import FileSystemVersionSource
 from serving.core.types import ModelState, ServableId
@@ -66,6 +67,8 @@ class _Model:
         self.source = FileSystemVersionSource(config.name, config.base_path, settle_seconds)
         self.records: Dict[int, _Record] = {}
         self.serving: Tuple[Dict[int, Servable], Optional[Servable]] = ({}, None)
+        self.removed = False
+        """Dropped by a config reload: nothing aspired, so every version unloads (TF Serving)."""
 
 
 class ModelManager:
@@ -75,6 +78,8 @@ class ModelManager:
                  max_load_retries: int = 5, load_retry_interval_seconds: float = 60.0,
                  settle_seconds: float = DEFAULT_SETTLE_SECONDS, on_load: Optional[LoadObserver] = None) -> None:
         self._models = {m.name: _Model(m, settle_seconds) for m in models}
+        self._settle_seconds = settle_seconds
+        self._reload_lock = threading.Lock()
         self._load_fn = load_fn
         self._poll_seconds = poll_seconds
         self._max_retries = max_load_retries
@@ -98,7 +103,7 @@ class ModelManager:
                         LOG.info("Version folder %s changed since its load failed; loading it again "
                                  "once its files settle", record.path)
                         record.retry = True
-                on_disk = model.source.poll()
+                on_disk = {} if model.removed else model.source.poll()
                 if on_disk is None:  # failed poll: keep every version as it is (as TF Serving)
                     continue
                 aspired = aspired_versions(set(on_disk), model.config.policy)
@@ -235,6 +240,62 @@ class ModelManager:
         if self._thread is not None:
             self._thread.join(timeout=30)
 
+    def reload(self, models: List[ModelConfig]) -> None:
+        """Applies a new model list without a restart (TF Serving's `ServerCore::ReloadConfig`).
+
+        New models are added and loaded, models left out are unloaded (requests then get
+        NOT_FOUND), and changed base paths and version policies apply at once: this call polls
+        and runs the resulting loads and unloads before it returns (waiting up to one settle
+        period plus a second for an added model's versions to appear). Labels are applied last, all
+        or none, and only if every labelled version is AVAILABLE by then, as TF Serving's
+        `UpdateModelVersionLabelMap` requires (without `--allow_version_labels_for_unavailable_models`);
+        otherwise the previous labels stay and FAILED_PRECONDITION is raised.
+
+        Raises:
+          FailedPreconditionError: a label names a version that is not AVAILABLE.
+        """
+        with self._reload_lock:  # gRPC and the config file poller may reload at the same time
+            self._reload(models)
+
+    def _reload(self, models: List[ModelConfig]) -> None:
+        wanted = {m.name: m for m in models}
+        with self._poll_lock, self._lock:
+            for name, config in wanted.items():
+                model = self._models.get(name)
+                if model is None:
+                    model = self._models[name] = _Model(dataclasses.replace(config, labels={}),
+                                                         self._settle_seconds)
+                elif model.config.base_path != config.base_path:
+                    model.source = FileSystemVersionSource(name, config.base_path, self._settle_seconds)
+                model.config = dataclasses.replace(config, labels=model.config.labels)
+                model.removed = False
+            for name, model in self._models.items():
+                if name not in wanted:
+                    model.removed = True
+                    model.config = dataclasses.replace(model.config, labels={})
+        added = [name for name in wanted if not self._models[name].serving[0]]
+        # Like TF Serving, wait for added models to load; a version folder still settling (see
+        # source.py) gets one settle period, then the background poll picks it up later.
+        deadline = time.monotonic() + self._settle_seconds + 1.0
+        while True:
+            self.poll_once()
+            with self._lock:
+                pending = [n for n in added if not self._models[n].serving[0]
+                           and not any(r.error for r in self._models[n].records.values())]
+            if not pending or time.monotonic() >= deadline or self._stop.wait(0.1):
+                break
+        with self._lock:
+            for name, config in wanted.items():
+                available = self._models[name].serving[0]
+                for label, version in sorted(config.labels.items()):
+                    if version not in available:
+                        raise FailedPreconditionError(
+                            f"Request to assign label to version {version} of model {name}, "
+                            "which is not currently available for inference")
+            for name, config in wanted.items():
+                self._models[name].config = config
+        LOG.info("Reloaded model config: %s", ", ".join(sorted(wanted)))
+
     # ---- lookups ---------------------------------------------------------------------------
     def get(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> Servable:
         """The servable for a request (latest ready, a specific version, or a labelled one),
@@ -273,4 +334,4 @@ class ModelManager:
         return [snapshot[v] for v in sorted(snapshot, reverse=True)]
 
     def model_names(self) -> List[str]:
-        return list(self._models)
+        return [name for name, model in list(self._models.items()) if not model.removed]

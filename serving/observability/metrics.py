@@ -34,6 +34,8 @@ LOAD_LATENCY = "/tensorflow/cc/saved_model/load_latency"
 LOAD_LATENCY_BY_STAGE = "/tensorflow/cc/saved_model/load_latency_by_stage"
 QUEUING_LATENCY = "/tensorflow/serving/batching_session/queuing_latency"
 PROCESSED_BATCH_SIZE = "/tensorflow/serving/batching_session/processed_batch_size"
+WARMUP_LATENCY = "/tensorflow/serving/model_warmup_latency"
+"""`saved_model_warmup_util.cc`: wall time of one version's warmup replay, labels model_path, status."""
 
 MODEL_NAME_LABEL = "model_name"
 STATUS_LABEL = "status"
@@ -67,6 +69,7 @@ class ServingMetrics:
         self._load_stages = self._histogram(LOAD_LATENCY_BY_STAGE, (MODEL_PATH_LABEL, STAGE_LABEL), LATENCY_BUCKETS)
         self._queuing = self._histogram(QUEUING_LATENCY, ("thread_pool_name",), QUEUING_BUCKETS)
         self._batch_size = self._histogram(PROCESSED_BATCH_SIZE, (), BATCH_SIZE_BUCKETS)
+        self._warmup_latency = self._histogram(WARMUP_LATENCY, (MODEL_PATH_LABEL, STATUS_LABEL), LATENCY_BUCKETS)
         self._cells: Dict[Tuple[object, ...], object] = {}
 
     def _counter(self, tf_name: str, labels: Tuple[str, ...]) -> Counter:
@@ -112,3 +115,7 @@ class ServingMetrics:
         cell = self._cell(self._queuing, thread_pool_name)
         for micros in queued_micros:
             cell.observe(math.nextafter(micros, math.inf))  # type: ignore[attr-defined]
+
+    def record_warmup(self, model_path: str, status: str, micros: float) -> None:
+        """One warmup replay (`status` is absl's `Status::ToString()`: `OK` or `CODE: message`)."""
+        self._warmup_latency.labels(model_path, status).observe(math.nextafter(micros, math.inf))

@@ -47,7 +47,7 @@ def test_bundled_style_data_is_blessed_and_pushed_in_tf_serving_layout(bundled_s
     for metrics in summary["metrics"]["slices"].values():
         assert set(metrics) == METRIC_KEYS
     expected_components = {"CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-                           "DataValidationGate", "Transform", "Trainer", "Evaluator", "Pusher"}
+                           "DataValidationGate", "Transform", "Trainer", "Evaluator", "ServingCheck", "Pusher"}
     assert expected_components <= summary["component_seconds"].keys()
     assert summary["training"]["epochs_run"] <= 8
     for name in expected_components:  # one progress line per component
@@ -66,7 +66,9 @@ def test_cached_rerun_reuses_everything_and_pushes_no_duplicate(bundled_style) -
     assert first.returncode == 0
     proc, summary = run_pipeline(tmp, "--data", str(tmp / "customers.csv"), "--max-epochs", "8")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert {"CsvExampleGen", "Transform", "Trainer", "ChurnFactors", "Evaluator"} <= set(summary["cached_components"])
+    assert {"CsvExampleGen", "Transform", "Trainer", "ChurnFactors", "Evaluator",
+            "ServingCheck"} <= set(summary["cached_components"])
+    assert summary["serving_check"] == {"passed": True, "error": None}
     assert "Pusher" not in summary["cached_components"]  # it always checks the serving folder
     assert len(versions(tmp)) == 1
     assert summary["newly_pushed"] is False and summary["pushed_model_dir"].endswith(versions(tmp)[0])

@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import grpc
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
@@ -273,3 +274,25 @@ def test_prometheus_request_count_matches_what_was_sent(server: Server) -> None:
     counts = dict(re.findall(rf'^:tensorflow:serving:request_count\{{model_name="{MODEL}",status="(\w+)"\}} (\d+)$',
                              body.decode(), re.MULTILINE))
     assert {k: int(v) for k, v in counts.items()} == dict(server.sent)
+
+
+def test_pushed_version_carries_warmup_requests_the_server_replayed(
+        server: Server, bundled_style: Tuple[Path, subprocess.CompletedProcess, dict]) -> None:
+    from serving.api import warmup
+
+    tmp, _, summary = bundled_style
+    assert "ServingCheck" in summary["component_seconds"]  # the check ran before the push
+    logs = list(warmup.read_warmup_records(warmup.warmup_path(server.pushed_dir)))  # TF Serving's rules
+    served = set(warmup.signature_defs(server.pushed_dir)) - {"__saved_model_init_op"}
+    assert sorted(log.predict_log.request.model_spec.signature_name for log in logs) == sorted(served)
+    assert SIGNATURES <= served
+    default = next(log for log in logs if log.predict_log.request.model_spec.signature_name == "serving_default")
+    row = {k: tf.make_ndarray(v).tolist()[0] for k, v in default.predict_log.request.inputs.items()}
+    assert set(row) == set(RAW_FEATURES)
+    real = {tuple(str(r[k]) for k in RAW_FEATURES) for r in pd.read_csv(tmp / "customers.csv").to_dict("records")}
+    synthetic = tuple(v.decode() if isinstance(v, bytes) else str(v) for v in (row[k] for k in RAW_FEATURES))
+    assert synthetic not in real  # medians and modes, not a customer
+    _, _, metrics = server.http("GET", "/monitoring/prometheus/metrics")
+    replayed = re.search(rf':tensorflow:serving:model_warmup_latency_count\{{model_path="{re.escape(str(server.pushed_dir))}",'
+                         rf'status="OK"\}} (\d+)', metrics.decode())
+    assert replayed and replayed.group(1) == "1"

@@ -25,7 +25,8 @@ def test_components_in_a_valid_order(tmp_path: Path) -> None:
     order = [c.id for c in pipeline.components]
     assert sorted(order) == sorted([
         "CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataValidationGate",
-        "Transform", "Trainer", "ChurnFactors", "latest_blessed_model_resolver", "Evaluator", "Pusher",
+        "Transform", "Trainer", "ChurnFactors", "latest_blessed_model_resolver", "Evaluator", "ServingCheck",
+        "Pusher",
     ])
     chain = ["CsvExampleGen", "StatisticsGen", "ExampleValidator", "DataValidationGate", "Transform", "Trainer",
              "Evaluator", "Pusher"]
@@ -103,6 +104,16 @@ def test_pusher_is_atomic_and_targets_the_model_base_path(tmp_path: Path) -> Non
     destination = json.loads(pusher.exec_properties["push_destination"])
     assert destination["filesystem"]["base_directory"] == str(tmp_path / "serving" / "customer-model")
     assert "model_blessing" in pusher.inputs
+
+
+def test_pusher_pushes_only_the_served_and_stamped_model(tmp_path: Path) -> None:
+    _, components = build(tmp_path)
+    pusher, check = components["Pusher"], components["ServingCheck"]
+    # No `model` input: TFX's Pusher then pushes the InfraBlessing's stamped model (with warmup requests)
+    assert "model" not in pusher.inputs and pusher.inputs["infra_blessing"] is check.outputs["blessing"]
+    assert check.inputs["model"] is components["Trainer"].outputs["model"]
+    assert check.inputs["statistics"] is components["StatisticsGen"].outputs["statistics"]
+    assert json.loads(check.exec_properties["id_keys"]) == ["Customer_ID"]
 
 
 def _blessing(model_id: int, blessed: int):

@@ -94,3 +94,21 @@ def test_auc_confidence_interval_matches_hanley_mcneil() -> None:
 def test_chance_level_result_is_said_plainly() -> None:
     assert "not distinguishable from chance" in run_summary.format_summary(summary(chance_level=True))
     assert "chance" not in run_summary.format_summary(summary(chance_level=False))
+
+
+def test_a_failed_serving_check_is_reported_with_its_reason() -> None:
+    from ml_metadata.proto import metadata_store_pb2
+
+    check = metadata_store_pb2.Artifact()
+    check.custom_properties["blessed"].int_value = 0
+    check.custom_properties["serving_check_error"].string_value = "the model server could not load the candidate"
+    built = run_summary.build_summary({"ServingCheck": {"blessing": [check]}})
+    assert built["serving_check"] == {"passed": False, "error": "the model server could not load the candidate"}
+    text = run_summary.format_summary(summary(serving_check=built["serving_check"], pushed_model_dir=None,
+                                              status="not_blessed", exit_code=4))
+    assert "serving check: failed (the model server could not load the candidate)" in text
+    passed = metadata_store_pb2.Artifact()
+    passed.custom_properties["blessed"].int_value = 1
+    assert run_summary.build_summary({"ServingCheck": {"blessing": [passed]}})["serving_check"] == {
+        "passed": True, "error": None}
+    assert "serving check" not in run_summary.format_summary(summary())
