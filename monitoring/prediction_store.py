@@ -1,0 +1,249 @@
+"""The prediction store: one row per scored customer, kept with whom it was for.
+
+A row says which model version scored which customer, when, through which signature and source, what
+probability it gave and what it decided at the model's threshold (plus the customer's segment and the
+suggested action where the caller knows them). `monitoring.outcomes` joins these rows with labels that
+arrive 30-90 days later.
+
+Where it lives: any SQLAlchemy database URL. The default is an embedded SQLite file
+(`DEFAULT_STORE_PATH`, no set-up); several writers (replicas, batch jobs) share a PostgreSQL database
+through the same code (`postgresql+psycopg2://user@host:port/db`). The URL comes from the `--store`
+flag of a command, else the `CHURN_PREDICTION_STORE` environment variable, else the default
+(`resolve_url`). Rows hold customer ids: personal data (docs/monitoring.md, "The prediction store").
+
+Ingestion API (the one way rows get in; batch scoring, the model server and applications calling
+real TF Serving use it):
+
+    store = PredictionStore(resolve_url(None))
+    store.append([Prediction("C-1", 3, "serving_default", datetime.now(timezone.utc), 0.71, "batch")])
+
+`append` writes one transaction per chunk; a chunk that fails to write raises `PredictionStoreError`
+and nothing of that chunk is kept (earlier chunks stay committed).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, Sequence
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from modules.features import DECISION_THRESHOLD
+from serving.constants import PROJECT_ROOT
+
+STORE_URL_ENV = "CHURN_PREDICTION_STORE"
+"""Environment variable holding the store's SQLAlchemy URL (used when no `--store` flag is given)."""
+DEFAULT_STORE_PATH = PROJECT_ROOT / ".predictions" / "predictions.sqlite"
+"""Embedded default (gitignored): personal data, never committed."""
+TABLE_NAME = "predictions"
+SOURCES = ("batch", "rest", "grpc")
+"""Where a prediction was made: `insights score`, the REST API or the gRPC API."""
+DEFAULT_CHUNK_ROWS = 10_000
+"""Rows per insert transaction in `append`."""
+PERIOD_FORMAT = "%Y-%m"
+"""A period is the business month of the scoring time, in UTC (`2026-11`)."""
+MAX_ID_LENGTH = 128
+MAX_LABEL_LENGTH = 256
+
+metadata = sa.MetaData()
+predictions = sa.Table(
+    TABLE_NAME, metadata,
+    # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(MAX_ID_LENGTH), nullable=False),
+    sa.Column("model_version", sa.BigInteger, nullable=False),
+    sa.Column("signature", sa.String(64), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("scored_at", sa.DateTime(timezone=False), nullable=False, comment="UTC"),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("decision", sa.SmallInteger, nullable=False),
+    sa.Column("segment", sa.String(MAX_LABEL_LENGTH), nullable=True),
+    sa.Column("action", sa.String(MAX_LABEL_LENGTH), nullable=True),
+    sa.Column("source", sa.String(8), nullable=False),
+    sa.CheckConstraint("probability >= 0 AND probability <= 1", name="ck_predictions_probability"),
+    sa.CheckConstraint("decision IN (0, 1)", name="ck_predictions_decision"),
+    sa.CheckConstraint("source IN (" + ", ".join(f"'{s}'" for s in SOURCES) + ")", name="ck_predictions_source"),
+    # The outcome join: per customer and model version, the latest row before a cut-off.
+    sa.Index("ix_predictions_customer_version_time", "customer_id", "model_version", "scored_at"),
+    # Retention (`delete_before`) and period reports.
+    sa.Index("ix_predictions_scored_at", "scored_at"),
+)
+COLUMNS: tuple[str, ...] = tuple(c.name for c in predictions.columns if c.name != "id")
+
+
+class PredictionStoreError(Exception):
+    """The store cannot be opened or written, or a row is invalid; the message says which."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One scored customer.
+
+    `scored_at` is converted to UTC (a naive datetime is taken as UTC); `probability` is in [0, 1];
+    `decision` defaults to `probability >= threshold` (the model's `churn` output, threshold
+    `modules.features.DECISION_THRESHOLD`); `period` defaults to the UTC month of `scored_at`.
+    """
+    customer_id: str
+    model_version: int
+    signature: str
+    scored_at: datetime
+    probability: float
+    source: str
+    threshold: float = DECISION_THRESHOLD
+    decision: Optional[int] = None
+    period: Optional[str] = None
+    segment: Optional[str] = None
+    action: Optional[str] = None
+
+
+def period_of(moment: datetime) -> str:
+    """The business month (`YYYY-MM`, UTC) a scoring time belongs to."""
+    return _utc_naive(moment).strftime(PERIOD_FORMAT)
+
+
+def _utc_naive(moment: datetime) -> datetime:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def resolve_url(flag: Optional[str]) -> str:
+    """The store URL: the flag, else `$CHURN_PREDICTION_STORE`, else SQLite at `DEFAULT_STORE_PATH`."""
+    url = flag or os.environ.get(STORE_URL_ENV)
+    return url if url else f"sqlite:///{DEFAULT_STORE_PATH}"
+
+
+def _row(p: Prediction) -> dict:
+    """Validated insert parameters for one prediction; raises PredictionStoreError naming the problem."""
+    where = f"prediction for customer {p.customer_id!r}"
+    if not isinstance(p.customer_id, str) or not p.customer_id or len(p.customer_id) > MAX_ID_LENGTH:
+        raise PredictionStoreError(f"customer id must be a non-empty string of at most {MAX_ID_LENGTH} "
+                                   f"characters, got {p.customer_id!r}")
+    if p.source not in SOURCES:
+        raise PredictionStoreError(f"{where}: source must be one of {', '.join(SOURCES)}, got {p.source!r}")
+    probability = float(p.probability)
+    if not (0.0 <= probability <= 1.0) or math.isnan(probability):
+        raise PredictionStoreError(f"{where}: probability must be in [0, 1], got {p.probability!r}")
+    if not isinstance(p.scored_at, datetime):
+        raise PredictionStoreError(f"{where}: scored_at must be a datetime, got {p.scored_at!r}")
+    decision = int(probability >= p.threshold) if p.decision is None else int(p.decision)
+    if decision not in (0, 1):
+        raise PredictionStoreError(f"{where}: decision must be 0 or 1, got {p.decision!r}")
+    scored_at = _utc_naive(p.scored_at)
+    return {"customer_id": p.customer_id, "model_version": int(p.model_version), "signature": p.signature,
+            "period": p.period or scored_at.strftime(PERIOD_FORMAT), "scored_at": scored_at,
+            "probability": probability, "threshold": float(p.threshold), "decision": decision,
+            "segment": p.segment, "action": p.action, "source": p.source}
+
+
+def _chunks(rows: Iterable[Prediction], size: int) -> Iterator[List[Prediction]]:
+    chunk: List[Prediction] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class PredictionStore:
+    """A prediction store at a SQLAlchemy URL; the table and its indexes are created when missing.
+
+    Raises PredictionStoreError when the URL is malformed or the database cannot be reached.
+    """
+
+    def __init__(self, url: str, create: bool = True):
+        self.url = url
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError as err:
+            raise PredictionStoreError(f"not a database URL: {url!r} ({err})") from None
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = sa.create_engine(parsed)
+            if create:
+                metadata.create_all(self.engine)
+        except (SQLAlchemyError, ImportError) as err:
+            raise PredictionStoreError(f"cannot open the prediction store at {parsed!r}: {_reason(err)}") from None
+
+    def append(self, rows: Iterable[Prediction], chunk_rows: int = DEFAULT_CHUNK_ROWS) -> int:
+        """Writes `rows`, one transaction per `chunk_rows`; returns the number written.
+
+        Raises PredictionStoreError on an invalid row (before its chunk is written) or a failed write
+        (that chunk is rolled back; earlier chunks stay).
+        """
+        written = 0
+        for chunk in _chunks(rows, chunk_rows):
+            params = [_row(p) for p in chunk]
+            self._insert(params)
+            written += len(params)
+        return written
+
+    def append_frame(self, frame: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> int:
+        """`append` for a DataFrame with the Prediction fields as columns (bulk ingestion)."""
+        missing = [c for c in ("customer_id", "model_version", "signature", "scored_at", "probability", "source")
+                   if c not in frame.columns]
+        if missing:
+            raise PredictionStoreError(f"prediction frame lacks column(s): {', '.join(missing)}")
+        fields = set(Prediction.__dataclass_fields__)
+        records = frame[[c for c in frame.columns if c in fields]].to_dict("records")
+        for r in records:
+            if isinstance(r["scored_at"], pd.Timestamp):
+                r["scored_at"] = r["scored_at"].to_pydatetime()
+            for k in ("decision", "period", "segment", "action"):
+                if k in r and not isinstance(r[k], str) and pd.isna(r[k]):
+                    r[k] = None
+        return self.append((Prediction(**r) for r in records), chunk_rows)
+
+    def _insert(self, params: Sequence[dict]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(predictions.insert(), list(params))
+        except SQLAlchemyError as err:
+            raise PredictionStoreError(f"writing {len(params)} prediction(s) to the store failed: "
+                                       f"{_reason(err)}") from None
+
+    def read(self, before: Optional[datetime] = None) -> pd.DataFrame:
+        """Rows scored before `before` (all when None) as a DataFrame with `COLUMNS`; `scored_at` is UTC."""
+        query = sa.select(*[predictions.c[c] for c in COLUMNS])
+        if before is not None:
+            query = query.where(predictions.c.scored_at < _utc_naive(before))
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execute(query)
+                frame = pd.DataFrame.from_records(result.fetchall(), columns=list(COLUMNS))
+        except SQLAlchemyError as err:
+            raise PredictionStoreError(f"reading the prediction store failed: {_reason(err)}") from None
+        frame["scored_at"] = pd.to_datetime(frame["scored_at"])
+        return frame
+
+    def delete_before(self, cutoff: datetime) -> int:
+        """Retention: deletes rows scored before `cutoff`; returns how many."""
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(predictions.delete().where(predictions.c.scored_at < _utc_naive(cutoff))).rowcount
+        except SQLAlchemyError as err:
+            raise PredictionStoreError(f"deleting old predictions failed: {_reason(err)}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "PredictionStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _reason(err: Exception) -> str:
+    """The database's own message, without SQLAlchemy's statement dump."""
+    orig = getattr(err, "orig", None)
+    return str(orig if orig is not None else err).strip().splitlines()[0]
