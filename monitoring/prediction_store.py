@@ -171,6 +171,9 @@ class PredictionStore:
             self.engine = sa.create_engine(parsed)
             if create:
                 metadata.create_all(self.engine)
+            else:
+                with self.engine.connect():
+                    pass
         except (SQLAlchemyError, ImportError) as err:
             raise PredictionStoreError(f"cannot open the prediction store at {parsed!r}: {_reason(err)}") from None
 
