@@ -22,7 +22,7 @@ endef
 LOCAL_MODEL_CONFIG := .serving/models.config
 SERVE_FLAGS := --model_config_file=$(LOCAL_MODEL_CONFIG) --monitoring_config_file=serving/config/monitoring.config
 
-.PHONY: help setup lock system-deps run pipeline serve score test test-fast bench bench-scale bench-serving kubeflow-spec deploy-context clean
+.PHONY: help setup lock system-deps run pipeline serve score test test-fast bench bench-scale bench-serving bench-outcomes kubeflow-spec deploy-context clean
 
 help:
 	@echo "make run        set up if needed, run the pipeline on the bundled data, then serve the model"
@@ -36,6 +36,7 @@ help:
 	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
 	@echo "make bench-scale    pipeline at 10k/100k/1M rows, in_memory vs multi_processing Beam (about 1 h)"
 	@echo "make bench-serving  model server load benchmark (uses wrk when installed)"
+	@echo "make bench-outcomes monitoring.outcomes on 1M predictions x 1M labels (budget 30 s)"
 	@echo "make kubeflow-spec  compile the Kubeflow Pipelines v2 / Vertex AI spec (ARGS='--pipeline-root gs://... ')"
 	@echo "make setup      create $(VENV) with Python 3.10 and the pinned requirements (runtime + dev)"
 	@echo "make lock       re-resolve requirements.txt + requirements-dev.txt from the .in files (needs PyPI)"
@@ -116,6 +117,9 @@ kubeflow-spec: setup
 bench-serving: setup
 	@command -v wrk >/dev/null || echo "note: 'apt-get install -y wrk' gives a faster load generator than the Python fallback"
 	$(PY) bench/bench_serving.py $(ARGS)
+
+bench-outcomes: setup
+	$(PY) bench/bench_outcomes.py $(ARGS)
 
 # Railway uploads what .gitignore allows, and serving_model/ is ignored: stage a self-contained build folder.
 DEPLOY_DIR ?= ../customer-model-deploy

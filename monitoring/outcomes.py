@@ -18,7 +18,9 @@ correlated ROC curves", Biometrics 44; computed with the O(n log n) algorithm of
 Signal Processing Letters 21), precision and recall of the stored decision (made at the model's
 threshold), top-decile lift (churn rate among the 10 % highest scores / overall churn rate), Brier
 score and a 10-bin reliability curve. Output: a table on stdout, an HTML report (`--html`), and with
-`--pushgateway` the metrics pushed to a Prometheus Pushgateway, one group per period (`period` label).
+`--pushgateway` the metrics pushed to a Prometheus Pushgateway (job `churn_outcomes`; every value has a
+`period` label, so a business month is not confused with scrape time), with the eval AUC per version
+(`--eval-auc`) and the blessing bound that the alert `ChurnModelOutcomeQualityDown` compares with.
 
 Exit codes: 0 report written; 2 bad usage or unreadable labels / store (the message says what to fix);
 3 no label matched a prediction made before its outcome window (nothing to judge).
@@ -42,6 +44,7 @@ from scipy import stats
 
 from modules.features import ID_KEYS, LABEL_KEY
 from monitoring.prediction_store import PredictionStore, PredictionStoreError, resolve_url
+from pipeline.config import DEFAULT_MIN_AUC
 
 ID_COLUMN = ID_KEYS[0]
 AS_OF_COLUMN = "as_of_date"
@@ -55,7 +58,7 @@ DEFAULT_HTML = Path("outcomes.html")
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "outcomes.html.j2"
 PUSH_JOB = "churn_outcomes"
-"""Pushgateway job name of the outcome metrics; each period is its own group (grouping key `period`)."""
+"""Pushgateway job name of the outcome metrics (each run replaces the previous run's push)."""
 METRIC_PREFIX = "churn_outcome_"
 EXIT_OK, EXIT_USAGE, EXIT_NO_MATCH = 0, 2, 3
 
@@ -262,11 +265,14 @@ def render_html(rows: Sequence[Row], labels_source: str, window_days: int) -> st
         window_days=window_days, generated=datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def metrics_by_period(rows: Sequence[Row]) -> Dict[str, CollectorRegistry]:
-    """One registry per period with the overall (not per segment) outcome gauges, labelled `model_version`.
+def outcome_metrics(rows: Sequence[Row], eval_auc: Optional[Dict[int, float]] = None,
+                    blessing_auc: Optional[float] = None) -> CollectorRegistry:
+    """A registry with the overall (not per segment) outcome gauges, labelled `model_version` and `period`.
 
-    Gauges: churn_outcome_auc, _auc_lower, _auc_upper, _lift_top_decile, _brier, _precision, _recall,
-    _churn_rate, _labelled (rows). NaN values are left out.
+    Gauges: churn_outcome_auc, _auc_lower, _auc_upper (95 % interval), _lift_top_decile, _brier, _precision,
+    _recall, _churn_rate, _labelled (rows); NaN values are left out. With `eval_auc` (model version -> AUC
+    on the pipeline's eval split) also churn_outcome_eval_auc{model_version}, with `blessing_auc` (the
+    Evaluator's AUC lower bound) churn_outcome_blessing_auc: the quality alert compares with both.
     """
     names = {"auc": "outcome AUC", "auc_low": "lower end of the outcome AUC's 95 % interval",
              "auc_high": "upper end of the outcome AUC's 95 % interval", "lift_top_decile": "top-decile lift",
@@ -274,35 +280,51 @@ def metrics_by_period(rows: Sequence[Row]) -> Dict[str, CollectorRegistry]:
              "recall": "recall at the model's threshold", "churn_rate": "observed churn rate",
              "labelled": "labelled predictions"}
     metric = {"auc_low": "auc_lower", "auc_high": "auc_upper"}
-    registries: Dict[str, CollectorRegistry] = {}
-    gauges: Dict[str, Dict[str, Gauge]] = {}
+    registry = CollectorRegistry()
+    gauges = {key: Gauge(METRIC_PREFIX + metric.get(key, key), f"Churn model {text} on late labels, per model "
+                         "version and period (business month of the prediction)", ["model_version", "period"],
+                         registry=registry) for key, text in names.items()}
     for row in rows:
         if row.segment is not None:
             continue
-        if row.period not in registries:
-            registry = registries[row.period] = CollectorRegistry()
-            gauges[row.period] = {
-                key: Gauge(METRIC_PREFIX + metric.get(key, key), f"Churn model {help_text}, per model version and "
-                           "period (business month of the prediction)", ["model_version"], registry=registry)
-                for key, help_text in names.items()}
         values = asdict(row.quality)
-        for key, gauge in gauges[row.period].items():
+        for key, gauge in gauges.items():
             value = float(values[key])
             if not math.isnan(value):
-                gauge.labels(model_version=str(row.model_version)).set(value)
-    return registries
+                gauge.labels(model_version=str(row.model_version), period=row.period).set(value)
+    if eval_auc:
+        gauge = Gauge(METRIC_PREFIX + "eval_auc", "AUC of the model version on the pipeline's eval split",
+                      ["model_version"], registry=registry)
+        for version, value in eval_auc.items():
+            gauge.labels(model_version=str(version)).set(value)
+    if blessing_auc is not None:
+        Gauge(METRIC_PREFIX + "blessing_auc", "The Evaluator's AUC lower bound for blessing a model",
+              registry=registry).set(blessing_auc)
+    return registry
 
 
-def push_metrics(rows: Sequence[Row], gateway: str, job: str = PUSH_JOB) -> None:
-    """Pushes `metrics_by_period` to a Pushgateway (`host:port` or URL), grouping key `period`; replaces each period's group.
+def push_metrics(registry: CollectorRegistry, gateway: str, job: str = PUSH_JOB) -> None:
+    """Pushes `registry` to a Pushgateway (`host:port` or URL) as job `job`, replacing that job's previous push.
 
-    Raises OutcomeError when the gateway cannot be reached or refuses the push.
+    The Pushgateway keeps the last push until the next one, so the alerts judge the periods of the latest
+    outcome run; earlier values stay in Prometheus' history. Raises OutcomeError when the gateway cannot be
+    reached or refuses the push.
     """
-    for period, registry in metrics_by_period(rows).items():
-        try:
-            push_to_gateway(gateway, job=job, registry=registry, grouping_key={"period": period}, timeout=10)
-        except OSError as err:
-            raise OutcomeError(f"pushing the outcome metrics to the Pushgateway at {gateway} failed: {err}") from None
+    try:
+        push_to_gateway(gateway, job=job, registry=registry, timeout=10)
+    except OSError as err:
+        raise OutcomeError(f"pushing the outcome metrics to the Pushgateway at {gateway} failed: {err}") from None
+
+
+def _version_auc(text: str) -> Tuple[int, float]:
+    version, sep, auc = text.partition("=")
+    try:
+        value = float(auc)
+        if not sep or not 0 <= value <= 1:
+            raise ValueError
+        return int(version), value
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected VERSION=AUC with AUC in [0, 1], got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, default=DEFAULT_HTML, help="HTML report path (default: %(default)s)")
     p.add_argument("--pushgateway", default=None, metavar="HOST:PORT",
                    help="also push the metrics to this Prometheus Pushgateway (job churn_outcomes, label period)")
+    p.add_argument("--eval-auc", type=_version_auc, action="append", default=[], metavar="VERSION=AUC",
+                   help="a model version's AUC on the eval split, pushed for the quality alert (repeatable)")
+    p.add_argument("--blessing-auc", type=float, default=DEFAULT_MIN_AUC,
+                   help="the Evaluator's AUC lower bound, pushed for the quality alert (default: %(default)s)")
     return p
 
 
@@ -339,7 +365,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rows = report(joined)
         args.html.write_text(render_html(rows, args.labels, args.window_days), encoding="utf-8")
         if args.pushgateway:
-            push_metrics(rows, args.pushgateway)
+            push_metrics(outcome_metrics(rows, dict(args.eval_auc), args.blessing_auc), args.pushgateway)
     except (OutcomeError, PredictionStoreError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -142,6 +143,52 @@ def _row(p: Prediction) -> dict:
             "segment": p.segment, "action": p.action, "source": p.source}
 
 
+def _frame_rows(frame: pd.DataFrame) -> List[dict]:
+    """Validated insert parameters for a DataFrame chunk (see `_row`)."""
+    n = len(frame)
+    ids = frame["customer_id"]
+    bad_id = ~ids.map(lambda v: isinstance(v, str) and 0 < len(v) <= MAX_ID_LENGTH).to_numpy(bool)
+    if bad_id.any():
+        raise PredictionStoreError(f"customer id must be a non-empty string of at most {MAX_ID_LENGTH} "
+                                   f"characters, got {ids[bad_id].iloc[0]!r}")
+    source = frame["source"]
+    bad = ~source.isin(SOURCES).to_numpy()
+    if bad.any():
+        raise PredictionStoreError(f"prediction for customer {ids[bad].iloc[0]!r}: source must be one of "
+                                   f"{', '.join(SOURCES)}, got {source[bad].iloc[0]!r}")
+    probability = pd.to_numeric(frame["probability"], errors="coerce").to_numpy(float)
+    bad = ~((probability >= 0) & (probability <= 1))
+    if bad.any():
+        raise PredictionStoreError(f"prediction for customer {ids[bad].iloc[0]!r}: probability must be in [0, 1], "
+                                   f"got {frame['probability'][bad].iloc[0]!r}")
+    try:
+        scored_at = pd.to_datetime(frame["scored_at"])
+    except (ValueError, TypeError) as err:
+        raise PredictionStoreError(f"scored_at must hold datetimes: {err}") from None
+    if scored_at.dt.tz is not None:
+        scored_at = scored_at.dt.tz_convert("UTC").dt.tz_localize(None)
+    threshold = frame["threshold"].to_numpy(float) if "threshold" in frame else np.full(n, DECISION_THRESHOLD)
+    decision = (probability >= threshold).astype(int)
+    if "decision" in frame:
+        given = frame["decision"]
+        decision = np.where(given.isna(), decision, given.fillna(0)).astype(int)
+    if not np.isin(decision, (0, 1)).all():
+        raise PredictionStoreError("decision must be 0 or 1")
+    period = scored_at.dt.strftime(PERIOD_FORMAT)
+    if "period" in frame:
+        period = frame["period"].where(frame["period"].notna(), period)
+    def optional(name: str) -> list:
+        if name not in frame:
+            return [None] * n
+        return [None if not isinstance(v, str) and pd.isna(v) else v for v in frame[name].tolist()]
+    columns = {"customer_id": ids.tolist(), "model_version": frame["model_version"].astype(int).tolist(),
+               "signature": frame["signature"].tolist(), "period": period.tolist(),
+               "scored_at": list(scored_at.dt.to_pydatetime()), "probability": probability.tolist(),
+               "threshold": threshold.tolist(), "decision": decision.tolist(), "segment": optional("segment"),
+               "action": optional("action"), "source": source.tolist()}
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
+
+
 def _chunks(rows: Iterable[Prediction], size: int) -> Iterator[List[Prediction]]:
     chunk: List[Prediction] = []
     for row in rows:
@@ -191,20 +238,18 @@ class PredictionStore:
         return written
 
     def append_frame(self, frame: pd.DataFrame, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> int:
-        """`append` for a DataFrame with the Prediction fields as columns (bulk ingestion)."""
+        """`append` for a DataFrame with the Prediction fields as columns (bulk ingestion, checked column-wise).
+
+        `scored_at` is a datetime column (tz-aware is converted to UTC, naive is taken as UTC). Same checks,
+        defaults and errors as `append`.
+        """
         missing = [c for c in ("customer_id", "model_version", "signature", "scored_at", "probability", "source")
                    if c not in frame.columns]
         if missing:
             raise PredictionStoreError(f"prediction frame lacks column(s): {', '.join(missing)}")
-        fields = set(Prediction.__dataclass_fields__)
-        records = frame[[c for c in frame.columns if c in fields]].to_dict("records")
-        for r in records:
-            if isinstance(r["scored_at"], pd.Timestamp):
-                r["scored_at"] = r["scored_at"].to_pydatetime()
-            for k in ("decision", "period", "segment", "action"):
-                if k in r and not isinstance(r[k], str) and pd.isna(r[k]):
-                    r[k] = None
-        return self.append((Prediction(**r) for r in records), chunk_rows)
+        for start in range(0, len(frame), chunk_rows):
+            self._insert(_frame_rows(frame.iloc[start:start + chunk_rows]))
+        return len(frame)
 
     def _insert(self, params: Sequence[dict]) -> None:
         try:

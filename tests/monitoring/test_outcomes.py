@@ -143,6 +143,13 @@ def test_bad_label_files_exit_2_with_a_clear_message(store_url, tmp_path: Path, 
     assert not (tmp_path / "o.html").exists()
 
 
+def test_bad_eval_auc_flag_is_a_usage_error(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        outcomes.main(["--labels", "x.csv", "--eval-auc", "1=1.5"])
+    assert exit_info.value.code == EXIT_USAGE
+    assert "expected VERSION=AUC with AUC in [0, 1], got '1=1.5'" in capsys.readouterr().err
+
+
 def test_unmatched_labels_exit_3_and_unreachable_store_exits_2(store_url, tmp_path: Path, capsys):
     path = tmp_path / "early.csv"
     path.write_text("Customer_ID,Target_Churn,as_of_date\nC1,1,2026-02-01\n")  # window starts before any score
@@ -155,7 +162,8 @@ def test_unmatched_labels_exit_3_and_unreachable_store_exits_2(store_url, tmp_pa
 
 def test_metrics_reach_a_real_pushgateway_with_a_period_label(store_url, tmp_path: Path, capsys):
     port = free_port()
-    gateway = subprocess.Popen([require("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}"],
+    gateway = subprocess.Popen([require("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}",
+                                "--persistence.file="],  # in memory (the Debian default persists to /var/lib)
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}/metrics"
@@ -166,7 +174,8 @@ def test_metrics_reach_a_real_pushgateway_with_a_period_label(store_url, tmp_pat
             except OSError:
                 time.sleep(0.1)
         code = outcomes.main(["--labels", str(tmp_path / "labels.csv"), "--store", store_url,
-                              "--html", str(tmp_path / "o.html"), "--pushgateway", f"127.0.0.1:{port}"])
+                              "--html", str(tmp_path / "o.html"), "--pushgateway", f"127.0.0.1:{port}",
+                              "--eval-auc", "1=0.93", "--eval-auc", "2=0.91", "--blessing-auc", "0.6"])
         assert code == EXIT_OK
         text = urllib.request.urlopen(url, timeout=5).read().decode()
         samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
@@ -176,6 +185,8 @@ def test_metrics_reach_a_real_pushgateway_with_a_period_label(store_url, tmp_pat
         assert 0.3 < samples[key.format(v=2, p="2026-02")] < 0.7
         assert samples[key.format(v=1, p="2026-01").replace("auc{", "labelled{")] == 400
         assert key.format(v=2, p="2026-01") not in samples
+        assert samples['churn_outcome_eval_auc{instance="",job="churn_outcomes",model_version="2"}'] == 0.91
+        assert samples['churn_outcome_blessing_auc{instance="",job="churn_outcomes"}'] == 0.6
     finally:
         gateway.terminate()
         gateway.wait(timeout=10)

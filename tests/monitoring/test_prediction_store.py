@@ -105,3 +105,19 @@ def test_url_resolution_and_bad_urls(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         PredictionStore("no url")
     with pytest.raises(PredictionStoreError, match="cannot open the prediction store"):
         PredictionStore("postgresql+psycopg2://nobody@127.0.0.1:1/none")
+
+
+def test_append_frame_checks_like_append(store: PredictionStore):
+    frame = pd.DataFrame({"customer_id": ["A", "B"], "model_version": [1, 1], "signature": "serving_default",
+                          "scored_at": pd.to_datetime(["2026-01-05 01:00"]).tz_localize("Europe/Berlin").repeat(2),
+                          "probability": [0.4, 0.6], "source": "grpc", "decision": [1, None]})
+    store.append_frame(frame)
+    rows = store.read().sort_values("customer_id")
+    assert list(rows["decision"]) == [1, 1] and list(rows["period"]) == ["2026-01", "2026-01"]
+    assert list(rows["scored_at"]) == [pd.Timestamp("2026-01-05 00:00")] * 2
+    for column, value, message in [("probability", [0.1, float("nan")], "customer 'B': probability"),
+                                   ("source", ["batch", "csv"], "source must be one of"),
+                                   ("customer_id", ["A", ""], "customer id must be a non-empty string")]:
+        with pytest.raises(PredictionStoreError, match=message):
+            store.append_frame(frame.assign(**{column: value}))
+    assert len(store.read()) == 2
