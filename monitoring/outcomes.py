@@ -61,6 +61,8 @@ PUSH_JOB = "churn_outcomes"
 """Pushgateway job name of the outcome metrics (each run replaces the previous run's push)."""
 METRIC_PREFIX = "churn_outcome_"
 EXIT_OK, EXIT_USAGE, EXIT_NO_MATCH = 0, 2, 3
+JOIN_COLUMNS = ("customer_id", "model_version", "period", "scored_at", "probability", "decision", "segment")
+"""The prediction store columns the join and the report need."""
 
 
 class OutcomeError(Exception):
@@ -181,7 +183,9 @@ def read_labels(source: str, store: Optional[PredictionStore] = None) -> pd.Data
     if frame.empty:
         raise OutcomeError(f"labels {source}: no rows")
     for column in LABEL_COLUMNS:
-        blank = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+        blank = frame[column].isna()
+        if column == ID_COLUMN:
+            blank |= frame[column].astype(str).str.strip() == ""
         if blank.any():
             raise OutcomeError(f"labels {source}: {int(blank.sum())} row(s) with an empty {column} "
                                f"(first at data row {int(np.argmax(blank.to_numpy())) + 1})")
@@ -356,7 +360,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             labels = read_labels(args.labels, store)
             if not sa.inspect(store.engine).has_table("predictions"):
                 raise OutcomeError(f"the store at {store.engine.url!r} holds no predictions table")
-            predictions = store.read(before=labels[AS_OF_COLUMN].max() - pd.Timedelta(days=args.window_days))
+            predictions = store.read(before=labels[AS_OF_COLUMN].max() - pd.Timedelta(days=args.window_days),
+                                     columns=JOIN_COLUMNS)
         joined = join(labels, predictions, args.window_days)
         if joined.empty:
             print(f"no label in {args.labels} matched a prediction made before its outcome window "

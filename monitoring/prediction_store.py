@@ -259,18 +259,29 @@ class PredictionStore:
             raise PredictionStoreError(f"writing {len(params)} prediction(s) to the store failed: "
                                        f"{_reason(err)}") from None
 
-    def read(self, before: Optional[datetime] = None) -> pd.DataFrame:
-        """Rows scored before `before` (all when None) as a DataFrame with `COLUMNS`; `scored_at` is UTC."""
-        query = sa.select(*[predictions.c[c] for c in COLUMNS])
+    def read(self, before: Optional[datetime] = None, columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
+        """Rows scored before `before` (all when None) as a DataFrame with `columns`; `scored_at` is UTC.
+
+        Rows come from the driver as they are (timestamps are parsed by pandas, column-wise), which is what
+        makes a million-row read take seconds rather than minutes.
+        """
+        unknown = [c for c in columns if c not in COLUMNS]
+        if unknown:
+            raise PredictionStoreError(f"unknown prediction column(s): {', '.join(unknown)}")
+        # type_coerce(String) skips SQLAlchemy's per-row datetime parsing (SQLite keeps ISO strings).
+        selected = [sa.type_coerce(predictions.c[c], sa.String) if c == "scored_at" else predictions.c[c]
+                    for c in columns]
+        query = sa.select(*selected)
         if before is not None:
             query = query.where(predictions.c.scored_at < _utc_naive(before))
         try:
             with self.engine.connect() as conn:
-                result = conn.execute(query)
-                frame = pd.DataFrame.from_records(result.fetchall(), columns=list(COLUMNS))
+                cursor = conn.execute(query).cursor
+                frame = pd.DataFrame.from_records(cursor.fetchall(), columns=list(columns))
         except SQLAlchemyError as err:
             raise PredictionStoreError(f"reading the prediction store failed: {_reason(err)}") from None
-        frame["scored_at"] = pd.to_datetime(frame["scored_at"])
+        if "scored_at" in frame:
+            frame["scored_at"] = pd.to_datetime(frame["scored_at"])
         return frame
 
     def delete_before(self, cutoff: datetime) -> int:

@@ -1,9 +1,6 @@
 """monitoring.outcomes: the join, the quality measures, the CLI's outputs and errors, the Pushgateway push."""
 from __future__ import annotations
 
-import subprocess
-import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,7 +13,7 @@ from modules.features import ID_KEYS, LABEL_KEY
 from monitoring import outcomes
 from monitoring.outcomes import AS_OF_COLUMN, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
 from monitoring.prediction_store import Prediction, PredictionStore
-from tests.monitoring.conftest import free_port, require
+from tests.monitoring.pushgateway import pushgateway, samples
 
 T = datetime(2026, 1, 15, tzinfo=timezone.utc)
 
@@ -161,35 +158,23 @@ def test_unmatched_labels_exit_3_and_unreachable_store_exits_2(store_url, tmp_pa
 
 
 def test_metrics_reach_a_real_pushgateway_with_a_period_label(store_url, tmp_path: Path, capsys):
-    port = free_port()
-    gateway = subprocess.Popen([require("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}",
-                                "--persistence.file="],  # in memory (the Debian default persists to /var/lib)
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gateway = pushgateway()
+    address = next(gateway)
     try:
-        url = f"http://127.0.0.1:{port}/metrics"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url, timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
         code = outcomes.main(["--labels", str(tmp_path / "labels.csv"), "--store", store_url,
-                              "--html", str(tmp_path / "o.html"), "--pushgateway", f"127.0.0.1:{port}",
+                              "--html", str(tmp_path / "o.html"), "--pushgateway", address,
                               "--eval-auc", "1=0.93", "--eval-auc", "2=0.91", "--blessing-auc", "0.6"])
         assert code == EXIT_OK
-        text = urllib.request.urlopen(url, timeout=5).read().decode()
-        samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
-                   if line.startswith("churn_outcome_")}
+        got = samples(address, "churn_outcome_")
         key = 'churn_outcome_auc{{instance="",job="churn_outcomes",model_version="{v}",period="{p}"}}'
-        assert samples[key.format(v=1, p="2026-01")] > 0.9
-        assert 0.3 < samples[key.format(v=2, p="2026-02")] < 0.7
-        assert samples[key.format(v=1, p="2026-01").replace("auc{", "labelled{")] == 400
-        assert key.format(v=2, p="2026-01") not in samples
-        assert samples['churn_outcome_eval_auc{instance="",job="churn_outcomes",model_version="2"}'] == 0.91
-        assert samples['churn_outcome_blessing_auc{instance="",job="churn_outcomes"}'] == 0.6
+        assert got[key.format(v=1, p="2026-01")] > 0.9
+        assert 0.3 < got[key.format(v=2, p="2026-02")] < 0.7
+        assert got[key.format(v=1, p="2026-01").replace("auc{", "labelled{")] == 400
+        assert key.format(v=2, p="2026-01") not in got
+        assert got['churn_outcome_eval_auc{instance="",job="churn_outcomes",model_version="2"}'] == 0.91
+        assert got['churn_outcome_blessing_auc{instance="",job="churn_outcomes"}'] == 0.6
     finally:
-        gateway.terminate()
-        gateway.wait(timeout=10)
+        gateway.close()
     assert outcomes.main(["--labels", str(tmp_path / "labels.csv"), "--store", store_url,
-                          "--html", str(tmp_path / "o.html"), "--pushgateway", f"127.0.0.1:{port}"]) == EXIT_USAGE
+                          "--html", str(tmp_path / "o.html"), "--pushgateway", address]) == EXIT_USAGE
     assert "Pushgateway" in capsys.readouterr().err
