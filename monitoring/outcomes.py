@@ -213,16 +213,21 @@ def join(labels: pd.DataFrame, predictions: pd.DataFrame, window_days: int = DEF
     Returns the labels' columns plus the prediction's.
     """
     left = labels.assign(_cutoff=labels[AS_OF_COLUMN] - pd.Timedelta(days=window_days))
-    left = left.rename(columns={ID_COLUMN: "customer_id"}).sort_values("_cutoff", kind="stable")
+    left = left.rename(columns={ID_COLUMN: "customer_id"})
+    # Integer codes for the ids: merge_asof's `by` on integers is several times faster than on strings.
+    codes, _ = pd.factorize(pd.concat([left["customer_id"], predictions["customer_id"]], ignore_index=True))
+    left["_customer"] = codes[:len(left)]
+    right = predictions.drop(columns="customer_id").assign(_customer=codes[len(left):])
+    left = left.sort_values("_cutoff", kind="stable")
     parts = []
-    for _, preds in predictions.groupby("model_version", sort=True):
+    for _, preds in right.groupby("model_version", sort=True):
         preds = preds.sort_values("scored_at", kind="stable")
-        merged = pd.merge_asof(left, preds, left_on="_cutoff", right_on="scored_at", by="customer_id",
+        merged = pd.merge_asof(left, preds, left_on="_cutoff", right_on="scored_at", by="_customer",
                                allow_exact_matches=False, direction="backward")
         parts.append(merged.dropna(subset=["model_version"]))
     if not parts:
-        return pd.DataFrame(columns=[*left.columns, *predictions.columns]).drop(columns="_cutoff")
-    out = pd.concat(parts, ignore_index=True).drop(columns="_cutoff")
+        return pd.DataFrame(columns=[*left.columns, *right.columns]).drop(columns=["_cutoff", "_customer"])
+    out = pd.concat(parts, ignore_index=True).drop(columns=["_cutoff", "_customer"])
     out["model_version"] = out["model_version"].astype(int)
     return out
 
