@@ -31,6 +31,7 @@ from monitoring import outcomes  # noqa: E402
 from monitoring.prediction_store import PredictionStore  # noqa: E402
 
 BUDGET_SECONDS = 30.0
+SEGMENTS = np.array(["lapsed", "loyal", "new", "support-heavy"])
 
 
 def synthetic(rows: int, seed: int = 0):
@@ -41,7 +42,7 @@ def synthetic(rows: int, seed: int = 0):
     ids = np.char.add("C", np.arange(rows).astype(str))
     predictions = pd.DataFrame({"customer_id": ids, "model_version": 1, "signature": "serving_default",
                                 "scored_at": scored_at, "probability": probability, "source": "batch",
-                                "segment": np.array(["lapsed", "loyal", "new", "support-heavy"])[rng.integers(0, 4, rows)]})
+                                "segment": SEGMENTS[rng.integers(0, len(SEGMENTS), rows)]})
     labels = pd.DataFrame({ID_KEYS[0]: ids, LABEL_KEY: churn,
                            outcomes.AS_OF_COLUMN: (scored_at + pd.Timedelta(days=120)).strftime("%Y-%m-%d")})
     return predictions, labels

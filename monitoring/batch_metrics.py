@@ -89,7 +89,8 @@ def population_stability_index(expected: np.ndarray, actual: np.ndarray, bins: i
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def publish_score_shift(psi: float, model_version: int, period: str, gateway: str, job: str = DRIFT_JOB + "_score") -> None:
+def publish_score_shift(psi: float, model_version: int, period: str, gateway: str,
+                        job: str = DRIFT_JOB + "_score") -> None:
     """Pushes `churn_score_psi{model_version,period}` (served scores vs the eval split's). Raises PushError."""
     if math.isnan(psi) or psi < 0:
         raise ValueError(f"PSI must be a number >= 0, got {psi!r}")

@@ -118,7 +118,9 @@ def delong_auc(y: np.ndarray, p: np.ndarray, confidence: float = CONFIDENCE) -> 
 
 
 def top_fraction_lift(y: np.ndarray, p: np.ndarray, fraction: float = LIFT_FRACTION) -> float:
-    """Churn rate of the `fraction` highest-scored rows (at least one) over the overall churn rate; NaN if none churned."""
+    """Churn rate of the `fraction` highest-scored rows (at least one) over the overall churn rate.
+
+    Shapes [n]; NaN when nobody churned."""
     y = np.asarray(y, dtype=float)
     base = y.mean() if len(y) else 0.0
     if base == 0:
@@ -128,7 +130,8 @@ def top_fraction_lift(y: np.ndarray, p: np.ndarray, fraction: float = LIFT_FRACT
     return float(y[top].mean() / base)
 
 
-def reliability_curve(y: np.ndarray, p: np.ndarray, bins: int = RELIABILITY_BINS) -> List[Tuple[float, float, float, int]]:
+def reliability_curve(y: np.ndarray, p: np.ndarray,
+                      bins: int = RELIABILITY_BINS) -> List[Tuple[float, float, float, int]]:
     """(bin low, mean probability, churn rate, rows) per non-empty bin of [0, 1] split in `bins` equal widths."""
     y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
     index = np.minimum((p * bins).astype(int), bins - 1)

@@ -67,8 +67,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     am_port, prom_port = free_port(), free_port()
     am_config = tmp / "alertmanager.yml"
     am_config.write_text(yaml.safe_dump(alerting.alertmanager_config(receiver.url, "1s", "1s")))
-    processes = [_start(alerting.alertmanager_command(require_package_binary(alerting.ALERTMANAGER_BINARY), am_config, tmp / "am",
-                                                      port=am_port), tmp / "alertmanager.log")]
+    am_binary = require_package_binary(alerting.ALERTMANAGER_BINARY)
+    processes = [_start(alerting.alertmanager_command(am_binary, am_config, tmp / "am", port=am_port),
+                        tmp / "alertmanager.log")]
     # The model-server job points at a closed port: only the quality rules matter here.
     config = alerting.with_alerting(prom.runtime_config(f"127.0.0.1:{free_port()}", "/metrics", "1s"),
                                     gateway_address, f"127.0.0.1:{am_port}")
@@ -118,11 +119,3 @@ def test_quality_drop_reaches_the_webhook_and_resolves_after_a_good_period(stack
     receiver.wait(lambda n: _alert(n, "resolved", "2026-05") is not None, "resolved")
     assert not any(_alert(n, "firing", "2026-06") for n in receiver.received)
 
-
-def test_committed_alertmanager_config_is_valid() -> None:
-    result = subprocess.run([require_package_binary("amtool"), "check-config", str(alerting.ALERTMANAGER_CONFIG)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    config = alerting.alertmanager_config()
-    (webhook,) = [r for r in config["receivers"] if r["name"] == config["route"]["receiver"]]
-    assert webhook["webhook_configs"][0]["send_resolved"] is True

@@ -126,9 +126,11 @@ def test_cli_reports_table_html_per_version_period_and_segment(store_url: str, t
     ("", "not a readable CSV file"),
     ("Customer_ID,Target_Churn\nA,1\n", "missing column(s) as_of_date"),
     ("Customer_ID,Target_Churn,as_of_date\n", "no rows"),
-    ("Customer_ID,Target_Churn,as_of_date\nA,yes,2026-06-30\n", "Target_Churn must be 0 or 1; 1 row(s) are not (first: 'yes')"),
+    ("Customer_ID,Target_Churn,as_of_date\nA,yes,2026-06-30\n",
+     "Target_Churn must be 0 or 1; 1 row(s) are not (first: 'yes')"),
     ("Customer_ID,Target_Churn,as_of_date\nA,1,30/06/2026\n", "as_of_date must be a YYYY-MM-DD date"),
-    ("Customer_ID,Target_Churn,as_of_date\nA,1,2026-06-30\n,0,2026-06-30\n", "1 row(s) with an empty Customer_ID (first at data row 2)"),
+    ("Customer_ID,Target_Churn,as_of_date\nA,1,2026-06-30\n,0,2026-06-30\n",
+     "1 row(s) with an empty Customer_ID (first at data row 2)"),
 ])
 def test_bad_label_files_exit_2_with_a_clear_message(store_url, tmp_path: Path, capsys, content, message):
     path = tmp_path / "bad.csv"
