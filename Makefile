@@ -22,7 +22,7 @@ endef
 LOCAL_MODEL_CONFIG := .serving/models.config
 SERVE_FLAGS := --model_config_file=$(LOCAL_MODEL_CONFIG) --monitoring_config_file=serving/config/monitoring.config
 
-.PHONY: help setup lock system-deps run pipeline serve score test test-fast bench bench-scale bench-serving kubeflow-spec deploy-context clean
+.PHONY: help setup lock system-deps run pipeline serve score test test-fast bench bench-scale bench-serving bench-outcomes kubeflow-spec deploy-context clean
 
 help:
 	@echo "make run        set up if needed, run the pipeline on the bundled data, then serve the model"
@@ -36,10 +36,11 @@ help:
 	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
 	@echo "make bench-scale    pipeline at 10k/100k/1M rows, in_memory vs multi_processing Beam (about 1 h)"
 	@echo "make bench-serving  model server load benchmark (uses wrk when installed)"
+	@echo "make bench-outcomes monitoring.outcomes on 1M predictions x 1M labels (budget 30 s)"
 	@echo "make kubeflow-spec  compile the Kubeflow Pipelines v2 / Vertex AI spec (ARGS='--pipeline-root gs://... ')"
 	@echo "make setup      create $(VENV) with Python 3.10 and the pinned requirements (runtime + dev)"
 	@echo "make lock       re-resolve requirements.txt + requirements-dev.txt from the .in files (needs PyPI)"
-	@echo "make system-deps  install prometheus and chromium (Debian packages; the tests use them)"
+	@echo "make system-deps  install the Debian packages the tests run (prometheus, chromium, postgresql, pushgateway, alertmanager)"
 	@echo "make deploy-context  stage the Docker/Railway build folder (DEPLOY_DIR=$(DEPLOY_DIR)) from the pushed model"
 	@echo "make clean      remove pipeline outputs and pushed models (keeps $(VENV))"
 
@@ -86,15 +87,18 @@ serve: setup
 score: setup
 	$(PY) -m insights score --model serving_model/customer-model $(ARGS)
 
-# Prometheus (+ promtool) and Chromium for the monitoring tests: installed when missing and root.
+# What the tests run for real: Prometheus (+ promtool), Chromium, PostgreSQL (prediction store), Pushgateway and
+# Alertmanager (+ amtool). Installed when missing and root.
+SYSTEM_PACKAGES := prometheus chromium postgresql prometheus-pushgateway prometheus-alertmanager
 system-deps:
-	@if command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v chromium >/dev/null; then \
+	@missing="$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done)"; \
+	if [ -z "$$missing" ]; then \
 	  :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus chromium; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	else \
-	  echo "warning: the monitoring tests need prometheus, promtool and chromium; install them with:" >&2; \
-	  echo "    sudo apt-get install -y prometheus chromium" >&2; \
+	  echo "warning: the monitoring tests need these Debian packages; install them with:" >&2; \
+	  echo "    sudo apt-get install -y $$missing" >&2; \
 	fi
 
 test: setup system-deps
@@ -116,6 +120,9 @@ kubeflow-spec: setup
 bench-serving: setup
 	@command -v wrk >/dev/null || echo "note: 'apt-get install -y wrk' gives a faster load generator than the Python fallback"
 	$(PY) bench/bench_serving.py $(ARGS)
+
+bench-outcomes: setup
+	$(PY) bench/bench_outcomes.py $(ARGS)
 
 # Railway uploads what .gitignore allows, and serving_model/ is ignored: stage a self-contained build folder.
 DEPLOY_DIR ?= ../customer-model-deploy

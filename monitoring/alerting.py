@@ -1,0 +1,65 @@
+"""Pushgateway and Alertmanager next to Prometheus: their command lines and the configs that wire them.
+
+- Pushgateway (Debian `prometheus-pushgateway`, port 9091): where batch jobs push (`monitoring/outcomes.py`,
+  `monitoring/batch_metrics.py`); Prometheus scrapes it with `honor_labels` so pushed `job`/`period` labels stay.
+- Alertmanager (Debian `prometheus-alertmanager`, port 9093): `alertmanager.yml` routes every alert to a
+  webhook; e-mail and Slack receivers are documented there and in docs/monitoring.md ("Alertmanager").
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from monitoring.prometheus import MONITORING_DIR, PROMETHEUS_HOST, RULES_DIR
+
+PUSHGATEWAY_BINARY = "prometheus-pushgateway"
+ALERTMANAGER_BINARY = "prometheus-alertmanager"
+PUSHGATEWAY_PORT = 9091
+ALERTMANAGER_PORT = 9093
+ALERTMANAGER_CONFIG = MONITORING_DIR / "alertmanager.yml"
+QUALITY_RULES = RULES_DIR / "quality.yml"
+PUSHGATEWAY_JOB = "churn-batch"
+"""Prometheus' scrape job of the Pushgateway (the pushed series keep their own `job` label)."""
+
+
+def pushgateway_command(binary: str, host: str = PROMETHEUS_HOST, port: int = PUSHGATEWAY_PORT) -> List[str]:
+    """Pushgateway in memory: the Debian default would persist to /var/lib/prometheus (shared, root-owned)."""
+    return [binary, f"--web.listen-address={host}:{port}", "--persistence.file="]
+
+
+def alertmanager_command(binary: str, config_path: Path, storage: Path, host: str = PROMETHEUS_HOST,
+                         port: int = ALERTMANAGER_PORT) -> List[str]:
+    """Alertmanager with its silences/notification log in `storage` and clustering off (one instance)."""
+    return [binary, f"--config.file={config_path}", f"--storage.path={storage}",
+            f"--web.listen-address={host}:{port}", "--cluster.listen-address="]
+
+
+def alertmanager_config(webhook_url: Optional[str] = None, group_wait: Optional[str] = None,
+                        group_interval: Optional[str] = None) -> Dict[str, Any]:
+    """`alertmanager.yml`, optionally with another webhook URL and shorter grouping intervals (tests)."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    if webhook_url:
+        (receiver,) = [r for r in config["receivers"] if r["name"] == config["route"]["receiver"]]
+        receiver["webhook_configs"][0]["url"] = webhook_url
+    if group_wait:
+        config["route"]["group_wait"] = group_wait
+    if group_interval:
+        config["route"]["group_interval"] = group_interval
+    return config
+
+
+def with_alerting(prometheus_config: Dict[str, Any], pushgateway: Optional[str],
+                  alertmanager: Optional[str]) -> Dict[str, Any]:
+    """A Prometheus config plus the Pushgateway scrape job and quality rules (when `pushgateway`, `host:port`)
+    and the Alertmanager to send alerts to (when `alertmanager`, `host:port`)."""
+    config = copy.deepcopy(prometheus_config)
+    if pushgateway:
+        config["scrape_configs"].append({"job_name": PUSHGATEWAY_JOB, "honor_labels": True,
+                                         "static_configs": [{"targets": [pushgateway]}]})
+        config["rule_files"] = [*config.get("rule_files", []), str(QUALITY_RULES)]
+    if alertmanager:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    return config
