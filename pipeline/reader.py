@@ -2,8 +2,9 @@
 
 A customer file is read the way a spreadsheet user expects, whatever program wrote it:
 
-- **encoding**: UTF-8 with or without a byte-order mark; otherwise the encoding `charset-normalizer`
-  finds (for example the Windows code page, cp1252, that Excel writes). `--encoding` overrides.
+- **encoding**: UTF-8 with or without a byte-order mark; otherwise the Windows code page Excel writes
+  (cp1252) when `charset-normalizer` finds it plausible, else charset-normalizer's best guess.
+  `--encoding` overrides.
 - **delimiter**: one of `,` `;` tab `|`, found by `csv.Sniffer` on the first lines and kept only when
   it splits every sampled line into the same number of fields (else the candidate that does).
   `--delimiter` overrides (`tab` may be written for a tab).
@@ -41,6 +42,9 @@ import pandas as pd
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
 """Cell values (compared after stripping, case-insensitively) that mean "missing"."""
+EXCEL_CODE_PAGE = "cp1252"
+"""What Excel writes for "CSV" on Windows in Western locales; chosen when it is one of the encodings
+charset-normalizer finds plausible (cp1250 and cp1252 often decode the same bytes)."""
 DELIMITERS = {",": ",", ";": ";", "\t": "tab", "|": "|"}
 """Delimiters recognised, with the word the summary uses for each."""
 DECIMAL_MARKS = (".", ",")
@@ -299,8 +303,11 @@ def _detect_encoding(sample: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
-    return codecs.lookup(best.encoding).name if best is not None else "cp1252"
+    results = from_bytes(sample)
+    if any(codecs.lookup(r.encoding).name == EXCEL_CODE_PAGE for r in results):
+        return EXCEL_CODE_PAGE  # several single-byte code pages decode the same bytes: prefer the usual one
+    best = results.best()
+    return codecs.lookup(best.encoding).name if best is not None else EXCEL_CODE_PAGE
 
 
 def _decode(sample: bytes, encoding: str, path: Path, complete: bool) -> str:

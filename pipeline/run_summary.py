@@ -15,6 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import orjson
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from ml_metadata.metadata_store import metadata_store
@@ -97,11 +98,18 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
 
 
 def write_summary(summary: dict[str, Any], path: Path) -> None:
-    """Write atomically so a reader never sees half a file."""
+    """Write atomically so a reader never sees half a file; valid JSON for any parser (`to_json`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    tmp.write_bytes(to_json(summary) + b"\n")
     os.replace(tmp, path)
+
+
+def to_json(value: Any) -> bytes:
+    """Indented JSON with sorted keys that any JSON parser reads: an undefined metric (NaN, ±Infinity) is
+    `null`, never the bare `NaN` Python's json module writes (orjson's rule; numpy values are numbers)."""
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
+                        | orjson.OPT_NON_STR_KEYS)
 
 
 def format_summary(summary: dict[str, Any]) -> str:

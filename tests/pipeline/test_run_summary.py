@@ -94,3 +94,20 @@ def test_auc_confidence_interval_matches_hanley_mcneil() -> None:
 def test_chance_level_result_is_said_plainly() -> None:
     assert "not distinguishable from chance" in run_summary.format_summary(summary(chance_level=True))
     assert "chance" not in run_summary.format_summary(summary(chance_level=False))
+
+
+def test_summary_json_is_valid_for_strict_parsers_undefined_metrics_are_null(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"bare {token} in JSON")
+
+    values = summary(metrics={"overall": {**metrics(float("nan")), "precision": float("inf")}, "slices": {}})
+    values["training"]["best_val_loss"] = np.float32("nan")
+    path = tmp_path / "run_summary.json"
+    run_summary.write_summary(values, path)
+    parsed = json.loads(path.read_text(), parse_constant=refuse)
+    assert parsed["metrics"]["overall"]["auc"] is None and parsed["metrics"]["overall"]["precision"] is None
+    assert parsed["training"]["best_val_loss"] is None and parsed["example_counts"]["train"] == 6000
