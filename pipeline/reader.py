@@ -36,6 +36,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -229,18 +230,20 @@ def read_header(path: Path, dialect: Dialect) -> Header:
 
 
 def read_chunks(path: Path, dialect: Dialect, header: Header, chunk_rows: int,
-                usecols: Sequence[str] | None = None) -> Iterator[tuple[int, pd.DataFrame]]:
+                usecols: Sequence[str] | None = None, handle: BinaryIO | None = None
+                ) -> Iterator[tuple[int, pd.DataFrame]]:
     """(first data row's 1-based line number, cells as text) of `path` in chunks of `chunk_rows` rows.
 
     Columns carry the TensorFlow names (`usecols`: only these, as TensorFlow names); cells are raw text
-    (no missing-value handling: see `normalize_cells`). Raises ReadError for a malformed file.
+    (no missing-value handling: see `normalize_cells`). `handle`: `path` already opened in binary mode
+    (its position tells a progress bar how far reading got). Raises ReadError for a malformed file.
     """
     positions = list(range(1, len(header.names) + 1)) if header.dropped_index else list(range(len(header.names)))
     wanted = [positions[header.names.index(c)] for c in usecols] if usecols is not None else positions
     names = [header.names[positions.index(p)] for p in sorted(wanted)]
     line = 2
     try:
-        chunks = pd.read_csv(path, sep=dialect.delimiter, encoding=dialect.encoding, header=None, skiprows=1,
+        chunks = pd.read_csv(path if handle is None else handle, sep=dialect.delimiter, encoding=dialect.encoding, header=None, skiprows=1,
                              dtype=str, keep_default_na=False, na_filter=False, usecols=sorted(wanted),
                              chunksize=chunk_rows, engine="c", skip_blank_lines=True)
         for chunk in chunks:
@@ -253,10 +256,12 @@ def read_chunks(path: Path, dialect: Dialect, header: Header, chunk_rows: int,
                         "(set --delimiter, --decimal or --encoding)") from None
 
 
-def normalize_cells(frame: pd.DataFrame, dialect: Dialect, source: Path | str) -> pd.DataFrame:
+def normalize_cells(frame: pd.DataFrame, dialect: Dialect, source: Path | str, check_range: bool = True
+                    ) -> pd.DataFrame:
     """Cells as the pipeline means them (rules in the module docstring); the frame's index is the file's line numbers.
 
-    Raises ReadError naming the first cell (line, column, value) whose number does not fit int64 / float32.
+    Raises ReadError naming the first cell (line, column, value) whose number does not fit int64 / float32
+    (unless `check_range` is False: scoring reports such cells itself, with every other bad cell).
     """
     out = {}
     for column in frame.columns:
@@ -270,7 +275,8 @@ def normalize_cells(frame: pd.DataFrame, dialect: Dialect, source: Path | str) -
         if dialect.decimal == ",":
             text = text.mask(text.str.fullmatch(_COMMA_DECIMAL.pattern), text.str.replace(",", ".", regex=False))
         text = text.str.replace(_WHOLE_FLOAT, r"\1", regex=True)
-        _check_range(text, column, source)
+        if check_range:
+            _check_range(text, column, source)
         out[column] = text
     return pd.DataFrame(out, index=frame.index)
 
