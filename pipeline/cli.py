@@ -66,8 +66,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decimal", default=None, help="decimal mark: . or , (default: detected from the file)")
     parser.add_argument("--encoding", default=None,
                         help="file encoding, e.g. utf-8, cp1252 (default: detected; UTF-8 with or without BOM)")
-    parser.add_argument("--schema", default=str(defaults.schema),
-                        help=f"curated schema.pbtxt to validate the data against, or '{cfg.INFER_SCHEMA}'")
+    parser.add_argument("--schema", default=cfg.AUTO,
+                        help=f"curated schema.pbtxt to validate the data against, '{cfg.INFER_SCHEMA}', or "
+                        f"'{cfg.AUTO}': the curated {cfg.CURATED_SCHEMA.relative_to(cfg.PROJECT_ROOT)} when the "
+                        "data's columns are the bundled data's, else inferred and saved as <output>/schema.pbtxt")
     parser.add_argument("--min-auc", type=_unit_interval, default=defaults.min_auc,
                         help="bless the model only if its overall eval AUC is at least this")
     parser.add_argument("--max-epochs", type=_positive_int, default=None,
@@ -92,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         positive_label=args.positive_label,
         id_keys=() if args.id_columns.strip() == cfg.AUTO else names(args.id_columns),
         slice_keys=names(args.slice_columns),
-        schema=None if args.schema == cfg.INFER_SCHEMA else Path(args.schema).resolve(),
+        schema=None if args.schema in (cfg.INFER_SCHEMA, cfg.AUTO) else Path(args.schema).resolve(),
         min_auc=args.min_auc,
         max_epochs=args.max_epochs,
         beam_args=beam_args,
@@ -116,14 +118,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _report_only(config, args.verbose)
             auto_ids = args.id_columns.strip() == cfg.AUTO
             return _run(config, verbose=args.verbose, id_keys=None if auto_ids else config.id_keys,
-                        delimiter=args.delimiter, decimal=args.decimal, encoding=args.encoding)
+                        delimiter=args.delimiter, decimal=args.decimal, encoding=args.encoding,
+                        auto_schema=args.schema == cfg.AUTO)
         except KeyboardInterrupt:
             print(_INTERRUPTED, file=sys.stderr)
             return EXIT_INTERRUPTED
 
 
 def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | None = None,
-         delimiter: str | None = None, decimal: str | None = None, encoding: str | None = None) -> int:
+         delimiter: str | None = None, decimal: str | None = None, encoding: str | None = None,
+         auto_schema: bool = False) -> int:
     """Stage the input (`id_keys` None: `--id-columns auto`), run the pipeline, write the summary; the exit code."""
     from pipeline import inputs
 
@@ -133,6 +137,13 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         staged = inputs.stage_data(config.data, config.output / "inputs", config.label_key,
                                    config.positive_label, id_keys if id_keys is not None else cfg.AUTO,
                                    delimiter, decimal, encoding)
+        if auto_schema:
+            config, schema_chosen = inputs.choose_schema(config, staged)
+        elif config.schema is not None:
+            inputs.check_schema_columns(config.schema, staged)
+            schema_chosen = "given (--schema)"
+        else:
+            schema_chosen = f"inferred by SchemaGen (--schema {cfg.INFER_SCHEMA})"
         schema = None if config.schema is None else inputs.stage_schema(config.schema, config.output / "inputs")
     except inputs.InputError as e:
         return usage_error(str(e))
@@ -146,7 +157,7 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         "rows": staged.rows, "dropped_unlabelled_rows": staged.dropped_unlabelled_rows,
         "missing_cells": staged.missing_cells, "label": config.label_key, "positive_label": config.positive_label,
         "label_values": staged.label_values, "schema": str(config.schema) if config.schema else cfg.INFER_SCHEMA,
-        "dialect": staged.dialect.to_json(), "column_names": header.mapping,
+        "schema_chosen": schema_chosen, "dialect": staged.dialect.to_json(), "column_names": header.mapping,
         "dropped_index_column": header.dropped_index, "id_columns": list(staged.id_keys),
         "id_columns_chosen": staged.id_keys_chosen, "unique_text_columns": list(staged.unique_text_columns),
         "served_inputs": inputs.served_inputs(staged),
@@ -160,6 +171,7 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         print("column names mapped to TensorFlow names: "
               + ", ".join(f"{w!r} -> {n}" for w, n in header.mapping.items()))
     print(f"id columns: {', '.join(staged.id_keys) or 'none'} ({staged.id_keys_chosen})")
+    print(f"schema: {config.schema or 'inferred'} ({schema_chosen})")
     print(f"served signature inputs: {', '.join(summary['input']['served_inputs'])}")
     for column in staged.unique_text_columns:
         print(f"warning: text column {column!r} has a different value in every row; as a feature it is a category "
@@ -198,9 +210,15 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         component_seconds=handler.times.seconds, cached_components=handler.times.cached,
         total_seconds=round(time.monotonic() - started, 2),
     )
+    if config.schema is None:
+        summary["input"]["inferred_schema"] = _save_inferred_schema(config)
     write_summary(summary, config.summary_path)
     print(format_summary(summary))
     print(f"summary: {config.summary_path}")
+    if summary["input"].get("inferred_schema"):
+        print(f"inferred schema: {summary['input']['inferred_schema']}; to reuse it, curate it (domains, ranges, "
+              f"presence) and pass it: local_pipeline.py --data {config.data} --schema "
+              f"{summary['input']['inferred_schema']}")
     _write_report(summary, config, err)
     if error:
         hint = "" if verbose else f" (library output: {config.log_path}; --verbose shows it as the run goes)"
@@ -245,6 +263,24 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
     pipeline = create_pipeline(config, Roots.local(config, data_dir, schema), slice_keys,
                                code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint())
     LocalDagRunner().run_with_ir(compile_pipeline(pipeline))
+
+
+def _save_inferred_schema(config: cfg.PipelineConfig) -> str | None:
+    """Copy the schema SchemaGen inferred to <output>/schema.pbtxt; its path, or None if the run made none."""
+    import shutil
+
+    from pipeline.run_summary import collect_outputs, single_artifact
+
+    try:
+        artifact = single_artifact(collect_outputs(config.metadata_path), "SchemaGen", "schema") \
+            if config.metadata_path.exists() else None
+        if artifact is None:
+            return None
+        target = config.output / cfg.INFERRED_SCHEMA_NAME
+        shutil.copyfile(Path(artifact.uri) / cfg.INFERRED_SCHEMA_NAME, target)
+        return str(target)
+    except Exception:  # noqa: BLE001 (a convenience copy never changes the run's outcome)
+        return None
 
 
 def _read_back(config: cfg.PipelineConfig, cached: Collection[str]) -> dict[str, Any]:

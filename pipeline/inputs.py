@@ -138,6 +138,39 @@ def stage_data(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def schema_columns(schema: Path) -> set[str]:
+    """The feature names of a tensorflow_metadata Schema file; InputError when it cannot be read."""
+    try:
+        parsed = text_format.Parse(schema.read_text(), schema_pb2.Schema())
+    except OSError as e:
+        raise InputError(f"cannot read schema {schema}: {e.strerror} (--schema)") from None
+    except text_format.ParseError as e:
+        raise InputError(f"schema {schema} is not a valid tensorflow_metadata Schema: {e} (--schema)") from None
+    return {f.name for f in parsed.feature}
+
+
+def choose_schema(config: cfg.PipelineConfig, staged: StagedData) -> tuple[cfg.PipelineConfig, str]:
+    """`--schema auto`: (config with the schema to use, why): the curated schema when the data's columns are
+    the bundled data's, else None (SchemaGen infers one)."""
+    curated = schema_columns(cfg.CURATED_SCHEMA)
+    if set(staged.columns) == curated and staged.label_key == features.LABEL_KEY:
+        return dataclasses.replace(config, schema=cfg.CURATED_SCHEMA), \
+            "auto: curated, the data's columns are the bundled data's"
+    return dataclasses.replace(config, schema=None), \
+        "auto: inferred by SchemaGen, the data's columns are not the bundled data's"
+
+
+def check_schema_columns(schema: Path, staged: StagedData) -> None:
+    """An explicit --schema must describe the data: InputError when they share no feature column."""
+    described = schema_columns(schema)
+    model_columns = set(staged.columns) - {staged.label_key, *staged.id_keys}
+    if model_columns and not model_columns & described:
+        raise InputError(
+            f"--schema {schema} describes none of the data's columns (schema: {', '.join(sorted(described))}; "
+            f"data: {', '.join(staged.columns)}); pass the schema made for this data, or --schema {cfg.AUTO} to "
+            "use an inferred one")
+
+
 def served_inputs(staged: StagedData) -> list[str]:
     """The served signature's input names: the model's features (TensorFlow names), sorted as the model sorts them."""
     return features.model_feature_keys(staged.columns, staged.label_key, staged.id_keys)

@@ -11,7 +11,7 @@ the ones compiled here. The same create_pipeline as local runs; the differences 
 reader (pipeline/inputs.py, pipeline/reader.py), here the components read the files as they are; to
 prepare them, run `local_pipeline.py` once on the raw export and upload its staged copy,
 `<output>/inputs/data-<hash>/` (UTF-8, comma-delimited, TensorFlow column names). `--id-columns auto`
-means `Customer_ID` here (the files are not read at compile time).
+means `Customer_ID` and `--schema auto` the curated schema here (the files are not read at compile time).
 """
 from __future__ import annotations
 
@@ -84,7 +84,8 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
                                 min_auc=args.min_auc, max_epochs=args.max_epochs, beam_args=beam_args)
     serving_dir = args.serving_dir.rstrip("/")
     roots = Roots(pipeline_root=args.pipeline_root, data=args.data,
-                  schema=None if args.schema == cfg.INFER_SCHEMA else args.schema,
+                  schema=None if args.schema == cfg.INFER_SCHEMA else
+                  IN_IMAGE_SCHEMA if args.schema == cfg.AUTO else args.schema,
                   push_base=f"{serving_dir}/{config.model_base_path.name}")
     pipeline = create_pipeline(config, roots, list(names(args.slice_columns)),
                                code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint())
