@@ -281,6 +281,9 @@ def _metrics_section(summary: Mapping[str, Any]) -> str:
                      f"{int(m.get('example_count') or 0):,}"])
     note = ("<p>Baseline: the last blessed model, scored on the same rows.</p>" if metrics.get("baseline") else
             "<p>No baseline: no model was blessed before, or it is this very model (a cached re-run).</p>")
+    note += "".join(f"<p>AUC of {escape(name)} undefined: {escape(m['auc_undefined'])}.</p>"
+                    for name, m in {"overall": metrics["overall"], **metrics["slices"]}.items()
+                    if m.get("auc_undefined"))
     training = summary.get("training")
     if training:
         note += (f"<p>Training: {training['epochs_run']} epochs, early stopping kept epoch {training['best_epoch']} "

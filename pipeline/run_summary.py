@@ -25,6 +25,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from pipeline import config as cfg
 from pipeline.factors import load_factors
 from pipeline.gates import describe_anomalies, load_anomalies
+from pipeline.inputs import MIN_CLASS_PER_SPLIT
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 
 Outputs = dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
@@ -137,6 +138,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"{name:<34}{_fmt(m.get('auc')):>8}{interval:>17}{_fmt(m.get('precision')):>11}"
                          f"{_fmt(m.get('recall')):>8}{_fmt(m.get('binary_accuracy')):>10}{_fmt(m.get('mean_label')):>12}"
                          f"{int(m.get('example_count') or 0):>10,}")
+        for name, m in rows.items():
+            if m.get("auc_undefined"):
+                lines.append(f"AUC of {name} undefined: {m['auc_undefined']}")
         if metrics.get("baseline"):
             lines.append(f"{'baseline (last blessed)':<34}{_fmt(metrics['baseline'].get('auc')):>8}")
         lines.append("")
@@ -231,8 +235,26 @@ def _metrics(evaluation_uri: str) -> dict[str, Any]:
 
 def _complete(values: dict[str, float | None]) -> dict[str, Any]:
     out: dict[str, Any] = {k: values.get(k) for k in METRIC_NAMES}
+    out["auc_undefined"] = auc_undefined_reason(out["example_count"], out["mean_label"])
+    if out["auc_undefined"]:
+        out["auc"] = None
     out["auc_ci95"] = auc_confidence_interval(out["auc"], out["example_count"], out["mean_label"])
     return out
+
+
+def auc_undefined_reason(count: float | None, positive_rate: float | None) -> str | None:
+    """Why an AUC (and its interval) is `null`: a slice with one class, or fewer than MIN_CLASS_PER_SPLIT
+    churners or non-churners (TFMA then reports 0.0 or a value resting on a handful of customers); else None."""
+    if not count or positive_rate is None:
+        return None
+    positives = round(count * positive_rate)
+    negatives = round(count) - positives
+    if positives == 0 or negatives == 0:
+        return f"only one class ({positives} churners, {negatives} non-churners)"
+    if min(positives, negatives) < MIN_CLASS_PER_SPLIT:
+        return (f"too few of a class ({positives} churners, {negatives} non-churners; at least "
+                f"{MIN_CLASS_PER_SPLIT} of each are needed)")
+    return None
 
 
 def auc_confidence_interval(auc: float | None, count: float | None, positive_rate: float | None) -> list[float] | None:
