@@ -98,7 +98,7 @@ def stage_data(
     header = _common_header(files, dialect)
     columns = header.names
     if label_key not in columns and label_key not in header.written:
-        raise InputError(f"label column {label_key!r} not in {files[0]}; its columns are: "
+        raise InputError(f"label column {label_key!r} not in the data ({files[0]}); its columns are: "
                          f"{', '.join(header.written)} (choose one with --label)")
     (label,) = header.tf_names([label_key], "--label", files[0])
     given_ids = None if id_keys == cfg.AUTO else tuple(id_keys)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from data.generate import generate
+from pipeline.config import CURATED_SCHEMA
 from pipeline.config import KAGGLE_DATA as KAGGLE_CSV
 from tests.e2e.conftest import run_pipeline, versions
 
@@ -123,7 +124,8 @@ def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
     frame.loc[7, "Satisfaction_Score"] = 11          # out of range (1..5)
     frame = frame.drop(columns=["Num_of_Returns"])   # missing column
     frame.to_csv(tmp_path / "bad.csv", index=False)
-    proc, summary = run_pipeline(tmp_path, "--data", str(tmp_path / "bad.csv"))
+    # An explicit curated schema: with the default `--schema auto`, other columns mean an inferred schema.
+    proc, summary = run_pipeline(tmp_path, "--data", str(tmp_path / "bad.csv"), "--schema", str(CURATED_SCHEMA))
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert summary["status"] == "stopped_by_data_validation"
     joined = "\n".join(summary["anomalies"])

@@ -212,3 +212,22 @@ def test_a_number_too_large_for_its_type_names_the_cell(tmp_path: Path) -> None:
     frame.loc[41, "Num_of_Purchases"] = "99999999999999999999"
     with pytest.raises(inputs.InputError, match=r"line 43, column 'Num_of_Purchases': value '99999999999999999999'"):
         stage(write(frame, tmp_path / "b.csv"), tmp_path)
+
+
+def test_schema_auto_is_the_curated_schema_only_for_the_bundled_columns(tmp_path: Path) -> None:
+    config = cfg.PipelineConfig(schema=None)
+    bundled = stage(write(generate(100), tmp_path / "b.csv"), tmp_path)
+    chosen, why = inputs.choose_schema(config, bundled)
+    assert chosen.schema == CURATED_SCHEMA and why.startswith("auto: curated")
+    other = stage(write(generate(100).drop(columns="Age"), tmp_path / "o.csv"), tmp_path)
+    chosen, why = inputs.choose_schema(config, other)
+    assert chosen.schema is None and why.startswith("auto: inferred")
+    inputs.check_schema_columns(CURATED_SCHEMA, other)  # shares columns: TFX validation reports the rest
+
+
+def test_an_explicit_schema_sharing_no_column_stops_naming_the_flag(tmp_path: Path) -> None:
+    telco = inputs.stage_data(BLANK_NUMBERS, tmp_path / "s", "Churn", "Yes", cfg.AUTO)
+    with pytest.raises(inputs.InputError, match=f"--schema {CURATED_SCHEMA} describes none of the data's columns"):
+        inputs.check_schema_columns(CURATED_SCHEMA, telco)
+    with pytest.raises(inputs.InputError, match="cannot read schema"):
+        inputs.schema_columns(tmp_path / "absent.pbtxt")
