@@ -251,6 +251,8 @@ def read_chunks(path: Path, dialect: Dialect, header: Header, chunk_rows: int,
             chunk.index = pd.RangeIndex(line, line + len(chunk))
             yield line, chunk
             line += len(chunk)
+    except pd.errors.EmptyDataError:
+        return  # a header and no rows
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise ReadError(f"cannot read {path} as CSV ({dialect.describe()}): {' '.join(str(e).split())} "
                         "(set --delimiter, --decimal or --encoding)") from None

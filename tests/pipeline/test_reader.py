@@ -157,3 +157,9 @@ def test_empty_and_binary_files_are_errors(tmp_path: Path) -> None:
     with pytest.raises(reader.ReadError, match="cannot read"):
         reader.detect_dialect(write(tmp_path / "b.csv", "x") and (tmp_path / "b.csv").write_bytes(b"a\x00b\x00\x01")
                               and tmp_path / "b.csv")
+
+
+def test_a_header_without_rows_reads_as_no_rows(tmp_path: Path) -> None:
+    path = write(tmp_path / "h.csv", "a,b\n")
+    dialect = reader.detect_dialect(path)
+    assert list(reader.read_chunks(path, dialect, reader.read_header(path, dialect), 10)) == []
