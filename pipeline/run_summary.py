@@ -234,7 +234,9 @@ def _metrics(evaluation_uri: str) -> dict[str, Any]:
 
 
 def _complete(values: dict[str, float | None]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: values.get(k) for k in METRIC_NAMES}
+    # An undefined metric (TFMA's NaN: precision with no predicted churner) is None: `null` in JSON, `-` in text.
+    out: dict[str, Any] = {k: None if values.get(k) is None or math.isnan(values[k]) else values[k]
+                           for k in METRIC_NAMES}
     out["auc_undefined"] = auc_undefined_reason(out["example_count"], out["mean_label"])
     if out["auc_undefined"]:
         out["auc"] = None
