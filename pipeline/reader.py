@@ -40,6 +40,8 @@ from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
 """Cell values (compared after stripping, case-insensitively) that mean "missing"."""
@@ -67,6 +69,7 @@ _THOUSANDS = {
 }
 """Numbers with thousands separators, by decimal mark: `1,234.5` (decimal point), `1.234,5` (decimal comma)."""
 _COMMA_DECIMAL = re.compile(r"[+-]?\d+,\d+\Z")
+_COMMA_DECIMAL_CELL = r"^([+-]?\d+),(\d+)$"
 _POINT_DECIMAL = re.compile(r"[+-]?\d+\.\d+\Z")
 
 
@@ -266,34 +269,39 @@ def normalize_cells(frame: pd.DataFrame, dialect: Dialect, source: Path | str, c
     (unless `check_range` is False: scoring reports such cells itself, with every other bad cell).
     """
     out = {}
+    missing_tokens = pa.array(sorted(MISSING_TOKENS))
     for column in frame.columns:
-        text = frame[column].str.strip()
-        text = text.mask(text.str.lower().isin(MISSING_TOKENS), "")
-        thousands = text.str.extract(_THOUSANDS[dialect.decimal])
-        has_thousands = thousands[0].notna()
-        if has_thousands.any():
-            text = text.mask(has_thousands, thousands[0].str.replace(r"[,. ]", "", regex=True)
-                             + thousands[1].fillna(""))
-        if dialect.decimal == ",":
-            text = text.mask(text.str.fullmatch(_COMMA_DECIMAL.pattern), text.str.replace(",", ".", regex=False))
-        text = text.str.replace(_WHOLE_FLOAT, r"\1", regex=True)
+        # pyarrow's vectorised string kernels: several times faster than pandas' per-cell .str methods.
+        cells = pc.utf8_trim_whitespace(pa.array(frame[column].to_numpy(dtype=object), type=pa.string()))
+        cells = pc.if_else(pc.is_in(pc.utf8_lower(cells), value_set=missing_tokens), pa.scalar(""), cells)
+        if dialect.decimal == ".":
+            grouped = pc.match_substring_regex(cells, _THOUSANDS["."].pattern)
+            cells = pc.if_else(grouped, pc.replace_substring(cells, ",", ""), cells)
+        else:
+            grouped = pc.match_substring_regex(cells, _THOUSANDS[","].pattern)
+            cells = pc.if_else(grouped, pc.replace_substring_regex(cells, r"[. ]", ""), cells)
+            cells = pc.replace_substring_regex(cells, _COMMA_DECIMAL_CELL, r"\1.\2")
+        cells = pc.replace_substring_regex(cells, _WHOLE_FLOAT, r"\1")
+        text = pd.Series(cells.to_numpy(zero_copy_only=False), index=frame.index, dtype=object)
         if check_range:
-            _check_range(text, column, source)
+            long_or_exponent = pc.or_(pc.greater_equal(pc.utf8_length(cells), 19),
+                                      pc.match_substring(cells, "e", ignore_case=True))
+            _check_range(text[long_or_exponent.to_numpy(zero_copy_only=False)], column, source)
         out[column] = text
     return pd.DataFrame(out, index=frame.index)
 
 
-def _check_range(text: pd.Series, column: str, source: Path | str) -> None:
-    numeric = text.str.fullmatch(NUMBER.pattern)
-    if not numeric.any():
+def _check_range(candidates: pd.Series, column: str, source: Path | str) -> None:
+    """ReadError for the first of `candidates` (cells of 19 or more characters, or with an exponent: only
+    those can exceed int64 or float32) that is a number too large for its type."""
+    if candidates.empty:
         return
-    values = text[numeric]
+    values = candidates[candidates.str.fullmatch(NUMBER.pattern)]
+    if values.empty:
+        return
     integer = values.str.fullmatch(_INTEGER.pattern)
-    long_int = integer & values.str.lstrip("+-").str.lstrip("0").str.len().ge(19)
-    too_big_int = long_int.copy()
-    too_big_int[long_int] = values[long_int].map(lambda v: abs(int(v)) > INT64_MAX)
-    magnitude = pd.to_numeric(values, errors="coerce").abs()
-    too_big = too_big_int | (~integer & ~(magnitude <= FLOAT32_MAX))
+    too_big = pd.Series([abs(int(v)) > INT64_MAX if whole else not abs(float(v)) <= FLOAT32_MAX
+                         for v, whole in zip(values, integer)], index=values.index, dtype=bool)
     if too_big.any():
         line = too_big.idxmax()
         kind = "a 64-bit integer" if integer[line] else "a 32-bit float"
