@@ -223,7 +223,18 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
     if error:
         hint = "" if verbose else f" (library output: {config.log_path}; --verbose shows it as the run goes)"
         print(f"error: {error}{hint}", file=err)
+    if exit_code == EXIT_DATA_VALIDATION:
+        print(f"error: {validation_message(config, len(summary.get('anomalies') or []))}", file=err)
     return exit_code
+
+
+def validation_message(config: cfg.PipelineConfig, anomalies: int) -> str:
+    """The exit-3 message: which file broke which schema, and the two ways out."""
+    schema = config.schema or "the schema inferred from it"
+    return (f"{config.data} does not match {schema}: {anomalies} anomal{'y' if anomalies == 1 else 'ies'} listed "
+            "above (split: column: problem); correct those values in the data, or, if the data is right, pass a "
+            f"schema that describes it (--schema PATH, or --schema {cfg.AUTO} to infer one for data that is not "
+            "the bundled data)")
 
 
 def _write_report(summary: dict[str, Any], config: cfg.PipelineConfig, err: TextIO) -> bool:

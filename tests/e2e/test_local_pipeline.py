@@ -136,6 +136,8 @@ def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "tfx" / "Trainer").exists()
     assert versions(tmp_path) == []
     assert "Traceback" not in proc.stdout + proc.stderr
+    assert f"error: {tmp_path / 'bad.csv'} does not match {CURATED_SCHEMA}: {len(summary['anomalies'])} anomalies" \
+        in proc.stderr
     report = (tmp_path / "out" / "report.html").read_text()  # written for a stopped run too
     assert f"Report: {tmp_path / 'out' / 'report.html'}" in proc.stdout and "warning" not in proc.stderr
     anomalies = report.split('<section id="anomalies">')[1].split("</section>")[0]

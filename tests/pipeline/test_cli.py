@@ -125,3 +125,11 @@ def test_field_cases_that_cannot_train_exit_2_before_tfx(tmp_path: Path, case: P
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out" / "tfx").exists()
+
+
+def test_the_data_validation_message_names_the_file_the_schema_and_the_fixes() -> None:
+    config = cli.cfg.PipelineConfig(data=Path("/data/june.csv"))
+    message = cli.validation_message(config, 3)
+    assert message.startswith(f"/data/june.csv does not match {cli.cfg.CURATED_SCHEMA}: 3 anomalies listed above")
+    assert "--schema PATH" in message and "--schema auto" in message
+    assert "1 anomaly listed" in cli.validation_message(config, 1)
