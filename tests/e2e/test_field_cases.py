@@ -49,8 +49,13 @@ def test_telco_export_trains_with_its_id_found_and_a_summary_any_json_parser_rea
 def test_scoring_the_same_kind_of_file_lists_every_blank_cell_and_scores_the_rest(telco, tmp_path: Path) -> None:
     tmp, proc, summary = telco
     out = tmp_path / "scored.csv"
+    rules = tmp_path / "telco_rules.yaml"  # the bundled rules name the bundled data's features
+    rules.write_text("rules:\n  - name: month-to-month\n    when:\n      risk_band: [high, medium]\n"
+                     "      values:\n        Contract: {in: [\"Month-to-month\"]}\n"
+                     "    action: Offer a yearly contract\n    rationale: Month-to-month customers leave most.\n"
+                     "default:\n  action: No retention action\n  rationale: No rule applies.\n")
     scored = run_cli("score", "--data", str(BLANK_NUMBERS), "--model", summary["pushed_model_dir"],
-                     "--id-column", "customerID", "--out", str(out), "--no-progress")
+                     "--id-column", "customerID", "--rules", str(rules), "--out", str(out), "--no-progress")
     assert scored.returncode == 0, scored.stderr
     raw = pd.read_csv(BLANK_NUMBERS, dtype=str, keep_default_na=False)
     blank_lines = [i + 2 for i in raw.index[raw["TotalCharges"].str.strip() == ""]]
