@@ -217,7 +217,7 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
     print(f"summary: {config.summary_path}")
     if summary["input"].get("inferred_schema"):
         print(f"inferred schema: {summary['input']['inferred_schema']}; to reuse it, curate it (domains, ranges, "
-              f"presence) and pass it: local_pipeline.py --data {config.data} --schema "
+              f"presence) and pass it with the same other flags: local_pipeline.py --data {config.data} --schema "
               f"{summary['input']['inferred_schema']}")
     _write_report(summary, config, err)
     if error:

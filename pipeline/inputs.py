@@ -32,7 +32,6 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from modules import features
 from pipeline import config as cfg
 from pipeline import reader
-from pipeline.reader import MISSING_TOKENS  # noqa: F401 (re-exported: one definition, in the reader)
 
 
 MIN_ROWS = 50
