@@ -17,7 +17,8 @@ SUMMARY_KEYS = {
     "status", "exit_code", "blessed", "blessing_reason", "pushed_model_dir", "model_version", "newly_pushed",
     "metrics", "anomalies", "example_counts", "component_seconds", "cached_components", "total_seconds", "input",
 }
-METRIC_KEYS = {"auc", "precision", "recall", "binary_accuracy", "example_count", "mean_label", "auc_ci95"}
+METRIC_KEYS = {"auc", "precision", "recall", "binary_accuracy", "example_count", "mean_label", "auc_ci95",
+               "auc_undefined"}
 
 
 def report_churn_rates(report: str) -> dict[str, float]:
