@@ -1,7 +1,8 @@
 """Command-line client: `python -m client.tf_serving status|metadata|predict [--grpc]`.
 
 `predict` takes one customer (`--json '{"Age": 30, ...}'` or a JSON file) or a CSV file
-(`--csv customers.csv`), converts each value to the dtype the model's signature declares (read
+(`--csv customers.csv`, read by the pipeline's reader: any delimiter, decimal mark and encoding it
+detects, column names mapped to the served input names as in training), converts each value to the dtype the model's signature declares (read
 from the metadata API, never hard-coded), ignores columns the signature does not take (such as
 Customer_ID or the label), and prints the churn probability per customer.
 Errors (server down, HTTP/gRPC error) print one line and exit 1.
@@ -9,7 +10,6 @@ Errors (server down, HTTP/gRPC error) print one line and exit 1.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -165,16 +165,28 @@ class GrpcClient:
         return [{k: v[i] for k, v in outputs.items()} for i in range(len(instances))]
 
 
+def read_csv_rows(path: Path) -> List[Dict[str, Any]]:
+    """The customers of a CSV as {TensorFlow column name: cell text}, read as the pipeline reads its data
+    (pipeline/reader.py: dialect, encoding, column names mapped to the served input names, missing values
+    as "", thousands separators and decimal commas removed). ClientError for an unreadable file."""
+    from pipeline import reader
+
+    try:
+        dialect = reader.detect_dialect(path)
+        header = reader.read_header(path, dialect)
+        rows: List[Dict[str, Any]] = []
+        for _, chunk in reader.read_chunks(path, dialect, header, 10_000):
+            rows.extend(reader.normalize_cells(chunk, dialect, path).to_dict("records"))
+    except reader.ReadError as err:
+        raise ClientError(str(err)) from None
+    if not rows:
+        raise ClientError(f"{path} has no customers")
+    return rows
+
+
 def _read_rows(args: argparse.Namespace) -> List[Dict[str, Any]]:
     if args.csv:
-        try:
-            with open(args.csv, newline="") as handle:
-                rows = list(csv.DictReader(handle))
-        except OSError as err:
-            raise ClientError(f"Cannot read {args.csv}: {err.strerror}") from None
-        if not rows:
-            raise ClientError(f"{args.csv} has no customers")
-        return rows
+        return read_csv_rows(Path(args.csv))
     text = Path(args.json).read_text() if Path(args.json).is_file() else args.json
     try:
         value = json.loads(text)

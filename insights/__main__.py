@@ -1,7 +1,8 @@
 """`python -m insights score`: rank a customer CSV by churn probability, with factors, segment and action.
 
 Thin command line over insights/scoring.py. Bad input ends with one line on stderr and exit code 2;
-anything unexpected with one line and exit code 1.
+anything unexpected with one line and exit code 1. Rows with bad cells are left out, each bad cell
+listed on stderr in file order, and the rest scored (exit 0); `--strict` makes the first one exit 2.
 """
 from __future__ import annotations
 
@@ -61,6 +62,11 @@ def _parser() -> _Parser:
     score.add_argument("--id-column", default=ID_KEYS[0], help=f"customer id column (default: {ID_KEYS[0]})")
     score.add_argument("--chunk-rows", type=_positive, default=CHUNK_ROWS,
                        help=f"rows read and sorted at a time; bounds memory (default: {CHUNK_ROWS:,})")
+    score.add_argument("--strict", action="store_true",
+                       help="stop at the first bad cell (default: leave its row out and list every bad cell)")
+    score.add_argument("--delimiter", help="CSV delimiter: , ; tab or | (default: detected, as in the pipeline)")
+    score.add_argument("--decimal", help="decimal mark: . or , (default: detected)")
+    score.add_argument("--encoding", help="file encoding, e.g. utf-8, cp1252 (default: detected)")
     score.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
 
@@ -76,8 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rules = load_rules(args.rules)
         model = ChurnModel(args.model)
-        written = score_file(args.data, model, rules, out, top=args.top, chunk_rows=args.chunk_rows,
-                             id_column=args.id_column, progress=not args.no_progress)
+        scored = score_file(args.data, model, rules, out, top=args.top, chunk_rows=args.chunk_rows,
+                            id_column=args.id_column, progress=not args.no_progress, strict=args.strict,
+                            delimiter=args.delimiter, decimal=args.decimal, encoding=args.encoding)
     except (ScoringError, RulesError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
@@ -87,7 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 (a command-line user gets one line, not a traceback)
         print(f"{PROG}: unexpected error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    print(f"{written:,} customers ranked by churn probability: {out} (model {model.path})")
+    for cell in scored.bad_cells:
+        print(f"{PROG}: bad cell: {args.data}: {cell}", file=sys.stderr)
+    if scored.skipped_rows:
+        print(f"{PROG}: warning: {scored.skipped_rows:,} row(s) with bad cells not scored (listed above; fix them "
+              "or use --strict to stop at the first)", file=sys.stderr)
+    print(f"{scored.written:,} customers ranked by churn probability: {out} (model {model.path})")
     return 0
 
 

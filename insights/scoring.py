@@ -32,7 +32,8 @@ from insights.model import ChurnModel, Scores, ScoringError
 from insights.recommend import Customers, RuleSet
 from insights.risk import risk_band
 from modules import features
-from pipeline.inputs import MISSING_TOKENS
+from pipeline import reader
+from pipeline.reader import MISSING_TOKENS
 
 CHUNK_ROWS = 50_000
 MODEL_BATCH = 1_024
@@ -52,26 +53,83 @@ def default_output(data: Path) -> Path:
     return data.with_name(f"{data.stem}_scored.csv")
 
 
+@dataclasses.dataclass(frozen=True)
+class BadCell:
+    """A cell that cannot be given to the model: its 1-based line in the file, column as written, value, problem."""
+
+    line: int
+    column: str
+    value: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column!r}: {self.problem}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scored:
+    """What `score_file` did: customers written, rows left out, and every bad cell in file order."""
+
+    written: int
+    skipped_rows: int
+    bad_cells: list[BadCell]
+    dialect: reader.Dialect
+
+
 def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: int | None = None,
-               chunk_rows: int = CHUNK_ROWS, id_column: str = features.ID_KEYS[0], progress: bool = True) -> int:
-    """Score `data` into `out` (written atomically); returns the number of customers written."""
-    needed = [id_column, *model.input_dtypes]
-    missing = [c for c in needed if c not in _header(data)]
+               chunk_rows: int = CHUNK_ROWS, id_column: str = features.ID_KEYS[0], progress: bool = True,
+               strict: bool = False, delimiter: str | None = None, decimal: str | None = None,
+               encoding: str | None = None) -> Scored:
+    """Score `data` into `out` (written atomically).
+
+    The file is read by pipeline/reader.py, as the pipeline's staging reads training data (dialect,
+    encoding, TensorFlow column names, one meaning per value; `delimiter`, `decimal`, `encoding`
+    override detection). A row with a bad cell (a missing number, text in a numeric column, a number
+    that does not fit the model's type) is left out and its cells reported; `strict` makes the first
+    bad cell a ScoringError instead. Raises ScoringError for an unreadable file or missing columns.
+    """
+    if not data.is_file():
+        raise ScoringError(f"data not found: {data}")
+    try:
+        dialect = reader.detect_dialect(data, delimiter, decimal, encoding)
+        header = reader.read_header(data, dialect)
+        (id_key,) = header.tf_names([id_column], "--id-column", data) if (
+            id_column in header.written or id_column in header.names) else (None,)
+    except reader.ReadError as e:
+        raise ScoringError(str(e)) from None
+    missing = [c for c in model.input_dtypes if c not in header.names]
+    if id_key is None:
+        missing.insert(0, id_column)
     if missing:
         raise ScoringError(f"{data}: missing column(s) {', '.join(missing)}; the model needs "
                            f"{', '.join(model.input_dtypes)} and the id column {id_column!r} (--id-column)")
+    written_names = dict(zip(header.names, header.written))
+    needed = [id_key, *(k for k in model.input_dtypes if k != id_key)]
     rules.check_features({k: _numeric(dtype) for k, dtype in model.input_dtypes.items()})
     if not out.parent.is_dir():
         raise ScoringError(f"output folder {out.parent} does not exist")
     partial = out.with_name(out.name + ".partial")
+    bad_cells: list[BadCell] = []
+    skipped = 0
     with tempfile.TemporaryDirectory(prefix=".scoring-", dir=out.parent) as runs_dir:
         ranker: _Ranker = _TopRanker(top) if top else _RunRanker(chunk_rows, Path(runs_dir))
         try:
             with open(data, "rb") as raw, tqdm(total=data.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
                                                desc="scoring", file=sys.stderr, disable=not progress) as bar:
-                reader = pd.read_csv(raw, dtype=str, keep_default_na=False, usecols=needed, chunksize=chunk_rows)
-                for first, batch in _batches(reader, MODEL_BATCH):
-                    ranker.add(_score_batch(batch, first, model, rules, id_column))
+                chunks = (reader.normalize_cells(chunk, dialect, data, check_range=False)
+                          for _, chunk in reader.read_chunks(data, dialect, header, chunk_rows, usecols=needed,
+                                                             handle=raw))
+                for first, batch in _batches(chunks, MODEL_BATCH):
+                    try:
+                        typed = typed_columns(batch, first, model.input_dtypes, strict=strict, names=written_names)
+                    except ScoringError as e:
+                        raise ScoringError(f"{data}: {e}") from None
+                    bad_cells.extend(typed.bad_cells)
+                    skipped += int((~typed.ok).sum())
+                    if typed.ok.any():
+                        ranker.add(_score_batch(batch[typed.ok].reset_index(drop=True),
+                                                {k: v[typed.ok] for k, v in typed.columns.items()},
+                                                np.flatnonzero(typed.ok) + first, model, rules, id_key))
                     bar.update(raw.tell() - bar.n)  # bytes the CSV reader has consumed (it reads ahead a little)
                     bar.set_postfix(customers=f"{first + len(batch):,}", refresh=False)
             with open(partial, "w", encoding="utf-8", newline="") as handle:
@@ -82,50 +140,73 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
                     writer.writerow(row)
                     written += 1
             os.replace(partial, out)
-        except (pd.errors.ParserError, UnicodeDecodeError) as e:
-            raise ScoringError(f"{data}: not a readable CSV: {' '.join(str(e).split())}") from None
+        except reader.ReadError as e:
+            raise ScoringError(str(e)) from None
         finally:
             partial.unlink(missing_ok=True)
-    return written
+    return Scored(written, skipped, bad_cells, dialect)
 
 
-def typed_columns(batch: pd.DataFrame, first: int, dtypes: Mapping[str, tf.DType]) -> dict[str, np.ndarray]:
-    """The batch's model inputs as the signature's dtypes; a value that does not fit stops scoring.
+@dataclasses.dataclass(frozen=True)
+class Typed:
+    """A batch's model inputs (`columns`, one array per input), which rows can be scored (`ok`), and the bad cells."""
 
-    A missing category becomes "" (the pipeline's out-of-vocabulary index, as in training); a missing
-    number cannot be sent to the serving signature (one value per input, as over REST), so it is an error.
+    columns: dict[str, np.ndarray]
+    ok: np.ndarray
+    bad_cells: list[BadCell]
+
+
+def typed_columns(batch: pd.DataFrame, first: int, dtypes: Mapping[str, tf.DType], strict: bool = True,
+                  names: Mapping[str, str] | None = None) -> Typed:
+    """The batch's model inputs as the signature's dtypes, and the cells that do not fit, in file order.
+
+    `first` is the batch's first row (0-based: line `first + 2` of the file); `names` maps the model's
+    input names to the column names as written (for messages). A missing category becomes "" (the
+    pipeline's out-of-vocabulary index, as in training); a missing number cannot be sent to the serving
+    signature (one value per input, as over REST), so it is a bad cell, as is text in a numeric column,
+    a fraction in an integer column or a number beyond int64 / float32 (never a wrapped number).
+    Bad rows hold a placeholder (0) in `columns`. With `strict`, the first bad cell raises ScoringError.
     """
+    names = names or {}
+    order = {key: i for i, key in enumerate(names)}  # the file's column order, for reporting
     columns = {}
-    for key, dtype in dtypes.items():
+    bad = np.zeros((len(batch), len(dtypes)), dtype=bool)
+    problems: dict[tuple[int, int], BadCell] = {}
+    for j, (key, dtype) in enumerate(dtypes.items()):
         text = batch[key].str.strip()
         missing = text.str.lower().isin(MISSING_TOKENS).to_numpy()
         if not _numeric(dtype):
             columns[key] = np.where(missing, "", text.to_numpy(dtype=object))
             continue
         numbers = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(numbers) | (dtype.is_integer and (numbers != np.round(numbers)))
-        if bad.any():
-            row = int(np.argmax(bad))
-            problem = "is empty; every numeric feature needs a value" if missing[row] else \
-                f"{text.iloc[row]!r} is not {'a whole number' if dtype.is_integer else 'a number'}"
-            raise ScoringError(f"line {first + row + 2}: {key} {problem}")
-        columns[key] = numbers.astype(dtype.as_numpy_dtype)
-    return columns
+        with np.errstate(invalid="ignore"):
+            not_number = ~np.isfinite(numbers)
+            fraction = dtype.is_integer & ~not_number & (numbers != np.round(numbers))
+            # 2**63 is the first float64 beyond int64 (INT64_MAX itself rounds up to it as a float).
+            too_big = ~not_number & (np.abs(numbers) >= 2.0 ** 63 if dtype.is_integer
+                                     else np.abs(numbers) > reader.FLOAT32_MAX)
+        column_bad = not_number | fraction | too_big
+        bad[:, j] = column_bad
+        for row in np.flatnonzero(column_bad):
+            value = text.iloc[row]
+            if missing[row]:
+                problem = f"{names.get(key, key)} is empty; every numeric feature needs a value"
+            elif too_big[row]:
+                problem = f"{names.get(key, key)} {value!r} does not fit a {'64-bit integer' if dtype.is_integer else '32-bit float'}"
+            else:
+                problem = f"{names.get(key, key)} {value!r} is not {'a whole number' if dtype.is_integer else 'a number'}"
+            problems[(row, order.get(key, j))] = BadCell(first + row + 2, names.get(key, key), value, problem)
+        columns[key] = np.where(column_bad, 0, numbers).astype(dtype.as_numpy_dtype)
+    cells = [problems[k] for k in sorted(problems)]
+    if strict and cells:
+        cell = cells[0]
+        raise ScoringError(f"line {cell.line}: {cell.problem} (scoring without --strict leaves such rows out and "
+                           "lists every bad cell)")
+    return Typed(columns, ~bad.any(axis=1), cells)
 
 
 def _numeric(dtype: tf.DType) -> bool:
     return dtype.is_integer or dtype.is_floating
-
-
-def _header(data: Path) -> list[str]:
-    if not data.is_file():
-        raise ScoringError(f"data not found: {data}")
-    try:
-        return list(pd.read_csv(data, nrows=0).columns)
-    except pd.errors.EmptyDataError:
-        raise ScoringError(f"{data} is empty: expected a CSV with a header row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise ScoringError(f"{data}: not a readable CSV: {' '.join(str(e).split())}") from None
 
 
 def _batches(chunks: Iterable[pd.DataFrame], size: int) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -147,8 +228,9 @@ def _batches(chunks: Iterable[pd.DataFrame], size: int) -> Iterator[tuple[int, p
         yield start, rest
 
 
-def _score_batch(batch: pd.DataFrame, first: int, model: ChurnModel, rules: RuleSet, id_column: str) -> pd.DataFrame:
-    columns = typed_columns(batch, first, model.input_dtypes)
+def _score_batch(batch: pd.DataFrame, columns: dict[str, np.ndarray], rows: np.ndarray, model: ChurnModel,
+                 rules: RuleSet, id_column: str) -> pd.DataFrame:
+    """The scored rows of `batch` (`rows`: their 0-based rows in the file, the ranking's tie-breaker)."""
     scores = model.score(columns)
     bands = risk_band(scores.probability)
     is_top, factors = _top_factors(scores, model.factors, batch)
@@ -160,7 +242,7 @@ def _score_batch(batch: pd.DataFrame, first: int, model: ChurnModel, rules: Rule
         segment_churn_rate=np.array([profiles[s]["churn_rate"] for s in scores.segment], dtype=float),
     ))
     return pd.DataFrame({
-        _ROW: np.arange(first, first + len(batch)),
+        _ROW: rows,
         id_column: batch[id_column].str.strip().to_numpy(),
         _PROBABILITY: scores.probability,
         "risk_band": bands,

@@ -2,8 +2,10 @@
 
     python -m monitoring.drift --request-log requests.jsonl [--pipeline-output pipeline_output/]
     python -m monitoring.drift --request-log requests.jsonl --statistics FeatureStats.pb
+    python -m monitoring.drift --data customers_this_month.csv [--pipeline-output pipeline_output/]
 
-The request log is what the model server writes with `--request_log_file`. Its rows' inputs get
+The request log is what the model server writes with `--request_log_file`; `--data` takes a customer
+CSV instead, read by the pipeline's own reader (pipeline/reader.py). The rows' inputs get
 TFDV statistics, which are compared with the statistics StatisticsGen computed on the training
 split (the newest StatisticsGen artifact in the pipeline's ML Metadata, or a file given with
 `--statistics`) by TFDV's drift comparators, set on the curated schema:
@@ -108,6 +110,26 @@ def read_request_log(path: Path, model_version: Optional[str] = None) -> pd.Data
         which = f" for model version {model_version}" if model_version else ""
         raise DriftError(f"{path} holds no logged rows{which}")
     return pd.DataFrame.from_records(rows)
+
+
+def read_customer_file(path: Path) -> pd.DataFrame:
+    """A customer CSV (instead of a request log) as the pipeline's staging reads it (pipeline/reader.py:
+    dialect, encoding, TensorFlow column names, one meaning per value); missing cells are None."""
+    from pipeline import reader
+
+    if not path.is_file():
+        raise DriftError(f"data {path} does not exist (--data)")
+    try:
+        dialect = reader.detect_dialect(path)
+        header = reader.read_header(path, dialect)
+        frames = [reader.normalize_cells(chunk, dialect, path) for _, chunk in
+                  reader.read_chunks(path, dialect, header, 100_000)]
+    except reader.ReadError as err:
+        raise DriftError(str(err)) from None
+    if not frames:
+        raise DriftError(f"{path} holds no rows")
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.where(frame != "", None)
 
 
 def serving_frame(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
@@ -221,7 +243,11 @@ def format_report(report: Report) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m monitoring.drift",
                                 description="Compare logged serving traffic with the training statistics (TFDV).")
-    p.add_argument("--request-log", type=Path, required=True, help="file written by the server's --request_log_file")
+    rows = p.add_mutually_exclusive_group(required=True)
+    rows.add_argument("--request-log", type=Path, help="file written by the server's --request_log_file")
+    rows.add_argument("--data", type=Path,
+                      help="or a customer CSV, read as the pipeline reads its input (any delimiter, decimal mark, "
+                           "encoding; column names mapped to TensorFlow names)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--pipeline-output", type=Path, default=None,
                         help=f"pipeline --output folder: newest training statistics from its ML Metadata "
@@ -244,9 +270,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for name in ("categorical_threshold", "numeric_threshold"):
             if not 0 < getattr(args, name) <= 1:
                 raise DriftError(f"--{name.replace('_', '-')} must be in (0, 1]")
-        frame = read_request_log(args.request_log, args.model_version)
+        frame = read_request_log(args.request_log, args.model_version) if args.request_log else \
+            read_customer_file(args.data)
         if len(frame) < args.min_rows:
-            raise DriftError(f"{args.request_log} holds {len(frame)} rows; at least {args.min_rows} are needed "
+            raise DriftError(f"{args.request_log or args.data} holds {len(frame)} rows; at least {args.min_rows} are needed "
                              "to tell drift from sampling noise (--min-rows)")
         if not args.schema.is_file():
             raise DriftError(f"schema {args.schema} does not exist")

@@ -8,6 +8,7 @@ Every run also writes <output>/report.html; `--report-only` rewrites it from the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import json
 import os
@@ -55,12 +56,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", default=defaults.label_key, help="label column")
     parser.add_argument("--positive-label", default=defaults.positive_label,
                         help="label value meaning 'churned' (e.g. 1, Yes, True)")
-    parser.add_argument("--id-columns", default=",".join(defaults.id_keys),
-                        help="comma-separated identifier columns, never used as features ('' for none)")
+    parser.add_argument("--id-columns", default=cfg.AUTO,
+                        help="comma-separated identifier columns, never used as features ('' for none); 'auto': "
+                        "Customer_ID when present, else columns named like an id whose values are unique per row")
     parser.add_argument("--slice-columns", default=",".join(defaults.slice_keys),
                         help="comma-separated columns to report metrics by; those absent from the data are skipped")
-    parser.add_argument("--schema", default=str(defaults.schema),
-                        help=f"curated schema.pbtxt to validate the data against, or '{cfg.INFER_SCHEMA}'")
+    parser.add_argument("--delimiter", default=None,
+                        help="CSV delimiter: , ; tab or | (default: detected from the file)")
+    parser.add_argument("--decimal", default=None, help="decimal mark: . or , (default: detected from the file)")
+    parser.add_argument("--encoding", default=None,
+                        help="file encoding, e.g. utf-8, cp1252 (default: detected; UTF-8 with or without BOM)")
+    parser.add_argument("--schema", default=cfg.AUTO,
+                        help=f"curated schema.pbtxt to validate the data against, '{cfg.INFER_SCHEMA}', or "
+                        f"'{cfg.AUTO}': the curated {cfg.CURATED_SCHEMA.relative_to(cfg.PROJECT_ROOT)} when the "
+                        "data's columns are the bundled data's, else inferred and saved as <output>/schema.pbtxt")
     parser.add_argument("--min-auc", type=_unit_interval, default=defaults.min_auc,
                         help="bless the model only if its overall eval AUC is at least this")
     parser.add_argument("--max-epochs", type=_positive_int, default=None,
@@ -83,9 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         serving_dir=args.serving_dir.resolve(),
         label_key=args.label,
         positive_label=args.positive_label,
-        id_keys=names(args.id_columns),
+        id_keys=() if args.id_columns.strip() == cfg.AUTO else names(args.id_columns),
         slice_keys=names(args.slice_columns),
-        schema=None if args.schema == cfg.INFER_SCHEMA else Path(args.schema).resolve(),
+        schema=None if args.schema in (cfg.INFER_SCHEMA, cfg.AUTO) else Path(args.schema).resolve(),
         min_auc=args.min_auc,
         max_epochs=args.max_epochs,
         beam_args=beam_args,
@@ -105,33 +114,68 @@ def main(argv: Sequence[str] | None = None) -> int:
         return usage_error(f"another pipeline run is using {config.output}; wait for it or choose another --output")
     with lock:
         try:
-            return _report_only(config, args.verbose) if args.report_only else _run(config, verbose=args.verbose)
+            if args.report_only:
+                return _report_only(config, args.verbose)
+            auto_ids = args.id_columns.strip() == cfg.AUTO
+            return _run(config, verbose=args.verbose, id_keys=None if auto_ids else config.id_keys,
+                        delimiter=args.delimiter, decimal=args.decimal, encoding=args.encoding,
+                        auto_schema=args.schema == cfg.AUTO)
         except KeyboardInterrupt:
             print(_INTERRUPTED, file=sys.stderr)
             return EXIT_INTERRUPTED
 
 
-def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
+def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | None = None,
+         delimiter: str | None = None, decimal: str | None = None, encoding: str | None = None,
+         auto_schema: bool = False) -> int:
+    """Stage the input (`id_keys` None: `--id-columns auto`), run the pipeline, write the summary; the exit code."""
     from pipeline import inputs
 
     started = time.monotonic()
     summary: dict[str, Any] = {"data": str(config.data), "output": str(config.output)}
     try:
         staged = inputs.stage_data(config.data, config.output / "inputs", config.label_key,
-                                   config.positive_label, config.id_keys)
+                                   config.positive_label, id_keys if id_keys is not None else cfg.AUTO,
+                                   delimiter, decimal, encoding)
+        if auto_schema:
+            config, schema_chosen = inputs.choose_schema(config, staged)
+        elif config.schema is not None:
+            inputs.check_schema_columns(config.schema, staged)
+            schema_chosen = "given (--schema)"
+        else:
+            schema_chosen = f"inferred by SchemaGen (--schema {cfg.INFER_SCHEMA})"
         schema = None if config.schema is None else inputs.stage_schema(config.schema, config.output / "inputs")
     except inputs.InputError as e:
         return usage_error(str(e))
     except OSError as e:
         return usage_error(f"cannot stage the input under {config.output / 'inputs'}: {e}")
+    header = staged.header
+    slice_keys = list(header.tf_names([k for k in config.slice_keys if k in header.written or k in header.names],
+                                      "--slice-columns", config.data))
+    config = dataclasses.replace(config, label_key=staged.label_key, id_keys=staged.id_keys)
     summary["input"] = {
         "rows": staged.rows, "dropped_unlabelled_rows": staged.dropped_unlabelled_rows,
         "missing_cells": staged.missing_cells, "label": config.label_key, "positive_label": config.positive_label,
         "label_values": staged.label_values, "schema": str(config.schema) if config.schema else cfg.INFER_SCHEMA,
+        "schema_chosen": schema_chosen, "dialect": staged.dialect.to_json(), "column_names": header.mapping,
+        "dropped_index_column": header.dropped_index, "id_columns": list(staged.id_keys),
+        "id_columns_chosen": staged.id_keys_chosen, "unique_text_columns": list(staged.unique_text_columns),
+        "served_inputs": inputs.served_inputs(staged),
     }
-    slice_keys = [k for k in config.slice_keys if k in staged.columns]
     print(f"data: {config.data} ({staged.rows:,} rows"
           f"{f', {staged.dropped_unlabelled_rows} without a label dropped' if staged.dropped_unlabelled_rows else ''})")
+    print(f"read as: {staged.dialect.describe()}")
+    if header.dropped_index:
+        print("the unnamed first column holds the row numbers 0, 1, 2, ...: read as a row index and dropped")
+    if header.mapping:
+        print("column names mapped to TensorFlow names: "
+              + ", ".join(f"{w!r} -> {n}" for w, n in header.mapping.items()))
+    print(f"id columns: {', '.join(staged.id_keys) or 'none'} ({staged.id_keys_chosen})")
+    print(f"schema: {config.schema or 'inferred'} ({schema_chosen})")
+    print(f"served signature inputs: {', '.join(summary['input']['served_inputs'])}")
+    for column in staged.unique_text_columns:
+        print(f"warning: text column {column!r} has a different value in every row; as a feature it is a category "
+              "the model cannot learn from: if it identifies customers, name it in --id-columns", file=sys.stderr)
     print(f"output: {config.output}")
     print(f"beam: {' '.join(config.beam_args)}\n")
     err = sys.stderr if verbose else progress.divert_stderr(config.log_path)
@@ -166,14 +210,31 @@ def _run(config: cfg.PipelineConfig, verbose: bool) -> int:
         component_seconds=handler.times.seconds, cached_components=handler.times.cached,
         total_seconds=round(time.monotonic() - started, 2),
     )
+    if config.schema is None:
+        summary["input"]["inferred_schema"] = _save_inferred_schema(config)
     write_summary(summary, config.summary_path)
     print(format_summary(summary))
     print(f"summary: {config.summary_path}")
+    if summary["input"].get("inferred_schema"):
+        print(f"inferred schema: {summary['input']['inferred_schema']}; to reuse it, curate it (domains, ranges, "
+              f"presence) and pass it with the same other flags: local_pipeline.py --data {config.data} --schema "
+              f"{summary['input']['inferred_schema']}")
     _write_report(summary, config, err)
     if error:
         hint = "" if verbose else f" (library output: {config.log_path}; --verbose shows it as the run goes)"
         print(f"error: {error}{hint}", file=err)
+    if exit_code == EXIT_DATA_VALIDATION:
+        print(f"error: {validation_message(config, len(summary.get('anomalies') or []))}", file=err)
     return exit_code
+
+
+def validation_message(config: cfg.PipelineConfig, anomalies: int) -> str:
+    """The exit-3 message: which file broke which schema, and the two ways out."""
+    schema = config.schema or "the schema inferred from it"
+    return (f"{config.data} does not match {schema}: {anomalies} anomal{'y' if anomalies == 1 else 'ies'} listed "
+            "above (split: column: problem); correct those values in the data, or, if the data is right, pass a "
+            f"schema that describes it (--schema PATH, or --schema {cfg.AUTO} to infer one for data that is not "
+            "the bundled data)")
 
 
 def _write_report(summary: dict[str, Any], config: cfg.PipelineConfig, err: TextIO) -> bool:
@@ -213,6 +274,24 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
     pipeline = create_pipeline(config, Roots.local(config, data_dir, schema), slice_keys,
                                code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint())
     LocalDagRunner().run_with_ir(compile_pipeline(pipeline))
+
+
+def _save_inferred_schema(config: cfg.PipelineConfig) -> str | None:
+    """Copy the schema SchemaGen inferred to <output>/schema.pbtxt; its path, or None if the run made none."""
+    import shutil
+
+    from pipeline.run_summary import collect_outputs, single_artifact
+
+    try:
+        artifact = single_artifact(collect_outputs(config.metadata_path), "SchemaGen", "schema") \
+            if config.metadata_path.exists() else None
+        if artifact is None:
+            return None
+        target = config.output / cfg.INFERRED_SCHEMA_NAME
+        shutil.copyfile(Path(artifact.uri) / cfg.INFERRED_SCHEMA_NAME, target)
+        return str(target)
+    except Exception:  # noqa: BLE001 (a convenience copy never changes the run's outcome)
+        return None
 
 
 def _read_back(config: cfg.PipelineConfig, cached: Collection[str]) -> dict[str, Any]:

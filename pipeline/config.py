@@ -22,6 +22,11 @@ IMAGE_PROJECT_DIR = PurePosixPath("/pipeline")
 """This repository's place inside the pipeline image (pipeline/Dockerfile's WORKDIR)."""
 PIPELINE_IMAGE_ENV = "CHURN_PIPELINE_IMAGE"
 """Environment variable naming the pipeline image (Kubeflow runner default, Beam argument sets)."""
+AUTO = "auto"
+"""`--id-columns auto`: `Customer_ID` when present, else the columns that look like identifiers
+(pipeline.inputs.auto_id_keys). `--schema auto`: the curated schema when the data's columns are the
+bundled data's, else one inferred by SchemaGen, saved as <output>/schema.pbtxt (INFERRED_SCHEMA_NAME)."""
+INFERRED_SCHEMA_NAME = "schema.pbtxt"
 INFER_SCHEMA = "infer"
 """`--schema infer`: let SchemaGen infer the schema (for data the curated schema does not describe)."""
 

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import numpy as np
+import orjson
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
@@ -53,8 +54,8 @@ def ChurnFactors(  # noqa: N802 (TFX component name)
 
     result = analyse(path_utils.serving_model_path(model.uri), os.path.join(examples.uri, f"Split-{cfg.EVAL_SPLIT}"),
                      label_key, seed)
-    with fileio.open(os.path.join(factors.uri, FACTORS_FILE), "w") as handle:  # local, or gs:// on Vertex
-        json.dump(result, handle, indent=2)
+    with fileio.open(os.path.join(factors.uri, FACTORS_FILE), "wb") as handle:  # local, or gs:// on Vertex
+        handle.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))  # NaN -> null
 
 
 def analyse(model_dir: str, examples_dir: str, label_key: str, seed: int = 0) -> dict[str, Any]:

@@ -7,8 +7,11 @@ writes the pipeline spec JSON and runs nothing: submit it to Vertex AI
 (`google.cloud.aiplatform.PipelineJob(template_path=...)`) or to a Kubeflow Pipelines v2 cluster. Every
 step runs in `--image`, built from pipeline/Dockerfile, so the modules that train on the cluster are
 the ones compiled here. The same create_pipeline as local runs; the differences are in pipeline.Roots.
-`--data` must hold clean CSVs: local runs clean their input first (pipeline/inputs.py), here the
-components read the files as they are.
+`--data` must hold clean CSVs: local runs read and clean their input first with the product's one
+reader (pipeline/inputs.py, pipeline/reader.py), here the components read the files as they are; to
+prepare them, run `local_pipeline.py` once on the raw export and upload its staged copy,
+`<output>/inputs/data-<hash>/` (UTF-8, comma-delimited, TensorFlow column names). `--id-columns auto`
+means `Customer_ID` and `--schema auto` the curated schema here (the files are not read at compile time).
 """
 from __future__ import annotations
 
@@ -77,11 +80,12 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
     from pipeline.pipeline import Roots, create_pipeline
 
     skip_autograph_for_tf_keras()
-    config = cfg.PipelineConfig(label_key=args.label, positive_label=args.positive_label, id_keys=names(args.id_columns),
+    config = cfg.PipelineConfig(label_key=args.label, positive_label=args.positive_label, id_keys=_id_keys(args.id_columns),
                                 min_auc=args.min_auc, max_epochs=args.max_epochs, beam_args=beam_args)
     serving_dir = args.serving_dir.rstrip("/")
     roots = Roots(pipeline_root=args.pipeline_root, data=args.data,
-                  schema=None if args.schema == cfg.INFER_SCHEMA else args.schema,
+                  schema=None if args.schema == cfg.INFER_SCHEMA else
+                  IN_IMAGE_SCHEMA if args.schema == cfg.AUTO else args.schema,
                   push_base=f"{serving_dir}/{config.model_base_path.name}")
     pipeline = create_pipeline(config, roots, list(names(args.slice_columns)),
                                code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint())
@@ -90,6 +94,12 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
                                  output_dir=str(out.parent), output_filename=out.name)
     runner.run(pipeline)
     return out
+
+
+def _id_keys(text: str) -> tuple[str, ...]:
+    from modules import features
+
+    return features.ID_KEYS if text.strip() == cfg.AUTO else names(text)
 
 
 if __name__ == "__main__":

@@ -206,6 +206,24 @@ def _overview(summary: Mapping[str, Any]) -> str:
     return _table(None, [[k, "-" if v is None else str(v)] for k, v in rows], css_class="facts")
 
 
+def reading_notes(run_input: Mapping[str, Any]) -> list[str]:
+    """HTML paragraphs: how the file was read (dialect), the id columns and the column-name mapping."""
+    notes = []
+    dialect = run_input.get("dialect")
+    if dialect:
+        notes.append(f"<p>Read as encoding <code>{escape(dialect['encoding'])}</code>, delimiter "
+                     f"<code>{escape(dialect['delimiter'])}</code>, decimal mark <code>{escape(dialect['decimal'])}"
+                     f"</code> (detected: {escape(', '.join(dialect['detected'])) or 'none, all given'}).</p>")
+    if run_input.get("id_columns") is not None:
+        notes.append(f"<p>Id columns: {escape(', '.join(run_input['id_columns']) or 'none')} "
+                     f"({escape(run_input.get('id_columns_chosen') or '')}).</p>")
+    mapping = run_input.get("column_names") or {}
+    if mapping:
+        notes.append("<p>Column names mapped to TensorFlow names (the served signature's input names):</p>"
+                     + _table(["name in the file", "name in the model"], [[w, n] for w, n in mapping.items()]))
+    return notes
+
+
 def _data_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) -> str:
     statistics = run_summary.single_artifact(outputs, "StatisticsGen", "statistics")
     if statistics is None:
@@ -218,6 +236,7 @@ def _data_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) -> s
              for split, stats in by_split.items()}
     parts = [_table(["split", "rows", "churn rate"],
                     [[split, f"{stats.num_examples:,}", _percent(rates[split])] for split, stats in by_split.items()])]
+    parts.extend(reading_notes(run_input))
     if label_key:
         parts.append(f"<p>Label <code>{escape(label_key)}</code>, churn = <code>{escape(str(positive))}</code>. "
                      "Feature statistics from StatisticsGen:</p>")
@@ -262,6 +281,9 @@ def _metrics_section(summary: Mapping[str, Any]) -> str:
                      f"{int(m.get('example_count') or 0):,}"])
     note = ("<p>Baseline: the last blessed model, scored on the same rows.</p>" if metrics.get("baseline") else
             "<p>No baseline: no model was blessed before, or it is this very model (a cached re-run).</p>")
+    note += "".join(f"<p>AUC of {escape(name)} undefined: {escape(m['auc_undefined'])}.</p>"
+                    for name, m in {"overall": metrics["overall"], **metrics["slices"]}.items()
+                    if m.get("auc_undefined"))
     training = summary.get("training")
     if training:
         note += (f"<p>Training: {training['epochs_run']} epochs, early stopping kept epoch {training['best_epoch']} "

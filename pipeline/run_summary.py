@@ -15,6 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import orjson
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from ml_metadata.metadata_store import metadata_store
@@ -24,6 +25,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from pipeline import config as cfg
 from pipeline.factors import load_factors
 from pipeline.gates import describe_anomalies, load_anomalies
+from pipeline.inputs import MIN_CLASS_PER_SPLIT
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 from pipeline.serving_check import BLESSED_KEY as SERVING_CHECK_BLESSED
 from pipeline.serving_check import ERROR_KEY as SERVING_CHECK_ERROR
@@ -106,11 +108,18 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
 
 
 def write_summary(summary: dict[str, Any], path: Path) -> None:
-    """Write atomically so a reader never sees half a file."""
+    """Write atomically so a reader never sees half a file; valid JSON for any parser (`to_json`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    tmp.write_bytes(to_json(summary) + b"\n")
     os.replace(tmp, path)
+
+
+def to_json(value: Any) -> bytes:
+    """Indented JSON with sorted keys that any JSON parser reads: an undefined metric (NaN, ±Infinity) is
+    `null`, never the bare `NaN` Python's json module writes (orjson's rule; numpy values are numbers)."""
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
+                        | orjson.OPT_NON_STR_KEYS)
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -138,6 +147,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"{name:<34}{_fmt(m.get('auc')):>8}{interval:>17}{_fmt(m.get('precision')):>11}"
                          f"{_fmt(m.get('recall')):>8}{_fmt(m.get('binary_accuracy')):>10}{_fmt(m.get('mean_label')):>12}"
                          f"{int(m.get('example_count') or 0):>10,}")
+        for name, m in rows.items():
+            if m.get("auc_undefined"):
+                lines.append(f"AUC of {name} undefined: {m['auc_undefined']}")
         if metrics.get("baseline"):
             lines.append(f"{'baseline (last blessed)':<34}{_fmt(metrics['baseline'].get('auc')):>8}")
         lines.append("")
@@ -234,9 +246,29 @@ def _metrics(evaluation_uri: str) -> dict[str, Any]:
 
 
 def _complete(values: dict[str, float | None]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: values.get(k) for k in METRIC_NAMES}
+    # An undefined metric (TFMA's NaN: precision with no predicted churner) is None: `null` in JSON, `-` in text.
+    out: dict[str, Any] = {k: None if values.get(k) is None or math.isnan(values[k]) else values[k]
+                           for k in METRIC_NAMES}
+    out["auc_undefined"] = auc_undefined_reason(out["example_count"], out["mean_label"])
+    if out["auc_undefined"]:
+        out["auc"] = None
     out["auc_ci95"] = auc_confidence_interval(out["auc"], out["example_count"], out["mean_label"])
     return out
+
+
+def auc_undefined_reason(count: float | None, positive_rate: float | None) -> str | None:
+    """Why an AUC (and its interval) is `null`: a slice with one class, or fewer than MIN_CLASS_PER_SPLIT
+    churners or non-churners (TFMA then reports 0.0 or a value resting on a handful of customers); else None."""
+    if not count or positive_rate is None:
+        return None
+    positives = round(count * positive_rate)
+    negatives = round(count) - positives
+    if positives == 0 or negatives == 0:
+        return f"only one class ({positives} churners, {negatives} non-churners)"
+    if min(positives, negatives) < MIN_CLASS_PER_SPLIT:
+        return (f"too few of a class ({positives} churners, {negatives} non-churners; at least "
+                f"{MIN_CLASS_PER_SPLIT} of each are needed)")
+    return None
 
 
 def auc_confidence_interval(auc: float | None, count: float | None, positive_rate: float | None) -> list[float] | None:

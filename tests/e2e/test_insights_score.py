@@ -121,10 +121,32 @@ def test_bad_input_is_one_line_on_stderr_and_exit_code_2(pushed: Path, tmp_path:
     cases[str(empty)] = "is empty: expected a CSV with a header row"
     for path, message in cases.items():
         assert exit_code(["score", "--data", path, "--model", str(pushed), "--out", str(tmp_path / "o.csv"),
-                          "--no-progress"]) == 2
+                          "--no-progress", "--strict"]) == 2
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "o.csv").exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_bad_cells_are_all_reported_in_file_order_and_the_other_rows_scored(
+        pushed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    customers = CUSTOMERS.head(40).astype(str)
+    customers.loc[3, "Age"] = "old"
+    customers.loc[7, ["Annual_Income", "Age"]] = ["", "1e30"]
+    customers.loc[9, "Age"] = "41.0"  # a whole number written as a float is that number
+    path = tmp_path / "bad_cells.csv"
+    customers.to_csv(path, sep=";", index=False)  # and read with the pipeline's reader: ';' is detected
+    out = tmp_path / "scored.csv"
+    assert exit_code(["score", "--data", str(path), "--model", str(pushed), "--out", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"python -m insights: bad cell: {path}: line 5, column 'Age': Age 'old' is not a whole number",
+                   f"python -m insights: bad cell: {path}: line 9, column 'Age': Age '1e30' does not fit a "
+                   "64-bit integer",
+                   f"python -m insights: bad cell: {path}: line 9, column 'Annual_Income': Annual_Income is empty; "
+                   "every numeric feature needs a value",
+                   "python -m insights: warning: 2 row(s) with bad cells not scored (listed above; fix them or use "
+                   "--strict to stop at the first)"]
+    scored = pd.read_csv(out, dtype=str)
+    assert len(scored) == 38 and not set(customers.loc[[3, 7], ID]) & set(scored[ID])
 
 
 # The same customers through the model server's REST API.

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from data.generate import generate
+from pipeline.config import CURATED_SCHEMA
 from pipeline.config import KAGGLE_DATA as KAGGLE_CSV
 from tests.e2e.conftest import run_pipeline, versions
 
@@ -16,7 +17,8 @@ SUMMARY_KEYS = {
     "status", "exit_code", "blessed", "blessing_reason", "pushed_model_dir", "model_version", "newly_pushed",
     "metrics", "anomalies", "example_counts", "component_seconds", "cached_components", "total_seconds", "input",
 }
-METRIC_KEYS = {"auc", "precision", "recall", "binary_accuracy", "example_count", "mean_label", "auc_ci95"}
+METRIC_KEYS = {"auc", "precision", "recall", "binary_accuracy", "example_count", "mean_label", "auc_ci95",
+               "auc_undefined"}
 
 
 def report_churn_rates(report: str) -> dict[str, float]:
@@ -125,7 +127,8 @@ def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
     frame.loc[7, "Satisfaction_Score"] = 11          # out of range (1..5)
     frame = frame.drop(columns=["Num_of_Returns"])   # missing column
     frame.to_csv(tmp_path / "bad.csv", index=False)
-    proc, summary = run_pipeline(tmp_path, "--data", str(tmp_path / "bad.csv"))
+    # An explicit curated schema: with the default `--schema auto`, other columns mean an inferred schema.
+    proc, summary = run_pipeline(tmp_path, "--data", str(tmp_path / "bad.csv"), "--schema", str(CURATED_SCHEMA))
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert summary["status"] == "stopped_by_data_validation"
     joined = "\n".join(summary["anomalies"])
@@ -136,6 +139,8 @@ def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "tfx" / "Trainer").exists()
     assert versions(tmp_path) == []
     assert "Traceback" not in proc.stdout + proc.stderr
+    assert f"error: {tmp_path / 'bad.csv'} does not match {CURATED_SCHEMA}: {len(summary['anomalies'])} anomalies" \
+        in proc.stderr
     report = (tmp_path / "out" / "report.html").read_text()  # written for a stopped run too
     assert f"Report: {tmp_path / 'out' / 'report.html'}" in proc.stdout and "warning" not in proc.stderr
     anomalies = report.split('<section id="anomalies">')[1].split("</section>")[0]

@@ -24,7 +24,9 @@ def frame(**columns: list[str]) -> pd.DataFrame:
 
 
 def test_text_cells_become_the_signature_dtypes() -> None:
-    columns = typed_columns(frame(), 0, DTYPES)
+    typed = typed_columns(frame(), 0, DTYPES)
+    columns = typed.columns
+    assert typed.ok.all() and typed.bad_cells == []
     assert columns["Age"].dtype == np.int64 and columns["Age"].tolist() == [30, 41, 52]
     assert columns["Annual_Income"].dtype == np.float32 and columns["Annual_Income"].tolist() == [10.5, 20.0, 100.0]
     assert columns["Gender"].tolist() == ["Male", "", "Other"]  # a missing category is "", as in training
@@ -40,6 +42,23 @@ def test_text_cells_become_the_signature_dtypes() -> None:
 def test_a_value_that_does_not_fit_names_its_line_and_column(column: str, cells: list[str], message: str) -> None:
     with pytest.raises(ScoringError, match=message):
         typed_columns(frame(**{column: cells}), 9, DTYPES)  # rows 9.. of the file: line 11 is the first
+
+
+def test_without_strict_every_bad_cell_is_reported_in_file_order_and_its_row_left_out() -> None:
+    typed = typed_columns(frame(Age=["x", "30", "9223372036854775808"], Annual_Income=["", "1", "3.5e39"]), 0,
+                          DTYPES, strict=False, names={"Age": "Age (years)"})
+    assert [str(c) for c in typed.bad_cells] == [
+        "line 2, column 'Age (years)': Age (years) 'x' is not a whole number",
+        "line 2, column 'Annual_Income': Annual_Income is empty; every numeric feature needs a value",
+        "line 4, column 'Age (years)': Age (years) '9223372036854775808' does not fit a 64-bit integer",
+        "line 4, column 'Annual_Income': Annual_Income '3.5e39' does not fit a 32-bit float",
+    ]
+    assert typed.ok.tolist() == [False, True, False] and typed.columns["Age"][1] == 30
+
+
+def test_the_largest_int64_that_a_float_holds_is_not_wrapped() -> None:
+    typed = typed_columns(frame(Age=["9223372036854774784", "-9223372036854774784", "1"]), 0, DTYPES)
+    assert typed.columns["Age"].tolist() == [9223372036854774784, -9223372036854774784, 1]
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 10, 25])

@@ -149,3 +149,19 @@ def test_bad_input_exits_2_with_a_message(case: str, expected: str, tmp_path: Pa
     code, out, err = run(capsys, "--request-log", str(log), *source, *extra)
     assert code == drift.EXIT_USAGE, out
     assert err.startswith("error: ") and expected in err, err
+
+
+def test_a_customer_csv_is_read_like_the_pipelines_input(tmp_path: Path, training_statistics: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    customers = traffic(SERVING_ROWS, seed=2).rename(columns={"Total_Spend": "Total Spend"})
+    customers.loc[3, "Age"] = None  # a blank cell: missing, as in training
+    path = tmp_path / "customers.csv"
+    customers.to_csv(path, sep=";", decimal=",", index=False)  # a European spreadsheet export
+    frame = drift.read_customer_file(path)
+    assert "Total_Spend" in frame.columns and frame.loc[3, "Age"] is None
+    assert float(frame.loc[0, "Total_Spend"]) == pytest.approx(customers.loc[0, "Total Spend"])
+    code, out, _ = run(capsys, "--data", str(path), "--statistics", str(training_statistics))
+    assert code == drift.EXIT_OK, out
+    assert "No drift" in out
+    code, _, err = run(capsys, "--data", str(tmp_path / "absent.csv"), "--statistics", str(training_statistics))
+    assert code == drift.EXIT_USAGE and "absent.csv does not exist (--data)" in err

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
-from pipeline.config import PROJECT_ROOT
+from pipeline.config import CURATED_SCHEMA, PROJECT_ROOT
+from tests.field_cases import BLANK_NUMBERS, DUPLICATE_HEADER, SEMICOLON, SIXTY_CUSTOMERS, SPACES_IN_NAMES
 
 SCRIPT = str(PROJECT_ROOT / "local_pipeline.py")
 
@@ -106,3 +107,29 @@ def test_report_only_rewrites_the_report_from_the_recorded_summary(tmp_path: Pat
     assert f"Report: {tmp_path / 'report.html'}" in capsys.readouterr().out
     html = (tmp_path / "report.html").read_text()
     assert "stopped_by_data_validation (exit code 3)" in html and "StatisticsGen" in html
+
+
+# Real-world exports (../shared/field-cases/): each stops before any TFX work with a message naming the fix.
+
+@pytest.mark.parametrize(("case", "flags", "message"), [
+    (DUPLICATE_HEADER, [], f"error: {DUPLICATE_HEADER}: the header repeats column names: 'Age' in columns 2, 3"),
+    (SIXTY_CUSTOMERS, [], "6 churners and 54 non-churners ('Target_Churn'); each split"),
+    (SEMICOLON, ["--delimiter", ","], "the delimiter is not ',': set --delimiter"),
+    (BLANK_NUMBERS, ["--label", "Churn", "--positive-label", "Yes", "--schema", str(CURATED_SCHEMA)],
+     f"--schema {CURATED_SCHEMA} describes none of the data's columns"),
+    (SPACES_IN_NAMES, ["--label", "Churn"], f"label column 'Churn' not in the data ({SPACES_IN_NAMES}); its columns are: Customer ID"),
+])
+def test_field_cases_that_cannot_train_exit_2_before_tfx(tmp_path: Path, case: Path, flags: list[str],
+                                                         message: str) -> None:
+    proc = run("--data", str(case), "--output", str(tmp_path / "out"), "--serving-dir", str(tmp_path / "s"), *flags)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "tfx").exists()
+
+
+def test_the_data_validation_message_names_the_file_the_schema_and_the_fixes() -> None:
+    config = cli.cfg.PipelineConfig(data=Path("/data/june.csv"))
+    message = cli.validation_message(config, 3)
+    assert message.startswith(f"/data/june.csv does not match {cli.cfg.CURATED_SCHEMA}: 3 anomalies listed above")
+    assert "--schema PATH" in message and "--schema auto" in message
+    assert "1 anomaly listed" in cli.validation_message(config, 1)

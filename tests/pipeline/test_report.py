@@ -189,3 +189,15 @@ def test_churn_rate_of_a_numeric_label_places_the_mean_between_its_two_values() 
     assert report.churn_rate(label_statistics(num_stats=statistics_pb2.NumericStatistics(mean=0.4)),
                              "Churned", "1.0", ["0", "1"]) == pytest.approx(0.4)
     assert report.churn_rate(label_statistics(num_stats=numbers), "Other", "1", ["1", "2"]) is None
+
+
+def test_reading_notes_state_dialect_id_columns_and_the_name_mapping() -> None:
+    notes = "".join(report.reading_notes({
+        "dialect": {"encoding": "utf-8", "delimiter": ";", "decimal": ",", "detected": ["delimiter", "decimal"]},
+        "id_columns": ["Customer_ID"], "id_columns_chosen": "auto: Customer_ID is present",
+        "column_names": {"Customer ID": "Customer_ID", "Total <Spend>": "Total_Spend"},
+    }))
+    assert "delimiter <code>;</code>, decimal mark <code>,</code> (detected: delimiter, decimal)" in notes
+    assert "Id columns: Customer_ID (auto: Customer_ID is present)" in notes
+    assert "Total &lt;Spend&gt;" in notes and "Total_Spend" in notes
+    assert report.reading_notes({}) == []

@@ -112,3 +112,31 @@ def test_a_failed_serving_check_is_reported_with_its_reason() -> None:
     assert run_summary.build_summary({"ServingCheck": {"blessing": [passed]}})["serving_check"] == {
         "passed": True, "error": None}
     assert "serving check" not in run_summary.format_summary(summary())
+def test_summary_json_is_valid_for_strict_parsers_undefined_metrics_are_null(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"bare {token} in JSON")
+
+    values = summary(metrics={"overall": {**metrics(float("nan")), "precision": float("inf")}, "slices": {}})
+    values["training"]["best_val_loss"] = np.float32("nan")
+    path = tmp_path / "run_summary.json"
+    run_summary.write_summary(values, path)
+    parsed = json.loads(path.read_text(), parse_constant=refuse)
+    assert parsed["metrics"]["overall"]["auc"] is None and parsed["metrics"]["overall"]["precision"] is None
+    assert parsed["training"]["best_val_loss"] is None and parsed["example_counts"]["train"] == 6000
+
+
+def test_slice_auc_is_null_with_the_reason_when_a_class_is_missing_or_too_rare() -> None:
+    one_class = run_summary._complete({"auc": 0.0, "example_count": 12.0, "mean_label": 0.0, "precision": 0.0})
+    assert one_class["auc"] is None and one_class["auc_ci95"] is None
+    assert one_class["auc_undefined"] == "only one class (0 churners, 12 non-churners)"
+    rare = run_summary._complete({"auc": 1.0, "example_count": 40.0, "mean_label": 0.1})
+    assert rare["auc"] is None and "too few of a class (4 churners, 36 non-churners; at least 5" in rare["auc_undefined"]
+    fine = run_summary._complete({"auc": 0.8, "example_count": 40.0, "mean_label": 0.5, "precision": float("nan")})
+    assert fine["auc"] == 0.8 and fine["auc_ci95"] and fine["auc_undefined"] is None
+    assert fine["precision"] is None  # no customer predicted to churn: undefined, not NaN
+    text = run_summary.format_summary(summary(metrics={"overall": fine, "slices": {"Gender=Other": one_class}}))
+    assert "AUC of Gender=Other undefined: only one class" in text
