@@ -9,6 +9,7 @@ AI Platform client (about 4 s of every run's start-up).
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from pipeline.eval_config import build_eval_config
 from pipeline.factors import ChurnFactors
 from pipeline.gates import DataValidationGate
 from pipeline.pusher import AtomicPusher
+from pipeline.reference import ReferenceGate, ReferenceModels
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
@@ -65,6 +67,7 @@ def create_pipeline(
     slice_keys: list[str],
     code_fingerprint: str,
     factors_fingerprint: str = "",
+    reference_fingerprint: str = "",
 ) -> tfx_pipeline.Pipeline:
     """The TFX pipeline for one run.
 
@@ -80,6 +83,10 @@ def create_pipeline(
       code_fingerprint: hash of the module code. TFX's cache keys hash parameters, not the code
         behind dotted `preprocessing_fn`/`run_fn` paths, so the hash goes into `custom_config`
         to make an edited module re-run Transform and Trainer.
+      factors_fingerprint, reference_fingerprint: the same for ChurnFactors and ReferenceModels.
+
+    With `config.require_beat_reference`, ReferenceGate combines the Evaluator's blessing with the
+    reference models' verdict and the Pusher reads the combined blessing.
     """
     splits = [example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in cfg.SPLIT_BUCKETS.items()]
     example_gen = CsvExampleGen(
@@ -131,6 +138,10 @@ def create_pipeline(
     # Runs whatever the Evaluator decides: an unblessed model's report still says what it found.
     factors = ChurnFactors(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
                            label_key=config.label_key, code_fingerprint=factors_fingerprint)
+    # Beside the Evaluator: the same eval rows, the reference models fitted on the same training rows.
+    reference = ReferenceModels(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+                                label_key=config.label_key, slice_keys=json.dumps(list(slice_keys)),
+                                code_fingerprint=reference_fingerprint)
     local = roots.metadata is not None
     baselines = {MODEL_KEY: Channel(type=standard_artifacts.Model),
                  BLESSING_KEY: Channel(type=standard_artifacts.ModelBlessing)}
@@ -147,9 +158,15 @@ def create_pipeline(
         baseline_model=model_resolver.outputs[MODEL_KEY],
         eval_config=build_eval_config(config.label_key, slice_keys, config.min_auc),
     ).with_id("Evaluator")
+    blessing = evaluator.outputs["blessing"]
+    gates = []
+    if config.require_beat_reference:
+        gates.append(ReferenceGate(model=trainer.outputs["model"], model_blessing=blessing,
+                                   reference=reference.outputs["reference"]))
+        blessing = gates[0].outputs["blessing"]
     pusher = (AtomicPusher if local else Pusher)(
         model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
+        model_blessing=blessing,
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=roots.push_base)
         ),
@@ -159,7 +176,7 @@ def create_pipeline(
         pipeline_root=roots.pipeline_root,
         components=[
             example_gen, statistics_gen, schema_gen, example_validator, gate,
-            transform, trainer, factors, model_resolver, evaluator, pusher,
+            transform, trainer, factors, reference, model_resolver, evaluator, *gates, pusher,
         ],
         enable_cache=True,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(roots.metadata) if local else None,

@@ -56,17 +56,18 @@ def test_every_component_of_create_pipeline_is_a_task(spec: dict) -> None:
     assert {t for t in tasks if t in component_ids} == component_ids - {"latest_blessed_model_resolver"}
     assert {t for t in tasks if t not in component_ids} == {"latest_blessed_model_resolver-model-resolver",
                                                             "latest_blessed_model_resolver-model-blessing-resolver"}
-    assert len(component_ids) == 11
+    assert len(component_ids) == 12
 
 
 def test_every_step_runs_the_project_code_in_the_pipeline_image(spec: dict) -> None:
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
     containers = [e["container"] for e in executors.values() if "container" in e]
-    assert len(containers) == 10  # every component but the resolver, whose queries run in the orchestrator
+    assert len(containers) == 11  # every component but the resolver, whose queries run in the orchestrator
     assert {c["image"] for c in containers} == {IMAGE}
     assert all(c["command"] == RUN_EXECUTOR for c in containers)
     assert "pipeline.gates" in json.dumps(executor(spec, "DataValidationGate"))
     assert "pipeline.factors" in json.dumps(executor(spec, "ChurnFactors"))
+    assert "pipeline.reference" in json.dumps(executor(spec, "ReferenceModels"))
 
 
 def test_paths_are_the_cloud_ones_and_the_schema_is_the_image_copy(spec: dict) -> None:
@@ -104,3 +105,11 @@ def test_missing_image_or_environment_is_a_usage_error(tmp_path: Path, capsys: p
     assert kubeflow_v2.main([*base, "--image", IMAGE, "--beam-runner", "dataflow"]) == kubeflow_v2.EXIT_USAGE
     assert "GOOGLE_CLOUD_PROJECT" in capsys.readouterr().err
     assert not (tmp_path / "s.json").exists()
+
+
+def test_require_beat_reference_compiles_the_reference_gate_before_the_pusher(tmp_path: Path) -> None:
+    spec = compile_spec(tmp_path, "--require-beat-reference")
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert "pipeline.reference" in json.dumps(executor(spec, "ReferenceGate"))
+    assert "ReferenceGate" in tasks["Pusher"]["dependentTasks"]
+    assert {"Evaluator", "ReferenceModels", "Trainer"} <= set(tasks["ReferenceGate"]["dependentTasks"])
