@@ -151,8 +151,8 @@ def ReferenceGate(  # noqa: N802 (TFX component name)
     blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)
     blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY, int(verdict))
     blessing.set_int_custom_property(GATE_PROPERTY, 1)
-    with fileio.open(os.path.join(blessing.uri, "BLESSED" if verdict else "NOT_BLESSED"), "w"):
-        pass
+    with fileio.open(os.path.join(blessing.uri, "BLESSED" if verdict else "NOT_BLESSED"), "w") as marker:
+        marker.write("")  # the Evaluator's marker file; gfile creates a file only on a write
 
 
 def gate_verdict(evaluator_blessed: bool, comparison: dict[str, Any]) -> bool:

@@ -189,3 +189,24 @@ def test_churn_rate_of_a_numeric_label_places_the_mean_between_its_two_values() 
     assert report.churn_rate(label_statistics(num_stats=statistics_pb2.NumericStatistics(mean=0.4)),
                              "Churned", "1.0", ["0", "1"]) == pytest.approx(0.4)
     assert report.churn_rate(label_statistics(num_stats=numbers), "Other", "1", ["1", "2"]) is None
+
+
+def test_reference_models_and_calibration_per_slice_are_shown() -> None:
+    from tests.pipeline.test_run_summary import reference_record
+
+    record = reference_record()
+    html = report.render(summary(**record), {}, problems := [])
+    assert problems == []
+    shown = section(html, "reference")
+    assert f'<p class="good"><b>{record["reference_models"]["summary"]}</b></p>' in shown
+    row = record["reference_models"]["references"][1]
+    lo, hi = row["ci95"]
+    assert (f"<td>{row['description']}</td><td>{row['auc']:.4f}</td><td>{row['auc_difference']:+.4f}</td>"
+            f"<td>{lo:+.4f} to {hi:+.4f}</td>") in shown
+    overall, male = record["calibration"]["overall"], record["calibration"]["slices"]["Gender=Male"]
+    assert f"<td>overall</td><td>2,000</td><td>{overall['brier']:.4f}</td><td>{overall['ece']:.4f}</td>" in shown
+    assert f"<td>Gender=Male</td><td>500</td><td>{male['brier']:.4f}</td><td>n/a: only 500 eval rows" in shown
+    assert 'alt="Reliability curve (10 equal-mass bins, overall)" src="data:image/png;base64,' in shown
+    worse = report.render(summary(**reference_record(worse=True)), {}, [])
+    assert '<p class="bad"><b>The Dense net is worse than' in section(worse, "reference")
+    assert "Not reached" in section(report.render(summary(), {}, []), "reference")

@@ -94,3 +94,41 @@ def test_auc_confidence_interval_matches_hanley_mcneil() -> None:
 def test_chance_level_result_is_said_plainly() -> None:
     assert "not distinguishable from chance" in run_summary.format_summary(summary(chance_level=True))
     assert "chance" not in run_summary.format_summary(summary(chance_level=False))
+
+
+def reference_record(worse: bool = False) -> dict:
+    """reference_models.json content as pipeline/reference.py writes it, from synthetic scores."""
+    import numpy as np
+
+    from pipeline import reference_models as rm
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 2_000)
+    good, weak = 1 / (1 + np.exp(-(labels + rng.normal(0, 1, 2_000) - 0.5))), rng.uniform(size=2_000)
+    model, other = (weak, good) if worse else (good, weak)
+    comparison = rm.compare(labels, model, {rm.LOGISTIC_REGRESSION: other, rm.GRADIENT_BOOSTING: other})
+    comparison.update(split="eval", train_rows=6_000, seed=0)
+    return {"reference_models": comparison,
+            "calibration": {"split": "eval", "bins": 10, "binning": "equal-mass", "overall": rm.calibration(labels, model),
+                            "slices": {"Gender=Male": rm.calibration(labels[:500], model[:500])}}}
+
+
+def test_table_shows_the_reference_models_next_to_the_net_and_the_calibration() -> None:
+    record = reference_record()
+    text = run_summary.format_summary(summary(**record))
+    assert "reference models (same 2,000 eval rows):" in text
+    row = record["reference_models"]["references"][0]
+    line = next(line for line in text.splitlines() if line.startswith("logistic_regression"))
+    assert f"{row['auc']:.4f}" in line and f"{row['auc_difference']:+.4f}" in line and "net beats it" in line
+    assert record["reference_models"]["summary"] in text
+    overall = record["calibration"]["overall"]
+    assert (f"calibration (eval, 2,000 rows): Brier {overall['brier']:.4f}, ECE (10 equal-mass bins) "
+            f"{overall['ece']:.4f}") in text
+    assert "reference models" not in run_summary.format_summary(summary())
+
+
+def test_require_beat_reference_reason_names_the_better_reference_model() -> None:
+    assert "logistic_regression, gradient_boosting has a better AUC" in run_summary.reference_reason(
+        reference_record(worse=True)["reference_models"])
+    assert run_summary.reference_reason(reference_record()["reference_models"]).endswith(
+        "no reference model has a better AUC beyond the paired 95% interval")
