@@ -7,7 +7,8 @@ and gradient-boosted trees on the training rows, scores all three models on the 
 `reference_models.json`:
 - `reference_models`: each reference model's AUC, the paired AUC difference (net minus reference)
   with its DeLong 95 % interval, a verdict and one sentence (maths in pipeline/reference_models.py);
-- `calibration`: the net's Brier score, ECE and reliability curve, overall and per slice.
+- `calibration`: the served (calibrated) probability's Brier score, ECE and reliability curve, overall
+  and per slice, and under `platt` what the Trainer's calibration step did (modules/calibration.py).
 Seeds are fixed, so a re-run gives the same file (and TFX's cache can reuse it).
 
 `ReferenceGate` (only with `--require-beat-reference`) turns the Evaluator's blessing into one that
@@ -95,16 +96,18 @@ def analyse(model_dir: str, examples_uri: str, label_key: str, slice_keys: list[
 
     _, train, train_labels = read(cfg.TRAIN_SPLIT, MAX_TRAIN_ROWS)
     serialized, evaluation, labels = read(cfg.EVAL_SPLIT)
-    model_scores = np.concatenate([
-        loaded({k: tf.constant(v[i:i + _BATCH]) for k, v in evaluation.items()}, training=False).numpy().reshape(-1)
-        for i in range(0, len(labels), _BATCH)])
+    # The served probability (calibrated, modules/calibration.py), as the Evaluator scores it.
+    serve = loaded.signatures["serving_tf_example"]
+    model_scores = np.concatenate([serve(examples=tf.constant(serialized[i:i + _BATCH]))[
+        features.PROBABILITY_OUTPUT].numpy().reshape(-1) for i in range(0, len(serialized), _BATCH)])
     sizes = {name: _vocabulary_size(model_dir, name) for name, values in train.items() if values.dtype.kind in "iu"}
     fitted = rm.fit_references(train, train_labels, sizes, seed)
     references = rm.score_references(fitted, evaluation, sizes)
     comparison = rm.compare(labels, model_scores, references)
     comparison.update(split=cfg.EVAL_SPLIT, train_rows=int(len(train_labels)), seed=seed)
-    return {"reference_models": comparison,
-            "calibration": calibration_by_slice(labels, model_scores, serialized, slice_keys)}
+    found = calibration_by_slice(labels, model_scores, serialized, slice_keys)
+    found["platt"] = _platt(model_dir)
+    return {"reference_models": comparison, "calibration": found}
 
 
 def calibration_by_slice(labels: np.ndarray, probabilities: np.ndarray, serialized: np.ndarray,
@@ -158,6 +161,18 @@ def ReferenceGate(  # noqa: N802 (TFX component name)
 def gate_verdict(evaluator_blessed: bool, comparison: dict[str, Any]) -> bool:
     """`--require-beat-reference`'s rule: the Evaluator's blessing, and no reference model significantly better."""
     return evaluator_blessed and bool(comparison["holds_its_own"])
+
+
+def _platt(model_dir: str) -> dict[str, Any] | None:
+    """The Trainer's calibration record (modules/calibration.py) saved with the model; None for older models."""
+    from modules.calibration import CALIBRATION_FILE
+    from modules.segments import ASSETS_EXTRA
+
+    path = os.path.join(model_dir, ASSETS_EXTRA, CALIBRATION_FILE)
+    if not fileio.exists(path):
+        return None
+    with fileio.open(path) as handle:
+        return json.load(handle)
 
 
 def _vocabulary_size(model_dir: str, transformed: str) -> int:

@@ -218,6 +218,7 @@ def compare(labels: np.ndarray, model: np.ndarray, references: Mapping[str, np.n
         paired = paired_auc_difference(y, model, scores)
         rows.append({"name": name, "description": REFERENCE_NAMES[name], "auc": round(paired.reference_auc, 5),
                      "brier": round(float(brier_score_loss(y, scores, pos_label=1)), 5),
+                     "ece": round(expected_calibration_error(y, scores), 5) if len(y) >= MIN_ECE_ROWS else None,
                      "auc_difference": round(paired.difference, 5),
                      "ci95": [round(paired.ci95[0], 5), round(paired.ci95[1], 5)],
                      "p_value": round(paired.p_value, 5), "verdict": paired.verdict})

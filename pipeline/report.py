@@ -318,8 +318,9 @@ def _reference_section(summary: Mapping[str, Any]) -> str:
     calibration_rows = [[name, f"{c['rows']:,}", _number(c["brier"]),
                          _number(c["ece"]) if c["ece"] is not None else f"n/a: {c['ece_reason']}"]
                         for name, c in slices.items()]
-    return (text + f"<p>Calibration of the net's churn probability: Brier score and expected calibration error "
-                   f"over {calibration['bins']} {escape(calibration['binning'])} bins.</p>"
+    platt = f" {escape(run_summary.platt_sentence(calibration['platt']))}." if calibration.get("platt") else ""
+    return (text + f"<p>Calibration of the served churn probability: Brier score and expected calibration error "
+                   f"over {calibration['bins']} {escape(calibration['binning'])} bins.{platt}</p>"
             + _table(["slice", "rows", "Brier", "ECE"], calibration_rows)
             + _image(reliability_figure(calibration["overall"]["reliability"]),
                      f"Reliability curve ({calibration['bins']} {calibration['binning']} bins, overall)"))

@@ -179,7 +179,22 @@ def format_reference(summary: dict[str, Any]) -> list[str]:
         ece = f"{overall['ece']:.4f}" if overall["ece"] is not None else f"n/a ({overall['ece_reason']})"
         lines.append(f"calibration ({calibration['split']}, {overall['rows']:,} rows): Brier {overall['brier']:.4f}, "
                      f"ECE ({calibration['bins']} {calibration['binning']} bins) {ece}")
+        if calibration.get("platt"):
+            lines.append(f"  {platt_sentence(calibration['platt'])}")
     return lines
+
+
+def platt_sentence(platt: dict[str, Any]) -> str:
+    """What the Trainer's calibration step did (modules/calibration.py), in words."""
+    rows = f"{platt['validation_rows']:,} validation rows"
+    if platt["applied"]:
+        return (f"Platt scaling applied in the exported graph (scale {platt['scale']:.3f}, offset {platt['offset']:+.3f}): "
+                f"validation Brier {platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} "
+                f"on {rows}")
+    if platt["validation_brier_after"] is None:
+        return f"no calibration: only one class among the {rows}"
+    return (f"no calibration: Platt scaling would not lower the validation Brier score "
+            f"({platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} on {rows})")
 
 
 def reference_reason(reference: dict[str, Any]) -> str:

@@ -42,6 +42,12 @@ def test_calibration_is_reported_overall_and_per_slice_with_ece_only_from_a_thou
             assert found["ece"] is not None and found["ece_reason"] is None, name
         else:
             assert found["ece"] is None and f"{found['rows']:,} eval rows" in found["ece_reason"], name
+    platt = calibration["platt"]  # the Trainer's calibration step, saved with the model
+    assert platt["method"] == "platt" and platt["validation_rows"] == summary["example_counts"]["validation"]
+    if platt["applied"]:
+        assert platt["scale"] > 0 and platt["validation_brier_after"] < platt["validation_brier_before"]
+    else:
+        assert (platt["scale"], platt["offset"]) == (1.0, 0.0)
 
 
 def test_reference_models_are_the_same_on_a_re_run(bundled_style) -> None:

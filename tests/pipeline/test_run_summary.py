@@ -132,3 +132,17 @@ def test_require_beat_reference_reason_names_the_better_reference_model() -> Non
         reference_record(worse=True)["reference_models"])
     assert run_summary.reference_reason(reference_record()["reference_models"]).endswith(
         "no reference model has a better AUC beyond the paired 95% interval")
+
+
+def test_platt_sentence_says_whether_calibration_was_applied() -> None:
+    from modules.calibration import Platt
+
+    applied = Platt(0.8, -0.1, True, 0.2, 0.19, 2_000).to_json()
+    assert run_summary.platt_sentence(applied) == ("Platt scaling applied in the exported graph (scale 0.800, offset "
+                                                   "-0.100): validation Brier 0.2000 -> 0.1900 on 2,000 validation rows")
+    assert "would not lower" in run_summary.platt_sentence(Platt(validation_brier_before=0.2,
+                                                                 validation_brier_after=0.21, validation_rows=9).to_json())
+    assert "one class" in run_summary.platt_sentence(Platt(validation_brier_before=0.0, validation_rows=9).to_json())
+    record = reference_record()
+    record["calibration"]["platt"] = applied
+    assert "  Platt scaling applied" in run_summary.format_summary(summary(**record))
