@@ -23,7 +23,8 @@ def test_help_lists_every_documented_flag() -> None:
     proc = run("--help")
     assert proc.returncode == 0
     for flag in ("--data", "--output", "--serving-dir", "--label", "--positive-label", "--id-columns",
-                 "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs", "--report-only"):
+                 "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs", "--report-only",
+                 "--require-beat-reference"):
         assert flag in proc.stdout
 
 
@@ -106,3 +107,9 @@ def test_report_only_rewrites_the_report_from_the_recorded_summary(tmp_path: Pat
     assert f"Report: {tmp_path / 'report.html'}" in capsys.readouterr().out
     html = (tmp_path / "report.html").read_text()
     assert "stopped_by_data_validation (exit code 3)" in html and "StatisticsGen" in html
+
+
+def test_require_beat_reference_is_a_flag_off_by_default() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args([]).require_beat_reference is False
+    assert parser.parse_args(["--require-beat-reference"]).require_beat_reference is True
