@@ -101,9 +101,12 @@ def analyse(model_dir: str, examples_uri: str, label_key: str, slice_keys: list[
     model_scores = np.concatenate([serve(examples=tf.constant(serialized[i:i + _BATCH]))[
         features.PROBABILITY_OUTPUT].numpy().reshape(-1) for i in range(0, len(serialized), _BATCH)])
     sizes = {name: _vocabulary_size(model_dir, name) for name, values in train.items() if values.dtype.kind in "iu"}
-    fitted = rm.fit_references(train, train_labels, sizes, seed)
-    references = rm.score_references(fitted, evaluation, sizes)
-    comparison = rm.compare(labels, model_scores, references)
+    reason = rm.not_fitted(labels, train_labels)
+    if reason is None:
+        fitted = rm.fit_references(train, train_labels, sizes, seed)
+        comparison = rm.compare(labels, model_scores, rm.score_references(fitted, evaluation, sizes))
+    else:
+        comparison = rm.skipped(labels, reason)
     comparison.update(split=cfg.EVAL_SPLIT, train_rows=int(len(train_labels)), seed=seed)
     found = calibration_by_slice(labels, model_scores, serialized, slice_keys)
     found["platt"] = _platt(model_dir)

@@ -230,6 +230,22 @@ def compare(labels: np.ndarray, model: np.ndarray, references: Mapping[str, np.n
             "summary": summary_sentence(rows)}
 
 
+def not_fitted(labels: np.ndarray, train_labels: np.ndarray) -> str | None:
+    """Why no reference model can be fitted and compared on these rows (one class only), or None."""
+    for split, found in (("training", train_labels), ("eval", labels)):
+        classes = np.unique(np.asarray(found).reshape(-1))
+        if len(classes) < 2:
+            return (f"reference models not fitted: the {split} rows hold "
+                    f"{'no rows' if len(classes) == 0 else 'one class only'}, so no AUC can be compared")
+    return None
+
+
+def skipped(labels: np.ndarray, reason: str) -> dict[str, Any]:
+    """The `reference_models` record of a run where they could not be fitted (`reason` says why)."""
+    return {"model_auc": None, "rows": int(len(np.asarray(labels).reshape(-1))), "method": None, "references": [],
+            "holds_its_own": True, "summary": reason}
+
+
 def summary_sentence(rows: Sequence[Mapping[str, Any]]) -> str:
     """One sentence: whether the Dense net beats each reference model, in words."""
     parts = []

@@ -304,6 +304,8 @@ def _reference_section(summary: Mapping[str, Any]) -> str:
     reference, calibration = summary.get("reference_models"), summary.get("calibration")
     if not reference or not calibration:
         return _not_reached("ReferenceModels")
+    if not reference["references"]:
+        return f'<p class="muted">{escape(reference["summary"])}.</p>'
     rows = [["Dense net (this run's model)", _number(reference["model_auc"]), "", "", "", ""]]
     for row in reference["references"]:
         lo, hi = row["ci95"]

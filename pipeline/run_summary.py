@@ -164,7 +164,9 @@ def format_reference(summary: dict[str, Any]) -> list[str]:
     """Summary lines: the reference models' AUC next to the net's, the paired difference, and calibration."""
     lines = []
     reference = summary.get("reference_models")
-    if reference:
+    if reference and not reference["references"]:
+        lines += [reference["summary"], ""]
+    elif reference:
         header = f"{'model':<34}{'AUC':>8}{'net - model':>13}{'95% CI':>19}{'Brier':>8}  verdict"
         lines += [f"reference models (same {reference['rows']:,} {reference['split']} rows):", header, "-" * len(header),
                   f"{'Dense net':<34}{_fmt(reference['model_auc']):>8}"]

@@ -111,3 +111,12 @@ def test_reference_models_are_fitted_deterministically_on_numeric_and_categorica
     one_hot, ordinal = rm.design_matrix(columns, sizes)
     assert one_hot.shape == (n, 1 + 5) and ordinal.shape == (n, 2)
     assert rm.categorical_mask(columns, sizes).tolist() == [True, False]  # sorted: c_xf, x_xf
+
+
+def test_one_class_rows_skip_the_reference_models_with_a_reason() -> None:
+    both, one = np.array([0, 1, 1, 0]), np.ones(4)
+    assert rm.not_fitted(both, both) is None
+    assert "eval rows hold one class only" in rm.not_fitted(one, both)
+    assert "training rows hold one class only" in rm.not_fitted(both, one)
+    record = rm.skipped(one, rm.not_fitted(one, both))
+    assert record["references"] == [] and record["model_auc"] is None and record["rows"] == 4

@@ -210,3 +210,12 @@ def test_reference_models_and_calibration_per_slice_are_shown() -> None:
     worse = report.render(summary(**reference_record(worse=True)), {}, [])
     assert '<p class="bad"><b>The Dense net is worse than' in section(worse, "reference")
     assert "Not reached" in section(report.render(summary(), {}, []), "reference")
+
+
+def test_skipped_reference_models_say_why() -> None:
+    from pipeline import reference_models as rm
+
+    reason = rm.not_fitted(np.ones(3), np.array([0, 1]))
+    record = {"reference_models": rm.skipped(np.ones(3), reason), "calibration": {"overall": {}}}
+    html = report.render(summary(**record), {}, problems := [])
+    assert problems == [] and f'<p class="muted">{reason}.</p>' in section(html, "reference")

@@ -146,3 +146,14 @@ def test_platt_sentence_says_whether_calibration_was_applied() -> None:
     record = reference_record()
     record["calibration"]["platt"] = applied
     assert "  Platt scaling applied" in run_summary.format_summary(summary(**record))
+
+
+def test_skipped_reference_models_are_said_in_one_line() -> None:
+    import numpy as np
+
+    from pipeline import reference_models as rm
+
+    record = {"reference_models": rm.skipped(np.ones(3), rm.not_fitted(np.ones(3), np.array([0, 1])))}
+    text = run_summary.format_summary(summary(**record))
+    assert "reference models not fitted: the eval rows hold one class only" in text
+    assert "net - model" not in text
