@@ -22,7 +22,7 @@ endef
 LOCAL_MODEL_CONFIG := .serving/models.config
 SERVE_FLAGS := --model_config_file=$(LOCAL_MODEL_CONFIG) --monitoring_config_file=serving/config/monitoring.config
 
-.PHONY: help setup lock system-deps run pipeline serve score test test-fast bench bench-scale bench-serving bench-outcomes kubeflow-spec deploy-context clean
+.PHONY: help setup lock system-deps run pipeline serve score test test-fast bench bench-quality bench-scale bench-serving bench-outcomes kubeflow-spec deploy-context clean
 
 help:
 	@echo "make run        set up if needed, run the pipeline on the bundled data, then serve the model"
@@ -34,6 +34,7 @@ help:
 	@echo "make score      rank customers by churn probability with factors, segment and action"
 	@echo "                (ARGS='--data PATH [--top N] [--out PATH]'; the newest pushed model)"
 	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
+	@echo "make bench-quality  the model vs reference models (AUC, Brier, ECE, paired AUC interval) on 4 tables"
 	@echo "make bench-scale    pipeline at 10k/100k/1M rows, in_memory vs multi_processing Beam (about 1 h)"
 	@echo "make bench-serving  model server load benchmark (uses wrk when installed)"
 	@echo "make bench-outcomes monitoring.outcomes on 1M predictions x 1M labels (budget 30 s)"
@@ -109,6 +110,9 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/bench_pipeline.py $(ARGS)
+
+bench-quality: setup
+	$(PY) bench/bench_quality.py $(ARGS)
 
 bench-scale: setup
 	$(PY) bench/bench_scale.py $(ARGS)

@@ -5,7 +5,9 @@ pure noise (AUC ~0.5), so no pipeline can be judged on it. This module produces 
 same 15 columns, order, types and value domains, correlated like real customers, and draws the
 label from `true_churn_probability`, so the Bayes-optimal AUC of any sample is computable.
 
-Run `python data/generate.py --rows N --out PATH [--seed S]`; see data/README.md.
+Run `python data/generate.py --rows N --out PATH [--seed S] [--variant V]`; see data/README.md.
+Variants other than the default "standard" (which writes the bundled file, byte for byte) change
+the churn mechanism or add columns, for benchmarking models on tables unlike the bundled one.
 """
 from __future__ import annotations
 
@@ -59,6 +61,19 @@ SUPPORT_X_DISSATISFACTION_WEIGHT = 0.6  # interaction: per contact, times (5 - s
 PROMOTION_WEIGHTS = {"Responded": 0.0, "Ignored": 0.3, "Unsubscribed": 0.8}
 EMAIL_OPT_IN_WEIGHT = -0.5
 
+STANDARD, INTERACTIONS, RARE_CHURN, MANY_CATEGORICALS = "standard", "interactions", "rare_churn", "many_categoricals"
+VARIANTS = (STANDARD, INTERACTIONS, RARE_CHURN, MANY_CATEGORICALS)
+"""Tables `generate` can make (data/README.md, "Variants"). The feature columns of every variant equal the
+standard ones for the same seed; only the label's probability differs, and MANY_CATEGORICALS adds columns."""
+RARE_CHURN_SHIFT = -4.8
+"""Added to the standard logit in RARE_CHURN: about 3 % churn (measured on 200,000 rows, data/README.md)."""
+INTERACTION_WEIGHTS = {"recency_if_opted_out": 3.0, "recency_if_opted_in": 0.6, "support_x_dissatisfaction": 1.4,
+                       "young_x_unsubscribed": 1.6, "intercept": -1.0}
+"""INTERACTIONS' logit terms (data/README.md): effects that exist only in combination with another column."""
+CATEGORICAL_COLUMNS = {"Region": (60, 0.7), "Channel": (8, 0.4), "Plan": (15, 0.5)}
+"""MANY_CATEGORICALS' extra columns: name -> (number of levels, standard deviation of their logit effects)."""
+_CATEGORY_EFFECT_SEED = 15
+
 _DTYPES = {
     "Customer_ID": "int64",
     "Age": "int64",
@@ -96,9 +111,64 @@ def _email_opt_in(values: pd.Series) -> np.ndarray:
     return text == "True"
 
 
-def true_churn_probability(frame: pd.DataFrame) -> np.ndarray:
+def true_churn_probability(frame: pd.DataFrame, variant: str = STANDARD) -> np.ndarray:
     """Exact P(Target_Churn = 1 | features) used to draw the labels, so anyone can score the
-    Bayes-optimal classifier on any frame with these columns (including the Kaggle file)."""
+    Bayes-optimal classifier on any frame with these columns (including the Kaggle file).
+
+    Raises:
+      ValueError: unknown `variant`, or a value outside a column's domain.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    if variant == INTERACTIONS:
+        return _sigmoid(_interactions_logit(frame))
+    logit = _standard_logit(frame)
+    if variant == RARE_CHURN:
+        logit = logit + RARE_CHURN_SHIFT
+    elif variant == MANY_CATEGORICALS:
+        for column, (levels, _) in CATEGORICAL_COLUMNS.items():
+            effects = dict(zip(category_levels(column), category_effects(column)))
+            mapped = frame[column].map(effects)
+            if mapped.isna().any():
+                raise ValueError(f"{column} must be one of {column}_01..{column}_{levels:02d}, "
+                                 f"got {frame[column][mapped.isna()].iloc[0]!r}")
+            logit = logit + mapped.to_numpy(dtype=float)
+    return _sigmoid(logit)
+
+
+def category_levels(column: str) -> list[str]:
+    """The values of one of MANY_CATEGORICALS' extra columns: `Region_01`, `Region_02`, ..."""
+    return [f"{column}_{i:02d}" for i in range(1, CATEGORICAL_COLUMNS[column][0] + 1)]
+
+
+def category_effects(column: str) -> np.ndarray:
+    """Logit effect of each level of one of MANY_CATEGORICALS' extra columns (fixed, centred on 0)."""
+    levels, scale = CATEGORICAL_COLUMNS[column]
+    effects = np.random.default_rng([_CATEGORY_EFFECT_SEED, levels]).normal(0.0, scale, levels)
+    return effects - effects.mean()
+
+
+def _interactions_logit(frame: pd.DataFrame) -> np.ndarray:
+    """INTERACTIONS: recency matters mostly for customers who opted out of email, support contacts
+    only for unhappy customers (more strongly than in STANDARD), and young customers who unsubscribed
+    churn more; no effect on its own of age or unsubscribing."""
+    w = INTERACTION_WEIGHTS
+    recency = _sigmoid((frame["Last_Purchase_Days_Ago"].to_numpy(dtype=float) - RECENCY_MIDPOINT_DAYS)
+                       / RECENCY_SCALE_DAYS)
+    opted_in = _email_opt_in(frame["Email_Opt_In"])
+    satisfaction = frame["Satisfaction_Score"].to_numpy(dtype=float)
+    support = frame["Num_of_Support_Contacts"].to_numpy(dtype=float)
+    young = frame["Age"].to_numpy(dtype=float) < 30
+    unsubscribed = frame["Promotion_Response"].to_numpy() == "Unsubscribed"
+    return (w["intercept"]
+            + np.where(opted_in, w["recency_if_opted_in"], w["recency_if_opted_out"]) * recency
+            + w["support_x_dissatisfaction"] * support * (5.0 - satisfaction) / 4.0
+            + w["young_x_unsubscribed"] * (young & unsubscribed)
+            + SATISFACTION_WEIGHT * (satisfaction - 3.0))
+
+
+def _standard_logit(frame: pd.DataFrame) -> np.ndarray:
+    """The standard mechanism's logit (data/README.md, "Churn mechanism")."""
     days = frame["Last_Purchase_Days_Ago"].to_numpy(dtype=float)
     satisfaction = frame["Satisfaction_Score"].to_numpy(dtype=float)
     support = frame["Num_of_Support_Contacts"].to_numpy(dtype=float)
@@ -106,7 +176,7 @@ def true_churn_probability(frame: pd.DataFrame) -> np.ndarray:
     if promotion.isna().any():
         bad = frame["Promotion_Response"][promotion.isna()].iloc[0]
         raise ValueError(f"Promotion_Response must be one of {PROMOTION_RESPONSES}, got {bad!r}")
-    logit = (
+    return (
         CHURN_INTERCEPT
         + RECENCY_WEIGHT * _sigmoid((days - RECENCY_MIDPOINT_DAYS) / RECENCY_SCALE_DAYS)
         + SATISFACTION_WEIGHT * (satisfaction - 3.0)
@@ -116,11 +186,13 @@ def true_churn_probability(frame: pd.DataFrame) -> np.ndarray:
         + promotion.to_numpy(dtype=float)
         + EMAIL_OPT_IN_WEIGHT * _email_opt_in(frame["Email_Opt_In"])
     )
-    return _sigmoid(logit)
 
 
-def _block(seed: int, index: int) -> pd.DataFrame:
-    """BLOCK_ROWS customers from the RNG of (seed, index); see data/README.md for each column."""
+def _block(seed: int, index: int, variant: str = STANDARD) -> pd.DataFrame:
+    """BLOCK_ROWS customers from the RNG of (seed, index); see data/README.md for each column.
+
+    MANY_CATEGORICALS' extra columns come from a second RNG, (seed, index, 1), so the standard
+    columns, and the label's uniform draw, are the same in every variant."""
     rng = np.random.default_rng([seed, index])
     n = BLOCK_ROWS
     # Latent shopping activity: drives purchases, recency and marketing engagement together.
@@ -204,31 +276,41 @@ def _block(seed: int, index: int) -> pd.DataFrame:
             "Promotion_Response": promotion,
         }
     )
-    frame["Target_Churn"] = rng.random(n) < true_churn_probability(frame)
-    return frame.astype(_DTYPES)
+    dtypes = dict(_DTYPES)
+    if variant == MANY_CATEGORICALS:
+        extra = np.random.default_rng([seed, index, 1])
+        for column, (levels, _) in CATEGORICAL_COLUMNS.items():
+            weights = 1.0 / np.arange(1, levels + 1)  # Zipf-like: a few common levels, many rare ones
+            frame.insert(len(frame.columns), column, extra.choice(category_levels(column), n, p=weights / weights.sum()))
+            dtypes[column] = "object"
+        dtypes["Target_Churn"] = dtypes.pop("Target_Churn")  # the label stays the last column
+    frame["Target_Churn"] = rng.random(n) < true_churn_probability(frame, variant)
+    return frame.astype(dtypes)
 
 
-def _check(rows: int, seed: int) -> None:
+def _check(rows: int, seed: int, variant: str = STANDARD) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     if rows < 1:
         raise ValueError(f"rows must be >= 1, got {rows}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
 
 
-def _chunks(rows: int, seed: int, blocks_per_chunk: int) -> Iterator[pd.DataFrame]:
+def _chunks(rows: int, seed: int, blocks_per_chunk: int, variant: str = STANDARD) -> Iterator[pd.DataFrame]:
     """Consecutive frames of whole RNG blocks (the last one cut to `rows`), so every caller
     sees exactly the same rows whatever its chunking."""
     n_blocks = math.ceil(rows / BLOCK_ROWS)
     for first in range(0, n_blocks, blocks_per_chunk):
         last = min(first + blocks_per_chunk, n_blocks)
-        chunk = pd.concat([_block(seed, b) for b in range(first, last)], ignore_index=True)
+        chunk = pd.concat([_block(seed, b, variant) for b in range(first, last)], ignore_index=True)
         yield chunk.iloc[: rows - first * BLOCK_ROWS]
 
 
-def generate(rows: int, seed: int = DEFAULT_SEED) -> pd.DataFrame:
+def generate(rows: int, seed: int = DEFAULT_SEED, variant: str = STANDARD) -> pd.DataFrame:
     """`rows` customers in memory; identical to the first `rows` rows `write_csv` writes."""
-    _check(rows, seed)
-    return pd.concat(_chunks(rows, seed, math.ceil(rows / BLOCK_ROWS)), ignore_index=True)
+    _check(rows, seed, variant)
+    return pd.concat(_chunks(rows, seed, math.ceil(rows / BLOCK_ROWS), variant), ignore_index=True)
 
 
 def write_csv(
@@ -236,18 +318,19 @@ def write_csv(
     rows: int,
     seed: int = DEFAULT_SEED,
     chunk_rows: int = 100_000,
+    variant: str = STANDARD,
 ) -> None:
     """Stream `rows` customers to a CSV, holding about `chunk_rows` rows (rounded down to whole
     blocks of BLOCK_ROWS) in memory at once. Writes a temporary file and renames it, so an
     interrupted run never leaves a truncated file behind."""
-    _check(rows, seed)
+    _check(rows, seed, variant)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     try:
         with open(partial, "w", encoding="utf-8", newline="") as handle:
-            for number, chunk in enumerate(_chunks(rows, seed, max(1, chunk_rows // BLOCK_ROWS))):
+            for number, chunk in enumerate(_chunks(rows, seed, max(1, chunk_rows // BLOCK_ROWS), variant)):
                 chunk.to_csv(handle, header=number == 0, index=False, lineterminator="\n")
         os.replace(partial, path)
     except BaseException:
@@ -283,9 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help=f"default {DEFAULT_ROWS}")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="default data/customers.csv")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
+    parser.add_argument("--variant", choices=VARIANTS, default=STANDARD,
+                        help="churn mechanism / extra columns (data/README.md, Variants); default standard")
     args = parser.parse_args(argv)
     try:
-        write_csv(args.out, args.rows, args.seed)
+        write_csv(args.out, args.rows, args.seed, variant=args.variant)
     except ValueError as error:
         parser.error(str(error))
     except OSError as error:

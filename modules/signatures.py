@@ -2,13 +2,16 @@
 
 - `serving_default`: one named input per raw feature, a scalar per row, so REST clients send
   `{"instances": [{"Age": 30, "Gender": "Male", ...}]}`; outputs `churn_probability` and `churn`.
+  Every signature's `churn_probability` is the calibrated one (modules/calibration.py: Platt scaling
+  fitted on the validation split, the identity when it did not lower the validation Brier score),
+  and `churn` is decided on it.
 - `serving_tf_example`: serialized tf.Examples (Evaluator, batch scoring); same outputs.
 - `transform_features`: serialized tf.Examples -> transformed features including the label (TFMA).
 - `segment`: the same raw inputs as `serving_default` -> `segment` (int64), the customer segment
   (modules/segments.py) whose centroid is nearest to the customer's z-scored behavioural features.
-- `explain`: the same raw inputs as `serving_default` -> `churn_probability` (the same value) and, per
-  model feature, `<feature>_attribution`: its integrated-gradients attribution on the logit scale
-  (modules/attribution.py; positive = towards churn).
+- `explain`: the same raw inputs as `serving_default` -> `churn_probability` (the same calibrated value)
+  and, per model feature, `<feature>_attribution`: its integrated-gradients attribution on the model's
+  own logit scale, before calibration (modules/attribution.py; positive = towards churn).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from modules import attribution, features
+from modules import attribution, calibration, features
 from modules.model import encoder, logit, model_layout
 from modules.segments import Segmentation
 
@@ -32,8 +35,12 @@ def make_serving_signatures(
     label_key: str,
     id_keys: Iterable[str],
     segmentation: Segmentation | None = None,
+    platt: calibration.Platt | None = None,
 ) -> dict[str, Any]:
-    """Concrete functions for `tf.saved_model.save(..., signatures=...)`; `segment` only with a segmentation."""
+    """Concrete functions for `tf.saved_model.save(..., signatures=...)`; `segment` only with a segmentation.
+
+    `platt` calibrates every signature's churn_probability (None: the model's own probability)."""
+    platt = platt or calibration.Platt()
     # Attached as an attribute so the vocabulary assets and tables are saved with the model.
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -44,7 +51,7 @@ def make_serving_signatures(
     def predict(raw_features: dict[str, Any]) -> dict[str, tf.Tensor]:
         transformed = model.tft_layer(raw_features)
         transformed.pop(label_xf, None)
-        probability = tf.reshape(model(transformed), [-1])
+        probability = calibration.apply(tf.reshape(model(transformed), [-1]), platt)
         churn = tf.cast(probability >= features.DECISION_THRESHOLD, tf.int64)
         return {features.PROBABILITY_OUTPUT: probability, features.CLASS_OUTPUT: churn}
 
@@ -68,7 +75,7 @@ def make_serving_signatures(
     def explain(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         transformed = model.tft_layer({k: as_parsed(raw[k], serving_spec[k]) for k in serving_spec})
         transformed.pop(label_xf, None)
-        outputs = {features.PROBABILITY_OUTPUT: tf.reshape(model(transformed), [-1])}
+        outputs = {features.PROBABILITY_OUTPUT: calibration.apply(tf.reshape(model(transformed), [-1]), platt)}
         found = attribution.feature_attributions(lambda e: logit(model, e), encode(transformed), layout)
         outputs.update({features.attribution_name(k): v for k, v in found.items()})
         return outputs

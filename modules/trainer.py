@@ -11,7 +11,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from modules import features, hparams, segments
+from modules import calibration, features, hparams, segments
 from modules.model import build_model
 from modules.runtime import skip_autograph_for_tf_keras
 from modules.signatures import as_parsed, make_serving_signatures
@@ -43,6 +43,7 @@ def run_fn(fn_args: FnArgs) -> None:
 
     train = read(fn_args.train_files)
     batch_size = hparams.batch_size(int(train[1].shape[0]))
+    validation = read(fn_args.eval_files)
     numeric_keys, vocabulary_sizes = _feature_layout(tf_transform_output, label_xf)
     model = build_model(numeric_keys, vocabulary_sizes)
     model.fit(
@@ -51,7 +52,7 @@ def run_fn(fn_args: FnArgs) -> None:
         # In-memory tensors: Keras shuffles the row indices every epoch and gathers whole batches.
         # A tf.data shuffle buffer moves rows one by one, far slower at scale (docs/performance.md).
         shuffle=True,
-        validation_data=read(fn_args.eval_files),
+        validation_data=validation,
         epochs=config.get("max_epochs", hparams.MAX_EPOCHS),
         callbacks=[
             tf.keras.callbacks.EarlyStopping(
@@ -64,14 +65,18 @@ def run_fn(fn_args: FnArgs) -> None:
         verbose=0,
     )
     segmentation = _fit_segments(tf_transform_output, train, numeric_keys, seed)
+    platt = calibration.fit_platt(model.predict(validation[0], batch_size=_READ_BATCH, verbose=0),
+                                  validation[1].numpy())
     signatures = make_serving_signatures(model, tf_transform_output, config["label_key"], config["id_keys"],
-                                         segmentation)
+                                         segmentation, platt)
     tf.saved_model.save(model, fn_args.serving_model_dir, signatures=signatures)
     # TF Serving ignores assets.extra; the Pusher copies the whole folder, so every pushed version carries it.
     extra = os.path.join(fn_args.serving_model_dir, segments.ASSETS_EXTRA)
     tf.io.gfile.makedirs(extra)
     with tf.io.gfile.GFile(os.path.join(extra, segments.SEGMENTS_FILE), "w") as handle:
         json.dump(segments.to_json(segmentation), handle, indent=2)
+    with tf.io.gfile.GFile(os.path.join(extra, calibration.CALIBRATION_FILE), "w") as handle:
+        json.dump(platt.to_json(), handle, indent=2)
 
 
 def _fit_segments(tf_transform_output: tft.TFTransformOutput, train: tuple[dict[str, tf.Tensor], tf.Tensor],

@@ -18,12 +18,22 @@ from tfx.dsl.components.common import resolver
 MODEL_KEY = "model"
 BLESSING_KEY = "model_blessing"
 CANDIDATE_KEY = "candidate"
+GATE_PROPERTY = "reference_gate"
+"""Custom property (1) of a ModelBlessing written by ReferenceGate (`--require-beat-reference`): its
+`blessed` 0 overrides the Evaluator's 1, so a model the Pusher refused never becomes the baseline."""
 
 
 def latest_blessed_other_model(models: list[types.Artifact], blessings: list[types.Artifact],
                                candidates: list[types.Artifact]) -> dict[str, list[types.Artifact]]:
-    """The newest blessed model not among `candidates`, with its blessing (empty lists if none)."""
-    excluded = {c.id for c in candidates}
+    """The newest blessed model not among `candidates`, with its blessing (empty lists if none).
+
+    A model ReferenceGate refused (a blessing with GATE_PROPERTY 1 and `blessed` 0) is not blessed,
+    whatever the Evaluator said.
+    """
+    excluded = {c.id for c in candidates} | {
+        b.get_int_custom_property(eval_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY) for b in blessings
+        if b.get_int_custom_property(GATE_PROPERTY) == 1
+        and b.get_int_custom_property(eval_constants.ARTIFACT_PROPERTY_BLESSED_KEY) != 1}
     blessing_of = {
         b.get_int_custom_property(eval_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY): b
         for b in blessings if b.get_int_custom_property(eval_constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1

@@ -26,7 +26,8 @@ from pipeline import progress
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 _INTERRUPTED = "\ninterrupted: outputs of finished components are kept and reused by the next run"
-_COMPONENT_COUNT = 12  # create_pipeline's components (11 + ServingCheck)
+_COMPONENT_COUNT = 13
+"""Components of a run without --require-beat-reference (which adds ReferenceGate): 11 + ServingCheck + ReferenceModels."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +75,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bless the model only if its overall eval AUC is at least this")
     parser.add_argument("--max-epochs", type=_positive_int, default=None,
                         help="upper bound on training epochs (early stopping usually ends sooner)")
+    parser.add_argument("--require-beat-reference", action="store_true",
+                        help="bless the model only if no reference model (logistic regression, gradient-boosted "
+                             "trees) has a better eval AUC beyond the paired 95%% interval")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         schema=None if args.schema in (cfg.INFER_SCHEMA, cfg.AUTO) else Path(args.schema).resolve(),
         min_auc=args.min_auc,
         max_epochs=args.max_epochs,
+        require_beat_reference=args.require_beat_reference,
         beam_args=beam_args,
     )
     progress.quiet_environment()
@@ -179,7 +184,7 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
     print(f"output: {config.output}")
     print(f"beam: {' '.join(config.beam_args)}\n")
     err = sys.stderr if verbose else progress.divert_stderr(config.log_path)
-    handler = progress.install(verbose, _COMPONENT_COUNT)
+    handler = progress.install(verbose, _COMPONENT_COUNT + config.require_beat_reference)
     status, exit_code, error = "pushed", EXIT_PUSHED, None
     try:
         _run_pipeline(config, staged.directory, schema, slice_keys)
@@ -263,7 +268,7 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from modules.runtime import skip_autograph_for_tf_keras
-    from pipeline.fingerprint import code_fingerprint, factors_fingerprint
+    from pipeline.fingerprint import code_fingerprint, factors_fingerprint, reference_fingerprint
     from pipeline.pipeline import Roots, compile_pipeline, create_pipeline
 
     skip_autograph_for_tf_keras()  # Transform and Evaluator trace tf-keras layers too
@@ -272,7 +277,8 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(cfg.PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
 
     pipeline = create_pipeline(config, Roots.local(config, data_dir, schema), slice_keys,
-                               code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint())
+                               code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint(),
+                               reference_fingerprint=reference_fingerprint())
     LocalDagRunner().run_with_ir(compile_pipeline(pipeline))
 
 

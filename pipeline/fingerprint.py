@@ -14,6 +14,8 @@ MODULE_CODE = sorted((PROJECT_ROOT / "modules").glob("*.py"))
 """Code behind Transform's and the Trainer's dotted functions: its hash busts their cache."""
 FACTORS_CODE = [*MODULE_CODE, *(PROJECT_ROOT / "pipeline" / n for n in ("factors.py", "factor_analysis.py"))]
 """ChurnFactors' own code, plus the modules the model comes from."""
+REFERENCE_CODE = [*MODULE_CODE, *(PROJECT_ROOT / "pipeline" / n for n in ("reference.py", "reference_models.py"))]
+"""ReferenceModels' own code, plus the modules the model and its transformed rows come from."""
 
 
 def code_fingerprint() -> str:
@@ -24,6 +26,11 @@ def code_fingerprint() -> str:
 def factors_fingerprint() -> str:
     """Hash of ChurnFactors' code and the modules its model comes from (create_pipeline)."""
     return _fingerprint(FACTORS_CODE)
+
+
+def reference_fingerprint() -> str:
+    """Hash of ReferenceModels' code and the modules its model comes from (create_pipeline)."""
+    return _fingerprint(REFERENCE_CODE)
 
 
 def _fingerprint(paths: list[Path]) -> str:

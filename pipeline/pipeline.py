@@ -34,6 +34,7 @@ from pipeline.factors import ChurnFactors
 from pipeline.gates import DataValidationGate
 from pipeline.pusher import AtomicPusher
 from pipeline.serving_check import ServingCheck
+from pipeline.reference import ReferenceGate, ReferenceModels
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
@@ -68,6 +69,7 @@ def create_pipeline(
     slice_keys: list[str],
     code_fingerprint: str,
     factors_fingerprint: str = "",
+    reference_fingerprint: str = "",
 ) -> tfx_pipeline.Pipeline:
     """The TFX pipeline for one run.
 
@@ -83,6 +85,10 @@ def create_pipeline(
       code_fingerprint: hash of the module code. TFX's cache keys hash parameters, not the code
         behind dotted `preprocessing_fn`/`run_fn` paths, so the hash goes into `custom_config`
         to make an edited module re-run Transform and Trainer.
+      factors_fingerprint, reference_fingerprint: the same for ChurnFactors and ReferenceModels.
+
+    With `config.require_beat_reference`, ReferenceGate combines the Evaluator's blessing with the
+    reference models' verdict and the Pusher reads the combined blessing.
     """
     splits = [example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in cfg.SPLIT_BUCKETS.items()]
     example_gen = CsvExampleGen(
@@ -134,6 +140,10 @@ def create_pipeline(
     # Runs whatever the Evaluator decides: an unblessed model's report still says what it found.
     factors = ChurnFactors(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
                            label_key=config.label_key, code_fingerprint=factors_fingerprint)
+    # Beside the Evaluator: the same eval rows, the reference models fitted on the same training rows.
+    reference = ReferenceModels(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+                                label_key=config.label_key, slice_keys=json.dumps(list(slice_keys)),
+                                code_fingerprint=reference_fingerprint)
     local = roots.metadata is not None
     baselines = {MODEL_KEY: Channel(type=standard_artifacts.Model),
                  BLESSING_KEY: Channel(type=standard_artifacts.ModelBlessing)}
@@ -150,6 +160,12 @@ def create_pipeline(
         baseline_model=model_resolver.outputs[MODEL_KEY],
         eval_config=build_eval_config(config.label_key, slice_keys, config.min_auc),
     ).with_id("Evaluator")
+    blessing = evaluator.outputs["blessing"]
+    gates = []
+    if config.require_beat_reference:
+        gates.append(ReferenceGate(model=trainer.outputs["model"], model_blessing=blessing,
+                                   reference=reference.outputs["reference"]))
+        blessing = gates[0].outputs["blessing"]
     # The serving check (InfraValidator's job) serves the candidate with our model server and holds
     # the stamped copy, with its warmup requests, that the Pusher pushes: TFX's Pusher given
     # `infra_blessing` and no `model` pushes that copy, and only when both blessings say so.
@@ -157,7 +173,7 @@ def create_pipeline(
                                  id_keys=json.dumps(list(config.id_keys))).with_id(SERVING_CHECK_ID)
     pusher = (AtomicPusher if local else Pusher)(
         infra_blessing=serving_check.outputs["blessing"],
-        model_blessing=evaluator.outputs["blessing"],
+        model_blessing=blessing,
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=roots.push_base)
         ),
@@ -167,7 +183,7 @@ def create_pipeline(
         pipeline_root=roots.pipeline_root,
         components=[
             example_gen, statistics_gen, schema_gen, example_validator, gate,
-            transform, trainer, factors, model_resolver, evaluator, serving_check, pusher,
+            transform, trainer, factors, reference, model_resolver, evaluator, *gates, serving_check, pusher,
         ],
         enable_cache=True,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(roots.metadata) if local else None,

@@ -42,6 +42,7 @@ SECTIONS = {
     "anomalies": "Anomalies",
     "metrics": "Evaluation metrics",
     "curves": "ROC, calibration and confusion matrix",
+    "reference": "Reference models and calibration",
     "factors": "Churn factors",
     "segments": "Customer segments",
     "blessing": "Blessing",
@@ -99,6 +100,7 @@ def render(summary: Mapping[str, Any], outputs: run_summary.Outputs, problems: l
         "anomalies": lambda: _anomalies_section(summary, outputs),
         "metrics": lambda: _metrics_section(summary),
         "curves": lambda: _curves_section(summary, outputs),
+        "reference": lambda: _reference_section(summary),
         "factors": lambda: _factors_section(summary),
         "segments": lambda: _segments_section(outputs),
         "blessing": lambda: _blessing_section(summary),
@@ -319,6 +321,35 @@ def _curves_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) ->
     )
 
 
+def _reference_section(summary: Mapping[str, Any]) -> str:
+    """The reference models next to the net (paired AUC difference) and calibration per slice (pipeline/reference.py)."""
+    reference, calibration = summary.get("reference_models"), summary.get("calibration")
+    if not reference or not calibration:
+        return _not_reached("ReferenceModels")
+    if not reference["references"]:
+        return f'<p class="muted">{escape(reference["summary"])}.</p>'
+    rows = [["Dense net (this run's model)", _number(reference["model_auc"]), "", "", "", ""]]
+    for row in reference["references"]:
+        lo, hi = row["ci95"]
+        rows.append([row["description"], _number(row["auc"]), f"{row['auc_difference']:+.4f}",
+                     f"{lo:+.4f} to {hi:+.4f}", _number(row["brier"]), f"net {row['verdict']} it"])
+    verdict = "good" if reference["holds_its_own"] else "bad"
+    text = (f'<p class="{verdict}"><b>{escape(reference["summary"])}</b></p>'
+            + _table(["model", "AUC", "net − model", "95% interval", "Brier", "verdict"], rows)
+            + f"<p>All fitted on the same {reference['train_rows']:,} transformed training rows, scored on the same "
+              f"{reference['rows']:,} <code>{escape(reference['split'])}</code> rows. {escape(reference['method'])}.</p>")
+    slices = {"overall": calibration["overall"], **calibration["slices"]}
+    calibration_rows = [[name, f"{c['rows']:,}", _number(c["brier"]),
+                         _number(c["ece"]) if c["ece"] is not None else f"n/a: {c['ece_reason']}"]
+                        for name, c in slices.items()]
+    platt = f" {escape(run_summary.platt_sentence(calibration['platt']))}." if calibration.get("platt") else ""
+    return (text + f"<p>Calibration of the served churn probability: Brier score and expected calibration error "
+                   f"over {calibration['bins']} {escape(calibration['binning'])} bins.{platt}</p>"
+            + _table(["slice", "rows", "Brier", "ECE"], calibration_rows)
+            + _image(reliability_figure(calibration["overall"]["reliability"]),
+                     f"Reliability curve ({calibration['bins']} {calibration['binning']} bins, overall)"))
+
+
 def _factors_section(summary: Mapping[str, Any]) -> str:
     """Permutation importance with simultaneous intervals, and each feature's direction (pipeline/factors.py)."""
     factors = summary.get("factors")
@@ -459,6 +490,19 @@ def calibration_figure(predictions: Mapping[str, Predictions]) -> Figure:
     bottom.axvline(features.DECISION_THRESHOLD, color="#333", linewidth=1, linestyle="--")
     bottom.set(xlabel="predicted churn probability (candidate)", ylabel="rows", xlim=(0, 1))
     bottom.legend(loc="upper right", fontsize=7)
+    return fig
+
+
+def reliability_figure(curve: Sequence[Mapping[str, float]]) -> Figure:
+    """Observed churn rate against mean predicted probability per equal-mass bin (reference_models.json)."""
+    fig = Figure(figsize=(3.6, 3.6))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="#999", linestyle=":", linewidth=1, label="perfectly calibrated")
+    ax.plot([b["predicted"] for b in curve], [b["observed"] for b in curve], "o-", color=_COLORS[CANDIDATE],
+            markersize=4, label=CANDIDATE)
+    ax.set(xlabel="mean predicted churn probability", ylabel="observed churn rate", xlim=(0, 1), ylim=(0, 1),
+           title="Reliability (equal-mass bins)")
+    ax.legend(loc="upper left", fontsize=8)
     return fig
 
 

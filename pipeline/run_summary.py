@@ -29,6 +29,8 @@ from pipeline.inputs import MIN_CLASS_PER_SPLIT
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 from pipeline.serving_check import BLESSED_KEY as SERVING_CHECK_BLESSED
 from pipeline.serving_check import ERROR_KEY as SERVING_CHECK_ERROR
+from pipeline.reference import load_reference
+from pipeline.reference_models import WORSE
 
 Outputs = dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
 """node id -> output key -> artifacts."""
@@ -67,7 +69,7 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
     summary: dict[str, Any] = {
         "example_counts": {}, "anomalies": [], "metrics": None, "blessed": None, "blessing_reason": None,
         "pushed_model_dir": None, "model_version": None, "newly_pushed": False, "training": None,
-        "chance_level": None, "factors": None, "serving_check": None,
+        "chance_level": None, "factors": None, "serving_check": None, "reference_models": None, "calibration": None,
     }
     statistics = single_artifact(outputs, "StatisticsGen", "statistics")
     if statistics:
@@ -82,6 +84,9 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
     factors = single_artifact(outputs, "ChurnFactors", "factors")
     if factors:
         summary["factors"] = load_factors(factors.uri)
+    reference = single_artifact(outputs, "ReferenceModels", "reference")
+    if reference:
+        summary.update(load_reference(reference.uri))  # "reference_models" and "calibration"
     evaluation = single_artifact(outputs, "Evaluator", "evaluation")
     if evaluation:
         summary["metrics"] = _metrics(evaluation.uri)
@@ -92,6 +97,10 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
         summary["blessed"] = bool(validation.validation_ok)
         # A cached Evaluator means the same model on the same eval rows: the verdict of last time.
         summary["blessing_reason"] = _blessing_reason(validation, summary["metrics"], "Evaluator" in cached)
+        gate = single_artifact(outputs, "ReferenceGate", "blessing")
+        if gate and summary["reference_models"]:
+            summary["blessed"] = gate.custom_properties["blessed"].int_value == 1
+            summary["blessing_reason"] += "; " + reference_reason(summary["reference_models"])
     check = single_artifact(outputs, "ServingCheck", "blessing")
     if check:  # pipeline/serving_check.py: did our model server serve the candidate, and if not why
         summary["serving_check"] = {
@@ -153,6 +162,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         if metrics.get("baseline"):
             lines.append(f"{'baseline (last blessed)':<34}{_fmt(metrics['baseline'].get('auc')):>8}")
         lines.append("")
+    lines += format_reference(summary)
     if summary.get("chance_level"):
         lines.append("note: the overall AUC's 95% interval does not lie above 0.5: on this data the model is not "
                      "distinguishable from chance; the label may carry no signal in these features")
@@ -172,6 +182,53 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary.get("error"):
         lines.append(f"error: {summary['error']}")
     return "\n".join(lines)
+
+
+def format_reference(summary: dict[str, Any]) -> list[str]:
+    """Summary lines: the reference models' AUC next to the net's, the paired difference, and calibration."""
+    lines = []
+    reference = summary.get("reference_models")
+    if reference and not reference["references"]:
+        lines += [reference["summary"], ""]
+    elif reference:
+        header = f"{'model':<34}{'AUC':>8}{'net - model':>13}{'95% CI':>19}{'Brier':>8}  verdict"
+        lines += [f"reference models (same {reference['rows']:,} {reference['split']} rows):", header, "-" * len(header),
+                  f"{'Dense net':<34}{_fmt(reference['model_auc']):>8}"]
+        for row in reference["references"]:
+            lo, hi = row["ci95"]
+            lines.append(f"{row['name']:<34}{_fmt(row['auc']):>8}{row['auc_difference']:>+13.4f}"
+                         f"{f'{lo:+.4f} to {hi:+.4f}':>19}{row['brier']:>8.4f}  net {row['verdict']} it")
+        lines += [reference["summary"], ""]
+    calibration = summary.get("calibration")
+    if calibration:
+        overall = calibration["overall"]
+        ece = f"{overall['ece']:.4f}" if overall["ece"] is not None else f"n/a ({overall['ece_reason']})"
+        lines.append(f"calibration ({calibration['split']}, {overall['rows']:,} rows): Brier {overall['brier']:.4f}, "
+                     f"ECE ({calibration['bins']} {calibration['binning']} bins) {ece}")
+        if calibration.get("platt"):
+            lines.append(f"  {platt_sentence(calibration['platt'])}")
+    return lines
+
+
+def platt_sentence(platt: dict[str, Any]) -> str:
+    """What the Trainer's calibration step did (modules/calibration.py), in words."""
+    rows = f"{platt['validation_rows']:,} validation rows"
+    if platt["applied"]:
+        return (f"Platt scaling applied in the exported graph (scale {platt['scale']:.3f}, offset {platt['offset']:+.3f}): "
+                f"validation Brier {platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} "
+                f"on {rows}")
+    if platt["validation_brier_after"] is None:
+        return f"no calibration: only one class among the {rows}"
+    return (f"no calibration: Platt scaling would not lower the validation Brier score "
+            f"({platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} on {rows})")
+
+
+def reference_reason(reference: dict[str, Any]) -> str:
+    """`--require-beat-reference`'s part of the blessing reason."""
+    worse = [row["name"] for row in reference["references"] if row["verdict"] == WORSE]
+    if worse:
+        return f"--require-beat-reference: {', '.join(worse)} has a better AUC beyond the paired 95% interval"
+    return "--require-beat-reference: no reference model has a better AUC beyond the paired 95% interval"
 
 
 def _fmt(value: float | None) -> str:

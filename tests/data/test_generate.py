@@ -308,3 +308,56 @@ def test_write_csv_streams_holding_one_chunk_at_a_time(tmp_path: Path) -> None:
     streamed = peak_bytes(lambda: gen.write_csv(tmp_path / "a.csv", 100_000, seed=3, chunk_rows=5_000))
     whole = peak_bytes(lambda: gen.generate(100_000, seed=3))
     assert streamed < whole / 5, (streamed, whole)
+
+
+@pytest.fixture(scope="module")
+def variants() -> dict[str, pd.DataFrame]:
+    return {v: gen.generate(40_000, seed=1, variant=v) for v in gen.VARIANTS}
+
+
+def test_variants_keep_the_standard_feature_columns_and_only_change_the_label(variants) -> None:
+    standard = variants[gen.STANDARD]
+    features = standard.columns.drop("Target_Churn")
+    for variant, frame in variants.items():
+        pd.testing.assert_frame_equal(frame[features], standard[features])
+        assert frame.columns[-1] == "Target_Churn"
+    assert list(variants[gen.MANY_CATEGORICALS].columns[-4:]) == [*gen.CATEGORICAL_COLUMNS, "Target_Churn"]
+    assert not variants[gen.INTERACTIONS]["Target_Churn"].equals(standard["Target_Churn"])
+
+
+def test_rare_churn_variant_churns_about_three_percent_with_a_ranking_signal(variants) -> None:
+    frame = variants[gen.RARE_CHURN]
+    assert 0.025 <= frame["Target_Churn"].mean() <= 0.035
+    assert gen.roc_auc(frame["Target_Churn"], gen.true_churn_probability(frame, gen.RARE_CHURN)) > 0.85
+
+
+def test_many_categoricals_variant_has_many_levels_that_matter(variants) -> None:
+    frame = variants[gen.MANY_CATEGORICALS]
+    for column, (levels, _) in gen.CATEGORICAL_COLUMNS.items():
+        assert set(frame[column]) == set(gen.category_levels(column)) and len(gen.category_levels(column)) == levels
+    probability = gen.true_churn_probability(frame, gen.MANY_CATEGORICALS)
+    assert gen.roc_auc(frame["Target_Churn"], probability) > gen.roc_auc(
+        frame["Target_Churn"], gen.true_churn_probability(frame)) + 0.01  # the categories carry signal
+    with pytest.raises(ValueError, match="Region"):
+        gen.true_churn_probability(frame.assign(Region="Atlantis"), gen.MANY_CATEGORICALS)
+
+
+def test_interactions_variant_defeats_an_additive_model(variants) -> None:
+    """Its churn depends on combinations: a logistic regression on the columns stays well below the Bayes AUC."""
+    from sklearn.linear_model import LogisticRegression
+
+    frame = variants[gen.INTERACTIONS]
+    columns = pd.get_dummies(frame.drop(columns=["Customer_ID", "Target_Churn"]), dtype=float)
+    columns = (columns - columns.mean()) / columns.std()
+    train, test = slice(0, 30_000), slice(30_000, None)
+    labels = frame["Target_Churn"].to_numpy()
+    additive = LogisticRegression(max_iter=1_000).fit(columns[train], labels[train]).predict_proba(columns[test])[:, 1]
+    bayes = gen.true_churn_probability(frame.iloc[test], gen.INTERACTIONS)
+    assert gen.roc_auc(labels[test], bayes) - gen.roc_auc(labels[test], additive) > 0.02
+
+
+def test_unknown_variant_is_rejected_by_the_api_and_the_cli() -> None:
+    with pytest.raises(ValueError, match="variant"):
+        gen.generate(10, variant="tiny")
+    result = _run_cli("--rows", "10", "--variant", "tiny")
+    assert result.returncode == 2 and "variant" in result.stderr and "Traceback" not in result.stderr

@@ -42,8 +42,8 @@ def test_report_only_rewrites_the_page_and_chromium_shows_every_section(bundled_
     for count in summary["example_counts"].values():
         assert f"<td>{count:,}</td>" in dom
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', dom)
-    assert len(images) == 3
-    for data in images:  # ROC, calibration, confusion matrix: real pictures, not empty frames
+    assert len(images) == 4
+    for data in images:  # ROC, calibration, confusion matrix, reliability curve: real pictures, not empty frames
         image = Image.open(io.BytesIO(base64.b64decode(data)))
         assert image.width > 300 and image.height > 300 and len(image.getcolors(1 << 20)) > 20
 

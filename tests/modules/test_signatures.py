@@ -119,3 +119,50 @@ def test_explain_gives_serving_defaults_probability_and_complete_attributions(lo
     log_odds = np.log(probability / (1 - probability))
     np.testing.assert_allclose(totals - totals[0], log_odds - log_odds[0], atol=0.03)
     assert np.ptp(log_odds) > 0.05  # the customers' log-odds really differ
+
+
+@pytest.fixture(scope="module")
+def plain_and_calibrated(transform_run, tmp_path_factory: pytest.TempPathFactory):
+    """One trained model saved twice: without calibration and with a Platt scaling that changes every probability."""
+    from modules.calibration import Platt
+
+    output = transform_run.output
+    label_xf = features.transformed_name(features.LABEL_KEY)
+    model = build_model(*_feature_layout(output, label_xf))
+    x = {k: np.stack([np.asarray(r[k]).reshape(1) for r in transform_run.transformed])
+         for k in transform_run.transformed[0] if k != label_xf}
+    y = np.array([np.asarray(r[label_xf]).reshape(1) for r in transform_run.transformed])
+    model.fit(x, y, epochs=2, verbose=0)
+    platt = Platt(scale=1.7, offset=-0.4, applied=True)
+    saved = []
+    for name, calibration in (("plain", None), ("calibrated", platt)):
+        path = str(tmp_path_factory.mktemp(name) / "1")
+        tf.saved_model.save(model, path, signatures=make_serving_signatures(
+            model, output, features.LABEL_KEY, CUSTOM_CONFIG["id_keys"], platt=calibration))
+        saved.append(tf.saved_model.load(path))
+    return saved[0], saved[1], platt
+
+
+def test_every_signature_returns_the_calibrated_probability_and_explain_stays_on_the_logit_scale(
+        plain_and_calibrated, transform_run) -> None:
+    from modules.calibration import apply_numpy
+
+    plain, calibrated, platt = plain_and_calibrated
+    columns = raw_columns(transform_run, slice(0, 40))
+    raw_probability = plain.signatures["serving_default"](**columns)[features.PROBABILITY_OUTPUT].numpy()
+    expected = apply_numpy(raw_probability, platt.scale, platt.offset)
+    served = calibrated.signatures["serving_default"](**columns)
+    np.testing.assert_allclose(served[features.PROBABILITY_OUTPUT].numpy(), expected, rtol=1e-5)
+    assert np.abs(expected - raw_probability).max() > 0.01  # the calibration really moves the probabilities
+    np.testing.assert_array_equal(served[features.CLASS_OUTPUT].numpy(),
+                                  (served[features.PROBABILITY_OUTPUT].numpy() >= features.DECISION_THRESHOLD))
+    # serving_tf_example keeps missing cells missing (raw_columns fills them): compare it with its plain self.
+    serialized = serialized_examples(transform_run, slice(0, 40))
+    examples = calibrated.signatures["serving_tf_example"](examples=serialized)[features.PROBABILITY_OUTPUT].numpy()
+    plain_examples = plain.signatures["serving_tf_example"](examples=serialized)[features.PROBABILITY_OUTPUT].numpy()
+    np.testing.assert_allclose(examples, apply_numpy(plain_examples, platt.scale, platt.offset), rtol=1e-5)
+    explained, plain_explained = calibrated.signatures["explain"](**columns), plain.signatures["explain"](**columns)
+    np.testing.assert_allclose(explained.pop(features.PROBABILITY_OUTPUT).numpy(), expected, rtol=1e-5)
+    plain_explained.pop(features.PROBABILITY_OUTPUT)
+    for key, value in explained.items():  # attributions: the model's own logit, not the calibrated one
+        np.testing.assert_allclose(value.numpy(), plain_explained[key].numpy(), rtol=1e-5, atol=1e-6)

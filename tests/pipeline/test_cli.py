@@ -24,7 +24,8 @@ def test_help_lists_every_documented_flag() -> None:
     proc = run("--help")
     assert proc.returncode == 0
     for flag in ("--data", "--output", "--serving-dir", "--label", "--positive-label", "--id-columns",
-                 "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs", "--report-only"):
+                 "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs", "--report-only",
+                 "--require-beat-reference"):
         assert flag in proc.stdout
 
 
@@ -133,3 +134,9 @@ def test_the_data_validation_message_names_the_file_the_schema_and_the_fixes() -
     assert message.startswith(f"/data/june.csv does not match {cli.cfg.CURATED_SCHEMA}: 3 anomalies listed above")
     assert "--schema PATH" in message and "--schema auto" in message
     assert "1 anomaly listed" in cli.validation_message(config, 1)
+
+
+def test_require_beat_reference_is_a_flag_off_by_default() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args([]).require_beat_reference is False
+    assert parser.parse_args(["--require-beat-reference"]).require_beat_reference is True

@@ -68,6 +68,7 @@ def test_every_step_runs_the_project_code_in_the_pipeline_image(spec: dict) -> N
     assert "pipeline.gates" in json.dumps(executor(spec, "DataValidationGate"))
     assert "pipeline.factors" in json.dumps(executor(spec, "ChurnFactors"))
     assert "pipeline.serving_check" in json.dumps(executor(spec, "ServingCheck"))
+    assert "pipeline.reference" in json.dumps(executor(spec, "ReferenceModels"))
 
 
 def test_stock_pusher_takes_the_serving_checks_infra_blessing(spec: dict) -> None:
@@ -111,3 +112,11 @@ def test_missing_image_or_environment_is_a_usage_error(tmp_path: Path, capsys: p
     assert kubeflow_v2.main([*base, "--image", IMAGE, "--beam-runner", "dataflow"]) == kubeflow_v2.EXIT_USAGE
     assert "GOOGLE_CLOUD_PROJECT" in capsys.readouterr().err
     assert not (tmp_path / "s.json").exists()
+
+
+def test_require_beat_reference_compiles_the_reference_gate_before_the_pusher(tmp_path: Path) -> None:
+    spec = compile_spec(tmp_path, "--require-beat-reference")
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert "pipeline.reference" in json.dumps(executor(spec, "ReferenceGate"))
+    assert "ReferenceGate" in tasks["Pusher"]["dependentTasks"]
+    assert {"Evaluator", "ReferenceModels", "Trainer"} <= set(tasks["ReferenceGate"]["dependentTasks"])

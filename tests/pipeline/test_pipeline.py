@@ -25,13 +25,15 @@ def test_components_in_a_valid_order(tmp_path: Path) -> None:
     order = [c.id for c in pipeline.components]
     assert sorted(order) == sorted([
         "CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataValidationGate",
-        "Transform", "Trainer", "ChurnFactors", "latest_blessed_model_resolver", "Evaluator", "ServingCheck",
+        "Transform", "Trainer", "ChurnFactors", "ReferenceModels", "latest_blessed_model_resolver", "Evaluator",
+        "ServingCheck",
         "Pusher",
     ])
     chain = ["CsvExampleGen", "StatisticsGen", "ExampleValidator", "DataValidationGate", "Transform", "Trainer",
              "Evaluator", "Pusher"]
     assert [order.index(c) for c in chain] == sorted(order.index(c) for c in chain)
     assert order.index("Trainer") < order.index("ChurnFactors")
+    assert order.index("Trainer") < order.index("ReferenceModels")
     assert pipeline.enable_cache
     assert pipeline.pipeline_info.pipeline_root == str(config.pipeline_root)
 
@@ -42,6 +44,30 @@ def test_churn_factors_read_the_raw_examples_and_the_trained_model_not_the_bless
     assert factors.inputs["examples"] is components["CsvExampleGen"].outputs["examples"]
     assert factors.inputs["model"] is components["Trainer"].outputs["model"]
     assert factors.exec_properties["label_key"] == "Target_Churn"
+
+
+def test_reference_models_read_the_raw_splits_and_the_trained_model_with_the_eval_slices(tmp_path: Path) -> None:
+    _, components = build(tmp_path)
+    reference = components["ReferenceModels"]
+    assert reference.inputs["examples"] is components["CsvExampleGen"].outputs["examples"]
+    assert reference.inputs["model"] is components["Trainer"].outputs["model"]
+    assert reference.exec_properties["label_key"] == "Target_Churn"
+    assert json.loads(reference.exec_properties["slice_keys"]) == ["Gender"]
+    assert "ReferenceGate" not in components  # off by default: the Pusher reads the Evaluator's blessing
+    assert components["Pusher"].inputs["model_blessing"] is components["Evaluator"].outputs["blessing"]
+
+
+def test_require_beat_reference_puts_the_reference_gate_between_evaluator_and_pusher(tmp_path: Path) -> None:
+    config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving", require_beat_reference=True)
+    pipeline = create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="x",
+                               reference_fingerprint="r1")
+    components = {c.id: c for c in pipeline.components}
+    gate = components["ReferenceGate"]
+    assert gate.inputs["model_blessing"] is components["Evaluator"].outputs["blessing"]
+    assert gate.inputs["reference"] is components["ReferenceModels"].outputs["reference"]
+    assert gate.inputs["model"] is components["Trainer"].outputs["model"]
+    assert components["Pusher"].inputs["model_blessing"] is gate.outputs["blessing"]
+    assert components["ReferenceModels"].exec_properties["code_fingerprint"] == "r1"
 
 
 def test_transform_waits_for_the_data_validation_gate(tmp_path: Path) -> None:
@@ -95,6 +121,9 @@ def test_fingerprints_cover_the_code_behind_each_cached_component() -> None:
     names = {p.name for p in fingerprint.FACTORS_CODE}
     assert {"factors.py", "factor_analysis.py", "trainer.py"} <= names and all(p.is_file() for p in fingerprint.FACTORS_CODE)
     assert "factors.py" not in {p.name for p in fingerprint.MODULE_CODE}
+    reference = {p.name for p in fingerprint.REFERENCE_CODE}
+    assert {"reference.py", "reference_models.py", "trainer.py"} <= reference
+    assert all(p.is_file() for p in fingerprint.REFERENCE_CODE)
 
 
 def test_pusher_is_atomic_and_targets_the_model_base_path(tmp_path: Path) -> None:
@@ -116,13 +145,32 @@ def test_pusher_pushes_only_the_served_and_stamped_model(tmp_path: Path) -> None
     assert json.loads(check.exec_properties["id_keys"]) == ["Customer_ID"]
 
 
-def _blessing(model_id: int, blessed: int):
+def _blessing(model_id: int, blessed: int, gate: bool = False):
     from tfx.types import standard_artifacts
+
+    from pipeline.baseline import GATE_PROPERTY
 
     blessing = standard_artifacts.ModelBlessing()
     blessing.set_int_custom_property("current_model_id", model_id)
     blessing.set_int_custom_property("blessed", blessed)
+    if gate:
+        blessing.set_int_custom_property(GATE_PROPERTY, 1)
     return blessing
+
+
+def test_a_model_the_reference_gate_refused_is_never_the_baseline() -> None:
+    from tfx.types import standard_artifacts
+
+    from pipeline.baseline import MODEL_KEY, latest_blessed_other_model
+
+    models = [standard_artifacts.Model() for _ in range(3)]
+    for i, model in enumerate(models, 1):
+        model.id = i
+    # Model 2: the Evaluator blessed it, ReferenceGate did not (so it was never pushed).
+    blessings = [_blessing(1, 1), _blessing(1, 1, gate=True), _blessing(2, 1), _blessing(2, 0, gate=True)]
+    assert latest_blessed_other_model(models, blessings, candidates=[models[2]])[MODEL_KEY] == [models[0]]
+    blessings[3] = _blessing(2, 1, gate=True)
+    assert latest_blessed_other_model(models, blessings, candidates=[models[2]])[MODEL_KEY] == [models[1]]
 
 
 def test_baseline_is_the_latest_blessed_model_other_than_the_candidate(tmp_path: Path) -> None:

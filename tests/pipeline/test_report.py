@@ -201,3 +201,33 @@ def test_reading_notes_state_dialect_id_columns_and_the_name_mapping() -> None:
     assert "Id columns: Customer_ID (auto: Customer_ID is present)" in notes
     assert "Total &lt;Spend&gt;" in notes and "Total_Spend" in notes
     assert report.reading_notes({}) == []
+
+
+def test_reference_models_and_calibration_per_slice_are_shown() -> None:
+    from tests.pipeline.test_run_summary import reference_record
+
+    record = reference_record()
+    html = report.render(summary(**record), {}, problems := [])
+    assert problems == []
+    shown = section(html, "reference")
+    assert f'<p class="good"><b>{record["reference_models"]["summary"]}</b></p>' in shown
+    row = record["reference_models"]["references"][1]
+    lo, hi = row["ci95"]
+    assert (f"<td>{row['description']}</td><td>{row['auc']:.4f}</td><td>{row['auc_difference']:+.4f}</td>"
+            f"<td>{lo:+.4f} to {hi:+.4f}</td>") in shown
+    overall, male = record["calibration"]["overall"], record["calibration"]["slices"]["Gender=Male"]
+    assert f"<td>overall</td><td>2,000</td><td>{overall['brier']:.4f}</td><td>{overall['ece']:.4f}</td>" in shown
+    assert f"<td>Gender=Male</td><td>500</td><td>{male['brier']:.4f}</td><td>n/a: only 500 eval rows" in shown
+    assert 'alt="Reliability curve (10 equal-mass bins, overall)" src="data:image/png;base64,' in shown
+    worse = report.render(summary(**reference_record(worse=True)), {}, [])
+    assert '<p class="bad"><b>The Dense net is worse than' in section(worse, "reference")
+    assert "Not reached" in section(report.render(summary(), {}, []), "reference")
+
+
+def test_skipped_reference_models_say_why() -> None:
+    from pipeline import reference_models as rm
+
+    reason = rm.not_fitted(np.ones(3), np.array([0, 1]))
+    record = {"reference_models": rm.skipped(np.ones(3), reason), "calibration": {"overall": {}}}
+    html = report.render(summary(**record), {}, problems := [])
+    assert problems == [] and f'<p class="muted">{reason}.</p>' in section(html, "reference")

@@ -140,3 +140,66 @@ def test_slice_auc_is_null_with_the_reason_when_a_class_is_missing_or_too_rare()
     assert fine["precision"] is None  # no customer predicted to churn: undefined, not NaN
     text = run_summary.format_summary(summary(metrics={"overall": fine, "slices": {"Gender=Other": one_class}}))
     assert "AUC of Gender=Other undefined: only one class" in text
+
+
+def reference_record(worse: bool = False) -> dict:
+    """reference_models.json content as pipeline/reference.py writes it, from synthetic scores."""
+    import numpy as np
+
+    from pipeline import reference_models as rm
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 2_000)
+    good, weak = 1 / (1 + np.exp(-(labels + rng.normal(0, 1, 2_000) - 0.5))), rng.uniform(size=2_000)
+    model, other = (weak, good) if worse else (good, weak)
+    comparison = rm.compare(labels, model, {rm.LOGISTIC_REGRESSION: other, rm.GRADIENT_BOOSTING: other})
+    comparison.update(split="eval", train_rows=6_000, seed=0)
+    return {"reference_models": comparison,
+            "calibration": {"split": "eval", "bins": 10, "binning": "equal-mass", "overall": rm.calibration(labels, model),
+                            "slices": {"Gender=Male": rm.calibration(labels[:500], model[:500])}}}
+
+
+def test_table_shows_the_reference_models_next_to_the_net_and_the_calibration() -> None:
+    record = reference_record()
+    text = run_summary.format_summary(summary(**record))
+    assert "reference models (same 2,000 eval rows):" in text
+    row = record["reference_models"]["references"][0]
+    line = next(line for line in text.splitlines() if line.startswith("logistic_regression"))
+    assert f"{row['auc']:.4f}" in line and f"{row['auc_difference']:+.4f}" in line and "net beats it" in line
+    assert record["reference_models"]["summary"] in text
+    overall = record["calibration"]["overall"]
+    assert (f"calibration (eval, 2,000 rows): Brier {overall['brier']:.4f}, ECE (10 equal-mass bins) "
+            f"{overall['ece']:.4f}") in text
+    assert "reference models" not in run_summary.format_summary(summary())
+
+
+def test_require_beat_reference_reason_names_the_better_reference_model() -> None:
+    assert "logistic_regression, gradient_boosting has a better AUC" in run_summary.reference_reason(
+        reference_record(worse=True)["reference_models"])
+    assert run_summary.reference_reason(reference_record()["reference_models"]).endswith(
+        "no reference model has a better AUC beyond the paired 95% interval")
+
+
+def test_platt_sentence_says_whether_calibration_was_applied() -> None:
+    from modules.calibration import Platt
+
+    applied = Platt(0.8, -0.1, True, 0.2, 0.19, 2_000).to_json()
+    assert run_summary.platt_sentence(applied) == ("Platt scaling applied in the exported graph (scale 0.800, offset "
+                                                   "-0.100): validation Brier 0.2000 -> 0.1900 on 2,000 validation rows")
+    assert "would not lower" in run_summary.platt_sentence(Platt(validation_brier_before=0.2,
+                                                                 validation_brier_after=0.21, validation_rows=9).to_json())
+    assert "one class" in run_summary.platt_sentence(Platt(validation_brier_before=0.0, validation_rows=9).to_json())
+    record = reference_record()
+    record["calibration"]["platt"] = applied
+    assert "  Platt scaling applied" in run_summary.format_summary(summary(**record))
+
+
+def test_skipped_reference_models_are_said_in_one_line() -> None:
+    import numpy as np
+
+    from pipeline import reference_models as rm
+
+    record = {"reference_models": rm.skipped(np.ones(3), rm.not_fitted(np.ones(3), np.array([0, 1])))}
+    text = run_summary.format_summary(summary(**record))
+    assert "reference models not fitted: the eval rows hold one class only" in text
+    assert "net - model" not in text
