@@ -56,13 +56,13 @@ def test_every_component_of_create_pipeline_is_a_task(spec: dict) -> None:
     assert {t for t in tasks if t in component_ids} == component_ids - {"latest_blessed_model_resolver"}
     assert {t for t in tasks if t not in component_ids} == {"latest_blessed_model_resolver-model-resolver",
                                                             "latest_blessed_model_resolver-model-blessing-resolver"}
-    assert len(component_ids) == 12
+    assert len(component_ids) == 13  # 11 + ServingCheck + ReferenceModels
 
 
 def test_every_step_runs_the_project_code_in_the_pipeline_image(spec: dict) -> None:
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
     containers = [e["container"] for e in executors.values() if "container" in e]
-    assert len(containers) == 11  # every component but the resolver, whose queries run in the orchestrator
+    assert len(containers) == 12  # every component but the resolver, whose queries run in the orchestrator
     assert {c["image"] for c in containers} == {IMAGE}
     assert all(c["command"] == RUN_EXECUTOR for c in containers)
     assert "pipeline.gates" in json.dumps(executor(spec, "DataValidationGate"))
