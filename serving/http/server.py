@@ -113,6 +113,7 @@ class _Connection(asyncio.Protocol):
         self._write_paused = False
         # the message being parsed
         self._url = b""
+        self._head_size = 0  # request target plus header fields, as parsed
         self._headers: Dict[str, str] = {}
         self._parts: List[bytes] = []
         self._body_bytes = 0
@@ -160,9 +161,9 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            # Upgrade/CONNECT: we speak HTTP/1.1 only; answer what was parsed, then close.
+            # Upgrade/CONNECT: we speak HTTP/1.1 only (RFC 9110 section 7.8 lets us ignore the
+            # header): answer the request, read nothing after it, then close.
             self._stopped = True
-            self._queue.append(BAD_REQUEST)
         except httptools.HttpParserCallbackError as err:
             self._stopped = True
             cause = err.__context__
@@ -187,6 +188,7 @@ class _Connection(asyncio.Protocol):
     # ---- httptools callbacks -------------------------------------------------------------
     def on_message_begin(self) -> None:
         self._url = b""
+        self._head_size = 0
         self._headers = {}
         self._parts = []
         self._body_bytes = 0
@@ -196,8 +198,10 @@ class _Connection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1").strip()
 
     def on_headers_complete(self) -> None:
@@ -206,6 +210,8 @@ class _Connection(asyncio.Protocol):
         self.head_started = None
         if self._parser.get_http_version() not in SUPPORTED_VERSIONS:
             raise _Refusal(BAD_REQUEST)
+        if self._head_size > self._limits.max_header_bytes:  # the head arrived in one read
+            raise _Refusal(HEADERS_TOO_LARGE)
         headers = self._headers
         length = headers.get("content-length")
         if length is not None and int(length) > self._max_body:  # llhttp validated the digits
@@ -332,6 +338,8 @@ class _Connection(asyncio.Protocol):
         self._loop.call_later(LINGER_SECONDS, self.close)
 
     def _send(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
+        if self._stopped and not self._queue:  # the last answer before closing
+            keep_alive = False
         self._write(response, keep_alive, head_only)
         if not keep_alive:
             self.close()
