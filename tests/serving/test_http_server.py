@@ -310,3 +310,13 @@ def test_sigterm_answers_requests_in_flight_before_exit(tmp_path: Path, model_st
     assert proc.wait(timeout=30) == 0
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+@pytest.mark.parametrize("body, message", [
+    (b'{"instances": [' + b"1" * 5000 + b"]}", "Number too big to be stored in double."),
+    (b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "Document nesting too deep."),
+    (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "Document nesting too deep."),
+])
+def test_json_nesting_and_number_length_limits_are_400(served: ModelServer, body: bytes, message: str) -> None:
+    reply = post(served.rest_port, "/v1/models/half:predict", body)
+    assert reply[0] == 400 and error_of(reply) == f"JSON Parse error: {message}"
