@@ -190,8 +190,9 @@ def baseline_server(base: Path, port: int) -> None:
     app.run("127.0.0.1", port, threaded=True)
 
 
-def bench_server(cmd: List[str], port: int, levels: List[int], seconds: int) -> Dict[int, Dict[str, float]]:
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def bench_server(cmd: List[str], port: int, levels: List[int], seconds: int,
+                 cwd: Path = ROOT) -> Dict[int, Dict[str, float]]:
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, proc)
         load(port, max(levels), 2)  # warm-up
@@ -207,6 +208,32 @@ def median_run(runs: List[Dict[str, float]]) -> Dict[str, float]:
     return {**middle, "errors": sum(r["errors"] for r in runs)}
 
 
+def compare_with_checkout(other: Path, base: Path, levels: List[int], seconds: int, repeats: int) -> None:
+    """Before/after in one run: `python -m serving` from `other` (another checkout's root, e.g. the
+    commit before a server change) and from this tree, started alternately `repeats` times per mode
+    (with and without batching) so both see the same machine load; prints the median run per level."""
+    py = sys.executable
+    modes = (("batching", ["--enable_batching", "--batching_parameters_file=serving/config/batching.config"]),
+             ("no batching", []))
+    trees = (("other", other.resolve()), ("this", ROOT))
+    runs: Dict[tuple, List[Dict[int, Dict[str, float]]]] = {}
+    for mode, extra in modes:
+        for _ in range(max(repeats, 1)):
+            for tree, root in trees:
+                rest = free_port()
+                cmd = [py, "-m", "serving", f"--model_base_path={base}", f"--model_name={MODEL_NAME}",
+                       f"--port={free_port()}", f"--rest_api_port={rest}", *extra]
+                runs.setdefault((mode, tree), []).append(bench_server(cmd, rest, levels, seconds, cwd=root))
+    print(f"\nsame-run comparison: other = {other.resolve()}, this = {ROOT}; median of {repeats} runs each")
+    print(f"{'mode':12} {'tree':6} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  runs (req/s)")
+    for (mode, tree), by_run in runs.items():
+        for c in levels:
+            r = median_run([run[c] for run in by_run])
+            spread = ", ".join(f"{run[c]['rps']:,.0f}" for run in by_run)
+            print(f"{mode:12} {tree:6} {c:5d} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} "
+                  f"{int(r['errors']):7d}  {spread}")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model_base_path", type=Path, default=DEFAULT_SERVING_DIR / MODEL_NAME)
@@ -214,6 +241,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--repeats", type=int, default=3, help="fresh batching-server runs (median reported)")
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--compare_with", type=Path, metavar="CHECKOUT",
+                        help="only compare this tree's server with the one in CHECKOUT (another checkout's "
+                             "root, e.g. `git worktree add /tmp/before HEAD~1`), alternating, in one run")
     args = parser.parse_args(argv)
     base = args.model_base_path
     if args.baseline_server:
@@ -222,6 +252,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not base.is_dir() or not any(p.name.isdigit() for p in base.iterdir()):
         base = build_fallback_model(Path(tempfile.mkdtemp()) / MODEL_NAME)
         print(f"no pushed model found; using a tiny stand-in at {base}")
+    if args.compare_with:
+        compare_with_checkout(args.compare_with, base, args.concurrency, args.duration, args.repeats)
+        return 0
     print(f"model: {base}   load generator: {'wrk' if shutil.which('wrk') else 'python threads'}   "
           f"cores: {os.cpu_count()}   duration: {args.duration}s per level")
     rate = in_process_rate(base, 5)
