@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -132,17 +133,23 @@ class ModelServer:
         self.rest_port = self._http.port
 
     def drain(self) -> bool:
-        """Stops taking REST connections and waits up to `--drain_timeout_seconds` for requests
-        already received to be answered (what a Kubernetes pod gets between SIGTERM and SIGKILL);
-        True if none was left unanswered. Call `stop()` afterwards."""
-        if self._loop is None or self._http is None or not self._loop.is_running():
-            return True
+        """Stops taking requests (new REST connections are refused, new RPCs rejected) and waits up
+        to `--drain_timeout_seconds` for those already received to be answered, on both ports (what
+        a Kubernetes pod gets between SIGTERM and SIGKILL); True if none was left unanswered. Call
+        `stop()` afterwards."""
         timeout = self.config.http_limits.drain_seconds
-        future = asyncio.run_coroutine_threadsafe(self._http.drain(timeout), self._loop)
-        try:
-            return future.result(timeout=timeout + 5)
-        except Exception:  # the loop died: nothing left to wait for
-            return False
+        deadline = time.monotonic() + timeout
+        grpc_done = self._grpc.stop(grace=timeout) if self._grpc is not None else None
+        drained = True
+        if self._loop is not None and self._http is not None and self._loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self._http.drain(timeout), self._loop)
+            try:
+                drained = future.result(timeout=timeout + 5)
+            except Exception:  # the loop died: nothing left to wait for
+                drained = False
+        if grpc_done is not None:
+            drained = grpc_done.wait(max(deadline - time.monotonic(), 0)) and drained
+        return drained
 
     def stop(self) -> None:
         if self._loop is not None and self._http is not None:

@@ -202,13 +202,14 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1").strip()
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1").rstrip()  # llhttp drops leading OWS
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
         self.head_started = None
-        if self._parser.get_http_version() not in SUPPORTED_VERSIONS:
+        version = self._parser.get_http_version()
+        if version not in SUPPORTED_VERSIONS:
             raise _Refusal(BAD_REQUEST)
         if self._head_size > self._limits.max_header_bytes:  # the head arrived in one read
             raise _Refusal(HEADERS_TOO_LARGE)
@@ -217,7 +218,7 @@ class _Connection(asyncio.Protocol):
         if length is not None and int(length) > self._max_body:  # llhttp validated the digits
             raise _Refusal(self._app.oversized(self._target(), self._max_body))
         if (headers.get("expect", "").lower() == "100-continue" and self._transport is not None
-                and self._parser.get_http_version() == "1.1"
+                and version == "1.1"
                 and (length not in (None, "0") or "transfer-encoding" in headers)):
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -294,7 +295,8 @@ class _Connection(asyncio.Protocol):
         if self._closing:
             return
         self._send(response, keep_alive, head_only)
-        self._kick()
+        if self._queue or self._read_paused or self._eof or self._stopped:
+            self._kick()  # else nothing to do: the next read answers the next request at once
 
     def _pause_reading(self) -> None:
         if not self._read_paused and self._transport is not None and not self._closing:

@@ -14,7 +14,11 @@ import time
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
+import grpc
+import numpy as np
 import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving.constants import PROJECT_ROOT
 from serving.core.manager import ModelConfig
@@ -246,15 +250,19 @@ def test_slow_request_head_times_out_with_408(tmp_path: Path, model_store: Path,
     assert get(server.rest_port, "/v1/models/half")[0] == 200
 
 
-def start_server(tmp_path: Path, model_store: Path, *flags: str) -> Tuple[subprocess.Popen, int]:
-    """`python -m serving` for model `half`, once its REST port is open."""
-    install(model_store, "tf2_v1", tmp_path / "half", 1)
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        rest = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def start_server(tmp_path: Path, model_store: Path, *flags: str, grpc_port: int = 0) -> Tuple[subprocess.Popen, int]:
+    """`python -m serving` for model `half`, once its REST port is open."""
+    install(model_store, "tf2_v1", tmp_path / "half", 1)
+    rest = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "serving", f"--model_base_path={tmp_path / 'half'}", "--model_name=half",
-         "--port=0", f"--rest_api_port={rest}", *flags],
+         f"--port={grpc_port}", f"--rest_api_port={rest}", *flags],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:  # type: ignore[union-attr]
         if "Exporting HTTP/REST API" in line:
@@ -298,14 +306,22 @@ def test_sigterm_answers_requests_in_flight_before_exit(tmp_path: Path, model_st
                                                        processes: List[subprocess.Popen]) -> None:
     params = tmp_path / "batching.config"  # batches wait 3 s for company: a request stays in flight that long
     params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 3000000 }\n")
-    proc, port = start_server(tmp_path, model_store, "--enable_batching", f"--batching_parameters_file={params}")
+    grpc_port = free_port()
+    proc, port = start_server(tmp_path, model_store, "--enable_batching", f"--batching_parameters_file={params}",
+                              grpc_port=grpc_port)
     processes.append(proc)
     request = (b"POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n" + PREDICT)
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+    rpc = predict_pb2.PredictRequest()
+    rpc.model_spec.name = "half"
+    rpc.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([1.0], np.float32)))
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel, \
+            socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        answer = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict.future(rpc, timeout=30)
         sock.sendall(request)
-        time.sleep(0.5)  # the request now waits in its batch
+        time.sleep(0.5)  # both requests now wait in their batch
         proc.send_signal(signal.SIGTERM)
         data = read_to_eof(sock)
+        assert tf.make_ndarray(answer.result().outputs["y"]).tolist() == [2.5]
     assert responses(data) == [b"HTTP/1.1 200 OK"] and b'"predictions"' in data
     assert proc.wait(timeout=30) == 0
     with pytest.raises(OSError):
@@ -320,3 +336,19 @@ def test_sigterm_answers_requests_in_flight_before_exit(tmp_path: Path, model_st
 def test_json_nesting_and_number_length_limits_are_400(served: ModelServer, body: bytes, message: str) -> None:
     reply = post(served.rest_port, "/v1/models/half:predict", body)
     assert reply[0] == 400 and error_of(reply) == f"JSON Parse error: {message}"
+
+
+def test_limit_flags_reach_the_server_config_and_bad_values_are_config_errors(tmp_path: Path) -> None:
+    from serving.config.server_config import ConfigError, from_args
+
+    base = [f"--model_base_path={tmp_path}"]
+    config = from_args(base + ["--rest_api_max_connections=7", "--rest_api_header_timeout_seconds=2.5",
+                               "--max_unknown_model_names=0"])
+    assert config.http_limits == HttpLimits(max_connections=7, header_timeout_seconds=2.5)
+    assert config.max_unknown_model_names == 0
+    assert from_args(base).http_limits == HttpLimits()
+    for bad in ("--rest_api_max_connections=0", "--rest_api_max_header_bytes=-1", "--drain_timeout_seconds=0"):
+        with pytest.raises(ConfigError, match=bad.split("=")[0] + " must be > 0"):
+            from_args(base + [bad])
+    with pytest.raises(ConfigError, match="--max_unknown_model_names must be >= 0"):
+        from_args(base + ["--max_unknown_model_names=-1"])
