@@ -12,6 +12,11 @@ spread over 2,500-5,000 req/s at concurrency 64. The batching server is therefor
 `--repeats` times (a fresh process each); the table gives the median run per level, and the
 spread is printed. One run of the other servers serves as reference.
 
+Before/after a server change, in one run (so both see the same machine load):
+`--compare_with CHECKOUT` starts the server of another checkout (e.g. `git worktree add /tmp/before
+HEAD~1`) and this tree's alternately, with and without batching; `--http_layer_only` measures the CPU
+time per request of `serving/http/server.py` alone (with `--compare_with`: of both trees).
+
 Default model: serving_model/customer-model (the pipeline's push); if absent, a tiny model with
 the same 13 raw-feature signature is built in a temporary directory.
 """
@@ -208,6 +213,60 @@ def median_run(runs: List[Dict[str, float]]) -> Dict[str, float]:
     return {**middle, "errors": sum(r["errors"] for r in runs)}
 
 
+_HTTP_LAYER_SCRIPT = r"""
+import asyncio, sys, time
+sys.path.insert(0, ".")
+import serving.http.server as S
+from serving.api.rest import Response
+from serving.http.bridge import PendingReply
+pending = []
+class App:
+    def handle(self, request):
+        reply = PendingReply(); pending.append(reply); return reply
+    def oversized(self, target, limit):
+        return Response(413)
+class Transport(asyncio.Transport):
+    def write(self, data): pass
+    def pause_reading(self): pass
+    def resume_reading(self): pass
+    def can_write_eof(self): return True
+    def get_write_buffer_size(self): return 0
+class Server:
+    app, max_body_bytes, connections, closing = App(), 1 << 24, set(), False
+    limits = S.HttpLimits() if hasattr(S, "HttpLimits") else None
+    def accepted(self): pass
+REQUEST, N = sys.argv[1].encode().decode("unicode_escape").encode("latin-1"), int(sys.argv[2])
+async def main():
+    conn = S._Connection(Server()); conn.connection_made(Transport())
+    answer = Response(200, b'{"predictions": [1]}')
+    started = time.perf_counter()
+    for _ in range(N):
+        conn.data_received(REQUEST)
+        pending.pop().resolve(answer)
+    print((time.perf_counter() - started) / N * 1e6)
+asyncio.run(main())
+"""
+
+
+def http_layer_cost(trees: List[Path], rounds: int = 5, requests: int = 100_000) -> None:
+    """CPU time per request of the HTTP layer alone (`serving/http/server.py`: framing the request
+    wrk sends, handing it over, writing the answer), with a stub app and transport, so a parser
+    change can be compared without model or load-generator noise. Best of `rounds` fresh processes,
+    trees alternating."""
+    request = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:8501\r\nContent-Length: {len(BODY)}\r\n"
+               f"Content-Type: application/json\r\n\r\n{BODY}").encode().decode("latin-1")
+    escaped = request.encode("unicode_escape").decode("ascii")
+    best: Dict[Path, float] = {}
+    for _ in range(rounds):
+        for tree in trees:
+            out = subprocess.run([sys.executable, "-c", _HTTP_LAYER_SCRIPT, escaped, str(requests)], cwd=tree,
+                                 capture_output=True, text=True, check=True).stdout
+            best[tree] = min(best.get(tree, float("inf")), float(out.split()[-1]))
+    print(f"\nHTTP layer alone, one keep-alive connection, best of {rounds} x {requests:,} requests:")
+    for tree, micros in best.items():
+        print(f"  {tree}: {micros:.1f} us per request")
+
+
 def compare_with_checkout(other: Path, base: Path, levels: List[int], seconds: int, repeats: int) -> None:
     """Before/after in one run: `python -m serving` from `other` (another checkout's root, e.g. the
     commit before a server change) and from this tree, started alternately `repeats` times per mode
@@ -244,10 +303,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--compare_with", type=Path, metavar="CHECKOUT",
                         help="only compare this tree's server with the one in CHECKOUT (another checkout's "
                              "root, e.g. `git worktree add /tmp/before HEAD~1`), alternating, in one run")
+    parser.add_argument("--http_layer_only", action="store_true",
+                        help="only the HTTP layer's CPU time per request (with --compare_with: both trees)")
     args = parser.parse_args(argv)
     base = args.model_base_path
     if args.baseline_server:
         baseline_server(base, args.baseline_server)
+        return 0
+    if args.http_layer_only:
+        http_layer_cost([args.compare_with.resolve(), ROOT] if args.compare_with else [ROOT])
         return 0
     if not base.is_dir() or not any(p.name.isdigit() for p in base.iterdir()):
         base = build_fallback_model(Path(tempfile.mkdtemp()) / MODEL_NAME)

@@ -20,5 +20,5 @@ class HttpLimits:
     """A keep-alive connection with no request in progress for this long is closed."""
     offload_body_bytes: int = 256 * 1024
     """Bodies larger than this are decoded on a worker thread, not the event loop."""
-    drain_seconds: float = 30.0
+    drain_seconds: float = 25.0
     """On SIGTERM: how long requests already received may take to be answered before the server exits."""
