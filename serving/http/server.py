@@ -113,7 +113,6 @@ class _Connection(asyncio.Protocol):
         self._write_paused = False
         # the message being parsed
         self._url = b""
-        self._head_size = 0  # request target plus header fields, as parsed
         self._headers: Dict[str, str] = {}
         self._parts: List[bytes] = []
         self._body_bytes = 0
@@ -186,32 +185,28 @@ class _Connection(asyncio.Protocol):
                 self._process()  # the common case, one request per read: answer it now
 
     # ---- httptools callbacks -------------------------------------------------------------
-    def on_message_begin(self) -> None:
+    def on_message_begin(self) -> None:  # _parts and _in_head were reset by on_message_complete
         self._url = b""
-        self._head_size = 0
         self._headers = {}
-        self._parts = []
         self._body_bytes = 0
-        self._in_head = True
         if self.head_started is None:
             self.head_started = time.monotonic()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value) + 4
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1").rstrip()  # llhttp drops leading OWS
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._head_bytes = 0
+        head_bytes, self._head_bytes = self._head_bytes, 0
         self.head_started = None
         version = self._parser.get_http_version()
         if version not in SUPPORTED_VERSIONS:
             raise _Refusal(BAD_REQUEST)
-        if self._head_size > self._limits.max_header_bytes:  # the head arrived in one read
+        limit = self._limits.max_header_bytes
+        if head_bytes > limit and self._head_size() > limit:  # the head arrived in one read
             raise _Refusal(HEADERS_TOO_LARGE)
         headers = self._headers
         length = headers.get("content-length")
@@ -239,6 +234,11 @@ class _Connection(asyncio.Protocol):
         self._queue.append((request, self._parser.should_keep_alive()))
 
     # ---- processing ----------------------------------------------------------------------
+    def _head_size(self) -> int:
+        """Bytes of the request target and header fields just parsed (computed only when the reads
+        that carried them were larger than the limit)."""
+        return len(self._url) + sum(len(k) + len(v) + 4 for k, v in self._headers.items())
+
     def _target(self) -> str:
         target = self._url.decode("latin-1")
         if target.startswith(("http://", "https://")):  # absolute-form (RFC 9112 section 3.2.2)
