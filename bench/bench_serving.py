@@ -19,6 +19,11 @@ Last section (own function, `first_requests_after_swap`): latency of the first r
 version right after it became AVAILABLE, with --enable_model_warmup true and false (`--swap-only`
 runs just that section).
 
+Before/after a server change, in one run (so both see the same machine load):
+`--compare_with CHECKOUT` starts the server of another checkout (e.g. `git worktree add /tmp/before
+HEAD~1`) and this tree's alternately, with and without batching; `--http_layer_only` measures the CPU
+time per request of `serving/http/server.py` alone (with `--compare_with`: of both trees).
+
 Default model: serving_model/customer-model (the pipeline's push); if absent, a tiny model with
 the same 13 raw-feature signature is built in a temporary directory.
 """
@@ -197,8 +202,9 @@ def baseline_server(base: Path, port: int) -> None:
     app.run("127.0.0.1", port, threaded=True)
 
 
-def bench_server(cmd: List[str], port: int, levels: List[int], seconds: int) -> Dict[int, Dict[str, float]]:
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def bench_server(cmd: List[str], port: int, levels: List[int], seconds: int,
+                 cwd: Path = ROOT) -> Dict[int, Dict[str, float]]:
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, proc)
         load(port, max(levels), 2)  # warm-up
@@ -279,6 +285,8 @@ def report_reload_memory(base: Path, reloads: int) -> None:
     print(f"\nresident memory over {reloads} reloads (MiB): start {sizes[0]:.0f}, after 1 {sizes[1]:.0f}, "
           f"after {reloads} {sizes[-1]:.0f}; growth over the second half {slope:+.2f} MiB/reload")
     print("  per reload: " + " ".join(f"{x:.0f}" for x in sizes))
+
+
 def first_requests_after_swap(base: Path, warm: bool, requests: int = 10) -> List[float]:
     """Milliseconds of the first `requests` predicts sent to a version right after it became AVAILABLE.
 
@@ -339,6 +347,86 @@ def print_swap_latency(base: Path, rounds: int) -> None:
         print(f"{str(warm).lower():22} {column[0]:8.1f} {column[1]:8.1f} {rest:16.1f}")
 
 
+_HTTP_LAYER_SCRIPT = r"""
+import asyncio, sys, time
+sys.path.insert(0, ".")
+import serving.http.server as S
+from serving.api.rest import Response
+from serving.http.bridge import PendingReply
+pending = []
+class App:
+    def handle(self, request):
+        reply = PendingReply(); pending.append(reply); return reply
+    def oversized(self, target, limit):
+        return Response(413)
+class Transport(asyncio.Transport):
+    def write(self, data): pass
+    def pause_reading(self): pass
+    def resume_reading(self): pass
+    def can_write_eof(self): return True
+    def get_write_buffer_size(self): return 0
+class Server:
+    app, max_body_bytes, connections, closing = App(), 1 << 24, set(), False
+    limits = S.HttpLimits() if hasattr(S, "HttpLimits") else None
+    def accepted(self): pass
+REQUEST, N = sys.argv[1].encode().decode("unicode_escape").encode("latin-1"), int(sys.argv[2])
+async def main():
+    conn = S._Connection(Server()); conn.connection_made(Transport())
+    answer = Response(200, b'{"predictions": [1]}')
+    started = time.perf_counter()
+    for _ in range(N):
+        conn.data_received(REQUEST)
+        pending.pop().resolve(answer)
+    print((time.perf_counter() - started) / N * 1e6)
+asyncio.run(main())
+"""
+
+
+def http_layer_cost(trees: List[Path], rounds: int = 5, requests: int = 100_000) -> None:
+    """CPU time per request of the HTTP layer alone (`serving/http/server.py`: framing the request
+    wrk sends, handing it over, writing the answer), with a stub app and transport, so a parser
+    change can be compared without model or load-generator noise. Best of `rounds` fresh processes,
+    trees alternating."""
+    request = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:8501\r\nContent-Length: {len(BODY)}\r\n"
+               f"Content-Type: application/json\r\n\r\n{BODY}").encode().decode("latin-1")
+    escaped = request.encode("unicode_escape").decode("ascii")
+    best: Dict[Path, float] = {}
+    for _ in range(rounds):
+        for tree in trees:
+            out = subprocess.run([sys.executable, "-c", _HTTP_LAYER_SCRIPT, escaped, str(requests)], cwd=tree,
+                                 capture_output=True, text=True, check=True).stdout
+            best[tree] = min(best.get(tree, float("inf")), float(out.split()[-1]))
+    print(f"\nHTTP layer alone, one keep-alive connection, best of {rounds} x {requests:,} requests:")
+    for tree, micros in best.items():
+        print(f"  {tree}: {micros:.1f} us per request")
+
+
+def compare_with_checkout(other: Path, base: Path, levels: List[int], seconds: int, repeats: int) -> None:
+    """Before/after in one run: `python -m serving` from `other` (another checkout's root, e.g. the
+    commit before a server change) and from this tree, started alternately `repeats` times per mode
+    (with and without batching) so both see the same machine load; prints the median run per level."""
+    py = sys.executable
+    modes = (("batching", ["--enable_batching", "--batching_parameters_file=serving/config/batching.config"]),
+             ("no batching", []))
+    trees = (("other", other.resolve()), ("this", ROOT))
+    runs: Dict[tuple, List[Dict[int, Dict[str, float]]]] = {}
+    for mode, extra in modes:
+        for _ in range(max(repeats, 1)):
+            for tree, root in trees:
+                rest = free_port()
+                cmd = [py, "-m", "serving", f"--model_base_path={base}", f"--model_name={MODEL_NAME}",
+                       f"--port={free_port()}", f"--rest_api_port={rest}", *extra]
+                runs.setdefault((mode, tree), []).append(bench_server(cmd, rest, levels, seconds, cwd=root))
+    print(f"\nsame-run comparison: other = {other.resolve()}, this = {ROOT}; median of {repeats} runs each")
+    print(f"{'mode':12} {'tree':6} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  runs (req/s)")
+    for (mode, tree), by_run in runs.items():
+        for c in levels:
+            r = median_run([run[c] for run in by_run])
+            spread = ", ".join(f"{run[c]['rps']:,.0f}" for run in by_run)
+            print(f"{mode:12} {tree:6} {c:5d} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} "
+                  f"{int(r['errors']):7d}  {spread}")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model_base_path", type=Path, default=DEFAULT_SERVING_DIR / MODEL_NAME)
@@ -351,16 +439,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--reloads-only", action="store_true", help="run only the resident-memory section")
     parser.add_argument("--swap-only", action="store_true",
                         help="only the first-requests-after-swap section (warmup on and off)")
+    parser.add_argument("--compare_with", type=Path, metavar="CHECKOUT",
+                        help="only compare this tree's server with the one in CHECKOUT (another checkout's "
+                             "root, e.g. `git worktree add /tmp/before HEAD~1`), alternating, in one run")
+    parser.add_argument("--http_layer_only", action="store_true",
+                        help="only the HTTP layer's CPU time per request (with --compare_with: both trees)")
     args = parser.parse_args(argv)
     base = args.model_base_path
     if args.baseline_server:
         baseline_server(base, args.baseline_server)
+        return 0
+    if args.http_layer_only:
+        http_layer_cost([args.compare_with.resolve(), ROOT] if args.compare_with else [ROOT])
         return 0
     if not base.is_dir() or not any(p.name.isdigit() for p in base.iterdir()):
         base = build_fallback_model(Path(tempfile.mkdtemp()) / MODEL_NAME)
         print(f"no pushed model found; using a tiny stand-in at {base}")
     if args.swap_only:
         print_swap_latency(base, max(args.repeats, 1))
+        return 0
+    if args.compare_with:
+        compare_with_checkout(args.compare_with, base, args.concurrency, args.duration, args.repeats)
         return 0
     print(f"model: {base}   load generator: {'wrk' if shutil.which('wrk') else 'python threads'}   "
           f"cores: {os.cpu_count()}   duration: {args.duration}s per level")

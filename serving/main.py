@@ -83,6 +83,9 @@ class ModelServer:
             load_retry_interval_seconds=config.load_retry_interval_seconds,
             settle_seconds=config.settle_seconds,
             on_load=self.metrics.record_load)
+        served = frozenset(model.name for model in config.models)
+        self.metrics.limit_unknown_model_names(
+            lambda name: name in served or name in self.manager.model_names(), config.max_unknown_model_names)
         self.runner = (BatchScheduler(config.batching, self.metrics) if config.batching
                        else DirectRunner(config.num_threads))
         request_log = RequestLog(config.request_log_file) if config.request_log_file else None
@@ -194,8 +197,9 @@ class ModelServer:
         cfg = self.config
         loop = asyncio.new_event_loop()
         self._loop = loop
-        api = RestApi(self.service, self.metrics, cfg.metrics_path, loop, cfg.enable_cors)
-        self._http = HttpServer(api, cfg.host, cfg.rest_port or 0, cfg.max_request_bytes)
+        api = RestApi(self.service, self.metrics, cfg.metrics_path, loop, cfg.enable_cors,
+                      offload_body_bytes=cfg.http_limits.offload_body_bytes)
+        self._http = HttpServer(api, cfg.host, cfg.rest_port or 0, cfg.max_request_bytes, cfg.http_limits)
         ready = threading.Event()
         errors: List[BaseException] = []
 
@@ -216,6 +220,25 @@ class ModelServer:
         if errors:
             raise errors[0]
         self.rest_port = self._http.port
+
+    def drain(self) -> bool:
+        """Stops taking requests (new REST connections are refused, new RPCs rejected) and waits up
+        to `--drain_timeout_seconds` for those already received to be answered, on both ports (what
+        a Kubernetes pod gets between SIGTERM and SIGKILL); True if none was left unanswered. Call
+        `stop()` afterwards."""
+        timeout = self.config.http_limits.drain_seconds
+        deadline = time.monotonic() + timeout
+        grpc_done = self._grpc.stop(grace=timeout) if self._grpc is not None else None
+        drained = True
+        if self._loop is not None and self._http is not None and self._loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self._http.drain(timeout), self._loop)
+            try:
+                drained = future.result(timeout=timeout + 5)
+            except Exception:  # the loop died: nothing left to wait for
+                drained = False
+        if grpc_done is not None:
+            drained = grpc_done.wait(max(deadline - time.monotonic(), 0)) and drained
+        return drained
 
     def stop(self) -> None:
         self._config_stop.set()
@@ -262,6 +285,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         server.stop()
         return 1
     stop.wait()
-    LOG.info("Shutting down")
+    LOG.info("Shutting down: answering requests already received (up to %gs)",
+             config.http_limits.drain_seconds)
+    if not server.drain():
+        LOG.warning("Requests still unanswered after %gs; closing their connections",
+                    config.http_limits.drain_seconds)
     server.stop()
     return 0

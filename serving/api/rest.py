@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple, Union
 from urllib.parse import unquote
 
@@ -97,12 +98,21 @@ def _proto_json(message: Message) -> str:
         ensure_ascii=False)
 
 
+_Decoded = Tuple[Servable, Callable[[Done], None], Callable[[Any], bytes]]
+"""A decoded POST: the leased servable, how to start the model call, how to encode its result."""
+
 class RestApi:
     """Routes and handles HTTP requests; see module docstring."""
 
     def __init__(self, service: PredictionService, metrics: ServingMetrics, metrics_path: Optional[str],
-                 loop: asyncio.AbstractEventLoop, enable_cors: bool = False) -> None:
+                 loop: asyncio.AbstractEventLoop, enable_cors: bool = False,
+                 offload_body_bytes: Optional[int] = None) -> None:
+        """`offload_body_bytes`: POST bodies larger than this are parsed and decoded on a worker
+        thread (TF Serving handles every REST request on its worker threads); None: never."""
         self._service = service
+        self._loop = loop
+        self._offload_bytes = offload_body_bytes
+        self._decoder: Optional[ThreadPoolExecutor] = None
         self._bridge = LoopBridge(loop, service.timeout_ms / 1000 + 0.05)
         self._metrics = metrics
         self._metrics_path = metrics_path
@@ -158,29 +168,68 @@ class RestApi:
 
     # ---- POST ------------------------------------------------------------------------------
     def _post(self, route: _Route, body: bytes, started: float) -> Reply:
+        if self._offload_bytes is not None and len(body) > self._offload_bytes:
+            return self._post_offloaded(route, body, started)
+        servable, start, encode = self._decode_post(route, body)
+        try:
+            return self._pending(route, start, started, encode)
+        finally:
+            servable.release()  # a run started meanwhile holds its own lease
+
+    def _post_offloaded(self, route: _Route, body: bytes, started: float) -> PendingReply[Response]:
+        """`_decode_post` on a worker thread, so one large body does not hold up other clients'
+        turns on the loop; the model call then starts from the loop as usual."""
+        if self._decoder is None:
+            self._decoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rest-decode")
+        reply: PendingReply[Response] = PendingReply()
+
+        def decoded(future: "Future[_Decoded]") -> None:
+            try:
+                servable, start, encode = future.result()
+                try:
+                    self._pending(route, start, started, encode).then(reply.resolve)
+                finally:
+                    servable.release()  # a run started meanwhile holds its own lease
+            except ServingError as err:
+                reply.resolve(self._error(route.model, err))
+            except RecursionError:
+                reply.resolve(self._error(route.model, InvalidArgumentError("JSON nesting too deep")))
+            except Exception:  # a bug must cost one request, never the loop
+                LOG.exception("Unhandled error decoding a request for %s", route.model)
+                reply.resolve(self._error(route.model, ServingError("Internal server error", Code.INTERNAL)))
+
+        future = self._decoder.submit(self._decode_post, route, body)
+        future.add_done_callback(lambda f: self._loop.call_soon_threadsafe(decoded, f))
+        return reply
+
+    def _decode_post(self, route: _Route, body: bytes) -> "_Decoded":
+        """Parses and decodes a POST body: (the servable, leased; start the model call; encode its
+        result). The caller releases the lease once the call has started. Thread-safe."""
         service = self._service
         doc = parse_json(body)
         signature_name = signature_name_of(doc)
         servable = service.resolve(route.model, route.version, route.label)
         try:
-            return self._run(route, servable, doc, signature_name, started)
-        finally:
-            servable.release()  # a run started meanwhile holds its own lease
+            start, encode = self._decode_call(route, servable, doc, signature_name)
+        except BaseException:
+            servable.release()
+            raise
+        return servable, start, encode
 
-    def _run(self, route: _Route, servable: Servable, doc: Any, signature_name: str, started: float) -> Reply:
+    def _decode_call(self, route: _Route, servable: Servable, doc: Any, signature_name: str
+                     ) -> Tuple[Callable[[Done], None], Callable[[Any], bytes]]:
         service = self._service
         max_rows = service.max_instances
         if route.verb == "predict":
             signature = service.predict_signature(servable, signature_name)
             inputs, fmt = decode_predict_inputs(doc, signature.inputs, max_rows)
-            return self._pending(route, lambda done: service.predict(servable, signature, inputs, done),
-                                 started, lambda out: encode_predict_response(out, fmt))
+            return (lambda done: service.predict(servable, signature, inputs, done),
+                    lambda out: encode_predict_response(out, fmt))
         examples = decode_examples(doc, max_rows)
         if route.verb == "classify":
-            return self._pending(route, lambda done: service.classify(servable, signature_name, examples, done),
-                                 started, encode_classify_results)
-        return self._pending(route, lambda done: service.regress(servable, signature_name, examples, done),
-                             started, encode_regress_results)
+            return (lambda done: service.classify(servable, signature_name, examples, done),
+                    encode_classify_results)
+        return (lambda done: service.regress(servable, signature_name, examples, done), encode_regress_results)
 
     def _pending(self, route: _Route, start: Callable[[Done], None], started: float,
                  encode: Callable[[Any], bytes]) -> PendingReply[Response]:

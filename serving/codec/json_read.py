@@ -53,6 +53,8 @@ def _parse_lenient(body: bytes) -> Any:
         ) from None
     except RecursionError:
         raise InvalidArgumentError("JSON Parse error: Document nesting too deep.") from None
+    except ValueError:  # an integer longer than sys.get_int_max_str_digits() (4300 digits)
+        raise InvalidArgumentError("JSON Parse error: Number too big to be stored in double.") from None
 
 
 def _rapidjson_message(err: json.JSONDecodeError, text: str) -> str:

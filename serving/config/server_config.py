@@ -22,6 +22,8 @@ from serving.constants import (DEFAULT_HOST, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_
 from serving.core.manager import ModelConfig
 from serving.config.protos import BatchingParameters, MonitoringConfig, prometheus_path
 from serving.core.version_policy import PolicyKind, VersionPolicy
+from serving.http.limits import HttpLimits
+from serving.observability.metrics import DEFAULT_MAX_UNKNOWN_MODEL_NAMES
 
 
 class ConfigError(Exception):
@@ -59,6 +61,10 @@ class ServerConfig:
     """`--model_config_file`, kept so it can be re-read; None with `--model_base_path`."""
     model_config_poll_seconds: float = 0.0
     """`--model_config_file_poll_wait_seconds`: re-read the config file this often; <= 0 reads it once."""
+    http_limits: HttpLimits = HttpLimits()
+    """Our extension (TF Serving's libevent server has no such flags): REST framing and connection limits."""
+    max_unknown_model_names: int = DEFAULT_MAX_UNKNOWN_MODEL_NAMES
+    """Our extension: distinct `model_name` label values kept for models the server does not serve."""
 
 
 def _bool(text: str) -> bool:
@@ -103,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
               "file as a JSON line, for `python -m monitoring.drift`; off by default")
     _lifecycle_flags(p)
     _add_reload_and_warmup_flags(p)
+    _add_http_limit_flags(p)
     return p
 
 
@@ -123,6 +130,49 @@ def _add_reload_and_warmup_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0,
                    help="re-read --model_config_file this often and apply changed models, version policies "
                         "and labels without a restart; 0 (default) reads it once")
+
+
+
+_LIMIT_FLAGS = (
+    # (flag, HttpLimits field, type, help)
+    ("--rest_api_max_header_bytes", "max_header_bytes", int,
+     "request line plus headers, bytes; a larger head gets 431 and the connection is closed"),
+    ("--rest_api_max_decompressed_bytes", "max_decompressed_bytes", int,
+     "a gzip request body may inflate to at most this many bytes (413 past it)"),
+    ("--rest_api_max_connections", "max_connections", int,
+     "open REST connections; a connection past the cap gets 503 and is closed, open ones keep working"),
+    ("--rest_api_header_timeout_seconds", "header_timeout_seconds", float,
+     "time allowed to send a request's line and headers (408 and close past it)"),
+    ("--rest_api_idle_timeout_seconds", "idle_timeout_seconds", float,
+     "an idle keep-alive REST connection is closed after this long"),
+    ("--rest_api_offload_body_bytes", "offload_body_bytes", int,
+     "REST bodies larger than this are decoded on a worker thread instead of the event loop"),
+    ("--drain_timeout_seconds", "drain_seconds", float,
+     "on SIGTERM/SIGINT, how long requests already received may take to be answered before exit"),
+)
+
+
+def _add_http_limit_flags(p: argparse.ArgumentParser) -> None:
+    """Our extensions (tensorflow_model_server has no such flags); defaults from `HttpLimits`."""
+    group = p.add_argument_group("REST limits (not TF Serving flags)")
+    defaults = HttpLimits()
+    for flag, field, kind, text in _LIMIT_FLAGS:
+        group.add_argument(flag, type=kind, default=getattr(defaults, field), help=f"{text} (default: %(default)s)")
+    group.add_argument("--max_unknown_model_names", type=int, default=DEFAULT_MAX_UNKNOWN_MODEL_NAMES,
+                       help="distinct model_name label values recorded for models this server does not serve; "
+                            "later unknown names are counted under one overflow value (default: %(default)s)")
+
+
+def _http_limits(args: argparse.Namespace) -> HttpLimits:
+    values = {}
+    for flag, field, _, _ in _LIMIT_FLAGS:
+        value = getattr(args, flag[2:])
+        if not value > 0:
+            raise ConfigError(f"{flag} must be > 0.")
+        values[field] = value
+    if args.max_unknown_model_names < 0:
+        raise ConfigError("--max_unknown_model_names must be >= 0.")
+    return HttpLimits(**values)
 
 
 def _read(path: str, flag: str) -> str:
@@ -261,6 +311,8 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
         enable_model_warmup=args.enable_model_warmup,
         model_config_file=Path(args.model_config_file) if args.model_config_file else None,
         model_config_poll_seconds=args.model_config_file_poll_wait_seconds if args.model_config_file else 0.0,
+        http_limits=_http_limits(args),
+        max_unknown_model_names=args.max_unknown_model_names,
     )
 
 

@@ -1,38 +1,80 @@
-"""Minimal HTTP/1.1 server on asyncio (stdlib only), built for keep-alive throughput.
+"""HTTP/1.1 server: llhttp (via httptools) framing under our own `asyncio.Protocol`.
 
-One `asyncio.Protocol` per connection parses requests straight from the socket buffer
-(Content-Length or chunked bodies, `Expect: 100-continue`, gzip request bodies, pipelining) and
-hands them to `RestApi.handle`. Model runs happen on worker threads; the event loop only parses,
-encodes and writes. Limits: header block size, body size (413), idle connections are closed.
+Framing is not ours: `httptools.HttpRequestParser` (Node.js' llhttp) splits the byte stream into
+requests and enforces RFC 9112 (section 6.3): `Content-Length` together with `Transfer-Encoding`,
+a coding other than a final `chunked`, an invalid or duplicate length, an invalid chunk size, a
+bare LF or an invalid request line all fail the parse, and a failed parse answers 400 and closes
+the connection, so no second request can be smuggled behind the first. We only accept versions
+1.0 and 1.1 (llhttp also parses 0.9 and 2.0 request lines).
+
+Flow control and bounded work (TF Serving runs its REST handlers on worker threads so one client
+cannot hold the others up; here one event loop serves every connection, so each connection takes
+small turns):
+- a connection answers its requests in order, one request per loop turn; pipelined requests wait
+  in a queue holding at most what one socket read carried, because reading pauses as soon as data
+  arrives while a request is in flight, and resumes when the queue is empty;
+- while the transport's write buffer is past its high-water mark (`pause_writing`), no further
+  request of that connection is processed and reading is paused: a client that never reads its
+  answers costs at most one read of requests plus the transport's buffer;
+- request bodies are joined once (no rescanning of a growing buffer), their size is checked from
+  `Content-Length` before any of the body is read, and large bodies are decoded off the loop
+  (`RestApi`).
+
+Limits (`HttpLimits`, flags in `serving.config.server_config`): header block size (431), body size
+(413, `--max_request_bytes`), decompressed size (413), open connections (past the cap a new
+connection gets 503 and is closed; open ones keep working), time to send a request head (408) and
+idle keep-alive time. A failing `accept()` (e.g. out of file descriptors) is logged once until
+accepting works again, not once per retry.
+
+A client that half-closes (shuts down its sending side) still receives the answers to the requests
+it sent; the connection closes after the last one. `HttpServer.drain()` stops accepting and waits
+for in-flight requests (SIGTERM, `serving.main`).
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 import zlib
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Union
+
+import httptools
 
 from serving.api.rest import HTML, Request, Response, RestApi
+from serving.http.limits import HttpLimits
 
 LOG = logging.getLogger(__name__)
-MAX_HEADER_BYTES = 64 * 1024
 LINGER_SECONDS = 2.0
 """After refusing a request whose body is still arriving, how long unread input is drained."""
-_BAD_REQUEST_HTML = (b"<HTML><HEAD>\n<TITLE>400 Bad Request</TITLE>\n</HEAD><BODY>\n"
-                     b"<H1>Bad Request</H1>\n</BODY></HTML>\n")
+SUPPORTED_VERSIONS = ("1.0", "1.1")
+ACCEPT_ERROR_MESSAGE = "socket.accept() out of system resource"
+"""asyncio's message when `accept()` fails (EMFILE, ENFILE, ENOBUFS, ENOMEM); it retries every second."""
+DRAIN_POLL_SECONDS = 0.02
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _REASONS[499] = "Client Closed Request"
 
 
-class _BadRequest(Exception):
-    pass
+def _html_error(status: int) -> Response:
+    phrase = _REASONS[status]
+    return Response(status, (f"<HTML><HEAD>\n<TITLE>{status} {phrase}</TITLE>\n</HEAD><BODY>\n"
+                             f"<H1>{phrase}</H1>\n</BODY></HTML>\n").encode(), HTML)
 
 
-class _TooLarge(Exception):
-    pass
+BAD_REQUEST = _html_error(400)
+HEADERS_TOO_LARGE = _html_error(431)
+REQUEST_TIMEOUT = _html_error(408)
+TOO_MANY_CONNECTIONS = _html_error(503)
+
+
+class _Refusal(Exception):
+    """Raised inside parser callbacks: answer `response`, then close."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
 _date_cache: List[object] = [0, b""]
@@ -45,96 +87,238 @@ def _http_date() -> bytes:
     return _date_cache[1]  # type: ignore[return-value]
 
 
-def _dechunk(buf: bytearray, start: int, limit: int) -> Optional[Tuple[bytes, int]]:
-    """Decodes a complete chunked body at `buf[start:]`, or None if more bytes are needed."""
-    body = bytearray()
-    pos = start
-    while True:
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        size_text = bytes(buf[pos:eol]).split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise _BadRequest() from None
-        if size < 0:
-            raise _BadRequest()
-        if len(body) + size > limit:
-            raise _TooLarge()
-        if size == 0:
-            end = buf.find(b"\r\n\r\n", eol)
-            return (bytes(body), end + 4) if end >= 0 else None
-        if len(buf) < eol + 2 + size + 2:
-            return None
-        body += buf[eol + 2: eol + 2 + size]
-        if buf[eol + 2 + size: eol + 4 + size] != b"\r\n":
-            raise _BadRequest()
-        pos = eol + 4 + size
+_Item = Union[Tuple[Request, bool], Response]
+"""A queued request with its keep-alive flag, or a refusal to send once the requests before it are answered."""
 
 
 class _Connection(asyncio.Protocol):
+    """One client connection; see the module docstring for the flow-control rules."""
+
     def __init__(self, server: "HttpServer") -> None:
         self._server = server
         self._app = server.app
-        self._limit = server.max_body_bytes
-        self._buf = bytearray()
-        self._busy = False
-        self._closing = False
-        self._sent_continue = False
-        self._draining = False
+        self._limits = server.limits
+        self._max_body = server.max_body_bytes
+        self._loop = asyncio.get_event_loop()
+        self._parser = httptools.HttpRequestParser(self)
         self._transport: Optional[asyncio.Transport] = None
+        self._queue: Deque[_Item] = collections.deque()
+        self._busy = False  # a reply is being computed on a worker thread
+        self._scheduled = False  # a _process call is pending on the loop
+        self._closing = False
+        self._draining = False  # refused: reading and discarding until LINGER_SECONDS
+        self._stopped = False  # the parser failed or the request upgraded: feed nothing more
+        self._eof = False  # the client half-closed
+        self._read_paused = False
+        self._write_paused = False
+        # the message being parsed
+        self._url = b""
+        self._headers: Dict[str, str] = {}
+        self._parts: List[bytes] = []
+        self._body_bytes = 0
+        self._head_bytes = 0
+        self._in_head = True
+        self.head_started: Optional[float] = time.monotonic()
         self.last_active = time.monotonic()
 
+    # ---- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
-        self._server.connections.add(self)
+        server = self._server
+        server.accepted()
+        if len(server.connections) >= self._limits.max_connections or server.closing:
+            self._refuse(TOO_MANY_CONNECTIONS)
+            return
+        server.connections.add(self)
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self._closing = True
         self._server.connections.discard(self)
 
+    def eof_received(self) -> bool:
+        """The client shut down its sending side: answer what it sent, then close."""
+        self._eof = True
+        if self._in_head and self._head_bytes and not self._draining and not self._stopped:
+            self._queue.append(BAD_REQUEST)  # a request cut off mid-head
+        self._kick()
+        return True  # keep the transport open for our answers
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._kick()
+
     def data_received(self, data: bytes) -> None:
-        if self._draining:
+        if self._draining or self._stopped:
             return
         self.last_active = time.monotonic()
-        self._buf += data
-        if not self._busy:
-            self._process()
+        if self._in_head:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # Upgrade/CONNECT: we speak HTTP/1.1 only (RFC 9110 section 7.8 lets us ignore the
+            # header): answer the request, read nothing after it, then close.
+            self._stopped = True
+        except httptools.HttpParserCallbackError as err:
+            self._stopped = True
+            cause = err.__context__
+            self._queue.append(cause.response if isinstance(cause, _Refusal) else BAD_REQUEST)
+        except _Refusal as err:
+            self._stopped = True
+            self._queue.append(err.response)
+        except httptools.HttpParserError:
+            self._stopped = True
+            self._queue.append(BAD_REQUEST)
+        if self._in_head and self._head_bytes > self._limits.max_header_bytes and not self._stopped:
+            self._stopped = True
+            self._queue.append(HEADERS_TOO_LARGE)
+        if self._queue:
+            if self._busy or len(self._queue) > 1 or self._write_paused:
+                self._pause_reading()
+            if self._scheduled or self._busy:
+                self._kick()
+            else:
+                self._process()  # the common case, one request per read: answer it now
+
+    # ---- httptools callbacks -------------------------------------------------------------
+    def on_message_begin(self) -> None:  # _parts and _in_head were reset by on_message_complete
+        self._url = b""
+        self._headers = {}
+        self._body_bytes = 0
+        if self.head_started is None:
+            self.head_started = time.monotonic()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1").rstrip()  # llhttp drops leading OWS
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        head_bytes, self._head_bytes = self._head_bytes, 0
+        self.head_started = None
+        version = self._parser.get_http_version()
+        if version not in SUPPORTED_VERSIONS:
+            raise _Refusal(BAD_REQUEST)
+        limit = self._limits.max_header_bytes
+        if head_bytes > limit and self._head_size() > limit:  # the head arrived in one read
+            raise _Refusal(HEADERS_TOO_LARGE)
+        headers = self._headers
+        length = headers.get("content-length")
+        if length is not None and int(length) > self._max_body:  # llhttp validated the digits
+            raise _Refusal(self._app.oversized(self._target(), self._max_body))
+        if (headers.get("expect", "").lower() == "100-continue" and self._transport is not None
+                and version == "1.1"
+                and (length not in (None, "0") or "transfer-encoding" in headers)):
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self._max_body:  # chunked bodies: no length up front
+            raise _Refusal(self._app.oversized(self._target(), self._max_body))
+        self._parts.append(body)
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        body = b"".join(self._parts) if len(self._parts) != 1 else self._parts[0]
+        self._parts = []
+        if self._headers.get("content-encoding", "").lower() == "gzip":
+            body = self._gunzip(body)
+        method = self._parser.get_method().decode("ascii")
+        request = Request(method, self._target(), self._headers, body)
+        self._queue.append((request, self._parser.should_keep_alive()))
+
+    # ---- processing ----------------------------------------------------------------------
+    def _head_size(self) -> int:
+        """Bytes of the request target and header fields just parsed (computed only when the reads
+        that carried them were larger than the limit)."""
+        return len(self._url) + sum(len(k) + len(v) + 4 for k, v in self._headers.items())
+
+    def _target(self) -> str:
+        target = self._url.decode("latin-1")
+        if target.startswith(("http://", "https://")):  # absolute-form (RFC 9112 section 3.2.2)
+            target = "/" + target.split("/", 3)[3] if target.count("/") >= 3 else "/"
+        return target
+
+    def _gunzip(self, body: bytes) -> bytes:
+        limit = self._limits.max_decompressed_bytes
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            data = inflater.decompress(body, limit + 1)
+        except zlib.error:
+            raise _Refusal(BAD_REQUEST) from None
+        if len(data) > limit:
+            raise _Refusal(self._app.oversized(self._target(), limit))
+        return data
+
+    def _kick(self) -> None:
+        """Processes the next queued request on a later loop turn (one per turn, per connection)."""
+        if not self._scheduled and not self._closing:
+            self._scheduled = True
+            self._loop.call_soon(self._process)
+
+    def _process(self) -> None:
+        self._scheduled = False
+        if self._busy or self._closing or self._write_paused:
+            return
+        if not self._queue:
+            if self._eof or self._stopped:
+                self.close()
+            elif self._read_paused and self._transport is not None:
+                self._read_paused = False
+                self._transport.resume_reading()
+            return
+        item = self._queue.popleft()
+        if isinstance(item, Response):
+            self._refuse(item)
+            return
+        request, keep_alive = item
+        try:
+            reply: Any = self._app.handle(request)
+        except Exception:  # a bug must cost one request, never the connection loop
+            LOG.exception("Unhandled error for %s %s", request.method, request.target)
+            reply = Response(500, b'{\n    "error": "Internal server error"\n}')
+        if isinstance(reply, Response):
+            self._send(reply, keep_alive, request.method == "HEAD")
+            self._kick()
+        else:
+            self._busy = True
+            reply.then(lambda response, k=keep_alive, h=request.method == "HEAD": self._finish(response, k, h))
+
+    def _finish(self, response: Response, keep_alive: bool, head_only: bool) -> None:
+        self._busy = False
+        if self._closing:
+            return
+        self._send(response, keep_alive, head_only)
+        if self._queue or self._read_paused or self._eof or self._stopped:
+            self._kick()  # else nothing to do: the next read answers the next request at once
+
+    def _pause_reading(self) -> None:
+        if not self._read_paused and self._transport is not None and not self._closing:
+            self._read_paused = True
+            self._transport.pause_reading()
 
     @property
     def idle(self) -> bool:
-        return not self._busy
+        return not self._busy and not self._queue
 
     def close(self) -> None:
         self._closing = True
+        self._queue.clear()
         if self._transport is not None:
             self._transport.close()
 
-    def _process(self) -> None:
-        while not self._busy and not self._closing and self._buf:
-            try:
-                parsed = self._parse()
-            except _BadRequest:
-                self._refuse(Response(400, _BAD_REQUEST_HTML, HTML))
-                return
-            except _TooLarge as err:
-                target = err.args[0] if err.args else ""
-                self._refuse(self._app.oversized(target, self._limit))
-                return
-            if parsed is None:
-                return
-            request, keep_alive = parsed
-            try:
-                reply = self._app.handle(request)
-            except Exception:  # a bug must cost one request, never the connection loop
-                LOG.exception("Unhandled error for %s %s", request.method, request.target)
-                reply = Response(500, b'{\n    "error": "Internal server error"\n}')
-            if isinstance(reply, Response):
-                self._send(reply, keep_alive, request.method == "HEAD")
-            else:
-                self._busy = True
-                reply.then(lambda response, k=keep_alive: self._finish(response, k))
+    def time_out(self) -> None:
+        """The request head did not arrive within `header_timeout_seconds`."""
+        self.head_started = None
+        self._stopped = True
+        self._queue.append(REQUEST_TIMEOUT)
+        self._kick()
 
     def _refuse(self, response: Response) -> None:
         """Answers and half-closes, then drains what the client still sends before closing:
@@ -145,87 +329,19 @@ class _Connection(asyncio.Protocol):
         if transport is None or self._closing:
             return
         self._draining = True
-        self._buf.clear()
-        if transport.can_write_eof():
-            transport.write_eof()
-        asyncio.get_running_loop().call_later(LINGER_SECONDS, self.close)
-
-    def _finish(self, response: Response, keep_alive: bool) -> None:
-        self._busy = False
-        if self._closing:
+        self._queue.clear()
+        if self._eof or not transport.can_write_eof():
+            self.close()
             return
-        self._send(response, keep_alive)
-        self._process()
-
-    def _parse(self) -> Optional[Tuple[Request, bool]]:
-        buf = self._buf
-        head_end = buf.find(b"\r\n\r\n")
-        if head_end < 0:
-            if len(buf) > MAX_HEADER_BYTES:
-                raise _BadRequest()
-            return None
-        lines = bytes(buf[:head_end]).decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[1]:
-            raise _BadRequest()
-        method, target, version = parts
-        if target.startswith(("http://", "https://")):
-            target = "/" + target.split("/", 3)[3] if target.count("/") >= 3 else "/"
-        headers: Dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep or not name or name != name.strip():
-                raise _BadRequest()
-            key = name.lower()
-            if key == "content-length" and key in headers and headers[key] != value.strip():
-                raise _BadRequest()
-            headers[key] = value.strip()
-        body_start = head_end + 4
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            self._maybe_continue(headers, version)
-            try:
-                decoded = _dechunk(buf, body_start, self._limit)
-            except _TooLarge:
-                raise _TooLarge(target) from None
-            if decoded is None:
-                return None
-            body, end = decoded
-        else:
-            length_text = headers.get("content-length", "0")
-            if not length_text.isdigit():
-                raise _BadRequest()
-            length = int(length_text)
-            if length > self._limit:
-                raise _TooLarge(target)
-            if len(buf) < body_start + length:
-                self._maybe_continue(headers, version)
-                return None
-            body, end = bytes(buf[body_start: body_start + length]), body_start + length
-        del buf[:end]
-        self._sent_continue = False
-        if headers.get("content-encoding", "").lower() == "gzip":
-            body = self._gunzip(body, target)
-        connection = headers.get("connection", "").lower()
-        keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-        return Request(method, target, headers, body), keep_alive
-
-    def _gunzip(self, body: bytes, target: str) -> bytes:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            data = inflater.decompress(body, self._limit + 1)
-        except zlib.error:
-            raise _BadRequest() from None
-        if len(data) > self._limit:
-            raise _TooLarge(target)
-        return data
-
-    def _maybe_continue(self, headers: Dict[str, str], version: str) -> None:
-        if (not self._sent_continue and version == "HTTP/1.1"
-                and headers.get("expect", "").lower() == "100-continue" and self._transport):
-            self._sent_continue = True
-            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        transport.write_eof()
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
+        self._loop.call_later(LINGER_SECONDS, self.close)
 
     def _send(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
+        if self._stopped and not self._queue:  # the last answer before closing
+            keep_alive = False
         self._write(response, keep_alive, head_only)
         if not keep_alive:
             self.close()
@@ -251,31 +367,80 @@ class HttpServer:
     """Owns the listening socket and the live connections."""
 
     def __init__(self, app: RestApi, host: str, port: int, max_body_bytes: int,
-                 idle_timeout_seconds: float = 75.0) -> None:
+                 limits: HttpLimits = HttpLimits()) -> None:
         self.app = app
         self.host = host
         self.port = port
         self.max_body_bytes = max_body_bytes
-        self.idle_timeout = idle_timeout_seconds
+        self.limits = limits
         self.connections: Set[_Connection] = set()
+        self.closing = False
         self._server: Optional[asyncio.AbstractServer] = None
         self._sweeper: Optional[asyncio.Task[None]] = None
+        self._accept_failures = 0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._default_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._on_loop_error)
         self._server = await loop.create_server(
             lambda: _Connection(self), self.host, self.port, backlog=1024, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweeper = loop.create_task(self._sweep())
 
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: Dict[str, Any]) -> None:
+        """asyncio retries a failing `accept()` every second and reports each failure; we log the
+        first one and stay quiet until a connection is accepted again."""
+        if context.get("message") == ACCEPT_ERROR_MESSAGE:
+            self._accept_failures += 1
+            if self._accept_failures == 1:
+                LOG.error("REST server cannot accept connections (%s); retrying every second, "
+                          "logged once until it recovers", context.get("exception"))
+            return
+        if self._default_handler is not None:
+            self._default_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    def accepted(self) -> None:
+        if self._accept_failures:
+            LOG.warning("REST server accepts connections again after %d failed attempts",
+                        self._accept_failures)
+            self._accept_failures = 0
+
     async def _sweep(self) -> None:
+        limits = self.limits
+        period = max(0.05, min(limits.idle_timeout_seconds, limits.header_timeout_seconds, 4.0) / 4)
         while True:
-            await asyncio.sleep(min(self.idle_timeout, 5.0))
-            cutoff = time.monotonic() - self.idle_timeout
-            for conn in [c for c in self.connections if c.idle and c.last_active < cutoff]:
-                conn.close()
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            idle_cutoff = now - limits.idle_timeout_seconds
+            head_cutoff = now - limits.header_timeout_seconds
+            for conn in list(self.connections):
+                if conn.idle and conn.head_started is not None and conn.head_started < head_cutoff:
+                    conn.time_out()
+                elif conn.idle and conn.last_active < idle_cutoff:
+                    conn.close()
+
+    def _all_idle(self) -> bool:
+        return all(conn.idle for conn in self.connections)
+
+    async def drain(self, timeout_seconds: float) -> bool:
+        """Stops accepting, then waits up to `timeout_seconds` until no connection has a request
+        queued or in flight; True if none is left. Connections stay open until `stop()`."""
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+        deadline = time.monotonic() + timeout_seconds
+        while not self._all_idle():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
+        await asyncio.sleep(0)  # one more turn: answers just written reach the transports
+        return True
 
     async def stop(self) -> None:
+        self.closing = True
         if self._sweeper:
             self._sweeper.cancel()
         if self._server:

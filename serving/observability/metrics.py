@@ -8,7 +8,8 @@ TF Serving's exposition format. TF histograms count a value in the first bucket 
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Tuple
+import threading
+from typing import Callable, Dict, List, Set, Tuple
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -46,6 +47,11 @@ MODEL_PATH_LABEL = "model_path"
 STAGE_LABEL = "stage"
 RUNTIME_TF1 = "TF1"
 
+DEFAULT_MAX_UNKNOWN_MODEL_NAMES = 100
+"""Distinct `model_name` values recorded for names the server does not serve (`--max_unknown_model_names`)."""
+OVERFLOW_MODEL_NAME = "__overflow__"
+"""The `model_name` under which requests for further unknown models are counted once the cap is reached."""
+
 
 def exported_name(tf_name: str) -> str:
     """TF's Prometheus name sanitising: chars outside [a-zA-Z0-9_] -> ':'."""
@@ -71,6 +77,34 @@ class ServingMetrics:
         self._batch_size = self._histogram(PROCESSED_BATCH_SIZE, (), BATCH_SIZE_BUCKETS)
         self._warmup_latency = self._histogram(WARMUP_LATENCY, (MODEL_PATH_LABEL, STATUS_LABEL), LATENCY_BUCKETS)
         self._cells: Dict[Tuple[object, ...], object] = {}
+        self._is_served: Callable[[str], bool] = lambda name: True
+        self._max_unknown = DEFAULT_MAX_UNKNOWN_MODEL_NAMES
+        self._unknown: Set[str] = set()
+        self._labels: Dict[str, str] = {}
+        self._labels_lock = threading.Lock()
+
+    def limit_unknown_model_names(self, is_served: Callable[[str], bool], max_unknown: int) -> None:
+        """Caps the `model_name` values a client can create: a name `is_served` rejects is kept as
+        itself for the first `max_unknown` distinct such names, later ones are recorded as
+        `OVERFLOW_MODEL_NAME`. Our deviation from TF Serving, which records every name sent (so any
+        client could grow the exposition without bound)."""
+        self._is_served, self._max_unknown = is_served, max_unknown
+
+    def model_label(self, model_name: str) -> str:
+        """The `model_name` label value to record for a request naming `model_name`."""
+        label = self._labels.get(model_name)
+        if label is not None:
+            return label
+        if not model_name or self._is_served(model_name):
+            label = model_name
+        else:
+            with self._labels_lock:
+                if model_name not in self._unknown and len(self._unknown) >= self._max_unknown:
+                    return OVERFLOW_MODEL_NAME  # not cached: the cache stays bounded
+                self._unknown.add(model_name)
+            label = model_name
+        self._labels[model_name] = label
+        return label
 
     def _counter(self, tf_name: str, labels: Tuple[str, ...]) -> Counter:
         name = exported_name(tf_name)
@@ -90,14 +124,14 @@ class ServingMetrics:
         return cell
 
     def record_request(self, model_name: str, status: str) -> None:
-        self._cell(self._request_count, model_name, status).inc()  # type: ignore[attr-defined]
+        self._cell(self._request_count, self.model_label(model_name), status).inc()  # type: ignore[attr-defined]
 
     def record_request_latency(self, model_name: str, api: str, entrypoint: str, micros: float) -> None:
-        cell = self._cell(self._request_latency, model_name, api, entrypoint)
+        cell = self._cell(self._request_latency, self.model_label(model_name), api, entrypoint)
         cell.observe(math.nextafter(micros, math.inf))  # type: ignore[attr-defined]
 
     def record_runtime_latency(self, model_name: str, api: str, micros: float) -> None:
-        cell = self._cell(self._runtime_latency, model_name, api, RUNTIME_TF1)
+        cell = self._cell(self._runtime_latency, self.model_label(model_name), api, RUNTIME_TF1)
         cell.observe(math.nextafter(micros, math.inf))  # type: ignore[attr-defined]
 
     def record_load(self, model_path: str, succeeded: bool, micros: float) -> None:

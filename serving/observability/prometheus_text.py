@@ -16,7 +16,18 @@ CONTENT_TYPE = "text/plain"
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+    """A label value as exposition text that is valid UTF-8 whatever bytes the client sent.
+
+    TF Serving escapes only backslash and double quote; we also escape line feeds (as the
+    Prometheus text format requires: an unescaped one makes Prometheus drop the whole scrape) and
+    write bytes that are not UTF-8 (request paths arrive as surrogate escapes) as `\\xNN` text,
+    where TF Serving would emit the raw bytes and the scrape would fail. A documented deviation."""
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that does not stand for a byte
+        raw = value.encode("utf-8", "backslashreplace")
+    text = raw.decode("utf-8", "backslashreplace")
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _labels(pairs: Iterable[Tuple[str, str]]) -> str:
