@@ -26,6 +26,7 @@ from pipeline.factors import load_factors
 from pipeline.gates import describe_anomalies, load_anomalies
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 from pipeline.reference import load_reference
+from modules.calibration import MIN_CLASS_ROWS
 from pipeline.reference_models import WORSE
 
 Outputs = dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
@@ -194,7 +195,7 @@ def platt_sentence(platt: dict[str, Any]) -> str:
                 f"validation Brier {platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} "
                 f"on {rows}")
     if platt["validation_brier_after"] is None:
-        return f"no calibration: only one class among the {rows}"
+        return f"no calibration: fewer than {MIN_CLASS_ROWS} rows of a class among the {rows}"
     return (f"no calibration: Platt scaling would not lower the validation Brier score "
             f"({platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} on {rows})")
 
