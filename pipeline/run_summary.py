@@ -169,8 +169,8 @@ def format_reference(summary: dict[str, Any]) -> list[str]:
         lines += [reference["summary"], ""]
     elif reference:
         header = f"{'model':<34}{'AUC':>8}{'net - model':>13}{'95% CI':>19}{'Brier':>8}  verdict"
-        lines += [f"reference models (same {reference['rows']:,} {reference['split']} rows):", header, "-" * len(header),
-                  f"{'Dense net':<34}{_fmt(reference['model_auc']):>8}"]
+        lines += [f"reference models (same {reference['rows']:,} {reference['split']} rows):", header,
+                  "-" * len(header), f"{'Dense net':<34}{_fmt(reference['model_auc']):>8}"]
         for row in reference["references"]:
             lo, hi = row["ci95"]
             lines.append(f"{row['name']:<34}{_fmt(row['auc']):>8}{row['auc_difference']:>+13.4f}"
@@ -191,8 +191,8 @@ def platt_sentence(platt: dict[str, Any]) -> str:
     """What the Trainer's calibration step did (modules/calibration.py), in words."""
     rows = f"{platt['validation_rows']:,} validation rows"
     if platt["applied"]:
-        return (f"Platt scaling applied in the exported graph (scale {platt['scale']:.3f}, offset {platt['offset']:+.3f}): "
-                f"validation Brier {platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} "
+        return (f"Platt scaling applied in the exported graph (scale {platt['scale']:.3f}, "
+                f"offset {platt['offset']:+.3f}): validation Brier {platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} "
                 f"on {rows}")
     if platt["validation_brier_after"] is None:
         return f"no calibration: fewer than {MIN_CLASS_ROWS} rows of a class among the {rows}"
