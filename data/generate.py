@@ -281,7 +281,8 @@ def _block(seed: int, index: int, variant: str = STANDARD) -> pd.DataFrame:
         extra = np.random.default_rng([seed, index, 1])
         for column, (levels, _) in CATEGORICAL_COLUMNS.items():
             weights = 1.0 / np.arange(1, levels + 1)  # Zipf-like: a few common levels, many rare ones
-            frame.insert(len(frame.columns), column, extra.choice(category_levels(column), n, p=weights / weights.sum()))
+            values = extra.choice(category_levels(column), n, p=weights / weights.sum())
+            frame.insert(len(frame.columns), column, values)
             dtypes[column] = "object"
         dtypes["Target_Churn"] = dtypes.pop("Target_Churn")  # the label stays the last column
     frame["Target_Churn"] = rng.random(n) < true_churn_probability(frame, variant)

@@ -322,7 +322,8 @@ def _curves_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) ->
 
 
 def _reference_section(summary: Mapping[str, Any]) -> str:
-    """The reference models next to the net (paired AUC difference) and calibration per slice (pipeline/reference.py)."""
+    """The reference models next to the net (paired AUC difference) and calibration per slice (pipeline/reference.py).
+    """
     reference, calibration = summary.get("reference_models"), summary.get("calibration")
     if not reference or not calibration:
         return _not_reached("ReferenceModels")
@@ -337,7 +338,8 @@ def _reference_section(summary: Mapping[str, Any]) -> str:
     text = (f'<p class="{verdict}"><b>{escape(reference["summary"])}</b></p>'
             + _table(["model", "AUC", "net − model", "95% interval", "Brier", "verdict"], rows)
             + f"<p>All fitted on the same {reference['train_rows']:,} transformed training rows, scored on the same "
-              f"{reference['rows']:,} <code>{escape(reference['split'])}</code> rows. {escape(reference['method'])}.</p>")
+              f"{reference['rows']:,} <code>{escape(reference['split'])}</code> rows. "
+              f"{escape(reference['method'])}.</p>")
     slices = {"overall": calibration["overall"], **calibration["slices"]}
     calibration_rows = [[name, f"{c['rows']:,}", _number(c["brier"]),
                          _number(c["ece"]) if c["ece"] is not None else f"n/a: {c['ece_reason']}"]

@@ -30,6 +30,7 @@ from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 from pipeline.serving_check import BLESSED_KEY as SERVING_CHECK_BLESSED
 from pipeline.serving_check import ERROR_KEY as SERVING_CHECK_ERROR
 from pipeline.reference import load_reference
+from modules.calibration import MIN_CLASS_ROWS
 from pipeline.reference_models import WORSE
 
 Outputs = dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
@@ -192,8 +193,8 @@ def format_reference(summary: dict[str, Any]) -> list[str]:
         lines += [reference["summary"], ""]
     elif reference:
         header = f"{'model':<34}{'AUC':>8}{'net - model':>13}{'95% CI':>19}{'Brier':>8}  verdict"
-        lines += [f"reference models (same {reference['rows']:,} {reference['split']} rows):", header, "-" * len(header),
-                  f"{'Dense net':<34}{_fmt(reference['model_auc']):>8}"]
+        lines += [f"reference models (same {reference['rows']:,} {reference['split']} rows):", header,
+                  "-" * len(header), f"{'Dense net':<34}{_fmt(reference['model_auc']):>8}"]
         for row in reference["references"]:
             lo, hi = row["ci95"]
             lines.append(f"{row['name']:<34}{_fmt(row['auc']):>8}{row['auc_difference']:>+13.4f}"
@@ -214,11 +215,11 @@ def platt_sentence(platt: dict[str, Any]) -> str:
     """What the Trainer's calibration step did (modules/calibration.py), in words."""
     rows = f"{platt['validation_rows']:,} validation rows"
     if platt["applied"]:
-        return (f"Platt scaling applied in the exported graph (scale {platt['scale']:.3f}, offset {platt['offset']:+.3f}): "
-                f"validation Brier {platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} "
+        return (f"Platt scaling applied in the exported graph (scale {platt['scale']:.3f}, "
+                f"offset {platt['offset']:+.3f}): validation Brier {platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} "
                 f"on {rows}")
     if platt["validation_brier_after"] is None:
-        return f"no calibration: only one class among the {rows}"
+        return f"no calibration: fewer than {MIN_CLASS_ROWS} rows of a class among the {rows}"
     return (f"no calibration: Platt scaling would not lower the validation Brier score "
             f"({platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} on {rows})")
 

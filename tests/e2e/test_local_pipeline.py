@@ -109,7 +109,12 @@ def test_kaggle_data_reports_chance_auc_and_is_not_blessed(tmp_path: Path) -> No
     assert "nothing pushed" in proc.stdout
     report = (tmp_path / "out" / "report.html").read_text()
     assert "<b>Not blessed</b>: overall AUC" in report and "Nothing pushed (status: not_blessed)" in report
-    assert report.count('src="data:image/png;base64,') == 3 and "warning" not in proc.stderr
+    assert report.count('src="data:image/png;base64,') == 4 and "warning" not in proc.stderr  # + reliability curve
+    # Reference models on the same ~170 eval rows: compared, and calibration without an ECE (too few rows).
+    assert summary["reference_models"]["rows"] == overall["example_count"]
+    assert len(summary["reference_models"]["references"]) == 2
+    overall_calibration = summary["calibration"]["overall"]
+    assert overall_calibration["ece"] is None and "eval rows" in overall_calibration["ece_reason"]
     # Churn factors ran although the model is not blessed, and found nothing: every simultaneous interval
     # includes zero, and the run says so in words.
     factors = summary["factors"]

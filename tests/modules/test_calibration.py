@@ -26,11 +26,22 @@ def test_platt_undoes_an_overconfident_model_and_lowers_the_brier_score() -> Non
     assert np.mean((calibrated - labels) ** 2) == pytest.approx(platt.validation_brier_after)
 
 
+def test_too_few_churners_get_the_identity_however_miscalibrated() -> None:
+    _, labels, model = overconfident()
+    churners = np.flatnonzero(labels == 1)
+    rows = np.concatenate([np.flatnonzero(labels == 0)[:2_000], churners[:calibration.MIN_CLASS_ROWS - 1]])
+    few = calibration.fit_platt(model[rows], labels[rows])
+    assert not few.applied and few.validation_brier_after is None and few.validation_rows == len(rows)
+    rows = np.concatenate([rows, churners[calibration.MIN_CLASS_ROWS - 1:calibration.MIN_CLASS_ROWS]])
+    assert calibration.fit_platt(model[rows], labels[rows]).applied
+
+
 def test_a_calibrated_model_gets_at_most_a_tiny_change_and_one_class_gets_the_identity() -> None:
     truth, labels, _ = overconfident()
     platt = calibration.fit_platt(truth, labels)
     if platt.applied:  # maximum likelihood may still shave a sliver of Brier score off on the sample
-        assert platt.scale == pytest.approx(1.0, abs=0.05) and platt.validation_brier_after <= platt.validation_brier_before
+        assert platt.scale == pytest.approx(1.0, abs=0.05)
+        assert platt.validation_brier_after <= platt.validation_brier_before
     else:
         assert (platt.scale, platt.offset) == (1.0, 0.0)
     one_class = calibration.fit_platt(truth[:100], np.ones(100))

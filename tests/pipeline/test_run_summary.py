@@ -188,7 +188,8 @@ def test_platt_sentence_says_whether_calibration_was_applied() -> None:
                                                    "-0.100): validation Brier 0.2000 -> 0.1900 on 2,000 validation rows")
     assert "would not lower" in run_summary.platt_sentence(Platt(validation_brier_before=0.2,
                                                                  validation_brier_after=0.21, validation_rows=9).to_json())
-    assert "one class" in run_summary.platt_sentence(Platt(validation_brier_before=0.0, validation_rows=9).to_json())
+    assert "fewer than 100 rows of a class among the 9 validation rows" in run_summary.platt_sentence(
+        Platt(validation_brier_before=0.0, validation_rows=9).to_json())
     record = reference_record()
     record["calibration"]["platt"] = applied
     assert "  Platt scaling applied" in run_summary.format_summary(summary(**record))
