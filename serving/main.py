@@ -198,7 +198,9 @@ class ModelServer:
         loop = asyncio.new_event_loop()
         self._loop = loop
         api = RestApi(self.service, self.metrics, cfg.metrics_path, loop, cfg.enable_cors,
-                      offload_body_bytes=cfg.http_limits.offload_body_bytes)
+                      offload_body_bytes=cfg.http_limits.offload_body_bytes,
+                      max_json_depth=cfg.http_limits.max_json_depth,
+                      max_json_number_digits=cfg.http_limits.max_json_number_digits)
         self._http = HttpServer(api, cfg.host, cfg.rest_port or 0, cfg.max_request_bytes, cfg.http_limits)
         ready = threading.Event()
         errors: List[BaseException] = []

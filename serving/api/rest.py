@@ -18,6 +18,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from serving.http.bridge import LoopBridge, PendingReply
+from serving.http.limits import HttpLimits
 from serving.codec.decode import decode_predict_inputs, signature_name_of
 from serving.codec.encode import encode_predict_response
 from serving.core.errors import Code, DeadlineExceededError, InvalidArgumentError, ServingError
@@ -106,10 +107,15 @@ class RestApi:
 
     def __init__(self, service: PredictionService, metrics: ServingMetrics, metrics_path: Optional[str],
                  loop: asyncio.AbstractEventLoop, enable_cors: bool = False,
-                 offload_body_bytes: Optional[int] = None) -> None:
+                 offload_body_bytes: Optional[int] = None,
+                 max_json_depth: int = HttpLimits.max_json_depth,
+                 max_json_number_digits: int = HttpLimits.max_json_number_digits) -> None:
         """`offload_body_bytes`: POST bodies larger than this are parsed and decoded on a worker
-        thread (TF Serving handles every REST request on its worker threads); None: never."""
+        thread (TF Serving handles every REST request on its worker threads); None: never.
+        `max_json_depth`, `max_json_number_digits`: `json_read.check_json_limits`' limits, applied
+        to every POST body before it is parsed (400 past them)."""
         self._service = service
+        self._json_limits = (max_json_depth, max_json_number_digits)
         self._loop = loop
         self._offload_bytes = offload_body_bytes
         self._decoder: Optional[ThreadPoolExecutor] = None
@@ -206,7 +212,7 @@ class RestApi:
         """Parses and decodes a POST body: (the servable, leased; start the model call; encode its
         result). The caller releases the lease once the call has started. Thread-safe."""
         service = self._service
-        doc = parse_json(body)
+        doc = parse_json(body, *self._json_limits)
         signature_name = signature_name_of(doc)
         servable = service.resolve(route.model, route.version, route.label)
         try:

@@ -151,6 +151,15 @@ def fill(value: Any, level: int, shape: Tuple[int, ...], check: Callable[[Any], 
 
 
 def to_array(flat: List[Any], shape: Tuple[int, ...], dtype: int) -> np.ndarray:
+    """The leaves as an array of `shape` (batch dimension included) and TF dtype enum `dtype`.
+
+    Raises:
+      InvalidArgumentError: more dimensions than numpy arrays can have (`np.MAXDIMS`, 32 in numpy 1.x);
+        TF allows 254, but such a tensor cannot be built here and no real signature takes one.
+    """
+    if len(shape) > np.MAXDIMS:
+        raise InvalidArgumentError(
+            f"Tensor of rank {len(shape)} is not supported: at most {np.MAXDIMS} dimensions.")
     np_dtype = NUMPY_DTYPES[dtype]
     if dtype in (4, 5, 6):  # TF narrows int_val with wrap-around.
         return np.array(flat, dtype=np.int32).astype(np_dtype).reshape(shape)

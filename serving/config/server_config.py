@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -22,7 +23,7 @@ from serving.constants import (DEFAULT_HOST, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_
 from serving.core.manager import ModelConfig
 from serving.config.protos import BatchingParameters, MonitoringConfig, prometheus_path
 from serving.core.version_policy import PolicyKind, VersionPolicy
-from serving.http.limits import HttpLimits
+from serving.http.limits import JSON_DEPTH_FLAG, JSON_NUMBER_DIGITS_FLAG, MAX_JSON_DEPTH_CEILING, HttpLimits
 from serving.observability.metrics import DEFAULT_MAX_UNKNOWN_MODEL_NAMES
 
 
@@ -149,6 +150,12 @@ _LIMIT_FLAGS = (
      "REST bodies larger than this are decoded on a worker thread instead of the event loop"),
     ("--drain_timeout_seconds", "drain_seconds", float,
      "on SIGTERM/SIGINT, how long requests already received may take to be answered before exit"),
+    (JSON_DEPTH_FLAG, "max_json_depth", int,
+     f"nesting levels (arrays, objects) a REST JSON body may have, at most {MAX_JSON_DEPTH_CEILING}; "
+     "deeper gets 400"),
+    (JSON_NUMBER_DIGITS_FLAG, "max_json_number_digits", int,
+     "digits one number in a REST JSON body may have (strings do not count), at most Python's "
+     "sys.get_int_max_str_digits(); more gets 400"),
 )
 
 
@@ -170,9 +177,17 @@ def _http_limits(args: argparse.Namespace) -> HttpLimits:
         if not value > 0:
             raise ConfigError(f"{flag} must be > 0.")
         values[field] = value
+    _at_most(JSON_DEPTH_FLAG, values["max_json_depth"], MAX_JSON_DEPTH_CEILING)
+    _at_most(JSON_NUMBER_DIGITS_FLAG, values["max_json_number_digits"], sys.get_int_max_str_digits())
     if args.max_unknown_model_names < 0:
         raise ConfigError("--max_unknown_model_names must be >= 0.")
     return HttpLimits(**values)
+
+
+def _at_most(flag: str, value: int, ceiling: int) -> None:
+    """Raises ConfigError past `ceiling` (where another limit, not the flag, would apply)."""
+    if value > ceiling:
+        raise ConfigError(f"{flag} must be <= {ceiling}.")
 
 
 def _read(path: str, flag: str) -> str:

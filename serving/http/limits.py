@@ -1,7 +1,17 @@
-"""The REST server's limits, one definition: `HttpServer` enforces them, the flags default to them."""
+"""The REST server's limits, one definition: `HttpServer` and `RestApi` enforce them, the flags default to them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+JSON_DEPTH_FLAG = "--rest_api_max_json_depth"
+"""Flag of `HttpLimits.max_json_depth` (named in the 400 error a too-deep body gets)."""
+JSON_NUMBER_DIGITS_FLAG = "--rest_api_max_json_number_digits"
+"""Flag of `HttpLimits.max_json_number_digits` (named in the 400 error a too-long number gets)."""
+MAX_JSON_DEPTH_CEILING = 512
+"""Largest accepted `--rest_api_max_json_depth`: orjson stops at 1,024 levels and Python's JSON decoder
+(the lenient fallback) at its recursion limit (1,000 frames, less those already in use), so a larger
+value would not be the limit that applies. The digits flag's ceiling is `sys.get_int_max_str_digits()`
+(4,300 by default), Python's cap on integer literals, for the same reason."""
 
 
 @dataclass(frozen=True)
@@ -22,3 +32,9 @@ class HttpLimits:
     """Bodies larger than this are decoded on a worker thread, not the event loop."""
     drain_seconds: float = 25.0
     """On SIGTERM: how long requests already received may take to be answered before the server exits."""
+    max_json_depth: int = 64
+    """Nesting levels (arrays and objects) a REST JSON body may have; deeper -> 400. Real requests have
+    3 + (tensor rank) levels at most (object, "instances", row object, the tensor's lists)."""
+    max_json_number_digits: int = 1000
+    """Digits (exponent included) one JSON number literal may have; more -> 400. int64 needs 19, a
+    double's round-trip form 17 significant digits and the largest double written as an integer 309."""

@@ -330,14 +330,52 @@ def test_sigterm_answers_requests_in_flight_before_exit(tmp_path: Path, model_st
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
+DEPTH_ERROR = "JSON Parse error: Document nesting too deep: more than 64 levels (--rest_api_max_json_depth)."
+DIGITS_ERROR = ("JSON Parse error: Number too long: more than 1000 digits "
+                "(--rest_api_max_json_number_digits).")
+
+
 @pytest.mark.parametrize("body, message", [
-    (b'{"instances": [' + b"1" * 5000 + b"]}", "Number too big to be stored in double."),
-    (b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "Document nesting too deep."),
-    (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "Document nesting too deep."),
+    (b'{"instances": [' + b"1" * 1001 + b"]}", DIGITS_ERROR),
+    (b'{"instances": [' + b"1" * 5000 + b"]}", DIGITS_ERROR),
+    (b'{"instances": [0.' + b"5" * 999 + b"e1]}", DIGITS_ERROR),  # exponent digits count
+    (b'{"instances": ' + b"[" * 65 + b"]" * 65 + b"}", DEPTH_ERROR),  # 66 levels with the object
+    (b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", DEPTH_ERROR),
+    (b'{"a": ' * 5000 + b"1" + b"}" * 5000, DEPTH_ERROR),
 ])
 def test_json_nesting_and_number_length_limits_are_400(served: ModelServer, body: bytes, message: str) -> None:
     reply = post(served.rest_port, "/v1/models/half:predict", body)
-    assert reply[0] == 400 and error_of(reply) == f"JSON Parse error: {message}"
+    assert reply[0] == 400 and error_of(reply) == message
+
+
+@pytest.mark.parametrize("body", [
+    b'{"instances": [' + b"1" * 1000 + b"]}",  # at the limit: no limit error (the model refuses the int)
+    b'{"instances": [' + b"[" * 62 + b"1.0" + b"]" * 62 + b"]}",  # 64 levels (a rank-63 tensor: 400)
+    b'{"instances": [1.0], "note": "' + b"9" * 5000 + b"[" * 100 + b'\\"[[["}',  # strings never count
+])
+def test_json_within_the_limits_is_parsed(served: ModelServer, body: bytes) -> None:
+    reply = post(served.rest_port, "/v1/models/half:predict", body)
+    assert reply[0] != 500
+    if reply[0] != 200:
+        assert "Number too long" not in error_of(reply) and "nesting too deep" not in error_of(reply)
+
+
+@pytest.mark.parametrize("offload", [None, 16])  # decoded on the loop / on the worker thread
+def test_json_limits_reach_the_rest_api(server_factory: ServerFactory, model_store: Path, tmp_path: Path,
+                                        offload: int) -> None:
+    install(model_store, "tf2_v1", tmp_path / "half", 1)
+    limits = HttpLimits(max_json_depth=3, max_json_number_digits=3, offload_body_bytes=offload or 1 << 20)
+    server = server_factory((ModelConfig("half", tmp_path / "half"),), http_limits=limits)
+    url = "/v1/models/half:predict"
+    reply = post(server.rest_port, url, b'{"inputs": {"x": [100, 1.5, 2e1]}, "pad": "' + b"1" * 40 + b'"}')
+    assert reply[0] == 200, reply
+    assert json.loads(reply[2])["outputs"] == [52.0, 2.75, 12.0]
+    reply = post(server.rest_port, url, b'{"inputs": {"x": [[1.0]]}}')
+    assert reply[0] == 400 and error_of(reply) == (
+        "JSON Parse error: Document nesting too deep: more than 3 levels (--rest_api_max_json_depth).")
+    reply = post(server.rest_port, url, b'{"inputs": {"x": [1000]}}')
+    assert reply[0] == 400 and error_of(reply) == (
+        "JSON Parse error: Number too long: more than 3 digits (--rest_api_max_json_number_digits).")
 
 
 def test_limit_flags_reach_the_server_config_and_bad_values_are_config_errors(tmp_path: Path) -> None:
@@ -354,3 +392,23 @@ def test_limit_flags_reach_the_server_config_and_bad_values_are_config_errors(tm
             from_args(base + [bad])
     with pytest.raises(ConfigError, match="--max_unknown_model_names must be >= 0"):
         from_args(base + ["--max_unknown_model_names=-1"])
+
+
+def test_json_limit_flags_reach_the_config_and_bad_values_exit_2(tmp_path: Path) -> None:
+    from serving.config.server_config import ConfigError, from_args
+    from serving.main import main
+
+    base = [f"--model_base_path={tmp_path}"]
+    most = sys.get_int_max_str_digits()
+    config = from_args(base + ["--rest_api_max_json_depth=512", f"--rest_api_max_json_number_digits={most}"])
+    assert config.http_limits == HttpLimits(max_json_depth=512, max_json_number_digits=most)
+    defaults = from_args(base).http_limits
+    assert (defaults.max_json_depth, defaults.max_json_number_digits) == (64, 1000)
+    for bad, message in [("--rest_api_max_json_depth=0", "must be > 0"),
+                         ("--rest_api_max_json_depth=-3", "must be > 0"),
+                         ("--rest_api_max_json_number_digits=0", "must be > 0"),
+                         ("--rest_api_max_json_depth=513", "must be <= 512"),
+                         (f"--rest_api_max_json_number_digits={most + 1}", f"must be <= {most}")]:
+        with pytest.raises(ConfigError, match=bad.split("=")[0] + " " + message):
+            from_args(base + [bad])
+        assert main(base + [bad]) == 2

@@ -1,0 +1,70 @@
+"""`serving/codec/json_read.py`: the depth and number-length limits, on bytes (no server)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from serving.codec.json_read import check_json_limits, parse_json
+from serving.core.errors import InvalidArgumentError
+
+
+def nested(levels: int) -> bytes:
+    """`levels` levels, objects and arrays mixed, with siblings at every level (no run of `[`)."""
+    doc: object = 1
+    for level in range(levels - 1):
+        sibling: object = [] if level else 0  # a container sibling only where `doc` is one too
+        doc = [0, doc, sibling] if level % 2 else {"k": doc, "e": sibling}
+    return json.dumps({"top": doc}).encode()
+
+
+@pytest.mark.parametrize("levels", [2, 5, 17, 64])
+def test_depth_at_the_limit_passes_and_one_more_is_refused(levels: int) -> None:
+    body = nested(levels)
+    assert b"[[" not in body and b"{{" not in body
+    check_json_limits(body, max_depth=levels, max_number_digits=1000)
+    assert parse_json(body, max_depth=levels)
+    with pytest.raises(InvalidArgumentError, match=f"more than {levels - 1} levels .--rest_api_max_json_depth."):
+        check_json_limits(body, max_depth=levels - 1, max_number_digits=1000)
+
+
+def test_wide_bodies_with_many_brackets_are_not_deep() -> None:
+    wide = json.dumps({"instances": [[[i, i], [i, i]] for i in range(10_000)]}).encode()
+    check_json_limits(wide, max_depth=4, max_number_digits=10)
+    with pytest.raises(InvalidArgumentError, match="more than 3 levels"):
+        check_json_limits(wide, max_depth=3, max_number_digits=10)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"s": "' + b"[" * 100 + b'"}',
+    b'{"s": "\\"' + b"[" * 100 + b'\\\\", "t": "{{{{{{"}',  # an escaped quote does not end the string
+    b'{"s": "' + b"7" * 5000 + b'", "n": 1234567890}',
+    b'{"s": "\\\\", "n": [1e10, -1.5e-300]}',
+])
+def test_strings_never_count(body: bytes) -> None:
+    check_json_limits(body, max_depth=2, max_number_digits=10)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"s": "\\\\", "n": [' * 1 + b"[" * 3 + b"]" * 3 + b"]}",  # `\\\\` ends the escape: brackets count
+    b'{"s": "\\\\\\"", "n": [[[[]]]]}',
+])
+def test_brackets_after_escaped_backslashes_count(body: bytes) -> None:
+    with pytest.raises(InvalidArgumentError, match="nesting too deep"):
+        check_json_limits(body, max_depth=4, max_number_digits=10)
+
+
+@pytest.mark.parametrize("number, digits", [
+    (b"12345", 5), (b"-12345", 5), (b"1.2345", 5), (b"-1.23e+45", 5), (b"0.00000", 6), (b"1E1234", 5),
+])
+def test_number_digits_are_counted_without_sign_point_and_e(number: bytes, digits: int) -> None:
+    body = b'{"pad": "' + b"x" * 50 + b'", "n": [' + number + b"]}"
+    check_json_limits(body, max_depth=5, max_number_digits=digits)
+    with pytest.raises(InvalidArgumentError, match=f"more than {digits - 1} digits "
+                                                   r"\(--rest_api_max_json_number_digits\)"):
+        check_json_limits(body, max_depth=5, max_number_digits=digits - 1)
+
+
+def test_limit_errors_come_before_parse_errors() -> None:
+    with pytest.raises(InvalidArgumentError, match="Number too long"):
+        parse_json(b'{"n": ' + b"9" * 2000 + b",", max_number_digits=1000)
