@@ -34,7 +34,7 @@ _PY_TO_RAPIDJSON = {
 _NUMBER_MASK = bytes(0x30 if byte in b"+-.0123456789eE" else 0x20 for byte in range(256))
 """`bytes.translate` table: characters that can be part of a number -> `0`, all others -> space."""
 _BRACKETS = bytes.maketrans(b"{}", b"[]")
-_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'[]{}"')
 
 
 def parse_json(body: bytes, max_depth: int = HttpLimits.max_json_depth,
@@ -64,10 +64,11 @@ def check_json_limits(body: bytes, max_depth: int, max_number_digits: int) -> No
     with more than `max_number_digits` digits (exponent digits count; sign, point and `e` do not).
 
     Bytes inside strings never count (a string of 5,000 digits or of `[` is fine). The whole body is
-    scanned, including bytes after the top-level value. Cost: for a body with no more than
-    `max_depth` brackets and no run of more than `max_number_digits` number characters (every usual
-    request) two `bytes.count` and one `translate` + `find`, all in C; only otherwise the strings are
-    cut out and the brackets matched (at most `max_depth` + 1 passes of `bytes.replace`).
+    scanned, including bytes after the top-level value. Cost (docs/performance.md): a body with no
+    more than `max_depth` brackets and no run of more than `max_number_digits` number characters
+    takes two `translate`s, a `find` and a `count`, all in C; otherwise the brackets are matched
+    in that copy holding only brackets (and quotes, if a string holds brackets), at most
+    `max_depth` + 1 passes of `bytes.replace`.
 
     Raises:
       InvalidArgumentError: `JSON Parse error: ...` naming the limit and its flag.
@@ -75,16 +76,22 @@ def check_json_limits(body: bytes, max_depth: int, max_number_digits: int) -> No
     if len(body) > max_number_digits:
         needle = b"0" * (max_number_digits + 1)
         if body.translate(_NUMBER_MASK).find(needle) >= 0:
-            _check_numbers(_outside_strings(body), needle)
-    if body.count(b"[") + body.count(b"{") > max_depth:
-        _check_depth(_outside_strings(body), max_depth)
+            _check_numbers(_outside_strings(_unescaped(body)), needle)
+    skeleton = _unescaped(body).translate(_BRACKETS, _NOT_STRUCTURE)  # `[` for `[{`, `]` for `]}`, `"`
+    if skeleton.count(b"[") > max_depth:
+        _check_depth(skeleton, max_depth)
 
 
-def _outside_strings(body: bytes) -> bytes:
-    """The body's bytes outside JSON strings, the strings replaced by one space each."""
-    if b"\\" in body:  # escapes: `\\` and `\"` are the only ones that matter for finding a string's end
+def _unescaped(body: bytes) -> bytes:
+    """The body without `\\\\` and `\\"`, the only escapes that matter for finding a string's end."""
+    if b"\\" in body:
         body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    return b" ".join(body.split(b'"')[::2])
+    return body
+
+
+def _outside_strings(text: bytes) -> bytes:
+    """`text`'s bytes outside JSON strings (escapes removed), each string replaced by one space."""
+    return b" ".join(text.split(b'"')[::2])
 
 
 def _check_numbers(text: bytes, needle: bytes) -> None:
@@ -100,14 +107,20 @@ def _check_numbers(text: bytes, needle: bytes) -> None:
         start = masked.find(needle, end)
 
 
-def _check_depth(text: bytes, max_depth: int) -> None:
-    skeleton = text.translate(_BRACKETS, _NOT_BRACKETS)  # `{` and `[` alike, nothing else
-    deep = skeleton.find(b"[" * (max_depth + 1)) >= 0
-    for _ in range(max_depth):  # each pass removes the innermost containers: depth - 1
-        if deep or b"[]" not in skeleton:
+def _check_depth(skeleton: bytes, max_depth: int) -> None:
+    """`skeleton`: the unescaped body's brackets (`[` for both openers, `]` for both closers) and quotes."""
+    if b'"' in skeleton:
+        # Dropping `""` keeps every bracket's parity of quotes before it (inside a string or not);
+        # it removes every string that holds no bracket, which is all of them in usual bodies.
+        skeleton = skeleton.replace(b'""', b"")
+        if b'"' in skeleton:
+            skeleton = b"".join(skeleton.split(b'"')[::2])
+    too_deep = b"[" * (max_depth + 1)  # so many openers in a row: too deep, closed or not
+    for _ in range(max_depth):
+        if too_deep in skeleton or b"[]" not in skeleton:
             break
-        skeleton = skeleton.replace(b"[]", b"")
-    if deep or b"[]" in skeleton:
+        skeleton = skeleton.replace(b"[]", b"")  # removes the innermost containers: depth - 1
+    if too_deep in skeleton or b"[]" in skeleton:  # a container left after max_depth passes is deeper
         raise InvalidArgumentError(
             f"JSON Parse error: Document nesting too deep: more than {max_depth} levels ({JSON_DEPTH_FLAG}).")
 

@@ -68,3 +68,10 @@ def test_number_digits_are_counted_without_sign_point_and_e(number: bytes, digit
 def test_limit_errors_come_before_parse_errors() -> None:
     with pytest.raises(InvalidArgumentError, match="Number too long"):
         parse_json(b'{"n": ' + b"9" * 2000 + b",", max_number_digits=1000)
+
+
+def test_unclosed_containers_count_as_levels() -> None:
+    """`[[],[[],...` never closes: each `[` opens a level even though the body is invalid JSON."""
+    with pytest.raises(InvalidArgumentError, match="more than 64 levels"):
+        check_json_limits(b"[[]," * 65, max_depth=64, max_number_digits=1000)
+    check_json_limits(b"[[]," * 64, max_depth=64, max_number_digits=1000)
