@@ -7,6 +7,7 @@ import pytest
 
 from serving.codec.json_read import check_json_limits, parse_json
 from serving.core.errors import InvalidArgumentError
+from serving.http.limits import MAX_JSON_DEPTH_CEILING
 
 
 def nested(levels: int) -> bytes:
@@ -75,3 +76,13 @@ def test_unclosed_containers_count_as_levels() -> None:
     with pytest.raises(InvalidArgumentError, match="more than 64 levels"):
         check_json_limits(b"[[]," * 65, max_depth=64, max_number_digits=1000)
     check_json_limits(b"[[]," * 64, max_depth=64, max_number_digits=1000)
+
+
+@pytest.mark.parametrize("leaf", [b"1.5", b"NaN"])  # orjson; Python's decoder (rapidjson's NaN leniency)
+def test_the_depth_ceiling_is_the_limit_that_applies(leaf: bytes) -> None:
+    """At `MAX_JSON_DEPTH_CEILING` levels neither parser hits its own nesting limit first."""
+    levels = MAX_JSON_DEPTH_CEILING
+    doc = parse_json(b'{"a": ' + b"[" * (levels - 1) + leaf + b"]" * (levels - 1) + b"}", max_depth=levels)
+    for _ in range(levels):  # the object, then levels - 1 arrays
+        doc = doc["a"] if isinstance(doc, dict) else doc[0]
+    assert isinstance(doc, float)
