@@ -23,7 +23,8 @@ small turns):
 Limits (`HttpLimits`, flags in `serving.config.server_config`): header block size (431), body size
 (413, `--max_request_bytes`), decompressed size (413), open connections (past the cap a new
 connection gets 503 and is closed; open ones keep working), time to send a request head (408) and
-idle keep-alive time. A failing `accept()` (e.g. out of file descriptors) is logged once until
+idle keep-alive time (JSON depth and number digits are in `HttpLimits` too, but `RestApi` applies
+them). A failing `accept()` (e.g. out of file descriptors) is logged once until
 accepting works again, not once per retry.
 
 A client that half-closes (shuts down its sending side) still receives the answers to the requests
