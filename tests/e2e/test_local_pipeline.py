@@ -57,7 +57,8 @@ def test_bundled_style_data_is_blessed_and_pushed_in_tf_serving_layout(bundled_s
     assert "Summary" in proc.stdout and "blessed: yes" in proc.stdout
     report = tmp / "out" / "report.html"
     assert f"Report: {report}" in proc.stdout.splitlines() and "warning" not in proc.stderr
-    assert report.read_text().count('src="data:image/png;base64,') == 3  # ROC, calibration, confusion matrix
+    # ROC, calibration, confusion matrix, and the reference models' reliability curve
+    assert report.read_text().count('src="data:image/png;base64,') == 4
     rates = report_churn_rates(report.read_text())
     assert set(rates) == {"train", "validation", "eval"}
     assert rates["eval"] == pytest.approx(summary["metrics"]["overall"]["mean_label"], abs=0.001)
@@ -150,7 +151,7 @@ def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
     assert f"Report: {tmp_path / 'out' / 'report.html'}" in proc.stdout and "warning" not in proc.stderr
     anomalies = report.split('<section id="anomalies">')[1].split("</section>")[0]
     assert all(feature in anomalies for feature in ("Gender", "Satisfaction_Score", "Num_of_Returns"))
-    not_reached = {"metrics", "curves", "factors", "segments", "blessing"}
+    not_reached = {"metrics", "curves", "factors", "segments", "reference", "blessing"}
     assert report.count("Not reached") == len(not_reached)
     assert all("Not reached" in report.split(f'<section id="{anchor}">')[1].split("</section>")[0]
                for anchor in not_reached)
