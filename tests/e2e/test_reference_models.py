@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -54,11 +55,18 @@ def test_reference_models_are_the_same_on_a_re_run(bundled_style) -> None:
     """Seeds fixed: the analysis run again on the run's own artifacts gives the very same file."""
     tmp, _, _ = bundled_style
     tfx_root = tmp / "out" / "tfx"
-    (written,) = (tfx_root / "ReferenceModels" / "reference").glob("*/" + reference.REFERENCE_FILE)
-    (model,) = (tfx_root / "Trainer" / "model").glob("*/Format-Serving")
+
+    def by_execution(pattern: str, under: Path) -> list[Path]:  # <component>/<output>/<execution id>/...
+        return sorted(under.glob(pattern), key=lambda p: int(p.relative_to(under).parts[0]))
+
+    # Other tests re-train in the same output folder: the k-th analysis belongs to the k-th model.
+    written = by_execution("*/" + reference.REFERENCE_FILE, tfx_root / "ReferenceModels" / "reference")
+    models = by_execution("*/Format-Serving", tfx_root / "Trainer" / "model")
     (examples,) = (tfx_root / "CsvExampleGen" / "examples").glob("*")
-    again = reference.analyse(str(model), str(examples), features.LABEL_KEY, list(features.SLICE_KEYS))
-    assert json.loads(json.dumps(again)) == json.loads(written.read_text())
+    assert written and len(written) == len(models)
+    for model, analysis in zip(models, written):
+        again = reference.analyse(str(model), str(examples), features.LABEL_KEY, list(features.SLICE_KEYS))
+        assert json.loads(json.dumps(again)) == json.loads(analysis.read_text())
 
 
 def test_report_shows_the_reference_models_and_calibration(bundled_style) -> None:
