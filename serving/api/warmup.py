@@ -176,6 +176,13 @@ def _input_value(info: meta_graph_pb2.TensorInfo, value: Any) -> tf.compat.v1.Te
     return tf.make_tensor_proto(array, dtype=dtype)
 
 
+_EXAMPLE_LOGS = {
+    CLASSIFY_METHOD: (classification_pb2.ClassificationRequest, "classify_log", prediction_log_pb2.ClassifyLog),
+    REGRESS_METHOD: (regression_pb2.RegressionRequest, "regress_log", prediction_log_pb2.RegressLog),
+}
+"""Example-based signature methods -> (request type, PredictionLog field, log type)."""
+
+
 def to_example(row: Row) -> tf.train.Example:
     """A `tf.train.Example` of the row: ints -> int64_list, floats -> float_list, others -> bytes_list."""
     example = tf.train.Example()
@@ -207,24 +214,18 @@ def build_warmup_records(signature_defs: Mapping[str, meta_graph_pb2.SignatureDe
       ValueError: a predict signature input that the row cannot fill (names the signature and input).
     """
     logs = []
-    serialized = to_example(row).SerializeToString()
+    example = to_example(row)
+    serialized = example.SerializeToString()
     for name in sorted(signature_defs if only is None else only):
         sig = signature_defs[name]
         if name == INIT_OP_SIGNATURE or not sig.inputs:
             continue
-        if sig.method_name == CLASSIFY_METHOD:
-            request = classification_pb2.ClassificationRequest()
+        if sig.method_name in _EXAMPLE_LOGS:  # classify / regress: the row as one tf.Example
+            request_type, log_field, log_type = _EXAMPLE_LOGS[sig.method_name]
+            request = request_type()
             request.model_spec.name, request.model_spec.signature_name = model_name, name
-            request.input.example_list.examples.add().CopyFrom(to_example(row))
-            logs.append(prediction_log_pb2.PredictionLog(
-                classify_log=prediction_log_pb2.ClassifyLog(request=request)))
-            continue
-        if sig.method_name == REGRESS_METHOD:
-            request = regression_pb2.RegressionRequest()
-            request.model_spec.name, request.model_spec.signature_name = model_name, name
-            request.input.example_list.examples.add().CopyFrom(to_example(row))
-            logs.append(prediction_log_pb2.PredictionLog(
-                regress_log=prediction_log_pb2.RegressLog(request=request)))
+            request.input.example_list.examples.add().CopyFrom(example)
+            logs.append(prediction_log_pb2.PredictionLog(**{log_field: log_type(request=request)}))
             continue
         predict = predict_pb2.PredictRequest()
         predict.model_spec.name, predict.model_spec.signature_name = model_name, name
