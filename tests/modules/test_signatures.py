@@ -16,15 +16,21 @@ from tests.modules.conftest import CUSTOM_CONFIG, to_instances
 ROWS = 8
 
 
-@pytest.fixture(scope="module")
-def loaded(transform_run, tmp_path_factory: pytest.TempPathFactory):
-    output = transform_run.output
+def _trained_model(transform_run):  # type: ignore[no-untyped-def]
+    """The designed model fitted for 2 epochs on the transform run's rows."""
     label_xf = features.transformed_name(features.LABEL_KEY)
-    model = build_model(*_feature_layout(output, label_xf))
+    model = build_model(*_feature_layout(transform_run.output, label_xf))
     x = {k: np.stack([np.asarray(r[k]).reshape(1) for r in transform_run.transformed])
          for k in transform_run.transformed[0] if k != label_xf}
     y = np.array([np.asarray(r[label_xf]).reshape(1) for r in transform_run.transformed])
     model.fit(x, y, epochs=2, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def loaded(transform_run, tmp_path_factory: pytest.TempPathFactory):
+    output = transform_run.output
+    model = _trained_model(transform_run)
     path = str(tmp_path_factory.mktemp("model") / "1")
     signatures = make_serving_signatures(model, output, features.LABEL_KEY, CUSTOM_CONFIG["id_keys"])
     tf.saved_model.save(model, path, signatures=signatures)
@@ -127,12 +133,7 @@ def plain_and_calibrated(transform_run, tmp_path_factory: pytest.TempPathFactory
     from modules.calibration import Platt
 
     output = transform_run.output
-    label_xf = features.transformed_name(features.LABEL_KEY)
-    model = build_model(*_feature_layout(output, label_xf))
-    x = {k: np.stack([np.asarray(r[k]).reshape(1) for r in transform_run.transformed])
-         for k in transform_run.transformed[0] if k != label_xf}
-    y = np.array([np.asarray(r[label_xf]).reshape(1) for r in transform_run.transformed])
-    model.fit(x, y, epochs=2, verbose=0)
+    model = _trained_model(transform_run)
     platt = Platt(scale=1.7, offset=-0.4, applied=True)
     saved = []
     for name, calibration in (("plain", None), ("calibrated", platt)):
