@@ -67,18 +67,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _serve_logged(log_path: Path, base: Path, *flags: str) -> subprocess.Popen:  # type: ignore[type-arg]
+    """`python -m serving` for model `m` at `base`, its output going to `log_path`."""
+    with open(log_path, "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "serving", f"--model_base_path={base}", "--model_name=m", *flags],
+            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_for_line(process: subprocess.Popen,  # type: ignore[type-arg]
+                   log_path: Path, text: str, deadline: float) -> None:
+    while text not in log_path.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.2)
+
+
 def test_sigterm_ends_a_start_waiting_for_a_missing_base_path(tmp_path: Path) -> None:
     log_path = tmp_path / "server.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serving", f"--model_base_path={tmp_path / 'missing'}", "--model_name=m",
-             f"--port={_free_port()}", f"--rest_api_port={_free_port()}"],
-            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    process = _serve_logged(log_path, tmp_path / "missing", f"--port={_free_port()}", f"--rest_api_port={_free_port()}")
     try:
-        deadline = time.monotonic() + 120
-        while "Could not find base path" not in log_path.read_text():
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
+        _wait_for_line(process, log_path, "Could not find base path", time.monotonic() + 120)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:
@@ -92,22 +100,15 @@ def test_missing_base_path_is_logged_once_and_polled(tmp_path: Path, model_store
     base = tmp_path / "not-yet" / "m"
     rest, grpc_port = _free_port(), _free_port()
     log_path = tmp_path / "server.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serving", f"--model_base_path={base}", "--model_name=m", f"--port={grpc_port}",
-             f"--rest_api_port={rest}", "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5"],
-            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    process = _serve_logged(log_path, base, f"--port={grpc_port}", f"--rest_api_port={rest}",
+                            "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5")
     try:
         deadline = time.monotonic() + 120
-        while "Could not find base path" not in log_path.read_text():
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
+        _wait_for_line(process, log_path, "Could not find base path", deadline)
         time.sleep(1.0)  # several more polls
         assert process.poll() is None
         install(model_store, "tf2_v1", base, 1)
-        while "Exporting HTTP/REST API" not in log_path.read_text():
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
+        _wait_for_line(process, log_path, "Exporting HTTP/REST API", deadline)
         assert get(rest, "/v1/models/m")[0] == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
