@@ -47,7 +47,7 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from serving.constants import DEFAULT_SERVING_DIR, MODEL_NAME  # noqa: E402
+from common.facts import DEFAULT_SERVING_DIR, MODEL_NAME  # noqa: E402
 
 CUSTOMER = {
     "Age": 30, "Gender": "Male", "Annual_Income": 50.5, "Total_Spend": 2000.0, "Years_as_Customer": 3,

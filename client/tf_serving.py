@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from modules.features import ID_KEYS, PROBABILITY_OUTPUT
-from serving.constants import GRPC_PORT, MODEL_NAME, REST_PORT
+from common.facts import GRPC_PORT, MODEL_NAME, REST_PORT
 
 # --grpc imports TensorFlow for its protos: its start-up chatter is not for a command-line user.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

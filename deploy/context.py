@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from serving.constants import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
+from common.facts import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
 
 DEPLOY_FILES = ("Dockerfile", "railway.json", ".dockerignore")
 MARKER = ".customer-model-deploy"

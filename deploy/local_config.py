@@ -15,7 +15,7 @@ from typing import List, Optional
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.constants import CONTAINER_MODEL_ROOT, DEFAULT_SERVING_DIR, PROJECT_ROOT
+from common.facts import CONTAINER_MODEL_ROOT, DEFAULT_SERVING_DIR, PROJECT_ROOT
 
 SHIPPED_MODEL_CONFIG = PROJECT_ROOT / "serving" / "config" / "models.config"
 

@@ -20,7 +20,7 @@ from typing import IO, List, Optional, Sequence, Tuple
 from google.protobuf import text_format
 
 from monitoring import prometheus as prom
-from serving.constants import DEFAULT_HOST, REST_PORT
+from common.facts import DEFAULT_HOST, REST_PORT
 from serving.config.protos import MonitoringConfig, prometheus_path
 
 STOP_TIMEOUT_SECONDS = 30.0

@@ -181,7 +181,7 @@ def ServingCheck(  # noqa: N802 (TFX component name)
     from tfx.components.statistics_gen import stats_artifact_utils
     from tfx.utils import io_utils, path_utils
 
-    from serving.constants import MODEL_NAME
+    from common.facts import MODEL_NAME
 
     stamped = path_utils.stamped_model_path(blessing.uri)
     try:

@@ -17,9 +17,9 @@ from typing import List, Optional, Sequence, Tuple
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from common.facts import DEFAULT_HOST, DEFAULT_SERVING_DIR, GRPC_PORT, MODEL_NAME, REST_PORT
 from serving.core.batching import BatchingOptions
-from serving.constants import (DEFAULT_HOST, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES,
-                               DEFAULT_SERVING_DIR, DEFAULT_SETTLE_SECONDS, GRPC_PORT, MODEL_NAME, REST_PORT)
+from serving.constants import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SETTLE_SECONDS
 from serving.core.manager import ModelConfig
 from serving.config.protos import BatchingParameters, MonitoringConfig, prometheus_path
 from serving.core.version_policy import PolicyKind, VersionPolicy

@@ -10,7 +10,7 @@ from typing import List
 import pytest
 
 from monitoring.prometheus import GRAFANA_DASHBOARD, install_command
-from serving.constants import MODEL_NAME
+from common.facts import MODEL_NAME
 from tests.monitoring.models import build_churn_model
 
 MODEL_VERSION = 1

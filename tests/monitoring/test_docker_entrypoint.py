@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from monitoring import prometheus as prom
-from serving.constants import METRICS_PATH
+from common.facts import METRICS_PATH
 from tests.monitoring.conftest import free_port, require
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitoring import prometheus as prom
-from serving.constants import MODEL_NAME
+from common.facts import MODEL_NAME
 from serving.core.manager import ModelConfig
 from serving.main import ModelServer
 from serving.observability.metrics import OVERFLOW_MODEL_NAME, REQUEST_COUNT, exported_name

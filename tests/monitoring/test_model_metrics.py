@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from modules.features import PROBABILITY_OUTPUT
 from serving.observability import request_log
-from serving.constants import METRICS_PATH, MODEL_NAME
+from common.facts import METRICS_PATH, MODEL_NAME
 from serving.main import ModelServer
 from serving.core.manager import ModelConfig, ModelManager
 from serving.observability.model_metrics import ModelMetrics, ProbabilityHistogram, VersionCollector

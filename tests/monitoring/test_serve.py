@@ -7,7 +7,7 @@ import pytest
 
 from monitoring import prometheus as prom
 from monitoring import serve
-from serving.constants import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
+from common.facts import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
 
 MONITORING_CONFIG = str(PROJECT_ROOT / "serving" / "config" / "monitoring.config")
 

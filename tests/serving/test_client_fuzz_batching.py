@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from serving.core.batching import QUEUE_FULL_MESSAGE, BatchingOptions
 from client.tf_serving import main as client_main
-from serving.constants import PROJECT_ROOT
+from common.facts import PROJECT_ROOT
 from serving.core.manager import ModelConfig
 from tests.serving.conftest import ServerFactory, install
 from tests.serving.http_util import call, error_of, get, post

@@ -13,7 +13,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from deploy import context as deploy, local_config
 from serving.config.server_config import ConfigError, from_args, load_batching, load_metrics_path, load_model_config
-from serving.constants import CONTAINER_MODEL_ROOT, DEFAULT_SERVING_DIR, METRICS_PATH, MODEL_NAME, PROJECT_ROOT, REST_PORT
+from common.facts import CONTAINER_MODEL_ROOT, DEFAULT_SERVING_DIR, METRICS_PATH, MODEL_NAME, PROJECT_ROOT, REST_PORT
 from serving.config.protos import MonitoringConfig
 from serving.core.version_policy import PolicyKind
 

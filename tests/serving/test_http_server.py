@@ -20,7 +20,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.constants import PROJECT_ROOT
+from common.facts import PROJECT_ROOT
 from serving.core.manager import ModelConfig
 from serving.http.limits import HttpLimits
 from serving.http.server import ACCEPT_ERROR_MESSAGE

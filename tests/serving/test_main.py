@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
-from serving.constants import PROJECT_ROOT
+from common.facts import PROJECT_ROOT
 from serving.core.manager import ModelConfig
 from serving.main import ModelServer
 from tests.serving.conftest import ServerFactory, install, make_config
