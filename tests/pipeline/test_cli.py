@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from common import exit_codes
 from pipeline import cli
 from pipeline.config import CURATED_SCHEMA, PROJECT_ROOT
 from tests.field_cases import BLANK_NUMBERS, DUPLICATE_HEADER, SEMICOLON, SIXTY_CUSTOMERS, SPACES_IN_NAMES
@@ -39,13 +40,13 @@ def test_help_lists_every_documented_flag() -> None:
 )
 def test_bad_usage_exits_2_with_a_message(args: list[str], message: str) -> None:
     proc = run(*args)
-    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == exit_codes.USAGE and message in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_unwritable_output_is_a_usage_error(tmp_path: Path, capsys) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert cli.main(["--output", str(blocker / "out")]) == cli.EXIT_USAGE
+    assert cli.main(["--output", str(blocker / "out")]) == exit_codes.USAGE
     assert "cannot write to --output" in capsys.readouterr().err
 
 
@@ -53,13 +54,13 @@ def test_second_run_on_the_same_output_is_refused(tmp_path: Path, capsys) -> Non
     (tmp_path / "out").mkdir()
     with (tmp_path / "out" / ".lock").open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        assert cli.main(["--output", str(tmp_path / "out")]) == cli.EXIT_USAGE
+        assert cli.main(["--output", str(tmp_path / "out")]) == exit_codes.USAGE
     assert "another pipeline run is using" in capsys.readouterr().err
 
 
 def test_missing_data_exits_2_before_any_tfx_work(tmp_path: Path) -> None:
     proc = run("--data", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "out"))
-    assert proc.returncode == 2 and "error: data not found" in proc.stderr
+    assert proc.returncode == exit_codes.USAGE and "error: data not found" in proc.stderr
     assert not (tmp_path / "out" / "tfx").exists()
 
 
@@ -71,7 +72,7 @@ def test_unexpected_failure_exits_1_with_a_message_and_a_summary(tmp_path: Path)
     (tmp_path / "out" / "metadata.sqlite").write_bytes(b"this is not a SQLite database" * 100)
     proc = run("--data", str(tmp_path / "c.csv"), "--output", str(tmp_path / "out"),
                "--serving-dir", str(tmp_path / "serving"))
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.returncode == exit_codes.FAILED, proc.stdout + proc.stderr
     assert "error: " in proc.stderr and "--verbose" in proc.stderr and "Traceback" not in proc.stderr
     summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
     assert summary["status"] == "failed" and summary["error"] and summary["pushed_model_dir"] is None
@@ -95,7 +96,7 @@ def test_a_report_that_cannot_be_written_is_a_warning(tmp_path: Path, monkeypatc
 
 
 def test_report_only_needs_an_existing_run(tmp_path: Path, capsys) -> None:
-    assert cli.main(["--report-only", "--output", str(tmp_path / "nothing")]) == cli.EXIT_USAGE
+    assert cli.main(["--report-only", "--output", str(tmp_path / "nothing")]) == exit_codes.USAGE
     assert "no pipeline run in" in capsys.readouterr().err
     assert not (tmp_path / "nothing").exists()
 
@@ -123,7 +124,7 @@ def test_report_only_rewrites_the_report_from_the_recorded_summary(tmp_path: Pat
 def test_field_cases_that_cannot_train_exit_2_before_tfx(tmp_path: Path, case: Path, flags: list[str],
                                                          message: str) -> None:
     proc = run("--data", str(case), "--output", str(tmp_path / "out"), "--serving-dir", str(tmp_path / "s"), *flags)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.returncode == exit_codes.USAGE, proc.stdout + proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out" / "tfx").exists()
 
