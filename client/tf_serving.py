@@ -26,7 +26,7 @@ from common.facts import GRPC_PORT, MODEL_NAME, REST_PORT
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-SIGNATURE = "serving_default"
+SIGNATURE = "serving_default"  # tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY; REST needs no TensorFlow import
 _INT_TYPES = {"DT_INT64", "DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8"}
 _FLOAT_TYPES = {"DT_FLOAT", "DT_DOUBLE"}
 

@@ -28,6 +28,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm import tqdm
 
+from common.limits import INT64_MAX
 from insights.model import ChurnModel, Scores, ScoringError
 from insights.recommend import Customers, RuleSet
 from insights.risk import risk_band
@@ -182,8 +183,8 @@ def typed_columns(batch: pd.DataFrame, first: int, dtypes: Mapping[str, tf.DType
         with np.errstate(invalid="ignore"):
             not_number = ~np.isfinite(numbers)
             fraction = dtype.is_integer & ~not_number & (numbers != np.round(numbers))
-            # 2**63 is the first float64 beyond int64 (INT64_MAX itself rounds up to it as a float).
-            too_big = ~not_number & (np.abs(numbers) >= 2.0 ** 63 if dtype.is_integer
+            # As a float64, INT64_MAX rounds up to 2**63, the first float64 beyond int64.
+            too_big = ~not_number & (np.abs(numbers) >= float(INT64_MAX) if dtype.is_integer
                                      else np.abs(numbers) > reader.FLOAT32_MAX)
         column_bad = not_number | fraction | too_big
         bad[:, j] = column_bad

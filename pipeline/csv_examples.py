@@ -31,11 +31,12 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 
+from common.limits import INT64_MAX, INT64_MIN
+
 UNKNOWN, INT, FLOAT, STRING = range(4)
 """TFX's column types (tfx_bsl csv_decoder.ColumnType), in its order: a column takes the widest seen."""
 _BLOCK_BYTES = 8 << 20
 """CSV bytes parsed at a time: bounds memory whatever the file size."""
-_INT64 = np.iinfo(np.int64)
 
 
 def value_type(cell: bytes) -> int:
@@ -43,7 +44,7 @@ def value_type(cell: bytes) -> int:
     if not cell:
         return UNKNOWN
     try:
-        return INT if _INT64.min <= int(cell) <= _INT64.max else STRING
+        return INT if INT64_MIN <= int(cell) <= INT64_MAX else STRING
     except ValueError:
         try:
             float(cell)

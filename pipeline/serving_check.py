@@ -121,6 +121,7 @@ def check_serving(stamped_dir: str, model_name: str) -> int:
     from serving.api import warmup
     from serving.config.server_config import ServerConfig
     from serving.constants import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES
+    from serving.core.servable import DEFAULT_SIGNATURE
     from serving.core.manager import ModelConfig
     from serving.main import ModelServer, StartupError
 
@@ -155,7 +156,7 @@ def check_serving(stamped_dir: str, model_name: str) -> int:
                         call(request, timeout=60)
                     except grpc.RpcError as err:
                         raise ServingCheckError(
-                            f"{kind} request to signature {request.model_spec.signature_name or 'serving_default'} "
+                            f"{kind} request to signature {request.model_spec.signature_name or DEFAULT_SIGNATURE} "
                             f"failed over gRPC: {err.code().name}: {err.details()}") from None
                     answered += 1
             finally:
