@@ -101,3 +101,13 @@ def test_base_image_has_the_pinned_python_and_beam() -> None:
     assert match.group(2) == pins["apache-beam"]
     assert match.group(1) == "3.10"  # requirements.txt is resolved on CPython 3.10 (TFX 1.16 needs < 3.11)
     assert "pip install -r requirements.txt" in " ".join(instructions("RUN"))
+
+
+def test_image_ships_the_templates_the_report_renders() -> None:
+    from pipeline import report
+
+    templates = [p for p in report.TEMPLATE_DIR.rglob("*") if p.is_file()]
+    assert (report.TEMPLATE_DIR / report.PAGE_TEMPLATE) in templates
+    assert all((report.TEMPLATE_DIR / report.SECTION_TEMPLATES.format(a)).is_file() for a in report.SECTIONS)
+    sources = copied_paths()
+    assert [str(p.relative_to(ROOT)) for p in templates if not covered(str(p.relative_to(ROOT)), sources)] == []
