@@ -95,6 +95,10 @@ def test_flags(tmp_path: Path) -> None:
         from_args([f"--model_base_path={tmp_path}", "--file_system_settle_seconds=nan"])
     with pytest.raises(ConfigError, match="invalid int value"):
         from_args(["--port=abc"])
+    assert from_args([f"--model_base_path={tmp_path}"]).observed_output is None  # the server names no output
+    assert from_args([f"--model_base_path={tmp_path}", "--observed_output=p"]).observed_output == "p"
+    with pytest.raises(ConfigError, match="--request_log_file needs --observed_output"):
+        from_args([f"--model_base_path={tmp_path}", f"--request_log_file={tmp_path / 'r.jsonl'}"])
 
 
 def test_monitoring_proto_matches_official_field_numbers() -> None:
