@@ -120,7 +120,7 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
                 chunks = (reader.normalize_cells(chunk, dialect, data, check_range=False)
                           for _, chunk in reader.read_chunks(data, dialect, header, chunk_rows, usecols=needed,
                                                              handle=raw))
-                for first, batch in _batches(chunks, MODEL_BATCH):
+                for first, batch in batches(chunks, MODEL_BATCH):
                     try:
                         typed = typed_columns(batch, first, model.input_dtypes, strict=strict, names=written_names)
                     except ScoringError as e:
@@ -210,7 +210,7 @@ def _numeric(dtype: tf.DType) -> bool:
     return dtype.is_integer or dtype.is_floating
 
 
-def _batches(chunks: Iterable[pd.DataFrame], size: int) -> Iterator[tuple[int, pd.DataFrame]]:
+def batches(chunks: Iterable[pd.DataFrame], size: int) -> Iterator[tuple[int, pd.DataFrame]]:
     """(first row number, rows) of exactly `size` rows (the last batch fewer), whatever the chunks' sizes."""
     pending: list[pd.DataFrame] = []
     start = 0
@@ -269,7 +269,7 @@ def _top_factors(scores: Scores, names: list[str], batch: pd.DataFrame) -> tuple
     return is_top, texts
 
 
-def _format(frame: pd.DataFrame) -> list[list[str]]:
+def format_rows(frame: pd.DataFrame) -> list[list[str]]:
     """Rows as text: row number, id, probability (float32 in its shortest exact form), the other outputs."""
     probability = [np.format_float_positional(p, unique=True, trim="0") for p in frame[_PROBABILITY].to_numpy()]
     id_column = frame.columns[1]  # as _score_batch builds the frame
@@ -277,7 +277,8 @@ def _format(frame: pd.DataFrame) -> list[list[str]]:
         frame[_ROW], frame[id_column], probability, *(frame[c] for c in OUTPUT_COLUMNS[1:]))]
 
 
-def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
+def ranked(frame: pd.DataFrame) -> pd.DataFrame:
+    """Highest churn probability first; ties keep file order (row number), so the ranking is deterministic."""
     return frame.sort_values([_PROBABILITY, _ROW], ascending=[False, True], kind="mergesort")
 
 
@@ -299,11 +300,11 @@ class _TopRanker(_Ranker):
 
     def add(self, scored: pd.DataFrame) -> None:
         both = scored if self.best is None else pd.concat([self.best, scored], ignore_index=True)
-        self.best = _ranked(both).head(self.top)
+        self.best = ranked(both).head(self.top)
 
     def rows(self) -> Iterator[list[str]]:
         if self.best is not None:
-            for row in _format(self.best):
+            for row in format_rows(self.best):
                 yield row[1:]
 
 
@@ -343,7 +344,7 @@ class _RunRanker(_Ranker):
 
     def _flush(self) -> None:
         if self.pending:
-            self._write_run(_format(_ranked(pd.concat(self.pending))))
+            self._write_run(format_rows(ranked(pd.concat(self.pending))))
             self.pending = []
 
 
@@ -351,7 +352,7 @@ def _merged(runs: list[Path]) -> Iterator[list[str]]:
     """The rows of sorted run files in one sorted stream."""
     handles = [open(run, encoding="utf-8", newline="") for run in runs]
     try:
-        # Same order as _ranked: probability (its shortest float32 text keeps float32 order), then row.
+        # Same order as ranked: probability (its shortest float32 text keeps float32 order), then row.
         yield from heapq.merge(*(csv.reader(h) for h in handles), key=lambda r: (-float(r[2]), int(r[0])))
     finally:
         for handle in handles:

@@ -5,9 +5,9 @@
 
 Every flag not listed above goes to `python -m serving`, after `--observed_output=churn_probability`
 (the churn model's probability output, which the server's model metrics and request log record; the
-server itself knows no model's outputs): a later `--observed_output` overrides it. Prometheus is optional: when it is not
-installed (or the server exposes no metrics) the server runs alone and the reason is printed,
-with the command that installs Prometheus. The exit code is the model server's.
+server itself knows no model's outputs): a later `--observed_output` overrides it.
+Prometheus is optional: when it is not installed (or the server exposes no metrics) the server runs alone
+and the reason is printed, with the command that installs Prometheus. The exit code is the model server's.
 """
 from __future__ import annotations
 

@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "Vertex AI / Kubeflow with a gs:// root instead: python -m pipeline.kubeflow_v2 "
                             "--beam-runner dataflow --help")
     try:
-        beam_args = beam.from_arguments(args, input_bytes=_input_bytes(args.data))
+        beam_args = beam.from_arguments(args, input_bytes=input_bytes(args.data))
     except beam.BeamArgsError as e:
         return usage_error(str(e))
     config = cfg.PipelineConfig(
@@ -221,7 +221,7 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         print(f"inferred schema: {summary['input']['inferred_schema']}; to reuse it, curate it (domains, ranges, "
               f"presence) and pass it with the same other flags: local_pipeline.py --data {config.data} --schema "
               f"{summary['input']['inferred_schema']}")
-    _write_report(summary, config, err)
+    write_report_or_warn(summary, config, err)
     if error:
         hint = "" if verbose else f" (library output: {config.log_path}; --verbose shows it as the run goes)"
         print(f"error: {error}{hint}", file=err)
@@ -239,7 +239,7 @@ def validation_message(config: cfg.PipelineConfig, anomalies: int) -> str:
             "the bundled data)")
 
 
-def _write_report(summary: dict[str, Any], config: cfg.PipelineConfig, err: TextIO) -> bool:
+def write_report_or_warn(summary: dict[str, Any], config: cfg.PipelineConfig, err: TextIO) -> bool:
     """Write report.html; a report problem is a warning, never a different exit code for the run."""
     try:
         from pipeline.report import write_report
@@ -258,7 +258,7 @@ def _report_only(config: cfg.PipelineConfig, verbose: bool) -> int:
     """`--report-only`: the report of the run recorded in --output, nothing re-run."""
     progress.install(verbose)  # as quiet as a run: library logs and warnings only with --verbose
     summary = json.loads(config.summary_path.read_text())
-    return exit_codes.OK if _write_report(summary, config, sys.stderr) else exit_codes.FAILED
+    return exit_codes.OK if write_report_or_warn(summary, config, sys.stderr) else exit_codes.FAILED
 
 
 def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | None, slice_keys: list[str],
@@ -306,7 +306,7 @@ def _read_back(config: cfg.PipelineConfig, cached: Collection[str]) -> dict[str,
     return build_summary(outputs, cached)
 
 
-def _input_bytes(data: Path) -> int:
+def input_bytes(data: Path) -> int:
     """Size of the CSV input (`--beam-mode auto`); 0 when missing, which staging then reports."""
     from pipeline.inputs import InputError, list_csv_files
 

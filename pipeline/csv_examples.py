@@ -67,7 +67,7 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _field(number: int, payload: bytes) -> bytes:
+def length_delimited_field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
@@ -85,13 +85,13 @@ def feature_bytes(column_type: int, cell: bytes) -> bytes:
     """tf.train.Feature of one cell, serialised as TFX's CSV handlers build it (empty cell: empty list)."""
     if column_type == UNKNOWN:
         return b""
-    inner = _field(1, _payload(column_type, cell)) if cell else b""
-    return _field({STRING: 1, FLOAT: 2, INT: 3}[column_type], inner)  # bytes_list, float_list, int64_list
+    inner = length_delimited_field(1, _payload(column_type, cell)) if cell else b""
+    return length_delimited_field({STRING: 1, FLOAT: 2, INT: 3}[column_type], inner)  # bytes_list, float_list, int64_list
 
 
 def entry_bytes(name: bytes, column_type: int, cell: bytes) -> bytes:
     """One `features.feature` map entry (name -> Feature), as the repeated field 1 of Features."""
-    return _field(1, _field(1, name) + _field(2, feature_bytes(column_type, cell)))
+    return length_delimited_field(1, length_delimited_field(1, name) + length_delimited_field(2, feature_bytes(column_type, cell)))
 
 
 class _ColumnEncoder:

@@ -250,7 +250,8 @@ def _data_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) -> M
         numeric, categorical = _feature_rows(stats, label_key)
         details.append({"name": split, "numeric": numeric, "categorical": categorical})
     return _section(
-        "data", splits=[[split, f"{stats.num_examples:,}", _percent(rates[split])] for split, stats in by_split.items()],
+        "data",
+        splits=[[split, f"{stats.num_examples:,}", _percent(rates[split])] for split, stats in by_split.items()],
         notes=reading_notes(run_input), label_key=label_key, positive_label=str(positive), details=details)
 
 
@@ -295,7 +296,8 @@ def _curves_section(summary: Mapping[str, Any], outputs: run_summary.Outputs, th
     tfma_auc = ((summary.get("metrics") or {}).get("overall") or {}).get("auc")
     charts = [(png_base64(roc_figure(predictions)), "ROC curve"),
               (png_base64(calibration_figure(predictions)), "Calibration curve"),
-              (png_base64(confusion_figure(confusion_counts(candidate))), f"Confusion matrix at threshold {threshold:g}")]
+              (png_base64(confusion_figure(confusion_counts(candidate))),
+               f"Confusion matrix at threshold {threshold:g}")]
     return _section("curves", models=len(predictions), rows=f"{len(candidate.labels):,}", split=cfg.EVAL_SPLIT,
                     auc=roc_auc_score(candidate.labels, candidate.probabilities), tfma_auc=_number(tfma_auc),
                     charts=charts)

@@ -26,7 +26,7 @@ from insights.scoring import OUTPUT_COLUMNS, TOP_FACTORS
 from modules import features, segments
 from pipeline.config import PROJECT_ROOT
 from client.tf_serving import to_instances
-from tests.e2e.test_serving_pipeline_model import free_port
+from tests.helpers import free_port
 from tests.insights.test_scoring import exit_code
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ from common import exit_codes
 from data.generate import generate
 from pipeline.config import CURATED_SCHEMA
 from pipeline.config import KAGGLE_DATA as KAGGLE_CSV
-from tests.e2e.conftest import run_pipeline, versions
+from tests.helpers import run_pipeline, versions
 
 pytestmark = pytest.mark.e2e
 SUMMARY_KEYS = {

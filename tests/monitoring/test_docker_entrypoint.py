@@ -17,7 +17,8 @@ import yaml
 
 from monitoring import prometheus as prom
 from common.facts import METRICS_PATH
-from tests.monitoring.conftest import free_port, require
+from tests.helpers import free_port
+from tests.monitoring.conftest import require
 
 pytestmark = pytest.mark.e2e
 

@@ -156,7 +156,8 @@ def test_unmatched_labels_exit_3_and_unreachable_store_exits_2(store_url, tmp_pa
     assert outcomes.main(["--labels", str(path), "--store", store_url, "--html", str(tmp_path / "o.html")]) \
         == exit_codes.NO_MATCH
     assert "nothing to judge" in capsys.readouterr().err
-    assert outcomes.main(["--labels", str(path), "--store", "postgresql+psycopg2://x@127.0.0.1:1/none"]) == exit_codes.USAGE
+    unreachable = "postgresql+psycopg2://x@127.0.0.1:1/none"
+    assert outcomes.main(["--labels", str(path), "--store", unreachable]) == exit_codes.USAGE
     assert "cannot open the prediction store" in capsys.readouterr().err
 
 

@@ -47,9 +47,9 @@ def test_cli_auto_measures_the_input(tmp_path: Path) -> None:
     (tmp_path / "b.csv").write_bytes(b"x" * (beam.MULTI_PROCESSING_FROM_BYTES // 2))
     (tmp_path / "notes.txt").write_bytes(b"x" * beam.MULTI_PROCESSING_FROM_BYTES)  # not input
     args = cli.build_parser().parse_args(["--data", str(tmp_path)])
-    assert beam.from_arguments(args, cli._input_bytes(args.data))[0] == "--direct_running_mode=multi_processing"
+    assert beam.from_arguments(args, cli.input_bytes(args.data))[0] == "--direct_running_mode=multi_processing"
     args = cli.build_parser().parse_args(["--data", str(tmp_path / "a.csv")])
-    assert beam.from_arguments(args, cli._input_bytes(args.data))[0] == "--direct_running_mode=in_memory"
+    assert beam.from_arguments(args, cli.input_bytes(args.data))[0] == "--direct_running_mode=in_memory"
 
 
 @pytest.mark.parametrize("runner", ["dataflow", "flink", "spark"])
