@@ -16,7 +16,8 @@ def test_project_root_is_the_repository_root() -> None:
 def test_the_shipped_configs_name_the_model_root_and_metrics_path() -> None:
     config_dir = facts.PROJECT_ROOT / "serving" / "config"
     models = text_format.Parse((config_dir / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
-    assert [m.base_path for m in models.model_config_list.config] == [f"{facts.CONTAINER_MODEL_ROOT}/{facts.MODEL_NAME}"]
+    expected = f"{facts.CONTAINER_MODEL_ROOT}/{facts.MODEL_NAME}"
+    assert [m.base_path for m in models.model_config_list.config] == [expected]
     monitoring = text_format.Parse((config_dir / "monitoring.config").read_text(), MonitoringConfig())
     assert monitoring.prometheus_config.path == facts.METRICS_PATH
 
