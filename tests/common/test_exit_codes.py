@@ -36,3 +36,4 @@ def test_docs_pipeline_page_lists_the_pipeline_codes() -> None:
     assert stated[exit_codes.DATA_VALIDATION].startswith("stopped by data validation")
     assert stated[exit_codes.NOT_BLESSED].startswith("model not blessed")
     assert stated[exit_codes.FAILED].startswith("anything else")
+    assert stated[exit_codes.INTERRUPTED].startswith("interrupted")
