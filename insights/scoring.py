@@ -42,9 +42,10 @@ MAX_OPEN_RUNS = 200
 """Run files merged at once; more are merged in passes (a file of 10 million rows has 200 runs of 50,000)."""
 TOP_FACTORS = 3
 """Factors listed per customer: the features with the largest positive attributions."""
-OUTPUT_COLUMNS = ("churn_probability", "risk_band", "top_factors", "segment", "recommended_action", "rationale")
+_PROBABILITY = features.PROBABILITY_OUTPUT
+"""The model's probability output; the scored file's column of the same name."""
+OUTPUT_COLUMNS = (_PROBABILITY, "risk_band", "top_factors", "segment", "recommended_action", "rationale")
 """Written after the id column (which keeps its name)."""
-_PROBABILITY = "churn_probability"
 _ROW = "_row"
 """Position in the input file: the tie-breaker that keeps the ranking deterministic."""
 
