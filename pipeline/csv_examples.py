@@ -67,8 +67,8 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def length_delimited_field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field."""
+def field_bytes(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2): tag, payload length, payload."""
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
@@ -85,13 +85,13 @@ def feature_bytes(column_type: int, cell: bytes) -> bytes:
     """tf.train.Feature of one cell, serialised as TFX's CSV handlers build it (empty cell: empty list)."""
     if column_type == UNKNOWN:
         return b""
-    inner = length_delimited_field(1, _payload(column_type, cell)) if cell else b""
-    return length_delimited_field({STRING: 1, FLOAT: 2, INT: 3}[column_type], inner)  # bytes_list, float_list, int64_list
+    inner = field_bytes(1, _payload(column_type, cell)) if cell else b""
+    return field_bytes({STRING: 1, FLOAT: 2, INT: 3}[column_type], inner)  # bytes_list, float_list, int64_list
 
 
 def entry_bytes(name: bytes, column_type: int, cell: bytes) -> bytes:
     """One `features.feature` map entry (name -> Feature), as the repeated field 1 of Features."""
-    return length_delimited_field(1, length_delimited_field(1, name) + length_delimited_field(2, feature_bytes(column_type, cell)))
+    return field_bytes(1, field_bytes(1, name) + field_bytes(2, feature_bytes(column_type, cell)))
 
 
 class _ColumnEncoder:

@@ -135,7 +135,8 @@ def test_slice_auc_is_null_with_the_reason_when_a_class_is_missing_or_too_rare()
     assert one_class["auc_undefined"] == "only one class (0 churners, 12 non-churners)"
     rare = run_summary.complete_metrics({"auc": 1.0, "example_count": 40.0, "mean_label": 0.1})
     assert rare["auc"] is None and "too few of a class (4 churners, 36 non-churners; at least 5" in rare["auc_undefined"]
-    fine = run_summary.complete_metrics({"auc": 0.8, "example_count": 40.0, "mean_label": 0.5, "precision": float("nan")})
+    fine = run_summary.complete_metrics({"auc": 0.8, "example_count": 40.0, "mean_label": 0.5,
+                                         "precision": float("nan")})
     assert fine["auc"] == 0.8 and fine["auc_ci95"] and fine["auc_undefined"] is None
     assert fine["precision"] is None  # no customer predicted to churn: undefined, not NaN
     text = run_summary.format_summary(summary(metrics={"overall": fine, "slices": {"Gender=Other": one_class}}))
