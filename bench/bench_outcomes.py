@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from common import exit_codes  # noqa: E402
 from modules.features import ID_KEYS, LABEL_KEY  # noqa: E402
 from monitoring import outcomes  # noqa: E402
 from monitoring.prediction_store import PredictionStore  # noqa: E402
@@ -96,7 +97,7 @@ def main() -> int:
         with contextlib.redirect_stdout(out):
             code = outcomes.main(["--labels", str(labels_path), "--store", url, "--html", str(work / "o.html")])
         took, cpu = time.perf_counter() - start, time.process_time() - cpu
-        if code != outcomes.EXIT_OK:
+        if code != exit_codes.OK:
             print(f"error: monitoring.outcomes exited {code}", file=sys.stderr)
             return 1
         print(out.getvalue().splitlines()[-1].split(";")[0])

@@ -47,7 +47,8 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from serving.constants import DEFAULT_SERVING_DIR, MODEL_NAME  # noqa: E402
+from common.facts import DEFAULT_SERVING_DIR, MODEL_NAME  # noqa: E402
+from modules.features import PROBABILITY_OUTPUT  # noqa: E402
 
 CUSTOMER = {
     "Age": 30, "Gender": "Male", "Annual_Income": 50.5, "Total_Spend": 2000.0, "Years_as_Customer": 3,
@@ -401,6 +402,14 @@ def http_layer_cost(trees: List[Path], rounds: int = 5, requests: int = 100_000)
         print(f"  {tree}: {micros:.1f} us per request")
 
 
+def observed_output_flag(tree: Path) -> List[str]:
+    """`--observed_output` as `make serve` passes it (the probability histogram is part of the measured
+    path), for a checkout whose server has the flag; older servers observe churn_probability unasked."""
+    server_config = tree / "serving" / "config" / "server_config.py"
+    known = server_config.is_file() and "--observed_output" in server_config.read_text()
+    return [f"--observed_output={PROBABILITY_OUTPUT}"] if known else []
+
+
 def compare_with_checkout(other: Path, base: Path, levels: List[int], seconds: int, repeats: int) -> None:
     """Before/after in one run: `python -m serving` from `other` (another checkout's root, e.g. the
     commit before a server change) and from this tree, started alternately `repeats` times per mode
@@ -415,7 +424,7 @@ def compare_with_checkout(other: Path, base: Path, levels: List[int], seconds: i
             for tree, root in trees:
                 rest = free_port()
                 cmd = [py, "-m", "serving", f"--model_base_path={base}", f"--model_name={MODEL_NAME}",
-                       f"--port={free_port()}", f"--rest_api_port={rest}", *extra]
+                       f"--port={free_port()}", f"--rest_api_port={rest}", *observed_output_flag(root), *extra]
                 runs.setdefault((mode, tree), []).append(bench_server(cmd, rest, levels, seconds, cwd=root))
     print(f"\nsame-run comparison: other = {other.resolve()}, this = {ROOT}; median of {repeats} runs each")
     print(f"{'mode':12} {'tree':6} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  runs (req/s)")
@@ -478,7 +487,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for _ in range(repeats):
             rest = free_port()
             cmd = [py, "-m", "serving", f"--model_base_path={base}", f"--model_name={MODEL_NAME}",
-                   f"--port={free_port()}", f"--rest_api_port={rest}", *extra]
+                   f"--port={free_port()}", f"--rest_api_port={rest}", *observed_output_flag(ROOT), *extra]
             runs.append(bench_server(cmd, rest, args.concurrency, args.duration))
         results[label] = {c: median_run([run[c] for run in runs]) for c in args.concurrency}
         if repeats > 1:

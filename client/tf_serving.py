@@ -19,14 +19,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from common import exit_codes
+from common.facts import GRPC_PORT, MODEL_NAME, REST_PORT
 from modules.features import ID_KEYS, PROBABILITY_OUTPUT
-from serving.constants import GRPC_PORT, MODEL_NAME, REST_PORT
 
 # --grpc imports TensorFlow for its protos: its start-up chatter is not for a command-line user.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-SIGNATURE = "serving_default"
+SIGNATURE = "serving_default"  # tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY; REST needs no TensorFlow import
 _INT_TYPES = {"DT_INT64", "DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8"}
 _FLOAT_TYPES = {"DT_FLOAT", "DT_DOUBLE"}
 
@@ -238,8 +239,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"customer {label}: churn probability {_format(prediction)}")
     except ClientError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+        return exit_codes.FAILED
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from serving.constants import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
+from common import exit_codes
+from common.facts import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
 
 DEPLOY_FILES = ("Dockerfile", "railway.json", ".dockerignore")
 MARKER = ".customer-model-deploy"
@@ -79,10 +80,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         versions = stage(args.dest)
     except (DeployError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     print(f"Staged {args.dest} with {MODEL_NAME} version(s) {', '.join(versions)}.\n"
           f"Deploy: cd {args.dest} && railway up   (or: docker build -t {MODEL_NAME} {args.dest})")
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

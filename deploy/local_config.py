@@ -15,7 +15,8 @@ from typing import List, Optional
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.constants import CONTAINER_MODEL_ROOT, DEFAULT_SERVING_DIR, PROJECT_ROOT
+from common import exit_codes
+from common.facts import CONTAINER_MODEL_ROOT, DEFAULT_SERVING_DIR, PROJECT_ROOT
 
 SHIPPED_MODEL_CONFIG = PROJECT_ROOT / "serving" / "config" / "models.config"
 
@@ -43,8 +44,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.out.write_text(f"# Generated from {args.config} by deploy/local_config.py; do not edit.\n{text}")
     except (OSError, text_format.ParseError) as err:
         print(f"error: cannot map {args.config}: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return exit_codes.USAGE
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

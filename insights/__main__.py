@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from common import exit_codes
+
 # TensorFlow's start-up chatter is not for a command-line user; set before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -87,20 +89,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                             delimiter=args.delimiter, decimal=args.decimal, encoding=args.encoding)
     except (ScoringError, RulesError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
-        return 130
+        return exit_codes.INTERRUPTED
     except Exception as e:  # noqa: BLE001 (a command-line user gets one line, not a traceback)
         print(f"{PROG}: unexpected error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        return exit_codes.FAILED
     for cell in scored.bad_cells:
         print(f"{PROG}: bad cell: {args.data}: {cell}", file=sys.stderr)
     if scored.skipped_rows:
         print(f"{PROG}: warning: {scored.skipped_rows:,} row(s) with bad cells not scored (listed above; fix them "
               "or use --strict to stop at the first)", file=sys.stderr)
     print(f"{scored.written:,} customers ranked by churn probability: {out} (model {model.path})")
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

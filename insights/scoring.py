@@ -28,6 +28,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm import tqdm
 
+from common.limits import INT64_MAX
 from insights.model import ChurnModel, Scores, ScoringError
 from insights.recommend import Customers, RuleSet
 from insights.risk import risk_band
@@ -41,9 +42,10 @@ MAX_OPEN_RUNS = 200
 """Run files merged at once; more are merged in passes (a file of 10 million rows has 200 runs of 50,000)."""
 TOP_FACTORS = 3
 """Factors listed per customer: the features with the largest positive attributions."""
-OUTPUT_COLUMNS = ("churn_probability", "risk_band", "top_factors", "segment", "recommended_action", "rationale")
+_PROBABILITY = features.PROBABILITY_OUTPUT
+"""The model's probability output; the scored file's column of the same name."""
+OUTPUT_COLUMNS = (_PROBABILITY, "risk_band", "top_factors", "segment", "recommended_action", "rationale")
 """Written after the id column (which keeps its name)."""
-_PROBABILITY = "churn_probability"
 _ROW = "_row"
 """Position in the input file: the tie-breaker that keeps the ranking deterministic."""
 
@@ -119,7 +121,7 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
                 chunks = (reader.normalize_cells(chunk, dialect, data, check_range=False)
                           for _, chunk in reader.read_chunks(data, dialect, header, chunk_rows, usecols=needed,
                                                              handle=raw))
-                for first, batch in _batches(chunks, MODEL_BATCH):
+                for first, batch in batches(chunks, MODEL_BATCH):
                     try:
                         typed = typed_columns(batch, first, model.input_dtypes, strict=strict, names=written_names)
                     except ScoringError as e:
@@ -182,8 +184,8 @@ def typed_columns(batch: pd.DataFrame, first: int, dtypes: Mapping[str, tf.DType
         with np.errstate(invalid="ignore"):
             not_number = ~np.isfinite(numbers)
             fraction = dtype.is_integer & ~not_number & (numbers != np.round(numbers))
-            # 2**63 is the first float64 beyond int64 (INT64_MAX itself rounds up to it as a float).
-            too_big = ~not_number & (np.abs(numbers) >= 2.0 ** 63 if dtype.is_integer
+            # As a float64, INT64_MAX rounds up to 2**63, the first float64 beyond int64.
+            too_big = ~not_number & (np.abs(numbers) >= float(INT64_MAX) if dtype.is_integer
                                      else np.abs(numbers) > reader.FLOAT32_MAX)
         column_bad = not_number | fraction | too_big
         bad[:, j] = column_bad
@@ -209,7 +211,7 @@ def _numeric(dtype: tf.DType) -> bool:
     return dtype.is_integer or dtype.is_floating
 
 
-def _batches(chunks: Iterable[pd.DataFrame], size: int) -> Iterator[tuple[int, pd.DataFrame]]:
+def batches(chunks: Iterable[pd.DataFrame], size: int) -> Iterator[tuple[int, pd.DataFrame]]:
     """(first row number, rows) of exactly `size` rows (the last batch fewer), whatever the chunks' sizes."""
     pending: list[pd.DataFrame] = []
     start = 0
@@ -268,7 +270,7 @@ def _top_factors(scores: Scores, names: list[str], batch: pd.DataFrame) -> tuple
     return is_top, texts
 
 
-def _format(frame: pd.DataFrame) -> list[list[str]]:
+def format_rows(frame: pd.DataFrame) -> list[list[str]]:
     """Rows as text: row number, id, probability (float32 in its shortest exact form), the other outputs."""
     probability = [np.format_float_positional(p, unique=True, trim="0") for p in frame[_PROBABILITY].to_numpy()]
     id_column = frame.columns[1]  # as _score_batch builds the frame
@@ -276,7 +278,8 @@ def _format(frame: pd.DataFrame) -> list[list[str]]:
         frame[_ROW], frame[id_column], probability, *(frame[c] for c in OUTPUT_COLUMNS[1:]))]
 
 
-def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
+def ranked(frame: pd.DataFrame) -> pd.DataFrame:
+    """Highest churn probability first; ties keep file order (row number), so the ranking is deterministic."""
     return frame.sort_values([_PROBABILITY, _ROW], ascending=[False, True], kind="mergesort")
 
 
@@ -298,11 +301,11 @@ class _TopRanker(_Ranker):
 
     def add(self, scored: pd.DataFrame) -> None:
         both = scored if self.best is None else pd.concat([self.best, scored], ignore_index=True)
-        self.best = _ranked(both).head(self.top)
+        self.best = ranked(both).head(self.top)
 
     def rows(self) -> Iterator[list[str]]:
         if self.best is not None:
-            for row in _format(self.best):
+            for row in format_rows(self.best):
                 yield row[1:]
 
 
@@ -342,7 +345,7 @@ class _RunRanker(_Ranker):
 
     def _flush(self) -> None:
         if self.pending:
-            self._write_run(_format(_ranked(pd.concat(self.pending))))
+            self._write_run(format_rows(ranked(pd.concat(self.pending))))
             self.pending = []
 
 
@@ -350,7 +353,7 @@ def _merged(runs: list[Path]) -> Iterator[list[str]]:
     """The rows of sorted run files in one sorted stream."""
     handles = [open(run, encoding="utf-8", newline="") for run in runs]
     try:
-        # Same order as _ranked: probability (its shortest float32 text keeps float32 order), then row.
+        # Same order as ranked: probability (its shortest float32 text keeps float32 order), then row.
         yield from heapq.merge(*(csv.reader(h) for h in handles), key=lambda r: (-float(r[2]), int(r[0])))
     finally:
         for handle in handles:

@@ -46,6 +46,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
+from common import exit_codes
 from modules.features import ID_KEYS, LABEL_KEY
 from pipeline.config import CURATED_SCHEMA, DEFAULT_OUTPUT, TRAIN_SPLIT, PipelineConfig
 
@@ -56,7 +57,6 @@ MIN_ROWS = 1000
 TRAINING, SERVING = "TRAINING", "SERVING"
 STATISTICS_TYPE = "ExampleStatistics"
 STATISTICS_FILE = "FeatureStats.pb"
-EXIT_OK, EXIT_USAGE, EXIT_DRIFT = 0, 2, 3
 
 
 class DriftError(Exception):
@@ -283,9 +283,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         report = compare(frame, training, str(path), schema)
     except DriftError as err:
         print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        return exit_codes.USAGE
     print(format_report(report))
-    return EXIT_DRIFT if report.anomalies else EXIT_OK
+    return exit_codes.DRIFT if report.anomalies else exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 from scipy import stats
 
+from common import exit_codes
 from modules.features import ID_KEYS, LABEL_KEY
 from monitoring.prediction_store import PredictionStore, PredictionStoreError, resolve_url
 from pipeline.config import DEFAULT_MIN_AUC
@@ -60,7 +61,6 @@ TEMPLATE_NAME = "outcomes.html.j2"
 PUSH_JOB = "churn_outcomes"
 """Pushgateway job name of the outcome metrics (each run replaces the previous run's push)."""
 METRIC_PREFIX = "churn_outcome_"
-EXIT_OK, EXIT_USAGE, EXIT_NO_MATCH = 0, 2, 3
 JOIN_COLUMNS = ("customer_id", "model_version", "period", "scored_at", "probability", "decision", "segment")
 """The prediction store columns the join and the report need."""
 
@@ -374,20 +374,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if joined.empty:
             print(f"no label in {args.labels} matched a prediction made before its outcome window "
                   f"({args.window_days} days); nothing to judge", file=sys.stderr)
-            return EXIT_NO_MATCH
+            return exit_codes.NO_MATCH
         rows = report(joined)
         args.html.write_text(render_html(rows, args.labels, args.window_days), encoding="utf-8")
         if args.pushgateway:
             push_metrics(outcome_metrics(rows, dict(args.eval_auc), args.blessing_auc), args.pushgateway)
     except (OutcomeError, PredictionStoreError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        return exit_codes.USAGE
     except OSError as err:
         print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        return exit_codes.USAGE
     print(format_table(rows))
     print(f"\n{len(joined)} labelled prediction(s); report written to {args.html}")
-    return EXIT_OK
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

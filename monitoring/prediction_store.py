@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from modules.features import DECISION_THRESHOLD
-from serving.constants import PROJECT_ROOT
+from common.facts import PROJECT_ROOT
 
 STORE_URL_ENV = "CHURN_PREDICTION_STORE"
 """Environment variable holding the store's SQLAlchemy URL (used when no `--store` flag is given)."""

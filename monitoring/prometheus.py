@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from serving.constants import DEFAULT_HOST, PROJECT_ROOT
+from common.facts import DEFAULT_HOST, PROJECT_ROOT
 
 MONITORING_DIR = Path(__file__).resolve().parent
 CONFIG_FILE = MONITORING_DIR / "prometheus.yml"

@@ -3,9 +3,11 @@
     python -m monitoring.serve [--prometheus-port 9090] [--prometheus-storage .prometheus]
                                [--scrape-interval 15s] [model server flags ...]
 
-Every flag not listed above goes to `python -m serving`. Prometheus is optional: when it is not
-installed (or the server exposes no metrics) the server runs alone and the reason is printed,
-with the command that installs Prometheus. The exit code is the model server's.
+Every flag not listed above goes to `python -m serving`, after `--observed_output=churn_probability`
+(the churn model's probability output, which the server's model metrics and request log record; the
+server itself knows no model's outputs): a later `--observed_output` overrides it.
+Prometheus is optional: when it is not installed (or the server exposes no metrics) the server runs alone
+and the reason is printed, with the command that installs Prometheus. The exit code is the model server's.
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ from typing import IO, List, Optional, Sequence, Tuple
 
 from google.protobuf import text_format
 
+from common.facts import DEFAULT_HOST, REST_PORT
+from modules.features import PROBABILITY_OUTPUT
 from monitoring import prometheus as prom
-from serving.constants import DEFAULT_HOST, REST_PORT
 from serving.config.protos import MonitoringConfig, prometheus_path
 
 STOP_TIMEOUT_SECONDS = 30.0
@@ -82,6 +85,12 @@ def _stop(process: subprocess.Popen) -> int:
     return process.wait()
 
 
+def server_command(server_args: Sequence[str]) -> List[str]:
+    """`python -m serving`'s flags: the churn model's observed output first, so the caller's flags win (argparse
+    keeps the last value)."""
+    return [f"--observed_output={PROBABILITY_OUTPUT}", *server_args]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m monitoring.serve", allow_abbrev=False,
@@ -105,7 +114,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = subprocess.Popen([sys.executable, "-m", "serving", *server_args], start_new_session=True)
+    server = subprocess.Popen([sys.executable, "-m", "serving", *server_command(server_args)], start_new_session=True)
     processes: List[subprocess.Popen] = [server]
     started = None
     try:

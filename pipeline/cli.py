@@ -19,15 +19,12 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from common import exit_codes
 from pipeline import beam
 from pipeline import config as cfg
 from pipeline import progress
 
-EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
-EXIT_INTERRUPTED = 130
 _INTERRUPTED = "\ninterrupted: outputs of finished components are kept and reused by the next run"
-_COMPONENT_COUNT = 13
-"""Components of a run without --require-beat-reference (which adds ReferenceGate): 11 + ServingCheck + ReferenceModels."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "Vertex AI / Kubeflow with a gs:// root instead: python -m pipeline.kubeflow_v2 "
                             "--beam-runner dataflow --help")
     try:
-        beam_args = beam.from_arguments(args, input_bytes=_input_bytes(args.data))
+        beam_args = beam.from_arguments(args, input_bytes=input_bytes(args.data))
     except beam.BeamArgsError as e:
         return usage_error(str(e))
     config = cfg.PipelineConfig(
@@ -127,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         auto_schema=args.schema == cfg.AUTO)
         except KeyboardInterrupt:
             print(_INTERRUPTED, file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return exit_codes.INTERRUPTED
 
 
 def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | None = None,
@@ -184,21 +181,21 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
     print(f"output: {config.output}")
     print(f"beam: {' '.join(config.beam_args)}\n")
     err = sys.stderr if verbose else progress.divert_stderr(config.log_path)
-    handler = progress.install(verbose, _COMPONENT_COUNT + config.require_beat_reference)
-    status, exit_code, error = "pushed", EXIT_PUSHED, None
+    handler = progress.install(verbose)  # its total: the pipeline's component count, once it is built
+    status, exit_code, error = "pushed", exit_codes.OK, None
     try:
-        _run_pipeline(config, staged.directory, schema, slice_keys)
+        _run_pipeline(config, staged.directory, schema, slice_keys, handler)
     except KeyboardInterrupt:
         print(_INTERRUPTED, file=err)
-        return EXIT_INTERRUPTED
+        return exit_codes.INTERRUPTED
     except Exception as e:  # noqa: BLE001 (every failure becomes an exit code and a message)
         handler.fail()
         from pipeline.gates import DataValidationError
 
         if isinstance(e, DataValidationError):
-            status, exit_code = "stopped_by_data_validation", EXIT_DATA_VALIDATION
+            status, exit_code = "stopped_by_data_validation", exit_codes.DATA_VALIDATION
         else:
-            status, exit_code, error = "failed", EXIT_FAILED, f"{type(e).__name__}: {e}"
+            status, exit_code, error = "failed", exit_codes.FAILED, f"{type(e).__name__}: {e}"
             if verbose:
                 traceback.print_exc()
     from pipeline.run_summary import build_summary, format_summary, write_summary
@@ -207,9 +204,9 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
     try:
         summary.update(_read_back(config, handler.times.cached))
     except Exception as e:  # noqa: BLE001 (a run's outcome must still be reported)
-        status, exit_code, error = "failed", EXIT_FAILED, error or f"cannot read the run's results back: {e}"
-    if exit_code == EXIT_PUSHED and not summary.get("pushed_model_dir"):
-        status, exit_code = "not_blessed", EXIT_NOT_BLESSED
+        status, exit_code, error = "failed", exit_codes.FAILED, error or f"cannot read the run's results back: {e}"
+    if exit_code == exit_codes.OK and not summary.get("pushed_model_dir"):
+        status, exit_code = "not_blessed", exit_codes.NOT_BLESSED
     summary.update(
         status=status, exit_code=exit_code, error=error,
         component_seconds=handler.times.seconds, cached_components=handler.times.cached,
@@ -224,11 +221,11 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         print(f"inferred schema: {summary['input']['inferred_schema']}; to reuse it, curate it (domains, ranges, "
               f"presence) and pass it with the same other flags: local_pipeline.py --data {config.data} --schema "
               f"{summary['input']['inferred_schema']}")
-    _write_report(summary, config, err)
+    write_report_or_warn(summary, config, err)
     if error:
         hint = "" if verbose else f" (library output: {config.log_path}; --verbose shows it as the run goes)"
         print(f"error: {error}{hint}", file=err)
-    if exit_code == EXIT_DATA_VALIDATION:
+    if exit_code == exit_codes.DATA_VALIDATION:
         print(f"error: {validation_message(config, len(summary.get('anomalies') or []))}", file=err)
     return exit_code
 
@@ -242,7 +239,7 @@ def validation_message(config: cfg.PipelineConfig, anomalies: int) -> str:
             "the bundled data)")
 
 
-def _write_report(summary: dict[str, Any], config: cfg.PipelineConfig, err: TextIO) -> bool:
+def write_report_or_warn(summary: dict[str, Any], config: cfg.PipelineConfig, err: TextIO) -> bool:
     """Write report.html; a report problem is a warning, never a different exit code for the run."""
     try:
         from pipeline.report import write_report
@@ -259,12 +256,13 @@ def _write_report(summary: dict[str, Any], config: cfg.PipelineConfig, err: Text
 
 def _report_only(config: cfg.PipelineConfig, verbose: bool) -> int:
     """`--report-only`: the report of the run recorded in --output, nothing re-run."""
-    progress.install(verbose, _COMPONENT_COUNT)  # as quiet as a run: library logs and warnings only with --verbose
+    progress.install(verbose)  # as quiet as a run: library logs and warnings only with --verbose
     summary = json.loads(config.summary_path.read_text())
-    return 0 if _write_report(summary, config, sys.stderr) else EXIT_FAILED
+    return exit_codes.OK if write_report_or_warn(summary, config, sys.stderr) else exit_codes.FAILED
 
 
-def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | None, slice_keys: list[str]) -> None:
+def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | None, slice_keys: list[str],
+                  handler: progress.ProgressHandler) -> None:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from modules.runtime import skip_autograph_for_tf_keras
@@ -279,6 +277,7 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
     pipeline = create_pipeline(config, Roots.local(config, data_dir, schema), slice_keys,
                                code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint(),
                                reference_fingerprint=reference_fingerprint())
+    handler.total = len(pipeline.components)
     LocalDagRunner().run_with_ir(compile_pipeline(pipeline))
 
 
@@ -307,7 +306,7 @@ def _read_back(config: cfg.PipelineConfig, cached: Collection[str]) -> dict[str,
     return build_summary(outputs, cached)
 
 
-def _input_bytes(data: Path) -> int:
+def input_bytes(data: Path) -> int:
     """Size of the CSV input (`--beam-mode auto`); 0 when missing, which staging then reports."""
     from pipeline.inputs import InputError, list_csv_files
 
@@ -324,7 +323,7 @@ def names(text: str) -> tuple[str, ...]:
 def usage_error(message: str) -> int:
     """Print `error: message` and return the bad-usage exit code (both runners' command lines)."""
     print(f"error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return exit_codes.USAGE
 
 
 def _unit_interval(text: str) -> float:

@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 from modules import features
 from pipeline import beam
-from serving.constants import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
+from common.facts import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
 
 PIPELINE_NAME = "churn"
 BUNDLED_DATA = PROJECT_ROOT / "data" / "customers.csv"

@@ -31,11 +31,12 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 
+from common.limits import INT64_MAX, INT64_MIN
+
 UNKNOWN, INT, FLOAT, STRING = range(4)
 """TFX's column types (tfx_bsl csv_decoder.ColumnType), in its order: a column takes the widest seen."""
 _BLOCK_BYTES = 8 << 20
 """CSV bytes parsed at a time: bounds memory whatever the file size."""
-_INT64 = np.iinfo(np.int64)
 
 
 def value_type(cell: bytes) -> int:
@@ -43,7 +44,7 @@ def value_type(cell: bytes) -> int:
     if not cell:
         return UNKNOWN
     try:
-        return INT if _INT64.min <= int(cell) <= _INT64.max else STRING
+        return INT if INT64_MIN <= int(cell) <= INT64_MAX else STRING
     except ValueError:
         try:
             float(cell)
@@ -66,8 +67,8 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field."""
+def field_bytes(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2): tag, payload length, payload."""
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
@@ -84,13 +85,13 @@ def feature_bytes(column_type: int, cell: bytes) -> bytes:
     """tf.train.Feature of one cell, serialised as TFX's CSV handlers build it (empty cell: empty list)."""
     if column_type == UNKNOWN:
         return b""
-    inner = _field(1, _payload(column_type, cell)) if cell else b""
-    return _field({STRING: 1, FLOAT: 2, INT: 3}[column_type], inner)  # bytes_list, float_list, int64_list
+    inner = field_bytes(1, _payload(column_type, cell)) if cell else b""
+    return field_bytes({STRING: 1, FLOAT: 2, INT: 3}[column_type], inner)  # bytes_list, float_list, int64_list
 
 
 def entry_bytes(name: bytes, column_type: int, cell: bytes) -> bytes:
     """One `features.feature` map entry (name -> Feature), as the repeated field 1 of Features."""
-    return _field(1, _field(1, name) + _field(2, feature_bytes(column_type, cell)))
+    return field_bytes(1, field_bytes(1, name) + field_bytes(2, feature_bytes(column_type, cell)))
 
 
 class _ColumnEncoder:

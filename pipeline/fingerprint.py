@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from serving.constants import PROJECT_ROOT
+from common.facts import PROJECT_ROOT
 
 MODULE_CODE = sorted((PROJECT_ROOT / "modules").glob("*.py"))
 """Code behind Transform's and the Trainer's dotted functions: its hash busts their cache."""

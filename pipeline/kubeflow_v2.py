@@ -22,10 +22,11 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from common import exit_codes
 from pipeline import beam
 from pipeline import config as cfg
 from pipeline import progress
-from pipeline.cli import EXIT_USAGE, add_model_arguments, names, usage_error
+from pipeline.cli import add_model_arguments, names, usage_error
 
 IN_IMAGE_SCHEMA = str(cfg.IMAGE_PROJECT_DIR / cfg.CURATED_SCHEMA.relative_to(cfg.PROJECT_ROOT))
 """The curated schema as the pipeline image holds it."""
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore")  # TFX's and Google Cloud's deprecation notices on import
     spec = compile_spec(args, beam_args)
     print(f"pipeline spec: {spec} (image {args.image}, Beam: {' '.join(beam_args)})")
-    return 0
+    return exit_codes.OK
 
 
 def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:

@@ -35,12 +35,13 @@ class ComponentTimes:
 class ProgressHandler(logging.Handler):
     """Writes `  Name ........ 3.1 s` lines as components start and finish."""
 
-    def __init__(self, out: TextIO, verbose: bool, total: int):
+    def __init__(self, out: TextIO, verbose: bool, total: int | None = None):
         super().__init__(logging.INFO)
         self.times = ComponentTimes()
+        self.total = total
+        """Components in the run (the `/N` of `[ i/N]`); the runner sets it once it has built the pipeline."""
         self._out = out
         self._verbose = verbose
-        self._total = total
         self._started = 0.0
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -48,7 +49,7 @@ class ProgressHandler(logging.Handler):
             self.times.running = str(record.args[0])
             self._started = time.monotonic()
             index = len(self.times.seconds) + 1
-            line = f"[{index:>2}/{self._total}] {self.times.running:<32}"
+            line = f"[{index:>2}/{self.total or '?'}] {self.times.running:<32}"
             self._write(line + ("\n" if self._verbose else ""))
         elif record.msg == _CACHED and self.times.running:
             self.times.cached.append(self.times.running)
@@ -67,7 +68,7 @@ class ProgressHandler(logging.Handler):
         self.times.seconds[name] = round(seconds, 2)
         note = "failed" if failed else "cached" if name in self.times.cached else (
             "skipped" if name in self.times.skipped else "done")
-        prefix = f"[--/{self._total}] {name:<32}" if self._verbose else ""
+        prefix = f"[--/{self.total or '?'}] {name:<32}" if self._verbose else ""
         self._write(f"{prefix}{note:>7} {seconds:7.1f} s\n")
 
     def _write(self, text: str) -> None:
@@ -81,8 +82,11 @@ def quiet_environment() -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
-def install(verbose: bool, total: int, out: TextIO = sys.stdout) -> ProgressHandler:
-    """Route log records through a ProgressHandler; without `verbose` everything else is dropped."""
+def install(verbose: bool, total: int | None = None, out: TextIO = sys.stdout) -> ProgressHandler:
+    """Route log records through a ProgressHandler; without `verbose` everything else is dropped.
+
+    `total`: components in the run, if known yet (else set `handler.total` before the first one runs).
+    """
     from absl import logging as absl_logging
 
     handler = ProgressHandler(out, verbose, total)

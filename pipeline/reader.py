@@ -43,6 +43,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.limits import INT64_MAX
+
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-"})
 """Cell values (compared after stripping, case-insensitively) that mean "missing"."""
 EXCEL_CODE_PAGE = "cp1252"
@@ -55,7 +57,6 @@ SAMPLE_BYTES = 1 << 16
 """Bytes read from the start of a file to detect its encoding, delimiter and decimal mark."""
 INDEX_COLUMN = ""
 """Name pandas' `DataFrame.to_csv` writes for its row index."""
-INT64_MAX = np.iinfo(np.int64).max
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 _VALID_TF_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _INVALID_RUN = re.compile(r"[^A-Za-z0-9_]+")

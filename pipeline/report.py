@@ -11,6 +11,8 @@ keep. They come from loading each SavedModel the Evaluator scored (its `eval_con
 models, the signature, the label and the prediction key) and running it over the same eval-split
 tf.Examples, so the curves describe exactly what TFMA scored; their AUC is shown next to TFMA's.
 
+The markup lives in Jinja2 templates (`pipeline/templates/report.html.j2` and one `report/<section>.html.j2`
+per section) rendered with autoescaping, so text from the data (column names, anomalies, errors) is escaped.
 Charts are PNGs embedded as base64, so the file opens in a browser without a server. A section whose
 inputs do not exist (the run stopped earlier) says so; a section that fails to render shows the
 error and is listed in `Report.problems`, so one unreadable artifact never costs the rest of the page.
@@ -24,11 +26,12 @@ import io
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from html import escape
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
+from markupsafe import Markup
 from matplotlib.figure import Figure
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -51,6 +54,12 @@ SECTIONS = {
 }
 """Section id -> heading, in page order (tests look for these)."""
 CANDIDATE, BASELINE = "candidate", "baseline"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+PAGE_TEMPLATE = "report.html.j2"
+SECTION_TEMPLATES = "report/{}.html.j2"
+"""One template per section id, under TEMPLATE_DIR."""
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True,
+                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 _COLORS = {CANDIDATE: "#1f6feb", BASELINE: "#d4731c"}
 _BATCH = 4096
 _CALIBRATION_BINS = 10
@@ -95,11 +104,12 @@ def write_report(summary: Mapping[str, Any], config: cfg.PipelineConfig) -> Repo
 
 def render(summary: Mapping[str, Any], outputs: run_summary.Outputs, problems: list[str]) -> str:
     """The whole HTML page; failures of single sections are appended to `problems`."""
-    renderers: dict[str, Callable[[], str]] = {
+    threshold = features.DECISION_THRESHOLD
+    renderers: dict[str, Callable[[], Markup]] = {
         "data": lambda: _data_section(summary, outputs),
         "anomalies": lambda: _anomalies_section(summary, outputs),
-        "metrics": lambda: _metrics_section(summary),
-        "curves": lambda: _curves_section(summary, outputs),
+        "metrics": lambda: _metrics_section(summary, threshold),
+        "curves": lambda: _curves_section(summary, outputs, threshold),
         "reference": lambda: _reference_section(summary),
         "factors": lambda: _factors_section(summary),
         "segments": lambda: _segments_section(outputs),
@@ -113,17 +123,11 @@ def render(summary: Mapping[str, Any], outputs: run_summary.Outputs, problems: l
             content = renderers[anchor]()
         except Exception as e:  # noqa: BLE001 (one broken artifact must not cost the whole page)
             problems.append(f"{title}: {type(e).__name__}: {e}")
-            content = f'<p class="bad">Could not render this section: {escape(f"{type(e).__name__}: {e}")}</p>'
-        body.append(f'<section id="{anchor}"><h2>{escape(title)}</h2>\n{content}\n</section>')
-    nav = " · ".join(f'<a href="#{a}">{escape(t)}</a>' for a, t in SECTIONS.items())
+            content = _macros().failed(f"{type(e).__name__}: {e}")
+        body.append({"anchor": anchor, "title": title, "content": content})
     status = summary.get("status", "unknown")
-    return _PAGE.format(
-        title=escape(f"Churn pipeline run: {status}"),
-        css=_CSS,
-        overview=_overview(summary),
-        nav=nav,
-        body="\n".join(body),
-    )
+    return _ENV.get_template(PAGE_TEMPLATE).render(
+        title=f"Churn pipeline run: {status}", overview=_overview(summary), sections=SECTIONS.items(), body=body)
 
 
 def eval_predictions(evaluation_uri: str, examples_uri: str) -> dict[str, Predictions]:
@@ -195,7 +199,17 @@ def churn_rate(stats: statistics_pb2.DatasetFeatureStatistics, label_key: str, p
 # Sections ------------------------------------------------------------------------------------------------
 
 
-def _overview(summary: Mapping[str, Any]) -> str:
+def _section(anchor: str, **context: Any) -> Markup:
+    """One section's markup from its template (SECTION_TEMPLATES)."""
+    return Markup(_ENV.get_template(SECTION_TEMPLATES.format(anchor)).render(**context))
+
+
+def _macros() -> Any:
+    """The building blocks in report/macros.html.j2 (table, image, not_reached, ...), callable from Python."""
+    return _ENV.get_template("report/macros.html.j2").module
+
+
+def _overview(summary: Mapping[str, Any]) -> list[list[str]]:
     rows = [
         ("status", f'{summary.get("status")} (exit code {summary.get("exit_code")})'),
         ("data", summary.get("data")),
@@ -205,75 +219,58 @@ def _overview(summary: Mapping[str, Any]) -> str:
     ]
     if summary.get("error"):
         rows.append(("error", summary["error"]))
-    return _table(None, [[k, "-" if v is None else str(v)] for k, v in rows], css_class="facts")
+    return [[k, "-" if v is None else str(v)] for k, v in rows]
 
 
-def reading_notes(run_input: Mapping[str, Any]) -> list[str]:
+def reading_notes(run_input: Mapping[str, Any]) -> list[Markup]:
     """HTML paragraphs: how the file was read (dialect), the id columns and the column-name mapping."""
-    notes = []
-    dialect = run_input.get("dialect")
-    if dialect:
-        notes.append(f"<p>Read as encoding <code>{escape(dialect['encoding'])}</code>, delimiter "
-                     f"<code>{escape(dialect['delimiter'])}</code>, decimal mark <code>{escape(dialect['decimal'])}"
-                     f"</code> (detected: {escape(', '.join(dialect['detected'])) or 'none, all given'}).</p>")
+    macros, notes = _macros(), []
+    if run_input.get("dialect"):
+        notes.append(macros.dialect_note(run_input["dialect"]))
     if run_input.get("id_columns") is not None:
-        notes.append(f"<p>Id columns: {escape(', '.join(run_input['id_columns']) or 'none')} "
-                     f"({escape(run_input.get('id_columns_chosen') or '')}).</p>")
+        notes.append(macros.id_columns_note(run_input["id_columns"], run_input.get("id_columns_chosen") or ""))
     mapping = run_input.get("column_names") or {}
     if mapping:
-        notes.append("<p>Column names mapped to TensorFlow names (the served signature's input names):</p>"
-                     + _table(["name in the file", "name in the model"], [[w, n] for w, n in mapping.items()]))
+        notes.append(macros.column_names_note(list(mapping.items())))
     return notes
 
 
-def _data_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) -> str:
+def _data_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) -> Markup:
     statistics = run_summary.single_artifact(outputs, "StatisticsGen", "statistics")
     if statistics is None:
-        return _not_reached("StatisticsGen")
+        return _macros().not_reached("StatisticsGen")
     by_split = run_summary.split_statistics(statistics)
     run_input = summary.get("input") or {}
     label_key, positive = run_input.get("label"), run_input.get("positive_label")
     label_values = list(run_input.get("label_values") or {})
     rates = {split: churn_rate(stats, label_key, positive, label_values) if label_key else None
              for split, stats in by_split.items()}
-    parts = [_table(["split", "rows", "churn rate"],
-                    [[split, f"{stats.num_examples:,}", _percent(rates[split])] for split, stats in by_split.items()])]
-    parts.extend(reading_notes(run_input))
-    if label_key:
-        parts.append(f"<p>Label <code>{escape(label_key)}</code>, churn = <code>{escape(str(positive))}</code>. "
-                     "Feature statistics from StatisticsGen:</p>")
-    for number, (split, stats) in enumerate(by_split.items()):
+    details = []
+    for split, stats in by_split.items():
         numeric, categorical = _feature_rows(stats, label_key)
-        parts.append(
-            f'<details{" open" if number == 0 else ""}><summary>{escape(split)}: '
-            f"{len(numeric)} numeric, {len(categorical)} categorical columns</summary>"
-            + _table(["numeric column", "missing", "mean", "std", "min", "median", "max"], numeric)
-            + _table(["categorical column", "missing", "distinct", "most frequent"], categorical)
-            + "</details>"
-        )
-    return "\n".join(parts)
+        details.append({"name": split, "numeric": numeric, "categorical": categorical})
+    return _section(
+        "data",
+        splits=[[split, f"{stats.num_examples:,}", _percent(rates[split])] for split, stats in by_split.items()],
+        notes=reading_notes(run_input), label_key=label_key, positive_label=str(positive), details=details)
 
 
-def _anomalies_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) -> str:
+def _anomalies_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) -> Markup:
     if run_summary.single_artifact(outputs, "ExampleValidator", "anomalies") is None:
-        return _not_reached("ExampleValidator")
-    anomalies = summary.get("anomalies") or []
-    schema = (summary.get("input") or {}).get("schema", "the schema")
-    if not anomalies:
-        return f'<p class="good">None: every split matches {escape(str(schema))}.</p>'
-    items = "".join(f"<li>{escape(a)}</li>" for a in anomalies)
-    return (f'<p class="bad">{len(anomalies)} found against {escape(str(schema))}; '
-            f"the run stopped before Transform.</p><ul>{items}</ul>")
+        return _macros().not_reached("ExampleValidator")
+    return _section("anomalies", anomalies=summary.get("anomalies") or [],
+                    schema=str((summary.get("input") or {}).get("schema", "the schema")))
 
 
-def _metrics_section(summary: Mapping[str, Any]) -> str:
+def _metrics_section(summary: Mapping[str, Any], threshold: float) -> Markup:
     metrics = summary.get("metrics")
     if not metrics:
-        return _not_reached("Evaluator")
+        return _macros().not_reached("Evaluator")
     baseline_slices = metrics.get("baseline_slices") or {}
     baselines = {"overall": metrics.get("baseline"), **baseline_slices}
+    slices = {"overall": metrics["overall"], **metrics["slices"]}
     rows = []
-    for name, m in {"overall": metrics["overall"], **metrics["slices"]}.items():
+    for name, m in slices.items():
         ci = m.get("auc_ci95")
         base = baselines.get(name) or {}
         delta = None if m.get("auc") is None or base.get("auc") is None else m["auc"] - base["auc"]
@@ -281,82 +278,62 @@ def _metrics_section(summary: Mapping[str, Any]) -> str:
                      "-" if delta is None else f"{delta:+.4f}", _number(m.get("precision")), _number(m.get("recall")),
                      _number(m.get("binary_accuracy")), _percent(m.get("mean_label")),
                      f"{int(m.get('example_count') or 0):,}"])
-    note = ("<p>Baseline: the last blessed model, scored on the same rows.</p>" if metrics.get("baseline") else
-            "<p>No baseline: no model was blessed before, or it is this very model (a cached re-run).</p>")
-    note += "".join(f"<p>AUC of {escape(name)} undefined: {escape(m['auc_undefined'])}.</p>"
-                    for name, m in {"overall": metrics["overall"], **metrics["slices"]}.items()
-                    if m.get("auc_undefined"))
-    training = summary.get("training")
-    if training:
-        note += (f"<p>Training: {training['epochs_run']} epochs, early stopping kept epoch {training['best_epoch']} "
-                 f"(validation AUC {training['best_val_auc']:.4f}, "
-                 f"training AUC {training['train_auc_at_best']:.4f}).</p>")
-    header = ["slice", "AUC", "AUC 95% CI", "baseline AUC", "Δ AUC", "precision", "recall", "accuracy",
-              "churn rate", "examples"]
-    return (f"<p>On the <code>{cfg.EVAL_SPLIT}</code> split (TFMA); precision, recall and accuracy at the "
-            f"decision threshold {features.DECISION_THRESHOLD:g}.</p>" + _table(header, rows) + note)
+    return _section("metrics", split=cfg.EVAL_SPLIT, threshold=threshold, rows=rows,
+                    has_baseline=bool(metrics.get("baseline")),
+                    auc_undefined=[(name, m["auc_undefined"]) for name, m in slices.items() if m.get("auc_undefined")],
+                    training=summary.get("training"))
 
 
-def _curves_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) -> str:
+def _curves_section(summary: Mapping[str, Any], outputs: run_summary.Outputs, threshold: float) -> Markup:
     evaluation = run_summary.single_artifact(outputs, "Evaluator", "evaluation")
     examples = run_summary.single_artifact(outputs, "CsvExampleGen", "examples")
     if evaluation is None or examples is None:
-        return _not_reached("Evaluator")
+        return _macros().not_reached("Evaluator")
     predictions = eval_predictions(evaluation.uri, examples.uri)
     from sklearn.metrics import roc_auc_score
 
     candidate = predictions[CANDIDATE]
     tfma_auc = ((summary.get("metrics") or {}).get("overall") or {}).get("auc")
-    auc = roc_auc_score(candidate.labels, candidate.probabilities)
-    counts = confusion_counts(candidate)
-    return (
-        f"<p>Per-example predictions of the evaluated model{'s' if len(predictions) > 1 else ''} on the "
-        f"{len(candidate.labels):,} <code>{cfg.EVAL_SPLIT}</code> rows TFMA scored. AUC from these predictions "
-        f"{auc:.4f} (TFMA: {_number(tfma_auc)}).</p>"
-        '<div class="charts">'
-        + _image(roc_figure(predictions), "ROC curve")
-        + _image(calibration_figure(predictions), "Calibration curve")
-        + _image(confusion_figure(counts), f"Confusion matrix at threshold {features.DECISION_THRESHOLD:g}")
-        + "</div>"
-    )
+    charts = [(png_base64(roc_figure(predictions)), "ROC curve"),
+              (png_base64(calibration_figure(predictions)), "Calibration curve"),
+              (png_base64(confusion_figure(confusion_counts(candidate))),
+               f"Confusion matrix at threshold {threshold:g}")]
+    return _section("curves", models=len(predictions), rows=f"{len(candidate.labels):,}", split=cfg.EVAL_SPLIT,
+                    auc=roc_auc_score(candidate.labels, candidate.probabilities), tfma_auc=_number(tfma_auc),
+                    charts=charts)
 
 
-def _reference_section(summary: Mapping[str, Any]) -> str:
+def _reference_section(summary: Mapping[str, Any]) -> Markup:
     """The reference models next to the net (paired AUC difference) and calibration per slice (pipeline/reference.py).
     """
     reference, calibration = summary.get("reference_models"), summary.get("calibration")
     if not reference or not calibration:
-        return _not_reached("ReferenceModels")
+        return _macros().not_reached("ReferenceModels")
     if not reference["references"]:
-        return f'<p class="muted">{escape(reference["summary"])}.</p>'
+        return _section("reference", skipped=True, summary=reference["summary"])
     rows = [["Dense net (this run's model)", _number(reference["model_auc"]), "", "", "", ""]]
     for row in reference["references"]:
         lo, hi = row["ci95"]
         rows.append([row["description"], _number(row["auc"]), f"{row['auc_difference']:+.4f}",
                      f"{lo:+.4f} to {hi:+.4f}", _number(row["brier"]), f"net {row['verdict']} it"])
-    verdict = "good" if reference["holds_its_own"] else "bad"
-    text = (f'<p class="{verdict}"><b>{escape(reference["summary"])}</b></p>'
-            + _table(["model", "AUC", "net − model", "95% interval", "Brier", "verdict"], rows)
-            + f"<p>All fitted on the same {reference['train_rows']:,} transformed training rows, scored on the same "
-              f"{reference['rows']:,} <code>{escape(reference['split'])}</code> rows. "
-              f"{escape(reference['method'])}.</p>")
     slices = {"overall": calibration["overall"], **calibration["slices"]}
     calibration_rows = [[name, f"{c['rows']:,}", _number(c["brier"]),
                          _number(c["ece"]) if c["ece"] is not None else f"n/a: {c['ece_reason']}"]
                         for name, c in slices.items()]
-    platt = f" {escape(run_summary.platt_sentence(calibration['platt']))}." if calibration.get("platt") else ""
-    return (text + f"<p>Calibration of the served churn probability: Brier score and expected calibration error "
-                   f"over {calibration['bins']} {escape(calibration['binning'])} bins.{platt}</p>"
-            + _table(["slice", "rows", "Brier", "ECE"], calibration_rows)
-            + _image(reliability_figure(calibration["overall"]["reliability"]),
-                     f"Reliability curve ({calibration['bins']} {calibration['binning']} bins, overall)"))
+    return _section(
+        "reference", skipped=False, summary=reference["summary"], holds_its_own=reference["holds_its_own"], rows=rows,
+        train_rows=f"{reference['train_rows']:,}", eval_rows=f"{reference['rows']:,}", split=reference["split"],
+        method=reference["method"], bins=calibration["bins"], binning=calibration["binning"],
+        platt=run_summary.platt_sentence(calibration["platt"]) if calibration.get("platt") else None,
+        calibration_rows=calibration_rows,
+        reliability=png_base64(reliability_figure(calibration["overall"]["reliability"])))
 
 
-def _factors_section(summary: Mapping[str, Any]) -> str:
+def _factors_section(summary: Mapping[str, Any]) -> Markup:
     """Permutation importance with simultaneous intervals, and each feature's direction (pipeline/factors.py)."""
     factors = summary.get("factors")
     if not factors:
-        return _not_reached("ChurnFactors")
+        return _macros().not_reached("ChurnFactors")
     rows = factors["features"]
     low = min([0.0, *(r["ci"][0] for r in rows)])
     span = (max([0.0, *(r["ci"][1] for r in rows)]) - low) or 1.0
@@ -364,26 +341,16 @@ def _factors_section(summary: Mapping[str, Any]) -> str:
     def position(value: float) -> float:
         return 100 * (value - low) / span
 
-    table = []
+    macros, table = _macros(), []
     for r in rows:
-        chart = (f'<div class="ci"><div class="zero" style="left:{position(0):.1f}%"></div>'
-                 f'<div class="range{" on" if r["distinguishable"] else ""}" style="left:{position(r["ci"][0]):.1f}%;'
-                 f'width:{position(r["ci"][1]) - position(r["ci"][0]):.1f}%"></div>'
-                 f'<div class="point" style="left:{position(r["importance"]):.1f}%"></div></div>')
+        bar = macros.ci_bar(position(0), position(r["ci"][0]), position(r["ci"][1]) - position(r["ci"][0]),
+                            position(r["importance"]), r["distinguishable"])
         table.append([r["feature"], f'{r["importance"]:+.4f}', f'{r["ci"][0]:+.4f} … {r["ci"][1]:+.4f}',
-                      "yes" if r["distinguishable"] else "no", chart, _direction(r)])
-    sentence = escape(factors["summary"])
-    return (f'<p class="{"good" if factors["drivers"] else "bad"}"><b>{sentence}</b></p>'
-            + _table(["feature", "importance (AUC drop)", f"simultaneous {factors['confidence']:.0%} interval",
-                      "distinguishable from 0", "interval (bar) and estimate (tick)", "direction"],
-                     table, raw_columns=frozenset({4}))
-            + f"<p>Measured on {factors['rows_used']:,} <code>{escape(factors['split'])}</code> rows "
-              f"(model AUC {factors['auc']:.4f}). Method: {escape(factors['method'])}. Every interval is "
-              f"estimate ± {factors['z']:.2f} standard errors, so that all {len(rows)} hold together with "
-              f"{factors['confidence']:.0%} probability ({escape(factors['multiple_comparisons'].capitalize())} "
-              "correction for multiple comparisons). Directions describe the model, whether or not the feature "
-              "is distinguishable; per-customer attributions come from the model's <code>explain</code> "
-              "signature.</p>")
+                      "yes" if r["distinguishable"] else "no", bar, _direction(r)])
+    return _section("factors", sentence=factors["summary"], drivers=bool(factors["drivers"]), rows=table,
+                    confidence=f"{factors['confidence']:.0%}", rows_used=f"{factors['rows_used']:,}",
+                    split=factors["split"], auc=factors["auc"], method=factors["method"], z=factors["z"],
+                    correction=factors["multiple_comparisons"].capitalize())
 
 
 def _direction(row: Mapping[str, Any]) -> str:
@@ -397,11 +364,11 @@ def _direction(row: Mapping[str, Any]) -> str:
     return " > ".join(f"{name} {p:.2f}" for name, p in row["categories"].items())
 
 
-def _segments_section(outputs: run_summary.Outputs) -> str:
+def _segments_section(outputs: run_summary.Outputs) -> Markup:
     """The segments the Trainer fitted (modules/segments.py), from the profiles it exported with the model."""
     model = run_summary.single_artifact(outputs, "Trainer", "model")
     if model is None:
-        return _not_reached("Trainer")
+        return _macros().not_reached("Trainer")
     from tfx.utils import path_utils
 
     profile_file = Path(path_utils.serving_model_path(model.uri), segments.ASSETS_EXTRA, segments.SEGMENTS_FILE)
@@ -409,49 +376,31 @@ def _segments_section(outputs: run_summary.Outputs) -> str:
     columns = fitted["columns"]
     rows = [[str(p["id"]), p["name"], f'{p["size"]:,}', _percent(p["share"]), _percent(p["churn_rate"]),
              *(_short(p["typical"][c]) for c in columns)] for p in fitted["segments"]]
-    silhouettes = ", ".join(f"<b>{k}: {v:.3f}</b>" if int(k) == fitted["k"] else f"{k}: {v:.3f}"
-                            for k, v in fitted["silhouette"].items())
-    return (f"<p>{fitted['k']} segments of the {fitted['rows']:,} <code>{cfg.TRAIN_SPLIT}</code> rows, by k-means on "
-            f"their z-scored behavioural features. Number of segments: {escape(fitted['criterion'])}; silhouette "
-            f"per k: {silhouettes}. Churn rate is the segment's share of churners; the last columns are the "
-            "segment's median values. <code>python -m insights score</code> assigns new customers to these "
-            "segments with the model's <code>segment</code> signature.</p>"
-            + _table(["segment", "name", "customers", "share", "churn rate", *columns], rows))
+    silhouettes = [(k, f"{v:.3f}", int(k) == fitted["k"]) for k, v in fitted["silhouette"].items()]
+    return _section("segments", k=fitted["k"], rows=f"{fitted['rows']:,}", split=cfg.TRAIN_SPLIT,
+                    criterion=fitted["criterion"], silhouettes=silhouettes, columns=list(columns), table_rows=rows)
 
 
-def _blessing_section(summary: Mapping[str, Any]) -> str:
+def _blessing_section(summary: Mapping[str, Any]) -> Markup:
     if summary.get("blessed") is None:
-        return _not_reached("Evaluator")
-    verdict = ('<p class="good"><b>Blessed</b>' if summary["blessed"] else '<p class="bad"><b>Not blessed</b>')
-    text = f"{verdict}: {escape(str(summary.get('blessing_reason')))}.</p>"
-    if summary.get("chance_level"):
-        text += ('<p class="bad">The overall AUC\'s 95% interval does not lie above 0.5: on this data the model is '
-                 "not distinguishable from chance.</p>")
-    return text
+        return _macros().not_reached("Evaluator")
+    return _section("blessing", blessed=summary["blessed"], reason=str(summary.get("blessing_reason")),
+                    chance_level=bool(summary.get("chance_level")))
 
 
-def _push_section(summary: Mapping[str, Any]) -> str:
-    pushed = summary.get("pushed_model_dir")
-    if not pushed:
-        return f"<p>Nothing pushed (status: {escape(str(summary.get('status')))}).</p>"
-    if summary.get("newly_pushed"):
-        return f"<p>Pushed version {escape(str(summary.get('model_version')))} to <code>{escape(pushed)}</code>.</p>"
-    return (f"<p>Nothing copied: the same model is already the newest version, "
-            f"<code>{escape(pushed)}</code>.</p>")
+def _push_section(summary: Mapping[str, Any]) -> Markup:
+    return _section("push", pushed=summary.get("pushed_model_dir"), newly_pushed=bool(summary.get("newly_pushed")),
+                    version=str(summary.get("model_version")), status=str(summary.get("status")))
 
 
-def _timing_section(summary: Mapping[str, Any]) -> str:
+def _timing_section(summary: Mapping[str, Any]) -> Markup:
     seconds: dict[str, float] = summary.get("component_seconds") or {}
-    if not seconds:
-        return "<p>No component ran.</p>"
     cached = set(summary.get("cached_components") or [])
-    longest = max(seconds.values()) or 1.0
-    rows = [[name, f"{s:.1f} s", "cached" if name in cached else "",
-             f'<div class="track"><div class="bar" style="width:{100 * s / longest:.1f}%"></div></div>']
+    longest = max(seconds.values(), default=0.0) or 1.0
+    track = _macros().track
+    rows = [[name, f"{s:.1f} s", "cached" if name in cached else "", track(100 * s / longest)]
             for name, s in sorted(seconds.items(), key=lambda item: -item[1])]
-    return (_table(["component", "time", "", ""], rows, raw_columns=frozenset({3}))
-            + f"<p>Total wall time {_seconds(summary.get('total_seconds'))}, start-up and reading results "
-              "back included.</p>")
+    return _section("timing", rows=rows, total=_seconds(summary.get("total_seconds")))
 
 
 # Charts --------------------------------------------------------------------------------------------------
@@ -524,13 +473,11 @@ def confusion_figure(counts: Mapping[str, int]) -> Figure:
     return fig
 
 
-def _image(fig: Figure, alt: str) -> str:
-    """The figure as an inline PNG, so the page needs no other file."""
+def png_base64(fig: Figure) -> str:
+    """The figure as a base64 PNG, for an inline `data:image/png` image (the page needs no other file)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return (f'<figure><img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{escape(alt)}</figcaption></figure>")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # Formatting ----------------------------------------------------------------------------------------------
@@ -559,22 +506,6 @@ def _feature_name(feature: statistics_pb2.FeatureNameStatistics) -> str:
     return ".".join(feature.path.step) or feature.name
 
 
-def _table(columns: Sequence[str] | None, rows: Sequence[Sequence[str]], raw_columns: frozenset[int] = frozenset(),
-           css_class: str = "") -> str:
-    """An HTML table (no header row if `columns` is None); cells are escaped except in `raw_columns`
-    (markup made here, never data)."""
-    head = "" if columns is None else "<tr>" + "".join(f"<th>{escape(c)}</th>" for c in columns) + "</tr>"
-    body = "".join(
-        "<tr>" + "".join(f"<td>{cell if i in raw_columns else escape(cell)}</td>" for i, cell in enumerate(row))
-        + "</tr>" for row in rows
-    )
-    return f'<table class="{css_class}">{head}{body}</table>'
-
-
-def _not_reached(component: str) -> str:
-    return f'<p class="muted">Not reached: the run stopped before {escape(component)} produced this.</p>'
-
-
 def _input_name(signature: Any) -> str:
     (name,) = signature.structured_input_signature[1]
     return name
@@ -594,40 +525,3 @@ def _short(value: float) -> str:
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
-
-
-_CSS = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330; margin: 0 auto;
-       max-width: 1240px; padding: 16px 24px 48px; }
-h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 18px; border-bottom: 1px solid #d8dde6;
-       padding-bottom: 4px; margin-top: 28px; }
-nav { font-size: 13px; margin: 8px 0 4px; } nav a { color: #1f6feb; text-decoration: none; }
-table { border-collapse: collapse; margin: 8px 0 12px; font-size: 13px; }
-th, td { border: 1px solid #d8dde6; padding: 3px 8px; text-align: right; }
-th { background: #f2f4f8; } td:first-child, th:first-child, .facts td { text-align: left; }
-code { background: #f2f4f8; padding: 0 3px; border-radius: 3px; font-size: 12px; }
-details { margin: 6px 0; } summary { cursor: pointer; font-weight: 600; }
-.charts { display: flex; flex-wrap: wrap; gap: 16px; } figure { margin: 0; } figcaption { font-size: 12px;
-       color: #555; text-align: center; }
-.good { color: #116329; } .bad { color: #a40e26; } .muted { color: #6a737d; }
-.track { width: 320px; } .bar { background: #1f6feb; height: 10px; min-width: 1px; }
-.ci { position: relative; width: 220px; height: 12px; } .ci div { position: absolute; top: 0; height: 12px; }
-.ci .zero { border-left: 1px dashed #999; } .ci .range { background: #c9d1db; top: 3px; height: 6px; min-width: 1px; }
-.ci .range.on { background: #1f6feb; } .ci .point { border-left: 2px solid #1d2330; }
-"""
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>{css}</style>
-</head>
-<body>
-<h1>{title}</h1>
-{overview}
-<nav>{nav}</nav>
-{body}
-</body>
-</html>
-"""

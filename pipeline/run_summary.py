@@ -81,7 +81,7 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
             load_anomalies(anomalies.uri, anomalies.properties["split_names"].string_value))
     model_run = single_artifact(outputs, "Trainer", "model_run")
     if model_run:
-        summary["training"] = _training_history(Path(model_run.uri) / "history.csv")
+        summary["training"] = training_history(Path(model_run.uri) / "history.csv")
     factors = single_artifact(outputs, "ChurnFactors", "factors")
     if factors:
         summary["factors"] = load_factors(factors.uri)
@@ -97,7 +97,7 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
         validation = tfma.load_validation_result(evaluation.uri)
         summary["blessed"] = bool(validation.validation_ok)
         # A cached Evaluator means the same model on the same eval rows: the verdict of last time.
-        summary["blessing_reason"] = _blessing_reason(validation, summary["metrics"], "Evaluator" in cached)
+        summary["blessing_reason"] = blessing_reason(validation, summary["metrics"], "Evaluator" in cached)
         gate = single_artifact(outputs, "ReferenceGate", "blessing")
         if gate and summary["reference_models"]:
             summary["blessed"] = gate.custom_properties["blessed"].int_value == 1
@@ -259,7 +259,9 @@ def _example_counts(statistics: metadata_store_pb2.Artifact) -> dict[str, int]:
     return {split: int(stats.num_examples) for split, stats in split_statistics(statistics).items()}
 
 
-def _training_history(history_csv: Path) -> dict[str, Any] | None:
+def training_history(history_csv: Path) -> dict[str, Any] | None:
+    """Epochs run and the early-stopping epoch's validation/training AUC from the Trainer's history.csv;
+    None when the file does not exist."""
     if not history_csv.exists():
         return None
     with history_csv.open() as f:
@@ -296,14 +298,15 @@ def _metrics(evaluation_uri: str) -> dict[str, Any]:
     overall = candidate.pop("overall", {})
     baseline_overall = baseline.pop("overall", None)
     return {
-        "overall": _complete(overall),
-        "slices": {k: _complete(v) for k, v in sorted(candidate.items())},
-        "baseline": _complete(baseline_overall) if baseline_overall else None,
-        "baseline_slices": {k: _complete(v) for k, v in sorted(baseline.items())} if baseline_overall else None,
+        "overall": complete_metrics(overall),
+        "slices": {k: complete_metrics(v) for k, v in sorted(candidate.items())},
+        "baseline": complete_metrics(baseline_overall) if baseline_overall else None,
+        "baseline_slices": {k: complete_metrics(v) for k, v in sorted(baseline.items())} if baseline_overall else None,
     }
 
 
-def _complete(values: dict[str, float | None]) -> dict[str, Any]:
+def complete_metrics(values: dict[str, float | None]) -> dict[str, Any]:
+    """One slice's TFMA metrics with NaN as None, the AUC's 95 % interval, and why an AUC is undefined."""
     # An undefined metric (TFMA's NaN: precision with no predicted churner) is None: `null` in JSON, `-` in text.
     out: dict[str, Any] = {k: None if values.get(k) is None or math.isnan(values[k]) else values[k]
                            for k in METRIC_NAMES}
@@ -353,7 +356,7 @@ def _slice_value(key: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _blessing_reason(validation: Any, metrics: dict[str, Any], same_model: bool = False) -> str:
+def blessing_reason(validation: Any, metrics: dict[str, Any], same_model: bool = False) -> str:
     auc = metrics["overall"].get("auc")
     if validation.validation_ok:
         reason = f"overall AUC {_fmt(auc)} passed the lower bound"

@@ -121,6 +121,7 @@ def check_serving(stamped_dir: str, model_name: str) -> int:
     from serving.api import warmup
     from serving.config.server_config import ServerConfig
     from serving.constants import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES
+    from serving.core.servable import DEFAULT_SIGNATURE
     from serving.core.manager import ModelConfig
     from serving.main import ModelServer, StartupError
 
@@ -155,7 +156,7 @@ def check_serving(stamped_dir: str, model_name: str) -> int:
                         call(request, timeout=60)
                     except grpc.RpcError as err:
                         raise ServingCheckError(
-                            f"{kind} request to signature {request.model_spec.signature_name or 'serving_default'} "
+                            f"{kind} request to signature {request.model_spec.signature_name or DEFAULT_SIGNATURE} "
                             f"failed over gRPC: {err.code().name}: {err.details()}") from None
                     answered += 1
             finally:
@@ -181,7 +182,7 @@ def ServingCheck(  # noqa: N802 (TFX component name)
     from tfx.components.statistics_gen import stats_artifact_utils
     from tfx.utils import io_utils, path_utils
 
-    from serving.constants import MODEL_NAME
+    from common.facts import MODEL_NAME
 
     stamped = path_utils.stamped_model_path(blessing.uri)
     try:

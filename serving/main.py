@@ -88,8 +88,9 @@ class ModelServer:
             lambda name: name in served or name in self.manager.model_names(), config.max_unknown_model_names)
         self.runner = (BatchScheduler(config.batching, self.metrics) if config.batching
                        else DirectRunner(config.num_threads))
-        request_log = RequestLog(config.request_log_file) if config.request_log_file else None
-        self.model_metrics = ModelMetrics(self.metrics.registry, self.manager, request_log)
+        request_log = (RequestLog(config.request_log_file, config.observed_output)
+                       if config.request_log_file and config.observed_output else None)
+        self.model_metrics = ModelMetrics(self.metrics.registry, self.manager, request_log, config.observed_output)
         self.service = PredictionService(self.manager, self.runner, self.metrics,
                                          config.max_instances, config.rest_timeout_ms, self.model_metrics,
                                          max_tensor_elements=config.max_request_bytes)

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import yaml
 
 from monitoring.prometheus import MONITORING_DIR
-from serving.constants import PROJECT_ROOT
+from common.facts import PROJECT_ROOT
 
 MANIFEST_DIR = PROJECT_ROOT / "serving" / "kubernetes"
 KUSTOMIZATION = MANIFEST_DIR / "kustomization.yaml"

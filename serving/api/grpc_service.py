@@ -18,9 +18,10 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 from tensorflow_serving.config import model_server_config_pb2
 
+from common.limits import INT64_MAX
 from serving.codec.decode import check_rows
 from serving.core.errors import DeadlineExceededError, InvalidArgumentError, ServingError
-from serving.core.servable import Servable
+from serving.core.servable import DEFAULT_SIGNATURE, Servable
 from serving.api.service import PredictionService
 from serving.core.types import Done, dtype_name
 
@@ -37,9 +38,6 @@ def _example_bytes(request: Any, max_rows: int) -> List[bytes]:
         context = data.context.SerializeToString()
         return [context + e.SerializeToString() for e in data.examples]
     raise InvalidArgumentError("Input is empty")
-
-
-_INT64_MAX = 2**63 - 1
 
 
 def tensor_from_proto(proto: tensor_pb2.TensorProto, alias: str, max_rows: int,
@@ -68,7 +66,7 @@ def tensor_from_proto(proto: tensor_pb2.TensorProto, alias: str, max_rows: int,
     elements = 1
     for d in dims:
         elements *= d
-    if shape.unknown_rank or any(d < 0 for d in dims) or elements > _INT64_MAX:
+    if shape.unknown_rank or any(d < 0 for d in dims) or elements > INT64_MAX:
         raise parsing_error
     if dims:
         check_rows(dims[0], max_rows)
@@ -172,7 +170,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             examples = _example_bytes(request, self._service.max_instances)
             results = self._wait(lambda done: self._service.classify(servable, name, examples, done), context)
             response = classification_pb2.ClassificationResponse()
-            self._fill_spec(response, servable, name or "serving_default")
+            self._fill_spec(response, servable, name or DEFAULT_SIGNATURE)
             for classes in results:
                 entry = response.result.classifications.add()
                 for label, score in classes:
@@ -187,7 +185,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             examples = _example_bytes(request, self._service.max_instances)
             results = self._wait(lambda done: self._service.regress(servable, name, examples, done), context)
             response = regression_pb2.RegressionResponse()
-            self._fill_spec(response, servable, name or "serving_default")
+            self._fill_spec(response, servable, name or DEFAULT_SIGNATURE)
             for value in results:
                 response.result.regressions.add(value=value)
             return response

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from common.limits import INT64_MAX
 from serving.http.bridge import LoopBridge, PendingReply
 from serving.http.limits import HttpLimits
 from serving.codec.decode import decode_predict_inputs, signature_name_of
@@ -47,7 +48,6 @@ _CORS_HEADERS = (
 )
 NOT_FOUND_HTML = (b"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n"
                   b"<H1>Not Found</H1>\n</BODY></HTML>\n")
-_INT64_MAX = 2**63 - 1
 
 
 class Request(NamedTuple):
@@ -83,7 +83,7 @@ def _route(match: "re.Match[str]") -> _Route:
     version = None
     if version_text is not None:
         version = int(version_text)
-        if version > _INT64_MAX:
+        if version > INT64_MAX:
             raise InvalidArgumentError(f"Failed to convert version: {version_text} to numeric.")
     return _Route(
         model=unquote(name, errors="surrogateescape") if name else "",

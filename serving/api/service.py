@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
+from tensorflow.core.framework import types_pb2 as dt
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
 from serving.constants import DEFAULT_MAX_REQUEST_BYTES
@@ -205,7 +206,7 @@ def _classifications(outputs: TensorMap, batch: int) -> ClassifyResult:
         if array is None:
             continue
         if array.dtype.kind != kind:
-            wanted = "DT_FLOAT" if kind == "f" else "DT_STRING"
+            wanted = dt.DataType.Name(dt.DT_FLOAT if kind == "f" else dt.DT_STRING)
             raise ServingError(f"Expected {name} Tensor of {wanted}.", Code.INVALID_ARGUMENT)
         _check_batch(array, batch)
         if array.ndim != 2:
@@ -224,7 +225,7 @@ def _classifications(outputs: TensorMap, batch: int) -> ClassifyResult:
 def _regressions(outputs: TensorMap, batch: int) -> List[float]:
     array = outputs["outputs"]
     if array.dtype.kind != "f":
-        raise InvalidArgumentError("Expected output Tensor of DT_FLOAT.")
+        raise InvalidArgumentError(f"Expected output Tensor of {dt.DataType.Name(dt.DT_FLOAT)}.")
     _check_batch(array, batch)
     if array.ndim > 2 or (array.ndim == 2 and array.shape[1] != 1):
         raise InvalidArgumentError(

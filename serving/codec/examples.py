@@ -10,6 +10,7 @@ from typing import Any, List, Mapping, Sequence, Tuple
 
 from tensorflow.core.example import example_pb2, feature_pb2
 
+from common.limits import INT64_MAX, INT64_MIN, UINT64_MAX
 from serving.codec.json_leaves import decode_b64, is_b64_object, to_bytes
 from serving.core.errors import InvalidArgumentError
 from serving.codec.json_write import PrettyWriter, debug_string, format_decimal, json_type_name
@@ -39,12 +40,12 @@ def _add_value(value: Any, name: str, feature: feature_pb2.Feature) -> None:
         require("float_list")
         feature.float_list.value.append(value)
     elif type(value) is int:
-        if value > 2**64 - 1 or value < -(2**63):
+        if value > UINT64_MAX or value < INT64_MIN:
             require("float_list")
             feature.float_list.value.append(float(value))
             return
         require("int64_list")
-        if value > 2**63 - 1:
+        if value > INT64_MAX:
             raise InvalidArgumentError(
                 f"Feature: {name} has uint64_t element. Only int64_t is supported."
             )

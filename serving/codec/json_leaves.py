@@ -12,15 +12,19 @@ import binascii
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+from tensorflow.core.framework import types_pb2 as dt
 
 from serving.core.errors import InvalidArgumentError, UnimplementedError
 from serving.codec.json_write import debug_string, json_type_name
+from common.limits import INT64_MAX, INT64_MIN, UINT64_MAX
 from serving.core.types import NUMPY_DTYPES, dtype_name
 
-DT_STRING = 7
+DT_STRING = dt.DT_STRING
+_INT32 = (int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max))
+# TF Serving checks the 8- and 16-bit dtypes against int32's range too (they travel in int_val).
 _INT_RANGES = {
-    3: (-(2**31), 2**31 - 1), 4: (-(2**31), 2**31 - 1), 5: (-(2**31), 2**31 - 1),
-    6: (-(2**31), 2**31 - 1), 9: (-(2**63), 2**63 - 1), 22: (0, 2**32 - 1), 23: (0, 2**64 - 1),
+    dt.DT_INT32: _INT32, dt.DT_UINT8: _INT32, dt.DT_INT16: _INT32, dt.DT_INT8: _INT32,
+    dt.DT_INT64: (INT64_MIN, INT64_MAX), dt.DT_UINT32: (0, int(np.iinfo(np.uint32).max)), dt.DT_UINT64: (0, UINT64_MAX),
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
 
-from serving.constants import METRICS_PATH
+from common.facts import METRICS_PATH
 
 _F = descriptor_pb2.FieldDescriptorProto
 _Field = Tuple[str, int, int, str, int]  # name, number, type, type_name, label

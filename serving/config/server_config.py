@@ -17,9 +17,9 @@ from typing import List, Optional, Sequence, Tuple
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from common.facts import DEFAULT_HOST, DEFAULT_SERVING_DIR, GRPC_PORT, MODEL_NAME, REST_PORT
 from serving.core.batching import BatchingOptions
-from serving.constants import (DEFAULT_HOST, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES,
-                               DEFAULT_SERVING_DIR, DEFAULT_SETTLE_SECONDS, GRPC_PORT, MODEL_NAME, REST_PORT)
+from serving.constants import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SETTLE_SECONDS
 from serving.core.manager import ModelConfig
 from serving.config.protos import BatchingParameters, MonitoringConfig, prometheus_path
 from serving.core.version_policy import PolicyKind, VersionPolicy
@@ -52,6 +52,10 @@ class ServerConfig:
     inter_op_threads: int
     request_log_file: Optional[Path] = None
     """Our extension (no TF Serving flag): predicted rows appended as JSON lines; None = off."""
+    observed_output: Optional[str] = None
+    """Our extension (`--observed_output`): the predict output (a probability) that the model metrics'
+    histogram and the request log record; None records none. The launcher names it (monitoring/serve.py
+    passes the churn model's), so the server itself knows no model's outputs."""
     settle_seconds: float = DEFAULT_SETTLE_SECONDS
     """Our extension (`--file_system_settle_seconds`): a version folder is loaded once its files
     have stayed unchanged this long (serving/core/source.py)."""
@@ -107,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--max_instances_per_request", type=int, default=DEFAULT_MAX_INSTANCES)
     flag("--request_log_file", default=None,
          help="not a TF Serving flag: append each predicted row (inputs and churn probability) to this "
-              "file as a JSON line, for `python -m monitoring.drift`; off by default")
+              "file as a JSON line, for `python -m monitoring.drift`; off by default; needs --observed_output")
+    flag("--observed_output", default=None,
+         help="not a TF Serving flag: the predict output (a probability in [0, 1], e.g. churn_probability) "
+              "whose values the churn_model_prediction_probability histogram and the request log record; "
+              "unset: none (`make serve` sets it)")
     _lifecycle_flags(p)
     _add_reload_and_warmup_flags(p)
     _add_http_limit_flags(p)
@@ -307,6 +315,8 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
     request_log = Path(args.request_log_file) if args.request_log_file else None
     if request_log is not None and not request_log.parent.is_dir():
         raise ConfigError(f"--request_log_file: folder {request_log.parent} does not exist.")
+    if request_log is not None and not args.observed_output:
+        raise ConfigError("--request_log_file needs --observed_output: the output whose values it records.")
     rest_port = args.rest_api_port
     if rest_port and rest_port == args.port:
         raise ConfigError("--rest_api_port cannot be the same as --port.")
@@ -322,6 +332,7 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
         intra_op_threads=args.tensorflow_intra_op_parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism,
         request_log_file=request_log,
+        observed_output=args.observed_output or None,
         settle_seconds=_settle_seconds(args.file_system_settle_seconds),
         enable_model_warmup=args.enable_model_warmup,
         model_config_file=Path(args.model_config_file) if args.model_config_file else None,

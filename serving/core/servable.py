@@ -21,10 +21,10 @@ from tensorflow.python.saved_model import loader_impl
 from serving.core.errors import Code, InvalidArgumentError, ServingError
 from serving.core.types import ServableId, TensorMap, TensorSpec
 
-PREDICT_METHOD = "tensorflow/serving/predict"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
-DEFAULT_SIGNATURE = "serving_default"
+PREDICT_METHOD = tf.saved_model.PREDICT_METHOD_NAME
+CLASSIFY_METHOD = tf.saved_model.CLASSIFY_METHOD_NAME
+REGRESS_METHOD = tf.saved_model.REGRESS_METHOD_NAME
+DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 INIT_OP_SIGNATURE = "__saved_model_init_op"
 
 

@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 from typing import Dict, Optional, Set, Tuple
 
+from common.limits import INT64_MAX, INT64_MIN
 from serving.constants import DEFAULT_SETTLE_SECONDS
 
 LOG = logging.getLogger(__name__)
-_INT64_MAX = 2**63 - 1
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 Fingerprint = Tuple[Tuple[str, int, int], ...]
 """(relative path, size, mtime ns) of every file and folder under a version folder, sorted."""
@@ -43,7 +43,7 @@ def parse_version(name: str) -> Optional[int]:
     if not text or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())):
         return None
     value = int(text)
-    return value if -(2**63) <= value <= _INT64_MAX else None
+    return value if INT64_MIN <= value <= INT64_MAX else None
 
 
 def _raise(err: OSError) -> None:

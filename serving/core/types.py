@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
+from tensorflow.core.framework import types_pb2 as dt
 
 TensorMap = Dict[str, np.ndarray]
 """Signature alias -> value, the currency between codec, service and servable."""
@@ -54,16 +55,19 @@ class TensorSpec:
 
 
 DTYPE_NAMES = {
-    1: "float", 2: "double", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "string",
-    8: "complex64", 9: "int64", 10: "bool", 14: "bfloat16", 17: "uint16", 18: "complex128",
-    19: "half", 20: "resource", 21: "variant", 22: "uint32", 23: "uint64",
+    dt.DT_FLOAT: "float", dt.DT_DOUBLE: "double", dt.DT_INT32: "int32", dt.DT_UINT8: "uint8",
+    dt.DT_INT16: "int16", dt.DT_INT8: "int8", dt.DT_STRING: "string", dt.DT_COMPLEX64: "complex64",
+    dt.DT_INT64: "int64", dt.DT_BOOL: "bool", dt.DT_BFLOAT16: "bfloat16", dt.DT_UINT16: "uint16",
+    dt.DT_COMPLEX128: "complex128", dt.DT_HALF: "half", dt.DT_RESOURCE: "resource", dt.DT_VARIANT: "variant",
+    dt.DT_UINT32: "uint32", dt.DT_UINT64: "uint64",
 }
 """`DataTypeString()` for the `tensorflow.DataType` values a signature can realistically use."""
 
 NUMPY_DTYPES = {
-    1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8,
-    7: np.object_, 9: np.int64, 10: np.bool_, 17: np.uint16, 19: np.float16,
-    22: np.uint32, 23: np.uint64, 8: np.complex64, 18: np.complex128,
+    dt.DT_FLOAT: np.float32, dt.DT_DOUBLE: np.float64, dt.DT_INT32: np.int32, dt.DT_UINT8: np.uint8,
+    dt.DT_INT16: np.int16, dt.DT_INT8: np.int8, dt.DT_STRING: np.object_, dt.DT_INT64: np.int64,
+    dt.DT_BOOL: np.bool_, dt.DT_UINT16: np.uint16, dt.DT_HALF: np.float16, dt.DT_UINT32: np.uint32,
+    dt.DT_UINT64: np.uint64, dt.DT_COMPLEX64: np.complex64, dt.DT_COMPLEX128: np.complex128,
 }
 
 

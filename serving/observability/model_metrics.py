@@ -3,9 +3,10 @@
 TF Serving exports no model-level metrics. These share the server's registry (one scrape gets
 both) but never a name with TF Serving's `:tensorflow:*` metrics:
 
-- `churn_model_prediction_probability{model_name,version}` (histogram): every predicted churn
-  probability, for predict signatures with the `churn_probability` output (the others are ignored,
-  by the request log too). Counts are added per batch with numpy, so the
+- `churn_model_prediction_probability{model_name,version}` (histogram): every value of the observed
+  output (`--observed_output`, a probability in [0, 1]; the launcher names it, e.g. `make serve` passes
+  `churn_probability`), for predict signatures that have it (the others are ignored, by the request log
+  too; without the flag nothing is observed). Counts are added per batch with numpy, so the
   cost per request does not grow with the number of rows.
 - `churn_model_available_versions{model_name}` (gauge): versions in state AVAILABLE now; 0 means
   requests for the model get NOT_FOUND.
@@ -26,7 +27,6 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from modules.features import PROBABILITY_OUTPUT
 from serving.core.errors import NotFoundError
 from serving.core.manager import ModelManager
 from serving.observability.request_log import RequestLog
@@ -83,7 +83,7 @@ class ProbabilityHistogram:
                 cell[1][0] += float(flat.sum())
 
     def collect(self) -> Iterator[Metric]:
-        family = HistogramMetricFamily(PROBABILITY, "Predicted churn probability per model version.",
+        family = HistogramMetricFamily(PROBABILITY, "Predicted probability (the observed output) per model version.",
                                        labels=("model_name", "version"))
         self._fold()
         with self._lock:
@@ -123,7 +123,9 @@ class ModelMetrics:
     """Registers the collectors above; `observe_predict` is the one hook in the predict path."""
 
     def __init__(self, registry: CollectorRegistry, manager: ModelManager,
-                 request_log: Optional[RequestLog] = None) -> None:
+                 request_log: Optional[RequestLog] = None, observed_output: Optional[str] = None) -> None:
+        self.observed_output = observed_output
+        """The predict output recorded (ServerConfig.observed_output); None: no values are recorded."""
         self.probabilities = ProbabilityHistogram()
         registry.register(self.probabilities)
         registry.register(VersionCollector(manager))
@@ -135,9 +137,10 @@ class ModelMetrics:
 
     def observe_predict(self, servable_id: ServableId, signature: Signature, inputs: TensorMap,
                         outputs: TensorMap) -> None:
-        """After a successful predict: histogram and request log, for churn signatures only."""
-        probabilities = outputs.get(PROBABILITY_OUTPUT)
-        if probabilities is None or PROBABILITY_OUTPUT not in signature.outputs:
+        """After a successful predict: histogram and request log, for signatures with the observed output only."""
+        name = self.observed_output
+        probabilities = outputs.get(name) if name is not None else None
+        if probabilities is None or name not in signature.outputs:
             return
         self.probabilities.observe(servable_id.name, str(servable_id.version), probabilities)
         if self.request_log is not None:

@@ -1,7 +1,9 @@
 """Optional request log (`--request_log_file`, our extension; TF Serving has no such flag).
 
 Each predicted row becomes one JSON line:
-`{"time": <unix s>, "model_name": ..., "version": ..., "inputs": {<input>: <value>}, "churn_probability": p}`.
+`{"time": <unix s>, "model_name": ..., "version": ..., "inputs": {<input>: <value>}, <output>: p}`, where <output>
+is the observed output's name (`--observed_output`, e.g. `churn_probability`: the launcher names it; the server
+knows no model's outputs).
 Bytes are written as text when they are UTF-8, else as `{"b64": ...}` (TF Serving's JSON convention).
 `python -m monitoring.drift` compares these inputs with the training statistics.
 
@@ -22,7 +24,6 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from modules.features import PROBABILITY_OUTPUT
 from serving.core.types import ServableId, TensorMap
 
 LOG = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ def _row_count(entry: _Entry) -> int:
     return max((a.shape[0] for a in inputs.values() if a.ndim), default=1)
 
 
-def format_lines(entry: _Entry) -> Iterator[str]:
-    """The JSON lines of one request."""
+def format_lines(entry: _Entry, output_name: str) -> Iterator[str]:
+    """The JSON lines of one request; each row's observed value under the key `output_name`."""
     logged_at, servable_id, inputs, probabilities = entry
     rows = _row_count(entry)
     columns = _columns(inputs, rows)
@@ -75,15 +76,17 @@ def format_lines(entry: _Entry) -> Iterator[str]:
     for row in range(rows):
         record = {"time": round(logged_at, 3), "model_name": servable_id.name, "version": servable_id.version,
                   "inputs": {name: values[row] for name, values in columns.items()},
-                  PROBABILITY_OUTPUT: scores[row]}
+                  output_name: scores[row]}
         yield json.dumps(record, default=_json_value, allow_nan=True) + "\n"
 
 
 class RequestLog:
     """Appends rows to `path` from a background thread; `close()` drains the queue first."""
 
-    def __init__(self, path: Path, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+    def __init__(self, path: Path, output_name: str, max_pending: int = DEFAULT_MAX_PENDING) -> None:
         self.path = path
+        self.output_name = output_name
+        """The key each row's observed value is written under (ServerConfig.observed_output)."""
         self.on_rows: Optional[RowsObserver] = None
         self._failing = False
         self._file = open(path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115 (closed in close())
@@ -110,7 +113,7 @@ class RequestLog:
             if entry is None:
                 break
             try:
-                lines = list(format_lines(entry))
+                lines = list(format_lines(entry, self.output_name))
                 self._file.writelines(lines)
             except Exception as err:  # a bad row or a full disk costs log rows, never requests
                 self._failed(entry[1].name, _row_count(entry), err)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from data.generate import generate
-from tests.e2e.conftest import run_pipeline
+from tests.helpers import run_pipeline
 
 pytestmark = pytest.mark.e2e
 BEAM_EXECUTORS = {"CsvExampleGen": "third_party_executor", "StatisticsGen": "tfx-components-statistics_gen-",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import run_pipeline
+from tests.helpers import run_pipeline
 from tests.e2e.test_insights_score import run_cli
 from tests.field_cases import BLANK_NUMBERS
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from common import exit_codes
 from data.generate import generate
 from insights.recommend import load_rules
 from insights.risk import risk_band
@@ -25,7 +26,7 @@ from insights.scoring import OUTPUT_COLUMNS, TOP_FACTORS
 from modules import features, segments
 from pipeline.config import PROJECT_ROOT
 from client.tf_serving import to_instances
-from tests.e2e.test_serving_pipeline_model import free_port
+from tests.helpers import free_port
 from tests.insights.test_scoring import exit_code
 
 pytestmark = pytest.mark.e2e
@@ -105,7 +106,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_code_2(pushed: Path, tmp_path:
     no_age = tmp_path / "no_age.csv"
     CUSTOMERS.head(5).drop(columns=["Age"]).to_csv(no_age, index=False)
     proc = run_cli("score", "--data", str(no_age), "--model", str(pushed))
-    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.returncode == exit_codes.USAGE and proc.stdout == ""
     assert proc.stderr.splitlines() == [f"python -m insights: error: {no_age}: missing column(s) Age; the model "
                                         f"needs {', '.join(sorted(CUSTOMERS.columns[1:-1]))} and the id column "
                                         f"'{ID}' (--id-column)"]
@@ -121,7 +122,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_code_2(pushed: Path, tmp_path:
     cases[str(empty)] = "is empty: expected a CSV with a header row"
     for path, message in cases.items():
         assert exit_code(["score", "--data", path, "--model", str(pushed), "--out", str(tmp_path / "o.csv"),
-                          "--no-progress", "--strict"]) == 2
+                          "--no-progress", "--strict"]) == exit_codes.USAGE
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "o.csv").exists() and not list(tmp_path.glob("*.partial"))

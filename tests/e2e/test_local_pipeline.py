@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from common import exit_codes
 from data.generate import generate
 from pipeline.config import CURATED_SCHEMA
 from pipeline.config import KAGGLE_DATA as KAGGLE_CSV
-from tests.e2e.conftest import run_pipeline, versions
+from tests.helpers import run_pipeline, versions
 
 pytestmark = pytest.mark.e2e
 SUMMARY_KEYS = {
@@ -52,8 +53,12 @@ def test_bundled_style_data_is_blessed_and_pushed_in_tf_serving_layout(bundled_s
                            "DataValidationGate", "Transform", "Trainer", "Evaluator", "ServingCheck", "Pusher"}
     assert expected_components <= summary["component_seconds"].keys()
     assert summary["training"]["epochs_run"] <= 8
+    progress_lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
     for name in expected_components:  # one progress line per component
-        assert sum(name in line for line in proc.stdout.splitlines() if line.startswith("[")) == 1
+        assert sum(name in line for line in progress_lines) == 1
+    # `[ i/N]`: N is the pipeline's own component count (cli reads it off create_pipeline's result)
+    total = len(summary["component_seconds"])
+    assert [line.split("]")[0] for line in progress_lines] == [f"[{i:>2}/{total}" for i in range(1, total + 1)]
     assert "Summary" in proc.stdout and "blessed: yes" in proc.stdout
     report = tmp / "out" / "report.html"
     assert f"Report: {report}" in proc.stdout.splitlines() and "warning" not in proc.stderr
@@ -98,7 +103,7 @@ def test_new_model_is_compared_with_the_last_blessed_one(bundled_style) -> None:
 
 def test_kaggle_data_reports_chance_auc_and_is_not_blessed(tmp_path: Path) -> None:
     proc, summary = run_pipeline(tmp_path, "--data", str(KAGGLE_CSV), "--max-epochs", "8")
-    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert proc.returncode == exit_codes.NOT_BLESSED, proc.stdout + proc.stderr
     assert summary["status"] == "not_blessed" and summary["blessed"] is False
     overall = summary["metrics"]["overall"]
     standard_error = (overall["auc_ci95"][1] - overall["auc_ci95"][0]) / (2 * 1.959964)
@@ -135,7 +140,7 @@ def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
     frame.to_csv(tmp_path / "bad.csv", index=False)
     # An explicit curated schema: with the default `--schema auto`, other columns mean an inferred schema.
     proc, summary = run_pipeline(tmp_path, "--data", str(tmp_path / "bad.csv"), "--schema", str(CURATED_SCHEMA))
-    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert proc.returncode == exit_codes.DATA_VALIDATION, proc.stdout + proc.stderr
     assert summary["status"] == "stopped_by_data_validation"
     joined = "\n".join(summary["anomalies"])
     for feature in ("Gender", "Satisfaction_Score", "Num_of_Returns"):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from common import exit_codes
 from monitoring import drift
 from tests.monitoring.models import traffic, write_log
 
@@ -23,12 +24,12 @@ def test_drift_against_a_real_pipeline_run(bundled_style: tuple[Path, subprocess
     assert statistics.is_relative_to(output / "tfx" / "StatisticsGen")
 
     log = write_log(tmp_path / "same.jsonl", traffic(drift.MIN_ROWS, seed=21))
-    assert drift.main(["--request-log", str(log), "--pipeline-output", str(output)]) == drift.EXIT_OK
+    assert drift.main(["--request-log", str(log), "--pipeline-output", str(output)]) == exit_codes.OK
     assert "No drift" in capsys.readouterr().out
 
     def older(frame: pd.DataFrame) -> None:
         frame["Age"] = (frame["Age"] + 12).clip(upper=70)
 
     log = write_log(tmp_path / "older.jsonl", traffic(drift.MIN_ROWS, seed=21, change=older))
-    assert drift.main(["--request-log", str(log), "--pipeline-output", str(output)]) == drift.EXIT_DRIFT
+    assert drift.main(["--request-log", str(log), "--pipeline-output", str(output)]) == exit_codes.DRIFT
     assert "Drifted: Age" in capsys.readouterr().out

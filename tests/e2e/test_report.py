@@ -9,8 +9,6 @@ import io
 import json
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
@@ -20,6 +18,7 @@ from modules import features
 from pipeline import config as cfg
 from pipeline import report, run_summary
 from tests import browser
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +28,7 @@ def test_report_only_rewrites_the_page_and_chromium_shows_every_section(bundled_
     assert first.returncode == 0, first.stdout + first.stderr
     config = cfg.PipelineConfig(output=tmp / "out")
     config.report_path.unlink()
-    proc = subprocess.run([sys.executable, str(cfg.PROJECT_ROOT / "local_pipeline.py"), "--report-only",
-                           "--output", str(config.output)], capture_output=True, text=True, timeout=600)
+    proc = run_cli("--report-only", "--output", str(config.output), timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines() == [f"Report: {config.report_path}"] and "warning" not in proc.stderr.lower()
     summary = json.loads(config.summary_path.read_text())

@@ -10,7 +10,6 @@ import collections
 import http.client
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from data.generate import COLUMNS, generate
 from modules.features import PROBABILITY_OUTPUT, attribution_name
 from pipeline.config import PROJECT_ROOT
 from client.tf_serving import to_instances
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
 MODEL = "customer-model"
@@ -66,12 +66,6 @@ class Server:
     def predict(self, body: Any) -> Tuple[int, Any]:
         status, _, data = self.http("POST", f"/v1/models/{MODEL}:predict", body)
         return status, json.loads(data)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import tensorflow as tf
 from insights.__main__ import main
 from insights.model import ScoringError, resolve_version
 from insights import scoring
-from insights.scoring import OUTPUT_COLUMNS, _batches, default_output, typed_columns
+from insights.scoring import OUTPUT_COLUMNS, batches, default_output, typed_columns
 
 DTYPES = {"Age": tf.int64, "Annual_Income": tf.float32, "Gender": tf.string}
 
@@ -65,8 +65,8 @@ def test_the_largest_int64_that_a_float_holds_is_not_wrapped() -> None:
 def test_batches_have_a_fixed_size_counted_from_the_first_row_whatever_the_chunks(chunk: int) -> None:
     rows = pd.DataFrame({"n": np.arange(25)})
     chunks = (rows.iloc[i:i + chunk] for i in range(0, len(rows), chunk))
-    batches = list(_batches(chunks, 10))
-    assert [(first, b["n"].tolist()) for first, b in batches] == [
+    found = list(batches(chunks, 10))
+    assert [(first, b["n"].tolist()) for first, b in found] == [
         (0, list(range(10))), (10, list(range(10, 20))), (20, list(range(20, 25)))]
 
 
@@ -119,7 +119,7 @@ def scored_batches(rows: int, batch: int) -> list[pd.DataFrame]:
 def test_sorted_runs_merged_in_passes_rank_like_one_sort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scoring, "MAX_OPEN_RUNS", 3)  # 30 runs of 2 rows, merged in passes: 10, 4, then 2 runs
     batches = scored_batches(60, 2)
-    expected = [row[1:] for row in scoring._format(scoring._ranked(pd.concat(batches)))]
+    expected = [row[1:] for row in scoring.format_rows(scoring.ranked(pd.concat(batches)))]
     ranker = scoring._RunRanker(2, tmp_path)
     for batch in batches:
         ranker.add(batch)

@@ -3,23 +3,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from pathlib import Path
 from typing import List
 
 import pytest
 
 from monitoring.prometheus import GRAFANA_DASHBOARD, install_command
-from serving.constants import MODEL_NAME
+from common.facts import MODEL_NAME
 from tests.monitoring.models import build_churn_model
 
 MODEL_VERSION = 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def require(binary: str) -> str:

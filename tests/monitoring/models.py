@@ -15,7 +15,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from data.generate import generate
 from modules.features import CLASS_OUTPUT, ID_KEYS, LABEL_KEY, PROBABILITY_OUTPUT, model_feature_keys
 from pipeline.config import CURATED_SCHEMA
-from serving.constants import MODEL_NAME
+from common.facts import MODEL_NAME
 
 _DTYPES = {schema_pb2.INT: tf.int64, schema_pb2.FLOAT: tf.float32, schema_pb2.BYTES: tf.string}
 

@@ -13,7 +13,7 @@ from typing import Iterator, List
 import pytest
 
 from monitoring.prometheus import install_command
-from tests.monitoring.conftest import free_port
+from tests.helpers import free_port
 
 APT_PACKAGE = "postgresql"
 

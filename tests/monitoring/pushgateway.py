@@ -11,7 +11,7 @@ import pytest
 
 from monitoring.alerting import ALERTMANAGER_BINARY, PUSHGATEWAY_BINARY, pushgateway_command
 from monitoring.prometheus import install_command
-from tests.monitoring.conftest import free_port
+from tests.helpers import free_port
 
 PACKAGES = {PUSHGATEWAY_BINARY: "prometheus-pushgateway", ALERTMANAGER_BINARY: "prometheus-alertmanager",
             "amtool": "prometheus-alertmanager"}

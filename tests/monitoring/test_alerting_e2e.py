@@ -17,7 +17,8 @@ import yaml
 from monitoring import alerting
 from monitoring import prometheus as prom
 from monitoring.outcomes import Row, outcome_metrics, push_metrics, quality
-from tests.monitoring.conftest import free_port, require
+from tests.helpers import free_port
+from tests.monitoring.conftest import require
 from tests.monitoring.pushgateway import pushgateway, require_package_binary
 
 pytestmark = pytest.mark.e2e

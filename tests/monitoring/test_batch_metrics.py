@@ -11,7 +11,7 @@ import yaml
 from monitoring import batch_metrics as bm
 from monitoring import outcomes
 from monitoring.prometheus import RULES_DIR
-from serving.constants import PROJECT_ROOT
+from common.facts import PROJECT_ROOT
 from tests.monitoring.conftest import require
 from tests.monitoring.pushgateway import pushgateway, samples
 

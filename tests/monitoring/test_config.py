@@ -12,7 +12,7 @@ import yaml
 from monitoring import prometheus as prom
 from serving.observability import metrics as tf_metrics
 from serving.observability import model_metrics
-from serving.constants import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
+from common.facts import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
 from tests.monitoring.conftest import dashboard_exprs, require
 
 _METRIC_TOKEN = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from monitoring import prometheus as prom
-from serving.constants import METRICS_PATH
-from tests.monitoring.conftest import free_port, require
+from common.facts import METRICS_PATH
+from tests.helpers import free_port
+from tests.monitoring.conftest import require
 
 pytestmark = pytest.mark.e2e
 

@@ -10,6 +10,7 @@ import tensorflow_data_validation as tfdv
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from common import exit_codes
 from monitoring import drift
 from pipeline.config import CURATED_SCHEMA, TRAIN_SPLIT, PipelineConfig
 from tests.monitoring.models import traffic, write_log
@@ -38,7 +39,7 @@ def test_same_distribution_does_not_drift(tmp_path: Path, training_statistics: P
                                           capsys: pytest.CaptureFixture[str]) -> None:
     log = write_log(tmp_path / "requests.jsonl", traffic(SERVING_ROWS, seed=2))
     code, out, _ = run(capsys, "--request-log", str(log), "--statistics", str(training_statistics))
-    assert code == drift.EXIT_OK, out
+    assert code == exit_codes.OK, out
     assert f"{SERVING_ROWS} logged rows" in out and "No drift" in out
     assert out.count(" no\n") + out.endswith(" no") == 13  # every model feature measured
 
@@ -52,7 +53,7 @@ def test_shifted_traffic_drifts_and_names_the_features(tmp_path: Path, training_
 
     log = write_log(tmp_path / "requests.jsonl", traffic(SERVING_ROWS, seed=2, change=shift))
     code, out, _ = run(capsys, "--request-log", str(log), "--statistics", str(training_statistics))
-    assert code == drift.EXIT_DRIFT, out
+    assert code == exit_codes.DRIFT, out
     assert "Drifted: Age, Email_Opt_In" in out
     report = drift.compare(drift.read_request_log(log), drift.load_statistics(training_statistics), "",
                            drift.serving_schema(CURATED_SCHEMA, drift.CATEGORICAL_THRESHOLD,
@@ -70,7 +71,7 @@ def test_values_outside_the_schema_are_reported(tmp_path: Path, training_statist
 
     log = write_log(tmp_path / "requests.jsonl", traffic(SERVING_ROWS, seed=2, change=unknown_gender))
     code, out, _ = run(capsys, "--request-log", str(log), "--statistics", str(training_statistics))
-    assert code == drift.EXIT_DRIFT
+    assert code == exit_codes.DRIFT
     assert "Anomaly: Gender:" in out and "Robot" in out
 
 
@@ -79,10 +80,10 @@ def test_model_version_filter(tmp_path: Path, training_statistics: Path,
     log = write_log(tmp_path / "requests.jsonl", traffic(SERVING_ROWS, seed=2), version=7)
     code, out, _ = run(capsys, "--request-log", str(log), "--statistics", str(training_statistics),
                        "--model-version", "7")
-    assert code == drift.EXIT_OK, out
+    assert code == exit_codes.OK, out
     code, _, err = run(capsys, "--request-log", str(log), "--statistics", str(training_statistics),
                        "--model-version", "8")
-    assert code == drift.EXIT_USAGE and "no logged rows for model version 8" in err
+    assert code == exit_codes.USAGE and "no logged rows for model version 8" in err
 
 
 def _record_statistics(output: Path, uris: list[Path]) -> None:
@@ -109,7 +110,7 @@ def test_training_statistics_come_from_the_newest_statistics_gen_run(
     assert drift.newest_training_statistics(output) == training_statistics
     log = write_log(tmp_path / "requests.jsonl", traffic(SERVING_ROWS, seed=2))
     code, out, _ = run(capsys, "--request-log", str(log), "--pipeline-output", str(output))
-    assert code == drift.EXIT_OK and str(training_statistics) in out
+    assert code == exit_codes.OK and str(training_statistics) in out
 
 
 @pytest.mark.parametrize("case, expected", [
@@ -147,7 +148,7 @@ def test_bad_input_exits_2_with_a_message(case: str, expected: str, tmp_path: Pa
     elif case == "bad threshold":
         extra = ["--numeric-threshold", "0"]
     code, out, err = run(capsys, "--request-log", str(log), *source, *extra)
-    assert code == drift.EXIT_USAGE, out
+    assert code == exit_codes.USAGE, out
     assert err.startswith("error: ") and expected in err, err
 
 
@@ -161,7 +162,7 @@ def test_a_customer_csv_is_read_like_the_pipelines_input(tmp_path: Path, trainin
     assert "Total_Spend" in frame.columns and frame.loc[3, "Age"] is None
     assert float(frame.loc[0, "Total_Spend"]) == pytest.approx(customers.loc[0, "Total Spend"])
     code, out, _ = run(capsys, "--data", str(path), "--statistics", str(training_statistics))
-    assert code == drift.EXIT_OK, out
+    assert code == exit_codes.OK, out
     assert "No drift" in out
     code, _, err = run(capsys, "--data", str(tmp_path / "absent.csv"), "--statistics", str(training_statistics))
-    assert code == drift.EXIT_USAGE and "absent.csv does not exist (--data)" in err
+    assert code == exit_codes.USAGE and "absent.csv does not exist (--data)" in err

@@ -16,11 +16,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitoring import prometheus as prom
-from serving.constants import MODEL_NAME
+from common.facts import MODEL_NAME
 from serving.core.manager import ModelConfig
 from serving.main import ModelServer
 from serving.observability.metrics import OVERFLOW_MODEL_NAME, REQUEST_COUNT, exported_name
-from tests.monitoring.conftest import free_port, require
+from tests.helpers import free_port
+from tests.monitoring.conftest import require
 from tests.serving.conftest import make_config
 from tests.serving.http_util import call
 

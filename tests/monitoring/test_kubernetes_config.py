@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from monitoring import prometheus as prom
-from serving.constants import METRICS_PATH, REST_PORT
+from common.facts import METRICS_PATH, REST_PORT
 from tests.k8s import PROMETHEUS_CONFIG, RBAC, file_sd_variant, load_all, pod_targets, prometheus_config, resources
 from tests.monitoring.test_config import promtool
 

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from modules.features import PROBABILITY_OUTPUT
 from serving.observability import request_log
-from serving.constants import METRICS_PATH, MODEL_NAME
+from common.facts import METRICS_PATH, MODEL_NAME
 from serving.main import ModelServer
 from serving.core.manager import ModelConfig, ModelManager
 from serving.observability.model_metrics import ModelMetrics, ProbabilityHistogram, VersionCollector
@@ -75,9 +75,9 @@ def test_version_gauges_follow_the_manager(tmp_path: Path, model_base: Path) -> 
 def test_request_log_lines() -> None:
     inputs = {"Age": np.array([30, 41]), "Income": np.array([[1.1], [2.5]], dtype=np.float32),
               "Gender": np.array([b"Male", b"\xff\xfe"], dtype=object)}
-    lines = list(format_lines((12.3456, ServableId("m", 3), inputs, np.array([0.25, 0.75], np.float32))))
+    lines = list(format_lines((12.3456, ServableId("m", 3), inputs, np.array([0.25, 0.75], np.float32)), "p_churn"))
     first, second = (json.loads(x) for x in lines)
-    assert first == {"time": 12.346, "model_name": "m", "version": 3, PROBABILITY_OUTPUT: 0.25,
+    assert first == {"time": 12.346, "model_name": "m", "version": 3, "p_churn": 0.25,  # the observed output's name
                      "inputs": {"Age": 30, "Income": 1.1, "Gender": "Male"}}
     assert second["inputs"]["Gender"] == {"b64": "//4="} and second["inputs"]["Income"] == 2.5
     assert all(x.endswith("\n") and x.count("\n") == 1 for x in lines)
@@ -85,7 +85,7 @@ def test_request_log_lines() -> None:
 
 def _recording_log(path: Path, max_pending: int = request_log.DEFAULT_MAX_PENDING
                    ) -> Tuple[RequestLog, List[Tuple[str, str, int]]]:
-    log = RequestLog(path, max_pending)
+    log = RequestLog(path, PROBABILITY_OUTPUT, max_pending)
     counted: List[Tuple[str, str, int]] = []
     log.on_rows = lambda *row: counted.append(row)
     return log, counted
@@ -95,10 +95,10 @@ def test_request_log_drops_rows_when_its_queue_is_full(tmp_path: Path, monkeypat
     started, release = threading.Event(), threading.Event()
     real = request_log.format_lines
 
-    def slow(entry: request_log._Entry) -> Iterator[str]:
+    def slow(entry: tuple, output_name: str) -> Iterator[str]:
         started.set()
         release.wait(10)
-        return real(entry)
+        return real(entry, output_name)
 
     monkeypatch.setattr(request_log, "format_lines", slow)
     log, counted = _recording_log(tmp_path / "r.jsonl", max_pending=1)
@@ -124,7 +124,8 @@ def test_request_log_write_errors_are_counted_not_raised() -> None:
 
 
 def start_server(model_base: Path, request_log_file: Path) -> ModelServer:
-    config = make_config((ModelConfig(MODEL_NAME, model_base),), request_log_file=request_log_file)
+    config = make_config((ModelConfig(MODEL_NAME, model_base),), request_log_file=request_log_file,
+                         observed_output=PROBABILITY_OUTPUT)  # as monitoring.serve (make serve) passes it
     server = ModelServer(config, CollectorRegistry())
     server.start()
     return server
@@ -182,7 +183,7 @@ def test_signatures_without_the_probability_output_are_not_observed(tmp_path: Pa
     registry = CollectorRegistry()
     log, counted = _recording_log(tmp_path / "r.jsonl")
     manager = ModelManager([], lambda sid, path: Servable.load(sid, path))
-    metrics = ModelMetrics(registry, manager, log)
+    metrics = ModelMetrics(registry, manager, log, PROBABILITY_OUTPUT)
 
     class Other:
         outputs = {"y": None}
@@ -193,3 +194,16 @@ def test_signatures_without_the_probability_output_are_not_observed(tmp_path: Pa
     assert counted == [] and (tmp_path / "r.jsonl").read_text() == ""
     assert not [x for x in render(registry, {}).decode().splitlines() if x.startswith("churn_model_prediction")
                 and not x.startswith("# TYPE")]
+
+
+def test_without_an_observed_output_the_server_records_no_values(model_base: Path) -> None:
+    """The server knows no model's outputs: only the launcher's --observed_output makes it record one."""
+    server = ModelServer(make_config((ModelConfig(MODEL_NAME, model_base),)), CollectorRegistry())
+    server.start()
+    try:
+        assert post(server.rest_port, PREDICT, {"instances": instances(3, seed=5)})[0] == 200
+        lines = get_metrics(server)
+        assert not [x for x in lines if x.startswith("churn_model_prediction_probability_count")]
+        assert f'churn_model_available_versions{{model_name="{MODEL_NAME}"}} 1' in lines
+    finally:
+        server.stop()

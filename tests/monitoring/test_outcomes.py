@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from common import exit_codes
 from modules.features import ID_KEYS, LABEL_KEY
 from monitoring import outcomes
-from monitoring.outcomes import AS_OF_COLUMN, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
+from monitoring.outcomes import AS_OF_COLUMN
 from monitoring.prediction_store import Prediction, PredictionStore
 from tests.monitoring.pushgateway import pushgateway, samples
 
@@ -103,7 +104,7 @@ def test_cli_reports_table_html_per_version_period_and_segment(store_url: str, t
     html = tmp_path / "out.html"
     code = outcomes.main(["--labels", str(tmp_path / "labels.csv"), "--store", store_url, "--html", str(html)])
     out = capsys.readouterr().out
-    assert code == EXIT_OK
+    assert code == exit_codes.OK
     lines = {tuple(line.split()[:3]): line for line in out.splitlines()[1:] if line.strip()}
     assert ("1", "2026-01", "(all)") in lines and ("2", "2026-02", "(all)") in lines
     assert ("1", "2026-01", "loyal") in lines and ("2", "2026-02", "<b>risky</b>") in lines
@@ -117,7 +118,7 @@ def test_cli_reports_table_html_per_version_period_and_segment(store_url: str, t
     assert "&lt;b&gt;risky&lt;/b&gt;" in page and "<b>risky</b>" not in page
     assert "Version 2, 2026-02" in page and "800 labelled prediction(s)" in out  # 400 labels x 2 versions
     # The same labels read from a table in the store's database give the same report.
-    assert outcomes.main(["--labels", "churn_labels", "--store", store_url, "--html", str(html)]) == EXIT_OK
+    assert outcomes.main(["--labels", "churn_labels", "--store", store_url, "--html", str(html)]) == exit_codes.OK
     assert capsys.readouterr().out == out
 
 
@@ -138,14 +139,14 @@ def test_bad_label_files_exit_2_with_a_clear_message(store_url, tmp_path: Path, 
         path.write_text(content)
     code = outcomes.main(["--labels", str(path), "--store", store_url, "--html", str(tmp_path / "o.html")])
     err = capsys.readouterr().err
-    assert code == EXIT_USAGE and err.startswith("error: labels") and message in err, err
+    assert code == exit_codes.USAGE and err.startswith("error: labels") and message in err, err
     assert not (tmp_path / "o.html").exists()
 
 
 def test_bad_eval_auc_flag_is_a_usage_error(tmp_path: Path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         outcomes.main(["--labels", "x.csv", "--eval-auc", "1=1.5"])
-    assert exit_info.value.code == EXIT_USAGE
+    assert exit_info.value.code == exit_codes.USAGE
     assert "expected VERSION=AUC with AUC in [0, 1], got '1=1.5'" in capsys.readouterr().err
 
 
@@ -153,9 +154,10 @@ def test_unmatched_labels_exit_3_and_unreachable_store_exits_2(store_url, tmp_pa
     path = tmp_path / "early.csv"
     path.write_text("Customer_ID,Target_Churn,as_of_date\nC1,1,2026-02-01\n")  # window starts before any score
     assert outcomes.main(["--labels", str(path), "--store", store_url, "--html", str(tmp_path / "o.html")]) \
-        == EXIT_NO_MATCH
+        == exit_codes.NO_MATCH
     assert "nothing to judge" in capsys.readouterr().err
-    assert outcomes.main(["--labels", str(path), "--store", "postgresql+psycopg2://x@127.0.0.1:1/none"]) == EXIT_USAGE
+    unreachable = "postgresql+psycopg2://x@127.0.0.1:1/none"
+    assert outcomes.main(["--labels", str(path), "--store", unreachable]) == exit_codes.USAGE
     assert "cannot open the prediction store" in capsys.readouterr().err
 
 
@@ -166,7 +168,7 @@ def test_metrics_reach_a_real_pushgateway_with_a_period_label(store_url, tmp_pat
         code = outcomes.main(["--labels", str(tmp_path / "labels.csv"), "--store", store_url,
                               "--html", str(tmp_path / "o.html"), "--pushgateway", address,
                               "--eval-auc", "1=0.93", "--eval-auc", "2=0.91", "--blessing-auc", "0.6"])
-        assert code == EXIT_OK
+        assert code == exit_codes.OK
         got = samples(address, "churn_outcome_")
         key = 'churn_outcome_auc{{instance="",job="churn_outcomes",model_version="{v}",period="{p}"}}'
         assert got[key.format(v=1, p="2026-01")] > 0.9
@@ -178,5 +180,5 @@ def test_metrics_reach_a_real_pushgateway_with_a_period_label(store_url, tmp_pat
     finally:
         gateway.close()
     assert outcomes.main(["--labels", str(tmp_path / "labels.csv"), "--store", store_url,
-                          "--html", str(tmp_path / "o.html"), "--pushgateway", address]) == EXIT_USAGE
+                          "--html", str(tmp_path / "o.html"), "--pushgateway", address]) == exit_codes.USAGE
     assert "Pushgateway" in capsys.readouterr().err

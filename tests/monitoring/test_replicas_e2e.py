@@ -24,10 +24,11 @@ import pytest
 import yaml
 
 from monitoring import prometheus as prom
-from serving.constants import MODEL_NAME, PROJECT_ROOT
+from common.facts import MODEL_NAME, PROJECT_ROOT
 from deploy.local_config import localize
 from tests.k8s import file_sd_variant, model_container, pod_targets, resources
-from tests.monitoring.conftest import free_port, require
+from tests.helpers import free_port
+from tests.monitoring.conftest import require
 from tests.monitoring.models import instances
 from tests.serving.http_util import get, post
 

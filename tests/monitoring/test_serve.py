@@ -7,7 +7,8 @@ import pytest
 
 from monitoring import prometheus as prom
 from monitoring import serve
-from serving.constants import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
+from common.facts import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
+from modules.features import PROBABILITY_OUTPUT
 
 MONITORING_CONFIG = str(PROJECT_ROOT / "serving" / "config" / "monitoring.config")
 
@@ -57,3 +58,12 @@ def test_without_prometheus_the_install_command_is_printed(tmp_path: Path, monke
     assert "Prometheus is not installed, so the model server runs without it" in err
     assert err.strip().endswith(prom.install_command()) and "apt-get install -y prometheus" in err
     assert not list(tmp_path.iterdir())  # nothing written, nothing started
+
+
+def test_the_launcher_names_the_churn_output_and_the_callers_flag_wins(tmp_path: Path) -> None:
+    """make serve's launcher, not the server, knows the churn model's probability output."""
+    from serving.config.server_config import from_args
+
+    base = f"--model_base_path={tmp_path}"
+    assert from_args(serve.server_command([base])).observed_output == PROBABILITY_OUTPUT
+    assert from_args(serve.server_command([base, "--observed_output=other"])).observed_output == "other"

@@ -20,9 +20,10 @@ from typing import Callable, Dict, Iterator, List, Optional, TypeVar
 import pytest
 
 from monitoring import prometheus as prom
-from serving.constants import METRICS_PATH, MODEL_NAME, PROJECT_ROOT
+from common.facts import METRICS_PATH, MODEL_NAME, PROJECT_ROOT
 from tests.browser import artifacts_dir, dump_dom, screenshot
-from tests.monitoring.conftest import MODEL_VERSION, dashboard_exprs, free_port, require
+from tests.helpers import free_port
+from tests.monitoring.conftest import MODEL_VERSION, dashboard_exprs, require
 from tests.monitoring.models import instances
 from tests.serving.http_util import get, post
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+from common import exit_codes
 from pipeline import beam, cli
 
 ENV = {"GOOGLE_CLOUD_PROJECT": "acme", "GOOGLE_CLOUD_REGION": "europe-west4", "CHURN_GCS_ROOT": "gs://acme/churn",
@@ -46,9 +47,9 @@ def test_cli_auto_measures_the_input(tmp_path: Path) -> None:
     (tmp_path / "b.csv").write_bytes(b"x" * (beam.MULTI_PROCESSING_FROM_BYTES // 2))
     (tmp_path / "notes.txt").write_bytes(b"x" * beam.MULTI_PROCESSING_FROM_BYTES)  # not input
     args = cli.build_parser().parse_args(["--data", str(tmp_path)])
-    assert beam.from_arguments(args, cli._input_bytes(args.data))[0] == "--direct_running_mode=multi_processing"
+    assert beam.from_arguments(args, cli.input_bytes(args.data))[0] == "--direct_running_mode=multi_processing"
     args = cli.build_parser().parse_args(["--data", str(tmp_path / "a.csv")])
-    assert beam.from_arguments(args, cli._input_bytes(args.data))[0] == "--direct_running_mode=in_memory"
+    assert beam.from_arguments(args, cli.input_bytes(args.data))[0] == "--direct_running_mode=in_memory"
 
 
 @pytest.mark.parametrize("runner", ["dataflow", "flink", "spark"])
@@ -92,12 +93,12 @@ def test_cli_flags_build_the_run_config(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_cli_refuses_dataflow_for_a_local_pipeline_root(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["--beam-runner", "dataflow"]) == cli.EXIT_USAGE
+    assert cli.main(["--beam-runner", "dataflow"]) == exit_codes.USAGE
     assert "python -m pipeline.kubeflow_v2" in capsys.readouterr().err
 
 
 def test_cli_names_missing_variables_of_an_argument_set(capsys: pytest.CaptureFixture[str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLINK_MASTER", raising=False)
-    assert cli.main(["--beam-runner", "flink"]) == cli.EXIT_USAGE
+    assert cli.main(["--beam-runner", "flink"]) == exit_codes.USAGE
     assert "FLINK_MASTER" in capsys.readouterr().err

@@ -3,25 +3,19 @@ from __future__ import annotations
 
 import fcntl
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from common import exit_codes
 from pipeline import cli
-from pipeline.config import CURATED_SCHEMA, PROJECT_ROOT
+from pipeline.config import CURATED_SCHEMA
+from tests.helpers import run_cli
 from tests.field_cases import BLANK_NUMBERS, DUPLICATE_HEADER, SEMICOLON, SIXTY_CUSTOMERS, SPACES_IN_NAMES
 
-SCRIPT = str(PROJECT_ROOT / "local_pipeline.py")
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, timeout=120)
-
-
 def test_help_lists_every_documented_flag() -> None:
-    proc = run("--help")
+    proc = run_cli("--help")
     assert proc.returncode == 0
     for flag in ("--data", "--output", "--serving-dir", "--label", "--positive-label", "--id-columns",
                  "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs", "--report-only",
@@ -38,14 +32,14 @@ def test_help_lists_every_documented_flag() -> None:
     ],
 )
 def test_bad_usage_exits_2_with_a_message(args: list[str], message: str) -> None:
-    proc = run(*args)
-    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli(*args)
+    assert proc.returncode == exit_codes.USAGE and message in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_unwritable_output_is_a_usage_error(tmp_path: Path, capsys) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert cli.main(["--output", str(blocker / "out")]) == cli.EXIT_USAGE
+    assert cli.main(["--output", str(blocker / "out")]) == exit_codes.USAGE
     assert "cannot write to --output" in capsys.readouterr().err
 
 
@@ -53,13 +47,13 @@ def test_second_run_on_the_same_output_is_refused(tmp_path: Path, capsys) -> Non
     (tmp_path / "out").mkdir()
     with (tmp_path / "out" / ".lock").open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        assert cli.main(["--output", str(tmp_path / "out")]) == cli.EXIT_USAGE
+        assert cli.main(["--output", str(tmp_path / "out")]) == exit_codes.USAGE
     assert "another pipeline run is using" in capsys.readouterr().err
 
 
 def test_missing_data_exits_2_before_any_tfx_work(tmp_path: Path) -> None:
-    proc = run("--data", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "out"))
-    assert proc.returncode == 2 and "error: data not found" in proc.stderr
+    proc = run_cli("--data", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "out"))
+    assert proc.returncode == exit_codes.USAGE and "error: data not found" in proc.stderr
     assert not (tmp_path / "out" / "tfx").exists()
 
 
@@ -69,9 +63,9 @@ def test_unexpected_failure_exits_1_with_a_message_and_a_summary(tmp_path: Path)
     generate(200).to_csv(tmp_path / "c.csv", index=False)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "metadata.sqlite").write_bytes(b"this is not a SQLite database" * 100)
-    proc = run("--data", str(tmp_path / "c.csv"), "--output", str(tmp_path / "out"),
+    proc = run_cli("--data", str(tmp_path / "c.csv"), "--output", str(tmp_path / "out"),
                "--serving-dir", str(tmp_path / "serving"))
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.returncode == exit_codes.FAILED, proc.stdout + proc.stderr
     assert "error: " in proc.stderr and "--verbose" in proc.stderr and "Traceback" not in proc.stderr
     summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
     assert summary["status"] == "failed" and summary["error"] and summary["pushed_model_dir"] is None
@@ -89,13 +83,13 @@ def test_a_report_that_cannot_be_written_is_a_warning(tmp_path: Path, monkeypatc
         raise OSError("disk full")
 
     monkeypatch.setattr(report, "write_report", broken)
-    assert cli._write_report({"status": "pushed"}, cli.cfg.PipelineConfig(output=tmp_path), sys.stderr) is False
+    assert cli.write_report_or_warn({"status": "pushed"}, cli.cfg.PipelineConfig(output=tmp_path), sys.stderr) is False
     out, err = capsys.readouterr()
     assert "warning: report not written: OSError: disk full" in err and "Report:" not in out
 
 
 def test_report_only_needs_an_existing_run(tmp_path: Path, capsys) -> None:
-    assert cli.main(["--report-only", "--output", str(tmp_path / "nothing")]) == cli.EXIT_USAGE
+    assert cli.main(["--report-only", "--output", str(tmp_path / "nothing")]) == exit_codes.USAGE
     assert "no pipeline run in" in capsys.readouterr().err
     assert not (tmp_path / "nothing").exists()
 
@@ -122,8 +116,8 @@ def test_report_only_rewrites_the_report_from_the_recorded_summary(tmp_path: Pat
 ])
 def test_field_cases_that_cannot_train_exit_2_before_tfx(tmp_path: Path, case: Path, flags: list[str],
                                                          message: str) -> None:
-    proc = run("--data", str(case), "--output", str(tmp_path / "out"), "--serving-dir", str(tmp_path / "s"), *flags)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    proc = run_cli("--data", str(case), "--output", str(tmp_path / "out"), "--serving-dir", str(tmp_path / "s"), *flags)
+    assert proc.returncode == exit_codes.USAGE, proc.stdout + proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out" / "tfx").exists()
 

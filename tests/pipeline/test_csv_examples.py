@@ -120,5 +120,5 @@ def test_encoded_cell_is_the_feature_tfx_builds(column_type: int, cell: str) -> 
                csv_examples.STRING: tfx_csv._bytes_handler}[column_type]
     expected = tf.train.Example(features=tf.train.Features(feature={"c": handler(raw)}))
     # Byte for byte, as protobuf serialises it deterministically (NaN included, which == cannot compare).
-    assert csv_examples._field(1, csv_examples.entry_bytes(b"c", column_type, raw)) == expected.SerializeToString(
+    assert csv_examples.field_bytes(1, csv_examples.entry_bytes(b"c", column_type, raw)) == expected.SerializeToString(
         deterministic=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 
+from common import exit_codes
 from pipeline import kubeflow_v2
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import Roots, create_pipeline
@@ -107,9 +108,9 @@ def test_missing_image_or_environment_is_a_usage_error(tmp_path: Path, capsys: p
     monkeypatch.delenv("CHURN_PIPELINE_IMAGE", raising=False)
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     base = ["--pipeline-root", ROOT, "--data", DATA, "--serving-dir", SERVING, "--out", str(tmp_path / "s.json")]
-    assert kubeflow_v2.main(base) == kubeflow_v2.EXIT_USAGE
+    assert kubeflow_v2.main(base) == exit_codes.USAGE
     assert "--image" in capsys.readouterr().err
-    assert kubeflow_v2.main([*base, "--image", IMAGE, "--beam-runner", "dataflow"]) == kubeflow_v2.EXIT_USAGE
+    assert kubeflow_v2.main([*base, "--image", IMAGE, "--beam-runner", "dataflow"]) == exit_codes.USAGE
     assert "GOOGLE_CLOUD_PROJECT" in capsys.readouterr().err
     assert not (tmp_path / "s.json").exists()
 

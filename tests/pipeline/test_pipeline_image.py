@@ -68,7 +68,7 @@ def covered(relative: str, sources: list[str]) -> bool:
 def test_image_copies_every_project_file_the_pipeline_imports() -> None:
     starts = sorted((ROOT / "pipeline").glob("*.py")) + sorted((ROOT / "modules").glob("*.py"))
     needed = {str(p.relative_to(ROOT)) for p in import_closure(starts)}
-    assert "serving/constants.py" in needed  # the closure does reach outside pipeline/ and modules/
+    assert "common/facts.py" in needed  # the closure does reach outside pipeline/ and modules/
     assert "serving/main.py" in needed  # ServingCheck runs the model server in the image
     sources = copied_paths()
     assert sorted(n for n in needed if not covered(n, sources)) == []
@@ -101,3 +101,13 @@ def test_base_image_has_the_pinned_python_and_beam() -> None:
     assert match.group(2) == pins["apache-beam"]
     assert match.group(1) == "3.10"  # requirements.txt is resolved on CPython 3.10 (TFX 1.16 needs < 3.11)
     assert "pip install -r requirements.txt" in " ".join(instructions("RUN"))
+
+
+def test_image_ships_the_templates_the_report_renders() -> None:
+    from pipeline import report
+
+    templates = [p for p in report.TEMPLATE_DIR.rglob("*") if p.is_file()]
+    assert (report.TEMPLATE_DIR / report.PAGE_TEMPLATE) in templates
+    assert all((report.TEMPLATE_DIR / report.SECTION_TEMPLATES.format(a)).is_file() for a in report.SECTIONS)
+    sources = copied_paths()
+    assert [str(p.relative_to(ROOT)) for p in templates if not covered(str(p.relative_to(ROOT)), sources)] == []

@@ -1,6 +1,8 @@
 """progress.divert_stderr: what bypasses logging (child processes, shutdown noise) goes to the run's log."""
 from __future__ import annotations
 
+import io
+import logging
 import os
 import subprocess
 import sys
@@ -47,3 +49,20 @@ def test_what_the_process_prints_at_exit_goes_to_the_log(tmp_path: Path) -> None
                           cwd=PROJECT_ROOT)
     assert proc.stderr == "error: shown\n"
     assert "TypeError: at exit" in log.read_text()
+
+
+def record(msg: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord("absl", logging.INFO, __file__, 1, msg, args, None)
+
+
+def test_progress_lines_count_against_the_total_the_runner_sets_once_the_pipeline_is_built() -> None:
+    out = io.StringIO()
+    handler = progress.ProgressHandler(out, verbose=False)
+    handler.total = 14  # cli._run_pipeline: len(pipeline.components)
+    handler.emit(record("Component %s is running.", "CsvExampleGen"))
+    handler.emit(record("Component %s is finished.", "CsvExampleGen"))
+    handler.emit(record("Component %s is running.", "StatisticsGen"))
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("[ 1/14] CsvExampleGen") and lines[0].endswith(" s")
+    assert lines[1].startswith("[ 2/14] StatisticsGen")
+    assert list(handler.times.seconds) == ["CsvExampleGen"] and handler.times.running == "StatisticsGen"

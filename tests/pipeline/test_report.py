@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from markupsafe import escape
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -103,7 +104,7 @@ def test_churn_factors_show_importance_interval_direction_and_the_finding() -> N
 def test_churn_factors_say_plainly_when_the_model_found_nothing() -> None:
     sentence = "No feature's importance is distinguishable from zero: the model found no churn drivers in this data."
     html = section(report.render(summary(factors=factors(GENDER, drivers=[], sentence=sentence)), {}, []), "factors")
-    assert f'<p class="bad"><b>{sentence}</b></p>'.replace("'", "&#x27;") in html
+    assert f'<p class="bad"><b>{escape(sentence)}</b></p>' in html
 
 
 def test_clean_validation_is_said_plainly() -> None:
@@ -125,6 +126,31 @@ def test_text_from_the_data_is_escaped() -> None:
                          {"ExampleValidator": {"anomalies": [artifact()]}}, [])
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "a &lt; b &amp; c" in html
+
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_hostile_column_feature_and_slice_names_are_escaped_by_the_templates() -> None:
+    """Column names come from the user's CSV header: the templates' autoescaping keeps them text."""
+    hostile_factor = {**GENDER, "feature": HOSTILE, "categories": {HOSTILE: 0.6, "Female": 0.4}}
+    found = factors(hostile_factor, drivers=[], sentence=f"Nothing about {HOSTILE}.")
+    metrics_block = {**summary()["metrics"], "slices": {f"Gender={HOSTILE}": metrics(0.7)}}
+    html = report.render(summary(factors=found, metrics=metrics_block, blessing_reason=HOSTILE,
+                                 input={**summary()["input"], "schema": HOSTILE}),
+                         {"ExampleValidator": {"anomalies": [artifact()]}}, problems := [])
+    assert problems == []
+    assert "<script>" not in html
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f"<td>{escaped}</td><td>-0.0003</td>" in section(html, "factors")
+    assert f"{escaped} 0.60 &gt; Female 0.40" in section(html, "factors")
+    assert f"<td>Gender={escaped}</td><td>0.7000</td>" in section(html, "metrics")
+    assert f"<b>Blessed</b>: {escaped}." in section(html, "blessing")
+    assert f"every split matches {escaped}." in section(html, "anomalies")
+    notes = "".join(report.reading_notes({"column_names": {HOSTILE: "script_alert_1"},
+                                          "id_columns": [HOSTILE], "id_columns_chosen": "--id-columns"}))
+    assert "<script>" not in notes and f"<td>{escaped}</td><td>script_alert_1</td>" in notes
+    assert f"Id columns: {escaped} (--id-columns)" in notes
 
 
 def test_write_report_is_atomic_and_survives_unreadable_metadata(tmp_path: Path) -> None:
@@ -163,8 +189,7 @@ def test_charts_are_embedded_pngs() -> None:
               report.BASELINE: predictions(list(labels), list(rng.random(400)))}
     for figure in (report.roc_figure(models), report.calibration_figure(models),
                    report.confusion_figure(report.confusion_counts(models[report.CANDIDATE]))):
-        html = report._image(figure, "chart")
-        assert html.startswith('<figure><img alt="chart" src="data:image/png;base64,iVBORw0KGgo')  # PNG signature
+        assert report.png_base64(figure).startswith("iVBORw0KGgo")  # the PNG signature, base64-encoded
 
 
 def label_statistics(**kind) -> statistics_pb2.DatasetFeatureStatistics:

@@ -59,24 +59,24 @@ def test_training_history_picks_the_epoch_with_the_lowest_validation_loss(tmp_pa
     history = tmp_path / "history.csv"
     history.write_text("epoch,auc,binary_accuracy,loss,val_auc,val_binary_accuracy,val_loss\n"
                        "0,0.70,0.6,0.60,0.75,0.7,0.55\n1,0.80,0.7,0.50,0.80,0.7,0.52\n2,0.90,0.8,0.40,0.79,0.7,0.58\n")
-    assert run_summary._training_history(history) == {
+    assert run_summary.training_history(history) == {
         "epochs_run": 3, "best_epoch": 2, "best_val_loss": 0.52, "best_val_auc": 0.80, "train_auc_at_best": 0.80}
-    assert run_summary._training_history(tmp_path / "missing.csv") is None
+    assert run_summary.training_history(tmp_path / "missing.csv") is None
 
 
 def test_blessing_reason_names_the_failed_bound_or_the_baseline() -> None:
     below = tfma.ValidationResult(validation_ok=False)
     failure = below.metric_validations_per_slice.add().failures.add()
     failure.metric_threshold.value_threshold.lower_bound.value = 0.6
-    assert run_summary._blessing_reason(below, {"overall": {"auc": 0.49}}) == \
+    assert run_summary.blessing_reason(below, {"overall": {"auc": 0.49}}) == \
         "overall AUC 0.4900 is below the lower bound 0.6"
     worse = tfma.ValidationResult(validation_ok=False)
     worse.metric_validations_per_slice.add().failures.add().metric_threshold.change_threshold.absolute.value = -1e-10
-    reason = run_summary._blessing_reason(worse, {"overall": {"auc": 0.79}, "baseline": {"auc": 0.81}})
+    reason = run_summary.blessing_reason(worse, {"overall": {"auc": 0.79}, "baseline": {"auc": 0.81}})
     assert reason == "overall AUC 0.7900 is worse than the last blessed model's 0.8100"
     ok = tfma.ValidationResult(validation_ok=True)
-    assert "unchanged since it was last blessed" in run_summary._blessing_reason(ok, {"overall": {"auc": 0.8}}, True)
-    assert "not worse than the last blessed model's 0.8000" in run_summary._blessing_reason(
+    assert "unchanged since it was last blessed" in run_summary.blessing_reason(ok, {"overall": {"auc": 0.8}}, True)
+    assert "not worse than the last blessed model's 0.8000" in run_summary.blessing_reason(
         ok, {"overall": {"auc": 0.81}, "baseline": {"auc": 0.80}})
 
 
@@ -130,12 +130,13 @@ def test_summary_json_is_valid_for_strict_parsers_undefined_metrics_are_null(tmp
 
 
 def test_slice_auc_is_null_with_the_reason_when_a_class_is_missing_or_too_rare() -> None:
-    one_class = run_summary._complete({"auc": 0.0, "example_count": 12.0, "mean_label": 0.0, "precision": 0.0})
+    one_class = run_summary.complete_metrics({"auc": 0.0, "example_count": 12.0, "mean_label": 0.0, "precision": 0.0})
     assert one_class["auc"] is None and one_class["auc_ci95"] is None
     assert one_class["auc_undefined"] == "only one class (0 churners, 12 non-churners)"
-    rare = run_summary._complete({"auc": 1.0, "example_count": 40.0, "mean_label": 0.1})
+    rare = run_summary.complete_metrics({"auc": 1.0, "example_count": 40.0, "mean_label": 0.1})
     assert rare["auc"] is None and "too few of a class (4 churners, 36 non-churners; at least 5" in rare["auc_undefined"]
-    fine = run_summary._complete({"auc": 0.8, "example_count": 40.0, "mean_label": 0.5, "precision": float("nan")})
+    fine = run_summary.complete_metrics({"auc": 0.8, "example_count": 40.0, "mean_label": 0.5,
+                                         "precision": float("nan")})
     assert fine["auc"] == 0.8 and fine["auc_ci95"] and fine["auc_undefined"] is None
     assert fine["precision"] is None  # no customer predicted to churn: undefined, not NaN
     text = run_summary.format_summary(summary(metrics={"overall": fine, "slices": {"Gender=Other": one_class}}))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -15,16 +14,11 @@ from prometheus_client import CollectorRegistry
 
 from serving.core.batching import QUEUE_FULL_MESSAGE, BatchingOptions
 from client.tf_serving import main as client_main
-from serving.constants import PROJECT_ROOT
+from common.facts import PROJECT_ROOT
 from serving.core.manager import ModelConfig
+from tests.helpers import free_port
 from tests.serving.conftest import ServerFactory, install
 from tests.serving.http_util import call, error_of, get, post
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_client_server_down_is_clear_error(capsys: pytest.CaptureFixture) -> None:

@@ -1,8 +1,6 @@
-"""Flags and config files (official protos), the Docker image recipe and railway.json."""
+"""Flags and config files (official protos). The Docker image recipe and its build context: tests/deploy/."""
 from __future__ import annotations
 
-import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +9,8 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from deploy import context as deploy, local_config
 from serving.config.server_config import ConfigError, from_args, load_batching, load_metrics_path, load_model_config
-from serving.constants import CONTAINER_MODEL_ROOT, DEFAULT_SERVING_DIR, METRICS_PATH, MODEL_NAME, PROJECT_ROOT, REST_PORT
+from common.facts import CONTAINER_MODEL_ROOT, METRICS_PATH, MODEL_NAME, PROJECT_ROOT, REST_PORT
 from serving.config.protos import MonitoringConfig
 from serving.core.version_policy import PolicyKind
 
@@ -26,19 +23,6 @@ def test_shipped_model_config_parses_with_official_proto() -> None:
     entry = proto.model_config_list.config[0]
     assert entry.name == MODEL_NAME and entry.model_platform == "tensorflow"
     assert entry.base_path == f"{CONTAINER_MODEL_ROOT}/{MODEL_NAME}"
-
-
-def test_local_config_maps_the_container_root_to_the_serving_dir(tmp_path: Path) -> None:
-    out = tmp_path / "models.config"
-    assert local_config.main(["--out", str(out), "--serving-dir", str(tmp_path / "pushed")]) == 0
-    (tmp_path / "pushed" / MODEL_NAME).mkdir(parents=True)
-    (model,) = from_args([f"--model_config_file={out}"]).models
-    assert model.name == MODEL_NAME and model.base_path == tmp_path / "pushed" / MODEL_NAME
-    shipped = text_format.Parse((CONFIG_DIR / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
-    mapped = text_format.Parse(out.read_text(), model_server_config_pb2.ModelServerConfig())
-    shipped.model_config_list.config[0].ClearField("base_path")
-    mapped.model_config_list.config[0].ClearField("base_path")
-    assert mapped == shipped  # policies, labels, names: the same file but for the root
 
 
 @pytest.mark.parametrize("flag", ["--model_base_path=serving_model/customer-model", "--model_config_file={cfg}"])
@@ -95,6 +79,10 @@ def test_flags(tmp_path: Path) -> None:
         from_args([f"--model_base_path={tmp_path}", "--file_system_settle_seconds=nan"])
     with pytest.raises(ConfigError, match="invalid int value"):
         from_args(["--port=abc"])
+    assert from_args([f"--model_base_path={tmp_path}"]).observed_output is None  # the server names no output
+    assert from_args([f"--model_base_path={tmp_path}", "--observed_output=p"]).observed_output == "p"
+    with pytest.raises(ConfigError, match="--request_log_file needs --observed_output"):
+        from_args([f"--model_base_path={tmp_path}", f"--request_log_file={tmp_path / 'r.jsonl'}"])
 
 
 def test_monitoring_proto_matches_official_field_numbers() -> None:
@@ -113,61 +101,3 @@ def test_cli_bad_flags_exit_nonzero_without_traceback(args: list, message: str) 
                             cwd=PROJECT_ROOT, timeout=120)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
-
-
-def test_dockerfile_serves_what_the_pusher_writes() -> None:
-    text = (PROJECT_ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM tensorflow/serving:2\.16\.\d+$", text, re.M)
-    pushed = (DEFAULT_SERVING_DIR.relative_to(PROJECT_ROOT) / MODEL_NAME).as_posix()
-    model_config = text_format.Parse((CONFIG_DIR / "models.config").read_text(),
-                                     model_server_config_pb2.ModelServerConfig()).model_config_list.config[0]
-    # The Pusher's folder lands exactly where the shipped model config points TF Serving.
-    assert f"COPY {pushed} {model_config.base_path}\n" in text
-    assert "COPY serving/config/models.config serving/config/monitoring.config /srv/config/" in text
-    assert "--rest_api_port=${PORT:-8501}" in text
-    assert "--model_config_file=/srv/config/models.config" in text
-    assert "--monitoring_config_file=/srv/config/monitoring.config" in text
-    assert deploy.copy_sources(text) == [pushed, "serving/config/models.config", "serving/config/monitoring.config"]
-    # .dockerignore lets through every COPY source and hides the Pusher's in-progress folders.
-    ignore = (PROJECT_ROOT / ".dockerignore").read_text().split("\n")
-    assert ignore.index("*") < min(ignore.index(f"!{p}" + ("/" if p == pushed else "")) for p in deploy.copy_sources(text))
-    assert f"{pushed}/.*" in ignore
-
-
-def test_deploy_context_holds_the_pushed_versions_and_configs(tmp_path: Path) -> None:
-    pushed = tmp_path / "repo" / DEFAULT_SERVING_DIR.relative_to(PROJECT_ROOT) / MODEL_NAME
-    (pushed / "17" / "variables").mkdir(parents=True)
-    (pushed / "17" / "saved_model.pb").write_bytes(b"model")
-    (pushed / ".incoming-18-1").mkdir()  # a push still being written is not deployed
-    for name in ("Dockerfile", "railway.json", ".dockerignore", "serving/config/models.config",
-                 "serving/config/monitoring.config"):
-        (tmp_path / "repo" / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "repo" / name).write_bytes((PROJECT_ROOT / name).read_bytes())
-    dest = tmp_path / "stage"
-    assert deploy.stage(dest, tmp_path / "repo") == ["17"]
-    staged = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*"))
-    assert staged == sorted([".customer-model-deploy", ".dockerignore", "Dockerfile", "railway.json", "serving",
-                             "serving/config", "serving/config/models.config", "serving/config/monitoring.config",
-                             "serving_model", f"serving_model/{MODEL_NAME}", f"serving_model/{MODEL_NAME}/17",
-                             f"serving_model/{MODEL_NAME}/17/saved_model.pb",
-                             f"serving_model/{MODEL_NAME}/17/variables"])
-    assert deploy.stage(dest, tmp_path / "repo") == ["17"]  # a staged folder may be refreshed
-
-
-def test_deploy_context_refuses_unsafe_destinations(tmp_path: Path) -> None:
-    (tmp_path / "precious").mkdir()
-    (tmp_path / "precious" / "notes.txt").write_text("keep")
-    with pytest.raises(deploy.DeployError, match="was not staged by this command"):
-        deploy.stage(tmp_path / "precious")
-    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep"
-    with pytest.raises(deploy.DeployError, match="inside the checkout"):
-        deploy.stage(PROJECT_ROOT / "build")
-    result = subprocess.run([sys.executable, "-m", "deploy.context", str(tmp_path / "precious")],
-                            capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
-    assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
-
-
-def test_railway_json() -> None:
-    config = json.loads((PROJECT_ROOT / "railway.json").read_text())
-    assert config["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
-    assert config["deploy"]["healthcheckPath"] == f"/v1/models/{MODEL_NAME}"

@@ -20,11 +20,12 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.constants import PROJECT_ROOT
+from common.facts import PROJECT_ROOT
 from serving.core.manager import ModelConfig
 from serving.http.limits import HttpLimits
 from serving.http.server import ACCEPT_ERROR_MESSAGE
 from serving.main import ModelServer
+from tests.helpers import free_port
 from tests.serving.conftest import ServerFactory, install
 from tests.serving.http_util import error_of, get, post
 
@@ -248,12 +249,6 @@ def test_slow_request_head_times_out_with_408(tmp_path: Path, model_store: Path,
     assert responses(exchange(server.rest_port, b"GET /v1/models/ha")) == [b"HTTP/1.1 408 Request Timeout"]
     assert responses(exchange(server.rest_port, b"")) == [b"HTTP/1.1 408 Request Timeout"]
     assert get(server.rest_port, "/v1/models/half")[0] == 200
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(tmp_path: Path, model_store: Path, *flags: str, grpc_port: int = 0) -> Tuple[subprocess.Popen, int]:

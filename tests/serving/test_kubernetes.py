@@ -15,7 +15,7 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.constants import CONTAINER_MODEL_ROOT, GRPC_PORT, MODEL_NAME, PROJECT_ROOT, REST_PORT
+from common.facts import CONTAINER_MODEL_ROOT, GRPC_PORT, MODEL_NAME, PROJECT_ROOT, REST_PORT
 from tests.k8s import KUSTOMIZATION, MANIFEST_DIR, RBAC, load_all, model_container, resources
 
 CONFIG_DIR = PROJECT_ROOT / "serving" / "config"

@@ -16,9 +16,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
-from serving.constants import PROJECT_ROOT
+from common.facts import PROJECT_ROOT
 from serving.core.manager import ModelConfig
 from serving.main import ModelServer
+from tests.helpers import free_port
 from tests.serving.conftest import ServerFactory, install, make_config
 from tests.serving.http_util import get
 
@@ -61,12 +62,6 @@ def test_interrupt_ends_a_start_still_waiting_for_its_models(tmp_path: Path) -> 
     server.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _serve_logged(log_path: Path, base: Path, *flags: str) -> subprocess.Popen:  # type: ignore[type-arg]
     """`python -m serving` for model `m` at `base`, its output going to `log_path`."""
     with open(log_path, "w") as log:
@@ -84,7 +79,7 @@ def _wait_for_line(process: subprocess.Popen,  # type: ignore[type-arg]
 
 def test_sigterm_ends_a_start_waiting_for_a_missing_base_path(tmp_path: Path) -> None:
     log_path = tmp_path / "server.log"
-    process = _serve_logged(log_path, tmp_path / "missing", f"--port={_free_port()}", f"--rest_api_port={_free_port()}")
+    process = _serve_logged(log_path, tmp_path / "missing", f"--port={free_port()}", f"--rest_api_port={free_port()}")
     try:
         _wait_for_line(process, log_path, "Could not find base path", time.monotonic() + 120)
         process.send_signal(signal.SIGTERM)
@@ -98,7 +93,7 @@ def test_sigterm_ends_a_start_waiting_for_a_missing_base_path(tmp_path: Path) ->
 
 def test_missing_base_path_is_logged_once_and_polled(tmp_path: Path, model_store: Path) -> None:
     base = tmp_path / "not-yet" / "m"
-    rest, grpc_port = _free_port(), _free_port()
+    rest, grpc_port = free_port(), free_port()
     log_path = tmp_path / "server.log"
     process = _serve_logged(log_path, base, f"--port={grpc_port}", f"--rest_api_port={rest}",
                             "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5")

@@ -1,0 +1,29 @@
+"""Names, ports and paths shared by the pipeline (which pushes models), the model server (which serves them),
+monitoring and insights (which read and scrape them).
+
+The values mirror TensorFlow Serving's defaults so the same folder and URLs work with either server
+(TF Serving: `tensorflow_serving/model_servers/main.cc` flag defaults, docs/serving.md).
+"""
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The repository root (the pipeline image's WORKDIR, where it is copied as is)."""
+
+MODEL_NAME = "customer-model"
+"""Model name in URLs (`/v1/models/customer-model:predict`) and the folder under the serving dir."""
+
+DEFAULT_SERVING_DIR = PROJECT_ROOT / "serving_model"
+"""Pusher writes `<serving dir>/<MODEL_NAME>/<version>/`, TF Serving's base-path layout."""
+
+CONTAINER_MODEL_ROOT = "/models"
+"""Where the official TF Serving image keeps models (its `MODEL_BASE_PATH`); `serving/config/models.config`
+names `/models/customer-model`, and `make serve` maps that root to DEFAULT_SERVING_DIR (deploy/local_config.py)."""
+
+DEFAULT_HOST = "127.0.0.1"
+"""Address both server ports (and the local Prometheus) bind to unless `--host` says otherwise."""
+GRPC_PORT = 8500
+"""TF Serving's default `--port` (gRPC)."""
+REST_PORT = 8501
+"""TF Serving's default `--rest_api_port`."""
+METRICS_PATH = "/monitoring/prometheus/metrics"
+"""Where the server exposes Prometheus metrics (`serving/config/monitoring.config`) and Prometheus scrapes them."""
