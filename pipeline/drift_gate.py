@@ -1,0 +1,145 @@
+"""Drift between two data sets' TFDV statistics, with the project's one definition of the drift thresholds.
+
+Used span to span (the newest span against the previous one, issue 16's drift gate) and by
+`python -m monitoring.drift` (serving traffic against the training split). The distances are TFDV's own
+drift comparators, computed by `tfdv.validate_statistics(current, schema, previous_statistics=previous)`:
+
+- categorical (BYTES) features: L-infinity distance, the largest change in one category's share;
+- numeric (INT, FLOAT) features: Jensen-Shannon divergence of the two histograms.
+
+The thresholds (0.1 each) sit above the largest distance measured between samples with no drift: at 1,000
+rows against a training split, Jensen-Shannon 0.08 and L-infinity 0.044 (docs/monitoring.md); between
+consecutive generated months of 10,000 customers, far less (docs/data.md, "Drift between spans", with
+the command that measures it).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
+
+from modules.features import ID_KEYS, LABEL_KEY
+from pipeline.config import CURATED_SCHEMA
+
+CATEGORICAL_THRESHOLD = 0.1
+"""L-infinity distance above which a categorical feature has drifted (a category's share moved > 10 points)."""
+NUMERIC_THRESHOLD = 0.1
+"""Jensen-Shannon divergence above which a numeric feature has drifted."""
+L_INFINITY = "L_INFTY"
+JENSEN_SHANNON = "JENSEN_SHANNON_DIVERGENCE"
+"""TFDV's names of the two measures (anomalies_pb2.DriftSkewInfo.Measurement.Type)."""
+ON_DRIFT_STOP, ON_DRIFT_WARN = "stop", "warn"
+ON_DRIFT_CHOICES = (ON_DRIFT_STOP, ON_DRIFT_WARN)
+DEFAULT_ON_DRIFT = ON_DRIFT_WARN
+"""`--on-drift`: stop (nothing is trained) or warn (train; bless only on the evaluation)."""
+NOT_COMPARED = (LABEL_KEY, *ID_KEYS)
+"""Never compared: the label (its rate is judged by the evaluation) and identifiers (new ids always differ)."""
+
+
+class DriftGateError(Exception):
+    """Statistics or a schema the gate cannot compare; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Distance:
+    """One feature's drift distance between two statistics."""
+
+    feature: str
+    measure: str
+    """L_INFINITY or JENSEN_SHANNON."""
+    value: float
+    threshold: float
+
+    @property
+    def drifted(self) -> bool:
+        return self.value > self.threshold
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Every compared feature's distance, sorted by feature name."""
+
+    distances: tuple[Distance, ...]
+
+    @property
+    def drifted(self) -> tuple[Distance, ...]:
+        """The features above their threshold (empty: no drift)."""
+        return tuple(d for d in self.distances if d.drifted)
+
+    def summary(self) -> list[dict[str, object]]:
+        """The drifted features as run-summary entries: feature, measure, distance, threshold."""
+        return [{"feature": d.feature, "measure": d.measure, "distance": round(d.value, 4),
+                 "threshold": d.threshold} for d in self.drifted]
+
+
+def set_drift_comparators(schema: Any, categorical_threshold: float = CATEGORICAL_THRESHOLD,
+                          numeric_threshold: float = NUMERIC_THRESHOLD,
+                          skip: Iterable[str] = NOT_COMPARED) -> Any:
+    """Set one TFDV drift comparator per feature of `schema` (a schema_pb2.Schema, changed in place and
+    returned): L-infinity on BYTES features, Jensen-Shannon on the others; features in `skip` get none.
+
+    Raises DriftGateError for a threshold outside (0, 1].
+    """
+    for name, value in (("categorical", categorical_threshold), ("numeric", numeric_threshold)):
+        if not 0 < value <= 1:
+            raise DriftGateError(f"the {name} drift threshold must be in (0, 1], got {value}")
+    skipped = set(skip)
+    for feature in schema.feature:
+        if feature.name in skipped:
+            continue
+        if feature.type == schema_pb2.BYTES:
+            feature.drift_comparator.infinity_norm.threshold = categorical_threshold
+        else:
+            feature.drift_comparator.jensen_shannon_divergence.threshold = numeric_threshold
+    return schema
+
+
+def gate_schema(path: Path = CURATED_SCHEMA, categorical_threshold: float = CATEGORICAL_THRESHOLD,
+                numeric_threshold: float = NUMERIC_THRESHOLD) -> Any:
+    """The schema at `path` (text proto) with the drift comparators set. Raises DriftGateError if unreadable."""
+    try:
+        schema = tfdv.load_schema_text(str(path))
+    except Exception as err:  # missing file or not a Schema text proto
+        raise DriftGateError(f"cannot read schema {path}: {err}") from None
+    return set_drift_comparators(schema, categorical_threshold, numeric_threshold)
+
+
+def statistics_of(frame: pd.DataFrame) -> Any:
+    """TFDV statistics (DatasetFeatureStatisticsList) of a data frame, as StatisticsGen computes them from
+    the CSV: bool columns become the strings "True"/"False" (CsvExampleGen reads them as BYTES)."""
+    booleans = [c for c in frame.columns if frame[c].dtype == bool]
+    return tfdv.generate_statistics_from_dataframe(frame.astype({c: str for c in booleans}))
+
+
+def compare(current: Any, previous: Any, schema: Any, environment: str | None = None) -> Verdict:
+    """Drift of `current` from `previous` (DatasetFeatureStatisticsList each), by the comparators of
+    `schema` (see set_drift_comparators), in TFDV's `environment` if given.
+
+    Raises DriftGateError when either statistics is empty.
+    """
+    for name, statistics in (("current", current), ("previous", previous)):
+        if not statistics.datasets or statistics.datasets[0].num_examples == 0:
+            raise DriftGateError(f"the {name} statistics hold no examples")
+    anomalies = tfdv.validate_statistics(current, schema, environment=environment, previous_statistics=previous)
+    names = anomalies_pb2.DriftSkewInfo.Measurement.Type
+    distances = [Distance(".".join(info.path.step), names.Name(m.type), m.value, m.threshold)
+                 for info in anomalies.drift_skew_info for m in info.drift_measurements]
+    return Verdict(tuple(sorted(distances, key=lambda d: d.feature)))
+
+
+def span_drift(current: pd.DataFrame, previous: pd.DataFrame, schema: Any | None = None) -> Verdict:
+    """Drift of one span's rows from the previous span's, with the shared thresholds on the curated
+    schema (or `schema`). The gate: `--on-drift stop` stops the run when `.drifted` is not empty."""
+    return compare(statistics_of(current), statistics_of(previous), schema or gate_schema())
+
+
+def format_verdict(verdict: Verdict) -> str:
+    """One line per drifted feature (`feature: measure distance > threshold`), or 'no drift'."""
+    if not verdict.drifted:
+        return "no drift: every feature within its threshold"
+    return "\n".join(f"drift: {d.feature}: {d.measure} {d.value:.4f} > {d.threshold}" for d in verdict.drifted)
