@@ -51,10 +51,8 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
 from modules.features import ID_KEYS, LABEL_KEY
 from pipeline.config import CURATED_SCHEMA, DEFAULT_OUTPUT, TRAIN_SPLIT, PipelineConfig
-from pipeline.drift_gate import CATEGORICAL_THRESHOLD, NUMERIC_THRESHOLD, set_drift_comparators
+from pipeline.drift_gate import CATEGORICAL_THRESHOLD, MIN_ROWS, NUMERIC_THRESHOLD, set_drift_comparators
 
-MIN_ROWS = 1000
-"""Fewer logged rows than this say more about sampling noise than about drift (see above)."""
 TRAINING, SERVING = "TRAINING", "SERVING"
 STATISTICS_TYPE = "ExampleStatistics"
 STATISTICS_FILE = "FeatureStats.pb"
