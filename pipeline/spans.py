@@ -1,0 +1,144 @@
+"""A folder of monthly spans as pipeline input: find the spans, stage them, and ingest one span per ExampleGen run.
+
+A span folder holds `span-<n>/` sub-folders (n = 0, 1, 2, ...: the month index, as data/generate.py
+`--months` writes them), each with one or more CSV files of one header. Staging cleans every span with the
+pipeline's reader (pipeline/inputs.py, the rules of docs/data.md) and lays the staged copies out as
+`<staging_root>/spans-<hash>/span-<n>/` (links to the content-addressed staged copies), so TFX's
+CsvExampleGen reads them with the input pattern `span-{SPAN}/*` and a static range of one span
+(`range_config`; TFX 1.16: one ExampleGen execution ingests one span, and ExampleGen's range config takes a
+static range only). Splits can hash the customer id (`output_config(id_column=...)`) instead of the whole
+row, so a customer is in the same split every month.
+
+Not done yet (issue 16): choosing which spans to ingest (a backfill of the missing ones), re-ingesting a
+corrected span with `{VERSION}`, and `local_pipeline.py --data <span folder>`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from tfx.proto import example_gen_pb2, range_config_pb2
+
+from data.spans import SPAN_DIR_PREFIX
+from pipeline import config as cfg
+from pipeline import inputs
+from pipeline.csv_examples import CsvExampleGen
+
+SPAN_PATTERN = SPAN_DIR_PREFIX + "{SPAN}/*"
+"""CsvExampleGen's input pattern under the staged layout (TFX replaces {SPAN} with the span number)."""
+_SPAN_NAME = re.compile(re.escape(SPAN_DIR_PREFIX) + r"(0|[1-9][0-9]*)")
+LAYOUT_PREFIX = "spans-"
+
+InputError = inputs.InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedSpans:
+    """The staged layout (`directory`: CsvExampleGen's input_base) and each span's staged data."""
+
+    directory: Path
+    spans: dict[int, inputs.StagedData]
+
+    @property
+    def newest(self) -> int:
+        return max(self.spans)
+
+
+def is_span_folder(data: Path) -> bool:
+    """True when `data` is a folder with at least one `span-<n>` sub-folder."""
+    return data.is_dir() and any(p.is_dir() and _SPAN_NAME.fullmatch(p.name) for p in data.iterdir())
+
+
+def find_spans(data: Path) -> dict[int, Path]:
+    """Span number -> its folder, sorted by number, for a folder of `span-<n>/` sub-folders.
+
+    Raises InputError: `data` is not a folder, holds no span folder, a span folder has no CSV file, or a
+    span between the first and the last is missing (the message names the missing numbers).
+    """
+    if not data.is_dir():
+        raise InputError(f"span folder not found: {data}")
+    spans = {int(m.group(1)): p for p in data.iterdir() if p.is_dir() and (m := _SPAN_NAME.fullmatch(p.name))}
+    if not spans:
+        raise InputError(f"{data} holds no {SPAN_DIR_PREFIX}<n> folder (write some with "
+                         "python data/generate.py --months N --out FOLDER)")
+    missing = sorted(set(range(min(spans), max(spans) + 1)) - set(spans))
+    if missing:
+        raise InputError(f"{data}: span(s) {', '.join(map(str, missing))} missing between {SPAN_DIR_PREFIX}"
+                         f"{min(spans)} and {SPAN_DIR_PREFIX}{max(spans)}")
+    for number, folder in spans.items():
+        if not any(p.is_file() and p.suffix.lower() == ".csv" for p in folder.iterdir()):
+            raise InputError(f"{folder} holds no .csv file (span {number})")
+    return dict(sorted(spans.items()))
+
+
+def stage_spans(data: Path, staging_root: Path, label_key: str, positive_label: str,
+                id_keys: tuple[str, ...] | str, delimiter: str | None = None, decimal: str | None = None,
+                encoding: str | None = None) -> StagedSpans:
+    """Stage every span of `data` (see find_spans) like one CSV input (inputs.stage_data, same arguments),
+    and lay them out as `<staging_root>/spans-<hash>/span-<n>` for CsvExampleGen.
+
+    The layout's name hashes the staged copies, so unchanged spans give the same folder (TFX's cache
+    applies) and a corrected span gives a new one. Raises InputError: a bad span folder (find_spans), a
+    span that cannot train on its own (inputs.stage_data), or spans whose columns differ.
+    """
+    spans = find_spans(data)
+    staged: dict[int, inputs.StagedData] = {}
+    for number, folder in spans.items():
+        try:
+            staged[number] = inputs.stage_data(folder, staging_root, label_key, positive_label, id_keys,
+                                               delimiter, decimal, encoding)
+        except InputError as err:
+            raise InputError(f"span {number}: {err}") from None
+    first = min(staged)
+    for number, span in staged.items():
+        if span.columns != staged[first].columns:
+            raise InputError(f"{spans[number]} has columns {', '.join(span.columns)}; {spans[first]} has "
+                             f"{', '.join(staged[first].columns)}: every span must have the same columns")
+    digest = hashlib.sha256(repr(sorted((n, s.directory.name) for n, s in staged.items())).encode())
+    layout = staging_root / f"{LAYOUT_PREFIX}{digest.hexdigest()[:16]}"
+    if not layout.is_dir():
+        work = Path(tempfile.mkdtemp(prefix=".spans-", dir=staging_root))
+        try:
+            for number, span in staged.items():
+                os.symlink(os.path.relpath(span.directory, layout), work / f"{SPAN_DIR_PREFIX}{number}",
+                           target_is_directory=True)
+            os.replace(work, layout)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return StagedSpans(layout, staged)
+
+
+def input_config() -> example_gen_pb2.Input:
+    """One input split over the staged layout, `span-{SPAN}/*`."""
+    return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_PATTERN)])
+
+
+def range_config(span: int) -> range_config_pb2.RangeConfig:
+    """A static range of exactly `span` (what one CsvExampleGen execution ingests). Raises ValueError if < 0."""
+    if span < 0:
+        raise ValueError(f"span must be >= 0, got {span}")
+    return range_config_pb2.RangeConfig(
+        static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span))
+
+
+def output_config(id_column: str | None = None,
+                  split_buckets: dict[str, int] = cfg.SPLIT_BUCKETS) -> example_gen_pb2.Output:
+    """The pipeline's hash-bucket splits; with `id_column`, TFX hashes that column's value
+    (`partition_feature_name`) instead of the whole row, so a customer keeps its split across spans.
+    The column must hold one integer or string per row (TFX raises otherwise)."""
+    splits = [example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=b) for name, b in split_buckets.items()]
+    split_config = example_gen_pb2.SplitConfig(splits=splits)
+    if id_column is not None:
+        split_config.partition_feature_name = id_column
+    return example_gen_pb2.Output(split_config=split_config)
+
+
+def span_example_gen(input_base: Path, span: int, id_column: str | None = None) -> CsvExampleGen:
+    """The pipeline's (fast) CsvExampleGen ingesting span `span` of a staged layout (StagedSpans.directory)."""
+    return CsvExampleGen(input_base=str(input_base), input_config=input_config(), range_config=range_config(span),
+                         output_config=output_config(id_column))

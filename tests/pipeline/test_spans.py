@@ -1,0 +1,150 @@
+"""Tests for pipeline/spans.py: span folders are found, checked and staged, and the pipeline's CsvExampleGen
+ingests exactly one span per execution through TFX's own `{SPAN}` resolution."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import tensorflow as tf
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.utils import proto_utils
+
+from data import spans as data_spans
+from pipeline import config as cfg
+from pipeline import csv_examples, spans
+
+LABEL, POSITIVE = "Target_Churn", "1"
+
+
+@pytest.fixture(scope="module")
+def span_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("months") / "spans"
+    data_spans.write_spans(folder, 3, shift_at=2, rows=400, seed=5)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def staged(span_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> spans.StagedSpans:
+    return spans.stage_spans(span_folder, tmp_path_factory.mktemp("staging"), LABEL, POSITIVE, "auto")
+
+
+def test_find_spans_sorts_by_number_and_ignores_other_entries(tmp_path: Path) -> None:
+    for n in (0, 1, 2, 9, 10, 3, 4, 5, 6, 7, 8):
+        (tmp_path / f"span-{n}").mkdir()
+        (tmp_path / f"span-{n}" / "m.csv").write_text("a\n1\n")
+    (tmp_path / "span-11.partial").mkdir()
+    (tmp_path / "spans.json").write_text("{}")
+    assert list(spans.find_spans(tmp_path)) == list(range(11))
+    assert spans.is_span_folder(tmp_path) and not spans.is_span_folder(tmp_path / "span-0" / "m.csv")
+
+
+@pytest.mark.parametrize("layout, message", [
+    ({}, "holds no span-<n> folder"),
+    ({"span-0": True, "span-2": True, "span-4": True}, "span(s) 1, 3 missing"),
+    ({"span-0": True, "span-1": False}, "holds no .csv file (span 1)"),
+    ({"span-01": True}, "holds no span-<n> folder"),
+])
+def test_bad_span_folders_are_refused_with_what_is_wrong(tmp_path: Path, layout: dict[str, bool],
+                                                         message: str) -> None:
+    for name, with_csv in layout.items():
+        (tmp_path / name).mkdir()
+        if with_csv:
+            (tmp_path / name / "m.csv").write_text("a\n1\n")
+        else:
+            (tmp_path / name / "notes.txt").write_text("no data")
+    with pytest.raises(spans.InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        spans.find_spans(tmp_path)
+    with pytest.raises(spans.InputError, match="not found"):
+        spans.find_spans(tmp_path / "missing")
+
+
+def test_staged_layout_has_one_link_per_span_with_the_span_s_rows(span_folder: Path,
+                                                                  staged: spans.StagedSpans) -> None:
+    assert sorted(p.name for p in staged.directory.iterdir()) == ["span-0", "span-1", "span-2"]
+    assert staged.newest == 2 and staged.spans[0].id_keys == ("Customer_ID",)
+    for number in range(3):
+        (source,) = (span_folder / f"span-{number}").glob("*.csv")
+        (copy,) = (staged.directory / f"span-{number}").glob("*.csv")
+        assert pd.read_csv(copy)["Customer_ID"].tolist() == pd.read_csv(source)["Customer_ID"].tolist()
+        assert staged.spans[number].rows == 400
+
+
+def test_restaging_reuses_the_layout_and_a_corrected_span_gets_a_new_one(tmp_path: Path, span_folder: Path) -> None:
+    folder = tmp_path / "spans"
+    data_spans.write_spans(folder, 2, shift_at=2, rows=400, seed=5)
+    first = spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto")
+    assert spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto").directory == first.directory
+    (csv,) = (folder / "span-1").glob("*.csv")
+    pd.read_csv(csv).iloc[:-1].to_csv(csv, index=False)  # span 1 corrected: one row fewer
+    second = spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto")
+    assert second.directory != first.directory and second.spans[1].rows == 399
+    assert second.spans[0].directory == first.spans[0].directory
+
+
+def test_a_span_with_other_columns_or_too_few_rows_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "spans"
+    data_spans.write_spans(folder, 2, shift_at=2, rows=400, seed=5)
+    (csv,) = (folder / "span-1").glob("*.csv")
+    pd.read_csv(csv).drop(columns="Age").to_csv(csv, index=False)
+    with pytest.raises(spans.InputError, match="every span must have the same columns"):
+        spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto")
+    pd.read_csv(folder / "span-0" / "customers-2026-01.csv").iloc[:20].to_csv(csv, index=False)
+    with pytest.raises(spans.InputError, match="^span 1: .*only 20 labelled rows"):
+        spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto")
+
+
+def _ingest(staged: spans.StagedSpans, out: Path, range_config: range_config_pb2.RangeConfig | None,
+            id_column: str | None) -> tuple[int, dict[str, set[int]]]:
+    """TFX's ExampleGen driver step (span resolution) then the pipeline's executor: (span, ids per split)."""
+    config = spans.input_config()
+    _, span, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(
+        str(staged.directory), config.splits, range_config)
+    properties = {
+        standard_component_specs.INPUT_BASE_KEY: str(staged.directory),
+        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(config),
+        standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(spans.output_config(id_column)),
+        standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
+        standard_component_specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+    }
+    examples = standard_artifacts.Examples()
+    examples.uri = str(out)
+    context = BaseBeamExecutor.Context(beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    csv_examples.Executor(context).Do({}, {"examples": [examples]}, properties)
+    ids = {}
+    for split in cfg.SPLIT_BUCKETS:
+        files = [str(p) for p in sorted((out / f"Split-{split}").glob("*.gz"))]
+        ids[split] = {tf.train.Example.FromString(r.numpy()).features.feature["Customer_ID"].int64_list.value[0]
+                      for r in tf.data.TFRecordDataset(files, compression_type="GZIP")}
+    return span, ids
+
+
+def test_one_example_gen_run_ingests_exactly_the_chosen_span_split_by_customer_id(
+        tmp_path: Path, span_folder: Path, staged: spans.StagedSpans) -> None:
+    span, ids = _ingest(staged, tmp_path / "span-1", spans.range_config(1), "Customer_ID")
+    assert span == 1
+    expected = set(pd.read_csv(next((span_folder / "span-1").glob("*.csv")))["Customer_ID"])
+    assert set().union(*ids.values()) == expected and sum(map(len, ids.values())) == len(expected)
+    newest, newest_ids = _ingest(staged, tmp_path / "newest", None, "Customer_ID")  # no range: TFX takes the newest
+    assert newest == 2
+    for split, members in ids.items():  # a customer present in both months is in the same split in both
+        for other in set(cfg.SPLIT_BUCKETS) - {split}:
+            assert not members & newest_ids[other]
+
+
+def test_span_example_gen_carries_the_span_range_and_the_id_split(staged: spans.StagedSpans) -> None:
+    component = spans.span_example_gen(staged.directory, 2, "Customer_ID")
+    properties = component.exec_properties
+    assert properties[standard_component_specs.INPUT_BASE_KEY] == str(staged.directory)
+    range_config = proto_utils.json_to_proto(properties[standard_component_specs.RANGE_CONFIG_KEY],
+                                             range_config_pb2.RangeConfig())
+    assert (range_config.static_range.start_span_number, range_config.static_range.end_span_number) == (2, 2)
+    output = proto_utils.json_to_proto(properties[standard_component_specs.OUTPUT_CONFIG_KEY], example_gen_pb2.Output())
+    assert output.split_config.partition_feature_name == "Customer_ID"
+    assert [(s.name, s.hash_buckets) for s in output.split_config.splits] == list(cfg.SPLIT_BUCKETS.items())
+    assert not spans.output_config().split_config.HasField("partition_feature_name")
+    with pytest.raises(ValueError, match="span"):
+        spans.range_config(-1)
