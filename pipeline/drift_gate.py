@@ -146,6 +146,39 @@ def span_drift(current: pd.DataFrame, previous: pd.DataFrame, schema: Any | None
     return compare(statistics_of(current), statistics_of(previous), schema or gate_schema())
 
 
+@dataclass(frozen=True)
+class GateDecision:
+    """The drift gate's verdict on the newest span against the previous one, and what `--on-drift` makes of it.
+
+    `stop` is True only with `--on-drift stop` and at least one drifted feature: then nothing is trained and
+    the run exits with the data-validation exit code (3). With `warn` (the default) the run trains and the
+    model is blessed only on its evaluation; either way `summary()` names each drifted feature and its distance.
+    """
+
+    verdict: Verdict | None
+    """None when there is no previous span to compare with (the first span)."""
+    on_drift: str
+    current_span: int
+    previous_span: int | None
+
+    @property
+    def stop(self) -> bool:
+        return self.on_drift == ON_DRIFT_STOP and self.verdict is not None and bool(self.verdict.drifted)
+
+    def summary(self) -> dict[str, object]:
+        """For run_summary.json: spans compared, the policy, whether it stopped the run, the drifted features."""
+        return {"current_span": self.current_span, "previous_span": self.previous_span, "on_drift": self.on_drift,
+                "compared": self.verdict is not None, "stopped": self.stop,
+                "drifted": self.verdict.summary() if self.verdict is not None else []}
+
+
+def check_on_drift(on_drift: str) -> str:
+    """`on_drift` if it is one of ON_DRIFT_CHOICES; else DriftGateError naming the choices."""
+    if on_drift not in ON_DRIFT_CHOICES:
+        raise DriftGateError(f"--on-drift must be one of {', '.join(ON_DRIFT_CHOICES)}, got {on_drift!r}")
+    return on_drift
+
+
 def format_verdict(verdict: Verdict) -> str:
     """One line per drifted feature (`feature: measure distance > threshold`), or 'no drift'."""
     if not verdict.drifted:

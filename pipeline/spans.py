@@ -9,8 +9,12 @@ CsvExampleGen reads them with the input pattern `span-{SPAN}/*` and a static ran
 static range only). Splits can hash the customer id (`output_config(id_column=...)`) instead of the whole
 row, so a customer is in the same split every month.
 
-Not done yet (issue 16): choosing which spans to ingest (a backfill of the missing ones), re-ingesting a
-corrected span with `{VERSION}`, and `local_pipeline.py --data <span folder>`.
+`span_drift_gate` is the drift gate on a staged span folder: the newest span's TFDV statistics against the
+previous span's (pipeline/drift_gate.py), with the `--on-drift stop|warn` decision.
+
+Not done yet (issue 16): wiring span folders and the gate into `local_pipeline.py` (`--data <span folder>`,
+`--on-drift`), choosing which spans to ingest (a backfill of the missing ones) and re-ingesting a corrected
+span with `{VERSION}` (a corrected span gets a new staged layout today).
 """
 from __future__ import annotations
 
@@ -22,11 +26,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+import tensorflow_data_validation as tfdv
 from tfx.proto import example_gen_pb2, range_config_pb2
 
 from data.spans import SPAN_DIR_PREFIX
 from pipeline import config as cfg
-from pipeline import inputs
+from pipeline import drift_gate, inputs
 from pipeline.csv_examples import CsvExampleGen
 
 SPAN_PATTERN = SPAN_DIR_PREFIX + "{SPAN}/*"
@@ -111,6 +117,36 @@ def stage_spans(data: Path, staging_root: Path, label_key: str, positive_label: 
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return StagedSpans(layout, staged)
+
+
+def span_frame(staged: StagedSpans, span: int) -> pd.DataFrame:
+    """One staged span's rows (every staged CSV of it), as pandas reads the staged copy."""
+    files = sorted((staged.directory / f"{SPAN_DIR_PREFIX}{span}").glob("*.csv"))
+    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+
+
+def span_drift_gate(staged: StagedSpans, on_drift: str = drift_gate.DEFAULT_ON_DRIFT,
+                    schema: Path | None = cfg.CURATED_SCHEMA) -> drift_gate.GateDecision:
+    """The drift gate: the newest span against the previous one, by the shared comparators and thresholds
+    set on `schema` (the curated schema; None: every column of the data, typed as pandas reads it, with
+    the label and id columns left out). A single span is not compared.
+
+    Raises DriftGateError: an unknown `on_drift`, an unreadable schema, or a span with fewer than
+    drift_gate.MIN_ROWS rows.
+    """
+    drift_gate.check_on_drift(on_drift)
+    newest = staged.newest
+    if newest - 1 not in staged.spans:
+        return drift_gate.GateDecision(None, on_drift, newest, None)
+    current, previous = span_frame(staged, newest), span_frame(staged, newest - 1)
+    if schema is not None:
+        gate_schema = drift_gate.gate_schema(schema)
+    else:
+        gate_schema = drift_gate.set_drift_comparators(
+            tfdv.infer_schema(drift_gate.statistics_of(previous)),
+            skip=(staged.spans[newest].label_key, *staged.spans[newest].id_keys))
+    verdict = drift_gate.compare(drift_gate.statistics_of(current), drift_gate.statistics_of(previous), gate_schema)
+    return drift_gate.GateDecision(verdict, on_drift, newest, newest - 1)
 
 
 def input_config() -> example_gen_pb2.Input:

@@ -15,7 +15,7 @@ from tfx.utils import proto_utils
 
 from data import spans as data_spans
 from pipeline import config as cfg
-from pipeline import csv_examples, spans
+from pipeline import csv_examples, drift_gate, spans
 
 LABEL, POSITIVE = "Target_Churn", "1"
 
@@ -148,3 +148,41 @@ def test_span_example_gen_carries_the_span_range_and_the_id_split(staged: spans.
     assert not spans.output_config().split_config.HasField("partition_feature_name")
     with pytest.raises(ValueError, match="span"):
         spans.range_config(-1)
+
+
+@pytest.fixture(scope="module")
+def gate_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, spans.StagedSpans]:
+    """Three months of 2,000 customers: with the documented shift at the newest month, and without."""
+    root = tmp_path_factory.mktemp("gate")
+    staged = {}
+    for name, shift_at in (("shift", 2), ("stationary", 3)):
+        data_spans.write_spans(root / name, 3, shift_at=shift_at, rows=2_000, seed=8)
+        staged[name] = spans.stage_spans(root / name, root / "staging", LABEL, POSITIVE, "auto")
+    return staged
+
+
+@pytest.mark.parametrize("schema", [cfg.CURATED_SCHEMA, None])
+def test_drift_gate_names_the_shifted_feature_and_stops_only_when_asked(
+        gate_folders: dict[str, spans.StagedSpans], schema: Path | None) -> None:
+    warn = spans.span_drift_gate(gate_folders["shift"], schema=schema)
+    assert warn.on_drift == drift_gate.ON_DRIFT_WARN == drift_gate.DEFAULT_ON_DRIFT and not warn.stop
+    assert warn.verdict is not None
+    assert [d.feature for d in warn.verdict.drifted] == list(data_spans.SHIFTED_FEATURES)
+    summary = warn.summary()
+    assert (summary["current_span"], summary["previous_span"], summary["stopped"]) == (2, 1, False)
+    (entry,) = summary["drifted"]
+    assert entry["feature"] == "Email_Opt_In" and entry["measure"] == drift_gate.L_INFINITY
+    assert entry["distance"] > drift_gate.CATEGORICAL_THRESHOLD
+    assert spans.span_drift_gate(gate_folders["shift"], drift_gate.ON_DRIFT_STOP, schema).stop
+
+
+def test_drift_gate_lets_stationary_months_through_and_skips_a_single_span(
+        gate_folders: dict[str, spans.StagedSpans]) -> None:
+    stationary = spans.span_drift_gate(gate_folders["stationary"], drift_gate.ON_DRIFT_STOP)
+    assert stationary.verdict is not None and stationary.verdict.distances and not stationary.verdict.drifted
+    assert not stationary.stop and stationary.summary()["drifted"] == []
+    only_first = spans.StagedSpans(gate_folders["shift"].directory, {0: gate_folders["shift"].spans[0]})
+    single = spans.span_drift_gate(only_first, drift_gate.ON_DRIFT_STOP)
+    assert single.verdict is None and not single.stop and single.summary()["compared"] is False
+    with pytest.raises(drift_gate.DriftGateError, match="--on-drift must be one of stop, warn"):
+        spans.span_drift_gate(gate_folders["shift"], "halt")
