@@ -12,9 +12,12 @@ row, so a customer is in the same split every month.
 `span_drift_gate` is the drift gate on a staged span folder: the newest span's TFDV statistics against the
 previous span's (pipeline/drift_gate.py), with the `--on-drift stop|warn` decision.
 
-Not done yet (issue 16): wiring span folders and the gate into `local_pipeline.py` (`--data <span folder>`,
-`--on-drift`), choosing which spans to ingest (a backfill of the missing ones) and re-ingesting a corrected
-span with `{VERSION}` (a corrected span gets a new staged layout today).
+`ingested_spans` reads from ML Metadata which spans of a layout CsvExampleGen has already ingested, and
+`spans_to_ingest` lists the missing ones, oldest first: one ExampleGen run each (a backfill on the first run).
+
+Not done yet (issue 16): wiring span folders, the backfill and the gate into `local_pipeline.py`
+(`--data <span folder>`, `--on-drift`), and re-ingesting a corrected span with `{VERSION}` (a corrected
+span gets a new staged layout today, so every span of it is ingested again).
 """
 from __future__ import annotations
 
@@ -24,10 +27,14 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 import tensorflow_data_validation as tfdv
+from ml_metadata.errors import NotFoundError
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 from tfx.proto import example_gen_pb2, range_config_pb2
 
 from data.spans import SPAN_DIR_PREFIX
@@ -147,6 +154,48 @@ def span_drift_gate(staged: StagedSpans, on_drift: str = drift_gate.DEFAULT_ON_D
             skip=(staged.spans[newest].label_key, *staged.spans[newest].id_keys))
     verdict = drift_gate.compare(drift_gate.statistics_of(current), drift_gate.statistics_of(previous), gate_schema)
     return drift_gate.GateDecision(verdict, on_drift, newest, newest - 1)
+
+
+EXAMPLES_TYPE = "Examples"
+SPAN_PROPERTY = "span"
+INPUT_BASE_PROPERTY = "input_base"
+
+
+def ingested_spans(metadata_path: Path, input_base: Path) -> set[int]:
+    """The spans of the layout `input_base` that CsvExampleGen runs recorded in the SQLite ML Metadata at
+    `metadata_path` have ingested (LIVE Examples artifacts with a `span`, made by an execution whose
+    input_base is `input_base`). Empty when the store does not exist yet (the first run).
+    """
+    if not metadata_path.is_file():
+        return set()
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(metadata_path)
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = metadata_store.MetadataStore(connection)
+    try:
+        artifacts = [a for a in store.get_artifacts_by_type(EXAMPLES_TYPE)
+                     if a.state == metadata_store_pb2.Artifact.LIVE and SPAN_PROPERTY in a.custom_properties]
+    except NotFoundError:
+        return set()
+    if not artifacts:
+        return set()
+    producers: dict[int, int] = {}
+    for event in store.get_events_by_artifact_ids([a.id for a in artifacts]):
+        if event.type == metadata_store_pb2.Event.OUTPUT:
+            producers[event.artifact_id] = event.execution_id
+    executions = {e.id: e for e in store.get_executions_by_id(sorted(set(producers.values())))}
+    wanted = str(input_base)
+    spans = set()
+    for artifact in artifacts:
+        execution = executions.get(producers.get(artifact.id, -1))
+        if execution is not None and execution.custom_properties[INPUT_BASE_PROPERTY].string_value == wanted:
+            spans.add(artifact.custom_properties[SPAN_PROPERTY].int_value)
+    return spans
+
+
+def spans_to_ingest(available: Iterable[int], ingested: set[int]) -> list[int]:
+    """The available spans not ingested yet, oldest first: what a run ingests, one CsvExampleGen execution each."""
+    return sorted(set(available) - ingested)
 
 
 def input_config() -> example_gen_pb2.Input:

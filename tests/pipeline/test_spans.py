@@ -9,6 +9,9 @@ import pytest
 import tensorflow as tf
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+from tfx.orchestration import metadata
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
@@ -186,3 +189,19 @@ def test_drift_gate_lets_stationary_months_through_and_skips_a_single_span(
     assert single.verdict is None and not single.stop and single.summary()["compared"] is False
     with pytest.raises(drift_gate.DriftGateError, match="--on-drift must be one of stop, warn"):
         spans.span_drift_gate(gate_folders["shift"], "halt")
+
+
+def test_ingested_spans_come_from_ml_metadata_and_the_rest_are_backfilled(
+        tmp_path: Path, staged: spans.StagedSpans) -> None:
+    """A real CsvExampleGen run (LocalDagRunner) ingests span 1; ML Metadata then says so, for this layout only."""
+    store = tmp_path / "metadata.sqlite"
+    assert spans.ingested_spans(store, staged.directory) == set()
+    assert spans.spans_to_ingest(staged.spans, set()) == [0, 1, 2]  # first run: a backfill of every span
+    LocalDagRunner().run(tfx_pipeline.Pipeline(
+        pipeline_name="spans-test", pipeline_root=str(tmp_path / "tfx"),
+        components=[spans.span_example_gen(staged.directory, 1, "Customer_ID")],
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(str(store))))
+    ingested = spans.ingested_spans(store, staged.directory)
+    assert ingested == {1}
+    assert spans.spans_to_ingest(staged.spans, ingested) == [0, 2]
+    assert spans.ingested_spans(store, staged.directory.with_name("spans-other")) == set()
