@@ -12,12 +12,14 @@ row, so a customer is in the same split every month.
 `span_drift_gate` is the drift gate on a staged span folder: the newest span's TFDV statistics against the
 previous span's (pipeline/drift_gate.py), with the `--on-drift stop|warn` decision.
 
+`training_window` picks `--window N`'s spans: N to train on, the newest labelled one to evaluate on.
 `ingested_spans` reads from ML Metadata which spans of a layout CsvExampleGen has already ingested, and
 `spans_to_ingest` lists the missing ones, oldest first: one ExampleGen run each (a backfill on the first run).
 
-Not done yet (issue 16): wiring span folders, the backfill and the gate into `local_pipeline.py`
-(`--data <span folder>`, `--on-drift`), and re-ingesting a corrected span with `{VERSION}` (a corrected
-span gets a new staged layout today, so every span of it is ingested again).
+Not done yet (issue 16): wiring span folders, the backfill, the window and the gate into `local_pipeline.py`
+(`--data <span folder>`, `--window`, `--on-drift`; feeding several spans' Examples to Transform and
+Trainer), and re-ingesting a corrected span with `{VERSION}` (a corrected span gets a new staged layout
+today, so every span of it is ingested again).
 """
 from __future__ import annotations
 
@@ -154,6 +156,38 @@ def span_drift_gate(staged: StagedSpans, on_drift: str = drift_gate.DEFAULT_ON_D
             skip=(staged.spans[newest].label_key, *staged.spans[newest].id_keys))
     verdict = drift_gate.compare(drift_gate.statistics_of(current), drift_gate.statistics_of(previous), gate_schema)
     return drift_gate.GateDecision(verdict, on_drift, newest, newest - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """Which spans a run trains on and which one it evaluates on, out of time."""
+
+    train: tuple[int, ...]
+    """The `window` labelled spans before `evaluate`, oldest first: training and validation rows."""
+    evaluate: int
+    """The newest labelled span: the evaluation month, which the model never trains on."""
+
+
+def training_window(labelled: Iterable[int], window: int) -> Window:
+    """`--window N`: train and validate on the N labelled spans before the newest labelled one, evaluate on
+    the newest. `labelled` are the spans whose labels exist (month m's once month m+1 has passed).
+
+    Raises ValueError: window < 1, or fewer than window + 1 labelled spans, or a gap among the last
+    window + 1 (the message names the spans found).
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    spans = sorted(set(labelled))
+    if len(spans) < window + 1:
+        raise ValueError(f"--window {window} needs {window + 1} labelled spans ({window} to train on, the newest "
+                         f"to evaluate on); found {len(spans)}: {', '.join(map(str, spans)) or 'none'}")
+    newest = spans[-1]
+    wanted = tuple(range(newest - window, newest))
+    missing = sorted(set(wanted) - set(spans))
+    if missing:
+        raise ValueError(f"--window {window} before span {newest} needs spans {wanted[0]}..{wanted[-1]}; "
+                         f"missing: {', '.join(map(str, missing))}")
+    return Window(wanted, newest)
 
 
 EXAMPLES_TYPE = "Examples"

@@ -205,3 +205,16 @@ def test_ingested_spans_come_from_ml_metadata_and_the_rest_are_backfilled(
     assert ingested == {1}
     assert spans.spans_to_ingest(staged.spans, ingested) == [0, 2]
     assert spans.ingested_spans(store, staged.directory.with_name("spans-other")) == set()
+
+
+def test_training_window_is_the_n_labelled_spans_before_the_newest_which_is_evaluated() -> None:
+    window = spans.training_window(range(12), 3)
+    assert window == spans.Window(train=(8, 9, 10), evaluate=11)
+    assert window.evaluate not in window.train and max(window.train) < window.evaluate  # out of time
+    assert spans.training_window([4, 2, 3], 2) == spans.Window((2, 3), 4)
+    with pytest.raises(ValueError, match="needs 4 labelled spans .* found 3: 0, 1, 2"):
+        spans.training_window([0, 1, 2], 3)
+    with pytest.raises(ValueError, match="missing: 9"):
+        spans.training_window([7, 8, 10, 11], 3)
+    with pytest.raises(ValueError, match="window must be >= 1"):
+        spans.training_window([0, 1], 0)
