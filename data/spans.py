@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,11 +134,12 @@ def _check(months: int, shift_at: int, rows: int, seed: int) -> None:
         raise ValueError(f"seed must be >= 0, got {seed}")
 
 
-def simulate(months: int, shift_at: int = DEFAULT_SHIFT_AT, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED,
-             start: str = DEFAULT_START) -> list[Month]:
-    """`months` monthly snapshots of `rows` customers each (module docstring), in memory.
+def iter_months(months: int, shift_at: int = DEFAULT_SHIFT_AT, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED,
+                start: str = DEFAULT_START) -> Iterator[Month]:
+    """`months` monthly snapshots of `rows` customers each (module docstring), one at a time.
 
-    Raises ValueError: months < 1, shift_at outside 1..months, rows < 1, seed < 0 or a malformed start.
+    Raises ValueError (when iteration starts): months < 1, shift_at outside 1..months, rows < 1, seed < 0
+    or a malformed start.
     """
     _check(months, shift_at, rows, seed)
     month_date(start, 0)
@@ -145,7 +147,6 @@ def simulate(months: int, shift_at: int = DEFAULT_SHIFT_AT, rows: int = DEFAULT_
     ids = np.arange(1, rows + 1, dtype=np.int64)
     genders: npt.NDArray[np.str_] | None = None
     next_id = rows + 1
-    snapshots: list[Month] = []
     for m in range(months):
         stream = (MONTH_STREAM, m + 1)
         frame = pd.concat([_block(seed, b, stream=stream) for b in range(n_blocks)], ignore_index=True).iloc[:rows]
@@ -162,12 +163,17 @@ def simulate(months: int, shift_at: int = DEFAULT_SHIFT_AT, rows: int = DEFAULT_
         probability = churn_probability(frame, m, shift_at)
         churned = rng.random(rows) < probability
         frame["Target_Churn"] = churned.astype(np.int64)
-        snapshots.append(Month(m, month_date(start, m), frame[list(COLUMNS)], probability, shifted))
+        yield Month(m, month_date(start, m), frame[list(COLUMNS)], probability, shifted)
         joined = int(churned.sum())
         ids = np.concatenate([ids[~churned], np.arange(next_id, next_id + joined, dtype=np.int64)])
         genders = np.concatenate([genders[~churned], rng.choice(GENDERS, joined)])
         next_id += joined
-    return snapshots
+
+
+def simulate(months: int, shift_at: int = DEFAULT_SHIFT_AT, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED,
+             start: str = DEFAULT_START) -> list[Month]:
+    """iter_months as a list (every month in memory)."""
+    return list(iter_months(months, shift_at, rows, seed, start))
 
 
 def span_dir(out: str | os.PathLike[str], month: int) -> Path:
@@ -186,9 +192,10 @@ def write_spans(out: str | os.PathLike[str], months: int, shift_at: int = DEFAUL
     """
     root = Path(out)
     entries: list[dict[str, object]] = []
-    snapshots = simulate(months, shift_at, rows, seed, start)
+    _check(months, shift_at, rows, seed)
+    month_date(start, 0)
     root.mkdir(parents=True, exist_ok=True)
-    for month in snapshots:
+    for month in iter_months(months, shift_at, rows, seed, start):  # one month in memory at a time
         final = span_dir(root, month.index)
         partial = final.with_name(final.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
