@@ -53,14 +53,13 @@ from data.generate import (
     _standard_logit,
     roc_auc,
 )
+from pipeline.config import SPAN_DIR_PREFIX
 
 DEFAULT_MONTHS = 12
 DEFAULT_SHIFT_AT = 6
 DEFAULT_START = "2026-01"
 DEFAULT_SPANS_DIR = Path(__file__).parent / "spans"
 """Where `--months` writes by default; git-ignored (generated data is never committed)."""
-SPAN_DIR_PREFIX = "span-"
-"""`<out>/span-<m>/`: TFX's input pattern for these folders is `span-{SPAN}/*`."""
 MANIFEST = "spans.json"
 MONTH_STREAM = 202_611
 """Tag in the RNG seed of monthly draws, so they never reuse the single-table streams (seed, block)."""

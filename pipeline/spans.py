@@ -39,9 +39,9 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.proto import example_gen_pb2, range_config_pb2
 
-from data.spans import SPAN_DIR_PREFIX
 from pipeline import config as cfg
 from pipeline import drift_gate, inputs
+from pipeline.config import SPAN_DIR_PREFIX
 from pipeline.csv_examples import CsvExampleGen
 
 SPAN_PATTERN = SPAN_DIR_PREFIX + "{SPAN}/*"
