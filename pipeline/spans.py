@@ -16,6 +16,12 @@ previous span's (pipeline/drift_gate.py), with the `--on-drift stop|warn` decisi
 `ingested_spans` reads from ML Metadata which spans of a layout CsvExampleGen has already ingested, and
 `spans_to_ingest` lists the missing ones, oldest first: one ExampleGen run each (a backfill on the first run).
 
+`python -m pipeline.spans --data SPAN_FOLDER [--output DIR] [--on-drift warn|stop]` runs these steps on their own:
+stage the spans, run the drift gate on the newest span (with `stop` and a drifted feature: exit 3, nothing
+ingested), then ingest every span not ingested yet, one CsvExampleGen run each (LocalDagRunner, split by the
+customer id), and write `<output>/spans_summary.json`. Exit codes: 0 done, 2 bad usage or input, 3 stopped
+by drift.
+
 Not done yet (issue 16): wiring span folders, the backfill, the window and the gate into `local_pipeline.py`
 (`--data <span folder>`, `--window`, `--on-drift`; feeding several spans' Examples to Transform and
 Trainer), and re-ingesting a corrected span with `{VERSION}` (a corrected span gets a new staged layout
@@ -23,13 +29,16 @@ today, so every span of it is ingested again).
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
+import json
 import os
 import re
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -261,3 +270,81 @@ def span_example_gen(input_base: Path, span: int, id_column: str | None = None) 
     """The pipeline's (fast) CsvExampleGen ingesting span `span` of a staged layout (StagedSpans.directory)."""
     return CsvExampleGen(input_base=str(input_base), input_config=input_config(), range_config=range_config(span),
                          output_config=output_config(id_column))
+
+
+SUMMARY_FILE = "spans_summary.json"
+SPANS_PIPELINE_NAME = f"{cfg.PIPELINE_NAME}-spans"
+"""The ingest runs' pipeline name: their own context in the run's ML Metadata, beside the training pipeline's."""
+
+
+def ingest(staged: StagedSpans, config: cfg.PipelineConfig, spans: Sequence[int]) -> None:
+    """Run the pipeline's CsvExampleGen once per span in `spans` (LocalDagRunner; split by the first id
+    column when there is one), recording each run in `config`'s ML Metadata."""
+    from tfx.orchestration import metadata
+    from tfx.orchestration import pipeline as tfx_pipeline
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    first = staged.spans[min(staged.spans)]
+    id_column = first.id_keys[0] if first.id_keys else None
+    for span in spans:
+        LocalDagRunner().run(tfx_pipeline.Pipeline(
+            pipeline_name=SPANS_PIPELINE_NAME, pipeline_root=str(config.pipeline_root),
+            components=[span_example_gen(staged.directory, span, id_column)], enable_cache=True,
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(str(config.metadata_path))))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = cfg.PipelineConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.spans",
+        description="Stage a folder of span-<n> folders, run the drift gate on the newest span against the "
+                    "previous one, and ingest the spans not ingested yet (one CsvExampleGen run each).")
+    parser.add_argument("--data", type=Path, required=True, help="folder of span-<n>/ folders of CSV files")
+    parser.add_argument("--output", type=Path, default=defaults.output, help="default: %(default)s")
+    parser.add_argument("--on-drift", choices=drift_gate.ON_DRIFT_CHOICES, default=drift_gate.DEFAULT_ON_DRIFT,
+                        help="stop: exit 3 and ingest nothing when a feature drifted; warn: go on (default)")
+    parser.add_argument("--label", default=defaults.label_key, help="default: %(default)s")
+    parser.add_argument("--positive-label", default=defaults.positive_label, help="default: %(default)s")
+    parser.add_argument("--id-columns", default=cfg.AUTO,
+                        help="comma-separated id columns, 'auto' (default) or '' for none; the first one splits")
+    parser.add_argument("--schema", type=Path, default=cfg.CURATED_SCHEMA,
+                        help="schema whose features the drift gate compares (default: %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pipeline.cli import EXIT_DATA_VALIDATION, names, usage_error
+
+    args = build_parser().parse_args(argv)
+    config = cfg.PipelineConfig(output=args.output.resolve())
+    id_keys: tuple[str, ...] | str = cfg.AUTO if args.id_columns.strip() == cfg.AUTO else names(args.id_columns)
+    try:
+        staged = stage_spans(args.data.resolve(), config.output / "inputs", args.label, args.positive_label, id_keys)
+        gate = span_drift_gate(staged, args.on_drift, args.schema)
+    except (InputError, drift_gate.DriftGateError) as err:
+        return usage_error(str(err))
+    except OSError as err:
+        return usage_error(f"cannot write to --output {config.output}: {err.strerror or err}")
+    numbers = sorted(staged.spans)
+    print(f"spans {numbers[0]}..{numbers[-1]} of {args.data} staged in {staged.directory}")
+    if gate.verdict is None:
+        print(f"drift: not checked (span {gate.current_span} has no previous span)")
+    else:
+        print(f"drift, span {gate.current_span} against span {gate.previous_span}:")
+        print(drift_gate.format_verdict(gate.verdict))
+    already = ingested_spans(config.metadata_path, staged.directory)
+    todo = [] if gate.stop else spans_to_ingest(numbers, already)
+    summary = {"data": str(args.data), "layout": str(staged.directory), "spans": numbers,
+               "already_ingested": sorted(already), "ingested": todo, "drift": gate.summary()}
+    if gate.stop:
+        print("stopped: --on-drift stop and a feature drifted; nothing ingested or trained")
+    else:
+        ingest(staged, config, todo)
+        print(f"ingested: {', '.join(map(str, todo)) or 'nothing new'}"
+              f" (already ingested: {', '.join(map(str, sorted(already))) or 'none'})")
+    (config.output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return EXIT_DATA_VALIDATION if gate.stop else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,7 @@
 ingests exactly one span per execution through TFX's own `{SPAN}` resolution."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -218,3 +219,32 @@ def test_training_window_is_the_n_labelled_spans_before_the_newest_which_is_eval
         spans.training_window([7, 8, 10, 11], 3)
     with pytest.raises(ValueError, match="window must be >= 1"):
         spans.training_window([0, 1], 0)
+
+
+def test_command_stops_on_drift_before_ingesting_and_otherwise_backfills_every_span_once(
+        tmp_path: Path, gate_folders: dict[str, spans.StagedSpans], capsys: pytest.CaptureFixture[str]) -> None:
+    data = gate_folders["shift"].directory  # a span folder (links to staged copies) with the shift at span 2
+    output = tmp_path / "run"
+    assert spans.main(["--data", str(data), "--output", str(output), "--on-drift", "stop"]) == 3
+    out = capsys.readouterr().out
+    assert "drift: Email_Opt_In: L_INFTY" in out and "nothing ingested" in out
+    summary = json.loads((output / spans.SUMMARY_FILE).read_text(encoding="utf-8"))
+    assert summary["ingested"] == [] and summary["drift"]["stopped"] is True
+    assert summary["drift"]["drifted"][0]["feature"] == "Email_Opt_In"
+    config = cfg.PipelineConfig(output=output.resolve())
+    layout = Path(summary["layout"])
+    assert spans.ingested_spans(config.metadata_path, layout) == set()
+
+    assert spans.main(["--data", str(data), "--output", str(output)]) == 0  # warn (default): backfill all
+    assert "ingested: 0, 1, 2 (already ingested: none)" in capsys.readouterr().out
+    assert spans.ingested_spans(config.metadata_path, layout) == {0, 1, 2}
+    assert spans.main(["--data", str(data), "--output", str(output)]) == 0
+    assert "ingested: nothing new (already ingested: 0, 1, 2)" in capsys.readouterr().out
+
+
+def test_command_refuses_a_bad_span_folder_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "span-0").mkdir()
+    (tmp_path / "span-2").mkdir()
+    assert spans.main(["--data", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "span(s) 1 missing" in err and "Traceback" not in err
