@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from itertools import pairwise
 
 from data import spans
 from pipeline import drift_gate
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for seed in range(1, args.seeds + 1):
         months = spans.simulate(args.months + 1, shift_at=args.months, rows=args.rows, seed=seed)
         statistics = [drift_gate.statistics_of(m.frame) for m in months]
-        for previous, current in zip(statistics[:args.months - 1], statistics[1:args.months], strict=True):
+        for previous, current in pairwise(statistics[:args.months]):
             pairs += 1
             for d in drift_gate.compare(current, previous, schema).distances:
                 if d.value > largest.get(d.measure, (-1.0, ""))[0]:

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import tensorflow as tf
 import tensorflow_data_validation as tfdv
+from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
 from modules.features import ID_KEYS, LABEL_KEY
@@ -109,7 +111,7 @@ def gate_schema(path: Path = CURATED_SCHEMA, categorical_threshold: float = CATE
     """The schema at `path` (text proto) with the drift comparators set. Raises DriftGateError if unreadable."""
     try:
         schema = tfdv.load_schema_text(str(path))
-    except Exception as err:  # missing file or not a Schema text proto
+    except (tf.errors.OpError, OSError, text_format.Error) as err:  # missing file, not a Schema text proto
         raise DriftGateError(f"cannot read schema {path}: {err}") from None
     return set_drift_comparators(schema, categorical_threshold, numeric_threshold)
 

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ def months() -> list[spans.Month]:
 
 
 def test_population_keeps_its_size_ids_and_genders(months: list[spans.Month]) -> None:
-    for before, after in zip(months, months[1:], strict=False):
+    for before, after in pairwise(months):
         assert len(after.frame) == 5_000 and after.frame["Customer_ID"].is_unique
         stayed = before.frame[before.frame["Target_Churn"] == 0]
         kept = after.frame.set_index("Customer_ID").loc[stayed["Customer_ID"]]
@@ -39,7 +40,7 @@ def test_population_keeps_its_size_ids_and_genders(months: list[spans.Month]) ->
 
 def test_month_m_label_is_churn_during_month_m_plus_1(months: list[spans.Month]) -> None:
     """Target_Churn of month m is 1 exactly for the customers absent from month m+1's snapshot."""
-    for before, after in zip(months, months[1:], strict=False):
+    for before, after in pairwise(months):
         gone = ~before.frame["Customer_ID"].isin(after.frame["Customer_ID"])
         assert (before.frame["Target_Churn"].astype(bool) == gone).all()
         assert 0.4 < gone.mean() < 0.65
@@ -56,7 +57,7 @@ def test_no_drift_before_the_shift_and_drift_at_it_only_on_the_documented_featur
         months: list[spans.Month]) -> None:
     schema = drift_gate.gate_schema()
     statistics = [drift_gate.statistics_of(m.frame) for m in months[:4]]
-    for previous, current in zip(statistics[:2], statistics[1:3], strict=True):
+    for previous, current in pairwise(statistics[:3]):
         verdict = drift_gate.compare(current, previous, schema)
         assert verdict.distances and not verdict.drifted, verdict.drifted
     at_shift = drift_gate.compare(statistics[3], statistics[2], schema)
