@@ -80,3 +80,8 @@ class PipelineConfig:
     def report_path(self) -> Path:
         """Self-contained HTML report of the run (pipeline/report.py)."""
         return self.output / "report.html"
+
+    @property
+    def lock_path(self) -> Path:
+        """Locked (fcntl) by a command writing into the output folder, so two runs never share its ML Metadata."""
+        return self.output / ".lock"

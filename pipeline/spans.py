@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -313,10 +314,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from pipeline.cli import EXIT_DATA_VALIDATION, names, usage_error
+    """`python -m pipeline.spans` (module docstring); returns the exit code."""
+    from pipeline.cli import usage_error
 
     args = build_parser().parse_args(argv)
     config = cfg.PipelineConfig(output=args.output.resolve())
+    try:
+        config.output.mkdir(parents=True, exist_ok=True)
+        lock = config.lock_path.open("w")
+    except OSError as err:
+        return usage_error(f"cannot write to --output {config.output}: {err.strerror or err}")
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return usage_error(f"another run is using {config.output}; wait for it or choose another --output")
+        return _run(args, config)
+
+
+def _run(args: argparse.Namespace, config: cfg.PipelineConfig) -> int:
+    from pipeline.cli import EXIT_DATA_VALIDATION, names, usage_error
+
     id_keys: tuple[str, ...] | str = cfg.AUTO if args.id_columns.strip() == cfg.AUTO else names(args.id_columns)
     try:
         staged = stage_spans(args.data.resolve(), config.output / "inputs", args.label, args.positive_label, id_keys)

@@ -97,7 +97,7 @@ def test_a_span_with_other_columns_or_too_few_rows_is_refused(tmp_path: Path) ->
     with pytest.raises(spans.InputError, match="every span must have the same columns"):
         spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto")
     pd.read_csv(folder / "span-0" / "customers-2026-01.csv").iloc[:20].to_csv(csv, index=False)
-    with pytest.raises(spans.InputError, match="^span 1: .*only 20 labelled rows"):
+    with pytest.raises(spans.InputError, match=r"^span 1: .*only 20 labelled rows"):
         spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto")
 
 
@@ -213,7 +213,7 @@ def test_training_window_is_the_n_labelled_spans_before_the_newest_which_is_eval
     assert window == spans.Window(train=(8, 9, 10), evaluate=11)
     assert window.evaluate not in window.train and max(window.train) < window.evaluate  # out of time
     assert spans.training_window([4, 2, 3], 2) == spans.Window((2, 3), 4)
-    with pytest.raises(ValueError, match="needs 4 labelled spans .* found 3: 0, 1, 2"):
+    with pytest.raises(ValueError, match=r"needs 4 labelled spans .* found 3: 0, 1, 2"):
         spans.training_window([0, 1, 2], 3)
     with pytest.raises(ValueError, match="missing: 9"):
         spans.training_window([7, 8, 10, 11], 3)
@@ -248,3 +248,15 @@ def test_command_refuses_a_bad_span_folder_with_exit_2(tmp_path: Path, capsys: p
     assert spans.main(["--data", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "span(s) 1 missing" in err and "Traceback" not in err
+
+
+def test_command_refuses_an_output_folder_another_run_is_using(
+        tmp_path: Path, gate_folders: dict[str, spans.StagedSpans], capsys: pytest.CaptureFixture[str]) -> None:
+    import fcntl
+
+    config = cfg.PipelineConfig(output=tmp_path.resolve())
+    with config.lock_path.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert spans.main(["--data", str(gate_folders["shift"].directory), "--output", str(tmp_path)]) == 2
+    assert "another run is using" in capsys.readouterr().err
+    assert not (tmp_path / spans.SUMMARY_FILE).exists()
