@@ -6,6 +6,7 @@ same 15 columns, order, types and value domains, correlated like real customers,
 label from `true_churn_probability`, so the Bayes-optimal AUC of any sample is computable.
 
 Run `python data/generate.py --rows N --out PATH [--seed S] [--variant V]`; see data/README.md.
+`--months N [--shift-at K]` writes monthly spans of one population instead (data/spans.py).
 Variants other than the default "standard" (which writes the bundled file, byte for byte) change
 the churn mechanism or add columns, for benchmarking models on tables unlike the bundled one.
 """
@@ -188,12 +189,14 @@ def _standard_logit(frame: pd.DataFrame) -> np.ndarray:
     )
 
 
-def _block(seed: int, index: int, variant: str = STANDARD) -> pd.DataFrame:
-    """BLOCK_ROWS customers from the RNG of (seed, index); see data/README.md for each column.
+def _block(seed: int, index: int, variant: str = STANDARD, stream: Sequence[int] = ()) -> pd.DataFrame:
+    """BLOCK_ROWS customers from the RNG of (seed, index, *stream); see data/README.md for each column.
 
     MANY_CATEGORICALS' extra columns come from a second RNG, (seed, index, 1), so the standard
-    columns, and the label's uniform draw, are the same in every variant."""
-    rng = np.random.default_rng([seed, index])
+    columns, and the label's uniform draw, are the same in every variant. `stream` (empty for the
+    single-table files) gives data/spans.py one independent stream per month; its last number must not
+    be 0 (numpy's seed sequences ignore trailing zeros)."""
+    rng = np.random.default_rng([seed, index, *stream])
     n = BLOCK_ROWS
     # Latent shopping activity: drives purchases, recency and marketing engagement together.
     engagement = rng.standard_normal(n)
@@ -364,18 +367,49 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the process exit code."""
     parser = _Parser(prog="generate.py", description="Write synthetic customer-churn data as CSV.")
-    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help=f"default {DEFAULT_ROWS}")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="default data/customers.csv")
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS,
+                        help=f"default {DEFAULT_ROWS} (with --months: customers per month)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default data/customers.csv (with --months: a folder, default data/spans)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
-    parser.add_argument("--variant", choices=VARIANTS, default=STANDARD,
+    parser.add_argument("--variant", choices=VARIANTS, default=None,
                         help="churn mechanism / extra columns (data/README.md, Variants); default standard")
+    parser.add_argument("--months", type=int, default=None,
+                        help="write this many monthly spans of one population instead of one CSV "
+                             "(data/README.md, Monthly spans)")
+    parser.add_argument("--shift-at", type=int, default=None,
+                        help="with --months: first month of the documented change (default 6; with --months 6 "
+                             "or fewer, no shift)")
+    parser.add_argument("--start", default=None, help="with --months: date of span 0, YYYY-MM (default 2026-01)")
     args = parser.parse_args(argv)
+    if args.months is None:
+        for flag, value in (("--shift-at", args.shift_at), ("--start", args.start)):
+            if value is not None:
+                parser.error(f"{flag} needs --months")
+        out = args.out or DEFAULT_OUT
+        try:
+            write_csv(out, args.rows, args.seed, variant=args.variant or STANDARD)
+        except ValueError as error:
+            parser.error(str(error))
+        except OSError as error:
+            parser.error(f"cannot write {out}: {error.strerror or error}")
+        return 0
+    if args.variant not in (None, STANDARD):
+        parser.error("--months writes the standard mechanism only (no --variant)")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: make `data` importable
+    from data import spans
+
+    out = args.out or spans.DEFAULT_SPANS_DIR
     try:
-        write_csv(args.out, args.rows, args.seed, variant=args.variant)
+        entries = spans.write_spans(out, args.months,
+                                    min(spans.DEFAULT_SHIFT_AT, max(args.months, 1)) if args.shift_at is None
+                                    else args.shift_at,
+                                    args.rows, args.seed, args.start or spans.DEFAULT_START)
     except ValueError as error:
         parser.error(str(error))
     except OSError as error:
-        parser.error(f"cannot write {args.out}: {error.strerror or error}")
+        parser.error(f"cannot write {out}: {error.strerror or error}")
+    print(spans.format_table(entries))
     return 0
 
 

@@ -15,6 +15,9 @@ split (the newest StatisticsGen artifact in the pipeline's ML Metadata, or a fil
 - numeric features: Jensen-Shannon divergence of the histograms, above `--numeric-threshold`
   (default 0.1).
 
+The comparators and their default thresholds have one definition, in pipeline/drift_gate.py, shared
+with the pipeline's span-to-span drift gate.
+
 Why these numbers (measured on generated data, 1,000 logged rows against the bundled data's training
 split, 30 samples): with no drift the largest Jensen-Shannon value was 0.08 and the largest
 L-infinity 0.044; Age + 8 years read 0.127, purchases 40 % more recent 0.111, one satisfaction point
@@ -49,11 +52,8 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 from common import exit_codes
 from modules.features import ID_KEYS, LABEL_KEY
 from pipeline.config import CURATED_SCHEMA, DEFAULT_OUTPUT, TRAIN_SPLIT, PipelineConfig
+from pipeline.drift_gate import CATEGORICAL_THRESHOLD, MIN_ROWS, NUMERIC_THRESHOLD, set_drift_comparators
 
-CATEGORICAL_THRESHOLD = 0.1
-NUMERIC_THRESHOLD = 0.1
-MIN_ROWS = 1000
-"""Fewer logged rows than this say more about sampling noise than about drift (see above)."""
 TRAINING, SERVING = "TRAINING", "SERVING"
 STATISTICS_TYPE = "ExampleStatistics"
 STATISTICS_FILE = "FeatureStats.pb"
@@ -165,11 +165,7 @@ def serving_schema(path: Path, categorical_threshold: float, numeric_threshold: 
     for feature in schema.feature:
         if feature.name == LABEL_KEY or feature.name in ID_KEYS:
             feature.not_in_environment.append(SERVING)
-        elif feature.type == schema_pb2.BYTES:
-            feature.drift_comparator.infinity_norm.threshold = categorical_threshold
-        else:
-            feature.drift_comparator.jensen_shannon_divergence.threshold = numeric_threshold
-    return schema
+    return set_drift_comparators(schema, categorical_threshold, numeric_threshold)
 
 
 def newest_training_statistics(pipeline_output: Path) -> Path:

@@ -18,6 +18,8 @@ DEFAULT_MIN_AUC = 0.6
 SPLIT_BUCKETS = {"train": 6, "validation": 2, "eval": 2}
 """Hash-bucket split: train fits, validation picks the epoch (early stopping), eval is only for Evaluator."""
 TRAIN_SPLIT, VALIDATION_SPLIT, EVAL_SPLIT = SPLIT_BUCKETS
+SPAN_DIR_PREFIX = "span-"
+"""A span folder holds `span-<n>/` sub-folders, n = 0, 1, ... (data/spans.py writes, pipeline/spans.py reads)."""
 IMAGE_PROJECT_DIR = PurePosixPath("/pipeline")
 """This repository's place inside the pipeline image (pipeline/Dockerfile's WORKDIR)."""
 PIPELINE_IMAGE_ENV = "CHURN_PIPELINE_IMAGE"
@@ -78,3 +80,8 @@ class PipelineConfig:
     def report_path(self) -> Path:
         """Self-contained HTML report of the run (pipeline/report.py)."""
         return self.output / "report.html"
+
+    @property
+    def lock_path(self) -> Path:
+        """Locked (fcntl) by a command writing into the output folder, so two runs never share its ML Metadata."""
+        return self.output / ".lock"

@@ -13,6 +13,12 @@ The records parse to the tf.Examples TFX's executor writes, and they are byte fo
 deterministic serialisation TFX hashes to assign a split, so the splits and everything downstream are
 unchanged (tests/pipeline/test_csv_examples.py compares the two executors' outputs).
 Like TFX's executor it reads each file whole; the Beam workers share the work file by file.
+
+Split by an id column (`SplitConfig.partition_feature_name`, e.g. Customer_ID, so a customer falls in the
+same split in every span): TFX's base executor then hashes the named feature of each record, which it
+can read only from a parsed tf.train.Example. For that case the records are parsed back into
+tf.train.Examples, as TFX's own CSV executor hands them over, so the splits and the written bytes are
+TFX's (tests/pipeline/test_csv_examples.py compares them); it costs one parse per row.
 """
 from __future__ import annotations
 
@@ -23,13 +29,15 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import tensorflow as tf
 from pyarrow import csv as pa_csv
 from tfx.components import CsvExampleGen as TfxCsvExampleGen
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
-from tfx.utils import io_utils
+from tfx.utils import io_utils, proto_utils
 
 from common.limits import INT64_MAX, INT64_MIN
 
@@ -183,13 +191,15 @@ def _widest(types: list[list[int]]) -> list[int]:
 
 
 @beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(bytes)
+@beam.typehints.with_output_types(beam.typehints.Union[bytes, tf.train.Example])
 class _CsvToSerializedExamples(beam.PTransform):
-    """The files of one input split (a glob under input_base) as serialised tf.Examples."""
+    """The files of one input split (a glob under input_base) as serialised tf.Examples (parsed ones when
+    the split is by a feature, see the module docstring)."""
 
     def __init__(self, exec_properties: dict[str, Any], split_pattern: str):
         super().__init__()
         self._pattern = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)
+        self._by_feature = partition_feature(exec_properties) is not None
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         files = sorted(fileio.glob(self._pattern))
@@ -202,7 +212,19 @@ class _CsvToSerializedExamples(beam.PTransform):
         paths = pipeline | "Files" >> beam.Create(files)
         types = (paths | "FileTypes" >> beam.ParDo(_FileTypes(names))
                  | "ColumnTypes" >> beam.CombineGlobally(lambda per_file: _widest(list(per_file))))
-        return paths | "ToTFExample" >> beam.ParDo(_FileExamples(names), beam.pvalue.AsSingleton(types))
+        records = paths | "ToTFExample" >> beam.ParDo(_FileExamples(names), beam.pvalue.AsSingleton(types))
+        if self._by_feature:  # TFX's partition by feature reads parsed tf.Examples (module docstring)
+            return records | "ParseForPartition" >> beam.Map(tf.train.Example.FromString)
+        return records
+
+
+def partition_feature(exec_properties: dict[str, Any]) -> str | None:
+    """The output config's `split_config.partition_feature_name` when set (as TFX's base executor reads it),
+    or None when the splits hash whole rows."""
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+    split_config = output_config.split_config
+    return split_config.partition_feature_name if split_config.HasField("partition_feature_name") else None
 
 
 class Executor(BaseExampleGenExecutor):

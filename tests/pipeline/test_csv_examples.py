@@ -30,15 +30,18 @@ TRICKY = (
 and text, ints beyond int64 (text) and at its bounds, signs, spaces, underscores, inf and nan."""
 
 
-def run_executor(executor_class: type, input_base: Path, out: Path) -> dict[str, list[bytes]]:
+def run_executor(executor_class: type, input_base: Path, out: Path, pattern: str = "*",
+                 partition_feature: str | None = None) -> dict[str, list[bytes]]:
     """Run a CSV ExampleGen executor; each split's examples, re-serialised deterministically and sorted."""
     splits = [example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in cfg.SPLIT_BUCKETS.items()]
+    split_config = example_gen_pb2.SplitConfig(splits=splits)
+    if partition_feature is not None:
+        split_config.partition_feature_name = partition_feature
     properties = {
         "input_base": str(input_base),
         "input_config": proto_utils.proto_to_json(
-            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern="*")])),
-        "output_config": proto_utils.proto_to_json(
-            example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=splits))),
+            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])),
+        "output_config": proto_utils.proto_to_json(example_gen_pb2.Output(split_config=split_config)),
         "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
         "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
     }
@@ -81,6 +84,32 @@ def test_several_files_and_windows_line_ends(tmp_path: Path) -> None:
     second = "\r\n".join(["id,n,x,c", *rows[150:]]) + "\r\n"
     ours = assert_same_as_tfx(tmp_path, {"a.csv": first.encode(), "b.csv": second.encode()})
     assert sum(len(v) for v in ours.values()) == 300 and all(ours.values())
+
+
+def test_split_by_customer_id_is_tfx_s_and_keeps_a_customer_in_one_split_across_spans(tmp_path: Path) -> None:
+    """partition_feature_name = Customer_ID: TFX's executor and ours give the same splits, and a customer
+    present in two months' files (different rows) lands in the same split in both."""
+    from data import spans
+
+    written = spans.write_spans(tmp_path / "spans", 2, shift_at=2, rows=1_000, seed=4)
+    by_span = {}
+    for entry in written:
+        pattern = str(entry["file"])
+        ours = run_executor(csv_examples.Executor, tmp_path / "spans", tmp_path / f"ours-{entry['span']}",
+                            pattern, "Customer_ID")
+        if entry["span"] == 1:  # one comparison with TFX's executor is enough (each run takes seconds)
+            assert ours == run_executor(tfx_csv.Executor, tmp_path / "spans", tmp_path / "tfx", pattern, "Customer_ID")
+        by_span[entry["span"]] = {tf.train.Example.FromString(r).features.feature["Customer_ID"].int64_list.value[0]:
+                                  split for split, records in ours.items() for r in records}
+    assert len(by_span[0]) == len(by_span[1]) == 1_000 and all(len(v) > 100 for v in ours.values())
+    both = by_span[0].keys() & by_span[1].keys()
+    assert len(both) > 300
+    assert all(by_span[0][i] == by_span[1][i] for i in both)
+    rows = run_executor(csv_examples.Executor, tmp_path / "spans", tmp_path / "rows", "span-*/*")
+    moved = sum(1 for split, records in rows.items() for r in records
+                if by_span[0].get(tf.train.Example.FromString(r).features.feature["Customer_ID"].int64_list.value[0],
+                                  split) != split)
+    assert moved > 100  # without the option, rows (not customers) are hashed: customers change split
 
 
 def test_files_with_different_headers_are_refused(tmp_path: Path) -> None:

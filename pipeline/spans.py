@@ -1,0 +1,368 @@
+"""A folder of monthly spans as pipeline input: find the spans, stage them, and ingest one span per ExampleGen run.
+
+A span folder holds `span-<n>/` sub-folders (n = 0, 1, 2, ...: the month index, as data/generate.py
+`--months` writes them), each with one or more CSV files of one header. Staging cleans every span with the
+pipeline's reader (pipeline/inputs.py, the rules of docs/data.md) and lays the staged copies out as
+`<staging_root>/spans-<hash>/span-<n>/` (links to the content-addressed staged copies), so TFX's
+CsvExampleGen reads them with the input pattern `span-{SPAN}/*` and a static range of one span
+(`range_config`; TFX 1.16: one ExampleGen execution ingests one span, and ExampleGen's range config takes a
+static range only). Splits can hash the customer id (`output_config(id_column=...)`) instead of the whole
+row, so a customer is in the same split every month.
+
+`span_drift_gate` is the drift gate on a staged span folder: the newest span's TFDV statistics against the
+previous span's (pipeline/drift_gate.py), with the `--on-drift stop|warn` decision.
+
+`training_window` picks `--window N`'s spans: N to train on, the newest labelled one to evaluate on.
+`ingested_spans` reads from ML Metadata which spans of a layout CsvExampleGen has already ingested, and
+`spans_to_ingest` lists the missing ones, oldest first: one ExampleGen run each (a backfill on the first run).
+
+`python -m pipeline.spans --data SPAN_FOLDER [--output DIR] [--on-drift warn|stop]` runs these steps on their own:
+stage the spans, run the drift gate on the newest span (with `stop` and a drifted feature: exit 3, nothing
+ingested), then ingest every span not ingested yet, one CsvExampleGen run each (LocalDagRunner, split by the
+customer id), and write `<output>/spans_summary.json`. Exit codes: 0 done, 2 bad usage or input, 3 stopped
+by drift.
+
+Not done yet (issue 16): wiring span folders, the backfill, the window and the gate into `local_pipeline.py`
+(`--data <span folder>`, `--window`, `--on-drift`; feeding several spans' Examples to Transform and
+Trainer), and re-ingesting a corrected span with `{VERSION}` (a corrected span gets a new staged layout
+today, so every span of it is ingested again).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import tensorflow_data_validation as tfdv
+from ml_metadata.errors import NotFoundError
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx.proto import example_gen_pb2, range_config_pb2
+
+from pipeline import config as cfg
+from pipeline import drift_gate, inputs
+from pipeline.config import SPAN_DIR_PREFIX
+from pipeline.csv_examples import CsvExampleGen
+
+SPAN_PATTERN = SPAN_DIR_PREFIX + "{SPAN}/*"
+"""CsvExampleGen's input pattern under the staged layout (TFX replaces {SPAN} with the span number)."""
+_SPAN_NAME = re.compile(re.escape(SPAN_DIR_PREFIX) + r"(0|[1-9][0-9]*)")
+LAYOUT_PREFIX = "spans-"
+
+InputError = inputs.InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedSpans:
+    """The staged layout (`directory`: CsvExampleGen's input_base) and each span's staged data."""
+
+    directory: Path
+    spans: dict[int, inputs.StagedData]
+
+    @property
+    def newest(self) -> int:
+        return max(self.spans)
+
+
+def is_span_folder(data: Path) -> bool:
+    """True when `data` is a folder with at least one `span-<n>` sub-folder."""
+    return data.is_dir() and any(p.is_dir() and _SPAN_NAME.fullmatch(p.name) for p in data.iterdir())
+
+
+def find_spans(data: Path) -> dict[int, Path]:
+    """Span number -> its folder, sorted by number, for a folder of `span-<n>/` sub-folders.
+
+    Raises InputError: `data` is not a folder, holds no span folder, a span folder has no CSV file, or a
+    span between the first and the last is missing (the message names the missing numbers).
+    """
+    if not data.is_dir():
+        raise InputError(f"span folder not found: {data}")
+    spans = {int(m.group(1)): p for p in data.iterdir() if p.is_dir() and (m := _SPAN_NAME.fullmatch(p.name))}
+    if not spans:
+        raise InputError(f"{data} holds no {SPAN_DIR_PREFIX}<n> folder (write some with "
+                         "python data/generate.py --months N --out FOLDER)")
+    missing = sorted(set(range(min(spans), max(spans) + 1)) - set(spans))
+    if missing:
+        raise InputError(f"{data}: span(s) {', '.join(map(str, missing))} missing between {SPAN_DIR_PREFIX}"
+                         f"{min(spans)} and {SPAN_DIR_PREFIX}{max(spans)}")
+    for number, folder in spans.items():
+        if not any(p.is_file() and p.suffix.lower() == ".csv" for p in folder.iterdir()):
+            raise InputError(f"{folder} holds no .csv file (span {number})")
+    return dict(sorted(spans.items()))
+
+
+def stage_spans(data: Path, staging_root: Path, label_key: str, positive_label: str,
+                id_keys: tuple[str, ...] | str, delimiter: str | None = None, decimal: str | None = None,
+                encoding: str | None = None) -> StagedSpans:
+    """Stage every span of `data` (see find_spans) like one CSV input (inputs.stage_data, same arguments),
+    and lay them out as `<staging_root>/spans-<hash>/span-<n>` for CsvExampleGen.
+
+    The layout's name hashes the staged copies, so unchanged spans give the same folder (TFX's cache
+    applies) and a corrected span gives a new one. Raises InputError: a bad span folder (find_spans), a
+    span that cannot train on its own (inputs.stage_data), or spans whose columns differ.
+    """
+    spans = find_spans(data)
+    staged: dict[int, inputs.StagedData] = {}
+    for number, folder in spans.items():
+        try:
+            staged[number] = inputs.stage_data(folder, staging_root, label_key, positive_label, id_keys,
+                                               delimiter, decimal, encoding)
+        except InputError as err:
+            raise InputError(f"span {number}: {err}") from None
+    first = min(staged)
+    for number, span in staged.items():
+        if span.columns != staged[first].columns:
+            raise InputError(f"{spans[number]} has columns {', '.join(span.columns)}; {spans[first]} has "
+                             f"{', '.join(staged[first].columns)}: every span must have the same columns")
+    digest = hashlib.sha256(repr(sorted((n, s.directory.name) for n, s in staged.items())).encode())
+    layout = staging_root / f"{LAYOUT_PREFIX}{digest.hexdigest()[:16]}"
+    if not layout.is_dir():
+        work = Path(tempfile.mkdtemp(prefix=".spans-", dir=staging_root))
+        try:
+            for number, span in staged.items():
+                os.symlink(os.path.relpath(span.directory, layout), work / f"{SPAN_DIR_PREFIX}{number}",
+                           target_is_directory=True)
+            os.replace(work, layout)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return StagedSpans(layout, staged)
+
+
+def span_frame(staged: StagedSpans, span: int) -> pd.DataFrame:
+    """One staged span's rows (every staged CSV of it), as pandas reads the staged copy."""
+    files = sorted((staged.directory / f"{SPAN_DIR_PREFIX}{span}").glob("*.csv"))
+    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+
+
+def span_drift_gate(staged: StagedSpans, on_drift: str = drift_gate.DEFAULT_ON_DRIFT,
+                    schema: Path | None = cfg.CURATED_SCHEMA) -> drift_gate.GateDecision:
+    """The drift gate: the newest span against the previous one, by the shared comparators and thresholds
+    set on `schema` (the curated schema; None: every column of the data, typed as pandas reads it, with
+    the label and id columns left out). A single span is not compared.
+
+    Raises DriftGateError: an unknown `on_drift`, an unreadable schema, or a span with fewer than
+    drift_gate.MIN_ROWS rows.
+    """
+    drift_gate.check_on_drift(on_drift)
+    newest = staged.newest
+    if newest - 1 not in staged.spans:
+        return drift_gate.GateDecision(None, on_drift, newest, None)
+    current, previous = span_frame(staged, newest), span_frame(staged, newest - 1)
+    if schema is not None:
+        gate_schema = drift_gate.gate_schema(schema)
+    else:
+        gate_schema = drift_gate.set_drift_comparators(
+            tfdv.infer_schema(drift_gate.statistics_of(previous)),
+            skip=(staged.spans[newest].label_key, *staged.spans[newest].id_keys))
+    verdict = drift_gate.compare(drift_gate.statistics_of(current), drift_gate.statistics_of(previous), gate_schema)
+    return drift_gate.GateDecision(verdict, on_drift, newest, newest - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """Which spans a run trains on and which one it evaluates on, out of time."""
+
+    train: tuple[int, ...]
+    """The `window` labelled spans before `evaluate`, oldest first: training and validation rows."""
+    evaluate: int
+    """The newest labelled span: the evaluation month, which the model never trains on."""
+
+
+def training_window(labelled: Iterable[int], window: int) -> Window:
+    """`--window N`: train and validate on the N labelled spans before the newest labelled one, evaluate on
+    the newest. `labelled` are the spans whose labels exist (month m's once month m+1 has passed).
+
+    Raises ValueError: window < 1, or fewer than window + 1 labelled spans, or a gap among the last
+    window + 1 (the message names the spans found).
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    spans = sorted(set(labelled))
+    if len(spans) < window + 1:
+        raise ValueError(f"--window {window} needs {window + 1} labelled spans ({window} to train on, the newest "
+                         f"to evaluate on); found {len(spans)}: {', '.join(map(str, spans)) or 'none'}")
+    newest = spans[-1]
+    wanted = tuple(range(newest - window, newest))
+    missing = sorted(set(wanted) - set(spans))
+    if missing:
+        raise ValueError(f"--window {window} before span {newest} needs spans {wanted[0]}..{wanted[-1]}; "
+                         f"missing: {', '.join(map(str, missing))}")
+    return Window(wanted, newest)
+
+
+EXAMPLES_TYPE = "Examples"
+SPAN_PROPERTY = "span"
+INPUT_BASE_PROPERTY = "input_base"
+
+
+def ingested_spans(metadata_path: Path, input_base: Path) -> set[int]:
+    """The spans of the layout `input_base` that CsvExampleGen runs recorded in the SQLite ML Metadata at
+    `metadata_path` have ingested (LIVE Examples artifacts with a `span`, made by an execution whose
+    input_base is `input_base`). Empty when the store does not exist yet (the first run).
+    """
+    if not metadata_path.is_file():
+        return set()
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(metadata_path)
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    store = metadata_store.MetadataStore(connection)
+    try:
+        artifacts = [a for a in store.get_artifacts_by_type(EXAMPLES_TYPE)
+                     if a.state == metadata_store_pb2.Artifact.LIVE and SPAN_PROPERTY in a.custom_properties]
+    except NotFoundError:
+        return set()
+    if not artifacts:
+        return set()
+    producers: dict[int, int] = {}
+    for event in store.get_events_by_artifact_ids([a.id for a in artifacts]):
+        if event.type == metadata_store_pb2.Event.OUTPUT:
+            producers[event.artifact_id] = event.execution_id
+    executions = {e.id: e for e in store.get_executions_by_id(sorted(set(producers.values())))}
+    wanted = str(input_base)
+    spans = set()
+    for artifact in artifacts:
+        execution = executions.get(producers.get(artifact.id, -1))
+        if execution is not None and execution.custom_properties[INPUT_BASE_PROPERTY].string_value == wanted:
+            spans.add(artifact.custom_properties[SPAN_PROPERTY].int_value)
+    return spans
+
+
+def spans_to_ingest(available: Iterable[int], ingested: set[int]) -> list[int]:
+    """The available spans not ingested yet, oldest first: what a run ingests, one CsvExampleGen execution each."""
+    return sorted(set(available) - ingested)
+
+
+def input_config() -> example_gen_pb2.Input:
+    """One input split over the staged layout, `span-{SPAN}/*`."""
+    return example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_PATTERN)])
+
+
+def range_config(span: int) -> range_config_pb2.RangeConfig:
+    """A static range of exactly `span` (what one CsvExampleGen execution ingests). Raises ValueError if < 0."""
+    if span < 0:
+        raise ValueError(f"span must be >= 0, got {span}")
+    return range_config_pb2.RangeConfig(
+        static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span))
+
+
+def output_config(id_column: str | None = None,
+                  split_buckets: dict[str, int] = cfg.SPLIT_BUCKETS) -> example_gen_pb2.Output:
+    """The pipeline's hash-bucket splits; with `id_column`, TFX hashes that column's value
+    (`partition_feature_name`) instead of the whole row, so a customer keeps its split across spans.
+    The column must hold one integer or string per row (TFX raises otherwise)."""
+    splits = [example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=b) for name, b in split_buckets.items()]
+    split_config = example_gen_pb2.SplitConfig(splits=splits)
+    if id_column is not None:
+        split_config.partition_feature_name = id_column
+    return example_gen_pb2.Output(split_config=split_config)
+
+
+def span_example_gen(input_base: Path, span: int, id_column: str | None = None) -> CsvExampleGen:
+    """The pipeline's (fast) CsvExampleGen ingesting span `span` of a staged layout (StagedSpans.directory)."""
+    return CsvExampleGen(input_base=str(input_base), input_config=input_config(), range_config=range_config(span),
+                         output_config=output_config(id_column))
+
+
+SUMMARY_FILE = "spans_summary.json"
+SPANS_PIPELINE_NAME = f"{cfg.PIPELINE_NAME}-spans"
+"""The ingest runs' pipeline name: their own context in the run's ML Metadata, beside the training pipeline's."""
+
+
+def ingest(staged: StagedSpans, config: cfg.PipelineConfig, spans: Sequence[int]) -> None:
+    """Run the pipeline's CsvExampleGen once per span in `spans` (LocalDagRunner; split by the first id
+    column when there is one), recording each run in `config`'s ML Metadata."""
+    from tfx.orchestration import metadata
+    from tfx.orchestration import pipeline as tfx_pipeline
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    first = staged.spans[min(staged.spans)]
+    id_column = first.id_keys[0] if first.id_keys else None
+    for span in spans:
+        LocalDagRunner().run(tfx_pipeline.Pipeline(
+            pipeline_name=SPANS_PIPELINE_NAME, pipeline_root=str(config.pipeline_root),
+            components=[span_example_gen(staged.directory, span, id_column)], enable_cache=True,
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(str(config.metadata_path))))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = cfg.PipelineConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.spans",
+        description="Stage a folder of span-<n> folders, run the drift gate on the newest span against the "
+                    "previous one, and ingest the spans not ingested yet (one CsvExampleGen run each).")
+    parser.add_argument("--data", type=Path, required=True, help="folder of span-<n>/ folders of CSV files")
+    parser.add_argument("--output", type=Path, default=defaults.output, help="default: %(default)s")
+    parser.add_argument("--on-drift", choices=drift_gate.ON_DRIFT_CHOICES, default=drift_gate.DEFAULT_ON_DRIFT,
+                        help="stop: exit 3 and ingest nothing when a feature drifted; warn: go on (default)")
+    parser.add_argument("--label", default=defaults.label_key, help="default: %(default)s")
+    parser.add_argument("--positive-label", default=defaults.positive_label, help="default: %(default)s")
+    parser.add_argument("--id-columns", default=cfg.AUTO,
+                        help="comma-separated id columns, 'auto' (default) or '' for none; the first one splits")
+    parser.add_argument("--schema", type=Path, default=cfg.CURATED_SCHEMA,
+                        help="schema whose features the drift gate compares (default: %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m pipeline.spans` (module docstring); returns the exit code."""
+    from pipeline.cli import usage_error
+
+    args = build_parser().parse_args(argv)
+    config = cfg.PipelineConfig(output=args.output.resolve())
+    try:
+        config.output.mkdir(parents=True, exist_ok=True)
+        lock = config.lock_path.open("w")
+    except OSError as err:
+        return usage_error(f"cannot write to --output {config.output}: {err.strerror or err}")
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return usage_error(f"another run is using {config.output}; wait for it or choose another --output")
+        return _run(args, config)
+
+
+def _run(args: argparse.Namespace, config: cfg.PipelineConfig) -> int:
+    from pipeline.cli import EXIT_DATA_VALIDATION, names, usage_error
+
+    id_keys: tuple[str, ...] | str = cfg.AUTO if args.id_columns.strip() == cfg.AUTO else names(args.id_columns)
+    try:
+        staged = stage_spans(args.data.resolve(), config.output / "inputs", args.label, args.positive_label, id_keys)
+        gate = span_drift_gate(staged, args.on_drift, args.schema)
+    except (InputError, drift_gate.DriftGateError) as err:
+        return usage_error(str(err))
+    except OSError as err:
+        return usage_error(f"cannot write to --output {config.output}: {err.strerror or err}")
+    numbers = sorted(staged.spans)
+    print(f"spans {numbers[0]}..{numbers[-1]} of {args.data} staged in {staged.directory}")
+    if gate.verdict is None:
+        print(f"drift: not checked (span {gate.current_span} has no previous span)")
+    else:
+        print(f"drift, span {gate.current_span} against span {gate.previous_span}:")
+        print(drift_gate.format_verdict(gate.verdict))
+    already = ingested_spans(config.metadata_path, staged.directory)
+    todo = [] if gate.stop else spans_to_ingest(numbers, already)
+    summary = {"data": str(args.data), "layout": str(staged.directory), "spans": numbers,
+               "already_ingested": sorted(already), "ingested": todo, "drift": gate.summary()}
+    if gate.stop:
+        print("stopped: --on-drift stop and a feature drifted; nothing ingested or trained")
+    else:
+        ingest(staged, config, todo)
+        print(f"ingested: {', '.join(map(str, todo)) or 'nothing new'}"
+              f" (already ingested: {', '.join(map(str, sorted(already))) or 'none'})")
+    (config.output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return EXIT_DATA_VALIDATION if gate.stop else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
