@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "run the pipeline first or point --output at a run")
     try:
         config.output.mkdir(parents=True, exist_ok=True)
-        lock = (config.output / ".lock").open("w")
+        lock = config.lock_path.open("w")
     except OSError as e:
         return usage_error(f"cannot write to --output {config.output}: {e.strerror}")
     try:

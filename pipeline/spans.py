@@ -49,6 +49,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.proto import example_gen_pb2, range_config_pb2
 
+from common import exit_codes
 from pipeline import config as cfg
 from pipeline import drift_gate, inputs
 from pipeline.config import SPAN_DIR_PREFIX
@@ -333,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, config: cfg.PipelineConfig) -> int:
-    from pipeline.cli import EXIT_DATA_VALIDATION, names, usage_error
+    from pipeline.cli import names, usage_error
 
     id_keys: tuple[str, ...] | str = cfg.AUTO if args.id_columns.strip() == cfg.AUTO else names(args.id_columns)
     try:
@@ -361,7 +362,7 @@ def _run(args: argparse.Namespace, config: cfg.PipelineConfig) -> int:
         print(f"ingested: {', '.join(map(str, todo)) or 'nothing new'}"
               f" (already ingested: {', '.join(map(str, sorted(already))) or 'none'})")
     (config.output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return EXIT_DATA_VALIDATION if gate.stop else 0
+    return exit_codes.DATA_VALIDATION if gate.stop else exit_codes.OK
 
 
 if __name__ == "__main__":
