@@ -364,6 +364,14 @@ def test_json_within_the_limits_is_parsed(served: ModelServer, body: bytes, stat
         assert message is None or error == message
 
 
+@pytest.mark.parametrize("number", [b"1" * 1000, b"-1e400"])
+def test_a_number_that_overflows_a_double_is_400_as_in_tf_serving(served: ModelServer, number: bytes) -> None:
+    """rapidjson's kParseErrorNumberTooBig, at the number's offset (was: Infinity, then 200)."""
+    reply = post(served.rest_port, "/v1/models/half:predict", b'{"instances": [' + number + b"]}")
+    assert reply[0] == 400
+    assert error_of(reply) == "JSON Parse error: Number too big to be stored in double. at offset: 15"
+
+
 @pytest.mark.parametrize("offload", [None, 16])  # decoded on the loop / on the worker thread
 def test_json_limits_reach_the_rest_api(server_factory: ServerFactory, model_store: Path, tmp_path: Path,
                                         offload: int) -> None:
