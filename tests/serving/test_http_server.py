@@ -282,9 +282,8 @@ def processes() -> Iterator[List[subprocess.Popen]]:
 
 def test_accept_failures_are_logged_once(tmp_path: Path, model_store: Path,
                                          processes: List[subprocess.Popen]) -> None:
-    # One poll only, and the version just installed counts as settled (its folder is not being copied).
-    proc, port = start_server(tmp_path, model_store, "--file_system_poll_wait_seconds=3600",
-                              "--file_system_settle_seconds=0")
+    # No poll after start-up (the version just installed loads when it settles, not an hour later).
+    proc, port = start_server(tmp_path, model_store, "--file_system_poll_wait_seconds=3600")
     processes.append(proc)
     soft, hard = resource.prlimit(proc.pid, resource.RLIMIT_NOFILE)
     open_fds = len(os.listdir(f"/proc/{proc.pid}/fd"))
