@@ -20,7 +20,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.constants import PROJECT_ROOT
+from serving.constants import DEFAULT_MAX_REQUEST_BYTES, PROJECT_ROOT
 from serving.core.manager import ModelConfig
 from serving.http.limits import HttpLimits
 from serving.http.server import ACCEPT_ERROR_MESSAGE
@@ -189,6 +189,26 @@ def test_large_bodies_decoded_off_the_loop_get_the_same_answers(tmp_path: Path, 
     assert reply[0] == 400 and error_of(reply).startswith("JSON Parse error")
     reply = post(port, "/v1/models/nope:predict", {"instances": [1.0]})
     assert reply[0] == 404
+
+
+def test_a_15_mb_body_over_the_row_limit_is_400_and_others_are_answered_meanwhile(
+        tmp_path: Path, model_store: Path, server_factory: ServerFactory) -> None:
+    install(model_store, "tf2_v1", tmp_path / "half", 1)
+    served = server_factory((ModelConfig("half", tmp_path / "half"),), max_request_bytes=DEFAULT_MAX_REQUEST_BYTES)
+    rows = 15_000_000 // 4
+    body = b'{"instances": [' + b"1.0," * (rows - 1) + b"1.0]}"  # 15 MB, under --max_request_bytes
+    head = (b"POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    with socket.create_connection(("127.0.0.1", served.rest_port), timeout=60) as big:
+        big.sendall(head + body[: len(body) // 2])
+        assert post(served.rest_port, "/v1/models/half:predict", PREDICT)[0] == 200  # while the body arrives
+        big.sendall(body[len(body) // 2:])
+        assert post(served.rest_port, "/v1/models/half:predict", PREDICT)[0] == 200  # while it is decoded
+        data = read_to_eof(big)
+    assert responses(data) == [b"HTTP/1.1 400 Bad Request"]
+    assert json.loads(data.split(b"\r\n\r\n", 1)[1]) == {"error": (
+        f"Request has {rows} instances, more than the limit of {served.config.max_instances} per request "
+        "(--max_instances_per_request)")}
 
 
 def test_a_client_that_never_reads_holds_bounded_memory_and_others_are_served(served: ModelServer) -> None:
