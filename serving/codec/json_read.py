@@ -102,7 +102,8 @@ def check_json_limits(body: bytes, max_depth: int, max_number_digits: int) -> No
     Bytes inside strings never count (a string of 5,000 digits or of `[` is fine). The whole body is
     scanned, including bytes after the top-level value. Cost (docs/performance.md): a body with no
     more than `max_depth` brackets and no run of more than `max_number_digits` number characters
-    takes two `translate`s, a `find` and a `count`, all in C; otherwise the brackets are matched
+    takes two `count`s (a body with no more openers than `max_depth` cannot nest deeper), else two
+    `translate`s, a `find` and a `count`, all in C; otherwise the brackets are matched
     in that copy holding only brackets (and quotes, if a string holds brackets), at most
     `max_depth` + 1 passes of `bytes.replace`.
 
@@ -113,6 +114,8 @@ def check_json_limits(body: bytes, max_depth: int, max_number_digits: int) -> No
         needle = b"0" * (max_number_digits + 1)
         if body.translate(_NUMBER_MASK).find(needle) >= 0:
             _check_numbers(_outside_strings(_unescaped(body)), needle)
+    if body.count(b"[") + body.count(b"{") <= max_depth:  # too few openers to nest deeper (usual bodies)
+        return
     skeleton = _unescaped(body).translate(_BRACKETS, _NOT_STRUCTURE)  # `[` for `[{`, `]` for `]}`, `"`
     if skeleton.count(b"[") > max_depth:
         _check_depth(skeleton, max_depth)
