@@ -12,7 +12,7 @@ still unloads everything, as in TF Serving.
 Our extension, on top of TF Serving: a version is only reported once it looks complete. It must
 hold `saved_model.pb`/`.pbtxt`, and its files must have settled: either every file and folder in
 it has an inode change time (`st_ctime`, which copy tools cannot back-date, unlike `st_mtime`) at
-least `settle_seconds` old, or our polls have seen the same listing (names, sizes, mtimes) for
+least `settle_seconds` old, or our polls have seen the same listing (names, sizes, mtimes, modes) for
 `settle_seconds`. A folder whose files arrive seconds apart is therefore not loaded half-written
 as long as the gaps are shorter than `settle_seconds`; a folder written earlier and renamed into
 place is picked up at once. A version seen unsettled is polled again as soon as its settle time ends
@@ -34,8 +34,9 @@ from serving.constants import DEFAULT_SETTLE_SECONDS
 LOG = logging.getLogger(__name__)
 _INT64_MAX = 2**63 - 1
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-Fingerprint = Tuple[Tuple[str, int, int], ...]
-"""(relative path, size, mtime ns) of every file and folder under a version folder, sorted."""
+Fingerprint = Tuple[Tuple[str, int, int, int], ...]
+"""(relative path, size, mtime ns, mode) of every file and folder under a version folder, sorted.
+The mode counts so that a load that failed on permissions is retried once they are fixed."""
 
 
 def parse_version(name: str) -> Optional[int]:
@@ -68,7 +69,7 @@ def fingerprint(path: Path) -> Tuple[Fingerprint, float]:
             except FileNotFoundError:
                 continue
             entries.append((os.path.relpath(full, path), st.st_size if stat.S_ISREG(st.st_mode) else -1,
-                            st.st_mtime_ns))
+                            st.st_mtime_ns, st.st_mode))
             newest = max(newest, st.st_ctime)
     return tuple(sorted(entries)), newest
 

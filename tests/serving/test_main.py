@@ -169,3 +169,38 @@ def test_an_unreadable_version_folder_is_not_loaded_until_it_is_readable(tmp_pat
         process.terminate()
         process.wait(timeout=60)
     assert "Traceback" not in log_path.read_text()
+
+
+def test_a_load_failed_on_permissions_is_retried_once_they_are_fixed(tmp_path: Path, model_store: Path) -> None:
+    base = tmp_path / "m"
+    install(model_store, "tf2_v1", base, 1)
+    staging = install(model_store, "tf2_v2", tmp_path, 2)
+    data = next((staging / "variables").glob("variables.data-*"))
+    data.chmod(0)  # the folder lists fine (it settles), but the load cannot read the weights: EACCES
+    rest = _free_port()
+    log_path = tmp_path / "server.log"
+    process = _serve_logged(log_path, base, f"--port={_free_port()}", f"--rest_api_port={rest}",
+                            "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5",
+                            "--max_num_load_retries=0", wrapper=WITHOUT_FILE_MODE_BYPASS)
+
+    def v2_state() -> str:
+        found = json.loads(get(rest, "/v1/models/m/versions/2")[2]).get("model_version_status", [{}])[0]
+        return f"{found.get('state')} {found.get('status', {}).get('error_message', '')}"
+
+    try:
+        _wait_for_line(process, log_path, "Exporting HTTP/REST API", time.monotonic() + 120)
+        staging.rename(base / "2")
+        data = base / "2" / "variables" / data.name
+        deadline = time.monotonic() + 60
+        while not v2_state().startswith("END"):
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        assert "ermission denied" in v2_state()
+        data.chmod(0o644)  # only the mode changes: the listing's sizes and mtimes stay
+        while v2_state() != "AVAILABLE ":
+            assert time.monotonic() < deadline + 60, log_path.read_text()
+            time.sleep(0.2)
+    finally:
+        data.chmod(0o644)
+        process.terminate()
+        process.wait(timeout=60)
