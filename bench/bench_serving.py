@@ -448,7 +448,8 @@ def loop_calls(trees: List[Path], base: Path, seconds: int, batching: bool = Tru
                 proc.terminate()
                 proc.wait(timeout=60)
             calls: Dict[str, float] = {}
-            for (file, _, func), (_, ncalls, *_rest) in pstats.Stats(str(out)).stats.items():  # type: ignore[attr-defined]
+            stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
+            for (file, _, func), (_, ncalls, *_rest) in stats.items():
                 key = f"{Path(file).name}:{func}"
                 calls[key] = calls.get(key, 0) + ncalls
             requests = calls.get("rest.py:handle", 0) or float("nan")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from concurrent import futures
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Optional
 
 import grpc
 import numpy as np

@@ -54,7 +54,7 @@ def _parse_int(literal: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_float=_parse_float, parse_int=_parse_int)
-_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _WHITESPACE = " \t\n\r"
 _PY_TO_RAPIDJSON = {
     "Expecting value": "Invalid value.",

@@ -16,8 +16,9 @@ least `settle_seconds` old, or our polls have seen the same listing (names, size
 `settle_seconds`. A folder whose files arrive seconds apart is therefore not loaded half-written
 as long as the gaps are shorter than `settle_seconds`; a folder written earlier and renamed into
 place is picked up at once. A version seen unsettled is polled again as soon as its settle time ends
-(`seconds_until_settled`, used by the manager), not only at the next full poll interval. If a load fails anyway, `recheck` tells the manager when the folder
-changes, so the load is retried once the new files settle.
+(`seconds_until_settled`, used by the manager), not only at the next full poll interval. If a load
+fails anyway, `recheck` tells the manager when the folder changes, so the load is retried once the
+new files settle.
 """
 from __future__ import annotations
 
