@@ -22,7 +22,9 @@ runs just that section).
 Before/after a server change, in one run (so both see the same machine load):
 `--compare_with CHECKOUT` starts the server of another checkout (e.g. `git worktree add /tmp/before
 HEAD~1`) and this tree's alternately, with and without batching; `--http_layer_only` measures the CPU
-time per request of `serving/http/server.py` alone (with `--compare_with`: of both trees).
+time per request of `serving/http/server.py` alone (with `--compare_with`: of both trees);
+`--loop_calls` counts the Python calls per request on the REST event loop of a real server under load
+(with `--compare_with`: both trees and the functions that differ), a figure machine load does not change.
 
 Default model: serving_model/customer-model (the pipeline's push); if absent, a tiny model with
 the same 13 raw-feature signature is built in a temporary directory.
@@ -410,6 +412,68 @@ def observed_output_flag(tree: Path) -> List[str]:
     return [f"--observed_output={PROBABILITY_OUTPUT}"] if known else []
 
 
+_LOOP_PROFILE_SCRIPT = r"""
+import asyncio, cProfile, os, runpy, sys, threading
+sys.path.insert(0, os.getcwd())
+run_forever = asyncio.BaseEventLoop.run_forever
+def profiled(self):
+    if threading.current_thread().name != "rest-loop":
+        return run_forever(self)
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        return run_forever(self)
+    finally:
+        profile.disable()
+        profile.dump_stats(os.environ["LOOP_PROFILE_OUT"])
+asyncio.BaseEventLoop.run_forever = profiled
+sys.argv = ["serving"] + sys.argv[1:]
+runpy.run_module("serving", run_name="__main__", alter_sys=True)
+"""
+
+
+def loop_calls(trees: List[Path], base: Path, seconds: int, batching: bool = True) -> None:
+    """Python function calls per request on the REST event-loop thread (cProfile in the `rest-loop`
+    thread of a real server under load, divided by the `RestApi.handle` calls): a count, so unlike
+    req/s it does not depend on how busy the machine is. Prints the totals and the functions whose
+    calls per request differ between the trees."""
+    import pstats
+    extra = ["--enable_batching", "--batching_parameters_file=serving/config/batching.config"] if batching else []
+    counts: List[Dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "loop_profile.py"
+        script.write_text(_LOOP_PROFILE_SCRIPT)
+        for index, tree in enumerate(trees):
+            out = Path(tmp) / f"{index}.prof"
+            rest = free_port()
+            cmd = [sys.executable, str(script), f"--model_base_path={base}", f"--model_name={MODEL_NAME}",
+                   f"--port={free_port()}", f"--rest_api_port={rest}", *observed_output_flag(tree), *extra]
+            proc = subprocess.Popen(cmd, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    env={**os.environ, "LOOP_PROFILE_OUT": str(out)})
+            try:
+                wait_ready(rest, proc)
+                load(rest, 64, seconds)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=60)
+            calls: Dict[str, float] = {}
+            stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
+            for (file, _, func), (_, ncalls, *_rest) in stats.items():
+                key = f"{Path(file).name}:{func}"
+                calls[key] = calls.get(key, 0) + ncalls
+            requests = calls.get("rest.py:handle", 0) or float("nan")
+            counts.append({k: v / requests for k, v in calls.items()})
+            print(f"{tree}: {requests:,.0f} requests, {sum(counts[-1].values()):.1f} Python calls per request "
+                  "on the event loop")
+    if len(counts) == 2:
+        before, after = counts
+        changed = sorted(set(before) | set(after), key=lambda k: -abs(after.get(k, 0) - before.get(k, 0)))
+        print(f"{'calls/req before':>17} {'after':>7}  function")
+        for key in changed[:30]:
+            if abs(after.get(key, 0) - before.get(key, 0)) >= 0.5:
+                print(f"{before.get(key, 0):17.2f} {after.get(key, 0):7.2f}  {key}")
+
+
 def compare_with_checkout(other: Path, base: Path, levels: List[int], seconds: int, repeats: int) -> None:
     """Before/after in one run: `python -m serving` from `other` (another checkout's root, e.g. the
     commit before a server change) and from this tree, started alternately `repeats` times per mode
@@ -451,6 +515,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--compare_with", type=Path, metavar="CHECKOUT",
                         help="only compare this tree's server with the one in CHECKOUT (another checkout's "
                              "root, e.g. `git worktree add /tmp/before HEAD~1`), alternating, in one run")
+    parser.add_argument("--loop_calls", action="store_true",
+                        help="only the Python calls per request on the REST event loop (with --compare_with: "
+                             "both trees, and the functions that differ)")
     parser.add_argument("--http_layer_only", action="store_true",
                         help="only the HTTP layer's CPU time per request (with --compare_with: both trees)")
     args = parser.parse_args(argv)
@@ -466,6 +533,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"no pushed model found; using a tiny stand-in at {base}")
     if args.swap_only:
         print_swap_latency(base, max(args.repeats, 1))
+        return 0
+    if args.loop_calls:
+        loop_calls([args.compare_with.resolve(), ROOT] if args.compare_with else [ROOT], base, args.duration)
         return 0
     if args.compare_with:
         compare_with_checkout(args.compare_with, base, args.concurrency, args.duration, args.repeats)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from concurrent import futures
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Optional
 
 import grpc
 import numpy as np
@@ -20,24 +20,13 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from common.limits import INT64_MAX
 from serving.codec.decode import check_rows
+from serving.codec.examples import example_bytes
 from serving.core.errors import DeadlineExceededError, InvalidArgumentError, ServingError
 from serving.core.servable import DEFAULT_SIGNATURE, Servable
 from serving.api.service import PredictionService
 from serving.core.types import Done, dtype_name
 
 
-def _example_bytes(request: Any, max_rows: int) -> List[bytes]:
-    """Serialized examples of a Classify/Regress request (at most `max_rows`, our extension)."""
-    kind = request.input.WhichOneof("kind")
-    if kind == "example_list":
-        check_rows(len(request.input.example_list.examples), max_rows)
-        return [e.SerializeToString() for e in request.input.example_list.examples]
-    if kind == "example_list_with_context":
-        data = request.input.example_list_with_context
-        check_rows(len(data.examples), max_rows)
-        context = data.context.SerializeToString()
-        return [context + e.SerializeToString() for e in data.examples]
-    raise InvalidArgumentError("Input is empty")
 
 
 def tensor_from_proto(proto: tensor_pb2.TensorProto, alias: str, max_rows: int,
@@ -167,7 +156,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Classify(self, request: classification_pb2.ClassificationRequest, context: grpc.ServicerContext) -> Any:
         def body(servable: Servable) -> classification_pb2.ClassificationResponse:
             name = request.model_spec.signature_name
-            examples = _example_bytes(request, self._service.max_instances)
+            examples = example_bytes(request.input, self._service.max_instances)
             results = self._wait(lambda done: self._service.classify(servable, name, examples, done), context)
             response = classification_pb2.ClassificationResponse()
             self._fill_spec(response, servable, name or DEFAULT_SIGNATURE)
@@ -182,7 +171,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Regress(self, request: regression_pb2.RegressionRequest, context: grpc.ServicerContext) -> Any:
         def body(servable: Servable) -> regression_pb2.RegressionResponse:
             name = request.model_spec.signature_name
-            examples = _example_bytes(request, self._service.max_instances)
+            examples = example_bytes(request.input, self._service.max_instances)
             results = self._wait(lambda done: self._service.regress(servable, name, examples, done), context)
             response = regression_pb2.RegressionResponse()
             self._fill_spec(response, servable, name or DEFAULT_SIGNATURE)

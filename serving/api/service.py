@@ -130,7 +130,7 @@ class PredictionService:
 
     def classify(self, servable: Servable, signature_name: str, examples: Sequence[bytes],
                  done: Done) -> None:
-        signature = _method_signature(servable, signature_name, CLASSIFY_METHOD, "classification")
+        signature = method_signature(servable, signature_name, CLASSIFY_METHOD, "classification")
         if len(signature.outputs) not in (1, 2):
             raise InvalidArgumentError(
                 f"Expected one or two output Tensors, found {len(signature.outputs)}")
@@ -140,20 +140,20 @@ class PredictionService:
         if not {"classes", "scores"} & set(signature.outputs):
             raise FailedPreconditionError(
                 f"No classification outputs found in SignatureDef: {signature.name}")
-        self._submit(servable, "Classify", signature, _examples_tensor(examples),
-                     _then(done, lambda out: _classifications(out, len(examples))))
+        self._submit(servable, "Classify", signature, examples_tensor(examples),
+                     _then(done, lambda out: classifications(out, len(examples))))
 
     def regress(self, servable: Servable, signature_name: str, examples: Sequence[bytes],
                 done: Done) -> None:
-        signature = _method_signature(servable, signature_name, REGRESS_METHOD, "regression")
+        signature = method_signature(servable, signature_name, REGRESS_METHOD, "regression")
         if len(signature.outputs) != 1:
             raise InvalidArgumentError("Expected one output Tensor.")
         if "inputs" not in signature.inputs:
             raise FailedPreconditionError(f"No regression inputs found in SignatureDef: {signature.name}")
         if "outputs" not in signature.outputs:
             raise FailedPreconditionError(f"No regression outputs found in SignatureDef: {signature.name}")
-        self._submit(servable, "Regress", signature, _examples_tensor(examples),
-                     _then(done, lambda out: _regressions(out, len(examples))))
+        self._submit(servable, "Regress", signature, examples_tensor(examples),
+                     _then(done, lambda out: regressions(out, len(examples))))
 
     def model_status(self, name: str, version: Optional[int]) -> get_model_status_pb2.GetModelStatusResponse:
         response = get_model_status_pb2.GetModelStatusResponse()
@@ -176,7 +176,14 @@ class PredictionService:
         return spec, sig_map
 
 
-def _method_signature(servable: Servable, name: str, method: str, kind: str) -> Signature:
+def method_signature(servable: Servable, name: str, method: str, kind: str) -> Signature:
+    """The Classify/Regress signature `name` (default `serving_default`) of `servable`, checked as
+    TF Serving's `classifier.cc`/`regressor.cc` check it (one input; `kind` is "classification" or
+    "regression" for the message).
+
+    Raises:
+      InvalidArgumentError: no such signature, another method name, or not exactly one input.
+    """
     signature = servable.signatures.get(name or DEFAULT_SIGNATURE)
     if signature is None:
         raise InvalidArgumentError(f"No signature was found with the name: {name or DEFAULT_SIGNATURE}")
@@ -188,7 +195,9 @@ def _method_signature(servable: Servable, name: str, method: str, kind: str) -> 
     return signature
 
 
-def _examples_tensor(examples: Sequence[bytes]) -> TensorMap:
+def examples_tensor(examples: Sequence[bytes]) -> TensorMap:
+    """Serialized tf.Examples as the `inputs` string tensor of shape [len(examples)] that
+    Classify/Regress signatures take."""
     array = np.empty(len(examples), dtype=object)
     array[:] = list(examples)
     return {"inputs": array}
@@ -200,7 +209,13 @@ def _check_batch(array: np.ndarray, batch: int) -> None:
         raise InvalidArgumentError(f"Input batch size did not match output batch size: {batch} vs. {got}")
 
 
-def _classifications(outputs: TensorMap, batch: int) -> ClassifyResult:
+def classifications(outputs: TensorMap, batch: int) -> ClassifyResult:
+    """A classify signature's `scores` [batch, classes] (DT_FLOAT) and/or `classes` (DT_STRING)
+    as (label, score) pairs per row (`classifier.cc` `PostProcessClassificationResult`).
+
+    Raises:
+      ServingError: INVALID_ARGUMENT for a wrong dtype, batch size or rank.
+    """
     scores, classes = outputs.get("scores"), outputs.get("classes")
     for name, array, kind in (("scores", scores, "f"), ("classes", classes, "O")):
         if array is None:
@@ -222,7 +237,13 @@ def _classifications(outputs: TensorMap, batch: int) -> ClassifyResult:
     return results
 
 
-def _regressions(outputs: TensorMap, batch: int) -> List[float]:
+def regressions(outputs: TensorMap, batch: int) -> List[float]:
+    """A regress signature's `outputs` ([batch] or [batch, 1], DT_FLOAT) as one float per row
+    (`regressor.cc` `PostProcessRegressionResult`).
+
+    Raises:
+      InvalidArgumentError: a wrong dtype, batch size or shape.
+    """
     array = outputs["outputs"]
     if array.dtype.kind != "f":
         raise InvalidArgumentError(f"Expected output Tensor of {dt.DataType.Name(dt.DT_FLOAT)}.")

@@ -29,8 +29,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_log_pb2, regression_pb2
 
-from serving.api.grpc_service import _example_bytes as example_bytes
-from serving.api.service import _classifications, _examples_tensor, _method_signature, _regressions
+from serving.api.service import classifications, examples_tensor, method_signature, regressions
+from serving.codec.examples import example_bytes
 from serving.core.errors import Code, InvalidArgumentError, ServingError, UnimplementedError
 from serving.core.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, INIT_OP_SIGNATURE, REGRESS_METHOD, Servable,
                                    status_from_exception)
@@ -101,13 +101,13 @@ def _run_predict(servable: Servable, request: predict_pb2.PredictRequest) -> Non
 
 
 def _run_examples(servable: Servable, request: Any, method: str, kind: str) -> None:
-    signature = _method_signature(servable, request.model_spec.signature_name, method, kind)
-    examples = example_bytes(request)
-    outputs = signature.run(_examples_tensor(examples))
+    signature = method_signature(servable, request.model_spec.signature_name, method, kind)
+    examples = example_bytes(request.input)
+    outputs = signature.run(examples_tensor(examples))
     if method == CLASSIFY_METHOD:
-        _classifications(outputs, len(examples))
+        classifications(outputs, len(examples))
     else:
-        _regressions(outputs, len(examples))
+        regressions(outputs, len(examples))
 
 
 def run_warmup_record(servable: Servable, log: prediction_log_pb2.PredictionLog) -> None:

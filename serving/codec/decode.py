@@ -202,9 +202,12 @@ def decode_predict_inputs(doc: Mapping[str, Any], specs: Mapping[str, TensorSpec
     Args:
       doc: the parsed request object.
       specs: the signature's inputs, alias -> spec (must be non-empty).
-      max_rows: safety limit on batch rows (instances, or dim 0 of columnar tensors).
+      max_rows: safety limit on batch rows (instances, or dim 0 of columnar tensors), checked on
+        the parsed lists before any value is converted.
     Returns:
       The tensors and the request format, which decides the response shape.
+    Raises:
+      InvalidArgumentError: TF Serving's messages for malformed requests; ours past `max_rows`.
     """
     has_instances, has_inputs = "instances" in doc, "inputs" in doc
     if has_instances and has_inputs:
@@ -223,11 +226,12 @@ def decode_predict_inputs(doc: Mapping[str, Any], specs: Mapping[str, TensorSpec
         check_rows(len(instances), max_rows)
         return _decode_instances(instances, specs), RequestFormat.ROW
     if has_inputs:
-        tensors = _decode_inputs(doc["inputs"], specs)
-        for tensor in tensors.values():
-            if tensor.ndim:
-                check_rows(tensor.shape[0], max_rows)
-        return tensors, RequestFormat.COLUMNAR
+        inputs = doc["inputs"]
+        named = type(inputs) is dict and not is_b64_object(inputs)
+        for value in ([inputs[name] for name in specs if name in inputs] if named else [inputs]):
+            if type(value) is list:  # its length is the tensor's dim 0: refused before any conversion
+                check_rows(len(value), max_rows)
+        return _decode_inputs(inputs, specs), RequestFormat.COLUMNAR
     raise InvalidArgumentError("Missing 'inputs' or 'instances' key")
 
 

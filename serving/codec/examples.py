@@ -6,11 +6,13 @@ integers and booleans -> int64_list, strings and `{"b64": ...}` -> bytes_list.
 """
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from tensorflow.core.example import example_pb2, feature_pb2
+from tensorflow_serving.apis import input_pb2
 
 from common.limits import INT64_MAX, INT64_MIN, UINT64_MAX
+from serving.codec.decode import check_rows
 from serving.codec.json_leaves import decode_b64, is_b64_object, to_bytes
 from serving.core.errors import InvalidArgumentError
 from serving.codec.json_write import PrettyWriter, debug_string, format_decimal, json_type_name
@@ -125,3 +127,29 @@ def encode_regress_results(values: Sequence[float]) -> bytes:
     writer.end_array()
     writer.end_object()
     return writer.getvalue().encode("utf-8", "surrogateescape")
+
+
+def example_bytes(request_input: input_pb2.Input, max_rows: Optional[int] = None) -> List[bytes]:
+    """The serialized tf.Examples of a Classify/Regress request's `input` (gRPC, warmup records).
+
+    `example_list_with_context`: each example is the context's bytes followed by the example's
+    (protobuf merges concatenated messages), as TF Serving's `InputToSerializedExampleTensor`.
+    `max_rows`: our `--max_instances_per_request` cap (`decode.check_rows`); None: no cap (warmup).
+
+    Raises:
+      InvalidArgumentError: the input is empty ("Input is empty", as TF Serving), or more than
+        `max_rows` examples.
+    """
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        examples = request_input.example_list.examples
+        if max_rows is not None:
+            check_rows(len(examples), max_rows)
+        return [e.SerializeToString() for e in examples]
+    if kind == "example_list_with_context":
+        data = request_input.example_list_with_context
+        if max_rows is not None:
+            check_rows(len(data.examples), max_rows)
+        context = data.context.SerializeToString()
+        return [context + e.SerializeToString() for e in data.examples]
+    raise InvalidArgumentError("Input is empty")

@@ -4,21 +4,57 @@ Accepts `NaN`/`Infinity` literals, ignores bytes after the top-level value and k
 UTF-8 inside strings (as surrogate escapes). orjson handles the common strict case; the stdlib
 decoder handles the rest, and its errors are translated to rapidjson's English messages.
 
+Numbers as rapidjson reads them: integers outside int64/uint64 become doubles, and a number whose
+value overflows a double (a 1,000-digit integer, `1e400`) is an error, `Number too big to be stored in
+double.` at the number's offset (`kParseErrorNumberTooBig`), never Infinity. orjson refuses such
+numbers too, so they take the stdlib path, whose number hooks apply this rule.
+
 Two limits are ours (rapidjson accepts any depth its stack allows and numbers of any length):
 nesting depth and digits per number, checked on the bytes before parsing (`check_json_limits`).
 """
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any, Dict, List
 
 import orjson
 
 from serving.core.errors import InvalidArgumentError
+from common.limits import INT64_MIN, UINT64_MAX
 from serving.codec.json_write import debug_string
 from serving.http.limits import JSON_DEPTH_FLAG, JSON_NUMBER_DIGITS_FLAG, HttpLimits
 
-_DECODER = json.JSONDecoder()
+NUMBER_TOO_BIG = "Number too big to be stored in double."
+"""rapidjson's `kParseErrorNumberTooBig` message."""
+
+
+class _NumberTooBig(Exception):
+    """Raised by the number hooks; `literal` is the number as written."""
+
+    def __init__(self, literal: str) -> None:
+        super().__init__(literal)
+        self.literal = literal
+
+
+def _parse_float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise _NumberTooBig(literal)
+    return value
+
+
+def _parse_int(literal: str) -> Any:
+    if len(literal) <= 21:  # sign and 20 digits: uint64's maximum has 20
+        value = int(literal)
+        if INT64_MIN <= value <= UINT64_MAX:
+            return value
+    return _parse_float(literal)  # rapidjson (and orjson): a double, an error if it overflows
+
+
+_DECODER = json.JSONDecoder(parse_float=_parse_float, parse_int=_parse_int)
+_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _WHITESPACE = " \t\n\r"
 _PY_TO_RAPIDJSON = {
     "Expecting value": "Invalid value.",
@@ -66,7 +102,8 @@ def check_json_limits(body: bytes, max_depth: int, max_number_digits: int) -> No
     Bytes inside strings never count (a string of 5,000 digits or of `[` is fine). The whole body is
     scanned, including bytes after the top-level value. Cost (docs/performance.md): a body with no
     more than `max_depth` brackets and no run of more than `max_number_digits` number characters
-    takes two `translate`s, a `find` and a `count`, all in C; otherwise the brackets are matched
+    takes two `count`s (a body with no more openers than `max_depth` cannot nest deeper), else two
+    `translate`s, a `find` and a `count`, all in C; otherwise the brackets are matched
     in that copy holding only brackets (and quotes, if a string holds brackets), at most
     `max_depth` + 1 passes of `bytes.replace`.
 
@@ -77,6 +114,8 @@ def check_json_limits(body: bytes, max_depth: int, max_number_digits: int) -> No
         needle = b"0" * (max_number_digits + 1)
         if body.translate(_NUMBER_MASK).find(needle) >= 0:
             _check_numbers(_outside_strings(_unescaped(body)), needle)
+    if body.count(b"[") + body.count(b"{") <= max_depth:  # too few openers to nest deeper (usual bodies)
+        return
     skeleton = _unescaped(body).translate(_BRACKETS, _NOT_STRUCTURE)  # `[` for `[{`, `]` for `]}`, `"`
     if skeleton.count(b"[") > max_depth:
         _check_depth(skeleton, max_depth)
@@ -138,8 +177,17 @@ def _parse_lenient(body: bytes) -> Any:
         ) from None
     except RecursionError:
         raise InvalidArgumentError("JSON Parse error: Document nesting too deep.") from None
-    except ValueError:  # an integer longer than sys.get_int_max_str_digits() (4300 digits)
-        raise InvalidArgumentError("JSON Parse error: Number too big to be stored in double.") from None
+    except _NumberTooBig as err:
+        raise InvalidArgumentError(
+            f"JSON Parse error: {NUMBER_TOO_BIG} at offset: {_number_offset(text, err.literal)}") from None
+
+
+def _number_offset(text: str, literal: str) -> int:
+    """Where the first number written as `literal` starts outside strings (rapidjson reports the
+    number's start offset); computed only on this error path."""
+    masked = _STRING_RE.sub(lambda m: " " * len(m.group()), text)
+    found = re.search(r"(?<![0-9.eE+-])" + re.escape(literal) + r"(?![0-9.eE+-])", masked)
+    return found.start() if found else 0
 
 
 def _rapidjson_message(err: json.JSONDecodeError, text: str) -> str:

@@ -28,6 +28,8 @@ from serving.core.version_policy import (ActionKind, VersionPolicy, VersionSnaps
                                     next_action)
 
 LOG = logging.getLogger(__name__)
+SETTLE_REPOLL_MARGIN_SECONDS = 0.05
+"""A settling version is polled again this long after its settle time ends (clock rounding)."""
 LoadFn = Callable[[ServableId, Path], Servable]
 LoadObserver = Callable[[str, bool, float], None]
 """Called after each load attempt with (version path, succeeded, microseconds)."""
@@ -90,6 +92,8 @@ class ModelManager:
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
+        self._replan = threading.Event()
+        """Set when a poll (on any thread) leaves a version settling: the polling thread recomputes its wait."""
         self._thread: Optional[threading.Thread] = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -117,6 +121,8 @@ class ModelManager:
                         record.is_aspired = version in aspired
                 self._reconcile(model)
             self._collect_closed()
+            if any(model.source.seconds_until_settled() is not None for model in self._models.values()):
+                self._replan.set()
 
     def _reconcile(self, model: _Model) -> None:
         while not self._stop.is_set():
@@ -210,7 +216,7 @@ class ModelManager:
                         pending = True
             if failed or not pending:
                 return failed
-            self._stop.wait(max(self._poll_seconds, 0.1))
+            self._stop.wait(max(self.seconds_until_next_poll(self._poll_seconds), 0.1))
         return []
 
     def start(self) -> None:
@@ -220,16 +226,32 @@ class ModelManager:
         self._thread = threading.Thread(target=self._run, name="model-manager", daemon=True)
         self._thread.start()
 
+    def seconds_until_next_poll(self, interval: float) -> float:
+        """`interval`, shortened to when the first version folder seen settling settles (plus
+        `SETTLE_REPOLL_MARGIN_SECONDS`), so it loads then rather than a whole poll interval later."""
+        for model in list(self._models.values()):
+            due = model.source.seconds_until_settled()
+            if due is not None:
+                interval = min(interval, due + SETTLE_REPOLL_MARGIN_SECONDS)
+        return interval
+
     def _run(self) -> None:
-        while not self._stop.wait(self._poll_seconds):
+        next_poll = time.monotonic() + self._poll_seconds
+        while not self._stop.is_set():
+            self._replan.clear()
+            wait = self.seconds_until_next_poll(next_poll - time.monotonic())
+            if wait > 0 and (self._replan.wait(wait) or self._stop.is_set()):
+                continue  # another poll left a version settling, or stop(): plan again
             try:
                 self.poll_once()
             except Exception:  # a poll must never kill the manager thread
                 LOG.exception("Model poll failed")
+            next_poll = time.monotonic() + self._poll_seconds
 
     def interrupt(self) -> None:
         """Ends `wait_until_available` and polling soon; safe from a signal handler (no join)."""
         self._stop.set()
+        self._replan.set()
 
     @property
     def interrupted(self) -> bool:
@@ -237,6 +259,7 @@ class ModelManager:
 
     def stop(self) -> None:
         self._stop.set()
+        self._replan.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
 

@@ -12,11 +12,13 @@ still unloads everything, as in TF Serving.
 Our extension, on top of TF Serving: a version is only reported once it looks complete. It must
 hold `saved_model.pb`/`.pbtxt`, and its files must have settled: either every file and folder in
 it has an inode change time (`st_ctime`, which copy tools cannot back-date, unlike `st_mtime`) at
-least `settle_seconds` old, or our polls have seen the same listing (names, sizes, mtimes) for
+least `settle_seconds` old, or our polls have seen the same listing (names, sizes, mtimes, modes) for
 `settle_seconds`. A folder whose files arrive seconds apart is therefore not loaded half-written
 as long as the gaps are shorter than `settle_seconds`; a folder written earlier and renamed into
-place is picked up at once. If a load fails anyway, `recheck` tells the manager when the folder
-changes, so the load is retried once the new files settle.
+place is picked up at once. A version seen unsettled is polled again as soon as its settle time ends
+(`seconds_until_settled`, used by the manager), not only at the next full poll interval. If a load
+fails anyway, `recheck` tells the manager when the folder changes, so the load is retried once the
+new files settle.
 """
 from __future__ import annotations
 
@@ -33,8 +35,9 @@ from serving.constants import DEFAULT_SETTLE_SECONDS
 
 LOG = logging.getLogger(__name__)
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-Fingerprint = Tuple[Tuple[str, int, int], ...]
-"""(relative path, size, mtime ns) of every file and folder under a version folder, sorted."""
+Fingerprint = Tuple[Tuple[str, int, int, int], ...]
+"""(relative path, size, mtime ns, mode) of every file and folder under a version folder, sorted.
+The mode counts so that a load that failed on permissions is retried once they are fixed."""
 
 
 def parse_version(name: str) -> Optional[int]:
@@ -67,7 +70,7 @@ def fingerprint(path: Path) -> Tuple[Fingerprint, float]:
             except FileNotFoundError:
                 continue
             entries.append((os.path.relpath(full, path), st.st_size if stat.S_ISREG(st.st_mode) else -1,
-                            st.st_mtime_ns))
+                            st.st_mtime_ns, st.st_mode))
             newest = max(newest, st.st_ctime)
     return tuple(sorted(entries)), newest
 
@@ -79,8 +82,9 @@ class FileSystemVersionSource:
         self.name = name
         self.base_path = base_path
         self.settle_seconds = settle_seconds
-        self._pending: Dict[int, Tuple[Fingerprint, float]] = {}
-        """Versions not yet settled: their last listing and when (monotonic) it last changed."""
+        self._pending: Dict[int, Tuple[Fingerprint, float, float]] = {}
+        """Versions not yet settled: their last listing, when (monotonic) it last changed, and when
+        (monotonic) the version settles if nothing changes meanwhile."""
         self._stable: Dict[int, Fingerprint] = {}
         """Versions reported complete, with their listing at that time (for `recheck`)."""
         self._warned_empty = False
@@ -158,8 +162,10 @@ class FileSystemVersionSource:
         now = time.monotonic()
         previous = self._pending.get(version)
         since = previous[1] if previous is not None and previous[0] == listing else now
-        self._pending[version] = (listing, since)
-        if time.time() - newest_change >= self.settle_seconds or now - since >= self.settle_seconds:
+        unchanged_for = time.time() - newest_change
+        due = now + self.settle_seconds - max(unchanged_for, now - since)
+        self._pending[version] = (listing, since, due)
+        if unchanged_for >= self.settle_seconds or now - since >= self.settle_seconds:
             del self._pending[version]
             self._stable[version] = listing
             return True
@@ -181,5 +187,13 @@ class FileSystemVersionSource:
         if listing == reported:
             return False
         del self._stable[version]
-        self._pending[version] = (listing, time.monotonic())
+        now = time.monotonic()
+        self._pending[version] = (listing, now, now + self.settle_seconds)
         return True
+
+    def seconds_until_settled(self) -> Optional[float]:
+        """Seconds until the first version seen unsettled by the last poll settles, if its files do
+        not change meanwhile (0 if that time has passed); None if no version is waiting to settle.
+        The caller polls again then, so a settling version loads as soon as it can."""
+        dues = [due for _, _, due in list(self._pending.values())]
+        return max(min(dues) - time.monotonic(), 0.0) if dues else None

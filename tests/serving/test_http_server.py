@@ -21,6 +21,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from common.facts import PROJECT_ROOT
+from serving.constants import DEFAULT_MAX_REQUEST_BYTES
 from serving.core.manager import ModelConfig
 from serving.http.limits import HttpLimits
 from serving.http.server import ACCEPT_ERROR_MESSAGE
@@ -192,6 +193,26 @@ def test_large_bodies_decoded_off_the_loop_get_the_same_answers(tmp_path: Path, 
     assert reply[0] == 404
 
 
+def test_a_15_mb_body_over_the_row_limit_is_400_and_others_are_answered_meanwhile(
+        tmp_path: Path, model_store: Path, server_factory: ServerFactory) -> None:
+    install(model_store, "tf2_v1", tmp_path / "half", 1)
+    served = server_factory((ModelConfig("half", tmp_path / "half"),), max_request_bytes=DEFAULT_MAX_REQUEST_BYTES)
+    rows = 15_000_000 // 4
+    body = b'{"instances": [' + b"1.0," * (rows - 1) + b"1.0]}"  # 15 MB, under --max_request_bytes
+    head = (b"POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    with socket.create_connection(("127.0.0.1", served.rest_port), timeout=60) as big:
+        big.sendall(head + body[: len(body) // 2])
+        assert post(served.rest_port, "/v1/models/half:predict", PREDICT)[0] == 200  # while the body arrives
+        big.sendall(body[len(body) // 2:])
+        assert post(served.rest_port, "/v1/models/half:predict", PREDICT)[0] == 200  # while it is decoded
+        data = read_to_eof(big)
+    assert responses(data) == [b"HTTP/1.1 400 Bad Request"]
+    assert json.loads(data.split(b"\r\n\r\n", 1)[1]) == {"error": (
+        f"Request has {rows} instances, more than the limit of {served.config.max_instances} per request "
+        "(--max_instances_per_request)")}
+
+
 def test_a_client_that_never_reads_holds_bounded_memory_and_others_are_served(served: ModelServer) -> None:
     many = b"GET /v1/models/half HTTP/1.1\r\nHost: x\r\n\r\n" * 50_000  # 2 MB of requests, 12 MB of answers
     hog = socket.socket()
@@ -277,9 +298,8 @@ def processes() -> Iterator[List[subprocess.Popen]]:
 
 def test_accept_failures_are_logged_once(tmp_path: Path, model_store: Path,
                                          processes: List[subprocess.Popen]) -> None:
-    # One poll only, and the version just installed counts as settled (its folder is not being copied).
-    proc, port = start_server(tmp_path, model_store, "--file_system_poll_wait_seconds=3600",
-                              "--file_system_settle_seconds=0")
+    # No poll after start-up (the version just installed loads when it settles, not an hour later).
+    proc, port = start_server(tmp_path, model_store, "--file_system_poll_wait_seconds=3600")
     processes.append(proc)
     soft, hard = resource.prlimit(proc.pid, resource.RLIMIT_NOFILE)
     open_fds = len(os.listdir(f"/proc/{proc.pid}/fd"))
@@ -357,6 +377,14 @@ def test_json_within_the_limits_is_parsed(served: ModelServer, body: bytes, stat
         error = error_of(reply)
         assert "Number too long" not in error and "nesting too deep" not in error
         assert message is None or error == message
+
+
+@pytest.mark.parametrize("number", [b"1" * 1000, b"-1e400"])
+def test_a_number_that_overflows_a_double_is_400_as_in_tf_serving(served: ModelServer, number: bytes) -> None:
+    """rapidjson's kParseErrorNumberTooBig, at the number's offset (was: Infinity, then 200)."""
+    reply = post(served.rest_port, "/v1/models/half:predict", b'{"instances": [' + number + b"]}")
+    assert reply[0] == 400
+    assert error_of(reply) == "JSON Parse error: Number too big to be stored in double. at offset: 15"
 
 
 @pytest.mark.parametrize("offload", [None, 16])  # decoded on the loop / on the worker thread

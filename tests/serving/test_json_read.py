@@ -86,3 +86,28 @@ def test_the_depth_ceiling_is_the_limit_that_applies(leaf: bytes) -> None:
     for _ in range(levels):  # the object, then levels - 1 arrays
         doc = doc["a"] if isinstance(doc, dict) else doc[0]
     assert isinstance(doc, float)
+
+
+TOO_BIG = "JSON Parse error: Number too big to be stored in double. at offset: {}"
+
+
+@pytest.mark.parametrize("body, offset", [
+    (b'{"n": ' + b"1" * 1000 + b"}", 6),  # 1,000 digits: within the digits limit, beyond a double
+    (b'{"n": 1' + b"0" * 309 + b"}", 6),  # 1e309 written as an integer (1e308 fits)
+    (b'{"s": "1e400", "n": [1, -1e400]}', 24),  # the same text inside a string is not the number
+    (b'{"n": [0.5, 2.5e308]}', 12),
+])
+def test_numbers_that_overflow_a_double_are_refused_as_rapidjson_does(body: bytes, offset: int) -> None:
+    with pytest.raises(InvalidArgumentError) as raised:
+        parse_json(body)
+    assert str(raised.value) == TOO_BIG.format(offset)
+
+
+@pytest.mark.parametrize("tail", [b"", b', "z": NaN'])  # orjson's path, and the stdlib's (NaN)
+def test_integers_outside_64_bits_become_doubles_as_in_rapidjson(tail: bytes) -> None:
+    doc = parse_json(b'{"u": 18446744073709551615, "i": -9223372036854775808, "big": -9223372036854775809, '
+                     b'"e": 1' + b"0" * 300 + b', "tiny": 1e-400' + tail + b"}")
+    assert doc["u"] == 2**64 - 1 and type(doc["u"]) is int
+    assert doc["i"] == -(2**63) and type(doc["i"]) is int
+    assert doc["big"] == -9.223372036854776e18 and type(doc["big"]) is float
+    assert doc["e"] == 1e300 and doc["tiny"] == 0.0

@@ -2,6 +2,7 @@
 missing base path is logged once and polled, and only bad flags or config exit at once."""
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
@@ -62,11 +63,13 @@ def test_interrupt_ends_a_start_still_waiting_for_its_models(tmp_path: Path) -> 
     server.stop()
 
 
-def _serve_logged(log_path: Path, base: Path, *flags: str) -> subprocess.Popen:  # type: ignore[type-arg]
-    """`python -m serving` for model `m` at `base`, its output going to `log_path`."""
+def _serve_logged(log_path: Path, base: Path, *flags: str,
+                  wrapper: tuple = ()) -> subprocess.Popen:  # type: ignore[type-arg]
+    """`python -m serving` for model `m` at `base` (run under `wrapper`, a command prefix), its output
+    going to `log_path`."""
     with open(log_path, "w") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "serving", f"--model_base_path={base}", "--model_name=m", *flags],
+            [*wrapper, sys.executable, "-m", "serving", f"--model_base_path={base}", "--model_name=m", *flags],
             cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -125,3 +128,74 @@ def test_grpc_port_in_use_is_an_os_error_for_one_line(tmp_path: Path, model_stor
         port = taken.getsockname()[1]
         with pytest.raises(OSError, match=f"Could not bind gRPC port 127.0.0.1:{port}"):
             server_factory((ModelConfig("m", tmp_path / "m"),), grpc_port=port)
+
+
+WITHOUT_FILE_MODE_BYPASS = ("setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                            "--inh-caps=-dac_override,-dac_read_search")
+"""Runs a command as root without the capabilities that let root ignore file modes, so a mode-000
+folder really fails with EACCES (the tests run as root, where `chmod` alone blocks nothing)."""
+
+
+def test_an_unreadable_version_folder_is_not_loaded_until_it_is_readable(tmp_path: Path, model_store: Path) -> None:
+    base = tmp_path / "m"
+    install(model_store, "tf2_v1", base, 1)
+    v2 = install(model_store, "tf2_v2", base, 2)
+    (v2 / "variables").chmod(0)  # EACCES listing it: the version cannot be checked for completeness
+    rest = free_port()
+    log_path = tmp_path / "server.log"
+    process = _serve_logged(log_path, base, f"--port={free_port()}", f"--rest_api_port={rest}",
+                            "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5",
+                            wrapper=WITHOUT_FILE_MODE_BYPASS)
+    try:
+        _wait_for_line(process, log_path, "Exporting HTTP/REST API", time.monotonic() + 120)
+        time.sleep(1.0)  # five more polls see the folder unreadable
+        status = get(rest, "/v1/models/m")
+        assert status[0] == 200 and [v["version"] for v in json.loads(status[2])["model_version_status"]] == ["1"]
+        assert log_path.read_text().count("Cannot read version folder") == 1  # logged once, not per poll
+        assert "Permission denied" in log_path.read_text()
+        (v2 / "variables").chmod(0o755)
+        deadline = time.monotonic() + 60
+        while json.loads(get(rest, "/v1/models/m/versions/2")[2]).get("model_version_status", [{}])[0].get(
+                "state") != "AVAILABLE":
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+    finally:
+        (v2 / "variables").chmod(0o755)
+        process.terminate()
+        process.wait(timeout=60)
+    assert "Traceback" not in log_path.read_text()
+
+
+def test_a_load_failed_on_permissions_is_retried_once_they_are_fixed(tmp_path: Path, model_store: Path) -> None:
+    base = tmp_path / "m"
+    install(model_store, "tf2_v1", base, 1)
+    staging = install(model_store, "tf2_v2", tmp_path, 2)
+    data = next((staging / "variables").glob("variables.data-*"))
+    data.chmod(0)  # the folder lists fine (it settles), but the load cannot read the weights: EACCES
+    rest = free_port()
+    log_path = tmp_path / "server.log"
+    process = _serve_logged(log_path, base, f"--port={free_port()}", f"--rest_api_port={rest}",
+                            "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5",
+                            "--max_num_load_retries=0", wrapper=WITHOUT_FILE_MODE_BYPASS)
+
+    def v2_state() -> str:
+        found = json.loads(get(rest, "/v1/models/m/versions/2")[2]).get("model_version_status", [{}])[0]
+        return f"{found.get('state')} {found.get('status', {}).get('error_message', '')}"
+
+    try:
+        _wait_for_line(process, log_path, "Exporting HTTP/REST API", time.monotonic() + 120)
+        staging.rename(base / "2")
+        data = base / "2" / "variables" / data.name
+        deadline = time.monotonic() + 60
+        while not v2_state().startswith("END"):
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        assert "ermission denied" in v2_state()
+        data.chmod(0o644)  # only the mode changes: the listing's sizes and mtimes stay
+        while v2_state() != "AVAILABLE ":
+            assert time.monotonic() < deadline + 60, log_path.read_text()
+            time.sleep(0.2)
+    finally:
+        data.chmod(0o644)
+        process.terminate()
+        process.wait(timeout=60)

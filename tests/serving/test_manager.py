@@ -155,3 +155,40 @@ def test_leases_keep_a_retired_session_open_until_released(tmp_path: Path, model
     assert graph() is None
     served = manager.get("m")
     assert served.id.version == 2 and not served.closed
+
+
+def _versions(manager: ModelManager) -> List[tuple]:
+    return [(s.version, s.state) for s in manager.status("m")]
+
+
+def test_start_up_loads_a_fresh_version_when_it_settles_not_a_poll_interval_later(
+        tmp_path: Path, model_store: Path) -> None:
+    install(model_store, "tf2_v1", tmp_path / "m", 1)  # just copied: not settled at the first poll
+    manager = ModelManager([ModelConfig("m", tmp_path / "m")], lambda sid, path: Servable.load(sid, path),
+                           poll_seconds=3600, settle_seconds=1.0)
+    failures: List[List[str]] = []
+    waiting = threading.Thread(target=lambda: failures.append(manager.wait_until_available()))
+    waiting.start()
+    waiting.join(timeout=60)  # the next full poll would be an hour away
+    manager.interrupt()
+    waiting.join()
+    assert failures == [[]] and _versions(manager) == [(1, ModelState.AVAILABLE)]
+
+
+def test_a_version_seen_settling_is_polled_again_when_its_settle_time_ends(
+        tmp_path: Path, model_store: Path) -> None:
+    base = tmp_path / "m"
+    install(model_store, "tf2_v1", base, 1)
+    manager = ModelManager([ModelConfig("m", base)], lambda sid, path: Servable.load(sid, path),
+                           poll_seconds=3600, settle_seconds=1.0)
+    waiting = threading.Thread(target=manager.wait_until_available)
+    waiting.start()
+    waiting.join(timeout=60)
+    manager.start()
+    try:
+        install(model_store, "tf2_v2", base, 2)
+        manager.poll_once()  # a poll (here: this thread's; a config reload's or the poller's) sees v2 copied just now
+        assert _versions(manager) == [(1, ModelState.AVAILABLE)]
+        wait_for(lambda: _versions(manager)[0] == (2, ModelState.AVAILABLE), timeout=30)
+    finally:
+        manager.stop()

@@ -66,6 +66,15 @@ def test_builder_makes_classify_and_regress_requests_from_examples(model_store: 
     assert tf.make_ndarray(predict.inputs["x"]).shape == (1, 1)  # declared [-1, 1]
 
 
+def test_classify_and_regress_records_replay(model_store: Path) -> None:
+    servable = Servable.load(ServableId("tf1", 1), model_store / "tf1")
+    logs = warmup.build_warmup_records(warmup.signature_defs(model_store / "tf1"), {"x": 4.0},
+                                       only=TF1_SIGNATURES)
+    for log in logs:
+        warmup.run_warmup_record(servable, log)  # raises on any failure
+    assert {log.WhichOneof("log_type") for log in logs} == {"predict_log", "classify_log", "regress_log"}
+
+
 def test_builder_refuses_a_signature_the_row_cannot_fill(model_store: Path) -> None:
     defs = warmup.signature_defs(model_store / "tf2_v1")
     with pytest.raises(ValueError, match="signature churn: input Age"):
