@@ -26,8 +26,9 @@ from pipeline import progress
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 _INTERRUPTED = "\ninterrupted: outputs of finished components are kept and reused by the next run"
-_COMPONENT_COUNT = 13
-"""Components of a run without --require-beat-reference (which adds ReferenceGate): 11 + ServingCheck + ReferenceModels."""
+_COMPONENT_COUNT = 14
+"""Components of a run without --require-beat-reference (which adds ReferenceGate): 11 + ServingCheck + ReferenceModels
++ RecallGate."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +74,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         "data's columns are the bundled data's, else inferred and saved as <output>/schema.pbtxt")
     parser.add_argument("--min-auc", type=_unit_interval, default=defaults.min_auc,
                         help="bless the model only if its overall eval AUC is at least this")
+    parser.add_argument("--threshold", type=_open_unit_interval, default=None,
+                        help="decision threshold of the served `churn` output, on the calibrated churn probability "
+                        "(default: the F1-optimal threshold on the validation split)")
     parser.add_argument("--max-epochs", type=_positive_int, default=None,
                         help="upper bound on training epochs (early stopping usually ends sooner)")
     parser.add_argument("--require-beat-reference", action="store_true",
@@ -101,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         schema=None if args.schema in (cfg.INFER_SCHEMA, cfg.AUTO) else Path(args.schema).resolve(),
         min_auc=args.min_auc,
         max_epochs=args.max_epochs,
+        threshold=args.threshold,
         require_beat_reference=args.require_beat_reference,
         beam_args=beam_args,
     )
@@ -332,6 +337,15 @@ def _unit_interval(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
+
+
+def _open_unit_interval(text: str) -> float:
+    from modules.threshold import check_value
+
+    try:
+        return check_value(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text}") from None
 
 
 def _positive_int(text: str) -> int:

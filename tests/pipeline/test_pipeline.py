@@ -26,11 +26,11 @@ def test_components_in_a_valid_order(tmp_path: Path) -> None:
     assert sorted(order) == sorted([
         "CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataValidationGate",
         "Transform", "Trainer", "ChurnFactors", "ReferenceModels", "latest_blessed_model_resolver", "Evaluator",
-        "ServingCheck",
+        "RecallGate", "ServingCheck",
         "Pusher",
     ])
     chain = ["CsvExampleGen", "StatisticsGen", "ExampleValidator", "DataValidationGate", "Transform", "Trainer",
-             "Evaluator", "Pusher"]
+             "Evaluator", "RecallGate", "Pusher"]
     assert [order.index(c) for c in chain] == sorted(order.index(c) for c in chain)
     assert order.index("Trainer") < order.index("ChurnFactors")
     assert order.index("Trainer") < order.index("ReferenceModels")
@@ -53,8 +53,12 @@ def test_reference_models_read_the_raw_splits_and_the_trained_model_with_the_eva
     assert reference.inputs["model"] is components["Trainer"].outputs["model"]
     assert reference.exec_properties["label_key"] == "Target_Churn"
     assert json.loads(reference.exec_properties["slice_keys"]) == ["Gender"]
-    assert "ReferenceGate" not in components  # off by default: the Pusher reads the Evaluator's blessing
-    assert components["Pusher"].inputs["model_blessing"] is components["Evaluator"].outputs["blessing"]
+    assert "ReferenceGate" not in components  # off by default: RecallGate reads the Evaluator's blessing
+    recall = components["RecallGate"]
+    assert recall.inputs["model_blessing"] is components["Evaluator"].outputs["blessing"]
+    assert recall.inputs["evaluation"] is components["Evaluator"].outputs["evaluation"]
+    assert recall.inputs["model"] is components["Trainer"].outputs["model"]
+    assert components["Pusher"].inputs["model_blessing"] is recall.outputs["blessing"]
 
 
 def test_require_beat_reference_puts_the_reference_gate_between_evaluator_and_pusher(tmp_path: Path) -> None:
@@ -66,7 +70,8 @@ def test_require_beat_reference_puts_the_reference_gate_between_evaluator_and_pu
     assert gate.inputs["model_blessing"] is components["Evaluator"].outputs["blessing"]
     assert gate.inputs["reference"] is components["ReferenceModels"].outputs["reference"]
     assert gate.inputs["model"] is components["Trainer"].outputs["model"]
-    assert components["Pusher"].inputs["model_blessing"] is gate.outputs["blessing"]
+    assert components["RecallGate"].inputs["model_blessing"] is gate.outputs["blessing"]
+    assert components["Pusher"].inputs["model_blessing"] is components["RecallGate"].outputs["blessing"]
     assert components["ReferenceModels"].exec_properties["code_fingerprint"] == "r1"
 
 
