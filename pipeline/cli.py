@@ -204,8 +204,10 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
             status, exit_code = "stopped_by_data_validation", EXIT_DATA_VALIDATION
         else:
             status, exit_code, error = "failed", EXIT_FAILED, f"{type(e).__name__}: {e}"
-            if verbose:
-                traceback.print_exc()
+            # With --verbose on the terminal; otherwise into <output>/pipeline.log (stderr is diverted
+            # there), the file the error message points to.
+            traceback.print_exc()
+            sys.stderr.flush()
     from pipeline.run_summary import build_summary, format_summary, write_summary
 
     summary.update(build_summary({}))  # every documented key is present, whatever happens next
