@@ -3,8 +3,8 @@
 - Telco-style file: a number column holding a single space for new customers and a Yes/No label; it
   must train, write a summary any JSON parser reads, and score with the blanks reported cell by cell.
 - 2 % churn: the decision threshold is chosen on the validation split, the model still ranks usefully
-  (top-decile lift >= 2), scoring gives actions to the customers above the threshold, and the same
-  run with a threshold no churner reaches is refused (exit 4) with the reason.
+  (top-decile lift >= 2), scoring gives actions to the customers above the threshold, and RecallGate
+  refuses the same model with a threshold no churner reaches, with the reason (on the run's own output).
 - Spaces in column names: trains, serves under the mapped names, and the client and scoring send the
   file as it is.
 """
@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from ml_metadata.proto import metadata_store_pb2
 
 from insights.recommend import load_rules
 from modules import threshold
-from pipeline import report, run_summary
-from pipeline.cli import EXIT_NOT_BLESSED
+from pipeline import recall_gate, report, run_summary
 from pipeline.config import PROJECT_ROOT, PipelineConfig
-from tests.e2e.conftest import run_pipeline, versions
+from tests.e2e.conftest import run_pipeline
 from tests.e2e.test_insights_score import run_cli
 from tests.e2e.test_serving_pipeline_model import serve
 from tests.field_cases import BLANK_NUMBERS, CHURN_RATE_2PCT, SPACES_IN_NAMES
@@ -86,13 +86,14 @@ def two_percent(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("two_percent")
     proc, summary = run_pipeline(tmp, "--data", str(CHURN_RATE_2PCT), "--max-epochs", "8")
     outputs = run_summary.collect_outputs(PipelineConfig(output=tmp / "out").metadata_path)
-    predictions = report.eval_predictions(run_summary.single_artifact(outputs, "Evaluator", "evaluation").uri,
+    evaluation = run_summary.single_artifact(outputs, "Evaluator", "evaluation").uri
+    predictions = report.eval_predictions(evaluation,
                                           run_summary.single_artifact(outputs, "CsvExampleGen", "examples").uri)
-    return tmp, proc, summary, predictions[report.CANDIDATE]
+    return tmp, proc, summary, predictions[report.CANDIDATE], evaluation
 
 
 def test_two_percent_churn_ranks_usefully_and_its_threshold_flags_churners(two_percent) -> None:
-    tmp, proc, summary, candidate = two_percent
+    tmp, proc, summary, candidate, _ = two_percent
     assert proc.returncode == 0, proc.stdout + proc.stderr
     chosen = summary["threshold"]
     assert chosen["method"] == threshold.F1_OPTIMAL and chosen["value"] == threshold.read(summary["pushed_model_dir"])
@@ -108,7 +109,7 @@ def test_two_percent_churn_ranks_usefully_and_its_threshold_flags_churners(two_p
 
 def test_scoring_the_two_percent_file_gives_actions_to_the_customers_above_the_threshold(
         two_percent, tmp_path: Path) -> None:
-    tmp, proc, summary, _ = two_percent
+    tmp, proc, summary, _, _ = two_percent
     pushed = summary["pushed_model_dir"]
     out = tmp_path / "scored.csv"
     scored = run_cli("score", "--data", str(CHURN_RATE_2PCT), "--model", pushed, "--out", str(out), "--no-progress")
@@ -122,20 +123,27 @@ def test_scoring_the_two_percent_file_gives_actions_to_the_customers_above_the_t
     assert (result["recommended_action"][~above] == low_risk).all()
 
 
-def test_a_threshold_no_churner_reaches_is_not_blessed_with_the_reason(two_percent) -> None:
-    tmp, first, summary, candidate = two_percent
-    assert first.returncode == 0, first.stdout + first.stderr
-    unreachable = 0.995
-    assert candidate.probabilities[candidate.labels == 1].max() < unreachable  # the same model, retrained alike
-    pushed_before = versions(tmp)
-    proc, rerun = run_pipeline(tmp, "--data", str(CHURN_RATE_2PCT), "--max-epochs", "8",
-                               "--threshold", str(unreachable))
-    assert proc.returncode == EXIT_NOT_BLESSED, proc.stdout + proc.stderr
-    assert rerun["status"] == "not_blessed" and rerun["blessed"] is False and rerun["pushed_model_dir"] is None
-    assert rerun["threshold"]["method"] == threshold.GIVEN and rerun["metrics"]["overall"]["recall"] == 0
-    assert f"recall 0 at the model's decision threshold {unreachable:g}" in rerun["blessing_reason"]
-    assert f"recall 0 at the model's decision threshold {unreachable:g}" in proc.stdout  # the printed summary
-    assert versions(tmp) == pushed_before
+def test_a_threshold_no_churner_reaches_is_refused_by_the_recall_gate_with_the_reason(
+        two_percent, tmp_path: Path) -> None:
+    """RecallGate's check (`recall_gate.evaluate`, what the component runs) on this run's real Evaluator output:
+    the model at its own threshold passes; the same model with a stored threshold no eval churner reaches
+    is refused in words, and the run summary turns such a gate's blessing into `blessed: false`."""
+    tmp, proc, summary, candidate, evaluation = two_percent
+    assert recall_gate.evaluate(evaluation, summary["pushed_model_dir"]) is None
+    unreachable = 0.995  # on the Evaluator's grid (modules/threshold.GRID)
+    churners = int(candidate.labels.sum())
+    assert candidate.probabilities[candidate.labels == 1].max() < unreachable
+    refused_model = tmp_path / "model"
+    threshold.write(str(refused_model), threshold.Threshold(unreachable, threshold.GIVEN, "given with --threshold"))
+    reason = recall_gate.evaluate(evaluation, str(refused_model))
+    assert reason is not None and f"recall 0 at the model's decision threshold {unreachable:g}" in reason
+    assert f"it flags none of the {churners:,} churners of the eval split" in reason and "--threshold" in reason
+    gate = metadata_store_pb2.Artifact(uri=str(tmp_path / "blessing"))
+    gate.custom_properties[recall_gate.REASON_PROPERTY].string_value = reason
+    refused = run_summary.build_summary({"Evaluator": {"evaluation": [metadata_store_pb2.Artifact(uri=evaluation)]},
+                                         recall_gate.RECALL_GATE_ID: {"blessing": [gate]}})
+    assert refused["blessed"] is False and refused["blessing_reason"].endswith("; " + reason)
+    assert refused["blessing_reason"].startswith("overall AUC")  # the Evaluator's own verdict comes first
 
 
 @pytest.fixture(scope="module")
