@@ -114,6 +114,7 @@ def test_scoring_the_two_percent_file_gives_actions_to_the_customers_above_the_t
     out = tmp_path / "scored.csv"
     scored = run_cli("score", "--data", str(CHURN_RATE_2PCT), "--model", pushed, "--out", str(out), "--no-progress")
     assert scored.returncode == 0, scored.stderr
+    assert f"its decision threshold {threshold.read(pushed):g} is where the medium risk band starts" in scored.stdout
     result = pd.read_csv(out)
     above = result["churn_probability"].to_numpy() >= threshold.read(pushed)
     assert 0 < above.sum() < len(result)  # the model flags some customers, not everyone and not nobody

@@ -14,6 +14,7 @@ import sys
 
 import pytest
 from PIL import Image
+from tfx.utils import path_utils
 from sklearn.metrics import roc_auc_score
 
 from modules import threshold
@@ -70,7 +71,8 @@ def test_report_curves_come_from_the_models_and_rows_tfma_scored(bundled_style) 
     assert roc_auc_score(candidate.labels, candidate.probabilities) == pytest.approx(overall["auc"], abs=2e-3)
     # The model's `churn` output uses the threshold stored with it; TFMA's metrics are read at that threshold.
     chosen = summary["threshold"]["value"]
-    assert summary["threshold"]["method"] == "f1_optimal" and chosen == threshold.read(summary["pushed_model_dir"])
+    trained = path_utils.serving_model_path(run_summary.single_artifact(outputs, "Trainer", "model").uri)
+    assert summary["threshold"]["method"] == "f1_optimal" and chosen == threshold.read(trained)
     assert ((candidate.probabilities >= chosen) == (candidate.decisions == 1)).all()
     assert overall["confusion_matrix"] == {"threshold": chosen, **report.confusion_counts(candidate)}
     counts = report.confusion_counts(candidate)
