@@ -236,17 +236,40 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         hint = "" if verbose else f" (library output: {config.log_path}; --verbose shows it as the run goes)"
         print(f"error: {error}{hint}", file=err)
     if exit_code == EXIT_DATA_VALIDATION:
-        print(f"error: {validation_message(config, len(summary.get('anomalies') or []))}", file=err)
+        cells = _out_of_domain_cells(config, staged, schema or summary["input"].get("inferred_schema"),
+                                     summary.get("anomalies") or [])
+        print(f"error: {validation_message(config, len(summary.get('anomalies') or []), cells)}", file=err)
     return exit_code
 
 
-def validation_message(config: cfg.PipelineConfig, anomalies: int) -> str:
-    """The exit-3 message: which file broke which schema, and the two ways out."""
+def validation_message(config: cfg.PipelineConfig, anomalies: int, cells: dict[str, str] | None = None) -> str:
+    """The exit-3 message: which file broke which schema, where (`cells`: column -> its first cell outside
+    the schema, pipeline.gates.first_out_of_domain_cells), and the two ways out."""
     schema = config.schema or "the schema inferred from it"
+    where = "; first values outside the schema: " + "; ".join(cells.values()) if cells else ""
     return (f"{config.data} does not match {schema}: {anomalies} anomal{'y' if anomalies == 1 else 'ies'} listed "
-            "above (split: column: problem); correct those values in the data, or, if the data is right, pass a "
-            f"schema that describes it (--schema PATH, or --schema {cfg.AUTO} to infer one for data that is not "
-            "the bundled data)")
+            f"above (split: column: problem){where}; correct those values in the data, or, if the data is right, "
+            f"pass a schema that describes it (--schema PATH, or --schema {cfg.AUTO} to infer one for data that is "
+            "not the bundled data)")
+
+
+def _out_of_domain_cells(config: cfg.PipelineConfig, staged: Any, schema: Path | str | None,
+                         anomalies: list[str]) -> dict[str, str]:
+    """The first cell outside the schema of each column an anomaly names; {} when it cannot be told."""
+    try:
+        from google.protobuf import text_format
+        from tensorflow_metadata.proto.v0 import schema_pb2
+
+        from pipeline.gates import first_out_of_domain_cells
+        from pipeline.inputs import list_csv_files
+
+        if schema is None:
+            return {}
+        columns = {line.split(": ")[1] for line in anomalies if line.count(": ") >= 2}
+        parsed = text_format.Parse(Path(schema).read_text(), schema_pb2.Schema())
+        return first_out_of_domain_cells(list_csv_files(config.data), staged.dialect, staged.header, parsed, columns)
+    except Exception:  # noqa: BLE001 (a pointer into the file; the run's outcome and message stand without it)
+        return {}
 
 
 def _write_report(summary: dict[str, Any], config: cfg.PipelineConfig, err: TextIO) -> bool:

@@ -151,6 +151,10 @@ def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stdout + proc.stderr
     assert f"error: {tmp_path / 'bad.csv'} does not match {CURATED_SCHEMA}: {len(summary['anomalies'])} anomalies" \
         in proc.stderr
+    # Where in the file: the first cell outside the schema of each column, by its line (header = line 1).
+    assert "first values outside the schema: line 7 of bad.csv, column 'Gender': value 'Robot' (the schema allows: " \
+           "Female, Male, Other); line 9 of bad.csv, column 'Satisfaction_Score': value '11' (the schema allows " \
+           "1..5); correct those values" in proc.stderr
     report = (tmp_path / "out" / "report.html").read_text()  # written for a stopped run too
     assert f"Report: {tmp_path / 'out' / 'report.html'}" in proc.stdout and "warning" not in proc.stderr
     anomalies = report.split('<section id="anomalies">')[1].split("</section>")[0]

@@ -145,6 +145,9 @@ def test_the_data_validation_message_names_the_file_the_schema_and_the_fixes() -
     assert message.startswith(f"/data/june.csv does not match {cli.cfg.CURATED_SCHEMA}: 3 anomalies listed above")
     assert "--schema PATH" in message and "--schema auto" in message
     assert "1 anomaly listed" in cli.validation_message(config, 1)
+    where = cli.validation_message(config, 1, {"Gender": "line 7 of june.csv, column 'Gender': value 'Robot'"})
+    assert "(split: column: problem); first values outside the schema: line 7 of june.csv, column 'Gender': " \
+           "value 'Robot'; correct those values" in where
 
 
 def test_require_beat_reference_is_a_flag_off_by_default() -> None:
