@@ -211,3 +211,23 @@ def test_only_the_pusher_skips_the_cache(tmp_path: Path) -> None:
                for n in ir.nodes}
     assert caching.pop(PUSHER_ID) is False
     assert caching and all(caching.values())
+
+
+def test_a_given_threshold_reaches_the_trainer_and_the_evaluators_grid_but_not_transform(tmp_path: Path) -> None:
+    from modules.threshold import CUSTOM_CONFIG_KEY
+
+    def thresholds(components: dict) -> tuple[dict, dict, list[float]]:
+        eval_config = components["Evaluator"].exec_properties["eval_config"]
+        grid = [json.loads(m["config"])["thresholds"] for m in json.loads(eval_config)["metrics_specs"][0]["metrics"]
+                if m["class_name"] == "ConfusionMatrixAtThresholds"][0]
+        return (json.loads(components["Trainer"].exec_properties["custom_config"]),
+                json.loads(components["Transform"].exec_properties["custom_config"]), grid)
+
+    _, chosen = build(tmp_path)
+    trainer, _, grid = thresholds(chosen)
+    assert CUSTOM_CONFIG_KEY not in trainer and 0.1234 not in grid  # chosen on the validation split
+    config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving", threshold=0.1234)
+    given = {c.id: c for c in create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="abc").components}
+    trainer, transform, grid = thresholds(given)
+    assert trainer[CUSTOM_CONFIG_KEY] == 0.1234 and 0.1234 in grid
+    assert CUSTOM_CONFIG_KEY not in transform  # Transform's cache holds when only the threshold changes
