@@ -330,7 +330,7 @@ def at_threshold(matrices: Any, value: float) -> dict[str, Any]:
     found: dict[str, Any] = {k: v for k, v in decision.rates(counts).items() if k in THRESHOLDED_METRICS}
     found["mean_label"] = (counts["tp"] + counts["fn"]) / total if total else None
     found["confusion_matrix"] = {"threshold": round(float(matrix.threshold), 6),
-                                 **{k: int(round(v)) for k, v in counts.items()}}
+                                 **{k: round(v) for k, v in counts.items()}}
     return found
 
 

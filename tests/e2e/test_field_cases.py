@@ -93,7 +93,7 @@ def two_percent(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_two_percent_churn_ranks_usefully_and_its_threshold_flags_churners(two_percent) -> None:
-    tmp, proc, summary, candidate, _ = two_percent
+    _, proc, summary, candidate, _ = two_percent
     assert proc.returncode == 0, proc.stdout + proc.stderr
     chosen = summary["threshold"]
     assert chosen["method"] == threshold.F1_OPTIMAL and chosen["value"] == threshold.read(summary["pushed_model_dir"])
@@ -109,7 +109,7 @@ def test_two_percent_churn_ranks_usefully_and_its_threshold_flags_churners(two_p
 
 def test_scoring_the_two_percent_file_gives_actions_to_the_customers_above_the_threshold(
         two_percent, tmp_path: Path) -> None:
-    tmp, proc, summary, _, _ = two_percent
+    _, _, summary, _, _ = two_percent
     pushed = summary["pushed_model_dir"]
     out = tmp_path / "scored.csv"
     scored = run_cli("score", "--data", str(CHURN_RATE_2PCT), "--model", pushed, "--out", str(out), "--no-progress")
@@ -129,7 +129,7 @@ def test_a_threshold_no_churner_reaches_is_refused_by_the_recall_gate_with_the_r
     """RecallGate's check (`recall_gate.evaluate`, what the component runs) on this run's real Evaluator output:
     the model at its own threshold passes; the same model with a stored threshold no eval churner reaches
     is refused in words, and the run summary turns such a gate's blessing into `blessed: false`."""
-    tmp, proc, summary, candidate, evaluation = two_percent
+    _, _, summary, candidate, evaluation = two_percent
     assert recall_gate.evaluate(evaluation, summary["pushed_model_dir"]) is None
     unreachable = 0.995  # on the Evaluator's grid (modules/threshold.GRID)
     churners = int(candidate.labels.sum())
@@ -156,7 +156,7 @@ def spaces(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_names_with_spaces_train_and_serve_under_the_mapped_names(spaces, tmp_path: Path) -> None:
-    tmp, proc, summary = spaces
+    _, proc, summary = spaces
     assert proc.returncode == 0, proc.stdout + proc.stderr
     mapping = summary["input"]["column_names"]
     assert mapping["Customer ID"] == "Customer_ID" and mapping["Total Spend"] == "Total_Spend"
@@ -171,13 +171,14 @@ def test_names_with_spaces_train_and_serve_under_the_mapped_names(spaces, tmp_pa
     running = next(server)
     try:
         metadata = subprocess.run([sys.executable, "-m", "client.tf_serving", "--port", str(running.rest_port),
-                                   "metadata"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+                                   "metadata"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+                                  check=False)
         assert metadata.returncode == 0, metadata.stderr
         signature = json.loads(metadata.stdout)["metadata"]["signature_def"]["signature_def"]["serving_default"]
         assert sorted(signature["inputs"]) == sorted(served)
         client = subprocess.run([sys.executable, "-m", "client.tf_serving", "--port", str(running.rest_port),
                                  "predict", "--csv", str(customers)],
-                                cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+                                cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False)
     finally:
         server.close()
     assert client.returncode == 0, client.stderr

@@ -218,8 +218,8 @@ def test_a_given_threshold_reaches_the_trainer_and_the_evaluators_grid_but_not_t
 
     def thresholds(components: dict) -> tuple[dict, dict, list[float]]:
         eval_config = components["Evaluator"].exec_properties["eval_config"]
-        grid = [json.loads(m["config"])["thresholds"] for m in json.loads(eval_config)["metrics_specs"][0]["metrics"]
-                if m["class_name"] == "ConfusionMatrixAtThresholds"][0]
+        grid = next(json.loads(m["config"])["thresholds"] for m in json.loads(eval_config)["metrics_specs"][0]["metrics"]
+                    if m["class_name"] == "ConfusionMatrixAtThresholds")
         return (json.loads(components["Trainer"].exec_properties["custom_config"]),
                 json.loads(components["Transform"].exec_properties["custom_config"]), grid)
 
