@@ -298,7 +298,7 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from modules.runtime import skip_autograph_for_tf_keras
-    from pipeline.fingerprint import code_fingerprint, factors_fingerprint, reference_fingerprint
+    from pipeline.fingerprint import code_fingerprint, factors_fingerprint, recall_gate_fingerprint, reference_fingerprint
     from pipeline.pipeline import Roots, compile_pipeline, create_pipeline
 
     skip_autograph_for_tf_keras()  # Transform and Evaluator trace tf-keras layers too
@@ -308,7 +308,8 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
 
     pipeline = create_pipeline(config, Roots.local(config, data_dir, schema), slice_keys,
                                code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint(),
-                               reference_fingerprint=reference_fingerprint())
+                               reference_fingerprint=reference_fingerprint(),
+                               recall_gate_fingerprint=recall_gate_fingerprint())
     LocalDagRunner().run_with_ir(compile_pipeline(pipeline))
 
 

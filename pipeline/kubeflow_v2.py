@@ -76,7 +76,7 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
     from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
 
     from modules.runtime import skip_autograph_for_tf_keras
-    from pipeline.fingerprint import code_fingerprint, factors_fingerprint, reference_fingerprint
+    from pipeline.fingerprint import code_fingerprint, factors_fingerprint, recall_gate_fingerprint, reference_fingerprint
     from pipeline.pipeline import Roots, create_pipeline
 
     skip_autograph_for_tf_keras()
@@ -90,7 +90,8 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
                   push_base=f"{serving_dir}/{config.model_base_path.name}")
     pipeline = create_pipeline(config, roots, list(names(args.slice_columns)),
                                code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint(),
-                               reference_fingerprint=reference_fingerprint())
+                               reference_fingerprint=reference_fingerprint(),
+                               recall_gate_fingerprint=recall_gate_fingerprint())
     out = args.out.resolve()
     runner = KubeflowV2DagRunner(config=KubeflowV2DagRunnerConfig(default_image=args.image),
                                  output_dir=str(out.parent), output_filename=out.name)

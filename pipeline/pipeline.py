@@ -72,6 +72,7 @@ def create_pipeline(
     code_fingerprint: str,
     factors_fingerprint: str = "",
     reference_fingerprint: str = "",
+    recall_gate_fingerprint: str = "",
 ) -> tfx_pipeline.Pipeline:
     """The TFX pipeline for one run.
 
@@ -87,7 +88,8 @@ def create_pipeline(
       code_fingerprint: hash of the module code. TFX's cache keys hash parameters, not the code
         behind dotted `preprocessing_fn`/`run_fn` paths, so the hash goes into `custom_config`
         to make an edited module re-run Transform and Trainer.
-      factors_fingerprint, reference_fingerprint: the same for ChurnFactors and ReferenceModels.
+      factors_fingerprint, reference_fingerprint, recall_gate_fingerprint: the same for ChurnFactors,
+        ReferenceModels and RecallGate.
 
     With `config.require_beat_reference`, ReferenceGate combines the Evaluator's blessing with the
     reference models' verdict; RecallGate then refuses a model whose recall at its own decision
@@ -173,7 +175,7 @@ def create_pipeline(
         blessing = gates[0].outputs["blessing"]
     # A model that flags no eval churner at its own decision threshold is not pushed (pipeline/recall_gate.py).
     gates.append(RecallGate(model=trainer.outputs["model"], evaluation=evaluator.outputs["evaluation"],
-                            model_blessing=blessing).with_id(RECALL_GATE_ID))
+                            model_blessing=blessing, code_fingerprint=recall_gate_fingerprint).with_id(RECALL_GATE_ID))
     blessing = gates[-1].outputs["blessing"]
     # The serving check (InfraValidator's job) serves the candidate with our model server and holds
     # the stamped copy, with its warmup requests, that the Pusher pushes: TFX's Pusher given

@@ -13,7 +13,7 @@ this blessing, so a refused model is never pushed (exit 4).
 import os
 from typing import Any
 
-from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types.standard_artifacts import Model, ModelBlessing, ModelEvaluation
@@ -52,8 +52,11 @@ def RecallGate(  # noqa: N802 (TFX component name)
     evaluation: InputArtifact[ModelEvaluation],
     model_blessing: InputArtifact[ModelBlessing],
     blessing: OutputArtifact[ModelBlessing],
+    code_fingerprint: Parameter[str] = "",
 ) -> None:
-    """Blessed iff `model_blessing` is and the model flags at least one eval churner at its own threshold."""
+    """Blessed iff `model_blessing` is and the model flags at least one eval churner at its own threshold.
+
+    `code_fingerprint` is unused here: as a parameter it is part of TFX's cache key (pipeline/fingerprint.py)."""
     from tfx.components.evaluator import constants
     from tfx.utils import path_utils
 

@@ -64,7 +64,7 @@ def test_reference_models_read_the_raw_splits_and_the_trained_model_with_the_eva
 def test_require_beat_reference_puts_the_reference_gate_between_evaluator_and_pusher(tmp_path: Path) -> None:
     config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving", require_beat_reference=True)
     pipeline = create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="x",
-                               reference_fingerprint="r1")
+                               reference_fingerprint="r1", recall_gate_fingerprint="g1")
     components = {c.id: c for c in pipeline.components}
     gate = components["ReferenceGate"]
     assert gate.inputs["model_blessing"] is components["Evaluator"].outputs["blessing"]
@@ -73,6 +73,7 @@ def test_require_beat_reference_puts_the_reference_gate_between_evaluator_and_pu
     assert components["RecallGate"].inputs["model_blessing"] is gate.outputs["blessing"]
     assert components["Pusher"].inputs["model_blessing"] is components["RecallGate"].outputs["blessing"]
     assert components["ReferenceModels"].exec_properties["code_fingerprint"] == "r1"
+    assert components["RecallGate"].exec_properties["code_fingerprint"] == "g1"
 
 
 def test_transform_waits_for_the_data_validation_gate(tmp_path: Path) -> None:
@@ -129,6 +130,9 @@ def test_fingerprints_cover_the_code_behind_each_cached_component() -> None:
     reference = {p.name for p in fingerprint.REFERENCE_CODE}
     assert {"reference.py", "reference_models.py", "trainer.py"} <= reference
     assert all(p.is_file() for p in fingerprint.REFERENCE_CODE)
+    recall = {p.name for p in fingerprint.RECALL_GATE_CODE}
+    assert {"recall_gate.py", "run_summary.py", "threshold.py"} <= recall
+    assert all(p.is_file() for p in fingerprint.RECALL_GATE_CODE)
 
 
 def test_pusher_is_atomic_and_targets_the_model_base_path(tmp_path: Path) -> None:
