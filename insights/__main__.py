@@ -101,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if scored.skipped_rows:
         print(f"{PROG}: warning: {scored.skipped_rows:,} row(s) with bad cells not scored (listed above; fix them "
               "or use --strict to stop at the first)", file=sys.stderr)
-    print(f"{scored.written:,} customers ranked by churn probability: {out} (model {model.path})")
+    print(f"{scored.written:,} customers ranked by churn probability: {out} (model {model.path}; its decision "
+          f"threshold {model.threshold:g} is where the medium risk band starts)")
     return exit_codes.OK
 
 

@@ -2,7 +2,8 @@
 
 Probabilities come from `serving_default`, the signature REST clients call, so a scored file and the
 model server agree; `explain` gives each feature's attribution and `segment` the customer segment,
-whose profiles the Trainer wrote next to the model (`assets.extra/segments.json`).
+whose profiles the Trainer wrote next to the model (`assets.extra/segments.json`), as it wrote the
+decision threshold (`assets.extra/threshold.json`, modules/threshold.py) the risk bands start at.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from modules import features, segments
+from modules import threshold as decision
 from modules.signatures import EXPLAIN_SIGNATURE, SEGMENT_OUTPUT, SEGMENT_SIGNATURE
 
 PREDICT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
@@ -65,6 +67,11 @@ class ChurnModel:
         explained = self._explain.structured_outputs
         self.factors: list[str] = [k for k in self.input_dtypes if features.attribution_name(k) in explained]
         self.profiles: list[dict[str, Any]] = _profiles(self.path)
+        try:
+            self.threshold: float = decision.read(self.path)
+            """The decision threshold of the model's `churn` output (modules/threshold.py; risk bands start there)."""
+        except ValueError as e:
+            raise ScoringError(str(e)) from None
 
     def score(self, columns: dict[str, np.ndarray]) -> Scores:
         """Run the three signatures on one batch (one array per model input)."""

@@ -234,7 +234,7 @@ def _score_batch(batch: pd.DataFrame, columns: dict[str, np.ndarray], rows: np.n
                  rules: RuleSet, id_column: str) -> pd.DataFrame:
     """The scored rows of `batch` (`rows`: their 0-based rows in the file, the ranking's tie-breaker)."""
     scores = model.score(columns)
-    bands = risk_band(scores.probability)
+    bands = risk_band(scores.probability, model.threshold)
     is_top, factors = _top_factors(scores, model.factors, batch)
     profiles = model.profiles
     actions, rationales = rules.recommend(Customers(

@@ -16,8 +16,7 @@ SLICE_KEYS: tuple[str, ...] = ("Gender", "Promotion_Response", "Email_Opt_In")
 
 PROBABILITY_OUTPUT = "churn_probability"
 CLASS_OUTPUT = "churn"
-DECISION_THRESHOLD = 0.5
-"""`churn` is 1 when `churn_probability` >= this value."""
+"""`churn` is 1 when `churn_probability` >= the model's decision threshold (modules/threshold.py)."""
 
 BEHAVIOURAL_FEATURES: dict[str, tuple[str, str]] = {
     "Total_Spend": ("low-spending", "high-spending"),

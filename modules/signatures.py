@@ -4,7 +4,8 @@
   `{"instances": [{"Age": 30, "Gender": "Male", ...}]}`; outputs `churn_probability` and `churn`.
   Every signature's `churn_probability` is the calibrated one (modules/calibration.py: Platt scaling
   fitted on the validation split, the identity when it did not lower the validation Brier score),
-  and `churn` is decided on it.
+  and `churn` is decided on it: 1 when it is >= the model's decision threshold (modules/threshold.py,
+  chosen on the validation split and held in the graph as a constant).
 - `serving_tf_example`: serialized tf.Examples (Evaluator, batch scoring); same outputs.
 - `transform_features`: serialized tf.Examples -> transformed features including the label (TFMA).
 - `segment`: the same raw inputs as `serving_default` -> `segment` (int64), the customer segment
@@ -22,6 +23,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from modules import attribution, calibration, features
+from modules import threshold as decision
 from modules.model import encoder, logit, model_layout
 from modules.segments import Segmentation
 
@@ -36,11 +38,14 @@ def make_serving_signatures(
     id_keys: Iterable[str],
     segmentation: Segmentation | None = None,
     platt: calibration.Platt | None = None,
+    threshold: float = decision.FALLBACK,
 ) -> dict[str, Any]:
     """Concrete functions for `tf.saved_model.save(..., signatures=...)`; `segment` only with a segmentation.
 
-    `platt` calibrates every signature's churn_probability (None: the model's own probability)."""
+    `platt` calibrates every signature's churn_probability (None: the model's own probability);
+    `churn` is 1 where that probability is >= `threshold` (in (0, 1); ValueError otherwise)."""
     platt = platt or calibration.Platt()
+    threshold = decision.check_value(threshold)
     # Attached as an attribute so the vocabulary assets and tables are saved with the model.
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -52,7 +57,7 @@ def make_serving_signatures(
         transformed = model.tft_layer(raw_features)
         transformed.pop(label_xf, None)
         probability = calibration.apply(tf.reshape(model(transformed), [-1]), platt)
-        churn = tf.cast(probability >= features.DECISION_THRESHOLD, tf.int64)
+        churn = tf.cast(probability >= tf.constant(threshold, probability.dtype), tf.int64)
         return {features.PROBABILITY_OUTPUT: probability, features.CLASS_OUTPUT: churn}
 
     @tf.function

@@ -12,6 +12,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
 from modules import calibration, features, hparams, segments
+from modules import threshold as decision
 from modules.model import build_model
 from modules.runtime import skip_autograph_for_tf_keras
 from modules.signatures import as_parsed, make_serving_signatures
@@ -65,10 +66,14 @@ def run_fn(fn_args: FnArgs) -> None:
         verbose=0,
     )
     segmentation = _fit_segments(tf_transform_output, train, numeric_keys, seed)
-    platt = calibration.fit_platt(model.predict(validation[0], batch_size=_READ_BATCH, verbose=0),
-                                  validation[1].numpy())
+    validation_probabilities = model.predict(validation[0], batch_size=_READ_BATCH, verbose=0)
+    platt = calibration.fit_platt(validation_probabilities, validation[1].numpy())
+    # On the calibrated probability, the one `churn` is decided on (modules/threshold.py).
+    calibrated = calibration.apply_numpy(validation_probabilities, platt.scale, platt.offset) if platt.applied \
+        else validation_probabilities
+    threshold = decision.choose(calibrated, validation[1].numpy(), config.get(decision.CUSTOM_CONFIG_KEY))
     signatures = make_serving_signatures(model, tf_transform_output, config["label_key"], config["id_keys"],
-                                         segmentation, platt)
+                                         segmentation, platt, threshold.value)
     tf.saved_model.save(model, fn_args.serving_model_dir, signatures=signatures)
     # TF Serving ignores assets.extra; the Pusher copies the whole folder, so every pushed version carries it.
     extra = os.path.join(fn_args.serving_model_dir, segments.ASSETS_EXTRA)
@@ -77,6 +82,7 @@ def run_fn(fn_args: FnArgs) -> None:
         json.dump(segments.to_json(segmentation), handle, indent=2)
     with tf.io.gfile.GFile(os.path.join(extra, calibration.CALIBRATION_FILE), "w") as handle:
         json.dump(platt.to_json(), handle, indent=2)
+    decision.write(fn_args.serving_model_dir, threshold)
 
 
 def _fit_segments(tf_transform_output: tft.TFTransformOutput, train: tuple[dict[str, tf.Tensor], tf.Tensor],

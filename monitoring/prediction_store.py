@@ -34,8 +34,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from modules.features import DECISION_THRESHOLD
 from common.facts import PROJECT_ROOT
+from modules.threshold import FALLBACK as FALLBACK_THRESHOLD
 
 STORE_URL_ENV = "CHURN_PREDICTION_STORE"
 """Environment variable holding the store's SQLAlchemy URL (used when no `--store` flag is given)."""
@@ -87,8 +87,9 @@ class Prediction:
     """One scored customer.
 
     `scored_at` is converted to UTC (a naive datetime is taken as UTC); `probability` is in [0, 1];
-    `decision` defaults to `probability >= threshold` (the model's `churn` output, threshold
-    `modules.features.DECISION_THRESHOLD`); `period` defaults to the UTC month of `scored_at`.
+    `decision` defaults to `probability >= threshold` (the model's `churn` output); `threshold` is the
+    model's decision threshold (`modules.threshold.read(model_dir)`; pass it: the default is only the
+    fallback of models exported before thresholds were stored); `period` defaults to the UTC month of `scored_at`.
     """
     customer_id: str
     model_version: int
@@ -96,7 +97,7 @@ class Prediction:
     scored_at: datetime
     probability: float
     source: str
-    threshold: float = DECISION_THRESHOLD
+    threshold: float = FALLBACK_THRESHOLD
     decision: Optional[int] = None
     period: Optional[str] = None
     segment: Optional[str] = None
@@ -167,7 +168,7 @@ def _frame_rows(frame: pd.DataFrame) -> List[dict]:
         raise PredictionStoreError(f"scored_at must hold datetimes: {err}") from None
     if scored_at.dt.tz is not None:
         scored_at = scored_at.dt.tz_convert("UTC").dt.tz_localize(None)
-    threshold = frame["threshold"].to_numpy(float) if "threshold" in frame else np.full(n, DECISION_THRESHOLD)
+    threshold = frame["threshold"].to_numpy(float) if "threshold" in frame else np.full(n, FALLBACK_THRESHOLD)
     decision = (probability >= threshold).astype(int)
     if "decision" in frame:
         given = frame["decision"]

@@ -19,8 +19,8 @@ MODEL_KEY = "model"
 BLESSING_KEY = "model_blessing"
 CANDIDATE_KEY = "candidate"
 GATE_PROPERTY = "reference_gate"
-"""Custom property (1) of a ModelBlessing written by ReferenceGate (`--require-beat-reference`): its
-`blessed` 0 overrides the Evaluator's 1, so a model the Pusher refused never becomes the baseline."""
+"""Custom property (1) of a ModelBlessing written by ReferenceGate (`--require-beat-reference`) or RecallGate:
+its `blessed` 0 overrides the Evaluator's 1, so a model the Pusher refused never becomes the baseline."""
 
 
 def latest_blessed_other_model(models: list[types.Artifact], blessings: list[types.Artifact],

@@ -70,6 +70,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         "data's columns are the bundled data's, else inferred and saved as <output>/schema.pbtxt")
     parser.add_argument("--min-auc", type=_unit_interval, default=defaults.min_auc,
                         help="bless the model only if its overall eval AUC is at least this")
+    parser.add_argument("--threshold", type=_open_unit_interval, default=None,
+                        help="decision threshold of the served `churn` output, on the calibrated churn probability "
+                        "(default: the F1-optimal threshold on the validation split)")
     parser.add_argument("--max-epochs", type=_positive_int, default=None,
                         help="upper bound on training epochs (early stopping usually ends sooner)")
     parser.add_argument("--require-beat-reference", action="store_true",
@@ -98,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         schema=None if args.schema in (cfg.INFER_SCHEMA, cfg.AUTO) else Path(args.schema).resolve(),
         min_auc=args.min_auc,
         max_epochs=args.max_epochs,
+        threshold=args.threshold,
         require_beat_reference=args.require_beat_reference,
         beam_args=beam_args,
     )
@@ -196,8 +200,10 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
             status, exit_code = "stopped_by_data_validation", exit_codes.DATA_VALIDATION
         else:
             status, exit_code, error = "failed", exit_codes.FAILED, f"{type(e).__name__}: {e}"
-            if verbose:
-                traceback.print_exc()
+            # With --verbose on the terminal; otherwise into <output>/pipeline.log (stderr is diverted
+            # there), the file the error message points to.
+            traceback.print_exc()
+            sys.stderr.flush()
     from pipeline.run_summary import build_summary, format_summary, write_summary
 
     summary.update(build_summary({}))  # every documented key is present, whatever happens next
@@ -226,17 +232,40 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         hint = "" if verbose else f" (library output: {config.log_path}; --verbose shows it as the run goes)"
         print(f"error: {error}{hint}", file=err)
     if exit_code == exit_codes.DATA_VALIDATION:
-        print(f"error: {validation_message(config, len(summary.get('anomalies') or []))}", file=err)
+        cells = _out_of_domain_cells(config, staged, schema or summary["input"].get("inferred_schema"),
+                                     summary.get("anomalies") or [])
+        print(f"error: {validation_message(config, len(summary.get('anomalies') or []), cells)}", file=err)
     return exit_code
 
 
-def validation_message(config: cfg.PipelineConfig, anomalies: int) -> str:
-    """The exit-3 message: which file broke which schema, and the two ways out."""
+def validation_message(config: cfg.PipelineConfig, anomalies: int, cells: dict[str, str] | None = None) -> str:
+    """The exit-3 message: which file broke which schema, where (`cells`: column -> its first cell outside
+    the schema, pipeline.gates.first_out_of_domain_cells), and the two ways out."""
     schema = config.schema or "the schema inferred from it"
+    where = "; first values outside the schema: " + "; ".join(cells.values()) if cells else ""
     return (f"{config.data} does not match {schema}: {anomalies} anomal{'y' if anomalies == 1 else 'ies'} listed "
-            "above (split: column: problem); correct those values in the data, or, if the data is right, pass a "
-            f"schema that describes it (--schema PATH, or --schema {cfg.AUTO} to infer one for data that is not "
-            "the bundled data)")
+            f"above (split: column: problem){where}; correct those values in the data, or, if the data is right, "
+            f"pass a schema that describes it (--schema PATH, or --schema {cfg.AUTO} to infer one for data that is "
+            "not the bundled data)")
+
+
+def _out_of_domain_cells(config: cfg.PipelineConfig, staged: Any, schema: Path | str | None,
+                         anomalies: list[str]) -> dict[str, str]:
+    """The first cell outside the schema of each column an anomaly names; {} when it cannot be told."""
+    try:
+        from google.protobuf import text_format
+        from tensorflow_metadata.proto.v0 import schema_pb2
+
+        from pipeline.gates import first_out_of_domain_cells
+        from pipeline.inputs import list_csv_files
+
+        if schema is None:
+            return {}
+        columns = {line.split(": ")[1] for line in anomalies if line.count(": ") >= 2}
+        parsed = text_format.Parse(Path(schema).read_text(), schema_pb2.Schema())
+        return first_out_of_domain_cells(list_csv_files(config.data), staged.dialect, staged.header, parsed, columns)
+    except Exception:  # noqa: BLE001 (a pointer into the file; the run's outcome and message stand without it)
+        return {}
 
 
 def write_report_or_warn(summary: dict[str, Any], config: cfg.PipelineConfig, err: TextIO) -> bool:
@@ -266,7 +295,7 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from modules.runtime import skip_autograph_for_tf_keras
-    from pipeline.fingerprint import code_fingerprint, factors_fingerprint, reference_fingerprint
+    from pipeline.fingerprint import code_fingerprint, factors_fingerprint, recall_gate_fingerprint, reference_fingerprint
     from pipeline.pipeline import Roots, compile_pipeline, create_pipeline
 
     skip_autograph_for_tf_keras()  # Transform and Evaluator trace tf-keras layers too
@@ -276,7 +305,8 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
 
     pipeline = create_pipeline(config, Roots.local(config, data_dir, schema), slice_keys,
                                code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint(),
-                               reference_fingerprint=reference_fingerprint())
+                               reference_fingerprint=reference_fingerprint(),
+                               recall_gate_fingerprint=recall_gate_fingerprint())
     handler.total = len(pipeline.components)
     LocalDagRunner().run_with_ir(compile_pipeline(pipeline))
 
@@ -331,6 +361,15 @@ def _unit_interval(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
+
+
+def _open_unit_interval(text: str) -> float:
+    from modules.threshold import check_value
+
+    try:
+        return check_value(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text}") from None
 
 
 def _positive_int(text: str) -> int:

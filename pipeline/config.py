@@ -49,6 +49,8 @@ class PipelineConfig:
     min_auc: float = DEFAULT_MIN_AUC
     max_epochs: int | None = None
     """None keeps modules.hparams.MAX_EPOCHS; tests lower it to run fast."""
+    threshold: float | None = None
+    """`--threshold`: the decision threshold of `churn`; None: chosen on the validation split (modules/threshold.py)."""
     require_beat_reference: bool = False
     """Bless only if no reference model (pipeline/reference.py) ranks churners better beyond the paired interval."""
     beam_args: tuple[str, ...] = beam.beam_args(mode="in_memory")

@@ -7,21 +7,28 @@ from collections.abc import Iterable
 import tensorflow_model_analysis as tfma
 
 from modules import features
+from modules import threshold as decision
 
-METRICS = ("AUC", "Precision", "Recall", "BinaryAccuracy", "ExampleCount")
+METRICS = ("AUC", "ExampleCount")
 CLASS_COUNTS = "ConfusionMatrixAtThresholds"
-"""The class counts behind each AUC's confidence interval and the churn rate (tp + fn: churned).
+"""Confusion matrices over modules.threshold's grid (plus a `--threshold` off it).
 
-At the decision threshold it is the confusion matrix Precision, Recall and BinaryAccuracy are
-computed from. It replaced TFMA's MeanLabel, a metric of its own with its own per-example Python
-pass, so dropping it made the Evaluator faster (docs/performance.md, "Pipeline at scale")."""
+The model's decision threshold is chosen by the Trainer, after this config is built, and lies on the
+grid: the run summary reads precision, recall, accuracy and the confusion matrix of each model at its
+own threshold from these matrices (pipeline/run_summary.py), not TFMA's Precision/Recall/BinaryAccuracy,
+which would be at a fixed 0.5. Any of them also gives the class counts behind each AUC's confidence
+interval and the churn rate (tp + fn: churned); it replaced TFMA's MeanLabel, a metric of its own with
+its own per-example Python pass (docs/performance.md, "Pipeline at scale")."""
 GATING_METRIC_CLASS = "AUC"
 NOT_WORSE = -1e-10
 """Change threshold: candidate AUC - baseline AUC must be >= this, i.e. not worse (ties pass)."""
 
 
-def build_eval_config(label_key: str, slice_keys: Iterable[str], min_auc: float) -> tfma.EvalConfig:
+def build_eval_config(label_key: str, slice_keys: Iterable[str], min_auc: float,
+                      threshold: float | None = None) -> tfma.EvalConfig:
     """Metrics overall and per slice; blessed iff overall AUC >= `min_auc` and not worse than the baseline.
+
+    `threshold` (`--threshold`, None when the Trainer chooses it) is added to the confusion matrices' grid.
 
     The threshold is attached to the overall slice only: a small slice (e.g. one gender) must not be
     able to block a model that is good overall. On the first run there is no blessed baseline and
@@ -49,7 +56,7 @@ def build_eval_config(label_key: str, slice_keys: Iterable[str], min_auc: float)
                     for name in METRICS
                 ]
                 + [tfma.MetricConfig(class_name=CLASS_COUNTS,
-                                     config=json.dumps({"thresholds": [features.DECISION_THRESHOLD]}))]
+                                     config=json.dumps({"thresholds": decision.evaluation_grid(threshold)}))]
             )
         ],
     )

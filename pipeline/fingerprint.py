@@ -16,6 +16,8 @@ FACTORS_CODE = [*MODULE_CODE, *(PROJECT_ROOT / "pipeline" / n for n in ("factors
 """ChurnFactors' own code, plus the modules the model comes from."""
 REFERENCE_CODE = [*MODULE_CODE, *(PROJECT_ROOT / "pipeline" / n for n in ("reference.py", "reference_models.py"))]
 """ReferenceModels' own code, plus the modules the model and its transformed rows come from."""
+RECALL_GATE_CODE = [*MODULE_CODE, *(PROJECT_ROOT / "pipeline" / n for n in ("recall_gate.py", "run_summary.py"))]
+"""RecallGate's own code, the summary code it reads the Evaluator's metrics with, and modules/threshold.py."""
 
 
 def code_fingerprint() -> str:
@@ -31,6 +33,11 @@ def factors_fingerprint() -> str:
 def reference_fingerprint() -> str:
     """Hash of ReferenceModels' code and the modules its model comes from (create_pipeline)."""
     return _fingerprint(REFERENCE_CODE)
+
+
+def recall_gate_fingerprint() -> str:
+    """Hash of RecallGate's code and what it reads the threshold and metrics with (create_pipeline)."""
+    return _fingerprint(RECALL_GATE_CODE)
 
 
 def _fingerprint(paths: list[Path]) -> str:

@@ -6,10 +6,12 @@ gate), so a model is never trained on data that breaks the schema.
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
 
 from tensorflow_data_validation.utils import anomalies_util
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
@@ -53,3 +55,68 @@ def DataValidationGate(anomalies: InputArtifact[ExampleAnomalies]) -> None:  # n
     found = describe_anomalies(load_anomalies(anomalies.uri, anomalies.split_names))
     if found:
         raise DataValidationError(found)
+
+
+def first_out_of_domain_cells(files: list[Path], dialect: Any, header: Any, schema: schema_pb2.Schema,
+                              columns: Collection[str], chunk_rows: int = 50_000) -> dict[str, str]:
+    """Where an anomaly is in the file: per column, the first cell (file order) outside the schema's domain.
+
+    TFDV's anomalies come from statistics, which keep no rows; this reads the CSV again with
+    pipeline/reader.py (so line numbers are the file's own) and checks each cell against the
+    feature's `int_domain`/`float_domain` bounds or its string domain. Columns without such a domain,
+    or whose every cell fits it (e.g. an anomaly about missing values), are left out.
+
+    Args:
+      files, dialect, header: the input as staged (pipeline.inputs.StagedData: its source files' reader state).
+      schema: the schema the data was validated against.
+      columns: TensorFlow column names to look at (those named in the anomalies).
+    Returns:
+      {column: "line 7 of bad.csv, column 'Gender': value 'Robot' (the schema allows: Female, Male, Other)"}.
+    """
+    import pandas as pd
+
+    from pipeline import reader
+
+    allowed = {}
+    domains = {d.name: list(d.value) for d in schema.string_domain}
+    for feature in schema.feature:
+        if feature.name not in columns or feature.name not in header.names:
+            continue
+        kind = feature.WhichOneof("domain_info")
+        if kind in ("int_domain", "float_domain"):
+            domain = getattr(feature, kind)
+            low = domain.min if domain.HasField("min") else None
+            high = domain.max if domain.HasField("max") else None
+            if low is not None or high is not None:
+                allowed[feature.name] = (low, high)
+        elif kind == "string_domain":
+            allowed[feature.name] = list(feature.string_domain.value)
+        elif kind == "domain" and feature.domain in domains:
+            allowed[feature.name] = domains[feature.domain]
+    found: dict[str, str] = {}
+    written = dict(zip(header.names, header.written))
+    for path in files:
+        wanted = [c for c in allowed if c not in found]
+        if not wanted:
+            break
+        for _, chunk in reader.read_chunks(path, dialect, header, chunk_rows, usecols=wanted):
+            cells = reader.normalize_cells(chunk, dialect, path, check_range=False)
+            for column in [c for c in wanted if c not in found]:
+                values = cells[column]
+                values = values[values != ""]
+                rule = allowed[column]
+                if isinstance(rule, tuple):
+                    low, high = rule
+                    numbers = pd.to_numeric(values, errors="coerce")
+                    bad = numbers.isna() | ((numbers < low) if low is not None else False) | (
+                        (numbers > high) if high is not None else False)
+                    what = f"the schema allows {'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
+                else:
+                    bad = ~values.isin(rule)
+                    shown = ", ".join(rule[:10]) + (", ..." if len(rule) > 10 else "")
+                    what = f"the schema allows: {shown}"
+                if bad.any():
+                    line = int(bad.idxmax())
+                    found[column] = (f"line {line} of {path.name}, column {written[column]!r}: value "
+                                     f"{values[line]!r} ({what})")
+    return found

@@ -77,8 +77,8 @@ def list_csv_files(data: Path) -> list[Path]:
         files = sorted(p for p in data.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
         if files:
             return files
-        raise InputError(f"no .csv files in folder {data}")
-    raise InputError(f"data not found: {data}")
+        raise InputError(f"no .csv files in folder {data} (--data: a CSV file, or a folder of CSV files)")
+    raise InputError(f"data not found: {data} (--data: a CSV file, or a folder of CSV files)")
 
 
 def stage_data(
@@ -120,8 +120,8 @@ def stage_data(
         stats, unique = _clean_files(files, dialect, header, label, work)
         _check_label(stats.label_values, label, positive_label, files[0])
         if stats.rows < MIN_ROWS:
-            raise InputError(f"{data}: only {stats.rows} labelled rows; at least {MIN_ROWS} are needed to train "
-                             "and evaluate")
+            raise InputError(f"{data}: only {stats.rows} labelled rows in column {label!r}; at least {MIN_ROWS} "
+                             "are needed to train and evaluate: add more customers, or check --label")
         _check_class_counts(stats.label_values, label, positive_label, data)
         if given_ids is None:
             ids, chosen = auto_id_keys(columns, label, unique)
@@ -196,9 +196,9 @@ def stage_schema(schema: Path, staging_root: Path) -> Path:
         text = schema.read_text()
         text_format.Parse(text, schema_pb2.Schema())
     except OSError as e:
-        raise InputError(f"cannot read schema {schema}: {e.strerror}") from None
+        raise InputError(f"cannot read schema {schema}: {e.strerror} (--schema)") from None
     except text_format.ParseError as e:
-        raise InputError(f"schema {schema} is not a valid tensorflow_metadata Schema: {e}") from None
+        raise InputError(f"schema {schema} is not a valid tensorflow_metadata Schema: {e} (--schema)") from None
     target = staging_root / f"schema-{hashlib.sha256(text.encode()).hexdigest()[:16]}" / "schema.pbtxt"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -213,7 +213,13 @@ def _common_header(files: list[Path], dialect: reader.Dialect) -> reader.Header:
     first = headers[files[0]]
     for f, header in headers.items():
         if header.written != first.written:
-            raise InputError(f"{f} has different columns from {files[0]}; all CSV files must share one header")
+            only_here = [c for c in header.written if c not in first.written]
+            only_first = [c for c in first.written if c not in header.written]
+            differs = (f"columns only in {f.name}: {', '.join(map(repr, only_here)) or 'none'}; only in "
+                       f"{files[0].name}: {', '.join(map(repr, only_first)) or 'none'}") if only_here or only_first \
+                else "the same columns in another order"
+            raise InputError(f"{f} has different columns from {files[0]} ({differs}); all CSV files in --data "
+                             "must share one header: make the headers match, or pass one file with --data")
     return first
 
 

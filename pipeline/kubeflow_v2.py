@@ -77,12 +77,12 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
     from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
 
     from modules.runtime import skip_autograph_for_tf_keras
-    from pipeline.fingerprint import code_fingerprint, factors_fingerprint, reference_fingerprint
+    from pipeline.fingerprint import code_fingerprint, factors_fingerprint, recall_gate_fingerprint, reference_fingerprint
     from pipeline.pipeline import Roots, create_pipeline
 
     skip_autograph_for_tf_keras()
     config = cfg.PipelineConfig(label_key=args.label, positive_label=args.positive_label, id_keys=_id_keys(args.id_columns),
-                                min_auc=args.min_auc, max_epochs=args.max_epochs, beam_args=beam_args,
+                                min_auc=args.min_auc, max_epochs=args.max_epochs, threshold=args.threshold, beam_args=beam_args,
                                 require_beat_reference=args.require_beat_reference)
     serving_dir = args.serving_dir.rstrip("/")
     roots = Roots(pipeline_root=args.pipeline_root, data=args.data,
@@ -91,7 +91,8 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
                   push_base=f"{serving_dir}/{config.model_base_path.name}")
     pipeline = create_pipeline(config, roots, list(names(args.slice_columns)),
                                code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint(),
-                               reference_fingerprint=reference_fingerprint())
+                               reference_fingerprint=reference_fingerprint(),
+                               recall_gate_fingerprint=recall_gate_fingerprint())
     out = args.out.resolve()
     runner = KubeflowV2DagRunner(config=KubeflowV2DagRunnerConfig(default_image=args.image),
                                  output_dir=str(out.parent), output_filename=out.name)

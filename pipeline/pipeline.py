@@ -26,6 +26,7 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 from tfx.proto.orchestration import pipeline_pb2
 from tfx.types import Channel, standard_artifacts
 
+from modules.threshold import CUSTOM_CONFIG_KEY as THRESHOLD_KEY
 from pipeline import config as cfg
 from pipeline.baseline import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy
 from pipeline.csv_examples import CsvExampleGen
@@ -33,6 +34,7 @@ from pipeline.eval_config import build_eval_config
 from pipeline.factors import ChurnFactors
 from pipeline.gates import DataValidationGate
 from pipeline.pusher import AtomicPusher
+from pipeline.recall_gate import RECALL_GATE_ID, RecallGate
 from pipeline.serving_check import ServingCheck
 from pipeline.reference import ReferenceGate, ReferenceModels
 
@@ -70,6 +72,7 @@ def create_pipeline(
     code_fingerprint: str,
     factors_fingerprint: str = "",
     reference_fingerprint: str = "",
+    recall_gate_fingerprint: str = "",
 ) -> tfx_pipeline.Pipeline:
     """The TFX pipeline for one run.
 
@@ -85,10 +88,12 @@ def create_pipeline(
       code_fingerprint: hash of the module code. TFX's cache keys hash parameters, not the code
         behind dotted `preprocessing_fn`/`run_fn` paths, so the hash goes into `custom_config`
         to make an edited module re-run Transform and Trainer.
-      factors_fingerprint, reference_fingerprint: the same for ChurnFactors and ReferenceModels.
+      factors_fingerprint, reference_fingerprint, recall_gate_fingerprint: the same for ChurnFactors,
+        ReferenceModels and RecallGate.
 
     With `config.require_beat_reference`, ReferenceGate combines the Evaluator's blessing with the
-    reference models' verdict and the Pusher reads the combined blessing.
+    reference models' verdict; RecallGate then refuses a model whose recall at its own decision
+    threshold is 0, and the Pusher reads its blessing.
     """
     splits = [example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in cfg.SPLIT_BUCKETS.items()]
     example_gen = CsvExampleGen(
@@ -128,6 +133,8 @@ def create_pipeline(
     trainer_config = dict(custom_config)
     if config.max_epochs is not None:
         trainer_config["max_epochs"] = config.max_epochs
+    if config.threshold is not None:
+        trainer_config[THRESHOLD_KEY] = config.threshold
     trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
@@ -158,7 +165,7 @@ def create_pipeline(
         example_splits=[cfg.EVAL_SPLIT],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs[MODEL_KEY],
-        eval_config=build_eval_config(config.label_key, slice_keys, config.min_auc),
+        eval_config=build_eval_config(config.label_key, slice_keys, config.min_auc, config.threshold),
     ).with_id("Evaluator")
     blessing = evaluator.outputs["blessing"]
     gates = []
@@ -166,6 +173,10 @@ def create_pipeline(
         gates.append(ReferenceGate(model=trainer.outputs["model"], model_blessing=blessing,
                                    reference=reference.outputs["reference"]))
         blessing = gates[0].outputs["blessing"]
+    # A model that flags no eval churner at its own decision threshold is not pushed (pipeline/recall_gate.py).
+    gates.append(RecallGate(model=trainer.outputs["model"], evaluation=evaluator.outputs["evaluation"],
+                            model_blessing=blessing, code_fingerprint=recall_gate_fingerprint).with_id(RECALL_GATE_ID))
+    blessing = gates[-1].outputs["blessing"]
     # The serving check (InfraValidator's job) serves the candidate with our model server and holds
     # the stamped copy, with its warmup requests, that the Pusher pushes: TFX's Pusher given
     # `infra_blessing` and no `model` pushes that copy, and only when both blessings say so.

@@ -124,7 +124,7 @@ class Header:
             found = by_written.get(name) or by_stripped.get(name.strip()) or (name if name in self.names else None)
             if found is None:
                 raise ReadError(f"{source}: column {name!r} ({flag}) is not in the file; its columns are: "
-                                f"{', '.join(self.written)}")
+                                f"{', '.join(self.written)} (give {flag} a column name as the header writes it)")
             out.append(found)
         return tuple(out)
 
@@ -154,7 +154,7 @@ def detect_dialect(path: Path, delimiter: str | None = None, decimal: str | None
         with open(path, "rb") as handle:
             sample = handle.read(SAMPLE_BYTES)
     except OSError as e:
-        raise ReadError(f"cannot read {path}: {e.strerror}") from None
+        raise ReadError(f"cannot read {path}: {e.strerror} (--data)") from None
     if not sample.strip():
         raise ReadError(f"{path} is empty: expected a CSV with a header row")
     if encoding is None:
@@ -186,7 +186,8 @@ def detect_dialect(path: Path, delimiter: str | None = None, decimal: str | None
     elif decimal not in DECIMAL_MARKS:
         raise ReadError(f"--decimal must be . or , got {decimal!r}")
     if decimal == delimiter:
-        raise ReadError(f"the decimal mark and the delimiter are both {decimal!r}; set --delimiter or --decimal")
+        raise ReadError(f"{path}: the decimal mark and the delimiter are both {decimal!r}; set --delimiter or "
+                        "--decimal")
     return Dialect(encoding, delimiter, decimal, tuple(detected))
 
 

@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from modules import features, segments
+from modules import threshold as decision
 from pipeline import config as cfg
 from pipeline import run_summary
 from pipeline.inputs import same_label
@@ -82,7 +83,7 @@ class Predictions:
     """0/1: the transformed label TFMA scored against."""
     probabilities: np.ndarray
     decisions: np.ndarray
-    """The model's own `churn` output (1 when the probability >= features.DECISION_THRESHOLD)."""
+    """The model's own `churn` output (1 when the probability >= its decision threshold, modules/threshold.py)."""
 
 
 def write_report(summary: Mapping[str, Any], config: cfg.PipelineConfig) -> Report:
@@ -104,7 +105,7 @@ def write_report(summary: Mapping[str, Any], config: cfg.PipelineConfig) -> Repo
 
 def render(summary: Mapping[str, Any], outputs: run_summary.Outputs, problems: list[str]) -> str:
     """The whole HTML page; failures of single sections are appended to `problems`."""
-    threshold = features.DECISION_THRESHOLD
+    threshold = _threshold(summary)
     renderers: dict[str, Callable[[], Markup]] = {
         "data": lambda: _data_section(summary, outputs),
         "anomalies": lambda: _anomalies_section(summary, outputs),
@@ -294,9 +295,9 @@ def _curves_section(summary: Mapping[str, Any], outputs: run_summary.Outputs, th
 
     candidate = predictions[CANDIDATE]
     tfma_auc = ((summary.get("metrics") or {}).get("overall") or {}).get("auc")
-    charts = [(png_base64(roc_figure(predictions)), "ROC curve"),
-              (png_base64(calibration_figure(predictions)), "Calibration curve"),
-              (png_base64(confusion_figure(confusion_counts(candidate))),
+    charts = [(png_base64(roc_figure(predictions, threshold)), "ROC curve"),
+              (png_base64(calibration_figure(predictions, threshold)), "Calibration curve"),
+              (png_base64(confusion_figure(confusion_counts(candidate), threshold)),
                f"Confusion matrix at threshold {threshold:g}")]
     return _section("curves", models=len(predictions), rows=f"{len(candidate.labels):,}", split=cfg.EVAL_SPLIT,
                     auc=roc_auc_score(candidate.labels, candidate.probabilities), tfma_auc=_number(tfma_auc),
@@ -406,7 +407,12 @@ def _timing_section(summary: Mapping[str, Any]) -> Markup:
 # Charts --------------------------------------------------------------------------------------------------
 
 
-def roc_figure(predictions: Mapping[str, Predictions]) -> Figure:
+def _threshold(summary: Mapping[str, Any]) -> float:
+    """The candidate's decision threshold as the run summary read it back (modules/threshold.py)."""
+    return float((summary.get("threshold") or {}).get("value", decision.FALLBACK))
+
+
+def roc_figure(predictions: Mapping[str, Predictions], threshold: float = decision.FALLBACK) -> Figure:
     """ROC of each model, with the candidate's operating point at the decision threshold."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
@@ -418,13 +424,13 @@ def roc_figure(predictions: Mapping[str, Predictions]) -> Figure:
         ax.plot(fpr, tpr, color=_COLORS[name], label=f"{name} (AUC {roc_auc_score(p.labels, p.probabilities):.3f})")
     counts = confusion_counts(predictions[CANDIDATE])
     point = (counts["fp"] / max(counts["fp"] + counts["tn"], 1), counts["tp"] / max(counts["tp"] + counts["fn"], 1))
-    ax.plot(*point, "o", color=_COLORS[CANDIDATE], label=f"threshold {features.DECISION_THRESHOLD:g}")
+    ax.plot(*point, "o", color=_COLORS[CANDIDATE], label=f"threshold {threshold:g}")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01), title="ROC")
     ax.legend(loc="lower right", fontsize=8)
     return fig
 
 
-def calibration_figure(predictions: Mapping[str, Predictions]) -> Figure:
+def calibration_figure(predictions: Mapping[str, Predictions], threshold: float = decision.FALLBACK) -> Figure:
     """Predicted vs observed churn rate per probability bin, over the candidate's score histogram by class."""
     fig = Figure(figsize=(4.0, 4.0))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
@@ -438,7 +444,7 @@ def calibration_figure(predictions: Mapping[str, Predictions]) -> Figure:
     edges = np.linspace(0, 1, 21)
     for label, color, text in ((0, "#8fb8f0", "stayed"), (1, "#e06c5a", "churned")):
         bottom.hist(candidate.probabilities[candidate.labels == label], bins=edges, alpha=0.7, color=color, label=text)
-    bottom.axvline(features.DECISION_THRESHOLD, color="#333", linewidth=1, linestyle="--")
+    bottom.axvline(threshold, color="#333", linewidth=1, linestyle="--")
     bottom.set(xlabel="predicted churn probability (candidate)", ylabel="rows", xlim=(0, 1))
     bottom.legend(loc="upper right", fontsize=7)
     return fig
@@ -457,7 +463,7 @@ def reliability_figure(curve: Sequence[Mapping[str, float]]) -> Figure:
     return fig
 
 
-def confusion_figure(counts: Mapping[str, int]) -> Figure:
+def confusion_figure(counts: Mapping[str, int], threshold: float = decision.FALLBACK) -> Figure:
     """The 2 x 2 counts (and shares of all rows) of the `churn` decision against the label."""
     fig = Figure(figsize=(3.6, 3.6))
     ax = fig.subplots()
@@ -469,7 +475,7 @@ def confusion_figure(counts: Mapping[str, int]) -> Figure:
                 color="white" if n > grid.max() / 2 else "black", fontsize=11)
     ax.set_xticks([0, 1], ["stays (0)", "churns (1)"])
     ax.set_yticks([0, 1], ["stayed (0)", "churned (1)"])
-    ax.set(xlabel="predicted", ylabel="actual", title=f"Confusion matrix, threshold {features.DECISION_THRESHOLD:g}")
+    ax.set(xlabel="predicted", ylabel="actual", title=f"Confusion matrix, threshold {threshold:g}")
     return fig
 
 

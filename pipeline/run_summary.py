@@ -27,9 +27,12 @@ from pipeline.factors import load_factors
 from pipeline.gates import describe_anomalies, load_anomalies
 from pipeline.inputs import MIN_CLASS_PER_SPLIT
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
+from pipeline.recall_gate import REASON_PROPERTY as RECALL_REASON
+from pipeline.recall_gate import RECALL_GATE_ID
 from pipeline.serving_check import BLESSED_KEY as SERVING_CHECK_BLESSED
 from pipeline.serving_check import ERROR_KEY as SERVING_CHECK_ERROR
 from pipeline.reference import load_reference
+from modules import threshold as decision
 from modules.calibration import MIN_CLASS_ROWS
 from pipeline.reference_models import WORSE
 
@@ -37,7 +40,9 @@ Outputs = dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
 """node id -> output key -> artifacts."""
 METRIC_NAMES = ("auc", "precision", "recall", "binary_accuracy", "example_count", "mean_label")
 CLASS_COUNTS_KEY = "confusion_matrix_at_thresholds"
-"""TFMA's output of eval_config.CLASS_COUNTS: `mean_label` (the churn rate) is computed from it."""
+"""TFMA's output of eval_config.CLASS_COUNTS: the churn rate (`mean_label`), and precision, recall and
+accuracy at each model's own decision threshold (modules/threshold.py), are computed from it."""
+THRESHOLDED_METRICS = ("precision", "recall", "binary_accuracy")
 Z_95 = 1.959964
 
 
@@ -71,6 +76,7 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
         "example_counts": {}, "anomalies": [], "metrics": None, "blessed": None, "blessing_reason": None,
         "pushed_model_dir": None, "model_version": None, "newly_pushed": False, "training": None,
         "chance_level": None, "factors": None, "serving_check": None, "reference_models": None, "calibration": None,
+        "threshold": None,
     }
     statistics = single_artifact(outputs, "StatisticsGen", "statistics")
     if statistics:
@@ -90,7 +96,9 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
         summary.update(load_reference(reference.uri))  # "reference_models" and "calibration"
     evaluation = single_artifact(outputs, "Evaluator", "evaluation")
     if evaluation:
-        summary["metrics"] = _metrics(evaluation.uri)
+        thresholds = model_thresholds(evaluation.uri)
+        summary["threshold"] = thresholds.get(_CANDIDATE)
+        summary["metrics"] = eval_metrics(evaluation.uri, {name: t["value"] for name, t in thresholds.items()})
         interval = summary["metrics"]["overall"]["auc_ci95"]
         # No evidence of beating chance: the interval does not lie wholly above 0.5.
         summary["chance_level"] = bool(interval and interval[0] <= 0.5)
@@ -102,6 +110,12 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
         if gate and summary["reference_models"]:
             summary["blessed"] = gate.custom_properties["blessed"].int_value == 1
             summary["blessing_reason"] += "; " + reference_reason(summary["reference_models"])
+        recall = single_artifact(outputs, RECALL_GATE_ID, "blessing")
+        reason = recall.custom_properties[RECALL_REASON].string_value \
+            if recall and RECALL_REASON in recall.custom_properties else ""
+        if reason:  # pipeline/recall_gate.py refused the model
+            summary["blessed"] = False
+            summary["blessing_reason"] += "; " + reason
     check = single_artifact(outputs, "ServingCheck", "blessing")
     if check:  # pipeline/serving_check.py: did our model server serve the candidate, and if not why
         summary["serving_check"] = {
@@ -162,6 +176,8 @@ def format_summary(summary: dict[str, Any]) -> str:
                 lines.append(f"AUC of {name} undefined: {m['auc_undefined']}")
         if metrics.get("baseline"):
             lines.append(f"{'baseline (last blessed)':<34}{_fmt(metrics['baseline'].get('auc')):>8}")
+        if summary.get("threshold"):
+            lines.append(threshold_sentence(summary["threshold"], metrics["overall"].get("confusion_matrix")))
         lines.append("")
     lines += format_reference(summary)
     if summary.get("chance_level"):
@@ -224,6 +240,19 @@ def platt_sentence(platt: dict[str, Any]) -> str:
             f"({platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} on {rows})")
 
 
+def threshold_sentence(threshold: dict[str, Any], matrix: dict[str, Any] | None) -> str:
+    """The decision threshold (modules/threshold.py) in words, with the eval split's confusion matrix at it."""
+    how = {decision.F1_OPTIMAL: threshold["reason"], decision.GIVEN: "given with --threshold"}.get(
+        threshold["method"], f"fallback: {threshold['reason']}")
+    text = f"decision threshold {threshold['value']:g} on the calibrated churn probability ({how})"
+    if threshold.get("validation_f1") is not None:
+        text += f", validation F1 {threshold['validation_f1']:.3f}"
+    if matrix:
+        text += (f"; precision, recall and accuracy above are at it: eval tp {matrix['tp']:,}, fp {matrix['fp']:,}, "
+                 f"fn {matrix['fn']:,}, tn {matrix['tn']:,}")
+    return text
+
+
 def reference_reason(reference: dict[str, Any]) -> str:
     """`--require-beat-reference`'s part of the blessing reason."""
     worse = [row["name"] for row in reference["references"] if row["verdict"] == WORSE]
@@ -276,9 +305,42 @@ def training_history(history_csv: Path) -> dict[str, Any] | None:
     }
 
 
-def _metrics(evaluation_uri: str) -> dict[str, Any]:
+_CANDIDATE, _BASELINE = "candidate", "baseline"
+
+
+def model_thresholds(evaluation_uri: str) -> dict[str, dict[str, Any]]:
+    """{"candidate": threshold record, "baseline": ...} of the models an Evaluator scored (modules/threshold.py:
+    each model's assets.extra/threshold.json, or the FALLBACK record for a model exported before it)."""
+    from tensorflow_model_analysis.writers.eval_config_writer import load_eval_run
+
+    eval_config, _, _, locations = load_eval_run(evaluation_uri)
+    if eval_config is None:
+        return {}
+    return {_BASELINE if spec.is_baseline else _CANDIDATE: decision.read_record(locations[spec.name])
+            for spec in eval_config.model_specs}
+
+
+def at_threshold(matrices: Any, value: float) -> dict[str, Any]:
+    """Precision, recall, accuracy, churn rate and the confusion matrix at `value`, from TFMA's confusion
+    matrices over a threshold grid (a `ConfusionMatrixAtThresholds` value's `matrices`; the grid holds
+    `value`, else its nearest grid point is used and named in `confusion_matrix.threshold`)."""
+    matrices = list(matrices)
+    matrix = matrices[decision.nearest([m.threshold for m in matrices], value)]
+    counts = {"tp": matrix.true_positives, "fp": matrix.false_positives, "tn": matrix.true_negatives,
+              "fn": matrix.false_negatives}
+    total = sum(counts.values())
+    found: dict[str, Any] = {k: v for k, v in decision.rates(counts).items() if k in THRESHOLDED_METRICS}
+    found["mean_label"] = (counts["tp"] + counts["fn"]) / total if total else None
+    found["confusion_matrix"] = {"threshold": round(float(matrix.threshold), 6),
+                                 **{k: round(v) for k, v in counts.items()}}
+    return found
+
+
+def eval_metrics(evaluation_uri: str, thresholds: dict[str, float] | None = None) -> dict[str, Any]:
     """{'overall': {...}, 'slices': {'Gender=Male': {...}}, 'baseline': {...} | None,
-    'baseline_slices': {'Gender=Male': {...}} | None} from TFMA's output."""
+    'baseline_slices': {'Gender=Male': {...}} | None} from TFMA's output; `thresholds`: each model's
+    decision threshold ("candidate", "baseline"; modules.threshold.FALLBACK for one not given)."""
+    thresholds = thresholds or {}
     candidate: dict[str, dict[str, float | None]] = {}
     baseline: dict[str, dict[str, float | None]] = {}
     for per_slice in tfma.load_metrics(evaluation_uri):
@@ -287,12 +349,11 @@ def _metrics(evaluation_uri: str) -> dict[str, Any]:
         for entry in per_slice.metric_keys_and_values:
             if entry.key.is_diff:
                 continue
-            model = baseline if entry.key.model_name == "baseline" else candidate
+            model = baseline if entry.key.model_name == _BASELINE else candidate
             if entry.key.name == CLASS_COUNTS_KEY:
-                (matrix,) = entry.value.confusion_matrix_at_thresholds.matrices
-                total = matrix.true_positives + matrix.false_negatives + matrix.true_negatives + matrix.false_positives
-                churned = matrix.true_positives + matrix.false_negatives
-                model.setdefault(name, {})["mean_label"] = churned / total if total else None
+                value = thresholds.get(_BASELINE if model is baseline else _CANDIDATE, decision.FALLBACK)
+                model.setdefault(name, {}).update(at_threshold(entry.value.confusion_matrix_at_thresholds.matrices,
+                                                               value))
             elif entry.key.name in METRIC_NAMES:
                 model.setdefault(name, {})[entry.key.name] = entry.value.double_value.value
     overall = candidate.pop("overall", {})
@@ -310,6 +371,7 @@ def complete_metrics(values: dict[str, float | None]) -> dict[str, Any]:
     # An undefined metric (TFMA's NaN: precision with no predicted churner) is None: `null` in JSON, `-` in text.
     out: dict[str, Any] = {k: None if values.get(k) is None or math.isnan(values[k]) else values[k]
                            for k in METRIC_NAMES}
+    out["confusion_matrix"] = values.get("confusion_matrix")
     out["auc_undefined"] = auc_undefined_reason(out["example_count"], out["mean_label"])
     if out["auc_undefined"]:
         out["auc"] = None

@@ -22,6 +22,7 @@ from common import exit_codes
 from data.generate import generate
 from insights.recommend import load_rules
 from insights.risk import risk_band
+from modules import threshold
 from insights.scoring import OUTPUT_COLUMNS, TOP_FACTORS
 from modules import features, segments
 from pipeline.config import PROJECT_ROOT
@@ -73,7 +74,7 @@ def test_every_customer_is_ranked_by_probability_with_band_factors_segment_and_a
     assert sorted(result[ID]) == sorted(CUSTOMERS[ID])
     probability = result["churn_probability"].astype(np.float32).to_numpy()
     assert np.all(np.diff(probability) <= 0) and np.all((probability > 0) & (probability < 1))
-    assert result["risk_band"].tolist() == risk_band(probability).tolist()
+    assert result["risk_band"].tolist() == risk_band(probability, threshold.read(pushed)).tolist()
     profiles = json.loads((pushed / segments.ASSETS_EXTRA / segments.SEGMENTS_FILE).read_text())["segments"]
     assert set(result["segment"]) <= {p["name"] for p in profiles}
     rules = load_rules()

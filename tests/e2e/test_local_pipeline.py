@@ -19,7 +19,7 @@ SUMMARY_KEYS = {
     "metrics", "anomalies", "example_counts", "component_seconds", "cached_components", "total_seconds", "input",
 }
 METRIC_KEYS = {"auc", "precision", "recall", "binary_accuracy", "example_count", "mean_label", "auc_ci95",
-               "auc_undefined"}
+               "auc_undefined", "confusion_matrix"}
 
 
 def report_churn_rates(report: str) -> dict[str, float]:
@@ -50,7 +50,8 @@ def test_bundled_style_data_is_blessed_and_pushed_in_tf_serving_layout(bundled_s
     for metrics in summary["metrics"]["slices"].values():
         assert set(metrics) == METRIC_KEYS
     expected_components = {"CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-                           "DataValidationGate", "Transform", "Trainer", "Evaluator", "ServingCheck", "Pusher"}
+                           "DataValidationGate", "Transform", "Trainer", "Evaluator", "RecallGate", "ServingCheck",
+                           "Pusher"}
     assert expected_components <= summary["component_seconds"].keys()
     assert summary["training"]["epochs_run"] <= 8
     progress_lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
@@ -93,6 +94,9 @@ def test_new_model_is_compared_with_the_last_blessed_one(bundled_style) -> None:
     baseline_auc = summary["metrics"]["baseline"]["auc"]
     assert summary["metrics"]["baseline_slices"].keys() == summary["metrics"]["slices"].keys()
     assert baseline_auc == pytest.approx(first_summary["metrics"]["overall"]["auc"])
+    # Each model's thresholded metrics are at its own decision threshold.
+    assert summary["metrics"]["baseline"]["confusion_matrix"] == first_summary["metrics"]["overall"]["confusion_matrix"]
+    assert summary["metrics"]["overall"]["confusion_matrix"]["threshold"] == summary["threshold"]["value"]
     not_worse = summary["metrics"]["overall"]["auc"] >= baseline_auc
     assert summary["blessed"] is not_worse
     assert proc.returncode == (0 if not_worse else 4), proc.stdout + proc.stderr
@@ -152,6 +156,10 @@ def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stdout + proc.stderr
     assert f"error: {tmp_path / 'bad.csv'} does not match {CURATED_SCHEMA}: {len(summary['anomalies'])} anomalies" \
         in proc.stderr
+    # Where in the file: the first cell outside the schema of each column, by its line (header = line 1).
+    assert "first values outside the schema: line 7 of bad.csv, column 'Gender': value 'Robot' (the schema allows: " \
+           "Female, Male, Other); line 9 of bad.csv, column 'Satisfaction_Score': value '11' (the schema allows " \
+           "1..5); correct those values" in proc.stderr
     report = (tmp_path / "out" / "report.html").read_text()  # written for a stopped run too
     assert f"Report: {tmp_path / 'out' / 'report.html'}" in proc.stdout and "warning" not in proc.stderr
     anomalies = report.split('<section id="anomalies">')[1].split("</section>")[0]

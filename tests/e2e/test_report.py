@@ -12,9 +12,10 @@ import shutil
 
 import pytest
 from PIL import Image
+from tfx.utils import path_utils
 from sklearn.metrics import roc_auc_score
 
-from modules import features
+from modules import threshold
 from pipeline import config as cfg
 from pipeline import report, run_summary
 from tests import browser
@@ -66,7 +67,12 @@ def test_report_curves_come_from_the_models_and_rows_tfma_scored(bundled_style) 
     assert len(candidate.labels) == overall["example_count"]
     assert candidate.labels.mean() == pytest.approx(overall["mean_label"], abs=1e-6)
     assert roc_auc_score(candidate.labels, candidate.probabilities) == pytest.approx(overall["auc"], abs=2e-3)
-    assert ((candidate.probabilities >= features.DECISION_THRESHOLD) == (candidate.decisions == 1)).all()
+    # The model's `churn` output uses the threshold stored with it; TFMA's metrics are read at that threshold.
+    chosen = summary["threshold"]["value"]
+    trained = path_utils.serving_model_path(run_summary.single_artifact(outputs, "Trainer", "model").uri)
+    assert summary["threshold"]["method"] == "f1_optimal" and chosen == threshold.read(trained)
+    assert ((candidate.probabilities >= chosen) == (candidate.decisions == 1)).all()
+    assert overall["confusion_matrix"] == {"threshold": chosen, **report.confusion_counts(candidate)}
     counts = report.confusion_counts(candidate)
     assert counts["tp"] / (counts["tp"] + counts["fp"]) == pytest.approx(overall["precision"], abs=1e-4)
     assert counts["tp"] / (counts["tp"] + counts["fn"]) == pytest.approx(overall["recall"], abs=1e-4)

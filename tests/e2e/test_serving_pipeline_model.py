@@ -27,6 +27,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 
 from data.generate import COLUMNS, generate
+from modules import threshold
 from modules.features import PROBABILITY_OUTPUT, attribution_name
 from pipeline.config import PROJECT_ROOT
 from client.tf_serving import to_instances
@@ -75,8 +76,12 @@ def server(bundled_style: Tuple[Path, subprocess.CompletedProcess, dict],
     assert proc.returncode == 0, proc.stdout + proc.stderr
     pushed = Path(summary["pushed_model_dir"])
     assert pushed.parent == tmp / "serving" / MODEL and pushed.name.isdigit()
+    yield from serve(pushed, tmp_path_factory.mktemp("server") / "server.log")
+
+
+def serve(pushed: Path, log_path: Path) -> Iterator[Server]:
+    """Our model server (`python -m serving`) on the base path of a pushed version, until the generator closes."""
     rest_port, grpc_port = free_port(), free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "serving", f"--model_base_path={pushed.parent}", f"--model_name={MODEL}",
@@ -172,7 +177,8 @@ def test_rest_rows_match_the_saved_model_in_process(server: Server, instances: L
     rows = body["predictions"]
     assert len(rows) == len(instances) and all(set(row) == OUTPUTS for row in rows)
     assert all(0.0 <= row["churn_probability"] <= 1.0 for row in rows)
-    assert all(row["churn"] == int(row["churn_probability"] >= 0.5) for row in rows)
+    chosen = threshold.read(server.pushed_dir)  # stored with the model; the server serves it from the graph
+    assert all(row["churn"] == int(row["churn_probability"] >= chosen) for row in rows)
     assert_matches({k: [row[k] for row in rows] for k in OUTPUTS}, expected)
 
 

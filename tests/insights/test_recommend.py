@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from insights.recommend import RULES_FILE, Customers, RulesError, load_rules, parse_rules
-from insights.risk import BAND_NAMES, RISK_BANDS, risk_band
+from insights.risk import BAND_NAMES, HIGH_RISK, risk_band, risk_bands
 from modules import features
 
 SHIPPED = load_rules()
@@ -127,10 +127,13 @@ def test_the_shipped_file_is_the_default_and_round_trips(tmp_path: Path) -> None
     assert yaml.safe_load(RULES_FILE.read_text())["default"]["action"] == SHIPPED.default_action
 
 
-def test_risk_bands_cover_every_probability_once() -> None:
-    thresholds = [low for low, _ in RISK_BANDS]
-    assert thresholds == sorted(thresholds, reverse=True) and thresholds[-1] == 0.0
-    assert features.DECISION_THRESHOLD in thresholds
-    bands = risk_band(np.array([0.0, 0.49, 0.5, 0.74, 0.75, 1.0], dtype=np.float32))
-    assert bands.tolist() == ["low", "low", "medium", "medium", "high", "high"]
-    assert set(bands) == set(BAND_NAMES)
+@pytest.mark.parametrize("threshold", [0.5, 0.12, 0.9])
+def test_risk_bands_cover_every_probability_once_and_medium_starts_at_the_models_threshold(threshold: float) -> None:
+    lows = [low for low, _ in risk_bands(threshold)]
+    assert lows == sorted(lows, reverse=True) and lows[-1] == 0.0 and threshold in lows
+    probabilities = np.array([0.0, threshold - 1e-3, threshold, 0.74, 0.75, 1.0], dtype=np.float64)
+    bands = risk_band(probabilities, threshold)
+    assert (bands[probabilities >= threshold] != "low").all() and (bands[probabilities < threshold] == "low").all()
+    assert bands[-1] == "high" and set(bands) <= set(BAND_NAMES)
+    if threshold < HIGH_RISK:
+        assert bands.tolist() == ["low", "low", "medium", "medium", "high", "high"]

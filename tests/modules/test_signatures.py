@@ -7,7 +7,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_transform.tf_metadata import schema_utils
 
-from modules import features
+from modules import features, threshold
 from modules.model import build_model
 from modules.signatures import make_serving_signatures
 from modules.trainer import _feature_layout
@@ -127,19 +127,23 @@ def test_explain_gives_serving_defaults_probability_and_complete_attributions(lo
     assert np.ptp(log_odds) > 0.05  # the customers' log-odds really differ
 
 
+CALIBRATED_THRESHOLD = 0.35
+
+
 @pytest.fixture(scope="module")
 def plain_and_calibrated(transform_run, tmp_path_factory: pytest.TempPathFactory):
-    """One trained model saved twice: without calibration and with a Platt scaling that changes every probability."""
+    """One trained model saved twice: without calibration (default threshold), and with a Platt scaling that
+    changes every probability and the decision threshold CALIBRATED_THRESHOLD."""
     from modules.calibration import Platt
 
     output = transform_run.output
     model = _trained_model(transform_run)
     platt = Platt(scale=1.7, offset=-0.4, applied=True)
     saved = []
-    for name, calibration in (("plain", None), ("calibrated", platt)):
+    for name, calibration, kwargs in (("plain", None, {}), ("calibrated", platt, {"threshold": CALIBRATED_THRESHOLD})):
         path = str(tmp_path_factory.mktemp(name) / "1")
         tf.saved_model.save(model, path, signatures=make_serving_signatures(
-            model, output, features.LABEL_KEY, CUSTOM_CONFIG["id_keys"], platt=calibration))
+            model, output, features.LABEL_KEY, CUSTOM_CONFIG["id_keys"], platt=calibration, **kwargs))
         saved.append(tf.saved_model.load(path))
     return saved[0], saved[1], platt
 
@@ -155,8 +159,13 @@ def test_every_signature_returns_the_calibrated_probability_and_explain_stays_on
     served = calibrated.signatures["serving_default"](**columns)
     np.testing.assert_allclose(served[features.PROBABILITY_OUTPUT].numpy(), expected, rtol=1e-5)
     assert np.abs(expected - raw_probability).max() > 0.01  # the calibration really moves the probabilities
-    np.testing.assert_array_equal(served[features.CLASS_OUTPUT].numpy(),
-                                  (served[features.PROBABILITY_OUTPUT].numpy() >= features.DECISION_THRESHOLD))
+    # `churn` is decided on the calibrated probability at the threshold given at export (a constant in the graph).
+    calibrated_probability = served[features.PROBABILITY_OUTPUT].numpy()
+    np.testing.assert_array_equal(served[features.CLASS_OUTPUT].numpy(), calibrated_probability >= CALIBRATED_THRESHOLD)
+    assert ((calibrated_probability >= CALIBRATED_THRESHOLD) != (calibrated_probability >= threshold.FALLBACK)).any()
+    plain_served = plain.signatures["serving_default"](**columns)
+    np.testing.assert_array_equal(plain_served[features.CLASS_OUTPUT].numpy(),
+                                  plain_served[features.PROBABILITY_OUTPUT].numpy() >= threshold.FALLBACK)
     # serving_tf_example keeps missing cells missing (raw_columns fills them): compare it with its plain self.
     serialized = serialized_examples(transform_run, slice(0, 40))
     examples = calibrated.signatures["serving_tf_example"](examples=serialized)[features.PROBABILITY_OUTPUT].numpy()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from modules.features import DECISION_THRESHOLD
+from modules.threshold import FALLBACK
 from monitoring import prediction_store as ps
 from monitoring.prediction_store import Prediction, PredictionStore, PredictionStoreError
 from tests.monitoring.postgres import postgres_server
@@ -40,7 +40,7 @@ def _p(cid: str, prob: float, at: datetime = T0, **kw) -> Prediction:
 
 def test_rows_round_trip_with_derived_period_and_decision(store: PredictionStore):
     local = datetime(2026, 4, 1, 1, 30, tzinfo=timezone(timedelta(hours=2)))  # 2026-03-31 23:30 UTC
-    n = store.append([_p("C-1", 0.7, segment="lapsed", action="call"), _p("C-2", DECISION_THRESHOLD - 1e-6, at=local),
+    n = store.append([_p("C-1", 0.7, segment="lapsed", action="call"), _p("C-2", 0.3, at=local, threshold=0.31),
                       _p("C-3", 0.2, source="grpc", decision=1, period="2026-04")])
     assert n == 3
     rows = store.read().sort_values("customer_id").reset_index(drop=True)
@@ -50,7 +50,7 @@ def test_rows_round_trip_with_derived_period_and_decision(store: PredictionStore
     assert list(rows["scored_at"]) == [pd.Timestamp("2026-03-31 23:30")] * 3
     assert rows.loc[0, "segment"] == "lapsed" and rows.loc[0, "action"] == "call"
     assert rows.loc[1, "segment"] is None and rows.loc[2, "source"] == "grpc"
-    assert list(rows["threshold"]) == [DECISION_THRESHOLD] * 3
+    assert list(rows["threshold"]) == [FALLBACK, 0.31, FALLBACK]  # the model's own, else the documented fallback
 
 
 def test_invalid_chunk_is_not_written_and_earlier_chunks_stay(store: PredictionStore):

@@ -19,7 +19,7 @@ def test_help_lists_every_documented_flag() -> None:
     assert proc.returncode == 0
     for flag in ("--data", "--output", "--serving-dir", "--label", "--positive-label", "--id-columns",
                  "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs", "--report-only",
-                 "--require-beat-reference"):
+                 "--require-beat-reference", "--threshold"):
         assert flag in proc.stdout
 
 
@@ -28,6 +28,8 @@ def test_help_lists_every_documented_flag() -> None:
     [
         (["--min-auc", "1.5"], "must be between 0 and 1"),
         (["--max-epochs", "0"], "must be at least 1"),
+        (["--threshold", "1"], "--threshold: must lie strictly between 0 and 1, got 1"),
+        (["--threshold", "nan"], "--threshold: must lie strictly between 0 and 1, got nan"),
         (["--no-such-flag"], "unrecognized arguments"),
     ],
 )
@@ -67,6 +69,10 @@ def test_unexpected_failure_exits_1_with_a_message_and_a_summary(tmp_path: Path)
                "--serving-dir", str(tmp_path / "serving"))
     assert proc.returncode == exit_codes.FAILED, proc.stdout + proc.stderr
     assert "error: " in proc.stderr and "--verbose" in proc.stderr and "Traceback" not in proc.stderr
+    # The file the message points to holds the failure's traceback.
+    log = tmp_path / "out" / "pipeline.log"
+    assert f"(library output: {log};" in proc.stderr
+    assert "Traceback (most recent call last)" in log.read_text() and summary_error(tmp_path) in log.read_text()
     summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
     assert summary["status"] == "failed" and summary["error"] and summary["pushed_model_dir"] is None
     assert not (tmp_path / "serving").exists()
@@ -74,6 +80,11 @@ def test_unexpected_failure_exits_1_with_a_message_and_a_summary(tmp_path: Path)
     assert f"Report: {tmp_path / 'out' / 'report.html'}" in proc.stdout
     assert "warning: report incomplete: artifacts: cannot read ML Metadata" in proc.stderr
     assert "failed (exit code 1)" in (tmp_path / "out" / "report.html").read_text()
+
+
+def summary_error(tmp_path: Path) -> str:
+    """The last line of the recorded error (`Type: message`), as the traceback's last line also has it."""
+    return json.loads((tmp_path / "out" / "run_summary.json").read_text())["error"].splitlines()[-1]
 
 
 def test_a_report_that_cannot_be_written_is_a_warning(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -128,6 +139,9 @@ def test_the_data_validation_message_names_the_file_the_schema_and_the_fixes() -
     assert message.startswith(f"/data/june.csv does not match {cli.cfg.CURATED_SCHEMA}: 3 anomalies listed above")
     assert "--schema PATH" in message and "--schema auto" in message
     assert "1 anomaly listed" in cli.validation_message(config, 1)
+    where = cli.validation_message(config, 1, {"Gender": "line 7 of june.csv, column 'Gender': value 'Robot'"})
+    assert "(split: column: problem); first values outside the schema: line 7 of june.csv, column 'Gender': " \
+           "value 'Robot'; correct those values" in where
 
 
 def test_require_beat_reference_is_a_flag_off_by_default() -> None:

@@ -1,9 +1,12 @@
-"""Evaluator config: the five metrics, slices that exist, and a blessing rule on the overall slice only."""
+"""Evaluator config: the metrics and threshold grid, slices that exist, and a blessing rule on the overall slice only."""
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import tensorflow_model_analysis as tfma
 
-from modules import features
+from modules import features, threshold
 from pipeline.eval_config import build_eval_config
 
 
@@ -15,8 +18,19 @@ def test_metrics_label_prediction_and_signatures() -> None:
     assert spec.signature_name == "serving_tf_example"
     assert list(spec.preprocessing_function_names) == ["transform_features"]
     (metrics_spec,) = config.metrics_specs
-    assert [m.class_name for m in metrics_spec.metrics] == ["AUC", "Precision", "Recall", "BinaryAccuracy",
-                                                           "ExampleCount", "ConfusionMatrixAtThresholds"]
+    assert [m.class_name for m in metrics_spec.metrics] == ["AUC", "ExampleCount", "ConfusionMatrixAtThresholds"]
+
+
+def test_confusion_matrices_cover_every_threshold_the_trainer_can_choose_and_a_given_one() -> None:
+    def grid(config: tfma.EvalConfig) -> list[float]:
+        (matrices,) = [m for m in config.metrics_specs[0].metrics if m.class_name == "ConfusionMatrixAtThresholds"]
+        return json.loads(matrices.config)["thresholds"]
+
+    chosen = threshold.choose(np.linspace(0, 1, 101), np.arange(101) % 3 == 0)  # an F1-optimal choice lies on it
+    assert chosen.method == threshold.F1_OPTIMAL and chosen.value in grid(build_eval_config("Target_Churn", [], 0.6))
+    assert grid(build_eval_config("Target_Churn", [], 0.6)) == list(threshold.GRID)
+    with_given = grid(build_eval_config("Target_Churn", [], 0.6, threshold=0.1234))
+    assert 0.1234 in with_given and with_given == sorted(with_given) and len(with_given) == len(threshold.GRID) + 1
 
 
 def test_slices_are_overall_plus_each_given_column() -> None:

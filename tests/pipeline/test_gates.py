@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 import tensorflow_data_validation as tfdv
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
 from data.generate import generate
+from pipeline import reader
 from pipeline.config import CURATED_SCHEMA
-from pipeline.gates import DataValidationError, describe_anomalies
+from pipeline.gates import DataValidationError, describe_anomalies, first_out_of_domain_cells
 
 
 def validate(frame) -> anomalies_pb2.Anomalies:
@@ -58,3 +60,20 @@ def test_too_many_missing_values_is_an_anomaly() -> None:
     frame.loc[:40, "Age"] = None  # 14 % missing; the schema allows 5 %
     lines = describe_anomalies({"train": validate(frame)})
     assert len(lines) == 1 and lines[0].startswith("train: Age: ")
+
+
+def test_the_first_cell_outside_the_schema_is_found_with_its_line_column_and_value(tmp_path: Path) -> None:
+    frame = generate(300, seed=3)
+    frame.loc[5, "Gender"] = "Robot"          # line 7: header, then rows 0..4 on lines 2..6
+    frame.loc[7, "Satisfaction_Score"] = 11   # line 9, out of 1..5
+    frame.loc[200, "Satisfaction_Score"] = 0  # a later one: only the first is named
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    dialect = reader.detect_dialect(path)
+    schema = text_format.Parse(CURATED_SCHEMA.read_text(), schema_pb2.Schema())
+    found = first_out_of_domain_cells([path], dialect, reader.read_header(path, dialect), schema,
+                                      {"Gender", "Satisfaction_Score", "Age", "Num_of_Returns"}, chunk_rows=50)
+    assert found == {
+        "Gender": "line 7 of bad.csv, column 'Gender': value 'Robot' (the schema allows: Female, Male, Other)",
+        "Satisfaction_Score": "line 9 of bad.csv, column 'Satisfaction_Score': value '11' (the schema allows 1..5)",
+    }  # Age and Num_of_Returns are within their domains

@@ -78,12 +78,14 @@ def test_folder_of_csvs_with_one_header_is_staged_whole(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
-        (lambda d: d / "absent.csv", "data not found"),
-        (lambda d: (d / "empty").mkdir() or d / "empty", "no .csv files"),
+        (lambda d: d / "absent.csv", "absent.csv (--data: a CSV file, or a folder of CSV files)"),
+        (lambda d: (d / "empty").mkdir() or d / "empty", "empty (--data: a CSV file, or a folder of CSV files)"),
         (lambda d: write(pd.DataFrame({"x": [1, 2]}), d / "x.csv"), "label column 'Target_Churn' not in"),
         (lambda d: write(generate(100).drop(columns="Customer_ID"), d / "i.csv"), "id column(s) Customer_ID"),
         (lambda d: write(generate(100).assign(Target_Churn=1), d / "one.csv"), "exactly two values"),
-        (lambda d: write(generate(20), d / "few.csv"), "at least 50 are needed"),
+        (lambda d: write(generate(20), d / "few.csv"),
+         "few.csv: only 20 labelled rows in column 'Target_Churn'; at least 50 are needed to train and evaluate: "
+         "add more customers, or check --label"),
         (lambda d: (d / "bin.csv").write_bytes(b"\xff\xfe\x00\x01garbage") and d / "bin.csv", "cannot read"),
     ],
 )
@@ -107,8 +109,13 @@ def test_files_with_different_headers_are_rejected(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     write(generate(60), folder / "a.csv")
-    write(generate(60).drop(columns="Age"), folder / "b.csv")
-    with pytest.raises(inputs.InputError, match="different columns"):
+    write(generate(60).drop(columns="Age").assign(Region="north"), folder / "b.csv")
+    with pytest.raises(inputs.InputError, match="different columns") as error:
+        stage(folder, tmp_path)
+    assert "(columns only in b.csv: 'Region'; only in a.csv: 'Age')" in str(error.value)
+    assert "must share one header: make the headers match, or pass one file with --data" in str(error.value)
+    write(generate(60)[list(reversed(generate(1).columns))], folder / "b.csv")
+    with pytest.raises(inputs.InputError, match=r"\(the same columns in another order\)"):
         stage(folder, tmp_path)
 
 
@@ -121,9 +128,9 @@ def test_schema_is_staged_by_content_and_validated(tmp_path: Path) -> None:
     assert inputs.stage_schema(edited, tmp_path) != staged
     broken = tmp_path / "broken.pbtxt"
     broken.write_text("feature { name: ")
-    with pytest.raises(inputs.InputError, match="not a valid tensorflow_metadata Schema"):
+    with pytest.raises(inputs.InputError, match=r"not a valid tensorflow_metadata Schema: .* \(--schema\)"):
         inputs.stage_schema(broken, tmp_path)
-    with pytest.raises(inputs.InputError, match="cannot read schema"):
+    with pytest.raises(inputs.InputError, match=r"cannot read schema .*nope.pbtxt: .* \(--schema\)"):
         inputs.stage_schema(tmp_path / "nope.pbtxt", tmp_path)
 
 

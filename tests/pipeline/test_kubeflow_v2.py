@@ -57,19 +57,20 @@ def test_every_component_of_create_pipeline_is_a_task(spec: dict) -> None:
     assert {t for t in tasks if t in component_ids} == component_ids - {"latest_blessed_model_resolver"}
     assert {t for t in tasks if t not in component_ids} == {"latest_blessed_model_resolver-model-resolver",
                                                             "latest_blessed_model_resolver-model-blessing-resolver"}
-    assert len(component_ids) == 13  # 11 + ServingCheck + ReferenceModels
+    assert len(component_ids) == 14  # 11 + ServingCheck + ReferenceModels + RecallGate
 
 
 def test_every_step_runs_the_project_code_in_the_pipeline_image(spec: dict) -> None:
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
     containers = [e["container"] for e in executors.values() if "container" in e]
-    assert len(containers) == 12  # every component but the resolver, whose queries run in the orchestrator
+    assert len(containers) == 13  # every component but the resolver, whose queries run in the orchestrator
     assert {c["image"] for c in containers} == {IMAGE}
     assert all(c["command"] == RUN_EXECUTOR for c in containers)
     assert "pipeline.gates" in json.dumps(executor(spec, "DataValidationGate"))
     assert "pipeline.factors" in json.dumps(executor(spec, "ChurnFactors"))
     assert "pipeline.serving_check" in json.dumps(executor(spec, "ServingCheck"))
     assert "pipeline.reference" in json.dumps(executor(spec, "ReferenceModels"))
+    assert "pipeline.recall_gate" in json.dumps(executor(spec, "RecallGate"))
 
 
 def test_stock_pusher_takes_the_serving_checks_infra_blessing(spec: dict) -> None:
@@ -119,5 +120,5 @@ def test_require_beat_reference_compiles_the_reference_gate_before_the_pusher(tm
     spec = compile_spec(tmp_path, "--require-beat-reference")
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     assert "pipeline.reference" in json.dumps(executor(spec, "ReferenceGate"))
-    assert "ReferenceGate" in tasks["Pusher"]["dependentTasks"]
+    assert "ReferenceGate" in tasks["RecallGate"]["dependentTasks"] and "RecallGate" in tasks["Pusher"]["dependentTasks"]
     assert {"Evaluator", "ReferenceModels", "Trainer"} <= set(tasks["ReferenceGate"]["dependentTasks"])

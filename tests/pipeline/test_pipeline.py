@@ -26,11 +26,11 @@ def test_components_in_a_valid_order(tmp_path: Path) -> None:
     assert sorted(order) == sorted([
         "CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataValidationGate",
         "Transform", "Trainer", "ChurnFactors", "ReferenceModels", "latest_blessed_model_resolver", "Evaluator",
-        "ServingCheck",
+        "RecallGate", "ServingCheck",
         "Pusher",
     ])
     chain = ["CsvExampleGen", "StatisticsGen", "ExampleValidator", "DataValidationGate", "Transform", "Trainer",
-             "Evaluator", "Pusher"]
+             "Evaluator", "RecallGate", "Pusher"]
     assert [order.index(c) for c in chain] == sorted(order.index(c) for c in chain)
     assert order.index("Trainer") < order.index("ChurnFactors")
     assert order.index("Trainer") < order.index("ReferenceModels")
@@ -53,21 +53,27 @@ def test_reference_models_read_the_raw_splits_and_the_trained_model_with_the_eva
     assert reference.inputs["model"] is components["Trainer"].outputs["model"]
     assert reference.exec_properties["label_key"] == "Target_Churn"
     assert json.loads(reference.exec_properties["slice_keys"]) == ["Gender"]
-    assert "ReferenceGate" not in components  # off by default: the Pusher reads the Evaluator's blessing
-    assert components["Pusher"].inputs["model_blessing"] is components["Evaluator"].outputs["blessing"]
+    assert "ReferenceGate" not in components  # off by default: RecallGate reads the Evaluator's blessing
+    recall = components["RecallGate"]
+    assert recall.inputs["model_blessing"] is components["Evaluator"].outputs["blessing"]
+    assert recall.inputs["evaluation"] is components["Evaluator"].outputs["evaluation"]
+    assert recall.inputs["model"] is components["Trainer"].outputs["model"]
+    assert components["Pusher"].inputs["model_blessing"] is recall.outputs["blessing"]
 
 
 def test_require_beat_reference_puts_the_reference_gate_between_evaluator_and_pusher(tmp_path: Path) -> None:
     config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving", require_beat_reference=True)
     pipeline = create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="x",
-                               reference_fingerprint="r1")
+                               reference_fingerprint="r1", recall_gate_fingerprint="g1")
     components = {c.id: c for c in pipeline.components}
     gate = components["ReferenceGate"]
     assert gate.inputs["model_blessing"] is components["Evaluator"].outputs["blessing"]
     assert gate.inputs["reference"] is components["ReferenceModels"].outputs["reference"]
     assert gate.inputs["model"] is components["Trainer"].outputs["model"]
-    assert components["Pusher"].inputs["model_blessing"] is gate.outputs["blessing"]
+    assert components["RecallGate"].inputs["model_blessing"] is gate.outputs["blessing"]
+    assert components["Pusher"].inputs["model_blessing"] is components["RecallGate"].outputs["blessing"]
     assert components["ReferenceModels"].exec_properties["code_fingerprint"] == "r1"
+    assert components["RecallGate"].exec_properties["code_fingerprint"] == "g1"
 
 
 def test_transform_waits_for_the_data_validation_gate(tmp_path: Path) -> None:
@@ -124,6 +130,9 @@ def test_fingerprints_cover_the_code_behind_each_cached_component() -> None:
     reference = {p.name for p in fingerprint.REFERENCE_CODE}
     assert {"reference.py", "reference_models.py", "trainer.py"} <= reference
     assert all(p.is_file() for p in fingerprint.REFERENCE_CODE)
+    recall = {p.name for p in fingerprint.RECALL_GATE_CODE}
+    assert {"recall_gate.py", "run_summary.py", "threshold.py"} <= recall
+    assert all(p.is_file() for p in fingerprint.RECALL_GATE_CODE)
 
 
 def test_pusher_is_atomic_and_targets_the_model_base_path(tmp_path: Path) -> None:
@@ -206,3 +215,23 @@ def test_only_the_pusher_skips_the_cache(tmp_path: Path) -> None:
                for n in ir.nodes}
     assert caching.pop(PUSHER_ID) is False
     assert caching and all(caching.values())
+
+
+def test_a_given_threshold_reaches_the_trainer_and_the_evaluators_grid_but_not_transform(tmp_path: Path) -> None:
+    from modules.threshold import CUSTOM_CONFIG_KEY
+
+    def thresholds(components: dict) -> tuple[dict, dict, list[float]]:
+        eval_config = components["Evaluator"].exec_properties["eval_config"]
+        grid = next(json.loads(m["config"])["thresholds"] for m in json.loads(eval_config)["metrics_specs"][0]["metrics"]
+                    if m["class_name"] == "ConfusionMatrixAtThresholds")
+        return (json.loads(components["Trainer"].exec_properties["custom_config"]),
+                json.loads(components["Transform"].exec_properties["custom_config"]), grid)
+
+    _, chosen = build(tmp_path)
+    trainer, _, grid = thresholds(chosen)
+    assert CUSTOM_CONFIG_KEY not in trainer and 0.1234 not in grid  # chosen on the validation split
+    config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving", threshold=0.1234)
+    given = {c.id: c for c in create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="abc").components}
+    trainer, transform, grid = thresholds(given)
+    assert trainer[CUSTOM_CONFIG_KEY] == 0.1234 and 0.1234 in grid
+    assert CUSTOM_CONFIG_KEY not in transform  # Transform's cache holds when only the threshold changes
