@@ -19,6 +19,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from modules import hparams
 from pipeline import beam
 from pipeline import config as cfg
 from pipeline import progress
@@ -27,7 +28,8 @@ EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0
 EXIT_INTERRUPTED = 130
 _INTERRUPTED = "\ninterrupted: outputs of finished components are kept and reused by the next run"
 _COMPONENT_COUNT = 13
-"""Components of a run without --require-beat-reference (which adds ReferenceGate): 11 + ServingCheck + ReferenceModels."""
+"""Components of a run without --require-beat-reference (which adds ReferenceGate) or --tune (which adds the
+Tuner): 11 + ServingCheck + ReferenceModels."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +80,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require-beat-reference", action="store_true",
                         help="bless the model only if no reference model (logistic regression, gradient-boosted "
                              "trees) has a better eval AUC beyond the paired 95%% interval")
+    parser.add_argument("--tune", nargs="?", type=_positive_float, const=hparams.TUNE_BUDGET_SECONDS, default=None,
+                        metavar="SECONDS",
+                        help="run the TFX Tuner before training: a random search over learning rate, dropout and L2 "
+                             "for at most SECONDS of wall clock (default "
+                             f"{hparams.TUNE_BUDGET_SECONDS:g}); the Trainer uses the best trial's values")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         min_auc=args.min_auc,
         max_epochs=args.max_epochs,
         require_beat_reference=args.require_beat_reference,
+        tune_budget_seconds=args.tune,
         beam_args=beam_args,
     )
     progress.quiet_environment()
@@ -184,7 +192,8 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
     print(f"output: {config.output}")
     print(f"beam: {' '.join(config.beam_args)}\n")
     err = sys.stderr if verbose else progress.divert_stderr(config.log_path)
-    handler = progress.install(verbose, _COMPONENT_COUNT + config.require_beat_reference)
+    handler = progress.install(verbose, _COMPONENT_COUNT + config.require_beat_reference
+                               + (config.tune_budget_seconds is not None))
     status, exit_code, error = "pushed", EXIT_PUSHED, None
     try:
         _run_pipeline(config, staged.directory, schema, slice_keys)
@@ -338,4 +347,14 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value

@@ -291,6 +291,8 @@ def _metrics_section(summary: Mapping[str, Any]) -> str:
         note += (f"<p>Training: {training['epochs_run']} epochs, early stopping kept epoch {training['best_epoch']} "
                  f"(validation AUC {training['best_val_auc']:.4f}, "
                  f"training AUC {training['train_auc_at_best']:.4f}).</p>")
+        if training.get("hyperparameters"):
+            note += f"<p>{escape(run_summary.hyperparameters_sentence(training, summary.get('tuning')))}.</p>"
     header = ["slice", "AUC", "AUC 95% CI", "baseline AUC", "Δ AUC", "precision", "recall", "accuracy",
               "churn rate", "examples"]
     return (f"<p>On the <code>{cfg.EVAL_SPLIT}</code> split (TFMA); precision, recall and accuracy at the "

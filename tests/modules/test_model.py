@@ -44,3 +44,27 @@ def test_tf_keras_is_never_converted_by_autograph() -> None:
     skip_autograph_for_tf_keras()
     rules = [r for r in autograph_config.CONVERSION_RULES if r.matches("tf_keras.src.engine.training")]
     assert len(rules) == 1 and isinstance(rules[0], autograph_config.DoNotConvert)
+
+
+def test_dropout_follows_each_relu_layer_and_l2_penalises_every_kernel() -> None:
+    model = build_model(["Age"], {"Gender": 4}, dropout=0.3, l2=1e-4)
+    kinds = [type(layer).__name__ for layer in model.layers if isinstance(layer, (tf.keras.layers.Dense,
+                                                                               tf.keras.layers.Dropout))]
+    assert kinds == ["Dense", "Dropout"] * 3 + ["Dense"]
+    assert all(layer.rate == 0.3 for layer in model.layers if isinstance(layer, tf.keras.layers.Dropout))
+    dense = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.Dense)]
+    assert [float(layer.kernel_regularizer.l2) for layer in dense] == pytest.approx([1e-4] * 4)
+    assert len(model.losses) == 4
+
+
+def test_no_dropout_layer_and_no_penalty_at_zero() -> None:
+    model = build_model(["Age"], {}, dropout=0.0, l2=0.0)
+    assert not any(isinstance(layer, tf.keras.layers.Dropout) for layer in model.layers)
+    assert model.losses == []
+
+
+@pytest.mark.parametrize("kwargs,message", [({"dropout": 1.0}, "dropout must be in"), ({"dropout": -0.1}, "dropout"),
+                                            ({"l2": -1e-4}, "l2 must be >= 0")])
+def test_bad_regularisation_is_a_clear_error(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_model(["Age"], {}, **kwargs)
