@@ -26,10 +26,10 @@ def test_inputs_are_the_transformed_features_and_output_is_one_probability() -> 
     assert out.shape == (3, 1) and bool(tf.reduce_all((out > 0) & (out < 1)))
 
 
-def test_compiled_with_adam_1e_3_binary_crossentropy_and_binary_accuracy() -> None:
+def test_compiled_with_adam_binary_crossentropy_and_binary_accuracy() -> None:
     model = build_model(["Age"], {})
     assert isinstance(model.optimizer, tf.keras.optimizers.Adam)
-    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(hparams.LEARNING_RATE)
     assert isinstance(model.loss, tf.keras.losses.BinaryCrossentropy)
     model.evaluate({features.transformed_name("Age"): tf.zeros([2, 1])}, tf.constant([[0], [1]]), verbose=0)
     assert "binary_accuracy" in model.metrics_names
