@@ -29,8 +29,8 @@ OBJECTIVE = "val_loss"
 
 
 class DefaultsFirstOracle(keras_tuner.oracles.RandomSearchOracle):
-    """Random search whose first trial is the search space's defaults (`hparams.DEFAULTS`), so the best
-    trial is never worse on the validation split than training without `--tune`."""
+    """Random search whose first trial is the search space's defaults (`hparams.DEFAULTS`): another trial is
+    chosen only if it reaches a lower validation loss than the values used without `--tune`."""
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         if not self.trials:
