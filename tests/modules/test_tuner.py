@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ def data(rows: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
 class EpochLog(tf.keras.callbacks.Callback):
     """Records every finished epoch in a class attribute: keras-tuner deep-copies the callbacks it is given."""
 
-    epochs: list[int] = []
+    epochs: ClassVar[list[int]] = []
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         EpochLog.epochs.append(epoch)
