@@ -26,7 +26,7 @@ def test_help_lists_every_documented_flag() -> None:
     assert proc.returncode == 0
     for flag in ("--data", "--output", "--serving-dir", "--label", "--positive-label", "--id-columns",
                  "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs", "--report-only",
-                 "--require-beat-reference"):
+                 "--require-beat-reference", "--tune"):
         assert flag in proc.stdout
 
 
