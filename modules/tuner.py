@@ -2,8 +2,8 @@
 
 The Tuner sees the transformed training and validation splits only, so it chooses training
 hyperparameters (Adam's learning rate, dropout, L2), never Transform options. The search space is
-`modules.hparams.SEARCH_SPACE`; the objective is the validation loss (binary cross-entropy), the
-quantity early stopping already minimises. The Trainer reads the best trial's values from the
+`modules.hparams.SEARCH_SPACE`; the objective is the validation binary cross-entropy without the
+L2 penalty (`OBJECTIVE`). The Trainer reads the best trial's values from the
 Tuner's `best_hyperparameters` output (`hparams.from_tuner`).
 
 keras-tuner 1.3.5 is pinned: 1.4.x imports Keras 3 and rejects the tf-keras models this project
@@ -21,16 +21,18 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
 from modules import features, hparams
-from modules.model import build_model
+from modules.model import CROSS_ENTROPY, build_model
 from modules.runtime import skip_autograph_for_tf_keras
 from modules.trainer import feature_layout, read_split
 
-OBJECTIVE = "val_loss"
+OBJECTIVE = "val_" + CROSS_ENTROPY
+"""Validation binary cross-entropy without the L2 penalty: the loss Keras reports includes the penalty,
+which would favour the trials with the smallest L2."""
 
 
 class DefaultsFirstOracle(keras_tuner.oracles.RandomSearchOracle):
     """Random search whose first trial is the search space's defaults (`hparams.DEFAULTS`): another trial is
-    chosen only if it reaches a lower validation loss than the values used without `--tune`."""
+    chosen only if it reaches a lower validation cross-entropy than the values used without `--tune`."""
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         if not self.trials:
@@ -129,7 +131,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
         "epochs": config.get("max_epochs", hparams.MAX_EPOCHS),
         "shuffle": True,
         "callbacks": [tf.keras.callbacks.EarlyStopping(
-            monitor=OBJECTIVE, patience=config.get("patience", hparams.EARLY_STOPPING_PATIENCE),
+            monitor="val_loss", patience=config.get("patience", hparams.EARLY_STOPPING_PATIENCE),
             restore_best_weights=True)],
         "verbose": 0,
     })

@@ -278,7 +278,7 @@ def training_hyperparameters(path: Path) -> dict[str, Any]:
 
 
 def load_tuner_trials(folder: Path) -> dict[str, Any]:
-    """The TFX Tuner's completed trials, best first: {"trials": [{"trial_id", "score" (validation loss),
+    """The TFX Tuner's completed trials, best first: {"trials": [{"trial_id", "score" (validation cross-entropy without the L2 penalty),
     hyperparameter name -> value}, ...]} from its `tuner_results` artifact (tuner_results.json)."""
     files = sorted(folder.glob("*.json"))
     trials = json.loads(files[0].read_text()) if files else []
@@ -291,7 +291,7 @@ def hyperparameters_sentence(training: dict[str, Any], tuning: dict[str, Any] | 
     if not training.get("tuned"):
         return f"hyperparameters: {values} (defaults; --tune searches them)"
     trials = len((tuning or {}).get("trials") or [])
-    return f"hyperparameters: {values} (chosen by the Tuner, best of {trials} trials on validation loss)"
+    return f"hyperparameters: {values} (chosen by the Tuner, best of {trials} trials on validation cross-entropy)"
 
 
 def _training_history(history_csv: Path) -> dict[str, Any] | None:

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from modules import features, hparams
-from modules.model import build_model
+from modules.model import CROSS_ENTROPY, build_model
 
 
 def test_architecture_is_256_64_16_relu_then_one_sigmoid() -> None:
@@ -68,3 +68,11 @@ def test_no_dropout_layer_and_no_penalty_at_zero() -> None:
 def test_bad_regularisation_is_a_clear_error(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build_model(["Age"], {}, **kwargs)
+
+
+def test_cross_entropy_metric_is_the_loss_without_the_l2_penalty() -> None:
+    x, y = {features.transformed_name("Age"): tf.constant([[0.5], [-1.0], [2.0]])}, tf.constant([[0], [1], [1]])
+    penalised = build_model(["Age"], {}, l2=1e-2).evaluate(x, y, verbose=0, return_dict=True)
+    assert penalised[CROSS_ENTROPY] < penalised["loss"]
+    plain = build_model(["Age"], {}, l2=0.0).evaluate(x, y, verbose=0, return_dict=True)
+    assert plain[CROSS_ENTROPY] == pytest.approx(plain["loss"], rel=1e-5)

@@ -239,4 +239,4 @@ def test_metrics_section_says_which_hyperparameters_trained_the_model() -> None:
                 "tuned": True}
     html = report.render(summary(training=training, tuning={"trials": [{"trial_id": "0", "score": 0.5}] * 3}), {}, [])
     assert ("<p>hyperparameters: dropout 0.2, l2 0, learning_rate 0.003 (chosen by the Tuner, best of 3 trials on "
-            "validation loss).</p>") in section(html, "metrics")
+            "validation cross-entropy).</p>") in section(html, "metrics")

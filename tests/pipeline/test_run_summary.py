@@ -215,7 +215,7 @@ def test_table_says_which_hyperparameters_trained_the_model_and_where_they_came_
     tuning = {"trials": [{"trial_id": "1", "score": 0.5, "dropout": 0.2}, {"trial_id": "0", "score": 0.6}]}
     text = run_summary.format_summary(summary(training=tuned, tuning=tuning))
     assert ("hyperparameters: dropout 0.2, l2 0, learning_rate 0.003 (chosen by the Tuner, best of 2 trials on "
-            "validation loss)") in text
+            "validation cross-entropy)") in text
 
 
 def test_hyperparameters_and_tuner_trials_are_read_from_the_trainer_and_tuner_outputs(tmp_path: Path) -> None:
