@@ -11,6 +11,8 @@ builds (TF_USE_LEGACY_KERAS=1); 1.3.5 uses `tf.keras`, which is tf-keras here.
 """
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from typing import Any
 
@@ -61,6 +63,16 @@ class BudgetedRandomSearch(keras_tuner.Tuner):
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
         self.budget_seconds = budget_seconds
         self.deadline: float | None = None
+
+    # TFX's Tuner executor calls these two, which print to stdout, into the run's progress lines; on
+    # stderr they go where the run's other library output goes (<output>/pipeline.log without --verbose).
+    def search_space_summary(self, extended: bool = False) -> None:
+        with contextlib.redirect_stdout(sys.stderr):
+            super().search_space_summary(extended)
+
+    def results_summary(self, num_trials: int = 10) -> None:
+        with contextlib.redirect_stdout(sys.stderr):
+            super().results_summary(num_trials)
 
     def on_search_begin(self) -> None:
         super().on_search_begin()

@@ -30,5 +30,6 @@ def test_tune_runs_the_tuner_and_the_trainer_uses_its_best_hyperparameters(tmp_p
     assert trials and trials == sorted(trials, key=lambda t: t["score"])
     assert {k: trials[0][k] for k in best} == pytest.approx(best)
     assert "chosen by the Tuner" in proc.stdout
+    assert "Search space summary" not in proc.stdout  # keras-tuner's printing stays out of the progress lines
     report = (tmp_path / "out" / "report.html").read_text()
     assert "chosen by the Tuner" in report

@@ -85,3 +85,12 @@ def test_bad_budget_is_a_clear_error(tmp_path: Path, kwargs: dict, message: str)
     arguments = {"objective": OBJECTIVE, "max_trials": 2, "budget_seconds": 1.0, "seed": 1, **kwargs}
     with pytest.raises(ValueError, match=message):
         BudgetedRandomSearch(build_hypermodel(NUMERIC, SIZES), directory=str(tmp_path), **arguments)
+
+
+def test_the_summaries_tfx_prints_go_to_stderr_not_into_the_progress_lines(four_trials, capsys) -> None:
+    tuner, _ = four_trials
+    capsys.readouterr()
+    tuner.search_space_summary()
+    tuner.results_summary()
+    out, err = capsys.readouterr()
+    assert out == "" and "Search space summary" in err and "Results summary" in err
