@@ -12,12 +12,17 @@ import tensorflow as tf
 
 from modules import features, hparams
 
+CROSS_ENTROPY = "cross_entropy"
+"""Metric name of the binary cross-entropy without the L2 penalty (Keras logs `val_cross_entropy`)."""
+
 
 def build_model(
     numeric_keys: Sequence[str],
     vocabulary_sizes: Mapping[str, int],
     hidden_units: Sequence[int] = hparams.HIDDEN_UNITS,
     learning_rate: float = hparams.LEARNING_RATE,
+    dropout: float = hparams.DROPOUT,
+    l2: float = hparams.L2,
 ) -> tf.keras.Model:
     """Keras model taking one [batch, 1] input per transformed feature.
 
@@ -26,9 +31,19 @@ def build_model(
       vocabulary_sizes: raw name -> number of indices (vocabulary + OOV) of each categorical feature.
       hidden_units: width of each relu layer.
       learning_rate: Adam's learning rate.
+      dropout: fraction of each relu layer's outputs dropped while training (0 adds no Dropout layer).
+        Dropout is the identity at inference, so `logit` and `encoder` need not follow it.
+      l2: L2 penalty on every Dense kernel, added to the loss (0 for none).
     Returns:
       A compiled model whose single output is P(churn) with shape [batch, 1].
+    Raises:
+      ValueError: dropout outside [0, 1) or a negative l2.
     """
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if l2 < 0.0:
+        raise ValueError(f"l2 must be >= 0, got {l2}")
+    regularizer = tf.keras.regularizers.L2(l2) if l2 > 0.0 else None
     inputs = {}
     encoded = []
     for key, width in encoding_layout(numeric_keys, vocabulary_sizes):
@@ -43,13 +58,17 @@ def build_model(
             encoded.append(one_hot(inputs[name]))
     x = tf.keras.layers.concatenate(encoded) if len(encoded) > 1 else encoded[0]
     for units in hidden_units:
-        x = tf.keras.layers.Dense(units, activation="relu")(x)
-    output = tf.keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+        x = tf.keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer)(x)
+        if dropout > 0.0:
+            x = tf.keras.layers.Dropout(dropout, seed=hparams.SEED)(x)
+    output = tf.keras.layers.Dense(1, activation="sigmoid", name="probability", kernel_regularizer=regularizer)(x)
     model = tf.keras.Model(inputs=inputs, outputs=output)
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate),
         loss=tf.keras.losses.BinaryCrossentropy(),
-        metrics=[tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.AUC(name="auc")],
+        # The loss includes the L2 penalty; CROSS_ENTROPY is the data's fit alone, comparable across penalties.
+        metrics=[tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.AUC(name="auc"),
+                 tf.keras.metrics.BinaryCrossentropy(name=CROSS_ENTROPY)],
     )
     return model
 

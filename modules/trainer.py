@@ -30,23 +30,15 @@ def run_fn(fn_args: FnArgs) -> None:
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     label_xf = features.transformed_name(config["label_key"])
 
-    def read(files: list[str]) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        # The split is read once into memory (a few bytes per feature per row: a million rows fit
-        # easily) and sliced from there; re-reading TFRecords, or unbatching TFXIO's output, every
-        # epoch costs several times more than the training steps themselves.
-        batches = list(fn_args.data_accessor.tf_dataset_factory(
-            files,
-            tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, label_key=label_xf, num_epochs=1, shuffle=False),
-            tf_transform_output.transformed_metadata.schema,
-        ))
-        inputs = {k: tf.concat([b[0][k] for b in batches], axis=0) for k in batches[0][0]}
-        return inputs, tf.concat([b[1] for b in batches], axis=0)
-
-    train = read(fn_args.train_files)
+    train = read_split(fn_args, fn_args.train_files, tf_transform_output, label_xf)
     batch_size = hparams.batch_size(int(train[1].shape[0]))
-    validation = read(fn_args.eval_files)
-    numeric_keys, vocabulary_sizes = _feature_layout(tf_transform_output, label_xf)
-    model = build_model(numeric_keys, vocabulary_sizes)
+    validation = read_split(fn_args, fn_args.eval_files, tf_transform_output, label_xf)
+    numeric_keys, vocabulary_sizes = feature_layout(tf_transform_output, label_xf)
+    # Defaults, or the TFX Tuner's best trial when `--tune` wired one in (modules/tuner.py).
+    chosen = hparams.from_tuner(fn_args.hyperparameters)
+    with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/{hparams.HYPERPARAMETERS_FILE}", "w") as handle:
+        json.dump({"values": chosen, "tuned": fn_args.hyperparameters is not None}, handle, indent=2, sort_keys=True)
+    model = build_model(numeric_keys, vocabulary_sizes, **chosen)
     model.fit(
         *train,
         batch_size=batch_size,
@@ -83,6 +75,21 @@ def run_fn(fn_args: FnArgs) -> None:
     with tf.io.gfile.GFile(os.path.join(extra, calibration.CALIBRATION_FILE), "w") as handle:
         json.dump(platt.to_json(), handle, indent=2)
     decision.write(fn_args.serving_model_dir, threshold)
+
+
+def read_split(fn_args: FnArgs, files: list[str], tf_transform_output: tft.TFTransformOutput,
+               label_xf: str) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+    """A transformed split read whole into memory: (transformed name -> [rows, 1] tensor, labels [rows, 1])."""
+    # The split is read once into memory (a few bytes per feature per row: a million rows fit
+    # easily) and sliced from there; re-reading TFRecords, or unbatching TFXIO's output, every
+    # epoch costs several times more than the training steps themselves.
+    batches = list(fn_args.data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(batch_size=_READ_BATCH, label_key=label_xf, num_epochs=1, shuffle=False),
+        tf_transform_output.transformed_metadata.schema,
+    ))
+    inputs = {k: tf.concat([b[0][k] for b in batches], axis=0) for k in batches[0][0]}
+    return inputs, tf.concat([b[1] for b in batches], axis=0)
 
 
 def _fit_segments(tf_transform_output: tft.TFTransformOutput, train: tuple[dict[str, tf.Tensor], tf.Tensor],
@@ -123,7 +130,7 @@ def _z_score_parameters(tf_transform_output: tft.TFTransformOutput,
     return probe(low, low + np.where(whole, np.maximum(np.round(std), 1.0), std))
 
 
-def _feature_layout(tf_transform_output: tft.TFTransformOutput, label_xf: str) -> tuple[list[str], dict[str, int]]:
+def feature_layout(tf_transform_output: tft.TFTransformOutput, label_xf: str) -> tuple[list[str], dict[str, int]]:
     """(numeric keys, categorical key -> vocabulary size incl. OOV) read from the Transform output."""
     spec = tf_transform_output.transformed_feature_spec()
     spec.pop(label_xf)

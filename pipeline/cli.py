@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from common import exit_codes
+from modules import hparams
 from pipeline import beam
 from pipeline import config as cfg
 from pipeline import progress
@@ -78,6 +79,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--require-beat-reference", action="store_true",
                         help="bless the model only if no reference model (logistic regression, gradient-boosted "
                              "trees) has a better eval AUC beyond the paired 95%% interval")
+    parser.add_argument("--tune", nargs="?", type=_positive_float, const=hparams.TUNE_BUDGET_SECONDS, default=None,
+                        metavar="SECONDS",
+                        help="run the TFX Tuner before training: a random search over learning rate, dropout and L2 "
+                             "for at most SECONDS of wall clock (default "
+                             f"{hparams.TUNE_BUDGET_SECONDS:g}); the Trainer uses the best trial's values")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_epochs=args.max_epochs,
         threshold=args.threshold,
         require_beat_reference=args.require_beat_reference,
+        tune_budget_seconds=args.tune,
         beam_args=beam_args,
     )
     progress.quiet_environment()
@@ -376,4 +383,14 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value

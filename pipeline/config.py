@@ -53,6 +53,9 @@ class PipelineConfig:
     """`--threshold`: the decision threshold of `churn`; None: chosen on the validation split (modules/threshold.py)."""
     require_beat_reference: bool = False
     """Bless only if no reference model (pipeline/reference.py) ranks churners better beyond the paired interval."""
+    tune_budget_seconds: float | None = None
+    """`--tune`: run the TFX Tuner (modules/tuner.py) for at most this many seconds and train with its best
+    hyperparameters; None (the default) trains with modules.hparams.DEFAULTS and runs no Tuner."""
     beam_args: tuple[str, ...] = beam.beam_args(mode="in_memory")
     """Beam arguments of the data-parallel components (pipeline/beam.py; the CLI resolves `auto`)."""
 

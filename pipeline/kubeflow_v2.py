@@ -83,7 +83,8 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
     skip_autograph_for_tf_keras()
     config = cfg.PipelineConfig(label_key=args.label, positive_label=args.positive_label, id_keys=_id_keys(args.id_columns),
                                 min_auc=args.min_auc, max_epochs=args.max_epochs, threshold=args.threshold, beam_args=beam_args,
-                                require_beat_reference=args.require_beat_reference)
+                                require_beat_reference=args.require_beat_reference,
+                                tune_budget_seconds=args.tune)
     serving_dir = args.serving_dir.rstrip("/")
     roots = Roots(pipeline_root=args.pipeline_root, data=args.data,
                   schema=None if args.schema == cfg.INFER_SCHEMA else

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tfx.components import (
-    Evaluator, ExampleValidator, Pusher, SchemaGen, StatisticsGen, Trainer, Transform,
+    Evaluator, ExampleValidator, Pusher, SchemaGen, StatisticsGen, Trainer, Transform, Tuner,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.compiler import compiler
@@ -40,6 +40,7 @@ from pipeline.reference import ReferenceGate, ReferenceModels
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
+TUNER_FN = "modules.tuner.tuner_fn"
 PUSHER_ID = "Pusher"
 SERVING_CHECK_ID = "ServingCheck"
 
@@ -94,6 +95,9 @@ def create_pipeline(
     With `config.require_beat_reference`, ReferenceGate combines the Evaluator's blessing with the
     reference models' verdict; RecallGate then refuses a model whose recall at its own decision
     threshold is 0, and the Pusher reads its blessing.
+
+    With `config.tune_budget_seconds` (`--tune`), TFX's Tuner searches the training hyperparameters on
+    the transformed splits within that budget and the Trainer trains with its best ones.
     """
     splits = [example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in cfg.SPLIT_BUCKETS.items()]
     example_gen = CsvExampleGen(
@@ -135,6 +139,17 @@ def create_pipeline(
         trainer_config["max_epochs"] = config.max_epochs
     if config.threshold is not None:
         trainer_config[THRESHOLD_KEY] = config.threshold
+    tuners = []
+    if config.tune_budget_seconds is not None:
+        tuners.append(Tuner(
+            tuner_fn=TUNER_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            train_args=trainer_pb2.TrainArgs(splits=[cfg.TRAIN_SPLIT]),
+            eval_args=trainer_pb2.EvalArgs(splits=[cfg.VALIDATION_SPLIT]),
+            custom_config={**trainer_config, "tune_budget_seconds": config.tune_budget_seconds},
+        ))
     trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
@@ -142,6 +157,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=[cfg.TRAIN_SPLIT]),
         eval_args=trainer_pb2.EvalArgs(splits=[cfg.VALIDATION_SPLIT]),
+        hyperparameters=tuners[0].outputs["best_hyperparameters"] if tuners else None,
         custom_config=trainer_config,
     )
     # Runs whatever the Evaluator decides: an unblessed model's report still says what it found.
@@ -194,7 +210,7 @@ def create_pipeline(
         pipeline_root=roots.pipeline_root,
         components=[
             example_gen, statistics_gen, schema_gen, example_validator, gate,
-            transform, trainer, factors, reference, model_resolver, evaluator, *gates, serving_check, pusher,
+            transform, *tuners, trainer, factors, reference, model_resolver, evaluator, *gates, serving_check, pusher,
         ],
         enable_cache=True,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(roots.metadata) if local else None,

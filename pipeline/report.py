@@ -282,7 +282,9 @@ def _metrics_section(summary: Mapping[str, Any], threshold: float) -> Markup:
     return _section("metrics", split=cfg.EVAL_SPLIT, threshold=threshold, rows=rows,
                     has_baseline=bool(metrics.get("baseline")),
                     auc_undefined=[(name, m["auc_undefined"]) for name, m in slices.items() if m.get("auc_undefined")],
-                    training=summary.get("training"))
+                    training=summary.get("training"),
+                    hyperparameters=(run_summary.hyperparameters_sentence(summary["training"], summary.get("tuning"))
+                                     if (summary.get("training") or {}).get("hyperparameters") else None))
 
 
 def _curves_section(summary: Mapping[str, Any], outputs: run_summary.Outputs, threshold: float) -> Markup:

@@ -34,6 +34,7 @@ from pipeline.serving_check import ERROR_KEY as SERVING_CHECK_ERROR
 from pipeline.reference import load_reference
 from modules import threshold as decision
 from modules.calibration import MIN_CLASS_ROWS
+from modules.hparams import HYPERPARAMETERS_FILE
 from pipeline.reference_models import WORSE
 
 Outputs = dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
@@ -77,6 +78,7 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
         "pushed_model_dir": None, "model_version": None, "newly_pushed": False, "training": None,
         "chance_level": None, "factors": None, "serving_check": None, "reference_models": None, "calibration": None,
         "threshold": None,
+        "tuning": None,
     }
     statistics = single_artifact(outputs, "StatisticsGen", "statistics")
     if statistics:
@@ -88,6 +90,11 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
     model_run = single_artifact(outputs, "Trainer", "model_run")
     if model_run:
         summary["training"] = training_history(Path(model_run.uri) / "history.csv")
+        if summary["training"] is not None:
+            summary["training"].update(training_hyperparameters(Path(model_run.uri) / HYPERPARAMETERS_FILE))
+    tuner_results = single_artifact(outputs, "Tuner", "tuner_results")
+    if tuner_results:
+        summary["tuning"] = load_tuner_trials(Path(tuner_results.uri))
     factors = single_artifact(outputs, "ChurnFactors", "factors")
     if factors:
         summary["factors"] = load_factors(factors.uri)
@@ -159,6 +166,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     if training:
         lines.append(f"training: {training['epochs_run']} epochs, best epoch {training['best_epoch']} "
                      f"(validation loss {training['best_val_loss']:.4f}, AUC {training['best_val_auc']:.4f})")
+        if training.get("hyperparameters"):
+            lines.append(hyperparameters_sentence(training, summary.get("tuning")))
     metrics = summary.get("metrics")
     if metrics:
         header = (f"{'slice':<34}{'AUC':>8}{'95% CI':>17}{'precision':>11}{'recall':>8}{'accuracy':>10}"
@@ -286,6 +295,32 @@ def split_statistics(statistics: metadata_store_pb2.Artifact) -> dict[str, stati
 
 def _example_counts(statistics: metadata_store_pb2.Artifact) -> dict[str, int]:
     return {split: int(stats.num_examples) for split, stats in split_statistics(statistics).items()}
+
+
+def training_hyperparameters(path: Path) -> dict[str, Any]:
+    """{"hyperparameters": name -> value, "tuned": bool} the Trainer wrote (modules/hparams.HYPERPARAMETERS_FILE);
+    {} when the file is absent (a model trained before it existed)."""
+    if not path.exists():
+        return {}
+    written = json.loads(path.read_text())
+    return {"hyperparameters": written["values"], "tuned": bool(written["tuned"])}
+
+
+def load_tuner_trials(folder: Path) -> dict[str, Any]:
+    """The TFX Tuner's completed trials, best first: {"trials": [{"trial_id", "score" (validation cross-entropy without the L2 penalty),
+    hyperparameter name -> value}, ...]} from its `tuner_results` artifact (tuner_results.json)."""
+    files = sorted(folder.glob("*.json"))
+    trials = json.loads(files[0].read_text()) if files else []
+    return {"trials": trials}
+
+
+def hyperparameters_sentence(training: dict[str, Any], tuning: dict[str, Any] | None) -> str:
+    """One line: the training hyperparameters used and where they came from (defaults or the Tuner)."""
+    values = ", ".join(f"{k} {v:g}" for k, v in sorted(training["hyperparameters"].items()))
+    if not training.get("tuned"):
+        return f"hyperparameters: {values} (defaults; --tune searches them)"
+    trials = len((tuning or {}).get("trials") or [])
+    return f"hyperparameters: {values} (chosen by the Tuner, best of {trials} trials on validation cross-entropy)"
 
 
 def training_history(history_csv: Path) -> dict[str, Any] | None:

@@ -22,11 +22,12 @@ def customers(rows: int, seed: int = 0) -> dict[str, tf.Tensor]:
     return batch
 
 
-def trained_model(hidden_units: tuple[int, ...]) -> tf.keras.Model:
-    """A few epochs on a known non-linear rule, so the relu layers are far from their initial state."""
+def trained_model(hidden_units: tuple[int, ...], **regularisation: float) -> tf.keras.Model:
+    """A few epochs on a known non-linear rule, so the relu layers are far from their initial state.
+    `regularisation`: build_model's dropout / l2 (default: the trained model's, modules.hparams)."""
     skip_autograph_for_tf_keras()
     tf.keras.utils.set_random_seed(3)
-    model = build_model(NUMERIC, SIZES, hidden_units=hidden_units)
+    model = build_model(NUMERIC, SIZES, hidden_units=hidden_units, **regularisation)
     x = customers(2000, seed=1)
     age, spend = x["Age_xf"].numpy().ravel(), x["Total_Spend_xf"].numpy().ravel()
     gender, promotion = x["Gender_xf"].numpy().ravel(), x["Promotion_Response_xf"].numpy().ravel()
@@ -46,6 +47,15 @@ def test_logit_of_the_encoded_vector_is_the_models_log_odds() -> None:
     model = trained_model((16, 8))
     batch = customers(50, seed=4)
     probability = model(batch).numpy().ravel()
+    log_odds = logit(model, encoder(model)(batch)).numpy()
+    np.testing.assert_allclose(1 / (1 + np.exp(-log_odds)), probability, rtol=1e-5, atol=1e-6)
+
+
+def test_logit_follows_a_model_trained_with_dropout_and_l2() -> None:
+    model = trained_model((16, 8), dropout=0.3, l2=1e-4)
+    assert any(isinstance(layer, tf.keras.layers.Dropout) for layer in model.layers)
+    batch = customers(50, seed=4)
+    probability = model(batch, training=False).numpy().ravel()
     log_odds = logit(model, encoder(model)(batch)).numpy()
     np.testing.assert_allclose(1 / (1 + np.exp(-log_odds)), probability, rtol=1e-5, atol=1e-6)
 

@@ -17,3 +17,25 @@ def test_an_epoch_never_exceeds_the_step_budget_and_the_batch_is_not_larger_than
     batch = hparams.batch_size(rows)
     assert -(-rows // batch) <= hparams.STEPS_PER_EPOCH
     assert batch == hparams.BATCH_SIZE or -(-rows // (batch // 2)) > hparams.STEPS_PER_EPOCH
+
+
+def test_every_tunable_default_is_one_of_the_tuners_choices() -> None:
+    assert hparams.SEARCH_SPACE.keys() == hparams.DEFAULTS.keys()
+    for name, choices in hparams.SEARCH_SPACE.items():
+        assert hparams.DEFAULTS[name] in choices, name
+        assert len(set(choices)) == len(choices) > 1, name
+
+
+def test_without_a_tuner_training_uses_the_defaults() -> None:
+    assert hparams.from_tuner(None) == hparams.DEFAULTS
+    assert hparams.from_tuner({"space": [], "values": {}}) == hparams.DEFAULTS
+
+
+def test_the_tuners_values_override_the_defaults_they_name() -> None:
+    config = {"space": [], "values": {"dropout": 0.3, "learning_rate": 0.003}}
+    assert hparams.from_tuner(config) == {**hparams.DEFAULTS, "dropout": 0.3, "learning_rate": 0.003}
+
+
+def test_an_unknown_tuner_value_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown hyperparameters from the Tuner: units"):
+        hparams.from_tuner({"values": {"units": 32}})

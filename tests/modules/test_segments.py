@@ -11,7 +11,7 @@ from data.generate import generate
 from modules import features, segments
 from modules.model import build_model
 from modules.signatures import SEGMENT_OUTPUT, SEGMENT_SIGNATURE, make_serving_signatures
-from modules.trainer import _feature_layout, _fit_segments, _z_score_parameters
+from modules.trainer import feature_layout, _fit_segments, _z_score_parameters
 from tests.modules.conftest import CUSTOM_CONFIG
 from tests.modules.test_signatures import raw_columns
 
@@ -128,7 +128,7 @@ def trained(transform_run, tmp_path_factory: pytest.TempPathFactory):
     rows = transform_run.transformed
     inputs = {k: tf.constant(np.stack([np.asarray(r[k]).reshape(1) for r in rows])) for k in rows[0] if k != label_xf}
     labels = tf.constant([int(np.asarray(r[label_xf]).reshape(-1)[0]) for r in rows])
-    numeric_keys, vocabulary_sizes = _feature_layout(output, label_xf)
+    numeric_keys, vocabulary_sizes = feature_layout(output, label_xf)
     model = build_model(numeric_keys, vocabulary_sizes)
     segmentation = _fit_segments(output, (inputs, labels), numeric_keys, seed=0)
     path = str(tmp_path_factory.mktemp("segment_model") / "1")

@@ -10,7 +10,7 @@ from tensorflow_transform.tf_metadata import schema_utils
 from modules import features, threshold
 from modules.model import build_model
 from modules.signatures import make_serving_signatures
-from modules.trainer import _feature_layout
+from modules.trainer import feature_layout
 from tests.modules.conftest import CUSTOM_CONFIG, to_instances
 
 ROWS = 8
@@ -19,7 +19,7 @@ ROWS = 8
 def _trained_model(transform_run):  # type: ignore[no-untyped-def]
     """The designed model fitted for 2 epochs on the transform run's rows."""
     label_xf = features.transformed_name(features.LABEL_KEY)
-    model = build_model(*_feature_layout(transform_run.output, label_xf))
+    model = build_model(*feature_layout(transform_run.output, label_xf))
     x = {k: np.stack([np.asarray(r[k]).reshape(1) for r in transform_run.transformed])
          for k in transform_run.transformed[0] if k != label_xf}
     y = np.array([np.asarray(r[label_xf]).reshape(1) for r in transform_run.transformed])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from common import exit_codes
+from modules import hparams
 from pipeline import cli
 from pipeline.config import CURATED_SCHEMA
 from tests.helpers import run_cli
@@ -19,7 +20,7 @@ def test_help_lists_every_documented_flag() -> None:
     assert proc.returncode == 0
     for flag in ("--data", "--output", "--serving-dir", "--label", "--positive-label", "--id-columns",
                  "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs", "--report-only",
-                 "--require-beat-reference", "--threshold"):
+                 "--require-beat-reference", "--threshold", "--tune"):
         assert flag in proc.stdout
 
 
@@ -148,3 +149,18 @@ def test_require_beat_reference_is_a_flag_off_by_default() -> None:
     parser = cli.build_parser()
     assert parser.parse_args([]).require_beat_reference is False
     assert parser.parse_args(["--require-beat-reference"]).require_beat_reference is True
+
+
+def test_tune_is_off_by_default_and_takes_an_optional_budget() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args([]).tune is None
+    assert parser.parse_args(["--tune"]).tune == hparams.TUNE_BUDGET_SECONDS
+    assert parser.parse_args(["--tune", "30"]).tune == 30.0
+
+
+@pytest.mark.parametrize("budget", ["0", "-5", "abc", "inf", "nan"])
+def test_a_bad_tune_budget_is_a_usage_error(budget: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(["--tune", budget])
+    assert exit_info.value.code == 2
+    assert "argument --tune:" in capsys.readouterr().err

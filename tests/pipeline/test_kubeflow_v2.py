@@ -122,3 +122,12 @@ def test_require_beat_reference_compiles_the_reference_gate_before_the_pusher(tm
     assert "pipeline.reference" in json.dumps(executor(spec, "ReferenceGate"))
     assert "ReferenceGate" in tasks["RecallGate"]["dependentTasks"] and "RecallGate" in tasks["Pusher"]["dependentTasks"]
     assert {"Evaluator", "ReferenceModels", "Trainer"} <= set(tasks["ReferenceGate"]["dependentTasks"])
+
+
+def test_tune_compiles_the_tuner_before_the_trainer(tmp_path: Path) -> None:
+    spec = compile_spec(tmp_path, "--tune", "120")
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert "Tuner" in tasks["Trainer"]["dependentTasks"]
+    assert "modules.tuner.tuner_fn" in exec_property(spec, "Tuner", "tuner_fn")
+    executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
+    assert len([e for e in executors.values() if "container" in e]) == 13  # the 12 of the default spec + Tuner

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from pipeline.config import CURATED_SCHEMA, PipelineConfig
-from pipeline.pipeline import Roots, create_pipeline
+from pipeline.pipeline import TUNER_FN, Roots, create_pipeline
 from pipeline.pusher import AtomicPusherExecutor
 
 
@@ -235,3 +235,26 @@ def test_a_given_threshold_reaches_the_trainer_and_the_evaluators_grid_but_not_t
     trainer, transform, grid = thresholds(given)
     assert trainer[CUSTOM_CONFIG_KEY] == 0.1234 and 0.1234 in grid
     assert CUSTOM_CONFIG_KEY not in transform  # Transform's cache holds when only the threshold changes
+
+
+def test_no_tuner_by_default(tmp_path: Path) -> None:
+    _, components = build(tmp_path)
+    assert "Tuner" not in components
+    assert "hyperparameters" not in components["Trainer"].inputs
+
+
+def test_tune_puts_the_tuner_between_transform_and_trainer(tmp_path: Path) -> None:
+    config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving", tune_budget_seconds=42.0)
+    pipeline = create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="x")
+    components = {c.id: c for c in pipeline.components}
+    tuner, trainer = components["Tuner"], components["Trainer"]
+    assert tuner.inputs["examples"] is components["Transform"].outputs["transformed_examples"]
+    assert tuner.inputs["transform_graph"] is components["Transform"].outputs["transform_graph"]
+    assert trainer.inputs["hyperparameters"] is tuner.outputs["best_hyperparameters"]
+    assert tuner.exec_properties["tuner_fn"] == TUNER_FN
+    assert json.loads(tuner.exec_properties["custom_config"])["tune_budget_seconds"] == 42.0
+    # The Tuner tunes on the Trainer's own splits: train fits, validation scores.
+    assert tuner.exec_properties["train_args"] == trainer.exec_properties["train_args"]
+    assert tuner.exec_properties["eval_args"] == trainer.exec_properties["eval_args"]
+    order = [c.id for c in pipeline.components]
+    assert order.index("Transform") < order.index("Tuner") < order.index("Trainer")

@@ -256,3 +256,12 @@ def test_skipped_reference_models_say_why() -> None:
     record = {"reference_models": rm.skipped(np.ones(3), reason), "calibration": {"overall": {}}}
     html = report.render(summary(**record), {}, problems := [])
     assert problems == [] and f'<p class="muted">{reason}.</p>' in section(html, "reference")
+
+
+def test_metrics_section_says_which_hyperparameters_trained_the_model() -> None:
+    training = {"epochs_run": 12, "best_epoch": 2, "best_val_loss": 0.53, "best_val_auc": 0.81,
+                "train_auc_at_best": 0.83, "hyperparameters": {"dropout": 0.2, "l2": 0.0, "learning_rate": 0.003},
+                "tuned": True}
+    html = report.render(summary(training=training, tuning={"trials": [{"trial_id": "0", "score": 0.5}] * 3}), {}, [])
+    assert ("<p>hyperparameters: dropout 0.2, l2 0, learning_rate 0.003 (chosen by the Tuner, best of 3 trials on "
+            "validation cross-entropy).</p>") in section(html, "metrics")

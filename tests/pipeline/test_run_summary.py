@@ -205,3 +205,27 @@ def test_skipped_reference_models_are_said_in_one_line() -> None:
     text = run_summary.format_summary(summary(**record))
     assert "reference models not fitted: the eval rows hold one class only" in text
     assert "net - model" not in text
+
+
+def test_table_says_which_hyperparameters_trained_the_model_and_where_they_came_from() -> None:
+    training = {"epochs_run": 12, "best_epoch": 2, "best_val_loss": 0.53, "best_val_auc": 0.81,
+                "hyperparameters": {"dropout": 0.0, "l2": 0.0001, "learning_rate": 0.0003}, "tuned": False}
+    text = run_summary.format_summary(summary(training=training))
+    assert "hyperparameters: dropout 0, l2 0.0001, learning_rate 0.0003 (defaults; --tune searches them)" in text
+    tuned = {**training, "tuned": True, "hyperparameters": {"dropout": 0.2, "l2": 0.0, "learning_rate": 0.003}}
+    tuning = {"trials": [{"trial_id": "1", "score": 0.5, "dropout": 0.2}, {"trial_id": "0", "score": 0.6}]}
+    text = run_summary.format_summary(summary(training=tuned, tuning=tuning))
+    assert ("hyperparameters: dropout 0.2, l2 0, learning_rate 0.003 (chosen by the Tuner, best of 2 trials on "
+            "validation cross-entropy)") in text
+
+
+def test_hyperparameters_and_tuner_trials_are_read_from_the_trainer_and_tuner_outputs(tmp_path: Path) -> None:
+    written = tmp_path / "hyperparameters.json"
+    written.write_text('{"tuned": true, "values": {"dropout": 0.1, "l2": 0.0, "learning_rate": 0.001}}')
+    assert run_summary.training_hyperparameters(written) == {
+        "hyperparameters": {"dropout": 0.1, "l2": 0.0, "learning_rate": 0.001}, "tuned": True}
+    assert run_summary.training_hyperparameters(tmp_path / "absent.json") == {}
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "tuner_results.json").write_text('[{"trial_id": "0", "score": 0.41, "dropout": 0.1}]')
+    assert run_summary.load_tuner_trials(tmp_path / "results") == {
+        "trials": [{"trial_id": "0", "score": 0.41, "dropout": 0.1}]}

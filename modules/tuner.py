@@ -1,0 +1,149 @@
+"""TFX Tuner entry point (`--tune`): a random search over training hyperparameters within a wall-clock budget.
+
+The Tuner sees the transformed training and validation splits only, so it chooses training
+hyperparameters (Adam's learning rate, dropout, L2), never Transform options. The search space is
+`modules.hparams.SEARCH_SPACE`; the objective is the validation binary cross-entropy without the
+L2 penalty (`OBJECTIVE`). The Trainer reads the best trial's values from the
+Tuner's `best_hyperparameters` output (`hparams.from_tuner`).
+
+keras-tuner 1.3.5 is pinned: 1.4.x imports Keras 3 and rejects the tf-keras models this project
+builds (TF_USE_LEGACY_KERAS=1); 1.3.5 uses `tf.keras`, which is tf-keras here.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from typing import Any
+
+import keras_tuner
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx.components.tuner.component import TunerFnResult
+
+from modules import features, hparams
+from modules.model import CROSS_ENTROPY, build_model
+from modules.runtime import skip_autograph_for_tf_keras
+from modules.trainer import feature_layout, read_split
+
+OBJECTIVE = "val_" + CROSS_ENTROPY
+"""Validation binary cross-entropy without the L2 penalty: the loss Keras reports includes the penalty,
+which would favour the trials with the smallest L2."""
+
+
+class DefaultsFirstOracle(keras_tuner.oracles.RandomSearchOracle):
+    """Random search whose first trial is the search space's defaults (`hparams.DEFAULTS`): another trial is
+    chosen only if it reaches a lower validation cross-entropy than the values used without `--tune`."""
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        if not self.trials:
+            return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING,
+                    "values": dict(self.hyperparameters.values)}
+        return super().populate_space(trial_id)
+
+
+class BudgetedRandomSearch(keras_tuner.Tuner):
+    """keras-tuner's random search (`DefaultsFirstOracle`) that starts no new trial once `budget_seconds`
+    have passed since `search` began, and stops a running trial's training at that moment (its best
+    epoch so far counts). The first trial always runs, so a search always has a best trial.
+
+    Raises:
+      ValueError: `budget_seconds` or `max_trials` not positive.
+    """
+
+    def __init__(self, hypermodel: Any, *, objective: str, max_trials: int, budget_seconds: float, seed: int,
+                 **kwargs: Any) -> None:
+        if budget_seconds <= 0:
+            raise ValueError(f"budget_seconds must be > 0, got {budget_seconds}")
+        if max_trials < 1:
+            raise ValueError(f"max_trials must be >= 1, got {max_trials}")
+        oracle = DefaultsFirstOracle(objective=keras_tuner.Objective(objective, direction="min"),
+                                     max_trials=max_trials, seed=seed)
+        super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+        self.budget_seconds = budget_seconds
+        self.deadline: float | None = None
+
+    # TFX's Tuner executor calls these two, which print to stdout, into the run's progress lines; on
+    # stderr they go where the run's other library output goes (<output>/pipeline.log without --verbose).
+    def search_space_summary(self, extended: bool = False) -> None:
+        with contextlib.redirect_stdout(sys.stderr):
+            super().search_space_summary(extended)
+
+    def results_summary(self, num_trials: int = 10) -> None:
+        with contextlib.redirect_stdout(sys.stderr):
+            super().results_summary(num_trials)
+
+    def on_search_begin(self) -> None:
+        super().on_search_begin()
+        self.deadline = time.monotonic() + self.budget_seconds
+
+    def pre_create_trial(self) -> None:
+        super().pre_create_trial()
+        if self.deadline is not None and time.monotonic() >= self.deadline and self.oracle.trials:
+            # keras-tuner's oracle answers STOPPED once it holds max_trials trials: the search loop ends.
+            self.oracle.max_trials = len(self.oracle.trials)
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), _StopAt(self.deadline)]
+        return super().run_trial(trial, *args, **kwargs)
+
+
+class _StopAt(tf.keras.callbacks.Callback):
+    def __init__(self, deadline: float | None) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.model.stop_training = True
+
+
+def build_hypermodel(numeric_keys: list[str], vocabulary_sizes: dict[str, int]) -> Any:
+    """`hp -> model`: `build_model` with the values `hp` chooses from `hparams.SEARCH_SPACE`
+    (each a `hp.Choice` whose default is `hparams.DEFAULTS`' value)."""
+    def build(hp: keras_tuner.HyperParameters) -> tf.keras.Model:
+        values = {name: hp.Choice(name, list(choices), default=hparams.DEFAULTS[name])
+                  for name, choices in hparams.SEARCH_SPACE.items()}
+        return build_model(numeric_keys, vocabulary_sizes, **values)
+    return build
+
+
+# TFX Tuner will call this function.
+def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
+    """The search the TFX Tuner runs: `BudgetedRandomSearch` on the transformed train and validation splits.
+
+    `fn_args.custom_config` keys: `label_key`, `tune_budget_seconds` (wall clock of the search, default
+    `hparams.TUNE_BUDGET_SECONDS`), `tune_max_trials` (default `hparams.TUNE_MAX_TRIALS`), `max_epochs`
+    (per trial, default `hparams.MAX_EPOCHS`), `seed`.
+    """
+    skip_autograph_for_tf_keras()
+    config: dict[str, Any] = fn_args.custom_config
+    seed = config.get("seed", hparams.SEED)
+    tf.keras.utils.set_random_seed(seed)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    label_xf = features.transformed_name(config["label_key"])
+    train = read_split(fn_args, fn_args.train_files, tf_transform_output, label_xf)
+    validation = read_split(fn_args, fn_args.eval_files, tf_transform_output, label_xf)
+    numeric_keys, vocabulary_sizes = feature_layout(tf_transform_output, label_xf)
+    tuner = BudgetedRandomSearch(
+        build_hypermodel(numeric_keys, vocabulary_sizes),
+        objective=OBJECTIVE,
+        max_trials=config.get("tune_max_trials", hparams.TUNE_MAX_TRIALS),
+        budget_seconds=config.get("tune_budget_seconds", hparams.TUNE_BUDGET_SECONDS),
+        seed=seed,
+        directory=fn_args.working_dir,
+        project_name="churn",
+        overwrite=True,
+    )
+    return TunerFnResult(tuner=tuner, fit_kwargs={
+        "x": train[0], "y": train[1],
+        "validation_data": validation,
+        "batch_size": hparams.batch_size(int(train[1].shape[0])),
+        "epochs": config.get("max_epochs", hparams.MAX_EPOCHS),
+        "shuffle": True,
+        "callbacks": [tf.keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.get("patience", hparams.EARLY_STOPPING_PATIENCE),
+            restore_best_weights=True)],
+        "verbose": 0,
+    })
