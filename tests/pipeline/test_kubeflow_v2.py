@@ -130,4 +130,4 @@ def test_tune_compiles_the_tuner_before_the_trainer(tmp_path: Path) -> None:
     assert "Tuner" in tasks["Trainer"]["dependentTasks"]
     assert "modules.tuner.tuner_fn" in exec_property(spec, "Tuner", "tuner_fn")
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
-    assert len([e for e in executors.values() if "container" in e]) == 13  # the 12 of the default spec + Tuner
+    assert len([e for e in executors.values() if "container" in e]) == 14  # the 13 of the default spec + Tuner
