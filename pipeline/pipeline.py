@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from tfx.components import (
-    Evaluator, ExampleValidator, Pusher, SchemaGen, StatisticsGen, Trainer, Transform,
+    Evaluator,
+    ExampleValidator,
+    Pusher,
+    SchemaGen,
+    StatisticsGen,
+    Trainer,
+    Transform,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.compiler import compiler
@@ -24,7 +30,7 @@ from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 from tfx.proto.orchestration import pipeline_pb2
-from tfx.types import Channel, standard_artifacts
+from tfx.types import Channel, channel, standard_artifacts
 
 from pipeline import config as cfg
 from pipeline.baseline import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy
@@ -33,8 +39,9 @@ from pipeline.eval_config import build_eval_config
 from pipeline.factors import ChurnFactors
 from pipeline.gates import DataValidationGate
 from pipeline.pusher import AtomicPusher
-from pipeline.serving_check import ServingCheck
 from pipeline.reference import ReferenceGate, ReferenceModels
+from pipeline.serving_check import ServingCheck
+from pipeline.spans import SpanInputs, window_example_gens
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
@@ -70,6 +77,7 @@ def create_pipeline(
     code_fingerprint: str,
     factors_fingerprint: str = "",
     reference_fingerprint: str = "",
+    spans: SpanInputs | None = None,
 ) -> tfx_pipeline.Pipeline:
     """The TFX pipeline for one run.
 
@@ -86,15 +94,26 @@ def create_pipeline(
         behind dotted `preprocessing_fn`/`run_fn` paths, so the hash goes into `custom_config`
         to make an edited module re-run Transform and Trainer.
       factors_fingerprint, reference_fingerprint: the same for ChurnFactors and ReferenceModels.
+      spans: a windowed run over monthly spans (pipeline/spans.py, `--window`): one ExampleGen per span of
+        the window (each one span, split by customer id); Transform and the Trainer read the training spans'
+        train/validation rows, and everything that judges the model (StatisticsGen and ExampleValidator,
+        the Evaluator and its baseline, ChurnFactors, ReferenceModels, ServingCheck) reads the evaluation
+        span's ExampleGen, out of time. None: one CsvExampleGen over `roots.data`.
 
     With `config.require_beat_reference`, ReferenceGate combines the Evaluator's blessing with the
     reference models' verdict and the Pusher reads the combined blessing.
     """
-    splits = [example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in cfg.SPLIT_BUCKETS.items()]
-    example_gen = CsvExampleGen(
-        input_base=roots.data,
-        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=splits)),
-    )
+    train_gens: list[CsvExampleGen] = []
+    if spans is None:
+        splits = [example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in cfg.SPLIT_BUCKETS.items()]
+        example_gen = CsvExampleGen(
+            input_base=roots.data,
+            output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=splits)),
+        )
+        train_examples: channel.BaseChannel = example_gen.outputs["examples"]
+    else:
+        example_gen, train_gens = window_example_gens(spans)
+        train_examples = channel.union([g.outputs["examples"] for g in train_gens])
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if roots.schema is None:
         schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"])
@@ -112,7 +131,7 @@ def create_pipeline(
         "code_fingerprint": code_fingerprint,
     }
     transform = Transform(
-        examples=example_gen.outputs["examples"],
+        examples=train_examples,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         # Only the Trainer reads transformed rows (train, validation); the Evaluator and the report
@@ -182,7 +201,7 @@ def create_pipeline(
         pipeline_name=cfg.PIPELINE_NAME,
         pipeline_root=roots.pipeline_root,
         components=[
-            example_gen, statistics_gen, schema_gen, example_validator, gate,
+            *train_gens, example_gen, statistics_gen, schema_gen, example_validator, gate,
             transform, trainer, factors, reference, model_resolver, evaluator, *gates, serving_check, pusher,
         ],
         enable_cache=True,
