@@ -22,10 +22,13 @@ ingested), then ingest every span not ingested yet, one CsvExampleGen run each (
 customer id), and write `<output>/spans_summary.json`. Exit codes: 0 done, 2 bad usage or input, 3 stopped
 by drift.
 
-Not done yet (issue 16): wiring span folders, the backfill, the window and the gate into `local_pipeline.py`
-(`--data <span folder>`, `--window`, `--on-drift`; feeding several spans' Examples to Transform and
-Trainer), and re-ingesting a corrected span with `{VERSION}` (a corrected span gets a new staged layout
-today, so every span of it is ingested again).
+`local_pipeline.py --data <span folder> --window N --on-drift stop|warn` (pipeline/cli.py) uses `prepare_run`
+(the window, the gate, the run's month) and `window_example_gens` (pipeline/pipeline.py): one ExampleGen per
+span of the window, each reading its own `span_layout`, so a span's ExampleGen execution is served from TFX's
+cache as long as that span does not change (docs/pipeline.md, "Monthly spans").
+
+Not done yet (issue 16): re-ingesting a corrected span with `{VERSION}` (a corrected span gets a new
+staged layout, so it is ingested again as a new input).
 """
 from __future__ import annotations
 
