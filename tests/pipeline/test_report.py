@@ -256,3 +256,18 @@ def test_skipped_reference_models_say_why() -> None:
     record = {"reference_models": rm.skipped(np.ones(3), reason), "calibration": {"overall": {}}}
     html = report.render(summary(**record), {}, problems := [])
     assert problems == [] and f'<p class="muted">{reason}.</p>' in section(html, "reference")
+
+
+def test_a_windowed_run_s_overview_shows_the_month_the_window_and_each_drifted_feature() -> None:
+    spans = {"train_spans": [2, 3], "eval_span": 4, "month": "2026-05",
+             "drift": {"compared": True, "current_span": 4, "previous_span": 3, "on_drift": "warn", "stopped": False,
+                       "drifted": [{"feature": "Email_Opt_In", "measure": "L_INFTY", "distance": 0.193,
+                                    "threshold": 0.1}]}}
+    html = report.render(summary(spans=spans), {}, problems := [])
+    assert problems == []
+    assert "span 4 (2026-05): evaluated out of time" in html
+    assert "Email_Opt_In: L_INFTY 0.1930 &gt; 0.1 (--on-drift warn)" in html
+    assert dict(report.span_rows(spans))["trained on spans"] == "2, 3"
+    first = {**spans, "drift": {"compared": False}, "month": None}
+    assert dict(report.span_rows(first))["drift"] == "not checked (no previous span)"
+    assert "trained on spans" not in report.render(summary(), {}, [])
