@@ -77,7 +77,8 @@ def _inputs_of_newest_run(store: metadata_store.MetadataStore, node: str) -> dic
 
 
 def _span(artifact: metadata_store_pb2.Artifact) -> int:
-    return int(artifact.properties["span"].int_value)
+    """The span ExampleGen recorded on an Examples artifact (TFX writes it as a custom property)."""
+    return int(artifact.custom_properties["span"].int_value)
 
 
 def _customer_ids(examples_uri: str, split: str) -> set[int]:

@@ -19,7 +19,7 @@ def test_help_lists_every_documented_flag() -> None:
     assert proc.returncode == 0
     for flag in ("--data", "--output", "--serving-dir", "--label", "--positive-label", "--id-columns",
                  "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs", "--report-only",
-                 "--require-beat-reference"):
+                 "--require-beat-reference", "--window", "--on-drift"):
         assert flag in proc.stdout
 
 
@@ -29,6 +29,7 @@ def test_help_lists_every_documented_flag() -> None:
         (["--min-auc", "1.5"], "must be between 0 and 1"),
         (["--max-epochs", "0"], "must be at least 1"),
         (["--no-such-flag"], "unrecognized arguments"),
+        (["--on-drift", "maybe"], "invalid choice"),
     ],
 )
 def test_bad_usage_exits_2_with_a_message(args: list[str], message: str) -> None:
