@@ -17,11 +17,15 @@ import time
 import traceback
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from common import exit_codes
-from pipeline import beam, progress
+from pipeline import beam
 from pipeline import config as cfg
+from pipeline import progress
+
+if TYPE_CHECKING:
+    from pipeline.spans import SpanInputs, SpanRun
 
 _INTERRUPTED = "\ninterrupted: outputs of finished components are kept and reused by the next run"
 
@@ -201,7 +205,7 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         print(spans.describe_run(span_run) + "\n")
         summary["spans"] = span_run.summary()
         if span_run.gate.stop:
-            return _stopped_by_drift(summary, config, span_run)
+            return _stopped_by_drift(summary, config, span_run, time.monotonic() - started)
     err = sys.stderr if verbose else progress.divert_stderr(config.log_path)
     handler = progress.install(verbose)  # its total: the pipeline's component count, once it is built
     status, exit_code, error = "pushed", exit_codes.OK, None
@@ -255,20 +259,21 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
     return exit_code
 
 
-def _stopped_by_drift(summary: dict[str, Any], config: cfg.PipelineConfig, span_run: Any) -> int:
+def _stopped_by_drift(summary: dict[str, Any], config: cfg.PipelineConfig, span_run: SpanRun, seconds: float) -> int:
     """`--on-drift stop` and a drifted feature: nothing ingested or trained; the summary says why (exit 3)."""
     from pipeline.run_summary import build_summary, write_summary
 
     summary.update(build_summary({}))
-    summary.update(status="stopped_by_drift", exit_code=exit_codes.DRIFT, error=None,
-                   component_seconds={}, cached_components=[], total_seconds=0.0)
+    summary.update(status="stopped_by_drift", exit_code=exit_codes.DATA_VALIDATION, error=None,
+                   component_seconds={}, cached_components=[], total_seconds=round(seconds, 2))
     write_summary(summary, config.summary_path)
     print(f"summary: {config.summary_path}")
-    drifted = ", ".join(d["feature"] for d in span_run.gate.summary()["drifted"])
+    verdict = span_run.gate.verdict  # never None when the gate stops a run
+    drifted = ", ".join(d.feature for d in verdict.drifted) if verdict is not None else ""
     print(f"error: stopped by the drift gate (--on-drift stop): span {span_run.gate.current_span} drifted from span "
           f"{span_run.gate.previous_span} on {drifted}; nothing ingested or trained (--on-drift warn trains anyway)",
           file=sys.stderr)
-    return exit_codes.DRIFT
+    return exit_codes.DATA_VALIDATION
 
 
 def validation_message(config: cfg.PipelineConfig, anomalies: int) -> str:
@@ -303,7 +308,7 @@ def _report_only(config: cfg.PipelineConfig, verbose: bool) -> int:
 
 
 def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | None, slice_keys: list[str],
-                  handler: progress.ProgressHandler, span_inputs: Any = None) -> None:
+                  handler: progress.ProgressHandler, span_inputs: SpanInputs | None = None) -> None:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from modules.runtime import skip_autograph_for_tf_keras

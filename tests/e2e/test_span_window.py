@@ -148,7 +148,7 @@ def test_no_model_reads_a_row_or_label_of_a_later_month(months: dict) -> None:
 
 def test_on_drift_stop_exits_3_with_nothing_ingested_or_trained(months: dict) -> None:
     proc, summary = months["stop"]
-    assert proc.returncode == exit_codes.DRIFT, proc.stderr[-3000:]
+    assert proc.returncode == exit_codes.DATA_VALIDATION, proc.stderr[-3000:]
     assert summary["status"] == "stopped_by_drift"
     assert [d["feature"] for d in summary["spans"]["drift"]["drifted"]] == ["Email_Opt_In"]
     assert summary["spans"]["drift"]["stopped"] is True
