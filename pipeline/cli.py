@@ -353,10 +353,14 @@ def _read_back(config: cfg.PipelineConfig, cached: Collection[str]) -> dict[str,
 
 
 def input_bytes(data: Path) -> int:
-    """Size of the CSV input (`--beam-mode auto`); 0 when missing, which staging then reports."""
+    """Size of the CSV input in bytes (`--beam-mode auto`; a span folder: all its spans); 0 when missing, which
+    staging then reports."""
     from pipeline.inputs import InputError, list_csv_files
+    from pipeline.spans import find_spans, is_span_folder
 
     try:
+        if is_span_folder(data):  # every span's CSVs: staging and the drift gate read them all
+            return sum(path.stat().st_size for folder in find_spans(data).values() for path in list_csv_files(folder))
         return sum(path.stat().st_size for path in list_csv_files(data))
     except (InputError, OSError):
         return 0

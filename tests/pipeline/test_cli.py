@@ -135,3 +135,13 @@ def test_require_beat_reference_is_a_flag_off_by_default() -> None:
     parser = cli.build_parser()
     assert parser.parse_args([]).require_beat_reference is False
     assert parser.parse_args(["--require-beat-reference"]).require_beat_reference is True
+
+
+def test_input_bytes_of_a_span_folder_count_every_span(tmp_path: Path) -> None:
+    from data import spans as data_spans
+    from pipeline.cli import input_bytes
+
+    data_spans.write_spans(tmp_path / "spans", 2, shift_at=2, rows=100, seed=1)
+    sizes = [p.stat().st_size for p in (tmp_path / "spans").glob("span-*/*.csv")]
+    assert len(sizes) == 2 and input_bytes(tmp_path / "spans") == sum(sizes)
+    assert input_bytes(tmp_path / "nowhere") == 0
