@@ -17,13 +17,16 @@ import time
 import traceback
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from common import exit_codes
 from modules import hparams
 from pipeline import beam
 from pipeline import config as cfg
 from pipeline import progress
+
+if TYPE_CHECKING:
+    from pipeline.spans import SpanInputs, SpanRun
 
 _INTERRUPTED = "\ninterrupted: outputs of finished components are kept and reused by the next run"
 
@@ -36,12 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Writes <output>/run_summary.json; exit 0 pushed, 2 bad input, 3 data anomalies, 4 not blessed, 1 error.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--data", type=Path, default=defaults.data, help="CSV file, or folder of CSV files")
+    parser.add_argument("--data", type=Path, default=defaults.data,
+                        help="CSV file, folder of CSV files, or folder of monthly span-<n>/ folders (see --window)")
     parser.add_argument("--output", type=Path, default=defaults.output,
                         help="pipeline root, ML Metadata and run_summary.json go here")
     parser.add_argument("--serving-dir", type=Path, default=defaults.serving_dir,
                         help="models are pushed to <serving-dir>/customer-model/<version>/")
     add_model_arguments(parser)
+    from pipeline import spans
+
+    spans.add_arguments(parser)
     beam.add_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
     parser.add_argument("--report-only", action="store_true",
@@ -132,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             auto_ids = args.id_columns.strip() == cfg.AUTO
             return _run(config, verbose=args.verbose, id_keys=None if auto_ids else config.id_keys,
                         delimiter=args.delimiter, decimal=args.decimal, encoding=args.encoding,
-                        auto_schema=args.schema == cfg.AUTO)
+                        auto_schema=args.schema == cfg.AUTO, window=args.window, on_drift=args.on_drift)
         except KeyboardInterrupt:
             print(_INTERRUPTED, file=sys.stderr)
             return exit_codes.INTERRUPTED
@@ -140,16 +147,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | None = None,
          delimiter: str | None = None, decimal: str | None = None, encoding: str | None = None,
-         auto_schema: bool = False) -> int:
+         auto_schema: bool = False, window: int | None = None, on_drift: str | None = None) -> int:
     """Stage the input (`id_keys` None: `--id-columns auto`), run the pipeline, write the summary; the exit code."""
-    from pipeline import inputs
+    from pipeline import drift_gate, inputs, spans
 
     started = time.monotonic()
     summary: dict[str, Any] = {"data": str(config.data), "output": str(config.output)}
+    span_run: spans.SpanRun | None = None
+    staged_spans: spans.StagedSpans | None = None
     try:
-        staged = inputs.stage_data(config.data, config.output / "inputs", config.label_key,
-                                   config.positive_label, id_keys if id_keys is not None else cfg.AUTO,
-                                   delimiter, decimal, encoding)
+        if spans.is_span_folder(config.data):
+            if config.require_beat_reference:
+                raise inputs.InputError("--require-beat-reference is not available with a span folder: the "
+                                        "reference models would be fitted on the evaluation month")
+            staged_spans = spans.stage_spans(config.data, config.output / "inputs", config.label_key,
+                                             config.positive_label, id_keys if id_keys is not None else cfg.AUTO,
+                                             delimiter, decimal, encoding)
+            staged = staged_spans.spans[staged_spans.newest]  # the evaluation span (every staged span is labelled)
+        else:
+            staged = inputs.stage_data(config.data, config.output / "inputs", config.label_key,
+                                       config.positive_label, id_keys if id_keys is not None else cfg.AUTO,
+                                       delimiter, decimal, encoding)
         if auto_schema:
             config, schema_chosen = inputs.choose_schema(config, staged)
         elif config.schema is not None:
@@ -158,7 +176,10 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         else:
             schema_chosen = f"inferred by SchemaGen (--schema {cfg.INFER_SCHEMA})"
         schema = None if config.schema is None else inputs.stage_schema(config.schema, config.output / "inputs")
-    except inputs.InputError as e:
+        if staged_spans is not None:
+            span_run = spans.prepare_run(staged_spans, config.data, window or spans.DEFAULT_WINDOW,
+                                         on_drift or drift_gate.DEFAULT_ON_DRIFT, config.schema)
+    except (inputs.InputError, drift_gate.DriftGateError) as e:
         return usage_error(str(e))
     except OSError as e:
         return usage_error(f"cannot stage the input under {config.output / 'inputs'}: {e}")
@@ -191,11 +212,17 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
               "the model cannot learn from: if it identifies customers, name it in --id-columns", file=sys.stderr)
     print(f"output: {config.output}")
     print(f"beam: {' '.join(config.beam_args)}\n")
+    if span_run is not None:
+        print(spans.describe_run(span_run) + "\n")
+        summary["spans"] = span_run.summary()
+        if span_run.gate.stop:
+            return _stopped_by_drift(summary, config, span_run, time.monotonic() - started)
     err = sys.stderr if verbose else progress.divert_stderr(config.log_path)
     handler = progress.install(verbose)  # its total: the pipeline's component count, once it is built
     status, exit_code, error = "pushed", exit_codes.OK, None
     try:
-        _run_pipeline(config, staged.directory, schema, slice_keys, handler)
+        _run_pipeline(config, staged.directory, schema, slice_keys, handler,
+                      None if span_run is None else span_run.inputs)
     except KeyboardInterrupt:
         print(_INTERRUPTED, file=err)
         return exit_codes.INTERRUPTED
@@ -225,6 +252,8 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         component_seconds=handler.times.seconds, cached_components=handler.times.cached,
         total_seconds=round(time.monotonic() - started, 2),
     )
+    if span_run is not None:
+        summary["spans"] = span_run.summary(handler.times.cached)
     if config.schema is None:
         summary["input"]["inferred_schema"] = _save_inferred_schema(config)
     write_summary(summary, config.summary_path)
@@ -243,6 +272,23 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
                                      summary.get("anomalies") or [])
         print(f"error: {validation_message(config, len(summary.get('anomalies') or []), cells)}", file=err)
     return exit_code
+
+
+def _stopped_by_drift(summary: dict[str, Any], config: cfg.PipelineConfig, span_run: SpanRun, seconds: float) -> int:
+    """`--on-drift stop` and a drifted feature: nothing ingested or trained; the summary says why (exit 3)."""
+    from pipeline.run_summary import build_summary, write_summary
+
+    summary.update(build_summary({}))
+    summary.update(status="stopped_by_drift", exit_code=exit_codes.DATA_VALIDATION, error=None,
+                   component_seconds={}, cached_components=[], total_seconds=round(seconds, 2))
+    write_summary(summary, config.summary_path)
+    print(f"summary: {config.summary_path}")
+    verdict = span_run.gate.verdict  # never None when the gate stops a run
+    drifted = ", ".join(d.feature for d in verdict.drifted) if verdict is not None else ""
+    print(f"error: stopped by the drift gate (--on-drift stop): span {span_run.gate.current_span} drifted from span "
+          f"{span_run.gate.previous_span} on {drifted}; nothing ingested or trained (--on-drift warn trains anyway)",
+          file=sys.stderr)
+    return exit_codes.DATA_VALIDATION
 
 
 def validation_message(config: cfg.PipelineConfig, anomalies: int, cells: dict[str, str] | None = None) -> str:
@@ -298,7 +344,7 @@ def _report_only(config: cfg.PipelineConfig, verbose: bool) -> int:
 
 
 def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | None, slice_keys: list[str],
-                  handler: progress.ProgressHandler) -> None:
+                  handler: progress.ProgressHandler, span_inputs: SpanInputs | None = None) -> None:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from modules.runtime import skip_autograph_for_tf_keras
@@ -313,7 +359,7 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
     pipeline = create_pipeline(config, Roots.local(config, data_dir, schema), slice_keys,
                                code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint(),
                                reference_fingerprint=reference_fingerprint(),
-                               recall_gate_fingerprint=recall_gate_fingerprint())
+                               recall_gate_fingerprint=recall_gate_fingerprint(), spans=span_inputs)
     handler.total = len(pipeline.components)
     LocalDagRunner().run_with_ir(compile_pipeline(pipeline))
 
@@ -344,10 +390,14 @@ def _read_back(config: cfg.PipelineConfig, cached: Collection[str]) -> dict[str,
 
 
 def input_bytes(data: Path) -> int:
-    """Size of the CSV input (`--beam-mode auto`); 0 when missing, which staging then reports."""
+    """Size of the CSV input in bytes (`--beam-mode auto`; a span folder: all its spans); 0 when missing, which
+    staging then reports."""
     from pipeline.inputs import InputError, list_csv_files
+    from pipeline.spans import find_spans, is_span_folder
 
     try:
+        if is_span_folder(data):  # every span's CSVs: staging and the drift gate read them all
+            return sum(path.stat().st_size for folder in find_spans(data).values() for path in list_csv_files(folder))
         return sum(path.stat().st_size for path in list_csv_files(data))
     except (InputError, OSError):
         return 0

@@ -24,7 +24,7 @@ from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 from tfx.proto.orchestration import pipeline_pb2
-from tfx.types import Channel, standard_artifacts
+from tfx.types import Channel, channel, standard_artifacts
 
 from modules.threshold import CUSTOM_CONFIG_KEY as THRESHOLD_KEY
 from pipeline import config as cfg
@@ -35,8 +35,9 @@ from pipeline.factors import ChurnFactors
 from pipeline.gates import DataValidationGate
 from pipeline.pusher import AtomicPusher
 from pipeline.recall_gate import RECALL_GATE_ID, RecallGate
-from pipeline.serving_check import ServingCheck
 from pipeline.reference import ReferenceGate, ReferenceModels
+from pipeline.serving_check import ServingCheck
+from pipeline.spans import SpanInputs, window_example_gens
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"
@@ -74,6 +75,7 @@ def create_pipeline(
     factors_fingerprint: str = "",
     reference_fingerprint: str = "",
     recall_gate_fingerprint: str = "",
+    spans: SpanInputs | None = None,
 ) -> tfx_pipeline.Pipeline:
     """The TFX pipeline for one run.
 
@@ -91,6 +93,11 @@ def create_pipeline(
         to make an edited module re-run Transform and Trainer.
       factors_fingerprint, reference_fingerprint, recall_gate_fingerprint: the same for ChurnFactors,
         ReferenceModels and RecallGate.
+      spans: a windowed run over monthly spans (pipeline/spans.py, `--window`): one ExampleGen per span of
+        the window (each one span, split by customer id); Transform and the Trainer read the training spans'
+        train/validation rows, and everything that judges the model (StatisticsGen and ExampleValidator,
+        the Evaluator and its baseline, ChurnFactors, ReferenceModels, ServingCheck) reads the evaluation
+        span's ExampleGen, out of time. None: one CsvExampleGen over `roots.data`.
 
     With `config.require_beat_reference`, ReferenceGate combines the Evaluator's blessing with the
     reference models' verdict; RecallGate then refuses a model whose recall at its own decision
@@ -99,11 +106,17 @@ def create_pipeline(
     With `config.tune_budget_seconds` (`--tune`), TFX's Tuner searches the training hyperparameters on
     the transformed splits within that budget and the Trainer trains with its best ones.
     """
-    splits = [example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in cfg.SPLIT_BUCKETS.items()]
-    example_gen = CsvExampleGen(
-        input_base=roots.data,
-        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=splits)),
-    )
+    train_gens: list[CsvExampleGen] = []
+    if spans is None:
+        splits = [example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in cfg.SPLIT_BUCKETS.items()]
+        example_gen = CsvExampleGen(
+            input_base=roots.data,
+            output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=splits)),
+        )
+        train_examples: channel.BaseChannel = example_gen.outputs["examples"]
+    else:
+        example_gen, train_gens = window_example_gens(spans)
+        train_examples = channel.union([g.outputs["examples"] for g in train_gens])
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if roots.schema is None:
         schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"])
@@ -121,7 +134,7 @@ def create_pipeline(
         "code_fingerprint": code_fingerprint,
     }
     transform = Transform(
-        examples=example_gen.outputs["examples"],
+        examples=train_examples,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         # Only the Trainer reads transformed rows (train, validation); the Evaluator and the report
@@ -209,7 +222,7 @@ def create_pipeline(
         pipeline_name=cfg.PIPELINE_NAME,
         pipeline_root=roots.pipeline_root,
         components=[
-            example_gen, statistics_gen, schema_gen, example_validator, gate,
+            *train_gens, example_gen, statistics_gen, schema_gen, example_validator, gate,
             transform, *tuners, trainer, factors, reference, model_resolver, evaluator, *gates, serving_check, pusher,
         ],
         enable_cache=True,

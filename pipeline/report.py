@@ -218,9 +218,29 @@ def _overview(summary: Mapping[str, Any]) -> list[list[str]]:
         ("total time", _seconds(summary.get("total_seconds"))),
         ("report written", datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")),
     ]
+    if summary.get("spans"):
+        rows.extend(span_rows(summary["spans"]))
     if summary.get("error"):
         rows.append(("error", summary["error"]))
     return [[k, "-" if v is None else str(v)] for k, v in rows]
+
+
+def span_rows(spans: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Overview rows of a windowed run (run_summary.json's `spans`): the month, the window and the drift gate."""
+    month = f" ({spans['month']})" if spans.get("month") else ""
+    drift = spans.get("drift") or {}
+    if not drift.get("compared"):
+        gate = "not checked (no previous span)"
+    else:
+        found = "; ".join(f"{d['feature']}: {d['measure']} {d['distance']:.4f} > {d['threshold']}"
+                          for d in drift.get("drifted") or []) or "none"
+        gate = (f"span {drift.get('current_span')} against span {drift.get('previous_span')}: {found}"
+                f" (--on-drift {drift.get('on_drift')}{', run stopped' if drift.get('stopped') else ''})")
+    evaluated = (f"span {spans.get('eval_span')}{month}: evaluated out of time (baseline: the served model, "
+                 "on the same rows)")
+    return [("month", evaluated),
+            ("trained on spans", ", ".join(map(str, spans.get("train_spans") or []))),
+            ("drift", gate)]
 
 
 def reading_notes(run_input: Mapping[str, Any]) -> list[Markup]:

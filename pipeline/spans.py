@@ -22,10 +22,13 @@ ingested), then ingest every span not ingested yet, one CsvExampleGen run each (
 customer id), and write `<output>/spans_summary.json`. Exit codes: 0 done, 2 bad usage or input, 3 stopped
 by drift.
 
-Not done yet (issue 16): wiring span folders, the backfill, the window and the gate into `local_pipeline.py`
-(`--data <span folder>`, `--window`, `--on-drift`; feeding several spans' Examples to Transform and
-Trainer), and re-ingesting a corrected span with `{VERSION}` (a corrected span gets a new staged layout
-today, so every span of it is ingested again).
+`local_pipeline.py --data <span folder> --window N --on-drift stop|warn` (pipeline/cli.py) uses `prepare_run`
+(the window, the gate, the run's month) and `window_example_gens` (pipeline/pipeline.py): one ExampleGen per
+span of the window, each reading its own `span_layout`, so a span's ExampleGen execution is served from TFX's
+cache as long as that span does not change (docs/pipeline.md, "Monthly spans").
+
+Not done yet (issue 16): re-ingesting a corrected span with `{VERSION}` (a corrected span gets a new
+staged layout, so it is ingested again as a new input).
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -59,6 +62,8 @@ SPAN_PATTERN = SPAN_DIR_PREFIX + "{SPAN}/*"
 """CsvExampleGen's input pattern under the staged layout (TFX replaces {SPAN} with the span number)."""
 _SPAN_NAME = re.compile(re.escape(SPAN_DIR_PREFIX) + r"(0|[1-9][0-9]*)")
 LAYOUT_PREFIX = "spans-"
+DEFAULT_WINDOW = 3
+"""`--window`: training spans before the evaluated one (issue 16's simulated year uses 3)."""
 
 InputError = inputs.InputError
 
@@ -272,6 +277,140 @@ def span_example_gen(input_base: Path, span: int, id_column: str | None = None) 
     """The pipeline's (fast) CsvExampleGen ingesting span `span` of a staged layout (StagedSpans.directory)."""
     return CsvExampleGen(input_base=str(input_base), input_config=input_config(), range_config=range_config(span),
                          output_config=output_config(id_column))
+
+
+SPAN_LAYOUT_PREFIX = "span-layout-"
+EVAL_EXAMPLE_GEN_ID = "CsvExampleGen"
+"""A windowed run's ExampleGen of the evaluation span keeps the single-CSV run's id (summary and report read it)."""
+TRAIN_EXAMPLE_GEN_ID = "CsvExampleGen_span_{span}"
+"""A windowed run's ExampleGen of one training span: one node (and one cached execution) per span."""
+MANIFEST = "spans.json"
+"""data/generate.py --months writes each month's date here (data/spans.py MANIFEST)."""
+
+
+def span_layout(staged: StagedSpans, span: int) -> Path:
+    """A layout holding only `span` (`<staging_root>/span-layout-<n>-<staged copy>/span-<n>`): an ExampleGen
+    input_base that stays the same while that span's data does, so TFX's cache keeps a span ingested from
+    month to month; a corrected span gets a new one and is ingested again. Raises KeyError: no such span."""
+    data = staged.spans[span]
+    layout = staged.directory.parent / f"{SPAN_LAYOUT_PREFIX}{span}-{data.directory.name}"
+    if not layout.is_dir():
+        work = Path(tempfile.mkdtemp(prefix=".span-layout-", dir=staged.directory.parent))
+        try:
+            os.symlink(os.path.relpath(data.directory, layout), work / f"{SPAN_DIR_PREFIX}{span}",
+                       target_is_directory=True)
+            os.replace(work, layout)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return layout
+
+
+@dataclasses.dataclass(frozen=True)
+class SpanInputs:
+    """A windowed run's ExampleGen inputs: the window and each of its spans' layout (span_layout)."""
+
+    window: Window
+    layouts: dict[int, Path]
+    """Span -> its ExampleGen input_base, for every span of the window (training spans and the evaluation span)."""
+    id_column: str | None
+    """The column whose hash splits rows (a customer in the same split every month); None: the whole row's."""
+
+
+def window_inputs(staged: StagedSpans, window: int) -> SpanInputs:
+    """`--window N` over a staged span folder: every staged span is labelled (staging drops unlabelled rows
+    and refuses a span without labels), so the newest one is evaluated and the N before it are trained on.
+    Raises ValueError as training_window does."""
+    chosen = training_window(staged.spans, window)
+    first = staged.spans[min(staged.spans)]
+    return SpanInputs(chosen, {n: span_layout(staged, n) for n in (*chosen.train, chosen.evaluate)},
+                      first.id_keys[0] if first.id_keys else None)
+
+
+def window_example_gens(span_inputs: SpanInputs) -> tuple[CsvExampleGen, list[CsvExampleGen]]:
+    """The ExampleGens of a windowed run: the evaluation span's (id EVAL_EXAMPLE_GEN_ID) and one per training
+    span (TRAIN_EXAMPLE_GEN_ID), each ingesting exactly its span (static range), split by the id column."""
+    window = span_inputs.window
+    evaluate = span_example_gen(span_inputs.layouts[window.evaluate], window.evaluate,
+                                span_inputs.id_column).with_id(EVAL_EXAMPLE_GEN_ID)
+    train = [span_example_gen(span_inputs.layouts[n], n, span_inputs.id_column).with_id(TRAIN_EXAMPLE_GEN_ID.format(span=n))
+             for n in window.train]
+    return evaluate, train
+
+
+def span_month(data: Path, span: int) -> str | None:
+    """The month (YYYY-MM) of `span` from the folder's spans.json (data/generate.py --months); None without one."""
+    try:
+        manifest = json.loads((data / MANIFEST).read_text(encoding="utf-8"))
+        return next((str(e["date"]) for e in manifest["spans"] if e["span"] == span), None)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """local_pipeline.py's span-folder flags: --window and --on-drift."""
+    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
+                        help="with a folder of span-<n>/ folders as --data: train and validate on the N spans "
+                             "before the newest, evaluate on the newest (out of time)")
+    parser.add_argument("--on-drift", choices=drift_gate.ON_DRIFT_CHOICES, default=drift_gate.DEFAULT_ON_DRIFT,
+                        help="with a span folder: the newest span against the previous one; stop: exit 3, nothing "
+                             "trained, when a feature drifted; warn: train, bless on the evaluation alone")
+
+
+def example_gen_id(window: Window, span: int) -> str:
+    """The node id of `span`'s ExampleGen in a run over `window` (window_example_gens)."""
+    return EVAL_EXAMPLE_GEN_ID if span == window.evaluate else TRAIN_EXAMPLE_GEN_ID.format(span=span)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpanRun:
+    """A windowed run's inputs once staged and gated (prepare_run)."""
+
+    staged: StagedSpans
+    inputs: SpanInputs
+    gate: drift_gate.GateDecision
+    month: str | None
+    """The evaluation span's month (YYYY-MM) when the folder has a spans.json; the run's month."""
+
+    def summary(self, cached: Collection[str] | None = None) -> dict[str, object]:
+        """run_summary.json's `spans` entry: the window, the run's month, the drift gate and, once the run is
+        over (`cached`: the node ids TFX served from its cache), which spans this run ingested and which
+        ones it reused from an earlier run's ExampleGen execution."""
+        window = self.inputs.window
+        spans = (*window.train, window.evaluate)
+        result: dict[str, object] = {
+            "layout": str(self.staged.directory), "available": sorted(self.staged.spans),
+            "train_spans": list(window.train), "eval_span": window.evaluate, "month": self.month,
+            "rows": {str(n): self.staged.spans[n].rows for n in spans}, "drift": self.gate.summary()}
+        if cached is not None:
+            result["ingested"] = [n for n in spans if example_gen_id(window, n) not in cached]
+            result["reused"] = [n for n in spans if example_gen_id(window, n) in cached]
+        return result
+
+
+def prepare_run(staged: StagedSpans, data: Path, window: int, on_drift: str, schema: Path | None) -> SpanRun:
+    """A staged span folder's windowed run: the window (`--window`) and the drift gate on the newest span
+    against the previous one (`schema` as span_drift_gate takes it). Raises InputError for a window the
+    folder cannot fill, DriftGateError as span_drift_gate does."""
+    try:
+        span_inputs = window_inputs(staged, window)
+    except ValueError as err:
+        raise InputError(f"{data}: {err}") from None
+    gate = span_drift_gate(staged, on_drift, schema)
+    return SpanRun(staged, span_inputs, gate, span_month(data, span_inputs.window.evaluate))
+
+
+def describe_run(run: SpanRun) -> str:
+    """What a windowed run prints before it starts: the window, the month and the drift gate."""
+    window = run.inputs.window
+    lines = [(f"spans: train and validate on {', '.join(map(str, window.train))}; evaluate out of time on "
+              f"{window.evaluate}{f' ({run.month})' if run.month else ''}; each span not ingested yet is "
+              "ingested by its own ExampleGen run")]
+    if run.gate.verdict is None:
+        lines.append(f"drift: not checked (span {run.gate.current_span} has no previous span)")
+    else:
+        lines.append(f"drift, span {run.gate.current_span} against span {run.gate.previous_span}:")
+        lines.append(drift_gate.format_verdict(run.gate.verdict))
+    return "\n".join(lines)
 
 
 SUMMARY_FILE = "spans_summary.json"

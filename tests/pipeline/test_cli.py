@@ -20,7 +20,7 @@ def test_help_lists_every_documented_flag() -> None:
     assert proc.returncode == 0
     for flag in ("--data", "--output", "--serving-dir", "--label", "--positive-label", "--id-columns",
                  "--min-auc", "--verbose", "--schema", "--slice-columns", "--max-epochs", "--report-only",
-                 "--require-beat-reference", "--threshold", "--tune"):
+                 "--require-beat-reference", "--threshold", "--tune", "--window", "--on-drift"):
         assert flag in proc.stdout
 
 
@@ -32,6 +32,7 @@ def test_help_lists_every_documented_flag() -> None:
         (["--threshold", "1"], "--threshold: must lie strictly between 0 and 1, got 1"),
         (["--threshold", "nan"], "--threshold: must lie strictly between 0 and 1, got nan"),
         (["--no-such-flag"], "unrecognized arguments"),
+        (["--on-drift", "maybe"], "invalid choice"),
     ],
 )
 def test_bad_usage_exits_2_with_a_message(args: list[str], message: str) -> None:
@@ -164,3 +165,13 @@ def test_a_bad_tune_budget_is_a_usage_error(budget: str, capsys: pytest.CaptureF
         cli.build_parser().parse_args(["--tune", budget])
     assert exit_info.value.code == 2
     assert "argument --tune:" in capsys.readouterr().err
+
+
+def test_input_bytes_of_a_span_folder_count_every_span(tmp_path: Path) -> None:
+    from data import spans as data_spans
+    from pipeline.cli import input_bytes
+
+    data_spans.write_spans(tmp_path / "spans", 2, shift_at=2, rows=100, seed=1)
+    sizes = [p.stat().st_size for p in (tmp_path / "spans").glob("span-*/*.csv")]
+    assert len(sizes) == 2 and input_bytes(tmp_path / "spans") == sum(sizes)
+    assert input_bytes(tmp_path / "nowhere") == 0

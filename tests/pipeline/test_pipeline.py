@@ -258,3 +258,23 @@ def test_tune_puts_the_tuner_between_transform_and_trainer(tmp_path: Path) -> No
     assert tuner.exec_properties["eval_args"] == trainer.exec_properties["eval_args"]
     order = [c.id for c in pipeline.components]
     assert order.index("Transform") < order.index("Tuner") < order.index("Trainer")
+
+
+def test_a_windowed_run_trains_on_the_window_s_spans_and_judges_on_the_newest(tmp_path: Path) -> None:
+    from pipeline.spans import SpanInputs, Window
+
+    config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving")
+    layouts = {n: tmp_path / f"layout-{n}" for n in (3, 4, 5)}
+    window = SpanInputs(Window((3, 4), 5), layouts, "Customer_ID")
+    pipeline = create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="x", spans=window)
+    components = {c.id: c for c in pipeline.components}
+    gens = {i: components[i] for i in ("CsvExampleGen_span_3", "CsvExampleGen_span_4", "CsvExampleGen")}
+    assert {i: g.exec_properties["input_base"] for i, g in gens.items()} == {
+        "CsvExampleGen_span_3": str(layouts[3]), "CsvExampleGen_span_4": str(layouts[4]),
+        "CsvExampleGen": str(layouts[5])}
+    assert len(components) == 15  # the single-CSV run's 13 and one more ExampleGen per training span
+    transform_inputs = components["Transform"].inputs["examples"]
+    assert {c.producer_component_id for c in transform_inputs.channels} == {"CsvExampleGen_span_3",
+                                                                           "CsvExampleGen_span_4"}
+    for judge in ("StatisticsGen", "Evaluator", "ChurnFactors", "ReferenceModels"):
+        assert components[judge].inputs["examples"].producer_component_id == "CsvExampleGen", judge

@@ -265,3 +265,18 @@ def test_metrics_section_says_which_hyperparameters_trained_the_model() -> None:
     html = report.render(summary(training=training, tuning={"trials": [{"trial_id": "0", "score": 0.5}] * 3}), {}, [])
     assert ("<p>hyperparameters: dropout 0.2, l2 0, learning_rate 0.003 (chosen by the Tuner, best of 3 trials on "
             "validation cross-entropy).</p>") in section(html, "metrics")
+
+
+def test_a_windowed_run_s_overview_shows_the_month_the_window_and_each_drifted_feature() -> None:
+    spans = {"train_spans": [2, 3], "eval_span": 4, "month": "2026-05",
+             "drift": {"compared": True, "current_span": 4, "previous_span": 3, "on_drift": "warn", "stopped": False,
+                       "drifted": [{"feature": "Email_Opt_In", "measure": "L_INFTY", "distance": 0.193,
+                                    "threshold": 0.1}]}}
+    html = report.render(summary(spans=spans), {}, problems := [])
+    assert problems == []
+    assert "span 4 (2026-05): evaluated out of time" in html
+    assert "Email_Opt_In: L_INFTY 0.1930 &gt; 0.1 (--on-drift warn)" in html
+    assert dict(report.span_rows(spans))["trained on spans"] == "2, 3"
+    first = {**spans, "drift": {"compared": False}, "month": None}
+    assert dict(report.span_rows(first))["drift"] == "not checked (no previous span)"
+    assert "trained on spans" not in report.render(summary(), {}, [])

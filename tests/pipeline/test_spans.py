@@ -260,3 +260,56 @@ def test_command_refuses_an_output_folder_another_run_is_using(
         assert spans.main(["--data", str(gate_folders["shift"].directory), "--output", str(tmp_path)]) == 2
     assert "another run is using" in capsys.readouterr().err
     assert not (tmp_path / spans.SUMMARY_FILE).exists()
+
+
+def test_each_span_gets_its_own_layout_which_a_corrected_span_changes(tmp_path: Path) -> None:
+    folder = tmp_path / "spans"
+    data_spans.write_spans(folder, 3, shift_at=3, rows=400, seed=5)
+    staged = spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto")
+    layouts = {n: spans.span_layout(staged, n) for n in staged.spans}
+    for n, layout in layouts.items():
+        assert [p.name for p in layout.iterdir()] == [f"span-{n}"]
+        assert len(pd.read_csv(next((layout / f"span-{n}").glob("*.csv")))) == 400
+    frame = pd.read_csv(next((folder / "span-2").glob("*.csv")))
+    frame.loc[0, "Age"] = 99  # a corrected span 2
+    frame.to_csv(next((folder / "span-2").glob("*.csv")), index=False)
+    restaged = spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto")
+    assert spans.span_layout(restaged, 1) == layouts[1]  # unchanged span: same input_base, TFX's cache applies
+    assert spans.span_layout(restaged, 2) != layouts[2]  # corrected: ingested again
+
+
+def test_window_inputs_train_on_the_spans_before_the_newest_split_by_customer_id(staged: spans.StagedSpans) -> None:
+    inputs = spans.window_inputs(staged, 2)
+    assert inputs.window == spans.Window((0, 1), 2)
+    assert sorted(inputs.layouts) == [0, 1, 2]
+    assert inputs.id_column == "Customer_ID"
+    evaluate, train = spans.window_example_gens(inputs)
+    assert evaluate.id == spans.EVAL_EXAMPLE_GEN_ID == spans.example_gen_id(inputs.window, 2)
+    assert [g.id for g in train] == [spans.example_gen_id(inputs.window, n) for n in (0, 1)]
+    assert [g.id for g in train] == ["CsvExampleGen_span_0", "CsvExampleGen_span_1"]
+    for gen, span in ((evaluate, 2), (train[0], 0), (train[1], 1)):
+        range_config = proto_utils.json_to_proto(gen.exec_properties[standard_component_specs.RANGE_CONFIG_KEY],
+                                                 range_config_pb2.RangeConfig())
+        assert range_config.static_range.start_span_number == range_config.static_range.end_span_number == span
+        assert gen.exec_properties[standard_component_specs.INPUT_BASE_KEY] == str(inputs.layouts[span])
+    with pytest.raises(ValueError, match="--window 3 needs 4 labelled spans"):
+        spans.window_inputs(staged, 3)
+
+
+def test_prepare_run_reads_the_month_gates_the_newest_span_and_refuses_a_window_too_long(
+        gate_folders: dict[str, spans.StagedSpans]) -> None:
+    staged = gate_folders["shift"]
+    folder = staged.directory.parent.parent / "shift"
+    run = spans.prepare_run(staged, folder, 1, drift_gate.ON_DRIFT_WARN, cfg.CURATED_SCHEMA)
+    assert run.month == json.loads((folder / spans.MANIFEST).read_text())["spans"][2]["date"] == "2026-03"
+    assert (run.gate.current_span, run.gate.previous_span, run.gate.stop) == (2, 1, False)
+    summary = run.summary(cached=["CsvExampleGen_span_1"])
+    assert (summary["train_spans"], summary["eval_span"], summary["ingested"], summary["reused"]) == ([1], 2, [2], [1])
+    assert [d["feature"] for d in summary["drift"]["drifted"]] == ["Email_Opt_In"]
+    assert "ingested" not in run.summary()
+    assert "evaluate out of time on 2 (2026-03)" in spans.describe_run(run)
+    assert "drift: Email_Opt_In: L_INFTY" in spans.describe_run(run)
+    assert spans.prepare_run(staged, folder, 1, drift_gate.ON_DRIFT_STOP, cfg.CURATED_SCHEMA).gate.stop
+    with pytest.raises(spans.InputError, match="--window 3 needs 4 labelled spans"):
+        spans.prepare_run(staged, folder, 3, drift_gate.ON_DRIFT_WARN, cfg.CURATED_SCHEMA)
+    assert spans.span_month(folder.parent, 0) is None  # no spans.json: no month

@@ -1,0 +1,163 @@
+"""`local_pipeline.py --data <span folder> --window N --on-drift stop|warn`, end to end on generated months.
+
+Two months of one run folder, as a team would run them: month A has spans 0..3 (train on 1, 2, evaluate
+on 3), month B adds span 4, where data/spans.py's shift starts (Email_Opt_In's mix changes), so it trains
+on 2, 3 and evaluates on 4 against the model month A pushed. A third run with `--on-drift stop` on month
+B's folder stops before anything is ingested.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from common import exit_codes
+from data import spans as data_spans
+from pipeline import config as cfg
+from tests.helpers import run_pipeline, versions
+
+pytestmark = pytest.mark.e2e
+
+ROWS = 2_000
+SHIFT_AT = 4
+WINDOW = 2
+EPOCHS = "1"
+
+
+@pytest.fixture(scope="module")
+def months(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Month A (spans 0..3) then month B (spans 0..4, the shift at 4) into one output folder, and month B
+    again with --on-drift stop into another."""
+    tmp = tmp_path_factory.mktemp("span_window")
+    folder_a, folder_b = tmp / "spans-a", tmp / "spans-b"
+    data_spans.write_spans(folder_a, SHIFT_AT, shift_at=SHIFT_AT, rows=ROWS, seed=3)
+    data_spans.write_spans(folder_b, SHIFT_AT + 1, shift_at=SHIFT_AT, rows=ROWS, seed=3)
+    flags = ("--window", str(WINDOW), "--max-epochs", EPOCHS)
+    proc_a, summary_a = run_pipeline(tmp, "--data", str(folder_a), *flags)
+    versions_a = versions(tmp)
+    proc_b, summary_b = run_pipeline(tmp, "--data", str(folder_b), *flags)
+    stop = tmp / "stop"
+    proc_stop, summary_stop = run_pipeline(stop, "--data", str(folder_b), "--on-drift", "stop", *flags)
+    return {"tmp": tmp, "folder_b": folder_b, "a": (proc_a, summary_a), "versions_a": versions_a,
+            "b": (proc_b, summary_b), "stop": (proc_stop, summary_stop), "stop_dir": stop}
+
+
+def _ok(run: tuple[subprocess.CompletedProcess[str], dict], *codes: int) -> dict:
+    """The run's summary, once its exit code is one of `codes` (default: pushed)."""
+    proc, summary = run
+    assert proc.returncode in (codes or (exit_codes.OK,)), proc.stdout[-3000:] + proc.stderr[-3000:]
+    return summary
+
+
+def _store(output: Path) -> metadata_store.MetadataStore:
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(output / "metadata.sqlite")
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(connection)
+
+
+def _inputs_of_newest_run(store: metadata_store.MetadataStore, node: str) -> dict[str, list[metadata_store_pb2.Artifact]]:
+    """Input key -> artifacts of `node`'s execution in the newest pipeline run (cached or not)."""
+    run = max(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.id)
+    node_context = store.get_context_by_type_and_name("node", f"{cfg.PIPELINE_NAME}.{node}")
+    in_run = {e.id for e in store.get_executions_by_context(run.id)}
+    executions = [e for e in store.get_executions_by_context(node_context.id) if e.id in in_run]
+    assert len(executions) == 1, f"{node}: {len(executions)} executions in the newest run"
+    events = [e for e in store.get_events_by_execution_ids([executions[0].id])
+              if e.type == metadata_store_pb2.Event.INPUT]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    result: dict[str, list[metadata_store_pb2.Artifact]] = {}
+    for event in events:
+        result.setdefault(event.path.steps[0].key, []).append(artifacts[event.artifact_id])
+    return result
+
+
+def _span(artifact: metadata_store_pb2.Artifact) -> int:
+    """The span ExampleGen recorded on an Examples artifact (TFX writes it as a custom property)."""
+    return int(artifact.custom_properties["span"].int_value)
+
+
+def _customer_ids(examples_uri: str, split: str) -> set[int]:
+    ids: set[int] = set()
+    for path in sorted(Path(examples_uri, f"Split-{split}").glob("*.gz")):
+        for record in tf.data.TFRecordDataset(str(path), compression_type="GZIP"):
+            example = tf.train.Example.FromString(record.numpy())
+            ids.update(example.features.feature["Customer_ID"].int64_list.value)
+    return ids
+
+
+def _csv_ids(folder: Path, span: int) -> set[int]:
+    import pandas as pd
+
+    return set(pd.read_csv(next((folder / f"span-{span}").glob("*.csv")))["Customer_ID"])
+
+
+def test_first_month_trains_on_the_window_and_evaluates_out_of_time(months: dict) -> None:
+    summary = _ok(months["a"])
+    assert summary["spans"]["train_spans"] == [1, 2]
+    assert summary["spans"]["eval_span"] == 3
+    assert summary["spans"]["month"] == "2026-04"
+    assert summary["spans"]["ingested"] == [1, 2, 3]  # the backfill: one ExampleGen run per span
+    assert summary["spans"]["reused"] == []
+    assert summary["spans"]["drift"]["compared"] and summary["spans"]["drift"]["drifted"] == []
+    assert len(months["versions_a"]) == 1
+
+
+def test_next_month_reuses_ingested_spans_flags_drift_and_judges_against_the_served_model(months: dict) -> None:
+    summary = _ok(months["b"], exit_codes.OK, exit_codes.NOT_BLESSED)  # blessed only if it beats the served model
+    proc = months["b"][0]
+    window = summary["spans"]
+    assert (window["train_spans"], window["eval_span"], window["month"]) == ([2, 3], 4, "2026-05")
+    assert window["reused"] == [2]  # span 2's ExampleGen execution of month A, from TFX's cache
+    assert window["ingested"] == [3, 4]
+    drifted = {d["feature"]: d for d in window["drift"]["drifted"]}
+    assert set(drifted) == {"Email_Opt_In"}, drifted
+    assert drifted["Email_Opt_In"]["distance"] > drifted["Email_Opt_In"]["threshold"]
+    assert "drift: Email_Opt_In: L_INFTY" in proc.stdout
+    # The candidate and the model month A pushed, both scored on span 4's eval customers.
+    assert summary["metrics"]["baseline"] is not None and summary["metrics"]["baseline"]["auc"] is not None
+    assert summary["metrics"]["overall"]["auc"] is not None
+    assert "baseline (last blessed)" in proc.stdout  # the printed summary shows both AUCs
+
+
+def test_no_model_reads_a_row_or_label_of_a_later_month(months: dict) -> None:
+    """Month B's model: Transform and the Trainer read spans 2 and 3 only; span 4 (whose labels are the
+    newest) reaches only the Evaluator, and its eval customers are never in a training split."""
+    _ok(months["b"], exit_codes.OK, exit_codes.NOT_BLESSED)
+    store = _store(months["tmp"] / "out")
+    transform = _inputs_of_newest_run(store, "Transform")["examples"]
+    assert sorted(_span(a) for a in transform) == [2, 3]
+    trainer = _inputs_of_newest_run(store, "Trainer")["examples"]  # Transform's rows of spans 2 and 3, one each
+    assert len(trainer) == 2 and all(Path(a.uri).is_relative_to(months["tmp"] / "out" / "tfx" / "Transform")
+                                     for a in trainer)
+    evaluator = _inputs_of_newest_run(store, "Evaluator")["examples"]
+    assert [_span(a) for a in evaluator] == [4]
+    trained_on = set().union(*(_customer_ids(a.uri, s) for a in transform
+                               for s in (cfg.TRAIN_SPLIT, cfg.VALIDATION_SPLIT)))
+    folder = months["folder_b"]
+    month_ids = {n: _csv_ids(folder, n) for n in range(SHIFT_AT + 1)}
+    assert trained_on <= month_ids[2] | month_ids[3]
+    assert not trained_on & (month_ids[4] - month_ids[3])  # span 4's new customers appear only in span 4
+    evaluated = _customer_ids(evaluator[0].uri, cfg.EVAL_SPLIT)
+    assert evaluated and not evaluated & trained_on  # split by customer id: out of time and out of sample
+
+
+def test_on_drift_stop_exits_3_with_nothing_ingested_or_trained(months: dict) -> None:
+    proc, summary = months["stop"]
+    assert proc.returncode == exit_codes.DATA_VALIDATION, proc.stderr[-3000:]
+    assert summary["status"] == "stopped_by_drift"
+    assert [d["feature"] for d in summary["spans"]["drift"]["drifted"]] == ["Email_Opt_In"]
+    assert summary["spans"]["drift"]["stopped"] is True
+    assert "Email_Opt_In" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (months["stop_dir"] / "out" / "metadata.sqlite").exists()
+    assert not (months["stop_dir"] / "serving").exists()
+
+
+def test_a_window_the_folder_cannot_fill_is_a_usage_error(months: dict, tmp_path: Path) -> None:
+    proc, _ = run_pipeline(tmp_path, "--data", str(months["folder_b"]), "--window", "5")
+    assert proc.returncode == exit_codes.USAGE
+    assert "--window 5 needs 6 labelled spans" in proc.stderr and "Traceback" not in proc.stderr
