@@ -22,9 +22,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data.generate import write_csv  # noqa: E402
-from pipeline.beam import DIRECT_MODES  # noqa: E402
-from pipeline.config import PROJECT_ROOT  # noqa: E402
+from data.generate import write_csv
+from pipeline.beam import DIRECT_MODES
+from pipeline.config import PROJECT_ROOT
 
 SIZES = (10_000, 100_000, 1_000_000)
 TARGETS = {"seconds_1m": 15 * 60, "peak_gib_1m": 8.0, "growth_exponent": 1.0}

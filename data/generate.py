@@ -15,8 +15,9 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, NoReturn, Sequence
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd

@@ -12,7 +12,7 @@ with the time Prometheus scraped them. The alerts on them are in `monitoring/rul
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
@@ -43,7 +43,7 @@ def _push(registry: CollectorRegistry, gateway: str, job: str) -> None:
 
 
 def drift_registry(distances: Mapping[str, float], period: str, measure: str,
-                   thresholds: Optional[Mapping[str, float]] = None,
+                   thresholds: Mapping[str, float] | None = None,
                    drivers: Iterable[str] = ()) -> CollectorRegistry:
     """Gauges `churn_feature_drift{feature,measure,period}`, `churn_feature_drift_threshold{feature,measure}`
     (for the features in `thresholds`) and `churn_feature_is_driver{feature}` (1 for `drivers`, else 0)."""
@@ -64,7 +64,7 @@ def drift_registry(distances: Mapping[str, float], period: str, measure: str,
 
 
 def publish_drift(distances: Mapping[str, float], period: str, gateway: str, measure: str,
-                  thresholds: Optional[Mapping[str, float]] = None, drivers: Iterable[str] = (),
+                  thresholds: Mapping[str, float] | None = None, drivers: Iterable[str] = (),
                   job: str = DRIFT_JOB) -> None:
     """Pushes `drift_registry(...)` to the Pushgateway at `gateway` (`host:port` or URL) as `job`.
 

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -97,10 +97,10 @@ class Prediction:
     probability: float
     source: str
     threshold: float = DECISION_THRESHOLD
-    decision: Optional[int] = None
-    period: Optional[str] = None
-    segment: Optional[str] = None
-    action: Optional[str] = None
+    decision: int | None = None
+    period: str | None = None
+    segment: str | None = None
+    action: str | None = None
 
 
 def period_of(moment: datetime) -> str:
@@ -114,7 +114,7 @@ def _utc_naive(moment: datetime) -> datetime:
     return moment
 
 
-def resolve_url(flag: Optional[str]) -> str:
+def resolve_url(flag: str | None) -> str:
     """The store URL: the flag, else `$CHURN_PREDICTION_STORE`, else SQLite at `DEFAULT_STORE_PATH`."""
     url = flag or os.environ.get(STORE_URL_ENV)
     return url if url else f"sqlite:///{DEFAULT_STORE_PATH}"
@@ -143,7 +143,7 @@ def _row(p: Prediction) -> dict:
             "segment": p.segment, "action": p.action, "source": p.source}
 
 
-def _frame_rows(frame: pd.DataFrame) -> List[dict]:
+def _frame_rows(frame: pd.DataFrame) -> list[dict]:
     """Validated insert parameters for a DataFrame chunk (see `_row`)."""
     n = len(frame)
     ids = frame["customer_id"]
@@ -189,8 +189,8 @@ def _frame_rows(frame: pd.DataFrame) -> List[dict]:
     return [dict(zip(columns, values)) for values in zip(*columns.values())]
 
 
-def _chunks(rows: Iterable[Prediction], size: int) -> Iterator[List[Prediction]]:
-    chunk: List[Prediction] = []
+def _chunks(rows: Iterable[Prediction], size: int) -> Iterator[list[Prediction]]:
+    chunk: list[Prediction] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == size:
@@ -259,7 +259,7 @@ class PredictionStore:
             raise PredictionStoreError(f"writing {len(params)} prediction(s) to the store failed: "
                                        f"{_reason(err)}") from None
 
-    def read(self, before: Optional[datetime] = None, columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
+    def read(self, before: datetime | None = None, columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
         """Rows scored before `before` (all when None) as a DataFrame with `columns`; `scored_at` is UTC.
 
         Rows come from the driver as they are (timestamps are parsed by pandas, column-wise), which is what
@@ -295,7 +295,7 @@ class PredictionStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> "PredictionStore":
+    def __enter__(self) -> PredictionStore:
         return self
 
     def __exit__(self, *exc) -> None:

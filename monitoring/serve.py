@@ -14,21 +14,22 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, List, Optional, Sequence, Tuple
+from typing import IO
 
 from google.protobuf import text_format
 
 from monitoring import prometheus as prom
-from serving.constants import DEFAULT_HOST, REST_PORT
 from serving.config.protos import MonitoringConfig, prometheus_path
+from serving.constants import DEFAULT_HOST, REST_PORT
 
 STOP_TIMEOUT_SECONDS = 30.0
 """How long each process gets to stop after SIGTERM before it is killed."""
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
 
-def scrape_target(server_args: Sequence[str]) -> Tuple[Optional[Tuple[str, str]], str]:
+def scrape_target(server_args: Sequence[str]) -> tuple[tuple[str, str] | None, str]:
     """((host:port, metrics path), "") for the server these flags start, or (None, why not)."""
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--rest_api_port", type=int, default=REST_PORT)
@@ -54,8 +55,8 @@ def scrape_target(server_args: Sequence[str]) -> Tuple[Optional[Tuple[str, str]]
     return (f"{host}:{args.rest_api_port}", path), ""
 
 
-def start_prometheus(target: Tuple[str, str], port: int, storage: Path,
-                     scrape_interval: Optional[str]) -> Optional[Tuple[subprocess.Popen, IO[bytes]]]:
+def start_prometheus(target: tuple[str, str], port: int, storage: Path,
+                     scrape_interval: str | None) -> tuple[subprocess.Popen, IO[bytes]] | None:
     """Starts Prometheus on 127.0.0.1:`port` (output in `<storage>/prometheus.log`), or explains why not."""
     binary = prom.find_binary()
     if binary is None:
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Runs both until Ctrl-C/SIGTERM or the server exits; returns the server's exit code.
 
     Both children run in their own session, so a terminal's Ctrl-C reaches only this process, which
@@ -106,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = subprocess.Popen([sys.executable, "-m", "serving", *server_args], start_new_session=True)
-    processes: List[subprocess.Popen] = [server]
+    processes: list[subprocess.Popen] = [server]
     started = None
     try:
         target, why_not = scrape_target(server_args)

@@ -19,9 +19,8 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipeline import beam
+from pipeline import beam, progress
 from pipeline import config as cfg
-from pipeline import progress
 
 EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130

@@ -33,7 +33,6 @@ from modules import features
 from pipeline import config as cfg
 from pipeline import reader
 
-
 MIN_ROWS = 50
 MIN_CLASS_PER_SPLIT = 5
 """Fewest churners, and fewest non-churners, expected in the smallest split (validation and eval each get

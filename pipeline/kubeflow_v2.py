@@ -22,10 +22,9 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import beam
+from pipeline import beam, progress
 from pipeline import config as cfg
-from pipeline import progress
-from pipeline.cli import EXIT_USAGE, add_model_arguments, names, usage_error
+from pipeline.cli import EXIT_USAGE, add_model_arguments, names, usage_error  # noqa: F401 (EXIT_USAGE: main()'s usage exit code, read as kubeflow_v2.EXIT_USAGE)
 
 IN_IMAGE_SCHEMA = str(cfg.IMAGE_PROJECT_DIR / cfg.CURATED_SCHEMA.relative_to(cfg.PROJECT_ROOT))
 """The curated schema as the pipeline image holds it."""

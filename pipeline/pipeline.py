@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from tfx.components import (
-    Evaluator, ExampleValidator, Pusher, SchemaGen, StatisticsGen, Trainer, Transform,
+    Evaluator,
+    ExampleValidator,
+    Pusher,
+    SchemaGen,
+    StatisticsGen,
+    Trainer,
+    Transform,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.compiler import compiler
@@ -33,8 +39,8 @@ from pipeline.eval_config import build_eval_config
 from pipeline.factors import ChurnFactors
 from pipeline.gates import DataValidationGate
 from pipeline.pusher import AtomicPusher
-from pipeline.serving_check import ServingCheck
 from pipeline.reference import ReferenceGate, ReferenceModels
+from pipeline.serving_check import ServingCheck
 
 PREPROCESSING_FN = "modules.preprocessing.preprocessing_fn"
 RUN_FN = "modules.trainer.run_fn"

@@ -22,16 +22,16 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from modules.calibration import MIN_CLASS_ROWS
 from pipeline import config as cfg
 from pipeline.factors import load_factors
 from pipeline.gates import describe_anomalies, load_anomalies
 from pipeline.inputs import MIN_CLASS_PER_SPLIT
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
+from pipeline.reference import load_reference
+from pipeline.reference_models import WORSE
 from pipeline.serving_check import BLESSED_KEY as SERVING_CHECK_BLESSED
 from pipeline.serving_check import ERROR_KEY as SERVING_CHECK_ERROR
-from pipeline.reference import load_reference
-from modules.calibration import MIN_CLASS_ROWS
-from pipeline.reference_models import WORSE
 
 Outputs = dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
 """node id -> output key -> artifacts."""

@@ -6,26 +6,34 @@ counted in `request_count` (and timed with `entrypoint="GRPC"`) as TF Serving do
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent import futures
-from typing import Any, Callable, List, Optional
+from typing import Any
 
 import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     model_management_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.api.service import PredictionService
 from serving.codec.decode import check_rows
 from serving.core.errors import DeadlineExceededError, InvalidArgumentError, ServingError
 from serving.core.servable import Servable
-from serving.api.service import PredictionService
 from serving.core.types import Done, dtype_name
 
 
-def _example_bytes(request: Any, max_rows: int) -> List[bytes]:
+def _example_bytes(request: Any, max_rows: int) -> list[bytes]:
     """Serialized examples of a Classify/Regress request (at most `max_rows`, our extension)."""
     kind = request.input.WhichOneof("kind")
     if kind == "example_list":
@@ -110,9 +118,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def _wait(self, start: Callable[[Done], None], context: grpc.ServicerContext) -> Any:
         """Runs `start(done)` and blocks this gRPC thread until `done` or the deadline."""
-        future: "futures.Future[Any]" = futures.Future()
+        future: futures.Future[Any] = futures.Future()
 
-        def done(result: Any, error: Optional[Exception]) -> None:
+        def done(result: Any, error: Exception | None) -> None:
             if error is None:
                 future.set_result(result)
             else:
@@ -218,7 +226,7 @@ ReloadConfig = Callable[[model_server_config_pb2.ModelServerConfig], None]
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus and HandleReloadConfigRequest (UNIMPLEMENTED when no `reload` is given)."""
 
-    def __init__(self, service: PredictionService, reload: Optional[ReloadConfig] = None) -> None:
+    def __init__(self, service: PredictionService, reload: ReloadConfig | None = None) -> None:
         self._service = service
         self._reload = reload
 
@@ -245,7 +253,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest,
                        context: grpc.ServicerContext) -> Any:
         spec = request.model_spec
-        version: Optional[int] = spec.version.value if spec.HasField("version") else None
+        version: int | None = spec.version.value if spec.HasField("version") else None
         try:
             return self._service.model_status(spec.name, version)
         except ServingError as err:
@@ -253,7 +261,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def create_grpc_server(service: PredictionService, host: str, port: int, num_threads: int,
-                       max_message_bytes: int, reload: Optional[ReloadConfig] = None) -> "tuple[grpc.Server, int]":
+                       max_message_bytes: int, reload: ReloadConfig | None = None) -> tuple[grpc.Server, int]:
     """A ready (not yet started) gRPC server and the port it bound.
 
     Raises:

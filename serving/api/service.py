@@ -7,8 +7,9 @@ records runtime latency, and builds the status/metadata protos both transports s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Protocol
 
 import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
@@ -16,13 +17,12 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 from serving.constants import DEFAULT_MAX_REQUEST_BYTES
 from serving.core.errors import Code, FailedPreconditionError, InvalidArgumentError, ServingError
 from serving.core.manager import ModelManager
+from serving.core.servable import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable, Signature
+from serving.core.types import Done, TensorMap
 from serving.observability.metrics import ServingMetrics
 from serving.observability.model_metrics import ModelMetrics
-from serving.core.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
-                              Signature)
-from serving.core.types import Done, TensorMap
 
-ClassifyResult = List[List[Tuple[str, float]]]
+ClassifyResult = list[list[tuple[str, float]]]
 
 
 class Runner(Protocol):
@@ -58,7 +58,7 @@ def _run_one(signature: Signature, inputs: TensorMap, timeout_ms: int, done: Don
 def _then(done: Done, convert: Callable[[TensorMap], Any]) -> Done:
     """A callback that hands `convert(outputs)` to `done`; a conversion failure becomes the error."""
 
-    def converted(outputs: Any, error: Optional[Exception]) -> None:
+    def converted(outputs: Any, error: Exception | None) -> None:
         if error is None:
             try:
                 outputs = convert(outputs)
@@ -84,7 +84,7 @@ class PredictionService:
         """Elements a gRPC request tensor may declare (`grpc_service.tensor_from_proto`)."""
         self.timeout_ms = timeout_ms
 
-    def resolve(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> Servable:
+    def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable for a request, leased (`ModelManager.get`): call `servable.release()` once
         done with it. Runs started with it (`predict`, `classify`, `regress`) hold their own lease."""
         return self.manager.get(name, version, label)
@@ -108,7 +108,7 @@ class PredictionService:
         started = time.perf_counter()
         name = servable.id.name
 
-        def finished(outputs: Any, error: Optional[Exception]) -> None:
+        def finished(outputs: Any, error: Exception | None) -> None:
             servable.release()
             if error is None:
                 self.metrics.record_runtime_latency(name, api, (time.perf_counter() - started) * 1e6)
@@ -154,7 +154,7 @@ class PredictionService:
         self._submit(servable, "Regress", signature, _examples_tensor(examples),
                      _then(done, lambda out: _regressions(out, len(examples))))
 
-    def model_status(self, name: str, version: Optional[int]) -> get_model_status_pb2.GetModelStatusResponse:
+    def model_status(self, name: str, version: int | None) -> get_model_status_pb2.GetModelStatusResponse:
         response = get_model_status_pb2.GetModelStatusResponse()
         for status in self.manager.status(name, version):
             entry = response.model_version_status.add(version=status.version)
@@ -166,7 +166,7 @@ class PredictionService:
         return response
 
     @staticmethod
-    def model_metadata(servable: Servable) -> Tuple[model_pb2.ModelSpec, get_model_metadata_pb2.SignatureDefMap]:
+    def model_metadata(servable: Servable) -> tuple[model_pb2.ModelSpec, get_model_metadata_pb2.SignatureDefMap]:
         spec = model_pb2.ModelSpec(name=servable.id.name)
         spec.version.value = servable.id.version
         sig_map = get_model_metadata_pb2.SignatureDefMap()
@@ -221,7 +221,7 @@ def _classifications(outputs: TensorMap, batch: int) -> ClassifyResult:
     return results
 
 
-def _regressions(outputs: TensorMap, batch: int) -> List[float]:
+def _regressions(outputs: TensorMap, batch: int) -> list[float]:
     array = outputs["outputs"]
     if array.dtype.kind != "f":
         raise InvalidArgumentError("Expected output Tensor of DT_FLOAT.")

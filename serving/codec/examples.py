@@ -6,13 +6,14 @@ integers and booleans -> int64_list, strings and `{"b64": ...}` -> bytes_list.
 """
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tensorflow.core.example import example_pb2, feature_pb2
 
 from serving.codec.json_leaves import decode_b64, is_b64_object, to_bytes
-from serving.core.errors import InvalidArgumentError
 from serving.codec.json_write import PrettyWriter, debug_string, format_decimal, json_type_name
+from serving.core.errors import InvalidArgumentError
 
 _KIND_NAMES = {"bytes_list": "bytes", "float_list": "float", "int64_list": "int64", None: "UNKNOWN"}
 
@@ -67,7 +68,7 @@ def _make_example(value: Any) -> example_pb2.Example:
     return example
 
 
-def decode_examples(doc: Mapping[str, Any], max_rows: int) -> List[bytes]:
+def decode_examples(doc: Mapping[str, Any], max_rows: int) -> list[bytes]:
     """Serialized examples of a classify/regress request (context bytes prefixed, as TF Serving)."""
     context = b""
     if "context" in doc:
@@ -92,7 +93,7 @@ def decode_examples(doc: Mapping[str, Any], max_rows: int) -> List[bytes]:
     return [context + _make_example(item).SerializeToString() for item in examples]
 
 
-def encode_classify_results(results: Sequence[Sequence[Tuple[str, float]]]) -> bytes:
+def encode_classify_results(results: Sequence[Sequence[tuple[str, float]]]) -> bytes:
     """`{"results": [[[label, score], ...], ...]}` with TF Serving's whitespace."""
     writer = PrettyWriter()
     writer.start_object()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any, List
+from typing import Any
 
 _F32 = struct.Struct("<f")
 _ESCAPES = {i: "\\u%04X" % i for i in range(0x20)}
@@ -62,8 +62,8 @@ class PrettyWriter:
     """rapidjson `PrettyWriter<StringBuffer>` with `kFormatSingleLineArray` switching."""
 
     def __init__(self, single_line_arrays: bool = False) -> None:
-        self._out: List[str] = []
-        self._stack: List[List[Any]] = []  # [in_array, value_count]
+        self._out: list[str] = []
+        self._stack: list[list[Any]] = []  # [in_array, value_count]
         self.single_line_arrays = single_line_arrays
 
     def _prefix(self) -> None:

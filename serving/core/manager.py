@@ -10,22 +10,21 @@ The state history per version is kept for the status API, as TF Serving's monito
 """
 from __future__ import annotations
 
-import gc
 import dataclasses
+import gc
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from serving.constants import DEFAULT_SETTLE_SECONDS
 from serving.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, ServingError
 from serving.core.servable import Servable
 from serving.core.source import FileSystemVersionSource
 from serving.core.types import ModelState, ServableId
-from serving.core.version_policy import (ActionKind, VersionPolicy, VersionSnapshot, aspired_versions,
-                                    next_action)
+from serving.core.version_policy import ActionKind, VersionPolicy, VersionSnapshot, aspired_versions, next_action
 
 LOG = logging.getLogger(__name__)
 LoadFn = Callable[[ServableId, Path], Servable]
@@ -47,7 +46,7 @@ class ModelConfig:
 class VersionStatus:
     version: int
     state: ModelState
-    error: Optional[ServingError]
+    error: ServingError | None
 
 
 @dataclass
@@ -56,7 +55,7 @@ class _Record:
     state: ModelState = ModelState.START
     is_aspired: bool = True
     is_new: bool = True
-    error: Optional[ServingError] = None
+    error: ServingError | None = None
     retry: bool = False
     """The load failed and the folder has changed since: load it again once it settles."""
 
@@ -65,8 +64,8 @@ class _Model:
     def __init__(self, config: ModelConfig, settle_seconds: float) -> None:
         self.config = config
         self.source = FileSystemVersionSource(config.name, config.base_path, settle_seconds)
-        self.records: Dict[int, _Record] = {}
-        self.serving: Tuple[Dict[int, Servable], Optional[Servable]] = ({}, None)
+        self.records: dict[int, _Record] = {}
+        self.serving: tuple[dict[int, Servable], Servable | None] = ({}, None)
         self.removed = False
         """Dropped by a config reload: nothing aspired, so every version unloads (TF Serving)."""
 
@@ -74,9 +73,9 @@ class _Model:
 class ModelManager:
     """Loads, serves and unloads model versions; thread-safe lookups for request handlers."""
 
-    def __init__(self, models: List[ModelConfig], load_fn: LoadFn, *, poll_seconds: float = 1.0,
+    def __init__(self, models: list[ModelConfig], load_fn: LoadFn, *, poll_seconds: float = 1.0,
                  max_load_retries: int = 5, load_retry_interval_seconds: float = 60.0,
-                 settle_seconds: float = DEFAULT_SETTLE_SECONDS, on_load: Optional[LoadObserver] = None) -> None:
+                 settle_seconds: float = DEFAULT_SETTLE_SECONDS, on_load: LoadObserver | None = None) -> None:
         self._models = {m.name: _Model(m, settle_seconds) for m in models}
         self._settle_seconds = settle_seconds
         self._reload_lock = threading.Lock()
@@ -85,12 +84,12 @@ class ModelManager:
         self._max_retries = max_load_retries
         self._retry_interval = load_retry_interval_seconds
         self._on_load = on_load
-        self._retired: List[Servable] = []
+        self._retired: list[Servable] = []
         """Unloaded versions whose session may still be open (requests in flight)."""
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     def poll_once(self) -> None:
@@ -136,7 +135,7 @@ class ModelManager:
         with self._lock:
             record.state, record.is_new = ModelState.LOADING, False
         servable_id = ServableId(model.config.name, version)
-        error: Optional[ServingError] = None
+        error: ServingError | None = None
         for attempt in range(self._max_retries + 1):
             started = time.perf_counter()
             try:
@@ -181,7 +180,7 @@ class ModelManager:
             gc.collect()
 
     @staticmethod
-    def _publish(model: _Model, add: Optional[Servable] = None, remove: Optional[int] = None) -> None:
+    def _publish(model: _Model, add: Servable | None = None, remove: int | None = None) -> None:
         versions = dict(model.serving[0])
         if add is not None:
             versions[add.id.version] = add
@@ -190,7 +189,7 @@ class ModelManager:
         latest = versions[max(versions)] if versions else None
         model.serving = (versions, latest)
 
-    def wait_until_available(self) -> List[str]:
+    def wait_until_available(self) -> list[str]:
         """Polls until every model serves a version (TF Serving's blocking start).
 
         Returns:
@@ -240,7 +239,7 @@ class ModelManager:
         if self._thread is not None:
             self._thread.join(timeout=30)
 
-    def reload(self, models: List[ModelConfig]) -> None:
+    def reload(self, models: list[ModelConfig]) -> None:
         """Applies a new model list without a restart (TF Serving's `ServerCore::ReloadConfig`).
 
         New models are added and loaded, models left out are unloaded (requests then get
@@ -257,7 +256,7 @@ class ModelManager:
         with self._reload_lock:  # gRPC and the config file poller may reload at the same time
             self._reload(models)
 
-    def _reload(self, models: List[ModelConfig]) -> None:
+    def _reload(self, models: list[ModelConfig]) -> None:
         wanted = {m.name: m for m in models}
         with self._poll_lock, self._lock:
             for name, config in wanted.items():
@@ -297,7 +296,7 @@ class ModelManager:
         LOG.info("Reloaded model config: %s", ", ".join(sorted(wanted)))
 
     # ---- lookups ---------------------------------------------------------------------------
-    def get(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> Servable:
+    def get(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable for a request (latest ready, a specific version, or a labelled one),
         leased: the caller must call `release()` on it exactly once when done with it.
 
@@ -319,7 +318,7 @@ class ModelManager:
             if servable.acquire():
                 return servable
 
-    def status(self, name: str, version: Optional[int] = None) -> List[VersionStatus]:
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
         """Version states, newest first (`GetModelStatusImpl`)."""
         model = self._models.get(name)
         with self._lock:
@@ -333,5 +332,5 @@ class ModelManager:
             return [snapshot[version]]
         return [snapshot[v] for v in sorted(snapshot, reverse=True)]
 
-    def model_names(self) -> List[str]:
+    def model_names(self) -> list[str]:
         return [name for name, model in list(self._models.items()) if not model.removed]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Deque, Dict, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter
@@ -29,15 +29,15 @@ from prometheus_client.metrics_core import Metric
 from modules.features import PROBABILITY_OUTPUT
 from serving.core.errors import NotFoundError
 from serving.core.manager import ModelManager
-from serving.observability.request_log import RequestLog
 from serving.core.servable import Signature
 from serving.core.types import ModelState, ServableId, TensorMap
+from serving.observability.request_log import RequestLog
 
 PROBABILITY = "churn_model_prediction_probability"
 AVAILABLE_VERSIONS = "churn_model_available_versions"
 VERSION_AVAILABLE = "churn_model_version_available"
 REQUEST_LOG_ROWS = "churn_model_request_log_rows"
-PROBABILITY_BUCKETS: Tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
+PROBABILITY_BUCKETS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
 """0.05, 0.10, ..., 1.0 (Prometheus `le` semantics: a value equal to a bound counts in it)."""
 
 
@@ -53,10 +53,10 @@ class ProbabilityHistogram:
 
     FOLD_EVERY = 4096
 
-    def __init__(self, bounds: Tuple[float, ...] = PROBABILITY_BUCKETS) -> None:
+    def __init__(self, bounds: tuple[float, ...] = PROBABILITY_BUCKETS) -> None:
         self._bounds = np.asarray(bounds, dtype=np.float64)
-        self._cells: Dict[Tuple[str, str], Tuple[np.ndarray, List[float]]] = {}
-        self._pending: Deque[Tuple[Tuple[str, str], np.ndarray]] = deque()
+        self._cells: dict[tuple[str, str], tuple[np.ndarray, list[float]]] = {}
+        self._pending: deque[tuple[tuple[str, str], np.ndarray]] = deque()
         self._lock = threading.Lock()
 
     def observe(self, model_name: str, version: str, values: np.ndarray) -> None:
@@ -67,7 +67,7 @@ class ProbabilityHistogram:
 
     def _fold(self) -> None:
         with self._lock:
-            grouped: Dict[Tuple[str, str], List[np.ndarray]] = {}
+            grouped: dict[tuple[str, str], list[np.ndarray]] = {}
             for _ in range(len(self._pending)):  # what others append meanwhile waits for the next fold
                 key, values = self._pending.popleft()
                 grouped.setdefault(key, []).append(np.asarray(values, dtype=np.float64).reshape(-1))
@@ -123,7 +123,7 @@ class ModelMetrics:
     """Registers the collectors above; `observe_predict` is the one hook in the predict path."""
 
     def __init__(self, registry: CollectorRegistry, manager: ModelManager,
-                 request_log: Optional[RequestLog] = None) -> None:
+                 request_log: RequestLog | None = None) -> None:
         self.probabilities = ProbabilityHistogram()
         registry.register(self.probabilities)
         registry.register(VersionCollector(manager))

@@ -12,7 +12,6 @@ import pytest
 from data.generate import generate
 from pipeline.config import PROJECT_ROOT
 
-
 BEAM_SPY = Path(__file__).with_name("beam_spy")
 
 

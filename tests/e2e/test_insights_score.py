@@ -11,20 +11,21 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from client.tf_serving import to_instances
 from data.generate import generate
 from insights.recommend import load_rules
 from insights.risk import risk_band
 from insights.scoring import OUTPUT_COLUMNS, TOP_FACTORS
 from modules import features, segments
 from pipeline.config import PROJECT_ROOT
-from client.tf_serving import to_instances
 from tests.e2e.test_serving_pipeline_model import free_port
 from tests.insights.test_scoring import exit_code
 

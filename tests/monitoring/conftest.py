@@ -5,7 +5,6 @@ import json
 import shutil
 import socket
 from pathlib import Path
-from typing import List
 
 import pytest
 
@@ -31,7 +30,7 @@ def require(binary: str) -> str:
     return path
 
 
-def dashboard_exprs() -> List[str]:
+def dashboard_exprs() -> list[str]:
     """Every query of the Grafana dashboard."""
     dashboard = json.loads(GRAFANA_DASHBOARD.read_text())
     return [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]

@@ -9,8 +9,9 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any
 
 import pytest
 import yaml
@@ -34,7 +35,7 @@ def image_config_dir(tmp_path: Path) -> Path:
     return root
 
 
-def run_entrypoint(tmp_path: Path, env: Dict[str, str]) -> subprocess.Popen:
+def run_entrypoint(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
     require("prometheus")
     config_dir = image_config_dir(tmp_path)
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_SERVER_")}
@@ -122,7 +123,7 @@ def wait_for_api(process: subprocess.Popen, port: int, endpoint: str, probe: Cal
     ({"MODEL_SERVER_TARGET": "m", "MODEL_SERVER_DISCOVERY": "dns"}, "MODEL_SERVER_TARGET must be host:port"),
     ({"MODEL_SERVER_TARGET": "m:http", "MODEL_SERVER_DISCOVERY": "dns"}, "MODEL_SERVER_TARGET must be host:port"),
 ])
-def test_bad_variables_stop_the_container_with_a_message(tmp_path: Path, env: Dict[str, str], message: str) -> None:
+def test_bad_variables_stop_the_container_with_a_message(tmp_path: Path, env: dict[str, str], message: str) -> None:
     process = run_entrypoint(tmp_path, env)
     output, _ = process.communicate(timeout=30)
     assert process.returncode != 0 and message in output

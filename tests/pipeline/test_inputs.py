@@ -10,7 +10,14 @@ from data.generate import generate
 from pipeline import config as cfg
 from pipeline import inputs
 from pipeline.config import CURATED_SCHEMA
-from tests.field_cases import BLANK_NUMBERS, CHURN_RATE_2PCT, DUPLICATE_HEADER, SEMICOLON, SIXTY_CUSTOMERS, SPACES_IN_NAMES
+from tests.field_cases import (
+    BLANK_NUMBERS,
+    CHURN_RATE_2PCT,
+    DUPLICATE_HEADER,
+    SEMICOLON,
+    SIXTY_CUSTOMERS,
+    SPACES_IN_NAMES,
+)
 
 
 def stage(data: Path, tmp_path: Path, label: str = "Target_Churn", positive: str = "1",
@@ -164,7 +171,7 @@ def test_too_few_churners_are_refused_with_the_counts_and_the_minimum(tmp_path: 
     with pytest.raises(inputs.InputError, match=None) as error:
         stage(SIXTY_CUSTOMERS, tmp_path)
     needed = inputs.MIN_CLASS_PER_SPLIT * 5  # validation and eval each hold 2 of 10 hash buckets
-    assert f"6 churners and 54 non-churners" in str(error.value)
+    assert "6 churners and 54 non-churners" in str(error.value)
     assert f"at least {needed} churners and {needed} non-churners" in str(error.value)
     rare = generate(400).assign(Target_Churn=0)
     rare.loc[: needed - 2, "Target_Churn"] = 1

@@ -177,8 +177,7 @@ def test_baseline_is_the_latest_blessed_model_other_than_the_candidate(tmp_path:
     from tfx.dsl.components.common.resolver import RESOLVER_STRATEGY_CLASS
     from tfx.types import standard_artifacts
 
-    from pipeline.baseline import (BLESSING_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy,
-                                   latest_blessed_other_model)
+    from pipeline.baseline import BLESSING_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy, latest_blessed_other_model
 
     models = [standard_artifacts.Model() for _ in range(4)]
     for i, model in enumerate(models, 1):

@@ -11,8 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List, Tuple
 
 import grpc
 import numpy as np
@@ -54,7 +54,7 @@ def read_to_eof(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def responses(data: bytes) -> List[bytes]:
+def responses(data: bytes) -> list[bytes]:
     """Status lines of every response in `data` (a body may be followed directly by the next one)."""
     return re.findall(rb"HTTP/1\.1 \d{3} [^\r\n]*", data)
 
@@ -256,7 +256,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(tmp_path: Path, model_store: Path, *flags: str, grpc_port: int = 0) -> Tuple[subprocess.Popen, int]:
+def start_server(tmp_path: Path, model_store: Path, *flags: str, grpc_port: int = 0) -> tuple[subprocess.Popen, int]:
     """`python -m serving` for model `half`, once its REST port is open."""
     install(model_store, "tf2_v1", tmp_path / "half", 1)
     rest = free_port()
@@ -271,8 +271,8 @@ def start_server(tmp_path: Path, model_store: Path, *flags: str, grpc_port: int 
 
 
 @pytest.fixture
-def processes() -> Iterator[List[subprocess.Popen]]:
-    procs: List[subprocess.Popen] = []
+def processes() -> Iterator[list[subprocess.Popen]]:
+    procs: list[subprocess.Popen] = []
     yield procs
     for proc in procs:
         if proc.poll() is None:
@@ -281,7 +281,7 @@ def processes() -> Iterator[List[subprocess.Popen]]:
 
 
 def test_accept_failures_are_logged_once(tmp_path: Path, model_store: Path,
-                                         processes: List[subprocess.Popen]) -> None:
+                                         processes: list[subprocess.Popen]) -> None:
     # One poll only, and the version just installed counts as settled (its folder is not being copied).
     proc, port = start_server(tmp_path, model_store, "--file_system_poll_wait_seconds=3600",
                               "--file_system_settle_seconds=0")
@@ -305,7 +305,7 @@ def test_accept_failures_are_logged_once(tmp_path: Path, model_store: Path,
 
 
 def test_sigterm_answers_requests_in_flight_before_exit(tmp_path: Path, model_store: Path,
-                                                       processes: List[subprocess.Popen]) -> None:
+                                                       processes: list[subprocess.Popen]) -> None:
     params = tmp_path / "batching.config"  # batches wait 3 s for company: a request stays in flight that long
     params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 3000000 }\n")
     grpc_port = free_port()

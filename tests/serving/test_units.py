@@ -7,12 +7,19 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from serving.codec.json_write import debug_string, format_decimal
-from serving.observability.metrics import LATENCY_BUCKETS, ServingMetrics, exported_name
-from serving.observability.prometheus_text import render
 from serving.core.source import parse_version
 from serving.core.types import ModelState
-from serving.core.version_policy import (Action, ActionKind, PolicyKind, VersionPolicy, VersionSnapshot,
-                                    aspired_versions, next_action)
+from serving.core.version_policy import (
+    Action,
+    ActionKind,
+    PolicyKind,
+    VersionPolicy,
+    VersionSnapshot,
+    aspired_versions,
+    next_action,
+)
+from serving.observability.metrics import LATENCY_BUCKETS, ServingMetrics, exported_name
+from serving.observability.prometheus_text import render
 
 
 def f32(value: float) -> float:

@@ -5,7 +5,6 @@ import re
 import shutil
 import threading
 from pathlib import Path
-from typing import List
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ ROW = {"x": 4.0, "Age": 30, "Gender": "Male", "Annual_Income": 50.5, "Total_Spen
 TF1_SIGNATURES = ("serving_default", "classify_x_to_y", "regress_x_to_y")  # not `blocking` (it never returns)
 
 
-def write(version_dir: Path, logs: List[prediction_log_pb2.PredictionLog]) -> Path:
+def write(version_dir: Path, logs: list[prediction_log_pb2.PredictionLog]) -> Path:
     return warmup.write_warmup_file(version_dir, logs)
 
 
@@ -164,7 +163,7 @@ def test_server_replays_before_a_version_becomes_available(tmp_path: Path, model
     server = server_factory((ModelConfig("m", base),), registry=registry)
     assert warmup_samples(registry, v1) == 1  # start() returned: v1 is AVAILABLE and was warmed up
     # Hot swap: whenever v2 is first seen AVAILABLE, its warmup must already be recorded.
-    seen: List[int] = []
+    seen: list[int] = []
     stop = threading.Event()
 
     def watch() -> None:
