@@ -68,7 +68,7 @@ def auc(summary: dict) -> float:
 def growth(results: dict[tuple[int, str], dict], mode: str, sizes: list[int]) -> list[str]:
     """time ~ rows^k between consecutive sizes."""
     lines = []
-    for small, large in zip(sizes, sizes[1:]):
+    for small, large in zip(sizes, sizes[1:], strict=False):
         a, b = results.get((small, mode)), results.get((large, mode))
         if a and b:
             k = math.log(b["seconds"] / a["seconds"]) / math.log(large / small)
@@ -96,7 +96,8 @@ def report(results: dict[tuple[int, str], dict], sizes: list[int], modes: list[s
     lines.append("\ngrowth of wall time with rows:")
     for mode in modes:
         lines += growth(results, mode, sizes)
-    lines.append(f"\ntargets: 1M rows <= {TARGETS['seconds_1m'] / 60:.0f} min, peak <= {TARGETS['peak_gib_1m']:.0f} GiB, "
+    lines.append(f"\ntargets: 1M rows <= {TARGETS['seconds_1m'] / 60:.0f} min, "
+                 f"peak <= {TARGETS['peak_gib_1m']:.0f} GiB, "
                  f"k <= {TARGETS['growth_exponent']:.0f} from 100k to 1M")
     for mode in modes:
         big = results.get((1_000_000, mode))

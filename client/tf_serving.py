@@ -2,7 +2,8 @@
 
 `predict` takes one customer (`--json '{"Age": 30, ...}'` or a JSON file) or a CSV file
 (`--csv customers.csv`, read by the pipeline's reader: any delimiter, decimal mark and encoding it
-detects, column names mapped to the served input names as in training), converts each value to the dtype the model's signature declares (read
+detects, column names mapped to the served input names as in training), converts each value to the dtype
+the model's signature declares (read
 from the metadata API, never hard-coded), ignores columns the signature does not take (such as
 Customer_ID or the label), and prints the churn probability per customer.
 Errors (server down, HTTP/gRPC error) print one line and exit 1.
@@ -234,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             rows = _read_rows(args)
             predictions = client.predict(to_instances(rows, client.input_dtypes()))
-            for number, (row, prediction) in enumerate(zip(rows, predictions), 1):
+            for number, (row, prediction) in enumerate(zip(rows, predictions, strict=False), 1):
                 label = next((row[k] for k in ID_KEYS if row.get(k) not in (None, "")), number)
                 print(f"customer {label}: churn probability {_format(prediction)}")
     except ClientError as err:

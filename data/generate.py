@@ -128,7 +128,7 @@ def true_churn_probability(frame: pd.DataFrame, variant: str = STANDARD) -> np.n
         logit = logit + RARE_CHURN_SHIFT
     elif variant == MANY_CATEGORICALS:
         for column, (levels, _) in CATEGORICAL_COLUMNS.items():
-            effects = dict(zip(category_levels(column), category_effects(column)))
+            effects = dict(zip(category_levels(column), category_effects(column), strict=True))
             mapped = frame[column].map(effects)
             if mapped.isna().any():
                 raise ValueError(f"{column} must be one of {column}_01..{column}_{levels:02d}, "

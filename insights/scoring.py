@@ -103,7 +103,7 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
     if missing:
         raise ScoringError(f"{data}: missing column(s) {', '.join(missing)}; the model needs "
                            f"{', '.join(model.input_dtypes)} and the id column {id_column!r} (--id-column)")
-    written_names = dict(zip(header.names, header.written))
+    written_names = dict(zip(header.names, header.written, strict=True))
     needed = [id_key, *(k for k in model.input_dtypes if k != id_key)]
     rules.check_features({k: _numeric(dtype) for k, dtype in model.input_dtypes.items()})
     if not out.parent.is_dir():
@@ -192,9 +192,11 @@ def typed_columns(batch: pd.DataFrame, first: int, dtypes: Mapping[str, tf.DType
             if missing[row]:
                 problem = f"{names.get(key, key)} is empty; every numeric feature needs a value"
             elif too_big[row]:
-                problem = f"{names.get(key, key)} {value!r} does not fit a {'64-bit integer' if dtype.is_integer else '32-bit float'}"
+                kind = "64-bit integer" if dtype.is_integer else "32-bit float"
+                problem = f"{names.get(key, key)} {value!r} does not fit a {kind}"
             else:
-                problem = f"{names.get(key, key)} {value!r} is not {'a whole number' if dtype.is_integer else 'a number'}"
+                kind = "a whole number" if dtype.is_integer else "a number"
+                problem = f"{names.get(key, key)} {value!r} is not {kind}"
             problems[(row, order.get(key, j))] = BadCell(first + row + 2, names.get(key, key), value, problem)
         columns[key] = np.where(column_bad, 0, numbers).astype(dtype.as_numpy_dtype)
     cells = [problems[k] for k in sorted(problems)]
@@ -262,7 +264,7 @@ def _top_factors(scores: Scores, names: list[str], batch: pd.DataFrame) -> tuple
     values = {name: batch[name].str.strip().to_numpy() for name in names}
     texts = [
         "; ".join(f"{names[j]}={values[names[j]][i]} ({scores.attributions[i, j]:+.2f})"
-                  for j, keep in zip(order[i], chosen[i]) if keep)
+                  for j, keep in zip(order[i], chosen[i], strict=True) if keep)
         for i in range(len(order))
     ]
     return is_top, texts
@@ -273,7 +275,7 @@ def _format(frame: pd.DataFrame) -> list[list[str]]:
     probability = [np.format_float_positional(p, unique=True, trim="0") for p in frame[_PROBABILITY].to_numpy()]
     id_column = frame.columns[1]  # as _score_batch builds the frame
     return [[str(r), *rest] for r, *rest in zip(
-        frame[_ROW], frame[id_column], probability, *(frame[c] for c in OUTPUT_COLUMNS[1:]))]
+        frame[_ROW], frame[id_column], probability, *(frame[c] for c in OUTPUT_COLUMNS[1:]), strict=True)]
 
 
 def _ranked(frame: pd.DataFrame) -> pd.DataFrame:

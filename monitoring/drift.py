@@ -274,8 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         frame = read_request_log(args.request_log, args.model_version) if args.request_log else \
             read_customer_file(args.data)
         if len(frame) < args.min_rows:
-            raise DriftError(f"{args.request_log or args.data} holds {len(frame)} rows; at least {args.min_rows} are needed "
-                             "to tell drift from sampling noise (--min-rows)")
+            raise DriftError(f"{args.request_log or args.data} holds {len(frame)} rows; "
+                             f"at least {args.min_rows} are needed to tell drift from sampling noise (--min-rows)")
         if not args.schema.is_file():
             raise DriftError(f"schema {args.schema} does not exist")
         path = args.statistics or newest_training_statistics(args.pipeline_output or DEFAULT_OUTPUT)

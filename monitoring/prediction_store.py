@@ -186,7 +186,7 @@ def _frame_rows(frame: pd.DataFrame) -> list[dict]:
                "scored_at": list(scored_at.dt.to_pydatetime()), "probability": probability.tolist(),
                "threshold": threshold.tolist(), "decision": decision.tolist(), "segment": optional("segment"),
                "action": optional("action"), "source": source.tolist()}
-    return [dict(zip(columns, values)) for values in zip(*columns.values())]
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _chunks(rows: Iterable[Prediction], size: int) -> Iterator[list[Prediction]]:

@@ -26,7 +26,8 @@ EXIT_PUSHED, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_VALIDATION, EXIT_NOT_BLESSED = 0
 EXIT_INTERRUPTED = 130
 _INTERRUPTED = "\ninterrupted: outputs of finished components are kept and reused by the next run"
 _COMPONENT_COUNT = 13
-"""Components of a run without --require-beat-reference (which adds ReferenceGate): 11 + ServingCheck + ReferenceModels."""
+"""Components of a run without --require-beat-reference (which adds ReferenceGate):
+11 + ServingCheck + ReferenceModels."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -116,7 +116,7 @@ def _direction(predict: fa.Predict, columns: fa.Columns, name: str, raw_key: str
                 "direction": "up" if ends["high"]["probability"] > ends["low"]["probability"] else "down"}
     vocabulary = _vocabulary(model_dir, raw_key)
     probabilities = fa.category_effects(predict, columns, name, len(vocabulary))
-    categories = sorted(zip(vocabulary, probabilities), key=lambda c: -c[1])
+    categories = sorted(zip(vocabulary, probabilities, strict=True), key=lambda c: -c[1])
     return {"kind": "categorical", "categories": {category: round(p, 4) for category, p in categories}}
 
 

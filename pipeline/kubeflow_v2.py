@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--serving-dir", required=True,
                         help="models are pushed to <serving-dir>/customer-model/<version>/ (a TF Serving base path)")
     parser.add_argument("--image", default=os.environ.get(cfg.PIPELINE_IMAGE_ENV),
-                        help=f"the pipeline image every step runs in (pipeline/Dockerfile); default ${cfg.PIPELINE_IMAGE_ENV}")
+                        help="the pipeline image every step runs in (pipeline/Dockerfile); "
+                             f"default ${cfg.PIPELINE_IMAGE_ENV}")
     parser.add_argument("--out", type=Path, default=Path(f"{cfg.PIPELINE_NAME}_pipeline.json"),
                         help="pipeline spec file to write")
     add_model_arguments(parser)
@@ -79,9 +80,9 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
     from pipeline.pipeline import Roots, create_pipeline
 
     skip_autograph_for_tf_keras()
-    config = cfg.PipelineConfig(label_key=args.label, positive_label=args.positive_label, id_keys=_id_keys(args.id_columns),
-                                min_auc=args.min_auc, max_epochs=args.max_epochs, beam_args=beam_args,
-                                require_beat_reference=args.require_beat_reference)
+    config = cfg.PipelineConfig(label_key=args.label, positive_label=args.positive_label,
+                                id_keys=_id_keys(args.id_columns), min_auc=args.min_auc, max_epochs=args.max_epochs,
+                                beam_args=beam_args, require_beat_reference=args.require_beat_reference)
     serving_dir = args.serving_dir.rstrip("/")
     roots = Roots(pipeline_root=args.pipeline_root, data=args.data,
                   schema=None if args.schema == cfg.INFER_SCHEMA else

@@ -216,7 +216,8 @@ def platt_sentence(platt: dict[str, Any]) -> str:
     rows = f"{platt['validation_rows']:,} validation rows"
     if platt["applied"]:
         return (f"Platt scaling applied in the exported graph (scale {platt['scale']:.3f}, "
-                f"offset {platt['offset']:+.3f}): validation Brier {platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} "
+                f"offset {platt['offset']:+.3f}): validation Brier {platt['validation_brier_before']:.4f} -> "
+                f"{platt['validation_brier_after']:.4f} "
                 f"on {rows}")
     if platt["validation_brier_after"] is None:
         return f"no calibration: fewer than {MIN_CLASS_ROWS} rows of a class among the {rows}"

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from google.protobuf import json_format
@@ -70,7 +70,7 @@ class Response(NamedTuple):
     headers: tuple[tuple[str, str], ...] = ()
 
 
-Reply = Union[Response, PendingReply[Response]]
+Reply = Response | PendingReply[Response]
 
 
 class _Route(NamedTuple):

@@ -217,7 +217,7 @@ def _classifications(outputs: TensorMap, batch: int) -> ClassifyResult:
         labels = [classes[row][i].decode("utf-8", "surrogateescape") if classes is not None else ""
                   for i in range(width)]
         values = [float(scores[row][i]) if scores is not None else 0.0 for i in range(width)]
-        results.append(list(zip(labels, values)))
+        results.append(list(zip(labels, values, strict=True)))
     return results
 
 

@@ -241,8 +241,9 @@ def build_warmup_records(signature_defs: Mapping[str, meta_graph_pb2.SignatureDe
                 try:
                     predict.inputs[alias].CopyFrom(_input_value(info, row[alias]))
                 except (ValueError, TypeError) as err:
-                    raise ValueError(f"Cannot build a warmup request for signature {name}: input {alias} "
-                                     f"({tf.dtypes.as_dtype(info.dtype).name}) cannot hold {row[alias]!r}: {err}") from None
+                    raise ValueError(
+                        f"Cannot build a warmup request for signature {name}: input {alias} "
+                        f"({tf.dtypes.as_dtype(info.dtype).name}) cannot hold {row[alias]!r}: {err}") from None
             elif len(sig.inputs) == 1 and info.dtype == tf.string.as_datatype_enum:
                 predict.inputs[alias].CopyFrom(tf.make_tensor_proto([serialized], dtype=tf.string))
             else:

@@ -124,8 +124,9 @@ def _scalar_objects(template: _Template, columns: list[list[object]]) -> bytes:
     """Several outputs, one scalar each per row: the PrettyWriter layout as a template (the
     writer's per-token bookkeeping costs more than the rest of the request)."""
     keys, writers = template
-    objects = ["{\n            " + ",\n            ".join([k + w(v) for k, w, v in zip(keys, writers, values)])
-               + "\n        }" for values in zip(*columns)]
+    objects = ["{\n            "
+               + ",\n            ".join([k + w(v) for k, w, v in zip(keys, writers, values, strict=True)])
+               + "\n        }" for values in zip(*columns, strict=True)]
     if not objects:
         return b'{\n    "predictions": []\n}'
     text = '{\n    "predictions": [\n        ' + ",\n        ".join(objects) + "\n    ]\n}"

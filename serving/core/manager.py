@@ -286,7 +286,7 @@ class ModelManager:
         with self._lock:
             for name, config in wanted.items():
                 available = self._models[name].serving[0]
-                for label, version in sorted(config.labels.items()):
+                for _label, version in sorted(config.labels.items()):
                     if version not in available:
                         raise FailedPreconditionError(
                             f"Request to assign label to version {version} of model {name}, "

@@ -82,7 +82,8 @@ class Signature:
 
     `run` calls the session's C entry point directly: `Session.run` and `make_callable` with feeds
     spend GIL-holding Python on every call re-validating the graph, which capped the server's
-    throughput (docs/performance.md, "Model server"). Errors are then the runtime's own messages, as TF Serving returns them.
+    throughput (docs/performance.md, "Model server"). Errors are then the runtime's own messages, as TF Serving
+    returns them.
     """
 
     def __init__(self, name: str, sig: meta_graph_pb2.SignatureDef, session: tf.compat.v1.Session) -> None:
@@ -129,7 +130,7 @@ class Signature:
                 _run_options(timeout_ms), feeds, fetches, [], None)
         except Exception as err:  # TF raises many types; each becomes a status.
             raise status_from_exception(err) from None
-        return dict(zip(out_keys, values))
+        return dict(zip(out_keys, values, strict=True))
 
 
 _RUN_OPTIONS: dict[int, object] = {}

@@ -11,9 +11,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
-from typing import AbstractSet
 
 from serving.core.types import ModelState
 
@@ -33,7 +32,7 @@ class VersionPolicy:
     versions: frozenset[int] = frozenset()
 
 
-def aspired_versions(on_disk: AbstractSet[int], policy: VersionPolicy) -> frozenset[int]:
+def aspired_versions(on_disk: Set[int], policy: VersionPolicy) -> frozenset[int]:
     """The versions the policy wants served, out of those present (and complete) on disk."""
     if policy.kind is PolicyKind.ALL:
         return frozenset(on_disk)

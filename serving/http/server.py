@@ -40,7 +40,7 @@ import time
 import zlib
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, Union
+from typing import Any
 
 import httptools
 
@@ -88,7 +88,7 @@ def _http_date() -> bytes:
     return _date_cache[1]  # type: ignore[return-value]
 
 
-_Item = Union[tuple[Request, bool], Response]
+_Item = tuple[Request, bool] | Response
 """A queued request with its keep-alive flag, or a refusal to send once the requests before it are answered."""
 
 

@@ -90,7 +90,7 @@ class ProbabilityHistogram:
             snapshot = [(key, counts.copy(), total[0]) for key, (counts, total) in self._cells.items()]
         for (model_name, version), counts, total in sorted(snapshot):
             cumulative = np.cumsum(counts)
-            buckets = [(repr(b), float(c)) for b, c in zip(self._bounds.tolist(), cumulative[:-1])]
+            buckets = [(repr(b), float(c)) for b, c in zip(self._bounds.tolist(), cumulative[:-1], strict=True)]
             buckets.append(("+Inf", float(cumulative[-1])))
             family.add_metric([model_name, version], buckets, total)
         yield family

@@ -35,7 +35,7 @@ def _labels(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 def _bound(le: str) -> str:
-    return "+Inf" if le == "+Inf" else "%g" % float(le)
+    return "+Inf" if le == "+Inf" else f"{float(le):g}"
 
 
 def _scalar_lines(family: Metric) -> list[str]:
@@ -60,7 +60,7 @@ def _histogram_lines(family: Metric) -> list[str]:
         cell = cells[labels]
         for le, count in cell.get("bucket", []):
             lines.append(f"{family.name}_bucket{_labels(labels + (('le', _bound(le)),))} {int(count)}")
-        lines.append(f"{family.name}_sum{_labels(labels)} {'%g' % cell['_sum'][0][1]}")
+        lines.append(f"{family.name}_sum{_labels(labels)} {cell['_sum'][0][1]:g}")
         lines.append(f"{family.name}_count{_labels(labels)} {int(cell['_count'][0][1])}")
     return lines
 

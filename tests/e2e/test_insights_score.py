@@ -200,7 +200,7 @@ def test_the_scored_file_agrees_with_the_rest_api(scored, rest_port: int, pushed
     segment_ids = rest_predict(rest_port, {"signature_name": "segment", "instances": instances})
     assert by_id["segment"].tolist() == [profiles[s]["name"] for s in segment_ids]
     explained = rest_predict(rest_port, {"signature_name": "explain", "instances": instances})
-    for text, attributions in zip(by_id["top_factors"], explained):
+    for text, attributions in zip(by_id["top_factors"], explained, strict=True):
         pushing = sorted(((v, k.removesuffix("_attribution")) for k, v in attributions.items()
                           if k.endswith("_attribution") and v > 0), reverse=True)[:TOP_FACTORS]
         assert [f.split("=")[0] for f in text.split("; ") if f] == [name for _, name in pushing]

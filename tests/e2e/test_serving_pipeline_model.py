@@ -267,7 +267,8 @@ def test_client_cli_prints_one_probability_per_customer(server: Server, tmp_path
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == len(CUSTOMERS)
-    for line, customer_id, probability in zip(lines, CUSTOMERS["Customer_ID"], expected["churn_probability"]):
+    for line, customer_id, probability in zip(lines, CUSTOMERS["Customer_ID"], expected["churn_probability"],
+                                              strict=True):
         match = re.fullmatch(r"customer (\d+): churn probability (\d\.\d{4})", line)
         assert match and int(match.group(1)) == customer_id, line
         assert match.group(2) == f"{probability:.4f}"
@@ -299,6 +300,6 @@ def test_pushed_version_carries_warmup_requests_the_server_replayed(
     synthetic = tuple(v.decode() if isinstance(v, bytes) else str(v) for v in (row[k] for k in RAW_FEATURES))
     assert synthetic not in real  # medians and modes, not a customer
     _, _, metrics = server.http("GET", "/monitoring/prometheus/metrics")
-    replayed = re.search(rf':tensorflow:serving:model_warmup_latency_count\{{model_path="{re.escape(str(server.pushed_dir))}",'
-                         rf'status="OK"\}} (\d+)', metrics.decode())
+    replayed = re.search(rf':tensorflow:serving:model_warmup_latency_count\{{'
+                         rf'model_path="{re.escape(str(server.pushed_dir))}",status="OK"\}} (\d+)', metrics.decode())
     assert replayed and replayed.group(1) == "1"

@@ -119,7 +119,8 @@ def wait_for_api(process: subprocess.Popen, port: int, endpoint: str, probe: Cal
 @pytest.mark.parametrize("env, message", [
     ({}, "set MODEL_SERVER_TARGET to the model server host:port"),
     ({"MODEL_SERVER_TARGET": "m:8501", "MODEL_SERVER_SCHEME": "ftp"}, "MODEL_SERVER_SCHEME must be http or https"),
-    ({"MODEL_SERVER_TARGET": "m:8501", "MODEL_SERVER_DISCOVERY": "consul"}, "MODEL_SERVER_DISCOVERY must be static or dns"),
+    ({"MODEL_SERVER_TARGET": "m:8501", "MODEL_SERVER_DISCOVERY": "consul"},
+     "MODEL_SERVER_DISCOVERY must be static or dns"),
     ({"MODEL_SERVER_TARGET": "m", "MODEL_SERVER_DISCOVERY": "dns"}, "MODEL_SERVER_TARGET must be host:port"),
     ({"MODEL_SERVER_TARGET": "m:http", "MODEL_SERVER_DISCOVERY": "dns"}, "MODEL_SERVER_TARGET must be host:port"),
 ])

@@ -149,8 +149,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, model_base: Path) -> Itera
 
         # Pod discovery: the replicas' ports, plus a pod of another app and a finished model-server pod
         # (both pointing at a live replica), which the job's relabelling must drop.
-        targets = pod_targets(deployment, {r.pod: {"grpc": f"127.0.0.1:{r.grpc_port}", "http": f"127.0.0.1:{r.rest_port}"}
-                                           for r in replicas}, NAMESPACE)
+        pods = {r.pod: {"grpc": f"127.0.0.1:{r.grpc_port}", "http": f"127.0.0.1:{r.rest_port}"} for r in replicas}
+        targets = pod_targets(deployment, pods, NAMESPACE)
         other_app = copy.deepcopy(deployment)
         other_app["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] = "other-app"
         live = {"grpc": f"127.0.0.1:{replicas[0].grpc_port}", "http": f"127.0.0.1:{replicas[0].rest_port}"}
@@ -167,8 +167,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, model_base: Path) -> Itera
         cluster = Cluster(replicas, prometheus, prometheus_port, prometheus_log)
 
         for replica in replicas:
-            wait_for(lambda: _ready(replica.rest_port, readiness), f"{replica.pod} to be ready", processes,
-                     cluster.logs, timeout=120)
+            wait_for(lambda replica=replica: _ready(replica.rest_port, readiness), f"{replica.pod} to be ready",
+                     processes, cluster.logs, timeout=120)
         wait_for(lambda: True if len(cluster.query("up == 1")) == len(replicas) else None,
                  "Prometheus to scrape every replica", processes, cluster.logs, timeout=30)
         yield cluster

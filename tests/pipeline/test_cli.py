@@ -118,7 +118,8 @@ def test_report_only_rewrites_the_report_from_the_recorded_summary(tmp_path: Pat
     (SEMICOLON, ["--delimiter", ","], "the delimiter is not ',': set --delimiter"),
     (BLANK_NUMBERS, ["--label", "Churn", "--positive-label", "Yes", "--schema", str(CURATED_SCHEMA)],
      f"--schema {CURATED_SCHEMA} describes none of the data's columns"),
-    (SPACES_IN_NAMES, ["--label", "Churn"], f"label column 'Churn' not in the data ({SPACES_IN_NAMES}); its columns are: Customer ID"),
+    (SPACES_IN_NAMES, ["--label", "Churn"],
+     f"label column 'Churn' not in the data ({SPACES_IN_NAMES}); its columns are: Customer ID"),
 ])
 def test_field_cases_that_cannot_train_exit_2_before_tfx(tmp_path: Path, case: Path, flags: list[str],
                                                          message: str) -> None:

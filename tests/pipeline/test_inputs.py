@@ -190,7 +190,8 @@ def test_telco_export_blank_numbers_are_missing_and_the_id_is_found(tmp_path: Pa
     assert staged.id_keys == ("customerID",) and staged.id_keys_chosen.startswith("auto: named like an identifier")
     assert staged.missing_cells == {"TotalCharges": 12} and staged.label_values == {"No": 910, "Yes": 290}
     out = pd.read_csv(staged.directory / BLANK_NUMBERS.name, keep_default_na=False, dtype=str)
-    assert (out["TotalCharges"] == "").sum() == 12 and pd.to_numeric(out["TotalCharges"].replace("", None)).notna().sum() == 1188
+    assert (out["TotalCharges"] == "").sum() == 12
+    assert pd.to_numeric(out["TotalCharges"].replace("", None)).notna().sum() == 1188
 
 
 def test_auto_id_columns_and_unique_text_columns(tmp_path: Path) -> None:

@@ -138,7 +138,8 @@ def test_dockerfile_serves_what_the_pusher_writes() -> None:
     assert deploy.copy_sources(text) == [pushed, "serving/config/models.config", "serving/config/monitoring.config"]
     # .dockerignore lets through every COPY source and hides the Pusher's in-progress folders.
     ignore = (PROJECT_ROOT / ".dockerignore").read_text().split("\n")
-    assert ignore.index("*") < min(ignore.index(f"!{p}" + ("/" if p == pushed else "")) for p in deploy.copy_sources(text))
+    assert ignore.index("*") < min(ignore.index(f"!{p}" + ("/" if p == pushed else ""))
+                                   for p in deploy.copy_sources(text))
     assert f"{pushed}/.*" in ignore
 
 

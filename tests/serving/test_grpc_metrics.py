@@ -84,7 +84,8 @@ def test_grpc_metadata_and_status(stubs) -> None:  # type: ignore[no-untyped-def
 
 
 def _count(text: str, model: str, status: str) -> int:
-    match = re.search(rf':tensorflow:serving:request_count\{{model_name="{re.escape(model)}",status="{status}"\}} (\d+)', text)
+    pattern = rf':tensorflow:serving:request_count\{{model_name="{re.escape(model)}",status="{status}"\}} (\d+)'
+    match = re.search(pattern, text)
     return int(match.group(1)) if match else 0
 
 

@@ -171,7 +171,8 @@ def test_gzip_body_past_the_decompressed_limit_is_413(tmp_path: Path, model_stor
     head = b"POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
     assert responses(exchange(server.rest_port, (head % len(small)) + small, shut_write=True)) == [
         b"HTTP/1.1 200 OK"]
-    assert responses(exchange(server.rest_port, (head % len(bomb)) + bomb)) == [b"HTTP/1.1 413 Request Entity Too Large"]
+    assert responses(exchange(server.rest_port, (head % len(bomb)) + bomb)) == [
+        b"HTTP/1.1 413 Request Entity Too Large"]
     assert responses(exchange(server.rest_port, (head % 5) + b"nogzp")) == [b"HTTP/1.1 400 Bad Request"]
 
 

@@ -137,5 +137,6 @@ def test_model_store_is_one_shared_read_only_volume_holding_the_config_base_path
     assert volume["persistentVolumeClaim"] == {"claimName": claim["metadata"]["name"], "readOnly": True}
     (mount,) = [m for m in model_container(objects["Deployment"])["volumeMounts"] if m["name"] == volume["name"]]
     assert mount == {"name": volume["name"], "mountPath": CONTAINER_MODEL_ROOT, "readOnly": True}
-    config = text_format.Parse(objects["ConfigMap"]["data"]["models.config"], model_server_config_pb2.ModelServerConfig())
+    config = text_format.Parse(objects["ConfigMap"]["data"]["models.config"],
+                               model_server_config_pb2.ModelServerConfig())
     assert [m.base_path for m in config.model_config_list.config] == [f"{CONTAINER_MODEL_ROOT}/{MODEL_NAME}"]

@@ -79,7 +79,7 @@ def test_exported_names() -> None:
 
 
 def test_latency_buckets_match_tf_bounds() -> None:
-    texts = ["%g" % b for b in LATENCY_BUCKETS]
+    texts = [f"{b:g}" for b in LATENCY_BUCKETS]
     assert len(texts) == 33 and texts[:9] == ["10", "18", "32.4", "58.32", "104.976", "188.957", "340.122",
                                               "612.22", "1102"]
     assert texts[-1] == "1.47476e+09"
@@ -95,9 +95,10 @@ def test_exposition_format() -> None:
     lines = text.splitlines()
     assert text.endswith("\n") and not any(line.startswith("# HELP") for line in lines)
     assert ':tensorflow:serving:request_count{model_name="m",status="OK"} 2' in lines
-    assert ':tensorflow:serving:request_latency_bucket{model_name="m",API="predict",entrypoint="REST",le="18"} 0' in lines
-    assert ':tensorflow:serving:request_latency_bucket{model_name="m",API="predict",entrypoint="REST",le="32.4"} 1' in lines
-    assert ':tensorflow:serving:request_latency_bucket{model_name="m",API="predict",entrypoint="REST",le="+Inf"} 1' in lines
+    bucket = ':tensorflow:serving:request_latency_bucket{model_name="m",API="predict",entrypoint="REST",'
+    assert bucket + 'le="18"} 0' in lines
+    assert bucket + 'le="32.4"} 1' in lines
+    assert bucket + 'le="+Inf"} 1' in lines
     assert ':tensorflow:serving:request_latency_count{model_name="m",API="predict",entrypoint="REST"} 1' in lines
     assert ':tensorflow:cc:saved_model:load_attempt_count{model_path="/models/m/1",status="success"} 1' in lines
     assert "# TYPE :tensorflow:serving:runtime_latency histogram" in lines

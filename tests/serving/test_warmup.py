@@ -97,7 +97,8 @@ def test_no_file_means_no_warmup(model_store: Path) -> None:
 
 
 @pytest.mark.parametrize("case, code, message", [
-    ("too_many", "INVALID_ARGUMENT", r"Number of warmup records exceeds the maximum \(1000\) at .*tf_serving_warmup_requests"),
+    ("too_many", "INVALID_ARGUMENT",
+     r"Number of warmup records exceeds the maximum \(1000\) at .*tf_serving_warmup_requests"),
     ("session_run_log", "UNIMPLEMENTED", r"Unsupported log_type for warmup: session_run_log"),
     ("not_tfrecord", "DATA_LOSS", r"Please verify your warmup data is in TFRecord format\.$"),
     ("not_a_prediction_log", "INVALID_ARGUMENT", r"Failed to parse warmup record: .* from "),
@@ -149,7 +150,8 @@ def test_exactly_the_maximum_is_accepted(tmp_path: Path, model_store: Path) -> N
 def warmup_samples(registry: CollectorRegistry, path: Path) -> int:
     """`model_warmup_latency_count` for `path` with status OK."""
     text = generate_latest(registry).decode()
-    pattern = rf':tensorflow:serving:model_warmup_latency_count\{{model_path="{re.escape(str(path))}",status="OK"\}} (\S+)'
+    pattern = (rf':tensorflow:serving:model_warmup_latency_count\{{model_path="{re.escape(str(path))}",'
+               rf'status="OK"\}} (\S+)')
     found = re.search(pattern, text)
     return int(float(found.group(1))) if found else 0
 
