@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import grpc
 from prometheus_client import CollectorRegistry
 from tensorflow.core.protobuf import config_pb2
 from tensorflow_serving.config import model_server_config_pb2
@@ -101,7 +102,7 @@ class ModelServer:
                                          max_tensor_elements=config.max_request_bytes)
         self.grpc_port = 0
         self.rest_port = 0
-        self._grpc = None
+        self._grpc: grpc.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._http: HttpServer | None = None
         self._loop_thread: threading.Thread | None = None

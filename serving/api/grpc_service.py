@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
@@ -51,7 +52,7 @@ _INT64_MAX = 2**63 - 1
 
 
 def tensor_from_proto(proto: tensor_pb2.TensorProto, alias: str, max_rows: int,
-                      max_elements: int) -> np.ndarray:
+                      max_elements: int) -> npt.NDArray[Any]:
     """A request's `TensorProto` as numpy, failing as TF Serving's `Tensor::FromProto` does.
 
     TF Serving answers INVALID_ARGUMENT `tensor parsing error: <alias>` (`predict_util.cc`) when
@@ -83,7 +84,8 @@ def tensor_from_proto(proto: tensor_pb2.TensorProto, alias: str, max_rows: int,
     if elements > max_elements:
         raise parsing_error
     try:
-        return tf.make_ndarray(proto)
+        array: npt.NDArray[Any] = tf.make_ndarray(proto)
+        return array
     except (ValueError, TypeError, MemoryError):
         raise parsing_error from None
 

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
 from serving.constants import DEFAULT_MAX_REQUEST_BYTES
@@ -193,7 +194,7 @@ def _examples_tensor(examples: Sequence[bytes]) -> TensorMap:
     return {"inputs": array}
 
 
-def _check_batch(array: np.ndarray, batch: int) -> None:
+def _check_batch(array: npt.NDArray[Any], batch: int) -> None:
     if array.ndim == 0 or array.shape[0] != batch:
         got = array.shape[0] if array.ndim else 0
         raise InvalidArgumentError(f"Input batch size did not match output batch size: {batch} vs. {got}")

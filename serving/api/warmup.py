@@ -21,6 +21,7 @@ serialized-example requests): one request per served signature, from one synthet
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,8 @@ def _run_predict(servable: Servable, request: predict_pb2.PredictRequest) -> Non
 
 def _run_examples(servable: Servable, request: Any, method: str, kind: str) -> None:
     signature = _method_signature(servable, request.model_spec.signature_name, method, kind)
-    examples = example_bytes(request)
+    # Our --max_instances_per_request caps client requests only (TF Serving has no such cap on warmup records).
+    examples = example_bytes(request, sys.maxsize)
     outputs = signature.run(_examples_tensor(examples))
     if method == CLASSIFY_METHOD:
         _classifications(outputs, len(examples))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
+import numpy.typing as npt
 
 from serving.codec.json_leaves import checker, dense_shape, fill, is_b64_object, scalar_column, shape_text, to_array
 from serving.codec.json_write import debug_string
@@ -172,7 +172,7 @@ def _decode_instances(instances: list[Any], specs: Mapping[str, TensorSpec]) -> 
     }
 
 
-def _decode_tensor(value: Any, dtype: int) -> np.ndarray:
+def _decode_tensor(value: Any, dtype: int) -> npt.NDArray[Any]:
     shape = dense_shape(value)
     flat: list[Any] = []
     fill(value, 0, shape, checker(dtype), flat)

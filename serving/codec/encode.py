@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from serving.codec.json_write import PrettyWriter, format_decimal, quote
 from serving.core.errors import InvalidArgumentError
@@ -19,7 +21,7 @@ from serving.core.types import RequestFormat, TensorMap
 _Leaf = Callable[[object], str]
 
 
-def _leaf_writer(alias: str, array: np.ndarray) -> _Leaf:
+def _leaf_writer(alias: str, array: npt.NDArray[Any]) -> _Leaf:
     kind = array.dtype.kind
     if kind == "f" and array.dtype.itemsize in (4, 8):
         is_f32 = array.dtype.itemsize == 4
@@ -35,7 +37,7 @@ def _leaf_writer(alias: str, array: np.ndarray) -> _Leaf:
     raise InvalidArgumentError(f"Failed to write JSON value for tensor type: {_tf_name(array)}")
 
 
-def _tf_name(array: np.ndarray) -> str:
+def _tf_name(array: npt.NDArray[Any]) -> str:
     names = {"float16": "half", "complex64": "complex64", "complex128": "complex128"}
     return names.get(array.dtype.name, array.dtype.name)
 
@@ -59,7 +61,7 @@ def _write_tensor(writer: PrettyWriter, value: object, leaf: _Leaf, is_bytes: bo
         writer.raw(leaf(value))
 
 
-def _is_bytes(alias: str, array: np.ndarray) -> bool:
+def _is_bytes(alias: str, array: npt.NDArray[Any]) -> bool:
     return array.dtype.kind in "OSU" and alias.endswith("_bytes")
 
 
@@ -98,11 +100,11 @@ def _encode_rows(outputs: TensorMap) -> bytes:
 
 
 _Template = tuple[list[str], list[_Leaf]]
-_TEMPLATES: dict[tuple[tuple[str, np.dtype, int], ...], _Template | None] = {}
+_TEMPLATES: dict[tuple[tuple[str, np.dtype[Any], int], ...], _Template | None] = {}
 _MAX_TEMPLATES = 256
 
 
-def _object_template(items: list[tuple[str, np.ndarray]]) -> _Template | None:
+def _object_template(items: list[tuple[str, npt.NDArray[Any]]]) -> _Template | None:
     """For outputs that are one scalar each per row: each key's `"alias": ` prefix and leaf writer,
     built once per set of aliases and dtypes (a signature's outputs); None for any other outputs."""
     key = tuple([(alias, array.dtype, array.ndim) for alias, array in items])

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from serving.codec.json_write import debug_string, json_type_name
 from serving.core.errors import InvalidArgumentError, UnimplementedError
@@ -151,7 +152,7 @@ def fill(value: Any, level: int, shape: tuple[int, ...], check: Callable[[Any], 
         fill(item, level + 1, shape, check, out)
 
 
-def to_array(flat: list[Any], shape: tuple[int, ...], dtype: int) -> np.ndarray:
+def to_array(flat: list[Any], shape: tuple[int, ...], dtype: int) -> npt.NDArray[Any]:
     """The leaves as an array of `shape` (batch dimension included) and TF dtype enum `dtype`.
 
     Raises:
@@ -171,7 +172,7 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
-def scalar_column(values: list[Any], dtype: int) -> np.ndarray | None:
+def scalar_column(values: list[Any], dtype: int) -> npt.NDArray[Any] | None:
     """`values` as a 1-D tensor when each is a plain JSON scalar the dtype takes as is, else None.
 
     The per-value checks above cost more than the rest of a request; this answers the common

@@ -25,7 +25,8 @@ def quote(text: str) -> str:
 
 def _float32_roundtrips(text: str, value: float) -> bool:
     try:
-        return _F32.unpack(_F32.pack(float(text)))[0] == value
+        rounded: float = _F32.unpack(_F32.pack(float(text)))[0]
+        return rounded == value
     except OverflowError:
         return False
 

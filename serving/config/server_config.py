@@ -13,8 +13,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from google.protobuf import text_format
+from google.protobuf.message import Message
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.config.protos import BatchingParameters, MonitoringConfig, prometheus_path
@@ -33,6 +35,8 @@ from serving.core.manager import ModelConfig
 from serving.core.version_policy import PolicyKind, VersionPolicy
 from serving.http.limits import JSON_DEPTH_FLAG, JSON_NUMBER_DIGITS_FLAG, MAX_JSON_DEPTH_CEILING, HttpLimits
 from serving.observability.metrics import DEFAULT_MAX_UNKNOWN_MODEL_NAMES
+
+_Message = TypeVar("_Message", bound=Message)
 
 
 class ConfigError(Exception):
@@ -205,7 +209,7 @@ def _read(path: str, flag: str) -> str:
         raise ConfigError(f"Cannot read {flag} {path}: {err.strerror or err}") from None
 
 
-def _parse_text(path: str, flag: str, message: object) -> object:
+def _parse_text(path: str, flag: str, message: _Message) -> _Message:
     try:
         return text_format.Parse(_read(path, flag), message)
     except text_format.ParseError as err:
@@ -240,10 +244,10 @@ def models_from_proto(proto: model_server_config_pb2.ModelServerConfig, path: st
       ConfigError: not a `model_config_list`, a model without name or base path, an unsupported
         platform, a duplicate name, a bad version policy, or no model at all.
     """
-    if proto.WhichOneof("config") != "model_config_list":  # type: ignore[attr-defined]
+    if proto.WhichOneof("config") != "model_config_list":
         raise ConfigError(f"{path}: only model_config_list is supported.")
     models: list[ModelConfig] = []
-    for entry in proto.model_config_list.config:  # type: ignore[attr-defined]
+    for entry in proto.model_config_list.config:
         if not entry.name or not entry.base_path:
             raise ConfigError(f"{path}: every model needs a name and a base_path.")
         if entry.model_platform not in ("", "tensorflow"):
@@ -272,11 +276,11 @@ def load_batching(path: str | None) -> BatchingOptions:
     values = {}
     for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
                  "thread_pool_name"):
-        if proto.HasField(name):  # type: ignore[attr-defined]
+        if proto.HasField(name):
             values[name] = getattr(proto, name).value
-    if proto.allowed_batch_sizes:  # type: ignore[attr-defined]
-        values["allowed_batch_sizes"] = tuple(proto.allowed_batch_sizes)  # type: ignore[attr-defined]
-    if proto.pad_variable_length_inputs:  # type: ignore[attr-defined]
+    if proto.allowed_batch_sizes:
+        values["allowed_batch_sizes"] = tuple(proto.allowed_batch_sizes)
+    if proto.pad_variable_length_inputs:
         raise ConfigError(f"{path}: pad_variable_length_inputs is not supported.")
     try:
         return BatchingOptions(**values)

@@ -51,7 +51,7 @@ class BatchingOptions:
             raise ValueError("allowed_batch_sizes must be increasing and end with max_batch_size.")
 
 
-_Key = tuple[tuple[str, np.dtype, tuple[int, ...]], ...]
+_Key = tuple[tuple[str, np.dtype[Any], tuple[int, ...]], ...]
 
 
 class _Task:

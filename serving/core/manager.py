@@ -108,9 +108,9 @@ class ModelManager:
                 aspired = aspired_versions(set(on_disk), model.config.policy)
                 with self._lock:
                     for version in aspired:
-                        record = model.records.get(version)
-                        if record is None or record.retry or (
-                                record.state is ModelState.END and not record.is_aspired and record.error is None):
+                        known = model.records.get(version)
+                        if known is None or known.retry or (
+                                known.state is ModelState.END and not known.is_aspired and known.error is None):
                             model.records[version] = _Record(path=on_disk[version])
                     for version, record in model.records.items():
                         record.is_aspired = version in aspired

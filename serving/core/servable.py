@@ -10,8 +10,10 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 from google.protobuf import message as proto_message
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
@@ -68,7 +70,7 @@ class _Feed:
         self.name = tensor.name
         self.feedable = tensor.graph.is_feedable(tensor)
 
-    def value(self, array: np.ndarray) -> np.ndarray:
+    def value(self, array: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """`array` in the placeholder's dtype; raises InvalidArgumentError for unfeedable tensors."""
         if array.dtype != self.np_dtype:
             array = np.asarray(array, dtype=self.np_dtype)

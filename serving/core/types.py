@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-TensorMap = dict[str, np.ndarray]
+TensorMap = dict[str, npt.NDArray[Any]]
 """Signature alias -> value, the currency between codec, service and servable."""
 
 Done = Callable[[Any, Exception | None], None]

@@ -20,8 +20,10 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -55,11 +57,11 @@ class ProbabilityHistogram:
 
     def __init__(self, bounds: tuple[float, ...] = PROBABILITY_BUCKETS) -> None:
         self._bounds = np.asarray(bounds, dtype=np.float64)
-        self._cells: dict[tuple[str, str], tuple[np.ndarray, list[float]]] = {}
-        self._pending: deque[tuple[tuple[str, str], np.ndarray]] = deque()
+        self._cells: dict[tuple[str, str], tuple[npt.NDArray[Any], list[float]]] = {}
+        self._pending: deque[tuple[tuple[str, str], npt.NDArray[Any]]] = deque()
         self._lock = threading.Lock()
 
-    def observe(self, model_name: str, version: str, values: np.ndarray) -> None:
+    def observe(self, model_name: str, version: str, values: npt.NDArray[Any]) -> None:
         """Counts every value (NaN is skipped: it belongs to no bucket and would poison the sum)."""
         self._pending.append(((model_name, version), values))
         if len(self._pending) >= self.FOLD_EVERY:
@@ -67,7 +69,7 @@ class ProbabilityHistogram:
 
     def _fold(self) -> None:
         with self._lock:
-            grouped: dict[tuple[str, str], list[np.ndarray]] = {}
+            grouped: dict[tuple[str, str], list[npt.NDArray[Any]]] = {}
             for _ in range(len(self._pending)):  # what others append meanwhile waits for the next fold
                 key, values = self._pending.popleft()
                 grouped.setdefault(key, []).append(np.asarray(values, dtype=np.float64).reshape(-1))

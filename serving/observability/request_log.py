@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from modules.features import PROBABILITY_OUTPUT
 from serving.core.types import ServableId, TensorMap
@@ -31,7 +32,7 @@ DEFAULT_MAX_PENDING = 10_000
 """Requests waiting to be written; beyond this, rows are dropped rather than held in memory."""
 RowsObserver = Callable[[str, str, int], None]
 """(model name, outcome: written | dropped | failed, rows)."""
-_Entry = tuple[float, ServableId, TensorMap, np.ndarray | None]
+_Entry = tuple[float, ServableId, TensorMap, npt.NDArray[Any] | None]
 
 
 def _json_value(value: Any) -> Any:
@@ -92,7 +93,7 @@ class RequestLog:
         self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
         self._thread.start()
 
-    def submit(self, servable_id: ServableId, inputs: TensorMap, probabilities: np.ndarray | None) -> None:
+    def submit(self, servable_id: ServableId, inputs: TensorMap, probabilities: npt.NDArray[Any] | None) -> None:
         """Queues one request's rows; never blocks and never raises."""
         try:
             self._queue.put_nowait((time.time(), servable_id, inputs, probabilities))

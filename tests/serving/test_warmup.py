@@ -212,3 +212,10 @@ def test_warmup_can_be_switched_off(tmp_path: Path, model_store: Path, server_fa
 def test_warmup_flag_defaults_to_on_as_in_tf_serving(tmp_path: Path) -> None:
     assert from_args(["--model_base_path", str(tmp_path)]).enable_model_warmup is True
     assert from_args(["--model_base_path", str(tmp_path), "--enable_model_warmup=false"]).enable_model_warmup is False
+
+
+def test_classify_and_regress_records_replay(tmp_path: Path, model_store: Path) -> None:
+    version = tmp_path / "1"
+    shutil.copytree(model_store / "tf1", version)
+    write(version, warmup.build_warmup_records(warmup.signature_defs(version), {"x": 4.0}, only=TF1_SIGNATURES))
+    assert warmup.replay(Servable.load(ServableId("m", 1), version)) == len(TF1_SIGNATURES)
