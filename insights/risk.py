@@ -1,7 +1,10 @@
 """Risk bands: the one definition of what "high", "medium" and "low" churn risk mean."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from modules import features
 
@@ -14,7 +17,7 @@ RISK_BANDS: tuple[tuple[float, str], ...] = (
 BAND_NAMES: tuple[str, ...] = tuple(name for _, name in RISK_BANDS)
 
 
-def risk_band(probabilities: np.ndarray) -> np.ndarray:
+def risk_band(probabilities: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """The band of each probability."""
     p = np.asarray(probabilities)
     return np.select([p >= low for low, _ in RISK_BANDS], list(BAND_NAMES), default=BAND_NAMES[-1])

@@ -22,8 +22,10 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import tensorflow as tf
 from tqdm import tqdm
@@ -103,6 +105,7 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
     if missing:
         raise ScoringError(f"{data}: missing column(s) {', '.join(missing)}; the model needs "
                            f"{', '.join(model.input_dtypes)} and the id column {id_column!r} (--id-column)")
+    assert id_key is not None  # for mypy: a missing id column is in `missing`
     written_names = dict(zip(header.names, header.written, strict=True))
     needed = [id_key, *(k for k in model.input_dtypes if k != id_key)]
     rules.check_features({k: _numeric(dtype) for k, dtype in model.input_dtypes.items()})
@@ -151,8 +154,8 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
 class Typed:
     """A batch's model inputs (`columns`, one array per input), which rows can be scored (`ok`), and the bad cells."""
 
-    columns: dict[str, np.ndarray]
-    ok: np.ndarray
+    columns: dict[str, npt.NDArray[Any]]
+    ok: npt.NDArray[Any]
     bad_cells: list[BadCell]
 
 
@@ -208,7 +211,8 @@ def typed_columns(batch: pd.DataFrame, first: int, dtypes: Mapping[str, tf.DType
 
 
 def _numeric(dtype: tf.DType) -> bool:
-    return dtype.is_integer or dtype.is_floating
+    numeric: bool = dtype.is_integer or dtype.is_floating
+    return numeric
 
 
 def _batches(chunks: Iterable[pd.DataFrame], size: int) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -230,7 +234,7 @@ def _batches(chunks: Iterable[pd.DataFrame], size: int) -> Iterator[tuple[int, p
         yield start, rest
 
 
-def _score_batch(batch: pd.DataFrame, columns: dict[str, np.ndarray], rows: np.ndarray, model: ChurnModel,
+def _score_batch(batch: pd.DataFrame, columns: dict[str, npt.NDArray[Any]], rows: npt.NDArray[Any], model: ChurnModel,
                  rules: RuleSet, id_column: str) -> pd.DataFrame:
     """The scored rows of `batch` (`rows`: their 0-based rows in the file, the ranking's tie-breaker)."""
     scores = model.score(columns)
@@ -255,7 +259,7 @@ def _score_batch(batch: pd.DataFrame, columns: dict[str, np.ndarray], rows: np.n
     })
 
 
-def _top_factors(scores: Scores, names: list[str], batch: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+def _top_factors(scores: Scores, names: list[str], batch: pd.DataFrame) -> tuple[npt.NDArray[Any], list[str]]:
     """(is each feature a top factor [rows, features], text like "Last_Purchase_Days_Ago=290 (+1.21); ...")."""
     order = np.argsort(-scores.attributions, axis=1, kind="stable")[:, :TOP_FACTORS]
     chosen = np.take_along_axis(scores.attributions, order, axis=1) > 0
