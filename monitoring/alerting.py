@@ -40,7 +40,7 @@ def alertmanager_command(binary: str, config_path: Path, storage: Path, host: st
 def alertmanager_config(webhook_url: str | None = None, group_wait: str | None = None,
                         group_interval: str | None = None) -> dict[str, Any]:
     """`alertmanager.yml`, optionally with another webhook URL and shorter grouping intervals (tests)."""
-    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    config: dict[str, Any] = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     if webhook_url:
         (receiver,) = [r for r in config["receivers"] if r["name"] == config["route"]["receiver"]]
         receiver["webhook_configs"][0]["url"] = webhook_url

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 DRIFT_JOB = "churn_drift"
@@ -73,7 +75,7 @@ def publish_drift(distances: Mapping[str, float], period: str, gateway: str, mea
     _push(drift_registry(distances, period, measure, thresholds, drivers), gateway, job)
 
 
-def population_stability_index(expected: np.ndarray, actual: np.ndarray, bins: int = PSI_BINS) -> float:
+def population_stability_index(expected: npt.NDArray[Any], actual: npt.NDArray[Any], bins: int = PSI_BINS) -> float:
     """PSI of `actual` scores against `expected` scores (both probabilities in [0, 1], any shapes, non-empty).
 
     PSI = sum over `bins` equal-width bins of [0, 1] of (a - e) * ln(a / e), with a and e the bins' shares

@@ -34,9 +34,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
@@ -94,7 +96,7 @@ class Row:
     quality: Quality
 
 
-def delong_auc(y: np.ndarray, p: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def delong_auc(y: npt.NDArray[Any], p: npt.NDArray[Any], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
     """AUC of scores `p` (shape [n]) for 0/1 labels `y` (shape [n]) with its DeLong confidence interval.
 
     Returns (auc, low, high), the interval clipped to [0, 1]; all NaN when either class is absent.
@@ -117,7 +119,7 @@ def delong_auc(y: np.ndarray, p: np.ndarray, confidence: float = CONFIDENCE) -> 
     return float(auc), float(max(0.0, auc - half)), float(min(1.0, auc + half))
 
 
-def top_fraction_lift(y: np.ndarray, p: np.ndarray, fraction: float = LIFT_FRACTION) -> float:
+def top_fraction_lift(y: npt.NDArray[Any], p: npt.NDArray[Any], fraction: float = LIFT_FRACTION) -> float:
     """Churn rate of the `fraction` highest-scored rows (at least one) over the overall churn rate.
 
     Shapes [n]; NaN when nobody churned."""
@@ -130,7 +132,7 @@ def top_fraction_lift(y: np.ndarray, p: np.ndarray, fraction: float = LIFT_FRACT
     return float(y[top].mean() / base)
 
 
-def reliability_curve(y: np.ndarray, p: np.ndarray,
+def reliability_curve(y: npt.NDArray[Any], p: npt.NDArray[Any],
                       bins: int = RELIABILITY_BINS) -> list[tuple[float, float, float, int]]:
     """(bin low, mean probability, churn rate, rows) per non-empty bin of [0, 1] split in `bins` equal widths."""
     y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
@@ -142,7 +144,7 @@ def reliability_curve(y: np.ndarray, p: np.ndarray,
             for b in range(bins) if counts[b]]
 
 
-def quality(y: np.ndarray, p: np.ndarray, decision: np.ndarray) -> Quality:
+def quality(y: npt.NDArray[Any], p: npt.NDArray[Any], decision: npt.NDArray[Any]) -> Quality:
     """Outcome quality of labels `y` (0/1), probabilities `p` and the stored decisions (0/1), all shape [n]."""
     y = np.asarray(y, dtype=int)
     p = np.asarray(p, dtype=float)
@@ -240,10 +242,11 @@ def report(joined: pd.DataFrame) -> list[Row]:
     rows: list[Row] = []
     y, p, d = LABEL_KEY, "probability", "decision"
     for (version, period), g in joined.groupby(["model_version", "period"], sort=True):
-        rows.append(Row(int(version), str(period), None, quality(g[y], g[p], g[d])))
+        rows.append(Row(int(version), str(period), None, quality(g[y].to_numpy(), g[p].to_numpy(), g[d].to_numpy())))
         for segment, s in g.groupby(g["segment"].fillna(""), sort=True):
-            if segment != "":
-                rows.append(Row(int(version), str(period), str(segment), quality(s[y], s[p], s[d])))
+            if segment != "":  # type: ignore[comparison-overlap]  # pandas-stubs 1.5 types a group key as a tuple
+                rows.append(Row(int(version), str(period), str(segment),
+                                quality(s[y].to_numpy(), s[p].to_numpy(), s[d].to_numpy())))
     return rows
 
 

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,7 @@ def resolve_url(flag: str | None) -> str:
     return url if url else f"sqlite:///{DEFAULT_STORE_PATH}"
 
 
-def _row(p: Prediction) -> dict:
+def _row(p: Prediction) -> dict[str, Any]:
     """Validated insert parameters for one prediction; raises PredictionStoreError naming the problem."""
     where = f"prediction for customer {p.customer_id!r}"
     if not isinstance(p.customer_id, str) or not p.customer_id or len(p.customer_id) > MAX_ID_LENGTH:
@@ -143,7 +144,7 @@ def _row(p: Prediction) -> dict:
             "segment": p.segment, "action": p.action, "source": p.source}
 
 
-def _frame_rows(frame: pd.DataFrame) -> list[dict]:
+def _frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Validated insert parameters for a DataFrame chunk (see `_row`)."""
     n = len(frame)
     ids = frame["customer_id"]
@@ -177,7 +178,7 @@ def _frame_rows(frame: pd.DataFrame) -> list[dict]:
     period = scored_at.dt.strftime(PERIOD_FORMAT)
     if "period" in frame:
         period = frame["period"].where(frame["period"].notna(), period)
-    def optional(name: str) -> list:
+    def optional(name: str) -> list[Any]:
         if name not in frame:
             return [None] * n
         return [None if not isinstance(v, str) and pd.isna(v) else v for v in frame[name].tolist()]
@@ -251,7 +252,7 @@ class PredictionStore:
             self._insert(_frame_rows(frame.iloc[start:start + chunk_rows]))
         return len(frame)
 
-    def _insert(self, params: Sequence[dict]) -> None:
+    def _insert(self, params: Sequence[dict[str, Any]]) -> None:
         try:
             with self.engine.begin() as conn:
                 conn.execute(predictions.insert(), list(params))
@@ -298,7 +299,7 @@ class PredictionStore:
     def __enter__(self) -> PredictionStore:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -42,17 +42,20 @@ def find_binary(name: str = "prometheus") -> str | None:
 
 
 def load_config() -> dict[str, Any]:
-    return yaml.safe_load(CONFIG_FILE.read_text())
+    config: dict[str, Any] = yaml.safe_load(CONFIG_FILE.read_text())
+    return config
 
 
 def scrape_job(config: dict[str, Any]) -> dict[str, Any]:
     """The one scrape job of the model server."""
+    job: dict[str, Any]
     (job,) = config["scrape_configs"]
     return job
 
 
 def job_name() -> str:
-    return scrape_job(load_config())["job_name"]
+    name: str = scrape_job(load_config())["job_name"]
+    return name
 
 
 def runtime_config(target: str, metrics_path: str, scrape_interval: str | None = None) -> dict[str, Any]:

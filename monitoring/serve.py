@@ -56,7 +56,7 @@ def scrape_target(server_args: Sequence[str]) -> tuple[tuple[str, str] | None, s
 
 
 def start_prometheus(target: tuple[str, str], port: int, storage: Path,
-                     scrape_interval: str | None) -> tuple[subprocess.Popen, IO[bytes]] | None:
+                     scrape_interval: str | None) -> tuple[subprocess.Popen[bytes], IO[bytes]] | None:
     """Starts Prometheus on 127.0.0.1:`port` (output in `<storage>/prometheus.log`), or explains why not."""
     binary = prom.find_binary()
     if binary is None:
@@ -73,7 +73,7 @@ def start_prometheus(target: tuple[str, str], port: int, storage: Path,
     return process, log
 
 
-def _stop(process: subprocess.Popen) -> int:
+def _stop(process: subprocess.Popen[bytes]) -> int:
     if process.poll() is None:
         process.terminate()
         try:
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = subprocess.Popen([sys.executable, "-m", "serving", *server_args], start_new_session=True)
-    processes: list[subprocess.Popen] = [server]
+    processes: list[subprocess.Popen[bytes]] = [server]
     started = None
     try:
         target, why_not = scrape_target(server_args)
