@@ -155,6 +155,7 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
     except OSError as e:
         return usage_error(f"cannot stage the input under {config.output / 'inputs'}: {e}")
     header = staged.header
+    assert header is not None and staged.dialect is not None  # for mypy: stage_data always sets both
     slice_keys = list(header.tf_names([k for k in config.slice_keys if k in header.written or k in header.names],
                                       "--slice-columns", config.data))
     config = dataclasses.replace(config, label_key=staged.label_key, id_keys=staged.id_keys)

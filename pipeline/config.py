@@ -6,7 +6,10 @@ from pathlib import Path, PurePosixPath
 
 from modules import features
 from pipeline import beam
-from serving.constants import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
+from serving.constants import DEFAULT_SERVING_DIR, MODEL_NAME
+
+# PROJECT_ROOT is re-exported (`as`): cli.py and kubeflow_v2.py read cfg.PROJECT_ROOT.
+from serving.constants import PROJECT_ROOT as PROJECT_ROOT
 
 PIPELINE_NAME = "churn"
 BUNDLED_DATA = PROJECT_ROOT / "data" / "customers.csv"

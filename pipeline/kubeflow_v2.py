@@ -95,7 +95,8 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
     runner = KubeflowV2DagRunner(config=KubeflowV2DagRunnerConfig(default_image=args.image),
                                  output_dir=str(out.parent), output_filename=out.name)
     runner.run(pipeline)
-    return out
+    written: Path = out
+    return written
 
 
 def _id_keys(text: str) -> tuple[str, ...]:

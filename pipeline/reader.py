@@ -36,7 +36,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -293,7 +293,7 @@ def normalize_cells(frame: pd.DataFrame, dialect: Dialect, source: Path | str, c
     return pd.DataFrame(out, index=frame.index)
 
 
-def _check_range(candidates: pd.Series, column: str, source: Path | str) -> None:
+def _check_range(candidates: pd.Series[Any], column: str, source: Path | str) -> None:
     """ReadError for the first of `candidates` (cells of 19 or more characters, or with an exponent: only
     those can exceed int64 or float32) that is a number too large for its type."""
     if candidates.empty:

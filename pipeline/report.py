@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib.figure import Figure
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -69,10 +70,10 @@ class Report:
 class Predictions:
     """One model's outputs on the eval split, in example order."""
 
-    labels: np.ndarray
+    labels: npt.NDArray[Any]
     """0/1: the transformed label TFMA scored against."""
-    probabilities: np.ndarray
-    decisions: np.ndarray
+    probabilities: npt.NDArray[Any]
+    decisions: npt.NDArray[Any]
     """The model's own `churn` output (1 when the probability >= features.DECISION_THRESHOLD)."""
 
 
@@ -189,7 +190,8 @@ def churn_rate(stats: statistics_pb2.DatasetFeatureStatistics, label_key: str, p
     if not label.HasField("num_stats") or len(others) != 1:
         return None
     positive, other = float(positive_label), others[0]
-    return (label.num_stats.mean - other) / (positive - other)
+    rate: float = (label.num_stats.mean - other) / (positive - other)
+    return rate
 
 
 # Sections ------------------------------------------------------------------------------------------------
@@ -232,7 +234,7 @@ def _data_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) -> s
         return _not_reached("StatisticsGen")
     by_split = run_summary.split_statistics(statistics)
     run_input = summary.get("input") or {}
-    label_key, positive = run_input.get("label"), run_input.get("positive_label")
+    label_key, positive = run_input.get("label"), run_input.get("positive_label", "")  # both set by the CLI
     label_values = list(run_input.get("label_values") or {})
     rates = {split: churn_rate(stats, label_key, positive, label_values) if label_key else None
              for split, stats in by_split.items()}
@@ -358,7 +360,7 @@ def _factors_section(summary: Mapping[str, Any]) -> str:
     if not factors:
         return _not_reached("ChurnFactors")
     rows = factors["features"]
-    low = min([0.0, *(r["ci"][0] for r in rows)])
+    low: float = min([0.0, *(r["ci"][0] for r in rows)])
     span = (max([0.0, *(r["ci"][1] for r in rows)]) - low) or 1.0
 
     def position(value: float) -> float:
@@ -576,6 +578,7 @@ def _not_reached(component: str) -> str:
 
 
 def _input_name(signature: Any) -> str:
+    name: str
     (name,) = signature.structured_input_signature[1]
     return name
 

@@ -244,7 +244,8 @@ def single_artifact(outputs: Outputs, node: str, key: str) -> metadata_store_pb2
 
 
 def _node_type_id(store: metadata_store.MetadataStore) -> int:
-    return store.get_context_type("node").id
+    type_id: int = store.get_context_type("node").id
+    return type_id
 
 
 def split_statistics(statistics: metadata_store_pb2.Artifact) -> dict[str, statistics_pb2.DatasetFeatureStatistics]:
@@ -306,8 +307,7 @@ def _metrics(evaluation_uri: str) -> dict[str, Any]:
 
 def _complete(values: dict[str, float | None]) -> dict[str, Any]:
     # An undefined metric (TFMA's NaN: precision with no predicted churner) is None: `null` in JSON, `-` in text.
-    out: dict[str, Any] = {k: None if values.get(k) is None or math.isnan(values[k]) else values[k]
-                           for k in METRIC_NAMES}
+    out: dict[str, Any] = {k: None if (v := values.get(k)) is None or math.isnan(v) else v for k in METRIC_NAMES}
     out["auc_undefined"] = auc_undefined_reason(out["example_count"], out["mean_label"])
     if out["auc_undefined"]:
         out["auc"] = None
