@@ -22,13 +22,14 @@ endef
 LOCAL_MODEL_CONFIG := .serving/models.config
 SERVE_FLAGS := --model_config_file=$(LOCAL_MODEL_CONFIG) --monitoring_config_file=serving/config/monitoring.config
 
-.PHONY: help setup lock system-deps run pipeline serve score test test-fast bench bench-quality bench-scale bench-serving bench-outcomes kubeflow-spec deploy-context clean
+.PHONY: help setup lock system-deps run pipeline serve score lint test test-fast bench bench-quality bench-scale bench-serving bench-outcomes kubeflow-spec deploy-context clean
 
 help:
 	@echo "make run        set up if needed, run the pipeline on the bundled data, then serve the model"
 	@echo "make test       set up if needed, run every test (unit + end-to-end)"
 	@echo "make pipeline   run the pipeline only (ARGS='--data PATH ...' passes flags)"
 	@echo "make test-fast  unit tests only (no end-to-end pipeline runs)"
+	@echo "make lint       ruff (lint) + mypy (types); make test runs it first"
 	@echo "make serve      serve the newest pushed model (REST 127.0.0.1:8501, gRPC 8500; ARGS passes flags)"
 	@echo "                and Prometheus on 127.0.0.1:9090 (dashboard /consoles/churn.html)"
 	@echo "make score      rank customers by churn probability with factors, segment and action"
@@ -102,7 +103,13 @@ system-deps:
 	  echo "    sudo apt-get install -y $$missing" >&2; \
 	fi
 
-test: setup system-deps
+# ruff (rules in pyproject.toml [tool.ruff.lint]) on the whole repo, then mypy --strict on serving/, insights/,
+# monitoring/, pipeline/ ([tool.mypy]); docs/development.md. `make test` runs it first, so a lint or type error fails CI.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: setup system-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup

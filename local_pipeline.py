@@ -8,7 +8,7 @@ if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.execv(sys.executable, [sys.executable, *sys.argv])
 
-from pipeline.cli import main  # noqa: E402 (after the environment is fixed)
+from pipeline.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

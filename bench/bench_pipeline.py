@@ -19,8 +19,8 @@ import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data.generate import roc_auc, true_churn_probability  # noqa: E402
-from pipeline.config import BUNDLED_DATA, EVAL_SPLIT, PROJECT_ROOT  # noqa: E402
+from data.generate import roc_auc, true_churn_probability
+from pipeline.config import BUNDLED_DATA, EVAL_SPLIT, PROJECT_ROOT
 
 TARGETS = {"cold_seconds": 90.0, "cached_seconds": 20.0, "auc_gap": 0.02}
 

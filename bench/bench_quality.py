@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_pipeline import eval_split_frame  # noqa: E402
-from data import generate as gen  # noqa: E402
-from pipeline.config import BUNDLED_DATA, INFER_SCHEMA, PROJECT_ROOT  # noqa: E402
-from pipeline.reference_models import WORSE  # noqa: E402
+from bench.bench_pipeline import eval_split_frame
+from data import generate as gen
+from pipeline.config import BUNDLED_DATA, INFER_SCHEMA, PROJECT_ROOT
+from pipeline.reference_models import WORSE
 
 BUNDLED = "bundled"
 TABLES = (BUNDLED, gen.INTERACTIONS, gen.RARE_CHURN, gen.MANY_CATEGORICALS)

@@ -22,9 +22,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data.generate import write_csv  # noqa: E402
-from pipeline.beam import DIRECT_MODES  # noqa: E402
-from pipeline.config import PROJECT_ROOT  # noqa: E402
+from data.generate import write_csv
+from pipeline.beam import DIRECT_MODES
+from pipeline.config import PROJECT_ROOT
 
 SIZES = (10_000, 100_000, 1_000_000)
 TARGETS = {"seconds_1m": 15 * 60, "peak_gib_1m": 8.0, "growth_exponent": 1.0}
@@ -68,7 +68,7 @@ def auc(summary: dict) -> float:
 def growth(results: dict[tuple[int, str], dict], mode: str, sizes: list[int]) -> list[str]:
     """time ~ rows^k between consecutive sizes."""
     lines = []
-    for small, large in zip(sizes, sizes[1:]):
+    for small, large in zip(sizes, sizes[1:], strict=False):
         a, b = results.get((small, mode)), results.get((large, mode))
         if a and b:
             k = math.log(b["seconds"] / a["seconds"]) / math.log(large / small)
@@ -96,7 +96,8 @@ def report(results: dict[tuple[int, str], dict], sizes: list[int], modes: list[s
     lines.append("\ngrowth of wall time with rows:")
     for mode in modes:
         lines += growth(results, mode, sizes)
-    lines.append(f"\ntargets: 1M rows <= {TARGETS['seconds_1m'] / 60:.0f} min, peak <= {TARGETS['peak_gib_1m']:.0f} GiB, "
+    lines.append(f"\ntargets: 1M rows <= {TARGETS['seconds_1m'] / 60:.0f} min, "
+                 f"peak <= {TARGETS['peak_gib_1m']:.0f} GiB, "
                  f"k <= {TARGETS['growth_exponent']:.0f} from 100k to 1M")
     for mode in modes:
         big = results.get((1_000_000, mode))

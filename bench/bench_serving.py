@@ -44,7 +44,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -107,7 +106,7 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 180) -> None:
     raise RuntimeError("server did not become ready")
 
 
-def run_wrk(port: int, concurrency: int, seconds: int) -> Dict[str, float]:
+def run_wrk(port: int, concurrency: int, seconds: int) -> dict[str, float]:
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
                       'wrk.headers["Content-Type"] = "application/json"\n')
@@ -126,15 +125,15 @@ def run_wrk(port: int, concurrency: int, seconds: int) -> Dict[str, float]:
     return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "errors": errors}
 
 
-def run_python_loader(port: int, concurrency: int, seconds: int) -> Dict[str, float]:
-    latencies: List[float] = []
+def run_python_loader(port: int, concurrency: int, seconds: int) -> dict[str, float]:
+    latencies: list[float] = []
     errors = [0]
     stop = time.time() + seconds
     lock = threading.Lock()
 
     def worker() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        local: List[float] = []
+        local: list[float] = []
         while time.time() < stop:
             started = time.perf_counter()
             try:
@@ -162,7 +161,7 @@ def run_python_loader(port: int, concurrency: int, seconds: int) -> Dict[str, fl
     return {"rps": len(latencies) / seconds, "p50": pick(0.5), "p99": pick(0.99), "errors": errors[0]}
 
 
-def load(port: int, concurrency: int, seconds: int) -> Dict[str, float]:
+def load(port: int, concurrency: int, seconds: int) -> dict[str, float]:
     return (run_wrk if shutil.which("wrk") else run_python_loader)(port, concurrency, seconds)
 
 
@@ -205,8 +204,8 @@ def baseline_server(base: Path, port: int) -> None:
     app.run("127.0.0.1", port, threaded=True)
 
 
-def bench_server(cmd: List[str], port: int, levels: List[int], seconds: int,
-                 cwd: Path = ROOT) -> Dict[int, Dict[str, float]]:
+def bench_server(cmd: list[str], port: int, levels: list[int], seconds: int,
+                 cwd: Path = ROOT) -> dict[int, dict[str, float]]:
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, proc)
@@ -217,7 +216,7 @@ def bench_server(cmd: List[str], port: int, levels: List[int], seconds: int,
         proc.wait(timeout=60)
 
 
-def median_run(runs: List[Dict[str, float]]) -> Dict[str, float]:
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     """The run with the median req/s (upper median for an even count) with its latencies; errors of all runs."""
     middle = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
     return {**middle, "errors": sum(r["errors"] for r in runs)}
@@ -231,14 +230,14 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def _served_versions(port: int) -> Dict[int, str]:
+def _served_versions(port: int) -> dict[int, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("GET", f"/v1/models/{MODEL_NAME}")
     body = json.loads(conn.getresponse().read())
     return {int(v["version"]): v["state"] for v in body.get("model_version_status", [])}
 
 
-def bench_reload_memory(base: Path, reloads: int) -> List[float]:
+def bench_reload_memory(base: Path, reloads: int) -> list[float]:
     """Resident memory of `python -m serving` over `reloads` version swaps (our lifecycle goal:
     an unloaded version's session is closed, so memory stays flat instead of growing per reload).
 
@@ -290,7 +289,7 @@ def report_reload_memory(base: Path, reloads: int) -> None:
     print("  per reload: " + " ".join(f"{x:.0f}" for x in sizes))
 
 
-def first_requests_after_swap(base: Path, warm: bool, requests: int = 10) -> List[float]:
+def first_requests_after_swap(base: Path, warm: bool, requests: int = 10) -> list[float]:
     """Milliseconds of the first `requests` predicts sent to a version right after it became AVAILABLE.
 
     A server serving a copy of the newest version as version 1 gets version 2 (the same model, with
@@ -385,7 +384,7 @@ asyncio.run(main())
 """
 
 
-def http_layer_cost(trees: List[Path], rounds: int = 5, requests: int = 100_000) -> None:
+def http_layer_cost(trees: list[Path], rounds: int = 5, requests: int = 100_000) -> None:
     """CPU time per request of the HTTP layer alone (`serving/http/server.py`: framing the request
     wrk sends, handing it over, writing the answer), with a stub app and transport, so a parser
     change can be compared without model or load-generator noise. Best of `rounds` fresh processes,
@@ -393,7 +392,7 @@ def http_layer_cost(trees: List[Path], rounds: int = 5, requests: int = 100_000)
     request = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:8501\r\nContent-Length: {len(BODY)}\r\n"
                f"Content-Type: application/json\r\n\r\n{BODY}").encode().decode("latin-1")
     escaped = request.encode("unicode_escape").decode("ascii")
-    best: Dict[Path, float] = {}
+    best: dict[Path, float] = {}
     for _ in range(rounds):
         for tree in trees:
             out = subprocess.run([sys.executable, "-c", _HTTP_LAYER_SCRIPT, escaped, str(requests)], cwd=tree,
@@ -404,7 +403,7 @@ def http_layer_cost(trees: List[Path], rounds: int = 5, requests: int = 100_000)
         print(f"  {tree}: {micros:.1f} us per request")
 
 
-def observed_output_flag(tree: Path) -> List[str]:
+def observed_output_flag(tree: Path) -> list[str]:
     """`--observed_output` as `make serve` passes it (the probability histogram is part of the measured
     path), for a checkout whose server has the flag; older servers observe churn_probability unasked."""
     server_config = tree / "serving" / "config" / "server_config.py"
@@ -432,14 +431,14 @@ runpy.run_module("serving", run_name="__main__", alter_sys=True)
 """
 
 
-def loop_calls(trees: List[Path], base: Path, seconds: int, batching: bool = True) -> None:
+def loop_calls(trees: list[Path], base: Path, seconds: int, batching: bool = True) -> None:
     """Python function calls per request on the REST event-loop thread (cProfile in the `rest-loop`
     thread of a real server under load, divided by the `RestApi.handle` calls): a count, so unlike
     req/s it does not depend on how busy the machine is. Prints the totals and the functions whose
     calls per request differ between the trees."""
     import pstats
     extra = ["--enable_batching", "--batching_parameters_file=serving/config/batching.config"] if batching else []
-    counts: List[Dict[str, float]] = []
+    counts: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "loop_profile.py"
         script.write_text(_LOOP_PROFILE_SCRIPT)
@@ -456,7 +455,7 @@ def loop_calls(trees: List[Path], base: Path, seconds: int, batching: bool = Tru
             finally:
                 proc.terminate()
                 proc.wait(timeout=60)
-            calls: Dict[str, float] = {}
+            calls: dict[str, float] = {}
             stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
             for (file, _, func), (_, ncalls, *_rest) in stats.items():
                 key = f"{Path(file).name}:{func}"
@@ -474,7 +473,7 @@ def loop_calls(trees: List[Path], base: Path, seconds: int, batching: bool = Tru
                 print(f"{before.get(key, 0):17.2f} {after.get(key, 0):7.2f}  {key}")
 
 
-def compare_with_checkout(other: Path, base: Path, levels: List[int], seconds: int, repeats: int) -> None:
+def compare_with_checkout(other: Path, base: Path, levels: list[int], seconds: int, repeats: int) -> None:
     """Before/after in one run: `python -m serving` from `other` (another checkout's root, e.g. the
     commit before a server change) and from this tree, started alternately `repeats` times per mode
     (with and without batching) so both see the same machine load; prints the median run per level."""
@@ -482,7 +481,7 @@ def compare_with_checkout(other: Path, base: Path, levels: List[int], seconds: i
     modes = (("batching", ["--enable_batching", "--batching_parameters_file=serving/config/batching.config"]),
              ("no batching", []))
     trees = (("other", other.resolve()), ("this", ROOT))
-    runs: Dict[tuple, List[Dict[int, Dict[str, float]]]] = {}
+    runs: dict[tuple, list[dict[int, dict[str, float]]]] = {}
     for mode, extra in modes:
         for _ in range(max(repeats, 1)):
             for tree, root in trees:
@@ -500,7 +499,7 @@ def compare_with_checkout(other: Path, base: Path, levels: List[int], seconds: i
                   f"{int(r['errors']):7d}  {spread}")
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model_base_path", type=Path, default=DEFAULT_SERVING_DIR / MODEL_NAME)
     parser.add_argument("--duration", type=int, default=20)

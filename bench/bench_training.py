@@ -22,18 +22,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_transform as tft  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from sklearn.metrics import roc_auc_score
 
-from bench.bench_quality import TABLES, run, table_csv  # noqa: E402
-from data import generate as gen  # noqa: E402
-from modules import features, hparams  # noqa: E402
-from modules.model import build_model  # noqa: E402
-from modules.runtime import skip_autograph_for_tf_keras  # noqa: E402
-from modules.trainer import feature_layout  # noqa: E402
-from pipeline.reference_models import expected_calibration_error  # noqa: E402
+from bench.bench_quality import TABLES, run, table_csv
+from data import generate as gen
+from modules import features, hparams
+from modules.model import build_model
+from modules.runtime import skip_autograph_for_tf_keras
+from modules.trainer import feature_layout
+from pipeline.reference_models import expected_calibration_error
 
 VARIANTS = (
     {},
@@ -119,7 +119,8 @@ def train_and_score(data: dict[str, Any], variant: dict[str, Any], base: dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, required=True, help="folder of one pipeline run per table (made if absent)")
+    parser.add_argument("--runs", type=Path, required=True, 
+                        help="folder of one pipeline run per table (made if absent)")
     parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated, from {', '.join(TABLES)}")
     parser.add_argument("--rows", type=int, default=gen.DEFAULT_ROWS, help="rows of each generated table")
     parser.add_argument("--variants", type=json.loads, default=list(VARIANTS), help="JSON list of variants")

@@ -2,7 +2,8 @@
 
 `predict` takes one customer (`--json '{"Age": 30, ...}'` or a JSON file) or a CSV file
 (`--csv customers.csv`, read by the pipeline's reader: any delimiter, decimal mark and encoding it
-detects, column names mapped to the served input names as in training), converts each value to the dtype the model's signature declares (read
+detects, column names mapped to the served input names as in training), converts each value to the dtype
+the model's signature declares (read
 from the metadata API, never hard-coded), ignores columns the signature does not take (such as
 Customer_ID or the label), and prints the churn probability per customer.
 Errors (server down, HTTP/gRPC error) print one line and exit 1.
@@ -13,11 +14,12 @@ import argparse
 import json
 import os
 import sys
-import warnings
 import urllib.error
 import urllib.request
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 from common import exit_codes
 from common.facts import GRPC_PORT, MODEL_NAME, REST_PORT
@@ -49,7 +51,7 @@ def _convert(value: Any, dtype: str, column: str) -> Any:
         raise ClientError(f"Column {column}: cannot convert {value!r} to {dtype}") from None
 
 
-def to_instances(rows: List[Dict[str, Any]], input_dtypes: Dict[str, str]) -> List[Dict[str, Any]]:
+def to_instances(rows: list[dict[str, Any]], input_dtypes: dict[str, str]) -> list[dict[str, Any]]:
     """Keeps the signature's inputs, converted to their dtypes; missing inputs are an error."""
     instances = []
     for number, row in enumerate(rows, 1):
@@ -65,7 +67,7 @@ class RestClient:
         self._base = f"http://{host}:{port}/v1/models/{model}"
         self._timeout = timeout
 
-    def _request(self, url: str, body: Optional[bytes] = None) -> Any:
+    def _request(self, url: str, body: bytes | None = None) -> Any:
         request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
@@ -87,11 +89,11 @@ class RestClient:
     def metadata(self) -> Any:
         return self._request(self._base + "/metadata")
 
-    def input_dtypes(self) -> Dict[str, str]:
+    def input_dtypes(self) -> dict[str, str]:
         sigs = self.metadata()["metadata"]["signature_def"]["signature_def"]
         return {k: v["dtype"] for k, v in sigs[SIGNATURE]["inputs"].items()}
 
-    def predict(self, instances: List[Dict[str, Any]]) -> List[Any]:
+    def predict(self, instances: list[dict[str, Any]]) -> list[Any]:
         body = json.dumps({"instances": instances}).encode()
         return self._request(self._base + ":predict", body)["predictions"]
 
@@ -108,7 +110,7 @@ class GrpcClient:
         self._model = model
         self._timeout = timeout
         self._target = f"{host}:{port}"
-        self._dtypes: Dict[str, int] = {}
+        self._dtypes: dict[str, int] = {}
 
     def _call(self, method: Any, request: Any) -> Any:
         try:
@@ -142,14 +144,14 @@ class GrpcClient:
 
         return json_format.MessageToDict(self._signature_defs(), preserving_proto_field_name=True)
 
-    def input_dtypes(self) -> Dict[str, str]:
+    def input_dtypes(self) -> dict[str, str]:
         from tensorflow.core.framework import types_pb2
 
         inputs = self._signature_defs().signature_def[SIGNATURE].inputs
         self._dtypes = {k: v.dtype for k, v in inputs.items()}
         return {k: types_pb2.DataType.Name(v.dtype) for k, v in inputs.items()}
 
-    def predict(self, instances: List[Dict[str, Any]]) -> List[Any]:
+    def predict(self, instances: list[dict[str, Any]]) -> list[Any]:
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
@@ -166,7 +168,7 @@ class GrpcClient:
         return [{k: v[i] for k, v in outputs.items()} for i in range(len(instances))]
 
 
-def read_csv_rows(path: Path) -> List[Dict[str, Any]]:
+def read_csv_rows(path: Path) -> list[dict[str, Any]]:
     """The customers of a CSV as {TensorFlow column name: cell text}, read as the pipeline reads its data
     (pipeline/reader.py: dialect, encoding, column names mapped to the served input names, missing values
     as "", thousands separators and decimal commas removed). ClientError for an unreadable file."""
@@ -175,7 +177,7 @@ def read_csv_rows(path: Path) -> List[Dict[str, Any]]:
     try:
         dialect = reader.detect_dialect(path)
         header = reader.read_header(path, dialect)
-        rows: List[Dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
         for _, chunk in reader.read_chunks(path, dialect, header, 10_000):
             rows.extend(reader.normalize_cells(chunk, dialect, path).to_dict("records"))
     except reader.ReadError as err:
@@ -185,7 +187,7 @@ def read_csv_rows(path: Path) -> List[Dict[str, Any]]:
     return rows
 
 
-def _read_rows(args: argparse.Namespace) -> List[Dict[str, Any]]:
+def _read_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.csv:
         return read_csv_rows(Path(args.csv))
     text = Path(args.json).read_text() if Path(args.json).is_file() else args.json
@@ -222,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     port = args.port or (GRPC_PORT if args.grpc else REST_PORT)
     client = (GrpcClient if args.grpc else RestClient)(args.host, port, args.model, args.timeout)
@@ -234,7 +236,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             rows = _read_rows(args)
             predictions = client.predict(to_instances(rows, client.input_dtypes()))
-            for number, (row, prediction) in enumerate(zip(rows, predictions), 1):
+            for number, (row, prediction) in enumerate(zip(rows, predictions, strict=False), 1):
                 label = next((row[k] for k in ID_KEYS if row.get(k) not in (None, "")), number)
                 print(f"customer {label}: churn probability {_format(prediction)}")
     except ClientError as err:

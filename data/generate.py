@@ -16,8 +16,9 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, NoReturn, Sequence
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -128,7 +129,7 @@ def true_churn_probability(frame: pd.DataFrame, variant: str = STANDARD) -> np.n
         logit = logit + RARE_CHURN_SHIFT
     elif variant == MANY_CATEGORICALS:
         for column, (levels, _) in CATEGORICAL_COLUMNS.items():
-            effects = dict(zip(category_levels(column), category_effects(column)))
+            effects = dict(zip(category_levels(column), category_effects(column), strict=True))
             mapped = frame[column].map(effects)
             if mapped.isna().any():
                 raise ValueError(f"{column} must be one of {column}_01..{column}_{levels:02d}, "

@@ -14,7 +14,6 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from common import exit_codes
 from common.facts import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
@@ -28,15 +27,15 @@ class DeployError(Exception):
     pass
 
 
-def copy_sources(dockerfile: str) -> List[str]:
+def copy_sources(dockerfile: str) -> list[str]:
     """The build-context paths the Dockerfile's COPY instructions read (sources, not the target)."""
-    sources: List[str] = []
+    sources: list[str] = []
     for match in re.finditer(r"^COPY\s+(.+)$", dockerfile, re.M):
         sources.extend(p for p in match.group(1).split()[:-1] if not p.startswith("--"))
     return sources
 
 
-def _copy_model(src: Path, dest: Path) -> List[str]:
+def _copy_model(src: Path, dest: Path) -> list[str]:
     versions = sorted((p for p in src.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
     if not versions:
         raise DeployError(f"no pushed model version in {src}; run `make pipeline` first")
@@ -46,7 +45,7 @@ def _copy_model(src: Path, dest: Path) -> List[str]:
     return [v.name for v in versions]
 
 
-def stage(dest: Path, root: Path = PROJECT_ROOT) -> List[str]:
+def stage(dest: Path, root: Path = PROJECT_ROOT) -> list[str]:
     """Fills `dest` with the build context; returns the model versions it holds."""
     dest = dest.resolve()
     if dest == root or root in dest.parents:
@@ -56,7 +55,7 @@ def stage(dest: Path, root: Path = PROJECT_ROOT) -> List[str]:
             raise DeployError(f"{dest} exists and was not staged by this command; choose an empty folder")
         shutil.rmtree(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    versions: List[str] = []
+    versions: list[str] = []
     for name in copy_sources((root / "Dockerfile").read_text()):
         src = root / name
         if src == root / DEFAULT_SERVING_DIR.relative_to(PROJECT_ROOT) / MODEL_NAME:
@@ -72,7 +71,7 @@ def stage(dest: Path, root: Path = PROJECT_ROOT) -> List[str]:
     return versions
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.context", description=__doc__.split("\n")[0])
     parser.add_argument("dest", type=Path, help="folder to stage (outside the checkout)")
     args = parser.parse_args(argv)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path, PurePosixPath
-from typing import List, Optional
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -31,7 +30,7 @@ def localize(text: str, local_root: Path, container_root: str = CONTAINER_MODEL_
     return text_format.MessageToString(config)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.local_config", description=__doc__.split("\n")[0])
     parser.add_argument("--config", type=Path, default=SHIPPED_MODEL_CONFIG, help="model config to map")
     parser.add_argument("--serving-dir", type=Path, default=DEFAULT_SERVING_DIR,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 
 from modules import features, segments
@@ -30,10 +31,10 @@ class ScoringError(Exception):
 class Scores:
     """Model outputs for a batch of customers, in input order."""
 
-    probability: np.ndarray
-    attributions: np.ndarray
+    probability: npt.NDArray[Any]
+    attributions: npt.NDArray[Any]
     """[customers, len(ChurnModel.factors)], logit scale; positive pushes towards churn."""
-    segment: np.ndarray
+    segment: npt.NDArray[Any]
 
 
 def resolve_version(path: Path) -> Path:
@@ -73,7 +74,7 @@ class ChurnModel:
         except ValueError as e:
             raise ScoringError(str(e)) from None
 
-    def score(self, columns: dict[str, np.ndarray]) -> Scores:
+    def score(self, columns: dict[str, npt.NDArray[Any]]) -> Scores:
         """Run the three signatures on one batch (one array per model input)."""
         tensors = {k: tf.constant(columns[k], dtype=dtype) for k, dtype in self.input_dtypes.items()}
         probability = self._predict(**tensors)[features.PROBABILITY_OUTPUT].numpy()
@@ -86,7 +87,7 @@ class ChurnModel:
 def _profiles(version: Path) -> list[dict[str, Any]]:
     path = version / segments.ASSETS_EXTRA / segments.SEGMENTS_FILE
     try:
-        profiles = json.loads(path.read_text(encoding="utf-8"))["segments"]
+        profiles: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["segments"]
     except (OSError, ValueError, KeyError) as e:
         raise ScoringError(f"cannot read the segment profiles {path}: {e}; run the pipeline again") from None
     if [p["id"] for p in profiles] != list(range(len(profiles))):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import yaml
 
@@ -37,8 +38,8 @@ class Customers:
     """Raw feature values: numbers for numeric features, text for categorical ones."""
     top_factors: pd.DataFrame
     """One boolean column per feature: is it among the customer's top churn factors."""
-    risk_band: np.ndarray
-    segment_churn_rate: np.ndarray
+    risk_band: npt.NDArray[Any]
+    segment_churn_rate: npt.NDArray[Any]
     """Churn rate (training rows) of each customer's segment."""
 
 
@@ -54,7 +55,7 @@ class Rule:
     values: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     segment_churn_rate: Mapping[str, float] | None = None
 
-    def matches(self, customers: Customers) -> np.ndarray:
+    def matches(self, customers: Customers) -> npt.NDArray[Any]:
         """Boolean mask: the customers this rule applies to."""
         mask = np.ones(len(customers.risk_band), dtype=bool)
         if self.risk_band is not None:
@@ -91,7 +92,7 @@ class RuleSet:
                 if numeric[feature] and not all(_is_number(v) for v in tests.get("in", ())):
                     raise self._error(number, rule.name, f"{feature} is numeric: its 'in' values must be numbers")
 
-    def recommend(self, customers: Customers) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(self, customers: Customers) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
         """(action, rationale) per customer: the first matching rule's, else the default."""
         masks = [rule.matches(customers) for rule in self.rules]
         actions = np.select(masks, [r.action for r in self.rules], default=self.default_action)
@@ -203,7 +204,7 @@ def _text(value: Any, where: str) -> str:
     return value.strip()
 
 
-def _value_mask(column: pd.Series, tests: Mapping[str, Any]) -> np.ndarray:
+def _value_mask(column: pd.Series[Any], tests: Mapping[str, Any]) -> npt.NDArray[Any]:
     mask = _bounds_mask(column.to_numpy(), {k: v for k, v in tests.items() if k in _BOUNDS}) \
         if set(tests) & set(_BOUNDS) else np.ones(len(column), dtype=bool)
     if "in" in tests:
@@ -213,7 +214,7 @@ def _value_mask(column: pd.Series, tests: Mapping[str, Any]) -> np.ndarray:
     return mask
 
 
-def _bounds_mask(values: np.ndarray, bounds: Mapping[str, float]) -> np.ndarray:
+def _bounds_mask(values: npt.NDArray[Any], bounds: Mapping[str, float]) -> npt.NDArray[Any]:
     mask = np.ones(len(values), dtype=bool)
     if "min" in bounds:
         mask &= values >= bounds["min"]

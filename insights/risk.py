@@ -7,6 +7,7 @@ band above "low". "high" starts at HIGH_RISK, or at the threshold itself when th
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 HIGH_RISK = 0.75
 """Lowest calibrated churn probability of the "high" band (unless the decision threshold is higher)."""
@@ -18,7 +19,7 @@ def risk_bands(threshold: float) -> tuple[tuple[float, str], ...]:
     return ((max(HIGH_RISK, threshold), BAND_NAMES[0]), (threshold, BAND_NAMES[1]), (0.0, BAND_NAMES[2]))
 
 
-def risk_band(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+def risk_band(probabilities: npt.ArrayLike, threshold: float) -> npt.NDArray[np.str_]:
     """The band of each probability ([n] -> [n] band names) for a model with decision threshold `threshold`."""
     p = np.asarray(probabilities)
     bands = risk_bands(threshold)

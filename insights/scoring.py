@@ -22,8 +22,10 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import tensorflow as tf
 from tqdm import tqdm
@@ -105,7 +107,8 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
     if missing:
         raise ScoringError(f"{data}: missing column(s) {', '.join(missing)}; the model needs "
                            f"{', '.join(model.input_dtypes)} and the id column {id_column!r} (--id-column)")
-    written_names = dict(zip(header.names, header.written))
+    assert id_key is not None  # for mypy: a missing id column is in `missing`
+    written_names = dict(zip(header.names, header.written, strict=True))
     needed = [id_key, *(k for k in model.input_dtypes if k != id_key)]
     rules.check_features({k: _numeric(dtype) for k, dtype in model.input_dtypes.items()})
     if not out.parent.is_dir():
@@ -153,8 +156,8 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
 class Typed:
     """A batch's model inputs (`columns`, one array per input), which rows can be scored (`ok`), and the bad cells."""
 
-    columns: dict[str, np.ndarray]
-    ok: np.ndarray
+    columns: dict[str, npt.NDArray[Any]]
+    ok: npt.NDArray[Any]
     bad_cells: list[BadCell]
 
 
@@ -194,9 +197,11 @@ def typed_columns(batch: pd.DataFrame, first: int, dtypes: Mapping[str, tf.DType
             if missing[row]:
                 problem = f"{names.get(key, key)} is empty; every numeric feature needs a value"
             elif too_big[row]:
-                problem = f"{names.get(key, key)} {value!r} does not fit a {'64-bit integer' if dtype.is_integer else '32-bit float'}"
+                kind = "64-bit integer" if dtype.is_integer else "32-bit float"
+                problem = f"{names.get(key, key)} {value!r} does not fit a {kind}"
             else:
-                problem = f"{names.get(key, key)} {value!r} is not {'a whole number' if dtype.is_integer else 'a number'}"
+                kind = "a whole number" if dtype.is_integer else "a number"
+                problem = f"{names.get(key, key)} {value!r} is not {kind}"
             problems[(row, order.get(key, j))] = BadCell(first + row + 2, names.get(key, key), value, problem)
         columns[key] = np.where(column_bad, 0, numbers).astype(dtype.as_numpy_dtype)
     cells = [problems[k] for k in sorted(problems)]
@@ -208,7 +213,8 @@ def typed_columns(batch: pd.DataFrame, first: int, dtypes: Mapping[str, tf.DType
 
 
 def _numeric(dtype: tf.DType) -> bool:
-    return dtype.is_integer or dtype.is_floating
+    numeric: bool = dtype.is_integer or dtype.is_floating
+    return numeric
 
 
 def batches(chunks: Iterable[pd.DataFrame], size: int) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -230,7 +236,7 @@ def batches(chunks: Iterable[pd.DataFrame], size: int) -> Iterator[tuple[int, pd
         yield start, rest
 
 
-def _score_batch(batch: pd.DataFrame, columns: dict[str, np.ndarray], rows: np.ndarray, model: ChurnModel,
+def _score_batch(batch: pd.DataFrame, columns: dict[str, npt.NDArray[Any]], rows: npt.NDArray[Any], model: ChurnModel,
                  rules: RuleSet, id_column: str) -> pd.DataFrame:
     """The scored rows of `batch` (`rows`: their 0-based rows in the file, the ranking's tie-breaker)."""
     scores = model.score(columns)
@@ -255,7 +261,7 @@ def _score_batch(batch: pd.DataFrame, columns: dict[str, np.ndarray], rows: np.n
     })
 
 
-def _top_factors(scores: Scores, names: list[str], batch: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+def _top_factors(scores: Scores, names: list[str], batch: pd.DataFrame) -> tuple[npt.NDArray[Any], list[str]]:
     """(is each feature a top factor [rows, features], text like "Last_Purchase_Days_Ago=290 (+1.21); ...")."""
     order = np.argsort(-scores.attributions, axis=1, kind="stable")[:, :TOP_FACTORS]
     chosen = np.take_along_axis(scores.attributions, order, axis=1) > 0
@@ -264,7 +270,7 @@ def _top_factors(scores: Scores, names: list[str], batch: pd.DataFrame) -> tuple
     values = {name: batch[name].str.strip().to_numpy() for name in names}
     texts = [
         "; ".join(f"{names[j]}={values[names[j]][i]} ({scores.attributions[i, j]:+.2f})"
-                  for j, keep in zip(order[i], chosen[i]) if keep)
+                  for j, keep in zip(order[i], chosen[i], strict=True) if keep)
         for i in range(len(order))
     ]
     return is_top, texts
@@ -275,7 +281,7 @@ def format_rows(frame: pd.DataFrame) -> list[list[str]]:
     probability = [np.format_float_positional(p, unique=True, trim="0") for p in frame[_PROBABILITY].to_numpy()]
     id_column = frame.columns[1]  # as _score_batch builds the frame
     return [[str(r), *rest] for r, *rest in zip(
-        frame[_ROW], frame[id_column], probability, *(frame[c] for c in OUTPUT_COLUMNS[1:]))]
+        frame[_ROW], frame[id_column], probability, *(frame[c] for c in OUTPUT_COLUMNS[1:]), strict=True)]
 
 
 def ranked(frame: pd.DataFrame) -> pd.DataFrame:

@@ -138,7 +138,7 @@ def segment_names(centroids: np.ndarray, columns: Sequence[str]) -> list[str]:
     ranked = [_descriptors(row, columns) for row in centroids]
     words = [_NAME_WORDS] * len(ranked)
     while True:
-        names = [_name(r[:n]) for r, n in zip(ranked, words)]
+        names = [_name(r[:n]) for r, n in zip(ranked, words, strict=True)]
         clashes = {n for n in names if names.count(n) > 1}
         grow = [i for i, n in enumerate(names) if n in clashes and words[i] < len(ranked[i])]
         if not grow:
@@ -172,8 +172,8 @@ def _profiles(points: np.ndarray, labels: np.ndarray, centroids: np.ndarray, chu
             size=int(rows.sum()),
             share=round(float(rows.mean()), 4),
             churn_rate=round(float(churned[rows].mean()), 4),
-            typical={c: _round(v) for c, v in zip(columns, medians)},
-            centroid={c: round(float(v), 3) for c, v in zip(columns, centroids[segment])},
+            typical={c: _round(v) for c, v in zip(columns, medians, strict=True)},
+            centroid={c: round(float(v), 3) for c, v in zip(columns, centroids[segment], strict=True)},
         ))
     return profiles
 

@@ -115,7 +115,7 @@ def _z_score_parameters(tf_transform_output: tft.TFTransformOutput,
     layer = tf_transform_output.transform_features_layer()
 
     def probe(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        given = dict(zip(columns, zip(low, high)))
+        given = dict(zip(columns, zip(low, high, strict=True), strict=True))
         raw = {k: as_parsed(tf.constant([b"", b""] if s.dtype == tf.string
                                         else np.asarray(given.get(k, (0, 1))).astype(s.dtype.as_numpy_dtype)), s)
                for k, s in raw_spec.items()}

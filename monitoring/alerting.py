@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import yaml
 
@@ -25,22 +25,22 @@ PUSHGATEWAY_JOB = "churn-batch"
 """Prometheus' scrape job of the Pushgateway (the pushed series keep their own `job` label)."""
 
 
-def pushgateway_command(binary: str, host: str = PROMETHEUS_HOST, port: int = PUSHGATEWAY_PORT) -> List[str]:
+def pushgateway_command(binary: str, host: str = PROMETHEUS_HOST, port: int = PUSHGATEWAY_PORT) -> list[str]:
     """Pushgateway in memory: the Debian default would persist to /var/lib/prometheus (shared, root-owned)."""
     return [binary, f"--web.listen-address={host}:{port}", "--persistence.file="]
 
 
 def alertmanager_command(binary: str, config_path: Path, storage: Path, host: str = PROMETHEUS_HOST,
-                         port: int = ALERTMANAGER_PORT) -> List[str]:
+                         port: int = ALERTMANAGER_PORT) -> list[str]:
     """Alertmanager with its silences/notification log in `storage` and clustering off (one instance)."""
     return [binary, f"--config.file={config_path}", f"--storage.path={storage}",
             f"--web.listen-address={host}:{port}", "--cluster.listen-address="]
 
 
-def alertmanager_config(webhook_url: Optional[str] = None, group_wait: Optional[str] = None,
-                        group_interval: Optional[str] = None) -> Dict[str, Any]:
+def alertmanager_config(webhook_url: str | None = None, group_wait: str | None = None,
+                        group_interval: str | None = None) -> dict[str, Any]:
     """`alertmanager.yml`, optionally with another webhook URL and shorter grouping intervals (tests)."""
-    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    config: dict[str, Any] = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     if webhook_url:
         (receiver,) = [r for r in config["receivers"] if r["name"] == config["route"]["receiver"]]
         receiver["webhook_configs"][0]["url"] = webhook_url
@@ -51,8 +51,8 @@ def alertmanager_config(webhook_url: Optional[str] = None, group_wait: Optional[
     return config
 
 
-def with_alerting(prometheus_config: Dict[str, Any], pushgateway: Optional[str],
-                  alertmanager: Optional[str]) -> Dict[str, Any]:
+def with_alerting(prometheus_config: dict[str, Any], pushgateway: str | None,
+                  alertmanager: str | None) -> dict[str, Any]:
     """A Prometheus config plus the Pushgateway scrape job and quality rules (when `pushgateway`, `host:port`)
     and the Alertmanager to send alerts to (when `alertmanager`, `host:port`)."""
     config = copy.deepcopy(prometheus_config)

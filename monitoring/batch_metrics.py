@@ -12,9 +12,11 @@ with the time Prometheus scraped them. The alerts on them are in `monitoring/rul
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 DRIFT_JOB = "churn_drift"
@@ -43,7 +45,7 @@ def _push(registry: CollectorRegistry, gateway: str, job: str) -> None:
 
 
 def drift_registry(distances: Mapping[str, float], period: str, measure: str,
-                   thresholds: Optional[Mapping[str, float]] = None,
+                   thresholds: Mapping[str, float] | None = None,
                    drivers: Iterable[str] = ()) -> CollectorRegistry:
     """Gauges `churn_feature_drift{feature,measure,period}`, `churn_feature_drift_threshold{feature,measure}`
     (for the features in `thresholds`) and `churn_feature_is_driver{feature}` (1 for `drivers`, else 0)."""
@@ -64,7 +66,7 @@ def drift_registry(distances: Mapping[str, float], period: str, measure: str,
 
 
 def publish_drift(distances: Mapping[str, float], period: str, gateway: str, measure: str,
-                  thresholds: Optional[Mapping[str, float]] = None, drivers: Iterable[str] = (),
+                  thresholds: Mapping[str, float] | None = None, drivers: Iterable[str] = (),
                   job: str = DRIFT_JOB) -> None:
     """Pushes `drift_registry(...)` to the Pushgateway at `gateway` (`host:port` or URL) as `job`.
 
@@ -73,7 +75,7 @@ def publish_drift(distances: Mapping[str, float], period: str, gateway: str, mea
     _push(drift_registry(distances, period, measure, thresholds, drivers), gateway, job)
 
 
-def population_stability_index(expected: np.ndarray, actual: np.ndarray, bins: int = PSI_BINS) -> float:
+def population_stability_index(expected: npt.NDArray[Any], actual: npt.NDArray[Any], bins: int = PSI_BINS) -> float:
     """PSI of `actual` scores against `expected` scores (both probabilities in [0, 1], any shapes, non-empty).
 
     PSI = sum over `bins` equal-width bins of [0, 1] of (a - e) * ln(a / e), with a and e the bins' shares

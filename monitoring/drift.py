@@ -38,9 +38,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 import pandas as pd
 import tensorflow_data_validation as tfdv
@@ -79,20 +80,20 @@ class Measurement:
 class Report:
     rows: int
     training_statistics: str
-    measurements: List[Measurement]
-    anomalies: Dict[str, str]
+    measurements: list[Measurement]
+    anomalies: dict[str, str]
     """feature -> TFDV's description, drift included."""
 
     @property
-    def drifted(self) -> List[Measurement]:
+    def drifted(self) -> list[Measurement]:
         return [m for m in self.measurements if m.drifted]
 
 
-def read_request_log(path: Path, model_version: Optional[str] = None) -> pd.DataFrame:
+def read_request_log(path: Path, model_version: str | None = None) -> pd.DataFrame:
     """The logged inputs, one row per predicted instance (optionally of one model version)."""
     if not path.is_file():
         raise DriftError(f"request log {path} does not exist (start the server with --request_log_file={path})")
-    rows: List[Dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -260,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         for name in ("categorical_threshold", "numeric_threshold"):
@@ -269,8 +270,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         frame = read_request_log(args.request_log, args.model_version) if args.request_log else \
             read_customer_file(args.data)
         if len(frame) < args.min_rows:
-            raise DriftError(f"{args.request_log or args.data} holds {len(frame)} rows; at least {args.min_rows} are needed "
-                             "to tell drift from sampling noise (--min-rows)")
+            raise DriftError(f"{args.request_log or args.data} holds {len(frame)} rows; "
+                             f"at least {args.min_rows} are needed to tell drift from sampling noise (--min-rows)")
         if not args.schema.is_file():
             raise DriftError(f"schema {args.schema} does not exist")
         path = args.statistics or newest_training_statistics(args.pipeline_output or DEFAULT_OUTPUT)

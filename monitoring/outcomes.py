@@ -30,13 +30,15 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import jinja2
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
@@ -82,7 +84,7 @@ class Quality:
     recall: float
     lift_top_decile: float
     brier: float
-    reliability: List[Tuple[float, float, float, int]] = field(default_factory=list)
+    reliability: list[tuple[float, float, float, int]] = field(default_factory=list)
     """Per non-empty bin of [0, 1] in RELIABILITY_BINS equal widths: (bin low, mean probability, churn rate, rows)."""
 
 
@@ -90,11 +92,11 @@ class Quality:
 class Row:
     model_version: int
     period: str
-    segment: Optional[str]
+    segment: str | None
     quality: Quality
 
 
-def delong_auc(y: np.ndarray, p: np.ndarray, confidence: float = CONFIDENCE) -> Tuple[float, float, float]:
+def delong_auc(y: npt.NDArray[Any], p: npt.NDArray[Any], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
     """AUC of scores `p` (shape [n]) for 0/1 labels `y` (shape [n]) with its DeLong confidence interval.
 
     Returns (auc, low, high), the interval clipped to [0, 1]; all NaN when either class is absent.
@@ -117,7 +119,7 @@ def delong_auc(y: np.ndarray, p: np.ndarray, confidence: float = CONFIDENCE) -> 
     return float(auc), float(max(0.0, auc - half)), float(min(1.0, auc + half))
 
 
-def top_fraction_lift(y: np.ndarray, p: np.ndarray, fraction: float = LIFT_FRACTION) -> float:
+def top_fraction_lift(y: npt.NDArray[Any], p: npt.NDArray[Any], fraction: float = LIFT_FRACTION) -> float:
     """Churn rate of the `fraction` highest-scored rows (at least one) over the overall churn rate.
 
     Shapes [n]; NaN when nobody churned."""
@@ -130,8 +132,8 @@ def top_fraction_lift(y: np.ndarray, p: np.ndarray, fraction: float = LIFT_FRACT
     return float(y[top].mean() / base)
 
 
-def reliability_curve(y: np.ndarray, p: np.ndarray,
-                      bins: int = RELIABILITY_BINS) -> List[Tuple[float, float, float, int]]:
+def reliability_curve(y: npt.NDArray[Any], p: npt.NDArray[Any],
+                      bins: int = RELIABILITY_BINS) -> list[tuple[float, float, float, int]]:
     """(bin low, mean probability, churn rate, rows) per non-empty bin of [0, 1] split in `bins` equal widths."""
     y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
     index = np.minimum((p * bins).astype(int), bins - 1)
@@ -142,7 +144,7 @@ def reliability_curve(y: np.ndarray, p: np.ndarray,
             for b in range(bins) if counts[b]]
 
 
-def quality(y: np.ndarray, p: np.ndarray, decision: np.ndarray) -> Quality:
+def quality(y: npt.NDArray[Any], p: npt.NDArray[Any], decision: npt.NDArray[Any]) -> Quality:
     """Outcome quality of labels `y` (0/1), probabilities `p` and the stored decisions (0/1), all shape [n]."""
     y = np.asarray(y, dtype=int)
     p = np.asarray(p, dtype=float)
@@ -159,7 +161,7 @@ def quality(y: np.ndarray, p: np.ndarray, decision: np.ndarray) -> Quality:
         reliability=reliability_curve(y, p))
 
 
-def read_labels(source: str, store: Optional[PredictionStore] = None) -> pd.DataFrame:
+def read_labels(source: str, store: PredictionStore | None = None) -> pd.DataFrame:
     """Labels from a CSV file, or from a table of that name in the store's database.
 
     Returns columns `Customer_ID` (str), `Target_Churn` (int 0/1), `as_of_date` (datetime64).
@@ -235,15 +237,16 @@ def join(labels: pd.DataFrame, predictions: pd.DataFrame, window_days: int = DEF
     return out
 
 
-def report(joined: pd.DataFrame) -> List[Row]:
+def report(joined: pd.DataFrame) -> list[Row]:
     """Quality per (model version, period), then per (model version, period, segment), sorted."""
-    rows: List[Row] = []
+    rows: list[Row] = []
     y, p, d = LABEL_KEY, "probability", "decision"
     for (version, period), g in joined.groupby(["model_version", "period"], sort=True):
-        rows.append(Row(int(version), str(period), None, quality(g[y], g[p], g[d])))
+        rows.append(Row(int(version), str(period), None, quality(g[y].to_numpy(), g[p].to_numpy(), g[d].to_numpy())))
         for segment, s in g.groupby(g["segment"].fillna(""), sort=True):
-            if segment != "":
-                rows.append(Row(int(version), str(period), str(segment), quality(s[y], s[p], s[d])))
+            if segment != "":  # type: ignore[comparison-overlap]  # pandas-stubs 1.5 types a group key as a tuple
+                rows.append(Row(int(version), str(period), str(segment),
+                                quality(s[y].to_numpy(), s[p].to_numpy(), s[d].to_numpy())))
     return rows
 
 
@@ -255,7 +258,7 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def table_cells(row: Row) -> List[str]:
+def table_cells(row: Row) -> list[str]:
     q = row.quality
     auc = "n/a" if math.isnan(q.auc) else f"{q.auc:.3f} [{q.auc_low:.3f}, {q.auc_high:.3f}]"
     return [str(row.model_version), row.period, row.segment or "(all)", str(q.labelled), _fmt(q.churn_rate),
@@ -277,8 +280,8 @@ def render_html(rows: Sequence[Row], labels_source: str, window_days: int) -> st
         window_days=window_days, generated=datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def outcome_metrics(rows: Sequence[Row], eval_auc: Optional[Dict[int, float]] = None,
-                    blessing_auc: Optional[float] = None) -> CollectorRegistry:
+def outcome_metrics(rows: Sequence[Row], eval_auc: dict[int, float] | None = None,
+                    blessing_auc: float | None = None) -> CollectorRegistry:
     """A registry with the overall (not per segment) outcome gauges, labelled `model_version` and `period`.
 
     Gauges: churn_outcome_auc, _auc_lower, _auc_upper (95 % interval), _lift_top_decile, _brier, _precision,
@@ -328,7 +331,7 @@ def push_metrics(registry: CollectorRegistry, gateway: str, job: str = PUSH_JOB)
         raise OutcomeError(f"pushing the outcome metrics to the Pushgateway at {gateway} failed: {err}") from None
 
 
-def _version_auc(text: str) -> Tuple[int, float]:
+def _version_auc(text: str) -> tuple[int, float]:
     version, sep, auc = text.partition("=")
     try:
         value = float(auc)
@@ -359,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.window_days < 0:

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -98,10 +99,10 @@ class Prediction:
     probability: float
     source: str
     threshold: float = FALLBACK_THRESHOLD
-    decision: Optional[int] = None
-    period: Optional[str] = None
-    segment: Optional[str] = None
-    action: Optional[str] = None
+    decision: int | None = None
+    period: str | None = None
+    segment: str | None = None
+    action: str | None = None
 
 
 def period_of(moment: datetime) -> str:
@@ -115,13 +116,13 @@ def _utc_naive(moment: datetime) -> datetime:
     return moment
 
 
-def resolve_url(flag: Optional[str]) -> str:
+def resolve_url(flag: str | None) -> str:
     """The store URL: the flag, else `$CHURN_PREDICTION_STORE`, else SQLite at `DEFAULT_STORE_PATH`."""
     url = flag or os.environ.get(STORE_URL_ENV)
     return url if url else f"sqlite:///{DEFAULT_STORE_PATH}"
 
 
-def _row(p: Prediction) -> dict:
+def _row(p: Prediction) -> dict[str, Any]:
     """Validated insert parameters for one prediction; raises PredictionStoreError naming the problem."""
     where = f"prediction for customer {p.customer_id!r}"
     if not isinstance(p.customer_id, str) or not p.customer_id or len(p.customer_id) > MAX_ID_LENGTH:
@@ -144,7 +145,7 @@ def _row(p: Prediction) -> dict:
             "segment": p.segment, "action": p.action, "source": p.source}
 
 
-def _frame_rows(frame: pd.DataFrame) -> List[dict]:
+def _frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Validated insert parameters for a DataFrame chunk (see `_row`)."""
     n = len(frame)
     ids = frame["customer_id"]
@@ -178,7 +179,7 @@ def _frame_rows(frame: pd.DataFrame) -> List[dict]:
     period = scored_at.dt.strftime(PERIOD_FORMAT)
     if "period" in frame:
         period = frame["period"].where(frame["period"].notna(), period)
-    def optional(name: str) -> list:
+    def optional(name: str) -> list[Any]:
         if name not in frame:
             return [None] * n
         return [None if not isinstance(v, str) and pd.isna(v) else v for v in frame[name].tolist()]
@@ -187,11 +188,11 @@ def _frame_rows(frame: pd.DataFrame) -> List[dict]:
                "scored_at": list(scored_at.dt.to_pydatetime()), "probability": probability.tolist(),
                "threshold": threshold.tolist(), "decision": decision.tolist(), "segment": optional("segment"),
                "action": optional("action"), "source": source.tolist()}
-    return [dict(zip(columns, values)) for values in zip(*columns.values())]
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
-def _chunks(rows: Iterable[Prediction], size: int) -> Iterator[List[Prediction]]:
-    chunk: List[Prediction] = []
+def _chunks(rows: Iterable[Prediction], size: int) -> Iterator[list[Prediction]]:
+    chunk: list[Prediction] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == size:
@@ -252,7 +253,7 @@ class PredictionStore:
             self._insert(_frame_rows(frame.iloc[start:start + chunk_rows]))
         return len(frame)
 
-    def _insert(self, params: Sequence[dict]) -> None:
+    def _insert(self, params: Sequence[dict[str, Any]]) -> None:
         try:
             with self.engine.begin() as conn:
                 conn.execute(predictions.insert(), list(params))
@@ -260,7 +261,7 @@ class PredictionStore:
             raise PredictionStoreError(f"writing {len(params)} prediction(s) to the store failed: "
                                        f"{_reason(err)}") from None
 
-    def read(self, before: Optional[datetime] = None, columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
+    def read(self, before: datetime | None = None, columns: Sequence[str] = COLUMNS) -> pd.DataFrame:
         """Rows scored before `before` (all when None) as a DataFrame with `columns`; `scored_at` is UTC.
 
         Rows come from the driver as they are (timestamps are parsed by pandas, column-wise), which is what
@@ -296,10 +297,10 @@ class PredictionStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> "PredictionStore":
+    def __enter__(self) -> PredictionStore:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

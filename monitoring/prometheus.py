@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import yaml
 
@@ -37,25 +37,28 @@ def install_command(package: str = APT_PACKAGE) -> str:
     return f"{sudo}apt-get install -y {package}"
 
 
-def find_binary(name: str = "prometheus") -> Optional[str]:
+def find_binary(name: str = "prometheus") -> str | None:
     return shutil.which(name)
 
 
-def load_config() -> Dict[str, Any]:
-    return yaml.safe_load(CONFIG_FILE.read_text())
+def load_config() -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load(CONFIG_FILE.read_text())
+    return config
 
 
-def scrape_job(config: Dict[str, Any]) -> Dict[str, Any]:
+def scrape_job(config: dict[str, Any]) -> dict[str, Any]:
     """The one scrape job of the model server."""
+    job: dict[str, Any]
     (job,) = config["scrape_configs"]
     return job
 
 
 def job_name() -> str:
-    return scrape_job(load_config())["job_name"]
+    name: str = scrape_job(load_config())["job_name"]
+    return name
 
 
-def runtime_config(target: str, metrics_path: str, scrape_interval: Optional[str] = None) -> Dict[str, Any]:
+def runtime_config(target: str, metrics_path: str, scrape_interval: str | None = None) -> dict[str, Any]:
     """`prometheus.yml` with a static target, the given metrics path and absolute rule paths."""
     config = load_config()
     job = scrape_job(config)
@@ -69,7 +72,7 @@ def runtime_config(target: str, metrics_path: str, scrape_interval: Optional[str
     return config
 
 
-def prepare(storage: Path, target: str, metrics_path: str, scrape_interval: Optional[str] = None) -> Path:
+def prepare(storage: Path, target: str, metrics_path: str, scrape_interval: str | None = None) -> Path:
     """Writes the runtime config into `storage` and returns its path."""
     storage.mkdir(parents=True, exist_ok=True)
     path = storage / "prometheus.yml"
@@ -79,7 +82,7 @@ def prepare(storage: Path, target: str, metrics_path: str, scrape_interval: Opti
 
 
 def command(binary: str, config_path: Path, storage: Path, host: str = PROMETHEUS_HOST,
-            port: int = PROMETHEUS_PORT) -> List[str]:
+            port: int = PROMETHEUS_PORT) -> list[str]:
     """The Prometheus command line: local storage, the churn console, lifecycle API off."""
     return [
         binary,

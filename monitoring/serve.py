@@ -16,8 +16,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, List, Optional, Sequence, Tuple
+from typing import IO
 
 from google.protobuf import text_format
 
@@ -31,7 +32,7 @@ STOP_TIMEOUT_SECONDS = 30.0
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
 
-def scrape_target(server_args: Sequence[str]) -> Tuple[Optional[Tuple[str, str]], str]:
+def scrape_target(server_args: Sequence[str]) -> tuple[tuple[str, str] | None, str]:
     """((host:port, metrics path), "") for the server these flags start, or (None, why not)."""
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--rest_api_port", type=int, default=REST_PORT)
@@ -57,8 +58,8 @@ def scrape_target(server_args: Sequence[str]) -> Tuple[Optional[Tuple[str, str]]
     return (f"{host}:{args.rest_api_port}", path), ""
 
 
-def start_prometheus(target: Tuple[str, str], port: int, storage: Path,
-                     scrape_interval: Optional[str]) -> Optional[Tuple[subprocess.Popen, IO[bytes]]]:
+def start_prometheus(target: tuple[str, str], port: int, storage: Path,
+                     scrape_interval: str | None) -> tuple[subprocess.Popen[bytes], IO[bytes]] | None:
     """Starts Prometheus on 127.0.0.1:`port` (output in `<storage>/prometheus.log`), or explains why not."""
     binary = prom.find_binary()
     if binary is None:
@@ -75,7 +76,7 @@ def start_prometheus(target: Tuple[str, str], port: int, storage: Path,
     return process, log
 
 
-def _stop(process: subprocess.Popen) -> int:
+def _stop(process: subprocess.Popen[bytes]) -> int:
     if process.poll() is None:
         process.terminate()
         try:
@@ -85,7 +86,7 @@ def _stop(process: subprocess.Popen) -> int:
     return process.wait()
 
 
-def server_command(server_args: Sequence[str]) -> List[str]:
+def server_command(server_args: Sequence[str]) -> list[str]:
     """`python -m serving`'s flags: the churn model's observed output first, so the caller's flags win (argparse
     keeps the last value)."""
     return [f"--observed_output={PROBABILITY_OUTPUT}", *server_args]
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Runs both until Ctrl-C/SIGTERM or the server exits; returns the server's exit code.
 
     Both children run in their own session, so a terminal's Ctrl-C reaches only this process, which
@@ -115,7 +116,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = subprocess.Popen([sys.executable, "-m", "serving", *server_command(server_args)], start_new_session=True)
-    processes: List[subprocess.Popen] = [server]
+    processes: list[subprocess.Popen[bytes]] = [server]
     started = None
     try:
         target, why_not = scrape_target(server_args)

@@ -8,8 +8,6 @@ the Evaluator's inputs, and so its cache entry, unchanged when nothing changed.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import ml_metadata as mlmd
 from tfx import types
 from tfx.components.evaluator import constants as eval_constants
@@ -48,7 +46,7 @@ class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
     """Resolver strategy over `model`, `model_blessing` and `candidate` channels; see module docstring."""
 
     def resolve_artifacts(self, store: mlmd.MetadataStore,
-                          input_dict: dict[str, list[types.Artifact]]) -> Optional[dict[str, list[types.Artifact]]]:
+                          input_dict: dict[str, list[types.Artifact]]) -> dict[str, list[types.Artifact]] | None:
         candidates = input_dict.get(CANDIDATE_KEY, [])
         result = latest_blessed_other_model(input_dict.get(MODEL_KEY, []), input_dict.get(BLESSING_KEY, []),
                                             candidates)

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from common import exit_codes
+from common.facts import PROJECT_ROOT
 from modules import hparams
-from pipeline import beam
+from pipeline import beam, progress
 from pipeline import config as cfg
-from pipeline import progress
 
 if TYPE_CHECKING:
     from pipeline.spans import SpanInputs, SpanRun
@@ -74,7 +74,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="file encoding, e.g. utf-8, cp1252 (default: detected; UTF-8 with or without BOM)")
     parser.add_argument("--schema", default=cfg.AUTO,
                         help=f"curated schema.pbtxt to validate the data against, '{cfg.INFER_SCHEMA}', or "
-                        f"'{cfg.AUTO}': the curated {cfg.CURATED_SCHEMA.relative_to(cfg.PROJECT_ROOT)} when the "
+                        f"'{cfg.AUTO}': the curated {cfg.CURATED_SCHEMA.relative_to(PROJECT_ROOT)} when the "
                         "data's columns are the bundled data's, else inferred and saved as <output>/schema.pbtxt")
     parser.add_argument("--min-auc", type=_unit_interval, default=defaults.min_auc,
                         help="bless the model only if its overall eval AUC is at least this")
@@ -184,6 +184,7 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
     except OSError as e:
         return usage_error(f"cannot stage the input under {config.output / 'inputs'}: {e}")
     header = staged.header
+    assert header is not None and staged.dialect is not None  # for mypy: stage_data always sets both
     slice_keys = list(header.tf_names([k for k in config.slice_keys if k in header.written or k in header.names],
                                       "--slice-columns", config.data))
     config = dataclasses.replace(config, label_key=staged.label_key, id_keys=staged.id_keys)
@@ -348,13 +349,18 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from modules.runtime import skip_autograph_for_tf_keras
-    from pipeline.fingerprint import code_fingerprint, factors_fingerprint, recall_gate_fingerprint, reference_fingerprint
+    from pipeline.fingerprint import (
+        code_fingerprint,
+        factors_fingerprint,
+        recall_gate_fingerprint,
+        reference_fingerprint,
+    )
     from pipeline.pipeline import Roots, compile_pipeline, create_pipeline
 
     skip_autograph_for_tf_keras()  # Transform and Evaluator trace tf-keras layers too
     # Beam's multi_processing workers are `python -m` subprocesses: they find the project's packages
     # through PYTHONPATH whatever directory the run started in.
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(cfg.PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
 
     pipeline = create_pipeline(config, Roots.local(config, data_dir, schema), slice_keys,
                                code_fingerprint=code_fingerprint(), factors_fingerprint=factors_fingerprint(),

@@ -4,9 +4,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path, PurePosixPath
 
+from common.facts import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
 from modules import features
 from pipeline import beam
-from common.facts import DEFAULT_SERVING_DIR, MODEL_NAME, PROJECT_ROOT
 
 PIPELINE_NAME = "churn"
 BUNDLED_DATA = PROJECT_ROOT / "data" / "customers.csv"

@@ -143,7 +143,7 @@ def serialize_block(block: pa.RecordBatch, names: Sequence[str], types: Sequence
         columns.append(entries[encoded.indices.to_numpy(zero_copy_only=False)])
     headers: dict[int, bytes] = {}
     rows = []
-    for row in zip(*columns):
+    for row in zip(*columns, strict=True):
         body = b"".join(row)
         header = headers.get(len(body))
         if header is None:
@@ -187,7 +187,7 @@ class _FileExamples(beam.DoFn):
 
 
 def _widest(types: list[list[int]]) -> list[int]:
-    return [max(column) for column in zip(*types)]
+    return [max(column) for column in zip(*types, strict=True)]
 
 
 @beam.typehints.with_input_types(beam.Pipeline)

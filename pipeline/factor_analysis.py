@@ -22,11 +22,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.stats import norm
 
-Columns = Mapping[str, np.ndarray]
+Columns = Mapping[str, npt.NDArray[Any]]
 """Transformed feature name -> [rows, 1] values: float z-scores, or int64 vocabulary indices."""
-Predict = Callable[[Columns], np.ndarray]
+Predict = Callable[[Columns], npt.NDArray[Any]]
 
 PERMUTATIONS = 5
 BOOTSTRAPS = 500
@@ -48,7 +49,7 @@ class Importance:
         return self.ci[0] > 0 or self.ci[1] < 0
 
 
-def weighted_auc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def weighted_auc(scores: npt.NDArray[Any], labels: npt.NDArray[Any], weights: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """ROC AUC of `scores` [rows] against 0/1 `labels` for each column of `weights` [rows, resamples].
 
     A weight is how often a row occurs (bootstrap counts; all ones for the plain AUC). Rank-based
@@ -72,7 +73,7 @@ def weighted_auc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) ->
         return np.where(pairs > 0, wins / np.where(pairs > 0, pairs, 1.0), np.nan)
 
 
-def bootstrap_weights(rows: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+def bootstrap_weights(rows: int, resamples: int, rng: np.random.Generator) -> npt.NDArray[Any]:
     """[rows, resamples] counts of each row in each bootstrap resample (rows drawn with replacement).
 
     float32 holds the counts exactly and halves the memory traffic of weighted_auc.
@@ -86,7 +87,7 @@ def simultaneous_z(features: int, confidence: float = CONFIDENCE) -> float:
 
 
 def permutation_importance(
-    predict: Predict, columns: Columns, labels: np.ndarray, rng: np.random.Generator,
+    predict: Predict, columns: Columns, labels: npt.NDArray[Any], rng: np.random.Generator,
     permutations: int = PERMUTATIONS, bootstraps: int = BOOTSTRAPS, confidence: float = CONFIDENCE,
 ) -> tuple[float, list[Importance]]:
     """(AUC of the model on these rows, each feature's importance), most important first."""

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
@@ -75,8 +76,9 @@ def analyse(model_dir: str, examples_dir: str, label_key: str, seed: int = 0) ->
     columns = {k: np.concatenate([p[k].numpy() for p in parts]) for k in parts[0]}
     labels = columns.pop(features.transformed_name(label_key)).reshape(-1)
 
-    def predict(batch: fa.Columns) -> np.ndarray:
-        return loaded({k: tf.constant(v) for k, v in batch.items()}, training=False).numpy().reshape(-1)
+    def predict(batch: fa.Columns) -> npt.NDArray[Any]:
+        scores: npt.NDArray[Any] = loaded({k: tf.constant(v) for k, v in batch.items()}, training=False).numpy()
+        return scores.reshape(-1)
 
     suffix = features.transformed_name("")
     raw_of = {name: name[: -len(suffix)] for name in columns}  # `Age_xf` -> `Age`
@@ -104,7 +106,7 @@ def analyse(model_dir: str, examples_dir: str, label_key: str, seed: int = 0) ->
     }
 
 
-def _direction(predict: fa.Predict, columns: fa.Columns, name: str, raw_key: str, serialized: np.ndarray,
+def _direction(predict: fa.Predict, columns: fa.Columns, name: str, raw_key: str, serialized: npt.NDArray[Any],
                model_dir: str) -> dict[str, Any]:
     """factors.json fields saying which way a feature moves the churn probability, in raw values or categories."""
     if columns[name].dtype.kind == "f":
@@ -116,14 +118,15 @@ def _direction(predict: fa.Predict, columns: fa.Columns, name: str, raw_key: str
                 "direction": "up" if ends["high"]["probability"] > ends["low"]["probability"] else "down"}
     vocabulary = _vocabulary(model_dir, raw_key)
     probabilities = fa.category_effects(predict, columns, name, len(vocabulary))
-    categories = sorted(zip(vocabulary, probabilities), key=lambda c: -c[1])
+    categories = sorted(zip(vocabulary, probabilities, strict=True), key=lambda c: -c[1])
     return {"kind": "categorical", "categories": {category: round(p, 4) for category, p in categories}}
 
 
 def load_factors(uri: str) -> dict[str, Any]:
     """factors.json of a ChurnFactors artifact."""
     with fileio.open(os.path.join(uri, FACTORS_FILE)) as handle:
-        return json.load(handle)
+        factors: dict[str, Any] = json.load(handle)
+    return factors
 
 
 def _raw_value(serialized: bytes, key: str) -> float | None:

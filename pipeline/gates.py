@@ -77,7 +77,7 @@ def first_out_of_domain_cells(files: list[Path], dialect: Any, header: Any, sche
 
     from pipeline import reader
 
-    allowed = {}
+    allowed: dict[str, tuple[float | None, float | None] | list[str]] = {}
     domains = {d.name: list(d.value) for d in schema.string_domain}
     for feature in schema.feature:
         if feature.name not in columns or feature.name not in header.names:
@@ -94,7 +94,7 @@ def first_out_of_domain_cells(files: list[Path], dialect: Any, header: Any, sche
         elif kind == "domain" and feature.domain in domains:
             allowed[feature.name] = domains[feature.domain]
     found: dict[str, str] = {}
-    written = dict(zip(header.names, header.written))
+    written = dict(zip(header.names, header.written, strict=True))
     for path in files:
         wanted = [c for c in allowed if c not in found]
         if not wanted:
@@ -110,7 +110,8 @@ def first_out_of_domain_cells(files: list[Path], dialect: Any, header: Any, sche
                     numbers = pd.to_numeric(values, errors="coerce")
                     bad = numbers.isna() | ((numbers < low) if low is not None else False) | (
                         (numbers > high) if high is not None else False)
-                    what = f"the schema allows {'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
+                    lower, upper = ('' if b is None else f'{b:g}' for b in (low, high))
+                    what = f"the schema allows {lower}..{upper}"
                 else:
                     bad = ~values.isin(rule)
                     shown = ", ".join(rule[:10]) + (", ..." if len(rule) > 10 else "")

@@ -23,8 +23,10 @@ import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -32,7 +34,6 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from modules import features
 from pipeline import config as cfg
 from pipeline import reader
-
 
 MIN_ROWS = 50
 MIN_CLASS_PER_SPLIT = 5
@@ -229,7 +230,7 @@ def _clean_files(files: list[Path], dialect: reader.Dialect, header: reader.Head
     rows = dropped = 0
     missing: Counter[str] = Counter()
     labels: Counter[str] = Counter()
-    hashes: dict[str, list[np.ndarray]] = {c: [] for c in header.names}
+    hashes: dict[str, list[npt.NDArray[Any]]] = {c: [] for c in header.names}
     numeric: dict[str, bool] = {c: True for c in header.names}
     for f in files:
         out = out_dir / f.name
@@ -245,7 +246,7 @@ def _clean_files(files: list[Path], dialect: reader.Dialect, header: reader.Head
             unlabelled = chunk[label_key] == ""
             dropped += int(unlabelled.sum())
             chunk = chunk[~unlabelled]
-            missing.update({c: int(n) for c, n in (chunk == "").sum().items() if n})
+            missing.update({str(c): int(n) for c, n in (chunk == "").sum().items() if n})
             labels.update(chunk[label_key].value_counts().to_dict())
             rows += len(chunk)
             chunk.to_csv(out, mode="a" if i else "w", header=i == 0, index=False)

@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common import exit_codes
-from pipeline import beam
+from common.facts import PROJECT_ROOT
+from pipeline import beam, progress
 from pipeline import config as cfg
-from pipeline import progress
 from pipeline.cli import add_model_arguments, names, usage_error
 
-IN_IMAGE_SCHEMA = str(cfg.IMAGE_PROJECT_DIR / cfg.CURATED_SCHEMA.relative_to(cfg.PROJECT_ROOT))
+IN_IMAGE_SCHEMA = str(cfg.IMAGE_PROJECT_DIR / cfg.CURATED_SCHEMA.relative_to(PROJECT_ROOT))
 """The curated schema as the pipeline image holds it."""
 
 
@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--serving-dir", required=True,
                         help="models are pushed to <serving-dir>/customer-model/<version>/ (a TF Serving base path)")
     parser.add_argument("--image", default=os.environ.get(cfg.PIPELINE_IMAGE_ENV),
-                        help=f"the pipeline image every step runs in (pipeline/Dockerfile); default ${cfg.PIPELINE_IMAGE_ENV}")
+                        help="the pipeline image every step runs in (pipeline/Dockerfile); "
+                             f"default ${cfg.PIPELINE_IMAGE_ENV}")
     parser.add_argument("--out", type=Path, default=Path(f"{cfg.PIPELINE_NAME}_pipeline.json"),
                         help="pipeline spec file to write")
     add_model_arguments(parser)
@@ -77,12 +78,18 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
     from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
 
     from modules.runtime import skip_autograph_for_tf_keras
-    from pipeline.fingerprint import code_fingerprint, factors_fingerprint, recall_gate_fingerprint, reference_fingerprint
+    from pipeline.fingerprint import (
+        code_fingerprint,
+        factors_fingerprint,
+        recall_gate_fingerprint,
+        reference_fingerprint,
+    )
     from pipeline.pipeline import Roots, create_pipeline
 
     skip_autograph_for_tf_keras()
-    config = cfg.PipelineConfig(label_key=args.label, positive_label=args.positive_label, id_keys=_id_keys(args.id_columns),
-                                min_auc=args.min_auc, max_epochs=args.max_epochs, threshold=args.threshold, beam_args=beam_args,
+    config = cfg.PipelineConfig(label_key=args.label, positive_label=args.positive_label,
+                                id_keys=_id_keys(args.id_columns), min_auc=args.min_auc, max_epochs=args.max_epochs,
+                                threshold=args.threshold, beam_args=beam_args,
                                 require_beat_reference=args.require_beat_reference,
                                 tune_budget_seconds=args.tune)
     serving_dir = args.serving_dir.rstrip("/")
@@ -98,7 +105,8 @@ def compile_spec(args: argparse.Namespace, beam_args: tuple[str, ...]) -> Path:
     runner = KubeflowV2DagRunner(config=KubeflowV2DagRunnerConfig(default_image=args.image),
                                  output_dir=str(out.parent), output_filename=out.name)
     runner.run(pipeline)
-    return out
+    written: Path = out
+    return written
 
 
 def _id_keys(text: str) -> tuple[str, ...]:

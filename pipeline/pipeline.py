@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from tfx.components import (
-    Evaluator, ExampleValidator, Pusher, SchemaGen, StatisticsGen, Trainer, Transform, Tuner,
+    Evaluator,
+    ExampleValidator,
+    Pusher,
+    SchemaGen,
+    StatisticsGen,
+    Trainer,
+    Transform,
+    Tuner,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.compiler import compiler

@@ -13,7 +13,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 _RUNNING = "Component %s is running."
 _FINISHED = "Component %s is finished."
@@ -46,7 +46,7 @@ class ProgressHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg == _RUNNING:
-            self.times.running = str(record.args[0])
+            self.times.running = str(cast(tuple[object, ...], record.args)[0])  # TFX logs `Running %s` with one arg
             self._started = time.monotonic()
             index = len(self.times.seconds) + 1
             line = f"[{index:>2}/{self.total or '?'}] {self.times.running:<32}"

@@ -36,7 +36,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -110,14 +110,14 @@ class Header:
     @property
     def mapping(self) -> dict[str, str]:
         """{name as written: TensorFlow name} for the names that had to change."""
-        return {w: n for w, n in zip(self.written, self.names) if w != n}
+        return {w: n for w, n in zip(self.written, self.names, strict=True) if w != n}
 
     def tf_names(self, requested: Sequence[str], flag: str, source: Path | str) -> tuple[str, ...]:
         """Column names given on the command line (as written in the file, or already mapped) -> TensorFlow names.
 
         Raises ReadError naming the flag and the file's columns when one is not in the file.
         """
-        by_written = dict(zip(self.written, self.names))
+        by_written = dict(zip(self.written, self.names, strict=True))
         by_stripped = {w.strip(): n for w, n in by_written.items()}
         out = []
         for name in requested:
@@ -201,7 +201,7 @@ def read_header(path: Path, dialect: Dialect) -> Header:
         with open(path, encoding=dialect.encoding, newline="") as handle:
             row = next(csv.reader(handle, delimiter=dialect.delimiter), None)
             first_values = [r[0] if r else "" for r, _ in zip(csv.reader(handle, delimiter=dialect.delimiter),
-                                                            range(50))]
+                                                            range(50), strict=False)]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise ReadError(f"cannot read the header of {path}: {e} (set --encoding or --delimiter)") from None
     if not row:
@@ -222,11 +222,13 @@ def read_header(path: Path, dialect: Dialect) -> Header:
                             "name it in the file's first line")
     repeated = [n for n, count in Counter(w.strip() for w in written).items() if count > 1]
     if repeated:
-        where = "; ".join(f"{n!r} in columns {', '.join(str(i + offset) for i, w in enumerate(written) if w.strip() == n)}"
-                          for n in repeated)
+        where = "; ".join(
+            f"{n!r} in columns {', '.join(str(i + offset) for i, w in enumerate(written) if w.strip() == n)}"
+            for n in repeated)
         raise ReadError(f"{path}: the header repeats column names: {where}; rename or remove the copies")
     names = tuple(tf_name(w.strip(), i) for i, w in enumerate(written))
-    clashes = {n: [w for w, m in zip(written, names) if m == n] for n, c in Counter(names).items() if c > 1}
+    clashes = {n: [w for w, m in zip(written, names, strict=True) if m == n]
+               for n, c in Counter(names).items() if c > 1}
     if clashes:
         listed = "; ".join(f"{' and '.join(repr(w) for w in ws)} -> {n!r}" for n, ws in clashes.items())
         raise ReadError(f"{path}: column names map to the same TensorFlow name: {listed}; rename one of them "
@@ -248,9 +250,9 @@ def read_chunks(path: Path, dialect: Dialect, header: Header, chunk_rows: int,
     names = [header.names[positions.index(p)] for p in sorted(wanted)]
     line = 2
     try:
-        chunks = pd.read_csv(path if handle is None else handle, sep=dialect.delimiter, encoding=dialect.encoding, header=None, skiprows=1,
-                             dtype=str, keep_default_na=False, na_filter=False, usecols=sorted(wanted),
-                             chunksize=chunk_rows, engine="c", skip_blank_lines=True)
+        chunks = pd.read_csv(path if handle is None else handle, sep=dialect.delimiter, encoding=dialect.encoding,
+                             header=None, skiprows=1, dtype=str, keep_default_na=False, na_filter=False,
+                             usecols=sorted(wanted), chunksize=chunk_rows, engine="c", skip_blank_lines=True)
         for chunk in chunks:
             chunk.columns = names
             chunk.index = pd.RangeIndex(line, line + len(chunk))
@@ -293,7 +295,7 @@ def normalize_cells(frame: pd.DataFrame, dialect: Dialect, source: Path | str, c
     return pd.DataFrame(out, index=frame.index)
 
 
-def _check_range(candidates: pd.Series, column: str, source: Path | str) -> None:
+def _check_range(candidates: pd.Series[Any], column: str, source: Path | str) -> None:
     """ReadError for the first of `candidates` (cells of 19 or more characters, or with an exponent: only
     those can exceed int64 or float32) that is a number too large for its type."""
     if candidates.empty:
@@ -303,7 +305,7 @@ def _check_range(candidates: pd.Series, column: str, source: Path | str) -> None
         return
     integer = values.str.fullmatch(_INTEGER.pattern)
     too_big = pd.Series([abs(int(v)) > INT64_MAX if whole else not abs(float(v)) <= FLOAT32_MAX
-                         for v, whole in zip(values, integer)], index=values.index, dtype=bool)
+                         for v, whole in zip(values, integer, strict=True)], index=values.index, dtype=bool)
     if too_big.any():
         line = too_big.idxmax()
         kind = "a 64-bit integer" if integer[line] else "a 32-bit float"

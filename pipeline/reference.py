@@ -21,6 +21,7 @@ import os
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
@@ -84,7 +85,8 @@ def analyse(model_dir: str, examples_uri: str, label_key: str, slice_keys: list[
     label_xf = features.transformed_name(label_key)
     rng = np.random.default_rng(seed)
 
-    def read(split: str, max_rows: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    def read(split: str, max_rows: int | None = None
+             ) -> tuple[npt.NDArray[Any], dict[str, npt.NDArray[Any]], npt.NDArray[Any]]:
         files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
         records = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(_BATCH)
         serialized = np.concatenate([batch.numpy() for batch in records])
@@ -113,7 +115,7 @@ def analyse(model_dir: str, examples_uri: str, label_key: str, slice_keys: list[
     return {"reference_models": comparison, "calibration": found}
 
 
-def calibration_by_slice(labels: np.ndarray, probabilities: np.ndarray, serialized: np.ndarray,
+def calibration_by_slice(labels: npt.NDArray[Any], probabilities: npt.NDArray[Any], serialized: npt.NDArray[Any],
                          slice_keys: list[str]) -> dict[str, Any]:
     """{"overall": calibration, "slices": {"Gender=Male": calibration, ...}} of the net on the eval rows."""
     import tensorflow as tf
@@ -136,7 +138,8 @@ def calibration_by_slice(labels: np.ndarray, probabilities: np.ndarray, serializ
 def load_reference(uri: str) -> dict[str, Any]:
     """reference_models.json of a ReferenceModels artifact."""
     with fileio.open(os.path.join(uri, REFERENCE_FILE)) as handle:
-        return json.load(handle)
+        reference: dict[str, Any] = json.load(handle)
+    return reference
 
 
 @component
@@ -175,7 +178,8 @@ def _platt(model_dir: str) -> dict[str, Any] | None:
     if not fileio.exists(path):
         return None
     with fileio.open(path) as handle:
-        return json.load(handle)
+        platt: dict[str, Any] = json.load(handle)
+    return platt
 
 
 def _vocabulary_size(model_dir: str, transformed: str) -> int:

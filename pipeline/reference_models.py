@@ -21,9 +21,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
-Columns = Mapping[str, np.ndarray]
+Columns = Mapping[str, npt.NDArray[Any]]
 """Transformed feature name -> [rows] or [rows, 1] values: float z-scores, or int64 vocabulary indices."""
 
 LOGISTIC_REGRESSION, GRADIENT_BOOSTING = "logistic_regression", "gradient_boosting"
@@ -61,7 +62,7 @@ class PairedAuc:
         return NOT_DISTINGUISHABLE
 
 
-def design_matrix(columns: Columns, vocabulary_sizes: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+def design_matrix(columns: Columns, vocabulary_sizes: Mapping[str, int]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """(one-hot matrix for the logistic regression, ordinal matrix + categorical mask for the trees).
 
     Args:
@@ -82,12 +83,12 @@ def design_matrix(columns: Columns, vocabulary_sizes: Mapping[str, int]) -> tupl
     return np.hstack(one_hot), np.stack(ordinal, axis=1)
 
 
-def categorical_mask(columns: Columns, vocabulary_sizes: Mapping[str, int]) -> np.ndarray:
+def categorical_mask(columns: Columns, vocabulary_sizes: Mapping[str, int]) -> npt.NDArray[Any]:
     """[features] bool: which columns of design_matrix's ordinal matrix are categorical."""
     return np.array([name in vocabulary_sizes for name in sorted(columns)], dtype=bool)
 
 
-def fit_references(train: Columns, labels: np.ndarray, vocabulary_sizes: Mapping[str, int],
+def fit_references(train: Columns, labels: npt.NDArray[Any], vocabulary_sizes: Mapping[str, int],
                    seed: int) -> dict[str, Any]:
     """Fit both reference models on the training rows; deterministic for a seed.
 
@@ -112,7 +113,7 @@ def fit_references(train: Columns, labels: np.ndarray, vocabulary_sizes: Mapping
 
 
 def score_references(fitted: Mapping[str, Any], rows: Columns, vocabulary_sizes: Mapping[str, int]
-                     ) -> dict[str, np.ndarray]:
+                     ) -> dict[str, npt.NDArray[Any]]:
     """reference id -> P(churn) [n] of each fitted reference model on `rows`."""
     from threadpoolctl import threadpool_limits
 
@@ -122,7 +123,7 @@ def score_references(fitted: Mapping[str, Any], rows: Columns, vocabulary_sizes:
                 GRADIENT_BOOSTING: fitted[GRADIENT_BOOSTING].predict_proba(ordinal)[:, 1]}
 
 
-def delong(labels: np.ndarray, scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def delong(labels: npt.NDArray[Any], scores: Sequence[npt.NDArray[Any]]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
     """AUCs of k scorings of the same rows and their DeLong covariance matrix.
 
     Args:
@@ -149,7 +150,7 @@ def delong(labels: np.ndarray, scores: Sequence[np.ndarray]) -> tuple[np.ndarray
     return aucs, covariance
 
 
-def paired_auc_difference(labels: np.ndarray, model: np.ndarray, reference: np.ndarray) -> PairedAuc:
+def paired_auc_difference(labels: npt.NDArray[Any], model: npt.NDArray[Any], reference: npt.NDArray[Any]) -> PairedAuc:
     """AUC(model) - AUC(reference) on the same rows, with its DeLong 95 % interval and p-value."""
     aucs, covariance = delong(labels, [model, reference])
     difference = float(aucs[0] - aucs[1])
@@ -160,13 +161,13 @@ def paired_auc_difference(labels: np.ndarray, model: np.ndarray, reference: np.n
                      (difference - Z_95 * se, difference + Z_95 * se), p_value)
 
 
-def equal_mass_bins(probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> list[np.ndarray]:
+def equal_mass_bins(probabilities: npt.NDArray[Any], bins: int = CALIBRATION_BINS) -> list[npt.NDArray[Any]]:
     """Row indices of `bins` bins of (nearly) equal size, by ascending probability (ties kept in row order)."""
     order = np.argsort(np.asarray(probabilities).reshape(-1), kind="stable")
     return [chunk for chunk in np.array_split(order, bins) if len(chunk)]
 
 
-def reliability_curve(labels: np.ndarray, probabilities: np.ndarray,
+def reliability_curve(labels: npt.NDArray[Any], probabilities: npt.NDArray[Any],
                       bins: int = CALIBRATION_BINS) -> list[dict[str, float]]:
     """Per equal-mass bin: mean predicted probability, observed churn rate and row count."""
     y = np.asarray(labels).reshape(-1).astype(np.float64)
@@ -175,7 +176,7 @@ def reliability_curve(labels: np.ndarray, probabilities: np.ndarray,
             for i in equal_mass_bins(p, bins)]
 
 
-def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray,
+def expected_calibration_error(labels: npt.NDArray[Any], probabilities: npt.NDArray[Any],
                                bins: int = CALIBRATION_BINS) -> float:
     """sum over equal-mass bins of (bin rows / rows) x |observed rate - mean predicted probability|."""
     curve = reliability_curve(labels, probabilities, bins)
@@ -183,7 +184,7 @@ def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray,
     return float(sum(b["rows"] / total * abs(b["observed"] - b["predicted"]) for b in curve))
 
 
-def calibration(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+def calibration(labels: npt.NDArray[Any], probabilities: npt.NDArray[Any]) -> dict[str, Any]:
     """Brier score, ECE (None with `ece_reason` under MIN_ECE_ROWS rows) and reliability curve of one scoring.
 
     Raises:
@@ -207,7 +208,8 @@ def calibration(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]
     }
 
 
-def compare(labels: np.ndarray, model: np.ndarray, references: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def compare(labels: npt.NDArray[Any], model: npt.NDArray[Any],
+            references: Mapping[str, npt.NDArray[Any]]) -> dict[str, Any]:
     """The `reference_models` record: the net's AUC and, per reference model, its AUC, calibration,
     the paired difference with its interval and the verdict, plus one sentence saying it in words."""
     from sklearn.metrics import brier_score_loss
@@ -230,7 +232,7 @@ def compare(labels: np.ndarray, model: np.ndarray, references: Mapping[str, np.n
             "summary": summary_sentence(rows)}
 
 
-def not_fitted(labels: np.ndarray, train_labels: np.ndarray) -> str | None:
+def not_fitted(labels: npt.NDArray[Any], train_labels: npt.NDArray[Any]) -> str | None:
     """Why no reference model can be fitted and compared on these rows (one class only), or None."""
     for split, found in (("training", train_labels), ("eval", labels)):
         classes = np.unique(np.asarray(found).reshape(-1))
@@ -240,7 +242,7 @@ def not_fitted(labels: np.ndarray, train_labels: np.ndarray) -> str | None:
     return None
 
 
-def skipped(labels: np.ndarray, reason: str) -> dict[str, Any]:
+def skipped(labels: npt.NDArray[Any], reason: str) -> dict[str, Any]:
     """The `reference_models` record of a run where they could not be fitted (`reason` says why)."""
     return {"model_auc": None, "rows": int(len(np.asarray(labels).reshape(-1))), "method": None, "references": [],
             "holds_its_own": True, "summary": reason}

@@ -31,6 +31,7 @@ from typing import Any
 
 import jinja2
 import numpy as np
+import numpy.typing as npt
 from markupsafe import Markup
 from matplotlib.figure import Figure
 from tensorflow_metadata.proto.v0 import statistics_pb2
@@ -79,10 +80,10 @@ class Report:
 class Predictions:
     """One model's outputs on the eval split, in example order."""
 
-    labels: np.ndarray
+    labels: npt.NDArray[Any]
     """0/1: the transformed label TFMA scored against."""
-    probabilities: np.ndarray
-    decisions: np.ndarray
+    probabilities: npt.NDArray[Any]
+    decisions: npt.NDArray[Any]
     """The model's own `churn` output (1 when the probability >= its decision threshold, modules/threshold.py)."""
 
 
@@ -194,7 +195,8 @@ def churn_rate(stats: statistics_pb2.DatasetFeatureStatistics, label_key: str, p
     if not label.HasField("num_stats") or len(others) != 1:
         return None
     positive, other = float(positive_label), others[0]
-    return (label.num_stats.mean - other) / (positive - other)
+    rate: float = (label.num_stats.mean - other) / (positive - other)
+    return rate
 
 
 # Sections ------------------------------------------------------------------------------------------------
@@ -205,9 +207,21 @@ def _section(anchor: str, **context: Any) -> Markup:
     return Markup(_ENV.get_template(SECTION_TEMPLATES.format(anchor)).render(**context))
 
 
-def _macros() -> Any:
+class _Macros:
+    """The building blocks in report/macros.html.j2 (table, image, not_reached, ...), callable from Python; each
+    returns the markup of its macro."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Callable[..., Markup]:
+        macro = getattr(self._module, name)
+        return lambda *args, **kwargs: Markup(macro(*args, **kwargs))
+
+
+def _macros() -> _Macros:
     """The building blocks in report/macros.html.j2 (table, image, not_reached, ...), callable from Python."""
-    return _ENV.get_template("report/macros.html.j2").module
+    return _Macros(_ENV.get_template("report/macros.html.j2").module)
 
 
 def _overview(summary: Mapping[str, Any]) -> list[list[str]]:
@@ -262,7 +276,7 @@ def _data_section(summary: Mapping[str, Any], outputs: run_summary.Outputs) -> M
         return _macros().not_reached("StatisticsGen")
     by_split = run_summary.split_statistics(statistics)
     run_input = summary.get("input") or {}
-    label_key, positive = run_input.get("label"), run_input.get("positive_label")
+    label_key, positive = run_input.get("label"), run_input.get("positive_label", "")  # both set by the CLI
     label_values = list(run_input.get("label_values") or {})
     rates = {split: churn_rate(stats, label_key, positive, label_values) if label_key else None
              for split, stats in by_split.items()}
@@ -358,7 +372,7 @@ def _factors_section(summary: Mapping[str, Any]) -> Markup:
     if not factors:
         return _macros().not_reached("ChurnFactors")
     rows = factors["features"]
-    low = min([0.0, *(r["ci"][0] for r in rows)])
+    low: float = min([0.0, *(r["ci"][0] for r in rows)])
     span = (max([0.0, *(r["ci"][1] for r in rows)]) - low) or 1.0
 
     def position(value: float) -> float:
@@ -535,6 +549,7 @@ def _feature_name(feature: statistics_pb2.FeatureNameStatistics) -> str:
 
 
 def _input_name(signature: Any) -> str:
+    name: str
     (name,) = signature.structured_input_signature[1]
     return name
 

@@ -22,6 +22,9 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from modules import threshold as decision
+from modules.calibration import MIN_CLASS_ROWS
+from modules.hparams import HYPERPARAMETERS_FILE
 from pipeline import config as cfg
 from pipeline.factors import load_factors
 from pipeline.gates import describe_anomalies, load_anomalies
@@ -29,13 +32,10 @@ from pipeline.inputs import MIN_CLASS_PER_SPLIT
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 from pipeline.recall_gate import REASON_PROPERTY as RECALL_REASON
 from pipeline.recall_gate import RECALL_GATE_ID
+from pipeline.reference import load_reference
+from pipeline.reference_models import WORSE
 from pipeline.serving_check import BLESSED_KEY as SERVING_CHECK_BLESSED
 from pipeline.serving_check import ERROR_KEY as SERVING_CHECK_ERROR
-from pipeline.reference import load_reference
-from modules import threshold as decision
-from modules.calibration import MIN_CLASS_ROWS
-from modules.hparams import HYPERPARAMETERS_FILE
-from pipeline.reference_models import WORSE
 
 Outputs = dict[str, dict[str, list[metadata_store_pb2.Artifact]]]
 """node id -> output key -> artifacts."""
@@ -241,7 +241,8 @@ def platt_sentence(platt: dict[str, Any]) -> str:
     rows = f"{platt['validation_rows']:,} validation rows"
     if platt["applied"]:
         return (f"Platt scaling applied in the exported graph (scale {platt['scale']:.3f}, "
-                f"offset {platt['offset']:+.3f}): validation Brier {platt['validation_brier_before']:.4f} -> {platt['validation_brier_after']:.4f} "
+                f"offset {platt['offset']:+.3f}): validation Brier {platt['validation_brier_before']:.4f} -> "
+                f"{platt['validation_brier_after']:.4f} "
                 f"on {rows}")
     if platt["validation_brier_after"] is None:
         return f"no calibration: fewer than {MIN_CLASS_ROWS} rows of a class among the {rows}"
@@ -281,7 +282,8 @@ def single_artifact(outputs: Outputs, node: str, key: str) -> metadata_store_pb2
 
 
 def _node_type_id(store: metadata_store.MetadataStore) -> int:
-    return store.get_context_type("node").id
+    type_id: int = store.get_context_type("node").id
+    return type_id
 
 
 def split_statistics(statistics: metadata_store_pb2.Artifact) -> dict[str, statistics_pb2.DatasetFeatureStatistics]:
@@ -307,8 +309,9 @@ def training_hyperparameters(path: Path) -> dict[str, Any]:
 
 
 def load_tuner_trials(folder: Path) -> dict[str, Any]:
-    """The TFX Tuner's completed trials, best first: {"trials": [{"trial_id", "score" (validation cross-entropy without the L2 penalty),
-    hyperparameter name -> value}, ...]} from its `tuner_results` artifact (tuner_results.json)."""
+    """The TFX Tuner's completed trials, best first: {"trials": [{"trial_id", "score" (validation cross-entropy
+    without the L2 penalty), hyperparameter name -> value}, ...]} from its `tuner_results` artifact
+    (tuner_results.json)."""
     files = sorted(folder.glob("*.json"))
     trials = json.loads(files[0].read_text()) if files else []
     return {"trials": trials}
@@ -404,8 +407,10 @@ def eval_metrics(evaluation_uri: str, thresholds: dict[str, float] | None = None
 def complete_metrics(values: dict[str, float | None]) -> dict[str, Any]:
     """One slice's TFMA metrics with NaN as None, the AUC's 95 % interval, and why an AUC is undefined."""
     # An undefined metric (TFMA's NaN: precision with no predicted churner) is None: `null` in JSON, `-` in text.
-    out: dict[str, Any] = {k: None if values.get(k) is None or math.isnan(values[k]) else values[k]
-                           for k in METRIC_NAMES}
+    out: dict[str, Any] = {}
+    for k in METRIC_NAMES:
+        value = values.get(k)
+        out[k] = None if value is None or math.isnan(value) else value
     out["confusion_matrix"] = values.get("confusion_matrix")
     out["auc_undefined"] = auc_undefined_reason(out["example_count"], out["mean_label"])
     if out["auc_undefined"]:

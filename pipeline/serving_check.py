@@ -26,8 +26,9 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
@@ -121,8 +122,8 @@ def check_serving(stamped_dir: str, model_name: str) -> int:
     from serving.api import warmup
     from serving.config.server_config import ServerConfig
     from serving.constants import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES
-    from serving.core.servable import DEFAULT_SIGNATURE
     from serving.core.manager import ModelConfig
+    from serving.core.servable import DEFAULT_SIGNATURE
     from serving.main import ModelServer, StartupError
 
     with tempfile.TemporaryDirectory(prefix="serving-check-") as tmp:

@@ -332,7 +332,8 @@ def window_example_gens(span_inputs: SpanInputs) -> tuple[CsvExampleGen, list[Cs
     window = span_inputs.window
     evaluate = span_example_gen(span_inputs.layouts[window.evaluate], window.evaluate,
                                 span_inputs.id_column).with_id(EVAL_EXAMPLE_GEN_ID)
-    train = [span_example_gen(span_inputs.layouts[n], n, span_inputs.id_column).with_id(TRAIN_EXAMPLE_GEN_ID.format(span=n))
+    train = [span_example_gen(span_inputs.layouts[n], n, span_inputs.id_column)
+             .with_id(TRAIN_EXAMPLE_GEN_ID.format(span=n))
              for n in window.train]
     return evaluate, train
 

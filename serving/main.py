@@ -12,28 +12,35 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence
 
+import grpc
 from prometheus_client import CollectorRegistry
 from tensorflow.core.protobuf import config_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.core.batching import BatchScheduler
-from serving.config.server_config import (ConfigError, ServerConfig, check_base_paths, from_args,
-                                          load_model_config, models_from_proto)
 from serving.api import warmup
 from serving.api.grpc_service import create_grpc_server
-from serving.http.server import HttpServer
+from serving.api.rest import RestApi
+from serving.api.service import DirectRunner, PredictionService
+from serving.config.server_config import (
+    ConfigError,
+    ServerConfig,
+    check_base_paths,
+    from_args,
+    load_model_config,
+    models_from_proto,
+)
+from serving.core.batching import BatchScheduler
+from serving.core.errors import InvalidArgumentError, ServingError
 from serving.core.manager import ModelManager
+from serving.core.servable import Servable
+from serving.core.types import ServableId
+from serving.http.server import HttpServer
 from serving.observability.metrics import ServingMetrics
 from serving.observability.model_metrics import ModelMetrics
 from serving.observability.request_log import RequestLog
-from serving.api.rest import RestApi
-from serving.core.errors import InvalidArgumentError, ServingError
-from serving.core.servable import Servable
-from serving.api.service import DirectRunner, PredictionService
-from serving.core.types import ServableId
 
 LOG = logging.getLogger("serving")
 
@@ -63,7 +70,7 @@ def polls_config_file(config: ServerConfig) -> bool:
 class ModelServer:
     """Owns every long-lived part of the server; `start()` blocks until models are served."""
 
-    def __init__(self, config: ServerConfig, registry: Optional[CollectorRegistry] = None) -> None:
+    def __init__(self, config: ServerConfig, registry: CollectorRegistry | None = None) -> None:
         self.config = config
         self.metrics = ServingMetrics(registry or CollectorRegistry())
         session_config = config_pb2.ConfigProto(
@@ -96,11 +103,11 @@ class ModelServer:
                                          max_tensor_elements=config.max_request_bytes)
         self.grpc_port = 0
         self.rest_port = 0
-        self._grpc = None
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._http: Optional[HttpServer] = None
-        self._loop_thread: Optional[threading.Thread] = None
-        self._config_poller: Optional[threading.Thread] = None
+        self._grpc: grpc.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http: HttpServer | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._config_poller: threading.Thread | None = None
         self._config_stop = threading.Event()
 
     # ---- warmup and config reload (issue 14) ----------------------------------------------------
@@ -204,7 +211,7 @@ class ModelServer:
                       max_json_number_digits=cfg.http_limits.max_json_number_digits)
         self._http = HttpServer(api, cfg.host, cfg.rest_port or 0, cfg.max_request_bytes, cfg.http_limits)
         ready = threading.Event()
-        errors: List[BaseException] = []
+        errors: list[BaseException] = []
 
         def run() -> None:
             asyncio.set_event_loop(loop)
@@ -260,7 +267,7 @@ class ModelServer:
             self.model_metrics.request_log.close()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m serving`; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

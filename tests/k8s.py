@@ -9,13 +9,14 @@ REST port of each model-server pod, exactly as in a cluster.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any
 
 import yaml
 
-from monitoring.prometheus import MONITORING_DIR
 from common.facts import PROJECT_ROOT
+from monitoring.prometheus import MONITORING_DIR
 
 MANIFEST_DIR = PROJECT_ROOT / "serving" / "kubernetes"
 KUSTOMIZATION = MANIFEST_DIR / "kustomization.yaml"
@@ -23,14 +24,14 @@ PROMETHEUS_CONFIG = MONITORING_DIR / "kubernetes" / "prometheus.yml"
 RBAC = MONITORING_DIR / "kubernetes" / "rbac.yaml"
 
 
-def load_all(path: Path) -> List[Dict[str, Any]]:
+def load_all(path: Path) -> list[dict[str, Any]]:
     """Every document of a YAML file."""
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-def resources() -> Dict[str, Dict[str, Any]]:
+def resources() -> dict[str, dict[str, Any]]:
     """Kind -> the one object of that kind, over every file kustomization.yaml lists."""
-    found: Dict[str, Dict[str, Any]] = {}
+    found: dict[str, dict[str, Any]] = {}
     for name in yaml.safe_load(KUSTOMIZATION.read_text())["resources"]:
         for doc in load_all(MANIFEST_DIR / name):
             assert doc["kind"] not in found, f"two {doc['kind']} objects"
@@ -38,7 +39,7 @@ def resources() -> Dict[str, Dict[str, Any]]:
     return found
 
 
-def model_container(deployment: Mapping[str, Any]) -> Dict[str, Any]:
+def model_container(deployment: Mapping[str, Any]) -> dict[str, Any]:
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return container
 
@@ -49,7 +50,7 @@ def _meta_name(name: str) -> str:
 
 
 def pod_targets(deployment: Mapping[str, Any], pods: Mapping[str, Mapping[str, str]],
-                namespace: str = "default", phase: str = "Running") -> List[Dict[str, Any]]:
+                namespace: str = "default", phase: str = "Running") -> list[dict[str, Any]]:
     """file_sd target groups for pods of `deployment`'s template: pod name -> {port name: host:port}."""
     template = deployment["spec"]["template"]
     container = model_container(deployment)
@@ -73,11 +74,11 @@ def pod_targets(deployment: Mapping[str, Any], pods: Mapping[str, Mapping[str, s
     return groups
 
 
-def prometheus_config() -> Dict[str, Any]:
+def prometheus_config() -> dict[str, Any]:
     return yaml.safe_load(PROMETHEUS_CONFIG.read_text())
 
 
-def file_sd_variant(targets_file: Path, scrape_interval: Optional[str] = None) -> Dict[str, Any]:
+def file_sd_variant(targets_file: Path, scrape_interval: str | None = None) -> dict[str, Any]:
     """The Kubernetes Prometheus config with pod discovery replaced by `targets_file` (file_sd) and
     absolute rule paths: everything else, relabelling included, unchanged."""
     config = prometheus_config()

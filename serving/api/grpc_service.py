@@ -6,31 +6,38 @@ counted in `request_count` (and timed with `entrypoint="GRPC"`) as TF Serving do
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent import futures
-from typing import Any, Callable, Optional
+from typing import Any
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     model_management_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
 from tensorflow_serving.config import model_server_config_pb2
 
 from common.limits import INT64_MAX
+from serving.api.service import PredictionService
 from serving.codec.decode import check_rows
 from serving.codec.examples import example_bytes
 from serving.core.errors import DeadlineExceededError, InvalidArgumentError, ServingError
 from serving.core.servable import DEFAULT_SIGNATURE, Servable
-from serving.api.service import PredictionService
 from serving.core.types import Done, dtype_name
 
 
-
-
 def tensor_from_proto(proto: tensor_pb2.TensorProto, alias: str, max_rows: int,
-                      max_elements: int) -> np.ndarray:
+                      max_elements: int) -> npt.NDArray[Any]:
     """A request's `TensorProto` as numpy, failing as TF Serving's `Tensor::FromProto` does.
 
     TF Serving answers INVALID_ARGUMENT `tensor parsing error: <alias>` (`predict_util.cc`) when
@@ -62,7 +69,8 @@ def tensor_from_proto(proto: tensor_pb2.TensorProto, alias: str, max_rows: int,
     if elements > max_elements:
         raise parsing_error
     try:
-        return tf.make_ndarray(proto)
+        array: npt.NDArray[Any] = tf.make_ndarray(proto)
+        return array
     except (ValueError, TypeError, MemoryError):
         raise parsing_error from None
 
@@ -97,9 +105,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def _wait(self, start: Callable[[Done], None], context: grpc.ServicerContext) -> Any:
         """Runs `start(done)` and blocks this gRPC thread until `done` or the deadline."""
-        future: "futures.Future[Any]" = futures.Future()
+        future: futures.Future[Any] = futures.Future()
 
-        def done(result: Any, error: Optional[Exception]) -> None:
+        def done(result: Any, error: Exception | None) -> None:
             if error is None:
                 future.set_result(result)
             else:
@@ -205,7 +213,7 @@ ReloadConfig = Callable[[model_server_config_pb2.ModelServerConfig], None]
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus and HandleReloadConfigRequest (UNIMPLEMENTED when no `reload` is given)."""
 
-    def __init__(self, service: PredictionService, reload: Optional[ReloadConfig] = None) -> None:
+    def __init__(self, service: PredictionService, reload: ReloadConfig | None = None) -> None:
         self._service = service
         self._reload = reload
 
@@ -232,7 +240,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest,
                        context: grpc.ServicerContext) -> Any:
         spec = request.model_spec
-        version: Optional[int] = spec.version.value if spec.HasField("version") else None
+        version: int | None = spec.version.value if spec.HasField("version") else None
         try:
             return self._service.model_status(spec.name, version)
         except ServingError as err:
@@ -240,7 +248,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def create_grpc_server(service: PredictionService, host: str, port: int, num_threads: int,
-                       max_message_bytes: int, reload: Optional[ReloadConfig] = None) -> "tuple[grpc.Server, int]":
+                       max_message_bytes: int, reload: ReloadConfig | None = None) -> tuple[grpc.Server, int]:
     """A ready (not yet started) gRPC server and the port it bound.
 
     Raises:

@@ -10,27 +10,29 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from common.limits import INT64_MAX
-from serving.http.bridge import LoopBridge, PendingReply
-from serving.http.limits import HttpLimits
+from serving.api.service import PredictionService
 from serving.codec.decode import decode_predict_inputs, signature_name_of
 from serving.codec.encode import encode_predict_response
-from serving.core.errors import Code, DeadlineExceededError, InvalidArgumentError, ServingError
 from serving.codec.examples import decode_examples, encode_classify_results, encode_regress_results
 from serving.codec.json_read import parse_json
 from serving.codec.json_write import error_body
-from serving.observability.metrics import ServingMetrics
-from serving.observability.prometheus_text import CONTENT_TYPE as METRICS_CONTENT_TYPE, render
-from serving.api.service import PredictionService
+from serving.core.errors import Code, DeadlineExceededError, InvalidArgumentError, ServingError
 from serving.core.servable import Servable
 from serving.core.types import Done
+from serving.http.bridge import LoopBridge, PendingReply
+from serving.http.limits import HttpLimits
+from serving.observability.metrics import ServingMetrics
+from serving.observability.prometheus_text import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from serving.observability.prometheus_text import render
 
 LOG = logging.getLogger(__name__)
 JSON = "application/json"
@@ -64,21 +66,21 @@ class Request(NamedTuple):
 class Response(NamedTuple):
     status: int
     body: bytes = b""
-    content_type: Optional[str] = JSON
-    headers: Tuple[Tuple[str, str], ...] = ()
+    content_type: str | None = JSON
+    headers: tuple[tuple[str, str], ...] = ()
 
 
-Reply = Union[Response, PendingReply[Response]]
+Reply = Response | PendingReply[Response]
 
 
 class _Route(NamedTuple):
     model: str
-    version: Optional[int]
-    label: Optional[str]
+    version: int | None
+    label: str | None
     verb: str
 
 
-def _route(match: "re.Match[str]") -> _Route:
+def _route(match: re.Match[str]) -> _Route:
     name, version_text, label, verb = match.groups()
     version = None
     if version_text is not None:
@@ -99,15 +101,15 @@ def _proto_json(message: Message) -> str:
         ensure_ascii=False)
 
 
-_Decoded = Tuple[Servable, Callable[[Done], None], Callable[[Any], bytes]]
+_Decoded = tuple[Servable, Callable[[Done], None], Callable[[Any], bytes]]
 """A decoded POST: the leased servable, how to start the model call, how to encode its result."""
 
 class RestApi:
     """Routes and handles HTTP requests; see module docstring."""
 
-    def __init__(self, service: PredictionService, metrics: ServingMetrics, metrics_path: Optional[str],
+    def __init__(self, service: PredictionService, metrics: ServingMetrics, metrics_path: str | None,
                  loop: asyncio.AbstractEventLoop, enable_cors: bool = False,
-                 offload_body_bytes: Optional[int] = None,
+                 offload_body_bytes: int | None = None,
                  max_json_depth: int = HttpLimits.max_json_depth,
                  max_json_number_digits: int = HttpLimits.max_json_number_digits) -> None:
         """`offload_body_bytes`: POST bodies larger than this are parsed and decoded on a worker
@@ -118,7 +120,7 @@ class RestApi:
         self._json_limits = (max_json_depth, max_json_number_digits)
         self._loop = loop
         self._offload_bytes = offload_body_bytes
-        self._decoder: Optional[ThreadPoolExecutor] = None
+        self._decoder: ThreadPoolExecutor | None = None
         self._bridge = LoopBridge(loop, service.timeout_ms / 1000 + 0.05)
         self._metrics = metrics
         self._metrics_path = metrics_path
@@ -133,7 +135,7 @@ class RestApi:
         started = time.perf_counter()
         if request.method == "OPTIONS":
             return self._preflight(request)
-        route: Optional[_Route] = None
+        route: _Route | None = None
         try:
             route = self._parse(request)
             if request.method == "POST":
@@ -189,7 +191,7 @@ class RestApi:
             self._decoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rest-decode")
         reply: PendingReply[Response] = PendingReply()
 
-        def decoded(future: "Future[_Decoded]") -> None:
+        def decoded(future: Future[_Decoded]) -> None:
             try:
                 servable, start, encode = future.result()
                 try:
@@ -208,7 +210,7 @@ class RestApi:
         future.add_done_callback(lambda f: self._loop.call_soon_threadsafe(decoded, f))
         return reply
 
-    def _decode_post(self, route: _Route, body: bytes) -> "_Decoded":
+    def _decode_post(self, route: _Route, body: bytes) -> _Decoded:
         """Parses and decodes a POST body: (the servable, leased; start the model call; encode its
         result). The caller releases the lease once the call has started. Thread-safe."""
         service = self._service
@@ -223,7 +225,7 @@ class RestApi:
         return servable, start, encode
 
     def _decode_call(self, route: _Route, servable: Servable, doc: Any, signature_name: str
-                     ) -> Tuple[Callable[[Done], None], Callable[[Any], bytes]]:
+                     ) -> tuple[Callable[[Done], None], Callable[[Any], bytes]]:
         service = self._service
         max_rows = service.max_instances
         if route.verb == "predict":
@@ -241,7 +243,7 @@ class RestApi:
                  encode: Callable[[Any], bytes]) -> PendingReply[Response]:
         """The reply once the worker thread is done (encoded on the loop), or 504 at the REST timeout."""
 
-        def respond(result: Any, error: Optional[Exception]) -> Response:
+        def respond(result: Any, error: Exception | None) -> Response:
             try:
                 if error is not None:
                     raise error

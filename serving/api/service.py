@@ -7,23 +7,24 @@ records runtime latency, and builds the status/metadata protos both transports s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from tensorflow.core.framework import types_pb2 as dt
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
 from serving.constants import DEFAULT_MAX_REQUEST_BYTES
 from serving.core.errors import Code, FailedPreconditionError, InvalidArgumentError, ServingError
 from serving.core.manager import ModelManager
+from serving.core.servable import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable, Signature
+from serving.core.types import Done, TensorMap
 from serving.observability.metrics import ServingMetrics
 from serving.observability.model_metrics import ModelMetrics
-from serving.core.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, Servable,
-                              Signature)
-from serving.core.types import Done, TensorMap
 
-ClassifyResult = List[List[Tuple[str, float]]]
+ClassifyResult = list[list[tuple[str, float]]]
 
 
 class Runner(Protocol):
@@ -59,7 +60,7 @@ def _run_one(signature: Signature, inputs: TensorMap, timeout_ms: int, done: Don
 def _then(done: Done, convert: Callable[[TensorMap], Any]) -> Done:
     """A callback that hands `convert(outputs)` to `done`; a conversion failure becomes the error."""
 
-    def converted(outputs: Any, error: Optional[Exception]) -> None:
+    def converted(outputs: Any, error: Exception | None) -> None:
         if error is None:
             try:
                 outputs = convert(outputs)
@@ -85,7 +86,7 @@ class PredictionService:
         """Elements a gRPC request tensor may declare (`grpc_service.tensor_from_proto`)."""
         self.timeout_ms = timeout_ms
 
-    def resolve(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> Servable:
+    def resolve(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable for a request, leased (`ModelManager.get`): call `servable.release()` once
         done with it. Runs started with it (`predict`, `classify`, `regress`) hold their own lease."""
         return self.manager.get(name, version, label)
@@ -109,7 +110,7 @@ class PredictionService:
         started = time.perf_counter()
         name = servable.id.name
 
-        def finished(outputs: Any, error: Optional[Exception]) -> None:
+        def finished(outputs: Any, error: Exception | None) -> None:
             servable.release()
             if error is None:
                 self.metrics.record_runtime_latency(name, api, (time.perf_counter() - started) * 1e6)
@@ -155,7 +156,7 @@ class PredictionService:
         self._submit(servable, "Regress", signature, examples_tensor(examples),
                      _then(done, lambda out: regressions(out, len(examples))))
 
-    def model_status(self, name: str, version: Optional[int]) -> get_model_status_pb2.GetModelStatusResponse:
+    def model_status(self, name: str, version: int | None) -> get_model_status_pb2.GetModelStatusResponse:
         response = get_model_status_pb2.GetModelStatusResponse()
         for status in self.manager.status(name, version):
             entry = response.model_version_status.add(version=status.version)
@@ -167,7 +168,7 @@ class PredictionService:
         return response
 
     @staticmethod
-    def model_metadata(servable: Servable) -> Tuple[model_pb2.ModelSpec, get_model_metadata_pb2.SignatureDefMap]:
+    def model_metadata(servable: Servable) -> tuple[model_pb2.ModelSpec, get_model_metadata_pb2.SignatureDefMap]:
         spec = model_pb2.ModelSpec(name=servable.id.name)
         spec.version.value = servable.id.version
         sig_map = get_model_metadata_pb2.SignatureDefMap()
@@ -203,7 +204,7 @@ def examples_tensor(examples: Sequence[bytes]) -> TensorMap:
     return {"inputs": array}
 
 
-def _check_batch(array: np.ndarray, batch: int) -> None:
+def _check_batch(array: npt.NDArray[Any], batch: int) -> None:
     if array.ndim == 0 or array.shape[0] != batch:
         got = array.shape[0] if array.ndim else 0
         raise InvalidArgumentError(f"Input batch size did not match output batch size: {batch} vs. {got}")
@@ -233,11 +234,11 @@ def classifications(outputs: TensorMap, batch: int) -> ClassifyResult:
         labels = [classes[row][i].decode("utf-8", "surrogateescape") if classes is not None else ""
                   for i in range(width)]
         values = [float(scores[row][i]) if scores is not None else 0.0 for i in range(width)]
-        results.append(list(zip(labels, values)))
+        results.append(list(zip(labels, values, strict=True)))
     return results
 
 
-def regressions(outputs: TensorMap, batch: int) -> List[float]:
+def regressions(outputs: TensorMap, batch: int) -> list[float]:
     """A regress signature's `outputs` ([batch] or [batch, 1], DT_FLOAT) as one float per row
     (`regressor.cc` `PostProcessRegressionResult`).
 

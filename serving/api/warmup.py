@@ -21,8 +21,9 @@ serialized-example requests): one request per served signature, from one synthet
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -32,8 +33,14 @@ from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_
 from serving.api.service import classifications, examples_tensor, method_signature, regressions
 from serving.codec.examples import example_bytes
 from serving.core.errors import Code, InvalidArgumentError, ServingError, UnimplementedError
-from serving.core.servable import (CLASSIFY_METHOD, DEFAULT_SIGNATURE, INIT_OP_SIGNATURE, REGRESS_METHOD, Servable,
-                                   status_from_exception)
+from serving.core.servable import (
+    CLASSIFY_METHOD,
+    DEFAULT_SIGNATURE,
+    INIT_OP_SIGNATURE,
+    REGRESS_METHOD,
+    Servable,
+    status_from_exception,
+)
 
 ASSETS_EXTRA_DIR = "assets.extra"
 """TF's `kSavedModelAssetsExtraDirectory`."""
@@ -136,7 +143,7 @@ def run_warmup_record(servable: Servable, log: prediction_log_pb2.PredictionLog)
         raise UnimplementedError(f"Unsupported log_type for warmup: {kind}")
 
 
-def replay(servable: Servable, num_request_iterations: int = 1) -> Optional[int]:
+def replay(servable: Servable, num_request_iterations: int = 1) -> int | None:
     """Replays `servable`'s warmup file (TF Serving's `RunSavedModelWarmup`).
 
     Args:
@@ -201,7 +208,7 @@ def to_example(row: Row) -> tf.train.Example:
 
 def build_warmup_records(signature_defs: Mapping[str, meta_graph_pb2.SignatureDef], row: Row,
                          model_name: str = "",
-                         only: Optional[Iterable[str]] = None) -> List[prediction_log_pb2.PredictionLog]:
+                         only: Iterable[str] | None = None) -> list[prediction_log_pb2.PredictionLog]:
     """One `PredictionLog` per served signature (or per name in `only`), each a one-row request from `row`.
 
     Predict signatures get a `PredictRequest`: every input named like a feature of `row` gets that
@@ -234,8 +241,9 @@ def build_warmup_records(signature_defs: Mapping[str, meta_graph_pb2.SignatureDe
                 try:
                     predict.inputs[alias].CopyFrom(_input_value(info, row[alias]))
                 except (ValueError, TypeError) as err:
-                    raise ValueError(f"Cannot build a warmup request for signature {name}: input {alias} "
-                                     f"({tf.dtypes.as_dtype(info.dtype).name}) cannot hold {row[alias]!r}: {err}") from None
+                    raise ValueError(
+                        f"Cannot build a warmup request for signature {name}: input {alias} "
+                        f"({tf.dtypes.as_dtype(info.dtype).name}) cannot hold {row[alias]!r}: {err}") from None
             elif len(sig.inputs) == 1 and info.dtype == tf.string.as_datatype_enum:
                 predict.inputs[alias].CopyFrom(tf.make_tensor_proto([serialized], dtype=tf.string))
             else:
@@ -247,7 +255,7 @@ def build_warmup_records(signature_defs: Mapping[str, meta_graph_pb2.SignatureDe
     return logs
 
 
-def write_warmup_file(version_dir: Path, logs: List[prediction_log_pb2.PredictionLog]) -> Path:
+def write_warmup_file(version_dir: Path, logs: list[prediction_log_pb2.PredictionLog]) -> Path:
     """Writes `logs` as `<version_dir>/assets.extra/tf_serving_warmup_requests`; returns its path."""
     path = warmup_path(version_dir)
     os.makedirs(path.parent, exist_ok=True)
@@ -257,7 +265,7 @@ def write_warmup_file(version_dir: Path, logs: List[prediction_log_pb2.Predictio
     return path
 
 
-def signature_defs(version_dir: "Path | str", tags: str = "serve") -> Dict[str, meta_graph_pb2.SignatureDef]:
+def signature_defs(version_dir: Path | str, tags: str = "serve") -> dict[str, meta_graph_pb2.SignatureDef]:
     """The SignatureDefs of a SavedModel's `tags` MetaGraph, read from `saved_model.pb` alone.
 
     `version_dir` may be any path TF's file system layer reads (a local path, or gs://... as a str).

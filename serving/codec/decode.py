@@ -11,13 +11,14 @@ Specs are injected (a mapping alias -> `TensorSpec`), so the codec never touches
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
-import numpy as np
+import numpy.typing as npt
 
-from serving.core.errors import InvalidArgumentError, ServingError
 from serving.codec.json_leaves import checker, dense_shape, fill, is_b64_object, scalar_column, shape_text, to_array
 from serving.codec.json_write import debug_string
+from serving.core.errors import InvalidArgumentError, ServingError
 from serving.core.types import RequestFormat, TensorMap, TensorSpec
 
 
@@ -40,13 +41,13 @@ class _Column:
     def __init__(self, dtype: int) -> None:
         self.dtype = dtype
         self.check = checker(dtype)
-        self.flat: List[Any] = []
-        self.shape: Optional[Tuple[int, ...]] = None
+        self.flat: list[Any] = []
+        self.shape: tuple[int, ...] | None = None
         self.size = 0
 
     def add(self, value: Any) -> None:
         if type(value) is not list:
-            shape: Tuple[int, ...] = ()
+            shape: tuple[int, ...] = ()
             self.flat.append(self.check(value))
             size = 1
         else:
@@ -64,15 +65,15 @@ class _Column:
             )
 
 
-def _instance_error(index: int, err: ServingError, key: Optional[str] = None) -> InvalidArgumentError:
+def _instance_error(index: int, err: ServingError, key: str | None = None) -> InvalidArgumentError:
     where = f"{index} key: {key}" if key is not None else f"{index}"
     return InvalidArgumentError(
         f"Failed to process element: {where} of 'instances' list. Error: {err.status_string()}"
     )
 
 
-_RowPlan = Tuple[Tuple[int, Tuple[str, ...]], ...]
-_PLANS: Dict[int, Tuple[Mapping[str, TensorSpec], _RowPlan]] = {}
+_RowPlan = tuple[tuple[int, tuple[str, ...]], ...]
+_PLANS: dict[int, tuple[Mapping[str, TensorSpec], _RowPlan]] = {}
 _MAX_PLANS = 256
 
 
@@ -83,7 +84,7 @@ def _row_plan(specs: Mapping[str, TensorSpec]) -> _RowPlan:
     entry = _PLANS.get(id(specs))
     if entry is not None and entry[0] is specs:
         return entry[1]
-    groups: Dict[int, List[str]] = {}
+    groups: dict[int, list[str]] = {}
     for name, spec in specs.items():
         groups.setdefault(spec.dtype, []).append(name)
     plan = tuple((dtype, tuple(names)) for dtype, names in groups.items())
@@ -93,7 +94,7 @@ def _row_plan(specs: Mapping[str, TensorSpec]) -> _RowPlan:
     return plan
 
 
-def _scalar_rows(instances: List[Any], specs: Mapping[str, TensorSpec]) -> Optional[TensorMap]:
+def _scalar_rows(instances: list[Any], specs: Mapping[str, TensorSpec]) -> TensorMap | None:
     """The common request (every row an object of exactly the inputs, or a plain scalar for a
     single input, all plain scalars) without per-value Python checks; None for anything else."""
     names = specs.keys()
@@ -123,7 +124,7 @@ def _scalar_rows(instances: List[Any], specs: Mapping[str, TensorSpec]) -> Optio
     return {name: tensors[name] for name in names}
 
 
-def _decode_instances(instances: List[Any], specs: Mapping[str, TensorSpec]) -> TensorMap:
+def _decode_instances(instances: list[Any], specs: Mapping[str, TensorSpec]) -> TensorMap:
     fast = _scalar_rows(instances, specs)
     if fast is not None:
         return fast
@@ -171,9 +172,9 @@ def _decode_instances(instances: List[Any], specs: Mapping[str, TensorSpec]) -> 
     }
 
 
-def _decode_tensor(value: Any, dtype: int) -> np.ndarray:
+def _decode_tensor(value: Any, dtype: int) -> npt.NDArray[Any]:
     shape = dense_shape(value)
-    flat: List[Any] = []
+    flat: list[Any] = []
     fill(value, 0, shape, checker(dtype), flat)
     return to_array(flat, shape, dtype)
 
@@ -196,7 +197,7 @@ def _decode_inputs(value: Any, specs: Mapping[str, TensorSpec]) -> TensorMap:
 
 
 def decode_predict_inputs(doc: Mapping[str, Any], specs: Mapping[str, TensorSpec],
-                          max_rows: int) -> Tuple[TensorMap, RequestFormat]:
+                          max_rows: int) -> tuple[TensorMap, RequestFormat]:
     """Builds the input tensors of a predict request (`FillPredictRequestFromJson` after lookup).
 
     Args:

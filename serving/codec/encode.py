@@ -8,18 +8,20 @@ output whose alias ends in `_bytes` is written as `{"b64": ...}`.
 from __future__ import annotations
 
 import base64
-from typing import Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from serving.core.errors import InvalidArgumentError
 from serving.codec.json_write import PrettyWriter, format_decimal, quote
+from serving.core.errors import InvalidArgumentError
 from serving.core.types import RequestFormat, TensorMap
 
 _Leaf = Callable[[object], str]
 
 
-def _leaf_writer(alias: str, array: np.ndarray) -> _Leaf:
+def _leaf_writer(alias: str, array: npt.NDArray[Any]) -> _Leaf:
     kind = array.dtype.kind
     if kind == "f" and array.dtype.itemsize in (4, 8):
         is_f32 = array.dtype.itemsize == 4
@@ -35,7 +37,7 @@ def _leaf_writer(alias: str, array: np.ndarray) -> _Leaf:
     raise InvalidArgumentError(f"Failed to write JSON value for tensor type: {_tf_name(array)}")
 
 
-def _tf_name(array: np.ndarray) -> str:
+def _tf_name(array: npt.NDArray[Any]) -> str:
     names = {"float16": "half", "complex64": "complex64", "complex128": "complex128"}
     return names.get(array.dtype.name, array.dtype.name)
 
@@ -59,7 +61,7 @@ def _write_tensor(writer: PrettyWriter, value: object, leaf: _Leaf, is_bytes: bo
         writer.raw(leaf(value))
 
 
-def _is_bytes(alias: str, array: np.ndarray) -> bool:
+def _is_bytes(alias: str, array: npt.NDArray[Any]) -> bool:
     return array.dtype.kind in "OSU" and alias.endswith("_bytes")
 
 
@@ -86,7 +88,7 @@ def _encode_rows(outputs: TensorMap) -> bytes:
         if template is not None:
             return _scalar_objects(template, [array.tolist() for _, array in items])
     names = [alias for alias, _ in items]
-    rows: Dict[str, List[object]] = {a: outputs[a].tolist() for a in names}
+    rows: dict[str, list[object]] = {a: outputs[a].tolist() for a in names}
     leaves = {a: _leaf_writer(a, outputs[a]) for a in names}
     if len(names) == 1 and outputs[names[0]].ndim == 1 and not _is_bytes(names[0], outputs[names[0]]):
         leaf = leaves[names[0]]
@@ -97,18 +99,18 @@ def _encode_rows(outputs: TensorMap) -> bytes:
     return _write_rows(outputs, names, rows, leaves, batch)
 
 
-_Template = Tuple[List[str], List[_Leaf]]
-_TEMPLATES: Dict[Tuple[Tuple[str, np.dtype, int], ...], Optional[_Template]] = {}
+_Template = tuple[list[str], list[_Leaf]]
+_TEMPLATES: dict[tuple[tuple[str, np.dtype[Any], int], ...], _Template | None] = {}
 _MAX_TEMPLATES = 256
 
 
-def _object_template(items: List[Tuple[str, np.ndarray]]) -> Optional[_Template]:
+def _object_template(items: list[tuple[str, npt.NDArray[Any]]]) -> _Template | None:
     """For outputs that are one scalar each per row: each key's `"alias": ` prefix and leaf writer,
     built once per set of aliases and dtypes (a signature's outputs); None for any other outputs."""
     key = tuple([(alias, array.dtype, array.ndim) for alias, array in items])
     if key in _TEMPLATES:
         return _TEMPLATES[key]
-    template: Optional[_Template] = None
+    template: _Template | None = None
     if all(array.ndim == 1 and not _is_bytes(alias, array) for alias, array in items):
         try:
             template = ([quote(alias) + ": " for alias, _ in items], [_leaf_writer(a, v) for a, v in items])
@@ -120,20 +122,21 @@ def _object_template(items: List[Tuple[str, np.ndarray]]) -> Optional[_Template]
     return template
 
 
-def _scalar_objects(template: _Template, columns: List[List[object]]) -> bytes:
+def _scalar_objects(template: _Template, columns: list[list[object]]) -> bytes:
     """Several outputs, one scalar each per row: the PrettyWriter layout as a template (the
     writer's per-token bookkeeping costs more than the rest of the request)."""
     keys, writers = template
-    objects = ["{\n            " + ",\n            ".join([k + w(v) for k, w, v in zip(keys, writers, values)])
-               + "\n        }" for values in zip(*columns)]
+    objects = ["{\n            "
+               + ",\n            ".join([k + w(v) for k, w, v in zip(keys, writers, values, strict=True)])
+               + "\n        }" for values in zip(*columns, strict=True)]
     if not objects:
         return b'{\n    "predictions": []\n}'
     text = '{\n    "predictions": [\n        ' + ",\n        ".join(objects) + "\n    ]\n}"
     return text.encode("utf-8", "surrogateescape")
 
 
-def _write_rows(outputs: TensorMap, names: List[str], rows: Dict[str, List[object]],
-                leaves: Dict[str, _Leaf], batch: int) -> bytes:
+def _write_rows(outputs: TensorMap, names: list[str], rows: dict[str, list[object]],
+                leaves: dict[str, _Leaf], batch: int) -> bytes:
     as_objects = len(names) > 1
     writer = PrettyWriter()
     writer.start_object()

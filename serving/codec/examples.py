@@ -6,7 +6,8 @@ integers and booleans -> int64_list, strings and `{"b64": ...}` -> bytes_list.
 """
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import input_pb2
@@ -14,8 +15,8 @@ from tensorflow_serving.apis import input_pb2
 from common.limits import INT64_MAX, INT64_MIN, UINT64_MAX
 from serving.codec.decode import check_rows
 from serving.codec.json_leaves import decode_b64, is_b64_object, to_bytes
-from serving.core.errors import InvalidArgumentError
 from serving.codec.json_write import PrettyWriter, debug_string, format_decimal, json_type_name
+from serving.core.errors import InvalidArgumentError
 
 _KIND_NAMES = {"bytes_list": "bytes", "float_list": "float", "int64_list": "int64", None: "UNKNOWN"}
 
@@ -70,7 +71,7 @@ def _make_example(value: Any) -> example_pb2.Example:
     return example
 
 
-def decode_examples(doc: Mapping[str, Any], max_rows: int) -> List[bytes]:
+def decode_examples(doc: Mapping[str, Any], max_rows: int) -> list[bytes]:
     """Serialized examples of a classify/regress request (context bytes prefixed, as TF Serving)."""
     context = b""
     if "context" in doc:
@@ -95,7 +96,7 @@ def decode_examples(doc: Mapping[str, Any], max_rows: int) -> List[bytes]:
     return [context + _make_example(item).SerializeToString() for item in examples]
 
 
-def encode_classify_results(results: Sequence[Sequence[Tuple[str, float]]]) -> bytes:
+def encode_classify_results(results: Sequence[Sequence[tuple[str, float]]]) -> bytes:
     """`{"results": [[[label, score], ...], ...]}` with TF Serving's whitespace."""
     writer = PrettyWriter()
     writer.start_object()
@@ -129,7 +130,7 @@ def encode_regress_results(values: Sequence[float]) -> bytes:
     return writer.getvalue().encode("utf-8", "surrogateescape")
 
 
-def example_bytes(request_input: input_pb2.Input, max_rows: Optional[int] = None) -> List[bytes]:
+def example_bytes(request_input: input_pb2.Input, max_rows: int | None = None) -> list[bytes]:
     """The serialized tf.Examples of a Classify/Regress request's `input` (gRPC, warmup records).
 
     `example_list_with_context`: each example is the context's bytes followed by the example's

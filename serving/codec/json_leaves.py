@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from tensorflow.core.framework import types_pb2 as dt
 
-from serving.core.errors import InvalidArgumentError, UnimplementedError
-from serving.codec.json_write import debug_string, json_type_name
 from common.limits import INT64_MAX, INT64_MIN, UINT64_MAX
+from serving.codec.json_write import debug_string, json_type_name
+from serving.core.errors import InvalidArgumentError, UnimplementedError
 from serving.core.types import NUMPY_DTYPES, dtype_name
 
 DT_STRING = dt.DT_STRING
@@ -111,7 +113,7 @@ def _make_checker(dtype: int) -> Callable[[Any], Any]:
     return unsupported
 
 
-_CHECKERS: Dict[int, Callable[[Any], Any]] = {}
+_CHECKERS: dict[int, Callable[[Any], Any]] = {}
 
 
 def checker(dtype: int) -> Callable[[Any], Any]:
@@ -121,7 +123,7 @@ def checker(dtype: int) -> Callable[[Any], Any]:
     return check
 
 
-def dense_shape(value: Any) -> Tuple[int, ...]:
+def dense_shape(value: Any) -> tuple[int, ...]:
     dims = []
     while type(value) is list:
         dims.append(len(value))
@@ -131,8 +133,8 @@ def dense_shape(value: Any) -> Tuple[int, ...]:
     return tuple(dims)
 
 
-def fill(value: Any, level: int, shape: Tuple[int, ...], check: Callable[[Any], Any],
-         out: List[Any]) -> None:
+def fill(value: Any, level: int, shape: tuple[int, ...], check: Callable[[Any], Any],
+         out: list[Any]) -> None:
     """`FillTensorProto`: appends leaves depth-first, insisting on a dense, regular nesting."""
     rank = len(shape)
     if type(value) is not list:
@@ -154,7 +156,7 @@ def fill(value: Any, level: int, shape: Tuple[int, ...], check: Callable[[Any], 
         fill(item, level + 1, shape, check, out)
 
 
-def to_array(flat: List[Any], shape: Tuple[int, ...], dtype: int) -> np.ndarray:
+def to_array(flat: list[Any], shape: tuple[int, ...], dtype: int) -> npt.NDArray[Any]:
     """The leaves as an array of `shape` (batch dimension included) and TF dtype enum `dtype`.
 
     Raises:
@@ -170,11 +172,11 @@ def to_array(flat: List[Any], shape: Tuple[int, ...], dtype: int) -> np.ndarray:
     return np.array(flat, dtype=np_dtype).reshape(shape)
 
 
-def shape_text(shape: Tuple[int, ...]) -> str:
+def shape_text(shape: tuple[int, ...]) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
-def scalar_column(values: List[Any], dtype: int) -> Optional[np.ndarray]:
+def scalar_column(values: list[Any], dtype: int) -> npt.NDArray[Any] | None:
     """`values` as a 1-D tensor when each is a plain JSON scalar the dtype takes as is, else None.
 
     The per-value checks above cost more than the rest of a request; this answers the common

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Dict, List
+from typing import Any
 
 import orjson
 
-from serving.core.errors import InvalidArgumentError
 from common.limits import INT64_MIN, UINT64_MAX
 from serving.codec.json_write import debug_string
+from serving.core.errors import InvalidArgumentError
 from serving.http.limits import JSON_DEPTH_FLAG, JSON_NUMBER_DIGITS_FLAG, HttpLimits
 
 NUMBER_TOO_BIG = "Number too big to be stored in double."
@@ -74,7 +74,7 @@ _NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'[]{}"')
 
 
 def parse_json(body: bytes, max_depth: int = HttpLimits.max_json_depth,
-               max_number_digits: int = HttpLimits.max_json_number_digits) -> Dict[str, Any]:
+               max_number_digits: int = HttpLimits.max_json_number_digits) -> dict[str, Any]:
     """Parses a request body into a JSON object, or raises INVALID_ARGUMENT as TF Serving does.
 
     `max_depth` and `max_number_digits` are `check_json_limits`'s, checked first.
@@ -199,7 +199,7 @@ def _rapidjson_message(err: json.JSONDecodeError, text: str) -> str:
 
 
 def _innermost_container(text: str, end: int) -> str:
-    stack: List[str] = []
+    stack: list[str] = []
     in_string = escaped = False
     for ch in text[:end]:
         if in_string:

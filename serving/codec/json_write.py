@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any, List
+from typing import Any
 
 _F32 = struct.Struct("<f")
-_ESCAPES = {i: "\\u%04X" % i for i in range(0x20)}
+_ESCAPES = {i: f"\\u{i:04X}" for i in range(0x20)}
 _ESCAPES.update({0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r"})
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\"})
 _INDENT = "    "
@@ -25,7 +25,8 @@ def quote(text: str) -> str:
 
 def _float32_roundtrips(text: str, value: float) -> bool:
     try:
-        return _F32.unpack(_F32.pack(float(text)))[0] == value
+        rounded: float = _F32.unpack(_F32.pack(float(text)))[0]
+        return rounded == value
     except OverflowError:
         return False
 
@@ -33,12 +34,12 @@ def _float32_roundtrips(text: str, value: float) -> bool:
 def format_decimal(value: float, is_float32: bool) -> str:
     """TF Serving `WriteDecimal`: `%g`, widened to max_digits10 if lossy; `.0` for bare integers."""
     if math.isfinite(value):
-        text = "%g" % value
+        text = f"{value:g}"
         if is_float32:
             if not _float32_roundtrips(text, value):
-                text = "%.9g" % value
+                text = f"{value:.9g}"
         elif float(text) != value:
-            text = "%.17g" % value
+            text = f"{value:.17g}"
         if "." not in text and "e" not in text:
             text += ".0"
         return text
@@ -62,8 +63,8 @@ class PrettyWriter:
     """rapidjson `PrettyWriter<StringBuffer>` with `kFormatSingleLineArray` switching."""
 
     def __init__(self, single_line_arrays: bool = False) -> None:
-        self._out: List[str] = []
-        self._stack: List[List[Any]] = []  # [in_array, value_count]
+        self._out: list[str] = []
+        self._stack: list[list[Any]] = []  # [in_array, value_count]
         self.single_line_arrays = single_line_arrays
 
     def _prefix(self) -> None:

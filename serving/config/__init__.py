@@ -1,1 +1,4 @@
-"""Flags and config files (tensorflow_model_server's names) and the config protos the wheel lacks; the shipped `.config` files live beside them."""
+"""Flags and config files (tensorflow_model_server's names) and the config protos the wheel lacks.
+
+The shipped `.config` files live beside them.
+"""

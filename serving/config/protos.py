@@ -7,17 +7,17 @@ package, names and field numbers, so the same text-proto files parse here and in
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
 
 from common.facts import METRICS_PATH
 
 _F = descriptor_pb2.FieldDescriptorProto
-_Field = Tuple[str, int, int, str, int]  # name, number, type, type_name, label
+_Field = tuple[str, int, int, str, int]  # name, number, type, type_name, label
 
 
-def _message(name: str, fields: List[_Field]) -> descriptor_pb2.DescriptorProto:
+def _message(name: str, fields: list[_Field]) -> descriptor_pb2.DescriptorProto:
     msg = descriptor_pb2.DescriptorProto(name=name)
     for field_name, number, kind, type_name, label in fields:
         field = msg.field.add(name=field_name, number=number, type=kind, label=label)
@@ -26,7 +26,7 @@ def _message(name: str, fields: List[_Field]) -> descriptor_pb2.DescriptorProto:
     return msg
 
 
-def _build() -> Dict[str, Any]:
+def _build() -> dict[str, Any]:
     pool = descriptor_pool.DescriptorPool()
     wrappers = descriptor_pb2.FileDescriptorProto()
     wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
@@ -70,7 +70,7 @@ MonitoringConfig = _CLASSES["MonitoringConfig"]
 BatchingParameters = _CLASSES["BatchingParameters"]
 
 
-def prometheus_path(config: Any) -> Optional[str]:
+def prometheus_path(config: Any) -> str | None:
     """The metrics path a `MonitoringConfig` enables (TF Serving's default if empty), else None.
 
     Here rather than in `serving.config.server_config` so `monitoring.serve` can read it without importing TensorFlow.

@@ -10,21 +10,25 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import TypeVar
 
 from google.protobuf import text_format
+from google.protobuf.message import Message
 from tensorflow_serving.config import model_server_config_pb2
 
 from common.facts import DEFAULT_HOST, DEFAULT_SERVING_DIR, GRPC_PORT, MODEL_NAME, REST_PORT
-from serving.core.batching import BatchingOptions
-from serving.constants import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SETTLE_SECONDS
-from serving.core.manager import ModelConfig
 from serving.config.protos import BatchingParameters, MonitoringConfig, prometheus_path
+from serving.constants import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SETTLE_SECONDS
+from serving.core.batching import BatchingOptions
+from serving.core.manager import ModelConfig
 from serving.core.version_policy import PolicyKind, VersionPolicy
 from serving.http.limits import JSON_DEPTH_FLAG, JSON_NUMBER_DIGITS_FLAG, MAX_JSON_DEPTH_CEILING, HttpLimits
 from serving.observability.metrics import DEFAULT_MAX_UNKNOWN_MODEL_NAMES
+
+_Message = TypeVar("_Message", bound=Message)
 
 
 class ConfigError(Exception):
@@ -35,14 +39,14 @@ class ConfigError(Exception):
 class ServerConfig:
     host: str
     grpc_port: int
-    rest_port: Optional[int]
+    rest_port: int | None
     """None disables REST (flag value 0); 0 here means an ephemeral port."""
-    models: Tuple[ModelConfig, ...]
+    models: tuple[ModelConfig, ...]
     poll_seconds: float
     rest_timeout_ms: int
     num_threads: int
-    batching: Optional[BatchingOptions]
-    metrics_path: Optional[str]
+    batching: BatchingOptions | None
+    metrics_path: str | None
     enable_cors: bool
     max_request_bytes: int
     max_instances: int
@@ -50,9 +54,9 @@ class ServerConfig:
     load_retry_interval_seconds: float
     intra_op_threads: int
     inter_op_threads: int
-    request_log_file: Optional[Path] = None
+    request_log_file: Path | None = None
     """Our extension (no TF Serving flag): predicted rows appended as JSON lines; None = off."""
-    observed_output: Optional[str] = None
+    observed_output: str | None = None
     """Our extension (`--observed_output`): the predict output (a probability) that the model metrics'
     histogram and the request log record; None records none. The launcher names it (monitoring/serve.py
     passes the churn model's), so the server itself knows no model's outputs."""
@@ -62,7 +66,7 @@ class ServerConfig:
     # ---- warmup and config reload (issue 14) ----
     enable_model_warmup: bool = True
     """`--enable_model_warmup`: replay `assets.extra/tf_serving_warmup_requests` before AVAILABLE."""
-    model_config_file: Optional[Path] = None
+    model_config_file: Path | None = None
     """`--model_config_file`, kept so it can be re-read; None with `--model_base_path`."""
     model_config_poll_seconds: float = 0.0
     """`--model_config_file_poll_wait_seconds`: re-read the config file this often; <= 0 reads it once."""
@@ -205,7 +209,7 @@ def _read(path: str, flag: str) -> str:
         raise ConfigError(f"Cannot read {flag} {path}: {err.strerror or err}") from None
 
 
-def _parse_text(path: str, flag: str, message: object) -> object:
+def _parse_text(path: str, flag: str, message: _Message) -> _Message:
     try:
         return text_format.Parse(_read(path, flag), message)
     except text_format.ParseError as err:
@@ -227,23 +231,23 @@ def _policy(config: model_server_config_pb2.ModelConfig) -> VersionPolicy:
     return VersionPolicy(PolicyKind.LATEST, num_versions=num)
 
 
-def load_model_config(path: str) -> Tuple[ModelConfig, ...]:
+def load_model_config(path: str) -> tuple[ModelConfig, ...]:
     """Parses a `ModelServerConfig` text proto into model configs."""
     proto = _parse_text(path, "--model_config_file", model_server_config_pb2.ModelServerConfig())
     return models_from_proto(proto, path)
 
 
-def models_from_proto(proto: model_server_config_pb2.ModelServerConfig, path: str) -> Tuple[ModelConfig, ...]:
+def models_from_proto(proto: model_server_config_pb2.ModelServerConfig, path: str) -> tuple[ModelConfig, ...]:
     """Model configs from a parsed `ModelServerConfig` (`path` names its origin in error messages).
 
     Raises:
       ConfigError: not a `model_config_list`, a model without name or base path, an unsupported
         platform, a duplicate name, a bad version policy, or no model at all.
     """
-    if proto.WhichOneof("config") != "model_config_list":  # type: ignore[attr-defined]
+    if proto.WhichOneof("config") != "model_config_list":
         raise ConfigError(f"{path}: only model_config_list is supported.")
-    models: List[ModelConfig] = []
-    for entry in proto.model_config_list.config:  # type: ignore[attr-defined]
+    models: list[ModelConfig] = []
+    for entry in proto.model_config_list.config:
         if not entry.name or not entry.base_path:
             raise ConfigError(f"{path}: every model needs a name and a base_path.")
         if entry.model_platform not in ("", "tensorflow"):
@@ -257,14 +261,14 @@ def models_from_proto(proto: model_server_config_pb2.ModelServerConfig, path: st
     return tuple(models)
 
 
-def load_metrics_path(path: Optional[str]) -> Optional[str]:
+def load_metrics_path(path: str | None) -> str | None:
     """The Prometheus path if the monitoring config enables it, else None."""
     if path is None:
         return None
     return prometheus_path(_parse_text(path, "--monitoring_config_file", MonitoringConfig()))
 
 
-def load_batching(path: Optional[str]) -> BatchingOptions:
+def load_batching(path: str | None) -> BatchingOptions:
     """`BatchingOptions` from a `BatchingParameters` file; unset fields keep TF's defaults."""
     if path is None:
         return BatchingOptions()
@@ -272,11 +276,11 @@ def load_batching(path: Optional[str]) -> BatchingOptions:
     values = {}
     for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
                  "thread_pool_name"):
-        if proto.HasField(name):  # type: ignore[attr-defined]
+        if proto.HasField(name):
             values[name] = getattr(proto, name).value
-    if proto.allowed_batch_sizes:  # type: ignore[attr-defined]
-        values["allowed_batch_sizes"] = tuple(proto.allowed_batch_sizes)  # type: ignore[attr-defined]
-    if proto.pad_variable_length_inputs:  # type: ignore[attr-defined]
+    if proto.allowed_batch_sizes:
+        values["allowed_batch_sizes"] = tuple(proto.allowed_batch_sizes)
+    if proto.pad_variable_length_inputs:
         raise ConfigError(f"{path}: pad_variable_length_inputs is not supported.")
     try:
         return BatchingOptions(**values)

@@ -15,14 +15,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
 from serving.core.errors import FailedPreconditionError, InvalidArgumentError, ServingError, UnavailableError
-from serving.observability.metrics import ServingMetrics
 from serving.core.servable import Signature
 from serving.core.types import Done, TensorMap
+from serving.observability.metrics import ServingMetrics
 
 LOG = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class BatchingOptions:
     max_enqueued_batches: int = 10
     num_batch_threads: int = os.cpu_count() or 1
     thread_pool_name: str = "batch_threads"
-    allowed_batch_sizes: Tuple[int, ...] = ()
+    allowed_batch_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
@@ -51,7 +51,7 @@ class BatchingOptions:
             raise ValueError("allowed_batch_sizes must be increasing and end with max_batch_size.")
 
 
-_Key = Tuple[Tuple[str, np.dtype, Tuple[int, ...]], ...]
+_Key = tuple[tuple[str, np.dtype[Any], tuple[int, ...]], ...]
 
 
 class _Task:
@@ -63,7 +63,7 @@ class _Task:
         self.done = done
         self.enqueued = time.perf_counter()
 
-    def finish(self, result: Any, error: Optional[Exception]) -> None:
+    def finish(self, result: Any, error: Exception | None) -> None:
         try:
             self.done(result, error)
         except Exception:  # a bug in one request's callback must not cost the batch its answers
@@ -75,13 +75,13 @@ class _Batch:
 
     def __init__(self, key: _Key, timeout_ms: int) -> None:
         self.key = key
-        self.tasks: List[_Task] = []
+        self.tasks: list[_Task] = []
         self.rows = 0
         self.opened = time.monotonic()
         self.timeout_ms = timeout_ms
 
 
-def _task_key(inputs: TensorMap) -> Tuple[_Key, int]:
+def _task_key(inputs: TensorMap) -> tuple[_Key, int]:
     """What tasks must share to be concatenated (names, dtypes, inner shapes), and the rows."""
     rows = -1
     key = []
@@ -108,7 +108,7 @@ class BatchScheduler:
     def __init__(self, options: BatchingOptions, metrics: ServingMetrics) -> None:
         self.options = options
         self._metrics = metrics
-        self._queues: Dict[Signature, Deque[_Batch]] = {}
+        self._queues: dict[Signature, deque[_Batch]] = {}
         self._cond = threading.Condition()
         self._stopped = False
         self._threads = [
@@ -140,12 +140,12 @@ class BatchScheduler:
             if opened or batch.rows >= limit:  # type: ignore[union-attr]
                 self._cond.notify()
 
-    def _take(self) -> Tuple[Optional[Signature], Optional[_Batch], Optional[float]]:
+    def _take(self) -> tuple[Signature | None, _Batch | None, float | None]:
         """The oldest closable batch, or the time to wait for the next one to close."""
         now = time.monotonic()
         timeout = self.options.batch_timeout_micros / 1e6
-        best: Optional[Tuple[Signature, _Batch]] = None
-        wait: Optional[float] = None
+        best: tuple[Signature, _Batch] | None = None
+        wait: float | None = None
         for signature, queue in self._queues.items():
             if not queue:
                 continue

@@ -10,22 +10,21 @@ The state history per version is kept for the status API, as TF Serving's monito
 """
 from __future__ import annotations
 
-import gc
 import dataclasses
+import gc
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from serving.constants import DEFAULT_SETTLE_SECONDS
 from serving.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError, ServingError
 from serving.core.servable import Servable
 from serving.core.source import FileSystemVersionSource
 from serving.core.types import ModelState, ServableId
-from serving.core.version_policy import (ActionKind, VersionPolicy, VersionSnapshot, aspired_versions,
-                                    next_action)
+from serving.core.version_policy import ActionKind, VersionPolicy, VersionSnapshot, aspired_versions, next_action
 
 LOG = logging.getLogger(__name__)
 SETTLE_REPOLL_MARGIN_SECONDS = 0.05
@@ -49,7 +48,7 @@ class ModelConfig:
 class VersionStatus:
     version: int
     state: ModelState
-    error: Optional[ServingError]
+    error: ServingError | None
 
 
 @dataclass
@@ -58,7 +57,7 @@ class _Record:
     state: ModelState = ModelState.START
     is_aspired: bool = True
     is_new: bool = True
-    error: Optional[ServingError] = None
+    error: ServingError | None = None
     retry: bool = False
     """The load failed and the folder has changed since: load it again once it settles."""
 
@@ -67,8 +66,8 @@ class _Model:
     def __init__(self, config: ModelConfig, settle_seconds: float) -> None:
         self.config = config
         self.source = FileSystemVersionSource(config.name, config.base_path, settle_seconds)
-        self.records: Dict[int, _Record] = {}
-        self.serving: Tuple[Dict[int, Servable], Optional[Servable]] = ({}, None)
+        self.records: dict[int, _Record] = {}
+        self.serving: tuple[dict[int, Servable], Servable | None] = ({}, None)
         self.removed = False
         """Dropped by a config reload: nothing aspired, so every version unloads (TF Serving)."""
 
@@ -76,9 +75,9 @@ class _Model:
 class ModelManager:
     """Loads, serves and unloads model versions; thread-safe lookups for request handlers."""
 
-    def __init__(self, models: List[ModelConfig], load_fn: LoadFn, *, poll_seconds: float = 1.0,
+    def __init__(self, models: list[ModelConfig], load_fn: LoadFn, *, poll_seconds: float = 1.0,
                  max_load_retries: int = 5, load_retry_interval_seconds: float = 60.0,
-                 settle_seconds: float = DEFAULT_SETTLE_SECONDS, on_load: Optional[LoadObserver] = None) -> None:
+                 settle_seconds: float = DEFAULT_SETTLE_SECONDS, on_load: LoadObserver | None = None) -> None:
         self._models = {m.name: _Model(m, settle_seconds) for m in models}
         self._settle_seconds = settle_seconds
         self._reload_lock = threading.Lock()
@@ -87,14 +86,14 @@ class ModelManager:
         self._max_retries = max_load_retries
         self._retry_interval = load_retry_interval_seconds
         self._on_load = on_load
-        self._retired: List[Servable] = []
+        self._retired: list[Servable] = []
         """Unloaded versions whose session may still be open (requests in flight)."""
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
         self._replan = threading.Event()
         """Set when a poll (on any thread) leaves a version settling: the polling thread recomputes its wait."""
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     def poll_once(self) -> None:
@@ -113,9 +112,9 @@ class ModelManager:
                 aspired = aspired_versions(set(on_disk), model.config.policy)
                 with self._lock:
                     for version in aspired:
-                        record = model.records.get(version)
-                        if record is None or record.retry or (
-                                record.state is ModelState.END and not record.is_aspired and record.error is None):
+                        known = model.records.get(version)
+                        if known is None or known.retry or (
+                                known.state is ModelState.END and not known.is_aspired and known.error is None):
                             model.records[version] = _Record(path=on_disk[version])
                     for version, record in model.records.items():
                         record.is_aspired = version in aspired
@@ -142,7 +141,7 @@ class ModelManager:
         with self._lock:
             record.state, record.is_new = ModelState.LOADING, False
         servable_id = ServableId(model.config.name, version)
-        error: Optional[ServingError] = None
+        error: ServingError | None = None
         for attempt in range(self._max_retries + 1):
             started = time.perf_counter()
             try:
@@ -187,7 +186,7 @@ class ModelManager:
             gc.collect()
 
     @staticmethod
-    def _publish(model: _Model, add: Optional[Servable] = None, remove: Optional[int] = None) -> None:
+    def _publish(model: _Model, add: Servable | None = None, remove: int | None = None) -> None:
         versions = dict(model.serving[0])
         if add is not None:
             versions[add.id.version] = add
@@ -196,7 +195,7 @@ class ModelManager:
         latest = versions[max(versions)] if versions else None
         model.serving = (versions, latest)
 
-    def wait_until_available(self) -> List[str]:
+    def wait_until_available(self) -> list[str]:
         """Polls until every model serves a version (TF Serving's blocking start).
 
         Returns:
@@ -263,7 +262,7 @@ class ModelManager:
         if self._thread is not None:
             self._thread.join(timeout=30)
 
-    def reload(self, models: List[ModelConfig]) -> None:
+    def reload(self, models: list[ModelConfig]) -> None:
         """Applies a new model list without a restart (TF Serving's `ServerCore::ReloadConfig`).
 
         New models are added and loaded, models left out are unloaded (requests then get
@@ -280,7 +279,7 @@ class ModelManager:
         with self._reload_lock:  # gRPC and the config file poller may reload at the same time
             self._reload(models)
 
-    def _reload(self, models: List[ModelConfig]) -> None:
+    def _reload(self, models: list[ModelConfig]) -> None:
         wanted = {m.name: m for m in models}
         with self._poll_lock, self._lock:
             for name, config in wanted.items():
@@ -310,7 +309,7 @@ class ModelManager:
         with self._lock:
             for name, config in wanted.items():
                 available = self._models[name].serving[0]
-                for label, version in sorted(config.labels.items()):
+                for _label, version in sorted(config.labels.items()):
                     if version not in available:
                         raise FailedPreconditionError(
                             f"Request to assign label to version {version} of model {name}, "
@@ -320,7 +319,7 @@ class ModelManager:
         LOG.info("Reloaded model config: %s", ", ".join(sorted(wanted)))
 
     # ---- lookups ---------------------------------------------------------------------------
-    def get(self, name: str, version: Optional[int] = None, label: Optional[str] = None) -> Servable:
+    def get(self, name: str, version: int | None = None, label: str | None = None) -> Servable:
         """The servable for a request (latest ready, a specific version, or a labelled one),
         leased: the caller must call `release()` on it exactly once when done with it.
 
@@ -342,7 +341,7 @@ class ModelManager:
             if servable.acquire():
                 return servable
 
-    def status(self, name: str, version: Optional[int] = None) -> List[VersionStatus]:
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
         """Version states, newest first (`GetModelStatusImpl`)."""
         model = self._models.get(name)
         with self._lock:
@@ -356,5 +355,5 @@ class ModelManager:
             return [snapshot[version]]
         return [snapshot[v] for v in sorted(snapshot, reverse=True)]
 
-    def model_names(self) -> List[str]:
+    def model_names(self) -> list[str]:
         return [name for name, model in list(self._models.items()) if not model.removed]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 from google.protobuf import message as proto_message
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
@@ -68,7 +70,7 @@ class _Feed:
         self.name = tensor.name
         self.feedable = tensor.graph.is_feedable(tensor)
 
-    def value(self, array: np.ndarray) -> np.ndarray:
+    def value(self, array: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """`array` in the placeholder's dtype; raises InvalidArgumentError for unfeedable tensors."""
         if array.dtype != self.np_dtype:
             array = np.asarray(array, dtype=self.np_dtype)
@@ -82,17 +84,18 @@ class Signature:
 
     `run` calls the session's C entry point directly: `Session.run` and `make_callable` with feeds
     spend GIL-holding Python on every call re-validating the graph, which capped the server's
-    throughput (docs/performance.md, "Model server"). Errors are then the runtime's own messages, as TF Serving returns them.
+    throughput (docs/performance.md, "Model server"). Errors are then the runtime's own messages, as TF Serving
+    returns them.
     """
 
     def __init__(self, name: str, sig: meta_graph_pb2.SignatureDef, session: tf.compat.v1.Session) -> None:
         self.name = name
         self.method_name = sig.method_name
-        self.inputs: Dict[str, TensorSpec] = {k: _spec(v) for k, v in sorted(sig.inputs.items())}
-        self.outputs: Dict[str, TensorSpec] = {k: _spec(v) for k, v in sorted(sig.outputs.items())}
+        self.inputs: dict[str, TensorSpec] = {k: _spec(v) for k, v in sorted(sig.inputs.items())}
+        self.outputs: dict[str, TensorSpec] = {k: _spec(v) for k, v in sorted(sig.outputs.items())}
         self._session = session
-        self._feeds: Dict[str, _Feed] = {}
-        self._fetches: Dict[str, object] = {}
+        self._feeds: dict[str, _Feed] = {}
+        self._fetches: dict[str, object] = {}
         self._lock = threading.Lock()
         self._output_keys = tuple(self.outputs)
 
@@ -117,7 +120,7 @@ class Signature:
             self._session._extend_graph()  # pylint: disable=protected-access
 
     def run(self, inputs: TensorMap, timeout_ms: int = 0,
-            output_filter: Optional[Iterable[str]] = None) -> TensorMap:
+            output_filter: Iterable[str] | None = None) -> TensorMap:
         """Runs the signature; `inputs` are keyed by alias, outputs come back keyed by alias."""
         out_keys = tuple(sorted(output_filter)) if output_filter else self._output_keys
         try:
@@ -129,10 +132,10 @@ class Signature:
                 _run_options(timeout_ms), feeds, fetches, [], None)
         except Exception as err:  # TF raises many types; each becomes a status.
             raise status_from_exception(err) from None
-        return dict(zip(out_keys, values))
+        return dict(zip(out_keys, values, strict=True))
 
 
-_RUN_OPTIONS: Dict[int, object] = {}
+_RUN_OPTIONS: dict[int, object] = {}
 
 
 def _run_options(timeout_ms: int) -> object:
@@ -165,14 +168,14 @@ class Servable:
 
     def __init__(self, servable_id: ServableId, path: Path, session: tf.compat.v1.Session,
                  meta_graph: meta_graph_pb2.MetaGraphDef,
-                 load_stage_micros: Optional[Dict[str, float]] = None) -> None:
+                 load_stage_micros: dict[str, float] | None = None) -> None:
         self.id = servable_id
         self.path = path
         self.load_stage_micros = load_stage_micros or {}
         """Wall time of TF's loader stages (`restore_graph`, `init_graph`), for the load metrics."""
         self.signature_defs = meta_graph.signature_def
         self._session = session
-        self.signatures: Dict[str, Signature] = {
+        self.signatures: dict[str, Signature] = {
             name: Signature(name, sig, session)
             for name, sig in meta_graph.signature_def.items()
             if name != INIT_OP_SIGNATURE
@@ -221,8 +224,8 @@ class Servable:
         self._session = None  # the graph goes with the last reference
 
     @classmethod
-    def load(cls, servable_id: ServableId, path: Path, tags: Tuple[str, ...] = ("serve",),
-             session_config: Optional[config_pb2.ConfigProto] = None) -> "Servable":
+    def load(cls, servable_id: ServableId, path: Path, tags: tuple[str, ...] = ("serve",),
+             session_config: config_pb2.ConfigProto | None = None) -> Servable:
         """Loads `path` into a fresh graph and session; raises `ServingError` on any failure."""
         graph = tf.Graph()
         session = tf.compat.v1.Session(graph=graph, config=session_config)

@@ -28,19 +28,18 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Dict, Optional, Set, Tuple
 
 from common.limits import INT64_MAX, INT64_MIN
 from serving.constants import DEFAULT_SETTLE_SECONDS
 
 LOG = logging.getLogger(__name__)
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-Fingerprint = Tuple[Tuple[str, int, int, int], ...]
+Fingerprint = tuple[tuple[str, int, int, int], ...]
 """(relative path, size, mtime ns, mode) of every file and folder under a version folder, sorted.
 The mode counts so that a load that failed on permissions is retried once they are fixed."""
 
 
-def parse_version(name: str) -> Optional[int]:
+def parse_version(name: str) -> int | None:
     """`absl::SimpleAtoi` into int64, or None for non-version children."""
     text = name.strip()
     if not text or not (text.isdigit() or (text[0] in "+-" and text[1:].isdigit())):
@@ -53,7 +52,7 @@ def _raise(err: OSError) -> None:
     raise err
 
 
-def fingerprint(path: Path) -> Tuple[Fingerprint, float]:
+def fingerprint(path: Path) -> tuple[Fingerprint, float]:
     """The listing of a version folder and the newest inode change time (epoch seconds) in it.
 
     Raises:
@@ -82,16 +81,16 @@ class FileSystemVersionSource:
         self.name = name
         self.base_path = base_path
         self.settle_seconds = settle_seconds
-        self._pending: Dict[int, Tuple[Fingerprint, float, float]] = {}
+        self._pending: dict[int, tuple[Fingerprint, float, float]] = {}
         """Versions not yet settled: their last listing, when (monotonic) it last changed, and when
         (monotonic) the version settles if nothing changes meanwhile."""
-        self._stable: Dict[int, Fingerprint] = {}
+        self._stable: dict[int, Fingerprint] = {}
         """Versions reported complete, with their listing at that time (for `recheck`)."""
         self._warned_empty = False
-        self._unreadable: Set[int] = set()
-        self._last_error: Optional[str] = None
+        self._unreadable: set[int] = set()
+        self._last_error: str | None = None
 
-    def poll(self) -> Optional[Dict[int, Path]]:
+    def poll(self) -> dict[int, Path] | None:
         """Version -> directory for every complete, settled version currently on disk.
 
         Returns:
@@ -119,9 +118,9 @@ class FileSystemVersionSource:
         self._warned_empty = not found
         return found
 
-    def _poll(self) -> Dict[int, Path]:
+    def _poll(self) -> dict[int, Path]:
         children = sorted(os.listdir(self.base_path))
-        found: Dict[int, Path] = {}
+        found: dict[int, Path] = {}
         present = set()
         for child in children:
             version = parse_version(child)
@@ -191,7 +190,7 @@ class FileSystemVersionSource:
         self._pending[version] = (listing, now, now + self.settle_seconds)
         return True
 
-    def seconds_until_settled(self) -> Optional[float]:
+    def seconds_until_settled(self) -> float | None:
         """Seconds until the first version seen unsettled by the last poll settles, if its files do
         not change meanwhile (0 if that time has passed); None if no version is waiting to settle.
         The caller polls again then, so a settling version loads as soon as it can."""

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from tensorflow.core.framework import types_pb2 as dt
 
-TensorMap = Dict[str, np.ndarray]
+TensorMap = dict[str, npt.NDArray[Any]]
 """Signature alias -> value, the currency between codec, service and servable."""
 
-Done = Callable[[Any, Optional[Exception]], None]
+Done = Callable[[Any, Exception | None], None]
 """`done(result, None)` or `done(None, error)`: how a worker thread hands back one request's
 outcome, called exactly once. A plain callback rather than a `concurrent.futures.Future`: at
 thousands of requests per second a Future's lock, condition and callback list per request cost
@@ -50,7 +52,7 @@ class TensorSpec:
     tensor_name: str
     dtype: int
     """A `tensorflow.DataType` enum value (DT_FLOAT == 1, ...)."""
-    shape: Optional[Tuple[int, ...]]
+    shape: tuple[int, ...] | None
     """Dims with -1 for unknown; None when the rank is unknown."""
 
 

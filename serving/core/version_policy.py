@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
-from typing import AbstractSet, FrozenSet, Iterable, Optional
 
 from serving.core.types import ModelState
 
@@ -29,10 +29,10 @@ class VersionPolicy:
 
     kind: PolicyKind = PolicyKind.LATEST
     num_versions: int = 1
-    versions: FrozenSet[int] = frozenset()
+    versions: frozenset[int] = frozenset()
 
 
-def aspired_versions(on_disk: AbstractSet[int], policy: VersionPolicy) -> FrozenSet[int]:
+def aspired_versions(on_disk: Set[int], policy: VersionPolicy) -> frozenset[int]:
     """The versions the policy wants served, out of those present (and complete) on disk."""
     if policy.kind is PolicyKind.ALL:
         return frozenset(on_disk)
@@ -63,7 +63,7 @@ class VersionSnapshot:
     """Never tried yet (state START); only such versions are candidates for loading."""
 
 
-def next_action(snapshots: Iterable[VersionSnapshot]) -> Optional[Action]:
+def next_action(snapshots: Iterable[VersionSnapshot]) -> Action | None:
     """`AvailabilityPreservingPolicy::GetNextAction`; None when nothing is left to do."""
     snapshots = list(snapshots)
     has_aspired = any(s.is_aspired for s in snapshots)

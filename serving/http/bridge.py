@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Callable, Generic, List, Optional, Tuple, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from serving.core.types import Done
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
-_Respond = Callable[[Any, Optional[Exception]], Any]
+_Respond = Callable[[Any, Exception | None], Any]
 
 
 class PendingReply(Generic[T]):
@@ -30,8 +31,8 @@ class PendingReply(Generic[T]):
     __slots__ = ("_callback", "_value", "_ready")
 
     def __init__(self) -> None:
-        self._callback: Optional[Callable[[T], None]] = None
-        self._value: Optional[T] = None
+        self._callback: Callable[[T], None] | None = None
+        self._value: T | None = None
         self._ready = False
 
     def then(self, callback: Callable[[T], None]) -> None:
@@ -50,7 +51,7 @@ class PendingReply(Generic[T]):
                 LOG.exception("Unhandled error delivering a reply")
 
 
-_Delivery = Tuple[PendingReply[Any], List[asyncio.TimerHandle], _Respond, Any, Optional[Exception]]
+_Delivery = tuple[PendingReply[Any], list[asyncio.TimerHandle], _Respond, Any, Exception | None]
 
 
 class LoopBridge:
@@ -60,9 +61,9 @@ class LoopBridge:
         self._loop = loop
         self._timeout = timeout_seconds
         self._lock = threading.Lock()
-        self._ready: List[_Delivery] = []
+        self._ready: list[_Delivery] = []
 
-    def reply(self, start: Callable[[Done], None], respond: Callable[[Any, Optional[Exception]], T],
+    def reply(self, start: Callable[[Done], None], respond: Callable[[Any, Exception | None], T],
               expire: Callable[[], T]) -> PendingReply[T]:
         """Calls `start(done)`, which hands the work to a worker thread that will call
         `done(result, error)`; returns the pending `respond(result, error)` (called on the loop),
@@ -70,9 +71,9 @@ class LoopBridge:
         and the error propagates. Call it on the loop thread."""
         reply: PendingReply[T] = PendingReply()
         claim = threading.Lock()
-        timer: List[asyncio.TimerHandle] = []  # armed after start(); read only on the loop thread
+        timer: list[asyncio.TimerHandle] = []  # armed after start(); read only on the loop thread
 
-        def done(result: Any, error: Optional[Exception]) -> None:
+        def done(result: Any, error: Exception | None) -> None:
             if claim.acquire(blocking=False):
                 self._post((reply, timer, respond, result, error))
 

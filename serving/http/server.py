@@ -40,7 +40,7 @@ import time
 import zlib
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, Deque, Dict, List, Optional, Set, Tuple, Union
+from typing import Any
 
 import httptools
 
@@ -78,7 +78,7 @@ class _Refusal(Exception):
         self.response = response
 
 
-_date_cache: List[object] = [0, b""]
+_date_cache: list[object] = [0, b""]
 
 
 def _http_date() -> bytes:
@@ -88,22 +88,22 @@ def _http_date() -> bytes:
     return _date_cache[1]  # type: ignore[return-value]
 
 
-_Item = Union[Tuple[Request, bool], Response]
+_Item = tuple[Request, bool] | Response
 """A queued request with its keep-alive flag, or a refusal to send once the requests before it are answered."""
 
 
 class _Connection(asyncio.Protocol):
     """One client connection; see the module docstring for the flow-control rules."""
 
-    def __init__(self, server: "HttpServer") -> None:
+    def __init__(self, server: HttpServer) -> None:
         self._server = server
         self._app = server.app
         self._limits = server.limits
         self._max_body = server.max_body_bytes
         self._loop = asyncio.get_event_loop()
         self._parser = httptools.HttpRequestParser(self)
-        self._transport: Optional[asyncio.Transport] = None
-        self._queue: Deque[_Item] = collections.deque()
+        self._transport: asyncio.Transport | None = None
+        self._queue: collections.deque[_Item] = collections.deque()
         self._busy = False  # a reply is being computed on a worker thread
         self._scheduled = False  # a _process call is pending on the loop
         self._closing = False
@@ -114,12 +114,12 @@ class _Connection(asyncio.Protocol):
         self._write_paused = False
         # the message being parsed
         self._url = b""
-        self._headers: Dict[str, str] = {}
-        self._parts: List[bytes] = []
+        self._headers: dict[str, str] = {}
+        self._parts: list[bytes] = []
         self._body_bytes = 0
         self._head_bytes = 0
         self._in_head = True
-        self.head_started: Optional[float] = time.monotonic()
+        self.head_started: float | None = time.monotonic()
         self.last_active = time.monotonic()
 
     # ---- asyncio.Protocol ----------------------------------------------------------------
@@ -132,7 +132,7 @@ class _Connection(asyncio.Protocol):
             return
         server.connections.add(self)
 
-    def connection_lost(self, exc: Optional[Exception]) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
         self._server.connections.discard(self)
 
@@ -374,10 +374,10 @@ class HttpServer:
         self.port = port
         self.max_body_bytes = max_body_bytes
         self.limits = limits
-        self.connections: Set[_Connection] = set()
+        self.connections: set[_Connection] = set()
         self.closing = False
-        self._server: Optional[asyncio.AbstractServer] = None
-        self._sweeper: Optional[asyncio.Task[None]] = None
+        self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._accept_failures = 0
 
     async def start(self) -> None:
@@ -389,7 +389,7 @@ class HttpServer:
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweeper = loop.create_task(self._sweep())
 
-    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: Dict[str, Any]) -> None:
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """asyncio retries a failing `accept()` every second and reports each failure; we log the
         first one and stay quiet until a connection is accepted again."""
         if context.get("message") == ACCEPT_ERROR_MESSAGE:

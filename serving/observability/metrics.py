@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Callable, Dict, List, Set, Tuple
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
-def exponential_buckets(scale: float, growth: float, count: int) -> List[float]:
+def exponential_buckets(scale: float, growth: float, count: int) -> list[float]:
     """TF `Buckets::Exponential`: bound *= growth, `count` times (+Inf is implicit)."""
     bounds, bound = [], scale
     for _ in range(count):
@@ -64,7 +64,7 @@ class ServingMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.tf_names: Dict[str, str] = {}
+        self.tf_names: dict[str, str] = {}
         self._request_count = self._counter(REQUEST_COUNT, (MODEL_NAME_LABEL, STATUS_LABEL))
         self._request_latency = self._histogram(
             REQUEST_LATENCY, (MODEL_NAME_LABEL, API_LABEL, ENTRYPOINT_LABEL), LATENCY_BUCKETS)
@@ -76,11 +76,11 @@ class ServingMetrics:
         self._queuing = self._histogram(QUEUING_LATENCY, ("thread_pool_name",), QUEUING_BUCKETS)
         self._batch_size = self._histogram(PROCESSED_BATCH_SIZE, (), BATCH_SIZE_BUCKETS)
         self._warmup_latency = self._histogram(WARMUP_LATENCY, (MODEL_PATH_LABEL, STATUS_LABEL), LATENCY_BUCKETS)
-        self._cells: Dict[Tuple[object, ...], object] = {}
+        self._cells: dict[tuple[object, ...], object] = {}
         self._is_served: Callable[[str], bool] = lambda name: True
         self._max_unknown = DEFAULT_MAX_UNKNOWN_MODEL_NAMES
-        self._unknown: Set[str] = set()
-        self._labels: Dict[str, str] = {}
+        self._unknown: set[str] = set()
+        self._labels: dict[str, str] = {}
         self._labels_lock = threading.Lock()
 
     def limit_unknown_model_names(self, is_served: Callable[[str], bool], max_unknown: int) -> None:
@@ -106,12 +106,12 @@ class ServingMetrics:
         self._labels[model_name] = label
         return label
 
-    def _counter(self, tf_name: str, labels: Tuple[str, ...]) -> Counter:
+    def _counter(self, tf_name: str, labels: tuple[str, ...]) -> Counter:
         name = exported_name(tf_name)
         self.tf_names[name] = tf_name
         return Counter(name, tf_name, labels, registry=self.registry)
 
-    def _histogram(self, tf_name: str, labels: Tuple[str, ...], buckets: List[float]) -> Histogram:
+    def _histogram(self, tf_name: str, labels: tuple[str, ...], buckets: list[float]) -> Histogram:
         name = exported_name(tf_name)
         self.tf_names[name] = tf_name
         return Histogram(name, tf_name, labels, buckets=buckets, registry=self.registry)
@@ -139,12 +139,12 @@ class ServingMetrics:
         if succeeded:
             self._load_latency.labels(model_path).inc(int(micros))
 
-    def record_load_stages(self, model_path: str, stage_micros: Dict[str, float]) -> None:
+    def record_load_stages(self, model_path: str, stage_micros: dict[str, float]) -> None:
         """A successful load's per-stage wall time (`restore_graph`, `init_graph`), as TF's loader."""
         for stage, micros in stage_micros.items():
             self._load_stages.labels(model_path, stage).observe(math.nextafter(micros, math.inf))
 
-    def record_batch(self, thread_pool_name: str, size: int, queued_micros: List[float]) -> None:
+    def record_batch(self, thread_pool_name: str, size: int, queued_micros: list[float]) -> None:
         self._batch_size.observe(math.nextafter(size, math.inf))
         cell = self._cell(self._queuing, thread_pool_name)
         for micros in queued_micros:

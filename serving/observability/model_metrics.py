@@ -20,24 +20,26 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Deque, Dict, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from serving.core.errors import NotFoundError
 from serving.core.manager import ModelManager
-from serving.observability.request_log import RequestLog
 from serving.core.servable import Signature
 from serving.core.types import ModelState, ServableId, TensorMap
+from serving.observability.request_log import RequestLog
 
 PROBABILITY = "churn_model_prediction_probability"
 AVAILABLE_VERSIONS = "churn_model_available_versions"
 VERSION_AVAILABLE = "churn_model_version_available"
 REQUEST_LOG_ROWS = "churn_model_request_log_rows"
-PROBABILITY_BUCKETS: Tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
+PROBABILITY_BUCKETS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
 """0.05, 0.10, ..., 1.0 (Prometheus `le` semantics: a value equal to a bound counts in it)."""
 
 
@@ -53,13 +55,13 @@ class ProbabilityHistogram:
 
     FOLD_EVERY = 4096
 
-    def __init__(self, bounds: Tuple[float, ...] = PROBABILITY_BUCKETS) -> None:
+    def __init__(self, bounds: tuple[float, ...] = PROBABILITY_BUCKETS) -> None:
         self._bounds = np.asarray(bounds, dtype=np.float64)
-        self._cells: Dict[Tuple[str, str], Tuple[np.ndarray, List[float]]] = {}
-        self._pending: Deque[Tuple[Tuple[str, str], np.ndarray]] = deque()
+        self._cells: dict[tuple[str, str], tuple[npt.NDArray[Any], list[float]]] = {}
+        self._pending: deque[tuple[tuple[str, str], npt.NDArray[Any]]] = deque()
         self._lock = threading.Lock()
 
-    def observe(self, model_name: str, version: str, values: np.ndarray) -> None:
+    def observe(self, model_name: str, version: str, values: npt.NDArray[Any]) -> None:
         """Counts every value (NaN is skipped: it belongs to no bucket and would poison the sum)."""
         self._pending.append(((model_name, version), values))
         if len(self._pending) >= self.FOLD_EVERY:
@@ -67,7 +69,7 @@ class ProbabilityHistogram:
 
     def _fold(self) -> None:
         with self._lock:
-            grouped: Dict[Tuple[str, str], List[np.ndarray]] = {}
+            grouped: dict[tuple[str, str], list[npt.NDArray[Any]]] = {}
             for _ in range(len(self._pending)):  # what others append meanwhile waits for the next fold
                 key, values = self._pending.popleft()
                 grouped.setdefault(key, []).append(np.asarray(values, dtype=np.float64).reshape(-1))
@@ -90,7 +92,7 @@ class ProbabilityHistogram:
             snapshot = [(key, counts.copy(), total[0]) for key, (counts, total) in self._cells.items()]
         for (model_name, version), counts, total in sorted(snapshot):
             cumulative = np.cumsum(counts)
-            buckets = [(repr(b), float(c)) for b, c in zip(self._bounds.tolist(), cumulative[:-1])]
+            buckets = [(repr(b), float(c)) for b, c in zip(self._bounds.tolist(), cumulative[:-1], strict=True)]
             buckets.append(("+Inf", float(cumulative[-1])))
             family.add_metric([model_name, version], buckets, total)
         yield family
@@ -123,7 +125,7 @@ class ModelMetrics:
     """Registers the collectors above; `observe_predict` is the one hook in the predict path."""
 
     def __init__(self, registry: CollectorRegistry, manager: ModelManager,
-                 request_log: Optional[RequestLog] = None, observed_output: Optional[str] = None) -> None:
+                 request_log: RequestLog | None = None, observed_output: str | None = None) -> None:
         self.observed_output = observed_output
         """The predict output recorded (ServerConfig.observed_output); None: no values are recorded."""
         self.probabilities = ProbabilityHistogram()

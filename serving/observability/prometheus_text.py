@@ -7,7 +7,7 @@ cells still gets its `# TYPE` line.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Tuple
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
@@ -30,15 +30,15 @@ def _escape(value: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _labels(pairs: Iterable[Tuple[str, str]]) -> str:
+def _labels(pairs: Iterable[tuple[str, str]]) -> str:
     return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs) + "}"
 
 
 def _bound(le: str) -> str:
-    return "+Inf" if le == "+Inf" else "%g" % float(le)
+    return "+Inf" if le == "+Inf" else f"{float(le):g}"
 
 
-def _scalar_lines(family: Metric) -> List[str]:
+def _scalar_lines(family: Metric) -> list[str]:
     cells = sorted(
         (tuple(s.labels.items()), s.value) for s in family.samples
         if not s.name.endswith("_created")
@@ -46,8 +46,8 @@ def _scalar_lines(family: Metric) -> List[str]:
     return [f"{family.name}{_labels(labels)} {int(value)}" for labels, value in cells]
 
 
-def _histogram_lines(family: Metric) -> List[str]:
-    cells: Dict[Tuple[Tuple[str, str], ...], Dict[str, List[Tuple[str, float]]]] = {}
+def _histogram_lines(family: Metric) -> list[str]:
+    cells: dict[tuple[tuple[str, str], ...], dict[str, list[tuple[str, float]]]] = {}
     for sample in family.samples:
         suffix = sample.name[len(family.name):]
         labels = tuple((k, v) for k, v in sample.labels.items() if k != "le")
@@ -60,7 +60,7 @@ def _histogram_lines(family: Metric) -> List[str]:
         cell = cells[labels]
         for le, count in cell.get("bucket", []):
             lines.append(f"{family.name}_bucket{_labels(labels + (('le', _bound(le)),))} {int(count)}")
-        lines.append(f"{family.name}_sum{_labels(labels)} {'%g' % cell['_sum'][0][1]}")
+        lines.append(f"{family.name}_sum{_labels(labels)} {cell['_sum'][0][1]:g}")
         lines.append(f"{family.name}_count{_labels(labels)} {int(cell['_count'][0][1])}")
     return lines
 
@@ -68,7 +68,7 @@ def _histogram_lines(family: Metric) -> List[str]:
 def render(registry: CollectorRegistry, tf_names: Mapping[str, str]) -> bytes:
     """The whole exposition body: lines joined by newlines plus a trailing newline."""
     families = sorted(registry.collect(), key=lambda f: tf_names.get(f.name, f.name))
-    lines: List[str] = []
+    lines: list[str] = []
     for family in families:
         kind = family.type if family.type in ("counter", "gauge", "histogram") else "untyped"
         lines.append(f"# TYPE {family.name} {kind}")

@@ -19,10 +19,12 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from serving.core.types import ServableId, TensorMap
 
@@ -31,7 +33,7 @@ DEFAULT_MAX_PENDING = 10_000
 """Requests waiting to be written; beyond this, rows are dropped rather than held in memory."""
 RowsObserver = Callable[[str, str, int], None]
 """(model name, outcome: written | dropped | failed, rows)."""
-_Entry = Tuple[float, ServableId, TensorMap, Optional[np.ndarray]]
+_Entry = tuple[float, ServableId, TensorMap, npt.NDArray[Any] | None]
 
 
 def _json_value(value: Any) -> Any:
@@ -44,7 +46,7 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _columns(inputs: TensorMap, rows: int) -> Dict[str, List[Any]]:
+def _columns(inputs: TensorMap, rows: int) -> dict[str, list[Any]]:
     """Per input, one Python value per row; a [batch, 1] column becomes scalars."""
     columns = {}
     for name, array in inputs.items():
@@ -87,14 +89,14 @@ class RequestLog:
         self.path = path
         self.output_name = output_name
         """The key each row's observed value is written under (ServerConfig.observed_output)."""
-        self.on_rows: Optional[RowsObserver] = None
+        self.on_rows: RowsObserver | None = None
         self._failing = False
         self._file = open(path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115 (closed in close())
-        self._queue: "queue.Queue[Optional[_Entry]]" = queue.Queue(maxsize=max_pending)
+        self._queue: queue.Queue[_Entry | None] = queue.Queue(maxsize=max_pending)
         self._thread = threading.Thread(target=self._run, name="request-log", daemon=True)
         self._thread.start()
 
-    def submit(self, servable_id: ServableId, inputs: TensorMap, probabilities: Optional[np.ndarray]) -> None:
+    def submit(self, servable_id: ServableId, inputs: TensorMap, probabilities: npt.NDArray[Any] | None) -> None:
         """Queues one request's rows; never blocks and never raises."""
         try:
             self._queue.put_nowait((time.time(), servable_id, inputs, probabilities))
@@ -106,7 +108,7 @@ class RequestLog:
             self.on_rows(model_name, outcome, rows)
 
     def _run(self) -> None:
-        buffered: Dict[str, int] = {}
+        buffered: dict[str, int] = {}
         """Rows per model written to the file buffer since the last flush: counted once flushed."""
         while True:
             entry = self._queue.get()
@@ -127,7 +129,7 @@ class RequestLog:
         except OSError as err:
             LOG.error("Request log %s: closing failed (%s)", self.path, err)
 
-    def _flush(self, buffered: Dict[str, int]) -> None:
+    def _flush(self, buffered: dict[str, int]) -> None:
         try:
             self._file.flush()
         except OSError as err:

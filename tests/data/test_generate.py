@@ -318,7 +318,7 @@ def variants() -> dict[str, pd.DataFrame]:
 def test_variants_keep_the_standard_feature_columns_and_only_change_the_label(variants) -> None:
     standard = variants[gen.STANDARD]
     features = standard.columns.drop("Target_Churn")
-    for variant, frame in variants.items():
+    for _variant, frame in variants.items():
         pd.testing.assert_frame_equal(frame[features], standard[features])
         assert frame.columns[-1] == "Target_Churn"
     assert list(variants[gen.MANY_CATEGORICALS].columns[-4:]) == [*gen.CATEGORICAL_COLUMNS, "Target_Churn"]

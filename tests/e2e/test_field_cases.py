@@ -21,15 +21,15 @@ import pandas as pd
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
+from common.facts import PROJECT_ROOT
 from insights.recommend import load_rules
 from modules import threshold
 from pipeline import recall_gate, report, run_summary
-from common.facts import PROJECT_ROOT
 from pipeline.config import PipelineConfig
-from tests.helpers import run_pipeline
 from tests.e2e.test_insights_score import run_cli
 from tests.e2e.test_serving_pipeline_model import serve
 from tests.field_cases import BLANK_NUMBERS, CHURN_RATE_2PCT, SPACES_IN_NAMES
+from tests.helpers import run_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -191,6 +191,6 @@ def test_names_with_spaces_train_and_serve_under_the_mapped_names(spaces, tmp_pa
                      "--out", str(out), "--no-progress")
     assert scored.returncode == 0, scored.stderr
     result = pd.read_csv(out)
-    by_id = dict(zip(result.iloc[:, 0], result["churn_probability"]))
+    by_id = dict(zip(result.iloc[:, 0], result["churn_probability"], strict=True))
     assert sorted(by_id) == sorted(served_probability)
     assert all(abs(by_id[c] - p) <= 6e-5 for c, p in served_probability.items())

@@ -11,22 +11,22 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from client.tf_serving import to_instances
 from common import exit_codes
 from data.generate import generate
 from insights.recommend import load_rules
 from insights.risk import risk_band
-from modules import threshold
 from insights.scoring import OUTPUT_COLUMNS, TOP_FACTORS
-from modules import features, segments
+from modules import features, segments, threshold
 from pipeline.config import PROJECT_ROOT
-from client.tf_serving import to_instances
 from tests.helpers import free_port
 from tests.insights.test_scoring import exit_code
 
@@ -201,7 +201,7 @@ def test_the_scored_file_agrees_with_the_rest_api(scored, rest_port: int, pushed
     segment_ids = rest_predict(rest_port, {"signature_name": "segment", "instances": instances})
     assert by_id["segment"].tolist() == [profiles[s]["name"] for s in segment_ids]
     explained = rest_predict(rest_port, {"signature_name": "explain", "instances": instances})
-    for text, attributions in zip(by_id["top_factors"], explained):
+    for text, attributions in zip(by_id["top_factors"], explained, strict=True):
         pushing = sorted(((v, k.removesuffix("_attribution")) for k, v in attributions.items()
                           if k.endswith("_attribution") and v > 0), reverse=True)[:TOP_FACTORS]
         assert [f.split("=")[0] for f in text.split("; ") if f] == [name for _, name in pushing]

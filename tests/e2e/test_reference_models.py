@@ -64,7 +64,7 @@ def test_reference_models_are_the_same_on_a_re_run(bundled_style) -> None:
     models = by_execution("*/Format-Serving", tfx_root / "Trainer" / "model")
     (examples,) = (tfx_root / "CsvExampleGen" / "examples").glob("*")
     assert written and len(written) == len(models)
-    for model, analysis in zip(models, written):
+    for model, analysis in zip(models, written, strict=True):
         again = reference.analyse(str(model), str(examples), features.LABEL_KEY, list(features.SLICE_KEYS))
         assert json.loads(json.dumps(again)) == json.loads(analysis.read_text())
 

@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 from PIL import Image
-from tfx.utils import path_utils
 from sklearn.metrics import roc_auc_score
+from tfx.utils import path_utils
 
 from modules import threshold
 from pipeline import config as cfg

@@ -13,9 +13,10 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any
 
 import grpc
 import numpy as np
@@ -23,14 +24,19 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
+from client.tf_serving import to_instances
 from data.generate import COLUMNS, generate
 from modules import threshold
 from modules.features import PROBABILITY_OUTPUT, attribution_name
 from pipeline.config import PROJECT_ROOT
-from client.tf_serving import to_instances
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
@@ -48,10 +54,10 @@ class Server:
     grpc_port: int
     version: str
     pushed_dir: Path
-    sent: "collections.Counter[str]" = field(default_factory=collections.Counter)
+    sent: collections.Counter[str] = field(default_factory=collections.Counter)
     """Requests sent that TF Serving counts in request_count, by status name."""
 
-    def http(self, method: str, path: str, body: Any = None) -> Tuple[int, str, bytes]:
+    def http(self, method: str, path: str, body: Any = None) -> tuple[int, str, bytes]:
         data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
         conn = http.client.HTTPConnection("127.0.0.1", self.rest_port, timeout=30)
         try:
@@ -64,13 +70,13 @@ class Server:
             self.sent[HTTP_STATUS_CODES.get(reply[0], str(reply[0]))] += 1
         return reply
 
-    def predict(self, body: Any) -> Tuple[int, Any]:
+    def predict(self, body: Any) -> tuple[int, Any]:
         status, _, data = self.http("POST", f"/v1/models/{MODEL}:predict", body)
         return status, json.loads(data)
 
 
 @pytest.fixture(scope="module")
-def server(bundled_style: Tuple[Path, subprocess.CompletedProcess, dict],
+def server(bundled_style: tuple[Path, subprocess.CompletedProcess, dict],
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp, proc, summary = bundled_style
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -105,7 +111,7 @@ def serve(pushed: Path, log_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def input_dtypes(server: Server) -> Dict[str, str]:
+def input_dtypes(server: Server) -> dict[str, str]:
     status, _, body = server.http("GET", f"/v1/models/{MODEL}/metadata")
     assert status == 200
     inputs = json.loads(body)["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"]
@@ -113,13 +119,13 @@ def input_dtypes(server: Server) -> Dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def instances(input_dtypes: Dict[str, str]) -> List[Dict[str, Any]]:
+def instances(input_dtypes: dict[str, str]) -> list[dict[str, Any]]:
     """The customers as REST rows: each feature in the dtype the signature declares."""
     return to_instances(CUSTOMERS.to_dict("records"), input_dtypes)
 
 
 @pytest.fixture(scope="module")
-def expected(server: Server, instances: List[Dict[str, Any]]) -> Dict[str, np.ndarray]:
+def expected(server: Server, instances: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """What the pushed SavedModel's serving_default gives in-process for the same customers."""
     fn = tf.saved_model.load(str(server.pushed_dir)).signatures["serving_default"]
     specs = fn.structured_input_signature[1]
@@ -127,7 +133,7 @@ def expected(server: Server, instances: List[Dict[str, Any]]) -> Dict[str, np.nd
     return {k: v.numpy() for k, v in outputs.items()}
 
 
-def assert_matches(predictions: Dict[str, List[Any]], expected: Dict[str, np.ndarray]) -> None:
+def assert_matches(predictions: dict[str, list[Any]], expected: dict[str, np.ndarray]) -> None:
     assert set(predictions) == OUTPUTS
     np.testing.assert_allclose(predictions["churn_probability"], expected["churn_probability"], rtol=0, atol=1e-6)
     assert list(predictions["churn"]) == expected["churn"].tolist()
@@ -148,7 +154,7 @@ def test_status_is_available_with_the_pushed_version(server: Server) -> None:
 
 
 def test_metadata_lists_the_signatures_with_raw_features(server: Server,
-                                                                input_dtypes: Dict[str, str]) -> None:
+                                                                input_dtypes: dict[str, str]) -> None:
     status, _, body = server.http("GET", f"/v1/models/{MODEL}/metadata")
     assert status == 200
     metadata = json.loads(body)
@@ -170,8 +176,8 @@ def test_metadata_lists_the_signatures_with_raw_features(server: Server,
     assert sorted(sig_map.signature_def["serving_default"].inputs) == RAW_FEATURES
 
 
-def test_rest_rows_match_the_saved_model_in_process(server: Server, instances: List[Dict[str, Any]],
-                                                    expected: Dict[str, np.ndarray]) -> None:
+def test_rest_rows_match_the_saved_model_in_process(server: Server, instances: list[dict[str, Any]],
+                                                    expected: dict[str, np.ndarray]) -> None:
     status, body = server.predict({"instances": instances})
     assert status == 200
     rows = body["predictions"]
@@ -182,8 +188,8 @@ def test_rest_rows_match_the_saved_model_in_process(server: Server, instances: L
     assert_matches({k: [row[k] for row in rows] for k in OUTPUTS}, expected)
 
 
-def test_rest_columnar_gives_the_same_answer(server: Server, instances: List[Dict[str, Any]],
-                                             expected: Dict[str, np.ndarray]) -> None:
+def test_rest_columnar_gives_the_same_answer(server: Server, instances: list[dict[str, Any]],
+                                             expected: dict[str, np.ndarray]) -> None:
     columns = {k: [row[k] for row in instances] for k in instances[0]}
     status, body = server.predict({"signature_name": "serving_default", "inputs": columns})
     assert status == 200
@@ -202,8 +208,8 @@ def test_rest_list_wrapped_values_get_tf_servings_answer(server: Server) -> None
     assert status == 200 and columnar["outputs"] == {k: [v] for k, v in body["predictions"][0].items()}
 
 
-def test_grpc_predict_gives_the_same_answer(server: Server, instances: List[Dict[str, Any]],
-                                            input_dtypes: Dict[str, str], expected: Dict[str, np.ndarray]) -> None:
+def test_grpc_predict_gives_the_same_answer(server: Server, instances: list[dict[str, Any]],
+                                            input_dtypes: dict[str, str], expected: dict[str, np.ndarray]) -> None:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = MODEL
     request.model_spec.signature_name = "serving_default"
@@ -218,7 +224,7 @@ def test_grpc_predict_gives_the_same_answer(server: Server, instances: List[Dict
 
 
 def test_rest_explain_gives_the_probability_and_the_saved_models_attributions(
-        server: Server, instances: List[Dict[str, Any]], expected: Dict[str, np.ndarray]) -> None:
+        server: Server, instances: list[dict[str, Any]], expected: dict[str, np.ndarray]) -> None:
     status, body = server.predict({"signature_name": "explain", "instances": instances})
     assert status == 200
     rows = body["predictions"]
@@ -235,7 +241,7 @@ def test_rest_explain_gives_the_probability_and_the_saved_models_attributions(
     assert any(abs(row[attribution_name("Last_Purchase_Days_Ago")]) > 0.01 for row in rows)
 
 
-def test_bad_requests_get_tf_serving_error_bodies(server: Server, instances: List[Dict[str, Any]]) -> None:
+def test_bad_requests_get_tf_serving_error_bodies(server: Server, instances: list[dict[str, Any]]) -> None:
     missing = {k: v for k, v in instances[0].items() if k != "Age"}
     status, content_type, body = server.http("POST", f"/v1/models/{MODEL}:predict", {"instances": [missing]})
     assert (status, content_type) == (400, "application/json")
@@ -251,7 +257,7 @@ def test_bad_requests_get_tf_serving_error_bodies(server: Server, instances: Lis
 
 
 def test_client_cli_prints_one_probability_per_customer(server: Server, tmp_path: Path,
-                                                        expected: Dict[str, np.ndarray]) -> None:
+                                                        expected: dict[str, np.ndarray]) -> None:
     csv_path = tmp_path / "customers.csv"
     CUSTOMERS.to_csv(csv_path, index=False)
     proc = subprocess.run(
@@ -261,7 +267,8 @@ def test_client_cli_prints_one_probability_per_customer(server: Server, tmp_path
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == len(CUSTOMERS)
-    for line, customer_id, probability in zip(lines, CUSTOMERS["Customer_ID"], expected["churn_probability"]):
+    for line, customer_id, probability in zip(lines, CUSTOMERS["Customer_ID"], expected["churn_probability"],
+                                              strict=True):
         match = re.fullmatch(r"customer (\d+): churn probability (\d\.\d{4})", line)
         assert match and int(match.group(1)) == customer_id, line
         assert match.group(2) == f"{probability:.4f}"
@@ -277,7 +284,7 @@ def test_prometheus_request_count_matches_what_was_sent(server: Server) -> None:
 
 
 def test_pushed_version_carries_warmup_requests_the_server_replayed(
-        server: Server, bundled_style: Tuple[Path, subprocess.CompletedProcess, dict]) -> None:
+        server: Server, bundled_style: tuple[Path, subprocess.CompletedProcess, dict]) -> None:
     from serving.api import warmup
 
     tmp, _, summary = bundled_style
@@ -293,6 +300,6 @@ def test_pushed_version_carries_warmup_requests_the_server_replayed(
     synthetic = tuple(v.decode() if isinstance(v, bytes) else str(v) for v in (row[k] for k in RAW_FEATURES))
     assert synthetic not in real  # medians and modes, not a customer
     _, _, metrics = server.http("GET", "/monitoring/prometheus/metrics")
-    replayed = re.search(rf':tensorflow:serving:model_warmup_latency_count\{{model_path="{re.escape(str(server.pushed_dir))}",'
-                         rf'status="OK"\}} (\d+)', metrics.decode())
+    replayed = re.search(rf':tensorflow:serving:model_warmup_latency_count\{{'
+                         rf'model_path="{re.escape(str(server.pushed_dir))}",status="OK"\}} (\d+)', metrics.decode())
     assert replayed and replayed.group(1) == "1"

@@ -60,7 +60,8 @@ def _store(output: Path) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(connection)
 
 
-def _inputs_of_newest_run(store: metadata_store.MetadataStore, node: str) -> dict[str, list[metadata_store_pb2.Artifact]]:
+def _inputs_of_newest_run(store: metadata_store.MetadataStore,
+                          node: str) -> dict[str, list[metadata_store_pb2.Artifact]]:
     """Input key -> artifacts of `node`'s execution in the newest pipeline run (cached or not)."""
     run = max(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.id)
     node_context = store.get_context_by_type_and_name("node", f"{cfg.PIPELINE_NAME}.{node}")

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from insights import scoring
 from insights.__main__ import main
 from insights.model import ScoringError, resolve_version
-from insights import scoring
 from insights.scoring import OUTPUT_COLUMNS, batches, default_output, typed_columns
 
 DTYPES = {"Age": tf.int64, "Annual_Income": tf.float32, "Gender": tf.string}

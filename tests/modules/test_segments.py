@@ -11,7 +11,7 @@ from data.generate import generate
 from modules import features, segments
 from modules.model import build_model
 from modules.signatures import SEGMENT_OUTPUT, SEGMENT_SIGNATURE, make_serving_signatures
-from modules.trainer import feature_layout, _fit_segments, _z_score_parameters
+from modules.trainer import _fit_segments, _z_score_parameters, feature_layout
 from tests.modules.conftest import CUSTOM_CONFIG
 from tests.modules.test_signatures import raw_columns
 

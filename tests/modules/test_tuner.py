@@ -1,4 +1,5 @@
-"""The Tuner's search (keras-tuner 1.3.5 on tf-keras): defaults first, random after, stopped by its wall-clock budget."""
+"""The Tuner's search (keras-tuner 1.3.5 on tf-keras): defaults first, random after, stopped by its wall-clock
+budget."""
 from __future__ import annotations
 
 from pathlib import Path

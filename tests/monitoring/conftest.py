@@ -4,12 +4,11 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import List
 
 import pytest
 
-from monitoring.prometheus import GRAFANA_DASHBOARD, install_command
 from common.facts import MODEL_NAME
+from monitoring.prometheus import GRAFANA_DASHBOARD, install_command
 from tests.monitoring.models import build_churn_model
 
 MODEL_VERSION = 1
@@ -24,7 +23,7 @@ def require(binary: str) -> str:
     return path
 
 
-def dashboard_exprs() -> List[str]:
+def dashboard_exprs() -> list[str]:
     """Every query of the Grafana dashboard."""
     dashboard = json.loads(GRAFANA_DASHBOARD.read_text())
     return [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]

@@ -4,23 +4,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, Optional
 
 import pandas as pd
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from common.facts import MODEL_NAME
 from data.generate import generate
 from modules.features import CLASS_OUTPUT, ID_KEYS, LABEL_KEY, PROBABILITY_OUTPUT, model_feature_keys
 from pipeline.config import CURATED_SCHEMA
-from common.facts import MODEL_NAME
 
 _DTYPES = {schema_pb2.INT: tf.int64, schema_pb2.FLOAT: tf.float32, schema_pb2.BYTES: tf.string}
 
 
-def serving_features() -> Dict[str, tf.DType]:
+def serving_features() -> dict[str, tf.DType]:
     """Input name -> dtype of every model feature in the curated schema."""
     schema = text_format.Parse(CURATED_SCHEMA.read_text(), schema_pb2.Schema())
     types = {f.name: _DTYPES[f.type] for f in schema.feature}
@@ -33,7 +33,7 @@ def build_churn_model(export_dir: Path) -> Path:
 
     class Model(tf.Module):
         @tf.function(input_signature=[{k: tf.TensorSpec([None], d, name=k) for k, d in features.items()}])
-        def serve(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        def serve(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
             probability = tf.sigmoid((tf.cast(inputs["Age"], tf.float32) - 44.0) / 8.0)
             return {PROBABILITY_OUTPUT: probability, CLASS_OUTPUT: tf.cast(probability >= 0.5, tf.int64)}
 
@@ -56,7 +56,7 @@ def write_log(path: Path, frame: pd.DataFrame, version: int = 1) -> Path:
     return path
 
 
-def traffic(rows: int, seed: int, change: Optional[Callable[[pd.DataFrame], None]] = None) -> pd.DataFrame:
+def traffic(rows: int, seed: int, change: Callable[[pd.DataFrame], None] | None = None) -> pd.DataFrame:
     """Generated customers as clients send them: the model's inputs only, typed as the schema says
     (so the boolean `Email_Opt_In` column becomes the schema's text categories), then `change`d."""
     frame = generate(rows, seed=seed)

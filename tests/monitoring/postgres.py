@@ -7,8 +7,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List
 
 import pytest
 
@@ -25,11 +25,11 @@ def _bin(name: str) -> str:
     return found[-1]
 
 
-def _as_owner(cmd: List[str]) -> List[str]:
+def _as_owner(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-def _run(cmd: List[str], timeout: float) -> None:
+def _run(cmd: list[str], timeout: float) -> None:
     done = subprocess.run(_as_owner(cmd), capture_output=True, text=True, timeout=timeout)
     if done.returncode:
         pytest.fail(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr or done.stdout}")

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from typing import Dict, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -44,7 +44,7 @@ def pushgateway() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def samples(address: str, prefix: str) -> Dict[str, float]:
+def samples(address: str, prefix: str) -> dict[str, float]:
     """`series{labels}` -> value of the gateway's metrics whose name starts with `prefix`."""
     text = urllib.request.urlopen(f"http://{address}/metrics", timeout=5).read().decode()
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()

@@ -6,9 +6,9 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional
 
 import numpy as np
 import pytest
@@ -29,7 +29,7 @@ class Receiver:
     """A webhook receiver: keeps every Alertmanager notification (JSON body)."""
 
     def __init__(self) -> None:
-        received: List[dict] = []
+        received: list[dict] = []
         self.received = received
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,7 +55,7 @@ class Receiver:
         pytest.fail(f"no {what} notification within {TIMEOUT:.0f} s; received: {self.received}")
 
 
-def _start(cmd: List[str], log: Path) -> subprocess.Popen:
+def _start(cmd: list[str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
@@ -88,7 +88,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
         receiver.server.shutdown()
 
 
-def _rows(auc_like_noise: float, period: str) -> List[Row]:
+def _rows(auc_like_noise: float, period: str) -> list[Row]:
     """One version-7 row whose scores separate churners with the given noise."""
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 2000)
@@ -96,7 +96,7 @@ def _rows(auc_like_noise: float, period: str) -> List[Row]:
     return [Row(7, period, None, quality(y, p, (p >= 0.5).astype(int)))]
 
 
-def _alert(note: dict, status: str, period: str) -> Optional[dict]:
+def _alert(note: dict, status: str, period: str) -> dict | None:
     for alert in note["alerts"]:
         labels = alert["labels"]
         if (alert["status"] == status and labels["alertname"] == "ChurnModelOutcomeQualityDown"

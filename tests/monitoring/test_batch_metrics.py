@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import yaml
 
+from common.facts import PROJECT_ROOT
 from monitoring import batch_metrics as bm
 from monitoring import outcomes
 from monitoring.prometheus import RULES_DIR
-from common.facts import PROJECT_ROOT
 from tests.monitoring.conftest import require
 from tests.monitoring.pushgateway import pushgateway, samples
 

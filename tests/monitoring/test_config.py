@@ -5,14 +5,13 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Dict, List, Set
 
 import yaml
 
+from common.facts import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
 from monitoring import prometheus as prom
 from serving.observability import metrics as tf_metrics
 from serving.observability import model_metrics
-from common.facts import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
 from tests.monitoring.conftest import dashboard_exprs, require
 
 _METRIC_TOKEN = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -22,9 +21,9 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([require("promtool"), *args], capture_output=True, text=True, timeout=60)
 
 
-def rules() -> Dict[str, List[dict]]:
+def rules() -> dict[str, list[dict]]:
     """'record' and 'alert' -> rule dicts, from every rule file prometheus.yml loads."""
-    found: Dict[str, List[dict]] = {"record": [], "alert": []}
+    found: dict[str, list[dict]] = {"record": [], "alert": []}
     for path in prom.load_config()["rule_files"]:
         for group in yaml.safe_load((prom.MONITORING_DIR / path).read_text())["groups"]:
             for rule in group["rules"]:
@@ -32,7 +31,7 @@ def rules() -> Dict[str, List[dict]]:
     return found
 
 
-def known_series() -> Set[str]:
+def known_series() -> set[str]:
     """Every series name a query may use: the servers' metrics and the recording rules."""
     names = {tf_metrics.exported_name(n) for n in (
         tf_metrics.REQUEST_COUNT, tf_metrics.REQUEST_LATENCY, tf_metrics.RUNTIME_LATENCY,
@@ -44,7 +43,7 @@ def known_series() -> Set[str]:
     return names | {r["record"] for r in rules()["record"]} | {"up"}
 
 
-def series_in(expr: str) -> Set[str]:
+def series_in(expr: str) -> set[str]:
     """Names in `expr` that look like series (TF Serving's `:a:b`, `level:metric:op`, `churn_model_*`)."""
     without_strings = re.sub(r"'[^']*'|\"[^\"]*\"", "", expr)
     return {t for t in _METRIC_TOKEN.findall(without_strings) if ":" in t or t.startswith("churn_model_")}

@@ -9,14 +9,15 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any
 
 import pytest
 import yaml
 
-from monitoring import prometheus as prom
 from common.facts import METRICS_PATH
+from monitoring import prometheus as prom
 from tests.helpers import free_port
 from tests.monitoring.conftest import require
 
@@ -35,7 +36,7 @@ def image_config_dir(tmp_path: Path) -> Path:
     return root
 
 
-def run_entrypoint(tmp_path: Path, env: Dict[str, str]) -> subprocess.Popen:
+def run_entrypoint(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
     require("prometheus")
     config_dir = image_config_dir(tmp_path)
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_SERVER_")}
@@ -119,11 +120,12 @@ def wait_for_api(process: subprocess.Popen, port: int, endpoint: str, probe: Cal
 @pytest.mark.parametrize("env, message", [
     ({}, "set MODEL_SERVER_TARGET to the model server host:port"),
     ({"MODEL_SERVER_TARGET": "m:8501", "MODEL_SERVER_SCHEME": "ftp"}, "MODEL_SERVER_SCHEME must be http or https"),
-    ({"MODEL_SERVER_TARGET": "m:8501", "MODEL_SERVER_DISCOVERY": "consul"}, "MODEL_SERVER_DISCOVERY must be static or dns"),
+    ({"MODEL_SERVER_TARGET": "m:8501", "MODEL_SERVER_DISCOVERY": "consul"},
+     "MODEL_SERVER_DISCOVERY must be static or dns"),
     ({"MODEL_SERVER_TARGET": "m", "MODEL_SERVER_DISCOVERY": "dns"}, "MODEL_SERVER_TARGET must be host:port"),
     ({"MODEL_SERVER_TARGET": "m:http", "MODEL_SERVER_DISCOVERY": "dns"}, "MODEL_SERVER_TARGET must be host:port"),
 ])
-def test_bad_variables_stop_the_container_with_a_message(tmp_path: Path, env: Dict[str, str], message: str) -> None:
+def test_bad_variables_stop_the_container_with_a_message(tmp_path: Path, env: dict[str, str], message: str) -> None:
     process = run_entrypoint(tmp_path, env)
     output, _ = process.communicate(timeout=30)
     assert process.returncode != 0 and message in output

@@ -9,14 +9,14 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from monitoring import prometheus as prom
 from common.facts import MODEL_NAME
+from monitoring import prometheus as prom
 from serving.core.manager import ModelConfig
 from serving.main import ModelServer
 from serving.observability.metrics import OVERFLOW_MODEL_NAME, REQUEST_COUNT, exported_name
@@ -40,7 +40,7 @@ def server(model_base: Path) -> Iterator[ModelServer]:
     server.stop()
 
 
-def query(port: int, expr: str) -> List[dict]:
+def query(port: int, expr: str) -> list[dict]:
     url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     with urllib.request.urlopen(url, timeout=10) as response:
         body = json.load(response)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from monitoring import prometheus as prom
 from common.facts import METRICS_PATH, REST_PORT
+from monitoring import prometheus as prom
 from tests.k8s import PROMETHEUS_CONFIG, RBAC, file_sd_variant, load_all, pod_targets, prometheus_config, resources
 from tests.monitoring.test_config import promtool
 
@@ -42,7 +42,8 @@ def test_pod_annotations_agree_with_the_job_and_the_server() -> None:
                            "prometheus.io/path": METRICS_PATH}
     (job,) = prometheus_config()["scrape_configs"]
     keep = job["relabel_configs"][0]
-    labels = pod_targets(resources()["Deployment"], {"pod": {"grpc": "127.0.0.1:1", "http": "127.0.0.1:2"}})[0]["labels"]
+    pods = {"pod": {"grpc": "127.0.0.1:1", "http": "127.0.0.1:2"}}
+    labels = pod_targets(resources()["Deployment"], pods)[0]["labels"]
     assert keep["action"] == "keep"
     assert re.fullmatch(keep["regex"], ";".join(labels[name] for name in keep["source_labels"]))
 

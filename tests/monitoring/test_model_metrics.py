@@ -4,23 +4,23 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List, Tuple
 
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from modules.features import PROBABILITY_OUTPUT
-from serving.observability import request_log
 from common.facts import METRICS_PATH, MODEL_NAME
-from serving.main import ModelServer
+from modules.features import PROBABILITY_OUTPUT
 from serving.core.manager import ModelConfig, ModelManager
+from serving.core.servable import Servable
+from serving.core.types import ServableId
+from serving.main import ModelServer
+from serving.observability import request_log
 from serving.observability.model_metrics import ModelMetrics, ProbabilityHistogram, VersionCollector
 from serving.observability.prometheus_text import render
 from serving.observability.request_log import RequestLog, format_lines
-from serving.core.servable import Servable
-from serving.core.types import ServableId
 from tests.monitoring.conftest import MODEL_VERSION
 from tests.monitoring.models import instances
 from tests.serving.conftest import make_config
@@ -29,7 +29,7 @@ from tests.serving.http_util import get, post
 PREDICT = f"/v1/models/{MODEL_NAME}:predict"
 
 
-def exposition(*collectors: object) -> List[str]:
+def exposition(*collectors: object) -> list[str]:
     registry = CollectorRegistry()
     for collector in collectors:
         registry.register(collector)  # type: ignore[arg-type]
@@ -84,9 +84,9 @@ def test_request_log_lines() -> None:
 
 
 def _recording_log(path: Path, max_pending: int = request_log.DEFAULT_MAX_PENDING
-                   ) -> Tuple[RequestLog, List[Tuple[str, str, int]]]:
+                   ) -> tuple[RequestLog, list[tuple[str, str, int]]]:
     log = RequestLog(path, PROBABILITY_OUTPUT, max_pending)
-    counted: List[Tuple[str, str, int]] = []
+    counted: list[tuple[str, str, int]] = []
     log.on_rows = lambda *row: counted.append(row)
     return log, counted
 
@@ -160,7 +160,7 @@ def test_server_records_probabilities_versions_and_request_log(model_base: Path,
     assert {(r["model_name"], r["version"]) for r in logged} == {(MODEL_NAME, MODEL_VERSION)}
 
 
-def get_metrics(server: ModelServer) -> List[str]:
+def get_metrics(server: ModelServer) -> list[str]:
     """The exposition the server would serve (its REST port is closed after stop())."""
     return render(server.metrics.registry, server.metrics.tf_names).decode().splitlines()
 

@@ -72,7 +72,7 @@ def test_join_takes_the_latest_prediction_before_the_window_per_version():
     preds = _preds([("A", 1, "2026-02-01", 0.2), ("A", 1, "2026-03-31", 0.8), ("A", 1, "2026-04-01", 0.1),
                     ("A", 2, "2026-03-01", 0.6), ("B", 1, "2026-05-01", 0.3), ("D", 1, "2026-01-01", 0.9)])
     joined = outcomes.join(labels, preds, window_days=90).sort_values(["model_version"])
-    assert list(zip(joined["customer_id"], joined["model_version"], joined["probability"])) == \
+    assert list(zip(joined["customer_id"], joined["model_version"], joined["probability"], strict=True)) == \
         [("A", 1, 0.8), ("A", 2, 0.6)]
     assert outcomes.join(labels, preds.iloc[:0], 90).empty
 

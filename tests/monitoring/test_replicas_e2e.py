@@ -16,18 +16,19 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+from typing import TypeVar
 
 import pytest
 import yaml
 
-from monitoring import prometheus as prom
 from common.facts import MODEL_NAME, PROJECT_ROOT
 from deploy.local_config import localize
-from tests.k8s import file_sd_variant, model_container, pod_targets, resources
+from monitoring import prometheus as prom
 from tests.helpers import free_port
+from tests.k8s import file_sd_variant, model_container, pod_targets, resources
 from tests.monitoring.conftest import require
 from tests.monitoring.models import instances
 from tests.serving.http_util import get, post
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.e2e
 
 NAMESPACE = "churn"
 # Pod name -> requests sent to that replica: different everywhere, and one replica with no errors.
-SENT: Dict[str, Dict[str, int]] = {
+SENT: dict[str, dict[str, int]] = {
     "customer-model-5f7d8c9b6-2xkqp": {"OK": 3, "INVALID_ARGUMENT": 1},
     "customer-model-5f7d8c9b6-9mzrt": {"OK": 1, "INVALID_ARGUMENT": 2},
     "customer-model-5f7d8c9b6-tw4hv": {"OK": 2, "INVALID_ARGUMENT": 0},
@@ -58,7 +59,7 @@ class Replica:
 
 @dataclass
 class Cluster:
-    replicas: List[Replica]
+    replicas: list[Replica]
     prometheus: subprocess.Popen
     prometheus_port: int
     prometheus_log: Path
@@ -67,7 +68,7 @@ class Cluster:
         tails = [f"--- {r.pod}:\n{r.log.read_text(errors='replace')[-1500:]}" for r in self.replicas]
         return "\n".join(tails + [f"--- prometheus:\n{self.prometheus_log.read_text(errors='replace')[-1500:]}"])
 
-    def query(self, expr: str) -> List[dict]:
+    def query(self, expr: str) -> list[dict]:
         url = f"http://127.0.0.1:{self.prometheus_port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
         with urllib.request.urlopen(url, timeout=10) as response:
             body = json.load(response)
@@ -75,7 +76,7 @@ class Cluster:
         return body["data"]["result"]
 
 
-def wait_for(probe: Callable[[], Optional[T]], what: str, processes: List[subprocess.Popen],
+def wait_for(probe: Callable[[], T | None], what: str, processes: list[subprocess.Popen],
              logs: Callable[[], str], timeout: float) -> T:
     """Polls until `probe` returns something other than None; fails early when a process exits."""
     deadline = time.monotonic() + timeout
@@ -90,7 +91,7 @@ def wait_for(probe: Callable[[], Optional[T]], what: str, processes: List[subpro
         time.sleep(0.25)
 
 
-def replica_args(args: List[str], config_mount: str, config_dir: Path, grpc_port: int, rest_port: int) -> List[str]:
+def replica_args(args: list[str], config_mount: str, config_dir: Path, grpc_port: int, rest_port: int) -> list[str]:
     """The Deployment's container args with this replica's ports and the ConfigMap's local copy."""
     ports = {"--port": grpc_port, "--rest_api_port": rest_port}
     out = []
@@ -100,7 +101,7 @@ def replica_args(args: List[str], config_mount: str, config_dir: Path, grpc_port
     return out
 
 
-def _ready(port: int, path: str) -> Optional[bool]:
+def _ready(port: int, path: str) -> bool | None:
     try:
         return True if get(port, path)[0] == 200 else None
     except OSError:
@@ -132,8 +133,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, model_base: Path) -> Itera
         (config_dir / name).write_text(localize(text, model_base.parent) if name == "models.config" else text)
     readiness = container["readinessProbe"]["httpGet"]["path"]
 
-    replicas: List[Replica] = []
-    processes: List[subprocess.Popen] = []
+    replicas: list[Replica] = []
+    processes: list[subprocess.Popen] = []
     prometheus_log = tmp / "prometheus.log"
     try:
         for pod in SENT:
@@ -149,8 +150,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, model_base: Path) -> Itera
 
         # Pod discovery: the replicas' ports, plus a pod of another app and a finished model-server pod
         # (both pointing at a live replica), which the job's relabelling must drop.
-        targets = pod_targets(deployment, {r.pod: {"grpc": f"127.0.0.1:{r.grpc_port}", "http": f"127.0.0.1:{r.rest_port}"}
-                                           for r in replicas}, NAMESPACE)
+        pods = {r.pod: {"grpc": f"127.0.0.1:{r.grpc_port}", "http": f"127.0.0.1:{r.rest_port}"} for r in replicas}
+        targets = pod_targets(deployment, pods, NAMESPACE)
         other_app = copy.deepcopy(deployment)
         other_app["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] = "other-app"
         live = {"grpc": f"127.0.0.1:{replicas[0].grpc_port}", "http": f"127.0.0.1:{replicas[0].rest_port}"}
@@ -167,8 +168,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, model_base: Path) -> Itera
         cluster = Cluster(replicas, prometheus, prometheus_port, prometheus_log)
 
         for replica in replicas:
-            wait_for(lambda: _ready(replica.rest_port, readiness), f"{replica.pod} to be ready", processes,
-                     cluster.logs, timeout=120)
+            wait_for(lambda replica=replica: _ready(replica.rest_port, readiness), f"{replica.pod} to be ready",
+                     processes, cluster.logs, timeout=120)
         wait_for(lambda: True if len(cluster.query("up == 1")) == len(replicas) else None,
                  "Prometheus to scrape every replica", processes, cluster.logs, timeout=30)
         yield cluster
@@ -177,14 +178,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, model_base: Path) -> Itera
             _stop(process)
 
 
-def _send(port: int, counts: Dict[str, int], seed: int) -> None:
+def _send(port: int, counts: dict[str, int], seed: int) -> None:
     for i in range(counts["OK"]):
         assert post(port, f"/v1/models/{MODEL_NAME}:predict", {"instances": instances(2, seed=seed + i)})[0] == 200
     for _ in range(counts["INVALID_ARGUMENT"]):
         assert post(port, f"/v1/models/{MODEL_NAME}:predict", {"instances": [{"Age": "thirty"}]})[0] == 400
 
 
-def _per_replica(cluster: Cluster) -> Dict[Tuple[str, str], float]:
+def _per_replica(cluster: Cluster) -> dict[tuple[str, str], float]:
     return {(r["metric"]["instance"], r["metric"]["status"]): float(r["value"][1])
             for r in cluster.query(":tensorflow:serving:request_count")}
 

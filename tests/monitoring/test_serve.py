@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from monitoring import prometheus as prom
-from monitoring import serve
 from common.facts import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
 from modules.features import PROBABILITY_OUTPUT
+from monitoring import prometheus as prom
+from monitoring import serve
 
 MONITORING_CONFIG = str(PROJECT_ROOT / "serving" / "config" / "monitoring.config")
 

@@ -12,15 +12,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, TypeVar
+from typing import TypeVar
 
 import pytest
 
-from monitoring import prometheus as prom
 from common.facts import METRICS_PATH, MODEL_NAME, PROJECT_ROOT
+from monitoring import prometheus as prom
 from tests.browser import artifacts_dir, dump_dom, screenshot
 from tests.helpers import free_port
 from tests.monitoring.conftest import MODEL_VERSION, dashboard_exprs, require
@@ -52,7 +53,7 @@ class Stack:
         return self.output.read_text(errors="replace")[-3000:]
 
 
-def wait_for(probe: Callable[[], Optional[T]], what: str, stack: Stack, timeout: float = 60) -> T:
+def wait_for(probe: Callable[[], T | None], what: str, stack: Stack, timeout: float = 60) -> T:
     """Polls until `probe` returns something other than None."""
     deadline = time.monotonic() + timeout
     while True:
@@ -67,7 +68,7 @@ def wait_for(probe: Callable[[], Optional[T]], what: str, stack: Stack, timeout:
         time.sleep(0.25)
 
 
-def query(stack: Stack, expr: str) -> List[dict]:
+def query(stack: Stack, expr: str) -> list[dict]:
     """Prometheus' instant query API; fails the test on an API error."""
     url = f"http://127.0.0.1:{stack.prometheus_port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     with urllib.request.urlopen(url, timeout=10) as response:
@@ -76,7 +77,7 @@ def query(stack: Stack, expr: str) -> List[dict]:
     return body["data"]["result"]
 
 
-def by_label(result: List[dict], label: str) -> Dict[str, float]:
+def by_label(result: list[dict], label: str) -> dict[str, float]:
     return {r["metric"].get(label, ""): float(r["value"][1]) for r in result}
 
 
@@ -116,14 +117,14 @@ def _metrics_text(port: int) -> str:
         return ""
 
 
-def _children(pid: int) -> List[int]:
+def _children(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
 
 
-def _send(port: int, counts: Dict[str, int], seed: int) -> None:
+def _send(port: int, counts: dict[str, int], seed: int) -> None:
     for i in range(counts["OK"]):
         body = {"instances": instances(ROWS_PER_REQUEST, seed=seed + i)}
         assert post(port, f"/v1/models/{MODEL_NAME}:predict", body)[0] == 200
@@ -133,19 +134,19 @@ def _send(port: int, counts: Dict[str, int], seed: int) -> None:
         assert post(port, f"/v1/models/{MODEL_NAME}:predict", {"instances": [{"Age": "thirty"}]})[0] == 400
 
 
-def _counts(stack: Stack) -> Dict[str, float]:
+def _counts(stack: Stack) -> dict[str, float]:
     return by_label(query(stack, "sum by (status) (:tensorflow:serving:request_count)"), "status")
 
 
 @pytest.fixture(scope="module")
-def traffic(stack: Stack) -> Dict[str, int]:
+def traffic(stack: Stack) -> dict[str, int]:
     _send(stack.rest_port, FIRST, seed=100)
     wait_for(lambda: True if _counts(stack) == FIRST else None, "the first round in Prometheus", stack)
     _send(stack.rest_port, SECOND, seed=200)
     return SENT
 
 
-def test_prometheus_counts_equal_the_requests_sent(stack: Stack, traffic: Dict[str, int]) -> None:
+def test_prometheus_counts_equal_the_requests_sent(stack: Stack, traffic: dict[str, int]) -> None:
     wait_for(lambda: True if _counts(stack) == traffic else None, "every request in Prometheus", stack, timeout=30)
     assert _counts(stack) == {"OK": 7, "NOT_FOUND": 4, "INVALID_ARGUMENT": 5}
     per_model = query(stack, "sum by (model_name, status) (:tensorflow:serving:request_count)")
@@ -153,7 +154,7 @@ def test_prometheus_counts_equal_the_requests_sent(stack: Stack, traffic: Dict[s
         (MODEL_NAME, "OK"), ("no-such-model", "NOT_FOUND"), (MODEL_NAME, "INVALID_ARGUMENT")}
 
 
-def test_recording_rules_and_model_metrics_answer(stack: Stack, traffic: Dict[str, int]) -> None:
+def test_recording_rules_and_model_metrics_answer(stack: Stack, traffic: dict[str, int]) -> None:
     rates = wait_for(lambda: (lambda r: r if len(r) == 3 and min(r.values()) > 0 else None)(
         by_label(query(stack, "model_name_status:tf_serving_requests:rate1m"), "status")),
         "per-status rates", stack, timeout=30)
@@ -178,7 +179,7 @@ def test_recording_rules_and_model_metrics_answer(stack: Stack, traffic: Dict[st
     assert logged == rows
 
 
-def test_every_dashboard_query_answers(stack: Stack, traffic: Dict[str, int]) -> None:
+def test_every_dashboard_query_answers(stack: Stack, traffic: dict[str, int]) -> None:
     wait_for(lambda: True if _counts(stack) == traffic else None, "every request in Prometheus", stack, timeout=30)
     empty = [expr for expr in dashboard_exprs() if not query(stack, expr)]
     assert not empty, f"dashboard queries with no data: {empty}"
@@ -190,12 +191,12 @@ class _Panels(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: Dict[str, List[List[str]]] = {}
-        self._panel: Optional[str] = None
+        self.rows: dict[str, list[list[str]]] = {}
+        self._panel: str | None = None
         self._depth = 0
         self._in_table = False
-        self._row: Optional[List[str]] = None
-        self._cell: Optional[List[str]] = None
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         classes = (dict(attrs).get("class") or "").split()
@@ -231,7 +232,7 @@ class _Panels(HTMLParser):
             self._cell.append(data)
 
 
-def test_console_page_shows_the_status_panels(stack: Stack, traffic: Dict[str, int]) -> None:
+def test_console_page_shows_the_status_panels(stack: Stack, traffic: dict[str, int]) -> None:
     require("chromium")
     wait_for(lambda: True if _counts(stack) == traffic else None, "every request in Prometheus", stack, timeout=30)
     wait_for(lambda: query(stack, "model_name_API:tf_serving_request_latency_microseconds:p99_5m >= 0") or None,

@@ -12,8 +12,9 @@ from common import exit_codes
 from modules import hparams
 from pipeline import cli
 from pipeline.config import CURATED_SCHEMA
-from tests.helpers import run_cli
 from tests.field_cases import BLANK_NUMBERS, DUPLICATE_HEADER, SEMICOLON, SIXTY_CUSTOMERS, SPACES_IN_NAMES
+from tests.helpers import run_cli
+
 
 def test_help_lists_every_documented_flag() -> None:
     proc = run_cli("--help")
@@ -125,7 +126,8 @@ def test_report_only_rewrites_the_report_from_the_recorded_summary(tmp_path: Pat
     (SEMICOLON, ["--delimiter", ","], "the delimiter is not ',': set --delimiter"),
     (BLANK_NUMBERS, ["--label", "Churn", "--positive-label", "Yes", "--schema", str(CURATED_SCHEMA)],
      f"--schema {CURATED_SCHEMA} describes none of the data's columns"),
-    (SPACES_IN_NAMES, ["--label", "Churn"], f"label column 'Churn' not in the data ({SPACES_IN_NAMES}); its columns are: Customer ID"),
+    (SPACES_IN_NAMES, ["--label", "Churn"],
+     f"label column 'Churn' not in the data ({SPACES_IN_NAMES}); its columns are: Customer ID"),
 ])
 def test_field_cases_that_cannot_train_exit_2_before_tfx(tmp_path: Path, case: Path, flags: list[str],
                                                          message: str) -> None:

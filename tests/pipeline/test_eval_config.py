@@ -1,4 +1,5 @@
-"""Evaluator config: the metrics and threshold grid, slices that exist, and a blessing rule on the overall slice only."""
+"""Evaluator config: the metrics and threshold grid, slices that exist, and a blessing rule on the overall slice
+only."""
 from __future__ import annotations
 
 import json

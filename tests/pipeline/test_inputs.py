@@ -10,7 +10,14 @@ from data.generate import generate
 from pipeline import config as cfg
 from pipeline import inputs
 from pipeline.config import CURATED_SCHEMA
-from tests.field_cases import BLANK_NUMBERS, CHURN_RATE_2PCT, DUPLICATE_HEADER, SEMICOLON, SIXTY_CUSTOMERS, SPACES_IN_NAMES
+from tests.field_cases import (
+    BLANK_NUMBERS,
+    CHURN_RATE_2PCT,
+    DUPLICATE_HEADER,
+    SEMICOLON,
+    SIXTY_CUSTOMERS,
+    SPACES_IN_NAMES,
+)
 
 
 def stage(data: Path, tmp_path: Path, label: str = "Target_Churn", positive: str = "1",
@@ -171,7 +178,7 @@ def test_too_few_churners_are_refused_with_the_counts_and_the_minimum(tmp_path: 
     with pytest.raises(inputs.InputError, match=None) as error:
         stage(SIXTY_CUSTOMERS, tmp_path)
     needed = inputs.MIN_CLASS_PER_SPLIT * 5  # validation and eval each hold 2 of 10 hash buckets
-    assert f"6 churners and 54 non-churners" in str(error.value)
+    assert "6 churners and 54 non-churners" in str(error.value)
     assert f"at least {needed} churners and {needed} non-churners" in str(error.value)
     rare = generate(400).assign(Target_Churn=0)
     rare.loc[: needed - 2, "Target_Churn"] = 1
@@ -190,7 +197,8 @@ def test_telco_export_blank_numbers_are_missing_and_the_id_is_found(tmp_path: Pa
     assert staged.id_keys == ("customerID",) and staged.id_keys_chosen.startswith("auto: named like an identifier")
     assert staged.missing_cells == {"TotalCharges": 12} and staged.label_values == {"No": 910, "Yes": 290}
     out = pd.read_csv(staged.directory / BLANK_NUMBERS.name, keep_default_na=False, dtype=str)
-    assert (out["TotalCharges"] == "").sum() == 12 and pd.to_numeric(out["TotalCharges"].replace("", None)).notna().sum() == 1188
+    assert (out["TotalCharges"] == "").sum() == 12
+    assert pd.to_numeric(out["TotalCharges"].replace("", None)).notna().sum() == 1188
 
 
 def test_auto_id_columns_and_unique_text_columns(tmp_path: Path) -> None:

@@ -32,7 +32,8 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def executor(spec: dict, task: str) -> dict:
-    label = spec["pipelineSpec"]["components"][spec["pipelineSpec"]["root"]["dag"]["tasks"][task]["componentRef"]["name"]]
+    component = spec["pipelineSpec"]["root"]["dag"]["tasks"][task]["componentRef"]["name"]
+    label = spec["pipelineSpec"]["components"][component]
     return spec["pipelineSpec"]["deploymentSpec"]["executors"][label["executorLabel"]]
 
 
@@ -76,7 +77,8 @@ def test_every_step_runs_the_project_code_in_the_pipeline_image(spec: dict) -> N
 def test_stock_pusher_takes_the_serving_checks_infra_blessing(spec: dict) -> None:
     inputs = spec["pipelineSpec"]["root"]["dag"]["tasks"]["Pusher"]["inputs"]["artifacts"]
     assert set(inputs) == {"infra_blessing", "model_blessing"}
-    assert inputs["infra_blessing"]["taskOutputArtifact"] == {"producerTask": "ServingCheck", "outputArtifactKey": "blessing"}
+    assert inputs["infra_blessing"]["taskOutputArtifact"] == {"producerTask": "ServingCheck",
+                                                             "outputArtifactKey": "blessing"}
 
 
 def test_paths_are_the_cloud_ones_and_the_schema_is_the_image_copy(spec: dict) -> None:
@@ -120,7 +122,8 @@ def test_require_beat_reference_compiles_the_reference_gate_before_the_pusher(tm
     spec = compile_spec(tmp_path, "--require-beat-reference")
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     assert "pipeline.reference" in json.dumps(executor(spec, "ReferenceGate"))
-    assert "ReferenceGate" in tasks["RecallGate"]["dependentTasks"] and "RecallGate" in tasks["Pusher"]["dependentTasks"]
+    assert "ReferenceGate" in tasks["RecallGate"]["dependentTasks"]
+    assert "RecallGate" in tasks["Pusher"]["dependentTasks"]
     assert {"Evaluator", "ReferenceModels", "Trainer"} <= set(tasks["ReferenceGate"]["dependentTasks"])
 
 

@@ -125,7 +125,8 @@ def test_fingerprints_cover_the_code_behind_each_cached_component() -> None:
     from pipeline import fingerprint
 
     names = {p.name for p in fingerprint.FACTORS_CODE}
-    assert {"factors.py", "factor_analysis.py", "trainer.py"} <= names and all(p.is_file() for p in fingerprint.FACTORS_CODE)
+    assert {"factors.py", "factor_analysis.py", "trainer.py"} <= names
+    assert all(p.is_file() for p in fingerprint.FACTORS_CODE)
     assert "factors.py" not in {p.name for p in fingerprint.MODULE_CODE}
     reference = {p.name for p in fingerprint.REFERENCE_CODE}
     assert {"reference.py", "reference_models.py", "trainer.py"} <= reference
@@ -186,8 +187,7 @@ def test_baseline_is_the_latest_blessed_model_other_than_the_candidate(tmp_path:
     from tfx.dsl.components.common.resolver import RESOLVER_STRATEGY_CLASS
     from tfx.types import standard_artifacts
 
-    from pipeline.baseline import (BLESSING_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy,
-                                   latest_blessed_other_model)
+    from pipeline.baseline import BLESSING_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy, latest_blessed_other_model
 
     models = [standard_artifacts.Model() for _ in range(4)]
     for i, model in enumerate(models, 1):
@@ -222,7 +222,8 @@ def test_a_given_threshold_reaches_the_trainer_and_the_evaluators_grid_but_not_t
 
     def thresholds(components: dict) -> tuple[dict, dict, list[float]]:
         eval_config = components["Evaluator"].exec_properties["eval_config"]
-        grid = next(json.loads(m["config"])["thresholds"] for m in json.loads(eval_config)["metrics_specs"][0]["metrics"]
+        metrics = json.loads(eval_config)["metrics_specs"][0]["metrics"]
+        grid = next(json.loads(m["config"])["thresholds"] for m in metrics
                     if m["class_name"] == "ConfusionMatrixAtThresholds")
         return (json.loads(components["Trainer"].exec_properties["custom_config"]),
                 json.loads(components["Transform"].exec_properties["custom_config"]), grid)
@@ -231,7 +232,8 @@ def test_a_given_threshold_reaches_the_trainer_and_the_evaluators_grid_but_not_t
     trainer, _, grid = thresholds(chosen)
     assert CUSTOM_CONFIG_KEY not in trainer and 0.1234 not in grid  # chosen on the validation split
     config = PipelineConfig(output=tmp_path / "out", serving_dir=tmp_path / "serving", threshold=0.1234)
-    given = {c.id: c for c in create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="abc").components}
+    given_pipeline = create_pipeline(config, local_roots(config, tmp_path), [], code_fingerprint="abc")
+    given = {c.id: c for c in given_pipeline.components}
     trainer, transform, grid = thresholds(given)
     assert trainer[CUSTOM_CONFIG_KEY] == 0.1234 and 0.1234 in grid
     assert CUSTOM_CONFIG_KEY not in transform  # Transform's cache holds when only the threshold changes

@@ -13,7 +13,8 @@ from tests.field_cases import DUPLICATE_HEADER, SEMICOLON, SPACES_IN_NAMES
 def read_all(path: Path, **flags: str) -> tuple[reader.Dialect, reader.Header, pd.DataFrame]:
     dialect = reader.detect_dialect(path, **flags)
     header = reader.read_header(path, dialect)
-    frames = [reader.normalize_cells(chunk, dialect, path) for _, chunk in reader.read_chunks(path, dialect, header, 1000)]
+    frames = [reader.normalize_cells(chunk, dialect, path)
+              for _, chunk in reader.read_chunks(path, dialect, header, 1000)]
     return dialect, header, pd.concat(frames)
 
 

@@ -134,7 +134,8 @@ def test_slice_auc_is_null_with_the_reason_when_a_class_is_missing_or_too_rare()
     assert one_class["auc"] is None and one_class["auc_ci95"] is None
     assert one_class["auc_undefined"] == "only one class (0 churners, 12 non-churners)"
     rare = run_summary.complete_metrics({"auc": 1.0, "example_count": 40.0, "mean_label": 0.1})
-    assert rare["auc"] is None and "too few of a class (4 churners, 36 non-churners; at least 5" in rare["auc_undefined"]
+    assert rare["auc"] is None
+    assert "too few of a class (4 churners, 36 non-churners; at least 5" in rare["auc_undefined"]
     fine = run_summary.complete_metrics({"auc": 0.8, "example_count": 40.0, "mean_label": 0.5,
                                          "precision": float("nan")})
     assert fine["auc"] == 0.8 and fine["auc_ci95"] and fine["auc_undefined"] is None
@@ -156,7 +157,8 @@ def reference_record(worse: bool = False) -> dict:
     comparison = rm.compare(labels, model, {rm.LOGISTIC_REGRESSION: other, rm.GRADIENT_BOOSTING: other})
     comparison.update(split="eval", train_rows=6_000, seed=0)
     return {"reference_models": comparison,
-            "calibration": {"split": "eval", "bins": 10, "binning": "equal-mass", "overall": rm.calibration(labels, model),
+            "calibration": {"split": "eval", "bins": 10, "binning": "equal-mass",
+                            "overall": rm.calibration(labels, model),
                             "slices": {"Gender=Male": rm.calibration(labels[:500], model[:500])}}}
 
 
@@ -185,10 +187,11 @@ def test_platt_sentence_says_whether_calibration_was_applied() -> None:
     from modules.calibration import Platt
 
     applied = Platt(0.8, -0.1, True, 0.2, 0.19, 2_000).to_json()
-    assert run_summary.platt_sentence(applied) == ("Platt scaling applied in the exported graph (scale 0.800, offset "
-                                                   "-0.100): validation Brier 0.2000 -> 0.1900 on 2,000 validation rows")
-    assert "would not lower" in run_summary.platt_sentence(Platt(validation_brier_before=0.2,
-                                                                 validation_brier_after=0.21, validation_rows=9).to_json())
+    assert run_summary.platt_sentence(applied) == (
+        "Platt scaling applied in the exported graph (scale 0.800, offset "
+        "-0.100): validation Brier 0.2000 -> 0.1900 on 2,000 validation rows")
+    worse = Platt(validation_brier_before=0.2, validation_brier_after=0.21, validation_rows=9).to_json()
+    assert "would not lower" in run_summary.platt_sentence(worse)
     assert "fewer than 100 rows of a class among the 9 validation rows" in run_summary.platt_sentence(
         Platt(validation_brier_before=0.0, validation_rows=9).to_json())
     record = reference_record()

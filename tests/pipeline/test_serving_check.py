@@ -12,7 +12,7 @@ from tfx.components.util import model_utils
 from tfx.types import standard_artifacts
 
 from pipeline.pusher import AtomicPusherExecutor
-from pipeline.serving_check import (BLESSED_KEY, ServingCheckError, check_serving, stamp, synthetic_row)
+from pipeline.serving_check import BLESSED_KEY, ServingCheckError, check_serving, stamp, synthetic_row
 from serving.api import warmup
 from tests.serving.models import build_tf2_model
 

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from serving.core.batching import BatchingOptions
 from serving.config.server_config import ServerConfig
-from serving.main import ModelServer
+from serving.core.batching import BatchingOptions
 from serving.core.manager import ModelConfig
+from serving.main import ModelServer
 from tests.serving.models import build_tf1_model, build_tf2_model
 
 
@@ -54,7 +54,7 @@ ServerFactory = Callable[..., ModelServer]
 def server_factory() -> Iterator[ServerFactory]:
     servers = []
 
-    def start(models: tuple, registry: Optional[CollectorRegistry] = None, **overrides: object) -> ModelServer:
+    def start(models: tuple, registry: CollectorRegistry | None = None, **overrides: object) -> ModelServer:
         server = ModelServer(make_config(models, **overrides), registry or CollectorRegistry())
         servers.append(server)
         server.start()

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import http.client
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
-Reply = Tuple[int, Dict[str, str], bytes]
+Reply = tuple[int, dict[str, str], bytes]
 
 
-def call(port: int, method: str, path: str, body: Optional[bytes] = None,
-         headers: Optional[Dict[str, str]] = None) -> Reply:
+def call(port: int, method: str, path: str, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> Reply:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         conn.request(method, path, body=body, headers=headers or {})

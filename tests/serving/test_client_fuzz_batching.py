@@ -9,12 +9,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from serving.core.batching import QUEUE_FULL_MESSAGE, BatchingOptions
 from client.tf_serving import main as client_main
 from common.facts import PROJECT_ROOT
+from serving.core.batching import QUEUE_FULL_MESSAGE, BatchingOptions
 from serving.core.manager import ModelConfig
 from tests.helpers import free_port
 from tests.serving.conftest import ServerFactory, install

@@ -9,9 +9,9 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.config.server_config import ConfigError, from_args, load_batching, load_metrics_path, load_model_config
 from common.facts import CONTAINER_MODEL_ROOT, METRICS_PATH, MODEL_NAME, PROJECT_ROOT, REST_PORT
 from serving.config.protos import MonitoringConfig
+from serving.config.server_config import ConfigError, from_args, load_batching, load_metrics_path, load_model_config
 from serving.core.version_policy import PolicyKind
 
 CONFIG_DIR = PROJECT_ROOT / "serving" / "config"

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Tuple
 
 import grpc
 import pytest
 from google.protobuf import text_format
 from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
-from tensorflow_serving.config import model_server_config_pb2
 
 from serving.config.server_config import from_args
 from serving.core.manager import ModelConfig
@@ -29,7 +28,7 @@ model_config_list {{ config {{
 CANARY = STABLE_ONLY.replace('value: 1 }}', 'value: 1 }}\n  version_labels {{ key: "canary" value: 2 }}')
 
 
-def predict(server: ModelServer, route: str) -> Tuple[int, object]:
+def predict(server: ModelServer, route: str) -> tuple[int, object]:
     """(status, first prediction or error) of `{"instances": [2.0]}` to /v1/models/m<route>:predict."""
     reply = post(server.rest_port, f"/v1/models/m{route}:predict", {"instances": [2.0]})
     if reply[0] != 200:
@@ -45,7 +44,7 @@ def reload_request(text: str) -> model_management_pb2.ReloadConfigRequest:
 
 @pytest.fixture
 def two_versions(tmp_path: Path, model_store: Path, server_factory: ServerFactory
-                 ) -> Iterator[Tuple[ModelServer, Path, model_service_pb2_grpc.ModelServiceStub]]:
+                 ) -> Iterator[tuple[ModelServer, Path, model_service_pb2_grpc.ModelServiceStub]]:
     """A server for `m` with versions 1 (y = x/2 + 2) and 2 (x/2 + 3) on disk, default policy (latest)."""
     base = tmp_path / "m"
     install(model_store, "tf2_v1", base, 1)

@@ -5,33 +5,34 @@ import asyncio
 import threading
 import time
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from serving.http.bridge import LoopBridge
 from serving.codec.decode import decode_predict_inputs
 from serving.codec.encode import _leaf_writer, _object_template, _scalar_objects, _write_rows, encode_predict_response
-from serving.core.errors import Code, ServingError
 from serving.codec.json_leaves import checker, scalar_column, to_array
+from serving.core.errors import Code, ServingError
 from serving.core.servable import Servable
 from serving.core.types import Done, RequestFormat, ServableId, TensorSpec
+from serving.http.bridge import LoopBridge
 
 FAST_DTYPES = [1, 2, 9, 7, 10]  # float, double, int64, string, bool
 scalars = st.one_of(st.floats(), st.integers(-2**70, 2**70), st.text(max_size=4), st.booleans(),
                     st.floats(-1e3, 1e3), st.integers(-100, 100))
 
 
-def checked(values: List[Any], dtype: int) -> np.ndarray:
+def checked(values: list[Any], dtype: int) -> np.ndarray:
     """The general path: every value through its checker, then one array."""
     return to_array([checker(dtype)(v) for v in values], (len(values),), dtype)
 
 
 @settings(max_examples=300, deadline=None)
 @given(dtype=st.sampled_from(FAST_DTYPES), values=st.lists(scalars, min_size=1, max_size=5))
-def test_scalar_column_equals_the_checked_path_or_defers(dtype: int, values: List[Any]) -> None:
+def test_scalar_column_equals_the_checked_path_or_defers(dtype: int, values: list[Any]) -> None:
     fast = scalar_column(values, dtype)
     try:
         reference = checked(values, dtype)
@@ -47,7 +48,7 @@ def test_scalar_column_equals_the_checked_path_or_defers(dtype: int, values: Lis
 @given(rows=st.lists(st.fixed_dictionaries({"a": st.integers(-5, 5), "b": st.floats(-1e6, 1e6) | st.integers(0, 9),
                                             "c": st.text(max_size=3), "a2": scalars, "b2": scalars,
                                             "c2": st.text(max_size=3)}), min_size=1, max_size=4))
-def test_row_objects_decode_like_the_checked_path(rows: List[dict]) -> None:
+def test_row_objects_decode_like_the_checked_path(rows: list[dict]) -> None:
     """Inputs sharing a dtype are built as one block (a2, b2 sometimes force the checked path)."""
     specs = {"a": TensorSpec("a:0", 9, (-1,)), "b": TensorSpec("b:0", 1, (-1,)), "c": TensorSpec("c:0", 7, (-1,)),
              "a2": TensorSpec("a2:0", 9, (-1,)), "b2": TensorSpec("b2:0", 1, (-1,)), "c2": TensorSpec("c2:0", 7, (-1,))}
@@ -109,9 +110,9 @@ def test_bridge_answers_once_and_wakes_the_loop_once_per_burst() -> None:
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     bridge = LoopBridge(loop, timeout_seconds=0.3)
-    built: List[str] = []
+    built: list[str] = []
     try:
-        callbacks: List[Done] = []
+        callbacks: list[Done] = []
 
         async def start() -> list:
             return [bridge.reply(callbacks.append, lambda r, e: built.append("ok") or r,
@@ -121,14 +122,14 @@ def test_bridge_answers_once_and_wakes_the_loop_once_per_burst() -> None:
         busy, release = threading.Event(), threading.Event()
         loop.call_soon_threadsafe(lambda: busy.set() or release.wait())
         busy.wait()
-        wakeups: List[object] = []
+        wakeups: list[object] = []
         original = loop.call_soon_threadsafe
         loop.call_soon_threadsafe = lambda *a: wakeups.append(a) or original(*a)  # type: ignore[method-assign]
         for value, done in enumerate(callbacks[:5]):  # one "batch" finishing while the loop is busy
             done(value, None)
         release.set()
 
-        answers: List[int] = []
+        answers: list[int] = []
 
         async def collect() -> None:
             for reply in replies:
@@ -151,7 +152,7 @@ def test_bridge_arms_no_deadline_for_work_that_was_refused() -> None:
     build a second, 504 response and count it in the metrics."""
     loop = asyncio.new_event_loop()
     bridge = LoopBridge(loop, timeout_seconds=0.01)
-    expired: List[int] = []
+    expired: list[int] = []
 
     def refuse(done: Done) -> None:
         raise ServingError("full", Code.UNAVAILABLE)
@@ -171,8 +172,8 @@ def test_bridge_arms_no_deadline_for_work_that_was_refused() -> None:
 def test_a_failing_reply_callback_does_not_cost_the_other_replies_of_a_drain() -> None:
     loop = asyncio.new_event_loop()
     bridge = LoopBridge(loop, timeout_seconds=5)
-    callbacks: List[Done] = []
-    delivered: List[int] = []
+    callbacks: list[Done] = []
+    delivered: list[int] = []
 
     def broken(value: int) -> None:
         raise RuntimeError("connection bug")

@@ -9,9 +9,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from prometheus_client import CollectorRegistry
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
-                                     regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
 
 from serving.core.manager import ModelConfig
 from tests.serving.conftest import ServerFactory, install
@@ -78,7 +84,8 @@ def test_grpc_metadata_and_status(stubs) -> None:  # type: ignore[no-untyped-def
 
 
 def _count(text: str, model: str, status: str) -> int:
-    match = re.search(rf':tensorflow:serving:request_count\{{model_name="{re.escape(model)}",status="{status}"\}} (\d+)', text)
+    pattern = rf':tensorflow:serving:request_count\{{model_name="{re.escape(model)}",status="{status}"\}} (\d+)'
+    match = re.search(pattern, text)
     return int(match.group(1)) if match else 0
 
 
@@ -103,9 +110,9 @@ def test_request_counts_equal_requests_sent(tmp_path: Path, model_store: Path,
     assert _count(text, "m", "INVALID_ARGUMENT") == 3
     assert _count(text, "x", "NOT_FOUND") == 2
     assert _count(text, "", "INVALID_ARGUMENT") == 1
-    assert f':tensorflow:serving:request_latency_count{{model_name="m",API="predict",entrypoint="REST"}} 7' in text
-    assert f':tensorflow:serving:request_latency_count{{model_name="m",API="",entrypoint="REST"}} 1' in text
-    assert f':tensorflow:serving:runtime_latency_count{{model_name="m",API="Predict",runtime="TF1"}} 7' in text
+    assert ':tensorflow:serving:request_latency_count{model_name="m",API="predict",entrypoint="REST"} 7' in text
+    assert ':tensorflow:serving:request_latency_count{model_name="m",API="",entrypoint="REST"} 1' in text
+    assert ':tensorflow:serving:runtime_latency_count{model_name="m",API="Predict",runtime="TF1"} 7' in text
     assert f':tensorflow:cc:saved_model:load_attempt_count{{model_path="{base / "1"}",status="success"}} 1' in text
     for stage in ("restore_graph", "init_graph"):  # TF loader.cc's two timed stages, 34 buckets each
         labels = f'model_path="{base / "1"}",stage="{stage}"'

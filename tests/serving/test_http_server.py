@@ -11,8 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List, Tuple
 
 import grpc
 import numpy as np
@@ -56,7 +56,7 @@ def read_to_eof(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def responses(data: bytes) -> List[bytes]:
+def responses(data: bytes) -> list[bytes]:
     """Status lines of every response in `data` (a body may be followed directly by the next one)."""
     return re.findall(rb"HTTP/1\.1 \d{3} [^\r\n]*", data)
 
@@ -173,7 +173,8 @@ def test_gzip_body_past_the_decompressed_limit_is_413(tmp_path: Path, model_stor
     head = b"POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
     assert responses(exchange(server.rest_port, (head % len(small)) + small, shut_write=True)) == [
         b"HTTP/1.1 200 OK"]
-    assert responses(exchange(server.rest_port, (head % len(bomb)) + bomb)) == [b"HTTP/1.1 413 Request Entity Too Large"]
+    assert responses(exchange(server.rest_port, (head % len(bomb)) + bomb)) == [
+        b"HTTP/1.1 413 Request Entity Too Large"]
     assert responses(exchange(server.rest_port, (head % 5) + b"nogzp")) == [b"HTTP/1.1 400 Bad Request"]
 
 
@@ -272,7 +273,7 @@ def test_slow_request_head_times_out_with_408(tmp_path: Path, model_store: Path,
     assert get(server.rest_port, "/v1/models/half")[0] == 200
 
 
-def start_server(tmp_path: Path, model_store: Path, *flags: str, grpc_port: int = 0) -> Tuple[subprocess.Popen, int]:
+def start_server(tmp_path: Path, model_store: Path, *flags: str, grpc_port: int = 0) -> tuple[subprocess.Popen, int]:
     """`python -m serving` for model `half`, once its REST port is open."""
     install(model_store, "tf2_v1", tmp_path / "half", 1)
     rest = free_port()
@@ -287,8 +288,8 @@ def start_server(tmp_path: Path, model_store: Path, *flags: str, grpc_port: int 
 
 
 @pytest.fixture
-def processes() -> Iterator[List[subprocess.Popen]]:
-    procs: List[subprocess.Popen] = []
+def processes() -> Iterator[list[subprocess.Popen]]:
+    procs: list[subprocess.Popen] = []
     yield procs
     for proc in procs:
         if proc.poll() is None:
@@ -297,7 +298,7 @@ def processes() -> Iterator[List[subprocess.Popen]]:
 
 
 def test_accept_failures_are_logged_once(tmp_path: Path, model_store: Path,
-                                         processes: List[subprocess.Popen]) -> None:
+                                         processes: list[subprocess.Popen]) -> None:
     # No poll after start-up (the version just installed loads when it settles, not an hour later).
     proc, port = start_server(tmp_path, model_store, "--file_system_poll_wait_seconds=3600")
     processes.append(proc)
@@ -320,7 +321,7 @@ def test_accept_failures_are_logged_once(tmp_path: Path, model_store: Path,
 
 
 def test_sigterm_answers_requests_in_flight_before_exit(tmp_path: Path, model_store: Path,
-                                                       processes: List[subprocess.Popen]) -> None:
+                                                       processes: list[subprocess.Popen]) -> None:
     params = tmp_path / "batching.config"  # batches wait 3 s for company: a request stays in flight that long
     params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 3000000 }\n")
     grpc_port = free_port()

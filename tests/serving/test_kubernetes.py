@@ -6,8 +6,9 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -45,8 +46,8 @@ def test_every_manifest_matches_the_kubernetes_schema(version: str) -> None:
     assert len(checked) == 8, checked  # ConfigMap, Deployment, PDB, PVC, Service; ServiceAccount, Role, RoleBinding
 
 
-def _set(path: str, value: Any) -> Callable[[Dict[str, Any]], None]:
-    def change(doc: Dict[str, Any]) -> None:
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
         *parents, last = path.split(".")
         node: Any = doc
         for key in parents:
@@ -63,7 +64,7 @@ def _set(path: str, value: Any) -> Callable[[Dict[str, Any]], None]:
     _set("spec.strategy.rollingUpdate", [0]),
     lambda doc: doc["spec"].pop("selector"),
 ], ids=["replicas-string", "port-string", "unknown-field", "probe-typo", "rolling-update-list", "no-selector"])
-def test_a_broken_deployment_is_rejected(change: Callable[[Dict[str, Any]], None]) -> None:
+def test_a_broken_deployment_is_rejected(change: Callable[[dict[str, Any]], None]) -> None:
     broken = copy.deepcopy(resources()["Deployment"])
     change(broken)
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -136,5 +137,6 @@ def test_model_store_is_one_shared_read_only_volume_holding_the_config_base_path
     assert volume["persistentVolumeClaim"] == {"claimName": claim["metadata"]["name"], "readOnly": True}
     (mount,) = [m for m in model_container(objects["Deployment"])["volumeMounts"] if m["name"] == volume["name"]]
     assert mount == {"name": volume["name"], "mountPath": CONTAINER_MODEL_ROOT, "readOnly": True}
-    config = text_format.Parse(objects["ConfigMap"]["data"]["models.config"], model_server_config_pb2.ModelServerConfig())
+    config = text_format.Parse(objects["ConfigMap"]["data"]["models.config"],
+                               model_server_config_pb2.ModelServerConfig())
     assert [m.base_path for m in config.model_config_list.config] == [f"{CONTAINER_MODEL_ROOT}/{MODEL_NAME}"]

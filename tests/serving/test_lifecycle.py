@@ -4,12 +4,12 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List
 
+from serving.core.manager import ModelConfig
 from tests.serving.conftest import ServerFactory, install
 from tests.serving.http_util import get, post
-from serving.core.manager import ModelConfig
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -21,7 +21,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def states(port: int, name: str = "m") -> List[tuple]:
+def states(port: int, name: str = "m") -> list[tuple]:
     import json
     status, _, body = get(port, f"/v1/models/{name}")
     assert status == 200
@@ -43,7 +43,7 @@ def test_version_swap_under_load_has_no_failures(tmp_path: Path, model_store: Pa
     server = server_factory((ModelConfig("m", base),))
     port = server.rest_port
     assert predict_one(port) == 3.0
-    results: List[object] = []
+    results: list[object] = []
     stop = threading.Event()
 
     def hammer() -> None:
@@ -126,6 +126,7 @@ def test_specific_policy_and_labels(tmp_path: Path, model_store: Path, server_fa
 
 def test_failed_initial_load_fails_startup(tmp_path: Path, server_factory: ServerFactory) -> None:
     import pytest
+
     from serving.main import StartupError
     base = tmp_path / "m" / "1"
     base.mkdir(parents=True)

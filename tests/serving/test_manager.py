@@ -9,8 +9,8 @@ import shutil
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List
 
 import pytest
 
@@ -31,7 +31,7 @@ def _manager(base: Path) -> ModelManager:
 def _exhaust_descriptors(during: Callable[[], None]) -> None:
     """Runs `during` while this process cannot open one more file (a real EMFILE)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    held: List[int] = []
+    held: list[int] = []
     resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 16, hard))
     try:
         while True:
@@ -84,7 +84,7 @@ def test_base_path_renamed_away_under_load_fails_no_request(tmp_path: Path, mode
     base = tmp_path / "m"
     install(model_store, "tf2_v1", base, 1)
     port = server_factory((ModelConfig("m", base),), poll_seconds=0.1).rest_port
-    results: List[object] = []
+    results: list[object] = []
     stop = threading.Event()
 
     def hammer() -> None:
@@ -120,7 +120,7 @@ def test_unloaded_version_closes_its_session_once_requests_are_done(tmp_path: Pa
     server = server_factory((ModelConfig("m", base),), rest_timeout_ms=1500)
     old = server.manager.get("m")
     old.release()
-    blocked: List[tuple] = []
+    blocked: list[tuple] = []
     # The `blocking` signature waits on an empty queue until the 1.5 s run deadline.
     thread = threading.Thread(target=lambda: blocked.append(
         post(server.rest_port, "/v1/models/m:predict", {"signature_name": "blocking", "instances": [[1.0]]})))
@@ -157,7 +157,7 @@ def test_leases_keep_a_retired_session_open_until_released(tmp_path: Path, model
     assert served.id.version == 2 and not served.closed
 
 
-def _versions(manager: ModelManager) -> List[tuple]:
+def _versions(manager: ModelManager) -> list[tuple]:
     return [(s.version, s.state) for s in manager.status("m")]
 
 
@@ -166,7 +166,7 @@ def test_start_up_loads_a_fresh_version_when_it_settles_not_a_poll_interval_late
     install(model_store, "tf2_v1", tmp_path / "m", 1)  # just copied: not settled at the first poll
     manager = ModelManager([ModelConfig("m", tmp_path / "m")], lambda sid, path: Servable.load(sid, path),
                            poll_seconds=3600, settle_seconds=1.0)
-    failures: List[List[str]] = []
+    failures: list[list[str]] = []
     waiting = threading.Thread(target=lambda: failures.append(manager.wait_until_available()))
     waiting.start()
     waiting.join(timeout=60)  # the next full poll would be an hour away

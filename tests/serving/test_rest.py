@@ -136,7 +136,8 @@ def test_metadata_layout(port: int) -> None:
      "one of 'inputs' or 'instances' keys to exist "),
     ("POST", PREDICT, b'{"instances": 1}', 400,
      "JSON Value: {\n    \"instances\": 1\n} Expecting 'instances' to be an list/array"),
-    ("POST", PREDICT, b'{"instances": []}', 400, "JSON Value: {\n    \"instances\": []\n} No values in 'instances' array"),
+    ("POST", PREDICT, b'{"instances": []}', 400,
+     "JSON Value: {\n    \"instances\": []\n} No values in 'instances' array"),
     ("POST", PREDICT, b'{"instances": ["x"]}', 400,
      "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: \"x\" "
      "Type: String is not of expected type: float"),
@@ -210,7 +211,8 @@ def test_classify_and_regress(port: int) -> None:
     ("classify", b'{"signature_name": "classify_x_to_y"}',
      "JSON Value: {\n    \"signature_name\": \"classify_x_to_y\"\n} When method is classify, key 'examples' is "
      "expected and was not found"),
-    ("regress", b'{"examples": 1}', "JSON Value: {\n    \"examples\": 1\n} Expecting 'examples' value to be an list/array"),
+    ("regress", b'{"examples": 1}',
+     "JSON Value: {\n    \"examples\": 1\n} Expecting 'examples' value to be an list/array"),
     ("regress", b'{"examples": []}', "JSON Value: {\n    \"examples\": []\n} 'examples' value is an empty array"),
     ("regress", b'{"examples": [1]}', "Example must be JSON object but got JSON Number"),
     ("regress", b'{"examples": [{"x": null}]}', "Feature: x has element with unexpected JSON type: Null"),

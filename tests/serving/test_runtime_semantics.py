@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 import grpc
 import numpy as np
@@ -28,7 +28,7 @@ def _dtype(value: Any) -> tf.DType:
     return tf.string if isinstance(value, str) else tf.int64 if isinstance(value, int) else tf.float32
 
 
-def build_flattening_model(export_dir: Path, row: Dict[str, Any]) -> None:
+def build_flattening_model(export_dir: Path, row: dict[str, Any]) -> None:
     """A model over the field case's features that, like the pipeline's `as_parsed`, reshapes every
     input to `[-1]` before use, so its graph accepts one-element lists per value."""
     names = sorted(row)
@@ -133,7 +133,7 @@ def _predict(stub, shape: list, **content: Any) -> grpc.RpcError:  # type: ignor
     ([2], {"tensor_content": b"\x00\x00\x80"}),  # 3 bytes for two floats
 ], ids=["unallocatable", "overflow", "negative", "short-content"])
 def test_grpc_tensor_that_cannot_be_built_is_invalid_argument(stub, shape: list,  # type: ignore[no-untyped-def]
-                                                              content: Dict[str, Any]) -> None:
+                                                              content: dict[str, Any]) -> None:
     error = _predict(stub, shape, **content)
     assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "tensor parsing error: x")
 

@@ -7,12 +7,19 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from serving.codec.json_write import debug_string, format_decimal
-from serving.observability.metrics import LATENCY_BUCKETS, ServingMetrics, exported_name
-from serving.observability.prometheus_text import render
 from serving.core.source import parse_version
 from serving.core.types import ModelState
-from serving.core.version_policy import (Action, ActionKind, PolicyKind, VersionPolicy, VersionSnapshot,
-                                    aspired_versions, next_action)
+from serving.core.version_policy import (
+    Action,
+    ActionKind,
+    PolicyKind,
+    VersionPolicy,
+    VersionSnapshot,
+    aspired_versions,
+    next_action,
+)
+from serving.observability.metrics import LATENCY_BUCKETS, ServingMetrics, exported_name
+from serving.observability.prometheus_text import render
 
 
 def f32(value: float) -> float:
@@ -72,7 +79,7 @@ def test_exported_names() -> None:
 
 
 def test_latency_buckets_match_tf_bounds() -> None:
-    texts = ["%g" % b for b in LATENCY_BUCKETS]
+    texts = [f"{b:g}" for b in LATENCY_BUCKETS]
     assert len(texts) == 33 and texts[:9] == ["10", "18", "32.4", "58.32", "104.976", "188.957", "340.122",
                                               "612.22", "1102"]
     assert texts[-1] == "1.47476e+09"
@@ -88,9 +95,10 @@ def test_exposition_format() -> None:
     lines = text.splitlines()
     assert text.endswith("\n") and not any(line.startswith("# HELP") for line in lines)
     assert ':tensorflow:serving:request_count{model_name="m",status="OK"} 2' in lines
-    assert ':tensorflow:serving:request_latency_bucket{model_name="m",API="predict",entrypoint="REST",le="18"} 0' in lines
-    assert ':tensorflow:serving:request_latency_bucket{model_name="m",API="predict",entrypoint="REST",le="32.4"} 1' in lines
-    assert ':tensorflow:serving:request_latency_bucket{model_name="m",API="predict",entrypoint="REST",le="+Inf"} 1' in lines
+    bucket = ':tensorflow:serving:request_latency_bucket{model_name="m",API="predict",entrypoint="REST",'
+    assert bucket + 'le="18"} 0' in lines
+    assert bucket + 'le="32.4"} 1' in lines
+    assert bucket + 'le="+Inf"} 1' in lines
     assert ':tensorflow:serving:request_latency_count{model_name="m",API="predict",entrypoint="REST"} 1' in lines
     assert ':tensorflow:cc:saved_model:load_attempt_count{model_path="/models/m/1",status="success"} 1' in lines
     assert "# TYPE :tensorflow:serving:runtime_latency histogram" in lines

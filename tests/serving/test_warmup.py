@@ -5,7 +5,6 @@ import re
 import shutil
 import threading
 from pathlib import Path
-from typing import List
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ ROW = {"x": 4.0, "Age": 30, "Gender": "Male", "Annual_Income": 50.5, "Total_Spen
 TF1_SIGNATURES = ("serving_default", "classify_x_to_y", "regress_x_to_y")  # not `blocking` (it never returns)
 
 
-def write(version_dir: Path, logs: List[prediction_log_pb2.PredictionLog]) -> Path:
+def write(version_dir: Path, logs: list[prediction_log_pb2.PredictionLog]) -> Path:
     return warmup.write_warmup_file(version_dir, logs)
 
 
@@ -107,7 +106,8 @@ def test_no_file_means_no_warmup(model_store: Path) -> None:
 
 
 @pytest.mark.parametrize("case, code, message", [
-    ("too_many", "INVALID_ARGUMENT", r"Number of warmup records exceeds the maximum \(1000\) at .*tf_serving_warmup_requests"),
+    ("too_many", "INVALID_ARGUMENT",
+     r"Number of warmup records exceeds the maximum \(1000\) at .*tf_serving_warmup_requests"),
     ("session_run_log", "UNIMPLEMENTED", r"Unsupported log_type for warmup: session_run_log"),
     ("not_tfrecord", "DATA_LOSS", r"Please verify your warmup data is in TFRecord format\.$"),
     ("not_a_prediction_log", "INVALID_ARGUMENT", r"Failed to parse warmup record: .* from "),
@@ -159,7 +159,8 @@ def test_exactly_the_maximum_is_accepted(tmp_path: Path, model_store: Path) -> N
 def warmup_samples(registry: CollectorRegistry, path: Path) -> int:
     """`model_warmup_latency_count` for `path` with status OK."""
     text = generate_latest(registry).decode()
-    pattern = rf':tensorflow:serving:model_warmup_latency_count\{{model_path="{re.escape(str(path))}",status="OK"\}} (\S+)'
+    pattern = (rf':tensorflow:serving:model_warmup_latency_count\{{model_path="{re.escape(str(path))}",'
+               rf'status="OK"\}} (\S+)')
     found = re.search(pattern, text)
     return int(float(found.group(1))) if found else 0
 
@@ -173,7 +174,7 @@ def test_server_replays_before_a_version_becomes_available(tmp_path: Path, model
     server = server_factory((ModelConfig("m", base),), registry=registry)
     assert warmup_samples(registry, v1) == 1  # start() returned: v1 is AVAILABLE and was warmed up
     # Hot swap: whenever v2 is first seen AVAILABLE, its warmup must already be recorded.
-    seen: List[int] = []
+    seen: list[int] = []
     stop = threading.Event()
 
     def watch() -> None:
@@ -220,3 +221,10 @@ def test_warmup_can_be_switched_off(tmp_path: Path, model_store: Path, server_fa
 def test_warmup_flag_defaults_to_on_as_in_tf_serving(tmp_path: Path) -> None:
     assert from_args(["--model_base_path", str(tmp_path)]).enable_model_warmup is True
     assert from_args(["--model_base_path", str(tmp_path), "--enable_model_warmup=false"]).enable_model_warmup is False
+
+
+def test_classify_and_regress_records_replay_from_the_file(tmp_path: Path, model_store: Path) -> None:
+    version = tmp_path / "1"
+    shutil.copytree(model_store / "tf1", version)
+    write(version, warmup.build_warmup_records(warmup.signature_defs(version), {"x": 4.0}, only=TF1_SIGNATURES))
+    assert warmup.replay(Servable.load(ServableId("m", 1), version)) == len(TF1_SIGNATURES)
