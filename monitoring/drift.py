@@ -48,12 +48,19 @@ import tensorflow_data_validation as tfdv
 from ml_metadata.errors import NotFoundError
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2
 
 from common import exit_codes
 from modules.features import ID_KEYS, LABEL_KEY
 from pipeline.config import CURATED_SCHEMA, DEFAULT_OUTPUT, TRAIN_SPLIT, PipelineConfig
-from pipeline.drift_gate import CATEGORICAL_THRESHOLD, MIN_ROWS, NUMERIC_THRESHOLD, set_drift_comparators
+from pipeline.drift_gate import (
+    CATEGORICAL_THRESHOLD,
+    MIN_ROWS,
+    NUMERIC_THRESHOLD,
+    Distance,
+    distances_of,
+    set_drift_comparators,
+)
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 STATISTICS_TYPE = "ExampleStatistics"
@@ -65,27 +72,15 @@ class DriftError(Exception):
 
 
 @dataclass(frozen=True)
-class Measurement:
-    feature: str
-    measure: str
-    value: float
-    threshold: float
-
-    @property
-    def drifted(self) -> bool:
-        return self.value > self.threshold
-
-
-@dataclass(frozen=True)
 class Report:
     rows: int
     training_statistics: str
-    measurements: list[Measurement]
+    measurements: list[Distance]
     anomalies: dict[str, str]
     """feature -> TFDV's description, drift included."""
 
     @property
-    def drifted(self) -> list[Measurement]:
+    def drifted(self) -> list[Distance]:
         return [m for m in self.measurements if m.drifted]
 
 
@@ -209,15 +204,11 @@ def compare(frame: pd.DataFrame, training: Any, training_source: str, schema: An
     """TFDV statistics of `frame`, validated against `schema` with `training` as the previous span."""
     serving = tfdv.generate_statistics_from_dataframe(serving_frame(frame, schema))
     anomalies = tfdv.validate_statistics(serving, schema, environment=SERVING, previous_statistics=training)
-    names = anomalies_pb2.DriftSkewInfo.Measurement.Type
-    measurements = [
-        Measurement(".".join(info.path.step), names.Name(m.type), m.value, m.threshold)
-        for info in anomalies.drift_skew_info for m in info.drift_measurements
-    ]
+    measurements = distances_of(anomalies)
     found = {name: info.description for name, info in anomalies.anomaly_info.items()}
     for reason in anomalies.dataset_anomaly_info.reason:
         found["(dataset)"] = reason.description
-    return Report(len(frame), training_source, sorted(measurements, key=lambda m: m.feature), found)
+    return Report(len(frame), training_source, measurements, found)
 
 
 def format_report(report: Report) -> str:

@@ -136,10 +136,15 @@ def compare(current: Any, previous: Any, schema: Any, environment: str | None = 
             raise DriftGateError(f"the {name} statistics hold {rows} examples; at least {min_rows} are needed "
                                  "to tell drift from sampling noise")
     anomalies = tfdv.validate_statistics(current, schema, environment=environment, previous_statistics=previous)
+    return Verdict(tuple(distances_of(anomalies)))
+
+
+def distances_of(anomalies: Any) -> list[Distance]:
+    """Every drift measurement of a TFDV `Anomalies` proto (its `drift_skew_info`), sorted by feature name."""
     names = anomalies_pb2.DriftSkewInfo.Measurement.Type
     distances = [Distance(".".join(info.path.step), names.Name(m.type), m.value, m.threshold)
                  for info in anomalies.drift_skew_info for m in info.drift_measurements]
-    return Verdict(tuple(sorted(distances, key=lambda d: d.feature)))
+    return sorted(distances, key=lambda d: d.feature)
 
 
 def span_drift(current: pd.DataFrame, previous: pd.DataFrame, schema: Any | None = None) -> Verdict:
