@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from common import exit_codes
 from data.generate import generate
@@ -133,7 +134,7 @@ def test_kaggle_data_reports_chance_auc_and_is_not_blessed(tmp_path: Path) -> No
     assert factors["drivers"] == []
     nothing = "No feature's importance is distinguishable from zero: the model found no churn drivers"
     assert factors["summary"].startswith(nothing) and f"churn factors: {nothing}" in proc.stdout
-    assert nothing.replace("'", "&#x27;") in report.split('<section id="factors">')[1].split("</section>")[0]
+    assert str(escape(nothing)) in report.split('<section id="factors">')[1].split("</section>")[0]
 
 
 def test_data_with_anomalies_stops_before_transform(tmp_path: Path) -> None:
