@@ -85,7 +85,7 @@ def test_scoring_the_same_kind_of_file_lists_every_blank_cell_and_scores_the_res
 def two_percent(tmp_path_factory: pytest.TempPathFactory):
     """The 2 % churn file's run, and its model's eval-split predictions (read before any other run in its folder)."""
     tmp = tmp_path_factory.mktemp("two_percent")
-    proc, summary = run_pipeline(tmp, "--data", str(CHURN_RATE_2PCT), "--max-epochs", "8")
+    proc, summary = run_pipeline(tmp, "--data", str(CHURN_RATE_2PCT))
     outputs = run_summary.collect_outputs(PipelineConfig(output=tmp / "out").metadata_path)
     evaluation = run_summary.single_artifact(outputs, "Evaluator", "evaluation").uri
     predictions = report.eval_predictions(evaluation,
