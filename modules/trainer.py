@@ -57,7 +57,7 @@ def run_fn(fn_args: FnArgs) -> None:
         ],
         verbose=0,
     )
-    segmentation = _fit_segments(tf_transform_output, train, numeric_keys, seed)
+    segmentation = fit_training_segments(tf_transform_output, train, numeric_keys, seed)
     validation_probabilities = model.predict(validation[0], batch_size=_READ_BATCH, verbose=0)
     platt = calibration.fit_platt(validation_probabilities, validation[1].numpy())
     # On the calibrated probability, the one `churn` is decided on (modules/threshold.py).
@@ -92,17 +92,17 @@ def read_split(fn_args: FnArgs, files: list[str], tf_transform_output: tft.TFTra
     return inputs, tf.concat([b[1] for b in batches], axis=0)
 
 
-def _fit_segments(tf_transform_output: tft.TFTransformOutput, train: tuple[dict[str, tf.Tensor], tf.Tensor],
+def fit_training_segments(tf_transform_output: tft.TFTransformOutput, train: tuple[dict[str, tf.Tensor], tf.Tensor],
                   numeric_keys: list[str], seed: int) -> segments.Segmentation:
     """Customer segments on the training rows' z-scored behavioural features (modules/segments.py)."""
     columns = segments.segment_columns(numeric_keys)
     inputs, labels = train
     z_scores = np.concatenate([inputs[features.transformed_name(c)].numpy() for c in columns], axis=1)
-    mean, std = _z_score_parameters(tf_transform_output, columns)
+    mean, std = z_score_parameters(tf_transform_output, columns)
     return segments.fit_segments(z_scores, labels.numpy().reshape(-1), columns, mean, std, seed)
 
 
-def _z_score_parameters(tf_transform_output: tft.TFTransformOutput,
+def z_score_parameters(tf_transform_output: tft.TFTransformOutput,
                         columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Training mean and deviation of numeric columns, read off the Transform graph itself.
 

@@ -21,7 +21,10 @@ from serving.core.types import RequestFormat, TensorMap
 _Leaf = Callable[[object], str]
 
 
-def _leaf_writer(alias: str, array: npt.NDArray[Any]) -> _Leaf:
+def leaf_writer(alias: str, array: npt.NDArray[Any]) -> _Leaf:
+    """The JSON writer of one element of output `alias` (any shape; decided by dtype), as TF Serving writes it:
+    shortest round-trip decimals for float32/float64, ints, booleans, strings, and `{"b64": ...}` for aliases
+    ending in `_bytes`. Raises InvalidArgumentError for a dtype JSON cannot carry (TF Serving's message)."""
     kind = array.dtype.kind
     if kind == "f" and array.dtype.itemsize in (4, 8):
         is_f32 = array.dtype.itemsize == 4
@@ -84,19 +87,19 @@ def _encode_rows(outputs: TensorMap) -> bytes:
             )
         batch = array.shape[0]
     if len(items) > 1:
-        template = _object_template(items)
+        template = object_template(items)
         if template is not None:
-            return _scalar_objects(template, [array.tolist() for _, array in items])
+            return scalar_objects(template, [array.tolist() for _, array in items])
     names = [alias for alias, _ in items]
     rows: dict[str, list[object]] = {a: outputs[a].tolist() for a in names}
-    leaves = {a: _leaf_writer(a, outputs[a]) for a in names}
+    leaves = {a: leaf_writer(a, outputs[a]) for a in names}
     if len(names) == 1 and outputs[names[0]].ndim == 1 and not _is_bytes(names[0], outputs[names[0]]):
         leaf = leaves[names[0]]
         body = ", ".join([leaf(v) for v in rows[names[0]]])
         if not body:
             return b'{\n    "predictions": []\n}'
         return ('{\n    "predictions": [' + body + "\n    ]\n}").encode("utf-8", "surrogateescape")
-    return _write_rows(outputs, names, rows, leaves, batch)
+    return write_rows(outputs, names, rows, leaves, batch)
 
 
 _Template = tuple[list[str], list[_Leaf]]
@@ -104,7 +107,7 @@ _TEMPLATES: dict[tuple[tuple[str, np.dtype[Any], int], ...], _Template | None] =
 _MAX_TEMPLATES = 256
 
 
-def _object_template(items: list[tuple[str, npt.NDArray[Any]]]) -> _Template | None:
+def object_template(items: list[tuple[str, npt.NDArray[Any]]]) -> _Template | None:
     """For outputs that are one scalar each per row: each key's `"alias": ` prefix and leaf writer,
     built once per set of aliases and dtypes (a signature's outputs); None for any other outputs."""
     key = tuple([(alias, array.dtype, array.ndim) for alias, array in items])
@@ -113,7 +116,7 @@ def _object_template(items: list[tuple[str, npt.NDArray[Any]]]) -> _Template | N
     template: _Template | None = None
     if all(array.ndim == 1 and not _is_bytes(alias, array) for alias, array in items):
         try:
-            template = ([quote(alias) + ": " for alias, _ in items], [_leaf_writer(a, v) for a, v in items])
+            template = ([quote(alias) + ": " for alias, _ in items], [leaf_writer(a, v) for a, v in items])
         except InvalidArgumentError:  # a dtype JSON cannot carry: the general path says so
             template = None
     if len(_TEMPLATES) >= _MAX_TEMPLATES:
@@ -122,7 +125,7 @@ def _object_template(items: list[tuple[str, npt.NDArray[Any]]]) -> _Template | N
     return template
 
 
-def _scalar_objects(template: _Template, columns: list[list[object]]) -> bytes:
+def scalar_objects(template: _Template, columns: list[list[object]]) -> bytes:
     """Several outputs, one scalar each per row: the PrettyWriter layout as a template (the
     writer's per-token bookkeeping costs more than the rest of the request)."""
     keys, writers = template
@@ -135,8 +138,11 @@ def _scalar_objects(template: _Template, columns: list[list[object]]) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def _write_rows(outputs: TensorMap, names: list[str], rows: dict[str, list[object]],
+def write_rows(outputs: TensorMap, names: list[str], rows: dict[str, list[object]],
                 leaves: dict[str, _Leaf], batch: int) -> bytes:
+    """The general row-format ("predictions") body: `batch` rows of the outputs `names` (sorted aliases), each
+    row from `rows[alias][row]` (the arrays' `tolist()`, first dimension = batch) written with `leaves[alias]`
+    (from `leaf_writer`); one output gives bare values, several give one object per row. UTF-8 bytes."""
     as_objects = len(names) > 1
     writer = PrettyWriter()
     writer.start_object()
@@ -168,7 +174,7 @@ def _encode_columns(outputs: TensorMap) -> bytes:
         writer.start_object()
     for alias in names:
         array = outputs[alias]
-        leaf = _leaf_writer(alias, array)
+        leaf = leaf_writer(alias, array)
         if as_objects:
             writer.key(alias)
         _write_tensor(writer, array.tolist(), leaf, _is_bytes(alias, array))

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from insights import scoring
 from insights.__main__ import main
-from insights.model import ScoringError, resolve_version
+from insights.model import ScoringError
 from insights.scoring import OUTPUT_COLUMNS, batches, default_output, typed_columns
 
 DTYPES = {"Age": tf.int64, "Annual_Income": tf.float32, "Gender": tf.string}
@@ -72,17 +72,6 @@ def test_batches_have_a_fixed_size_counted_from_the_first_row_whatever_the_chunk
 
 def test_default_output_sits_next_to_the_data() -> None:
     assert default_output(Path("/d/customers.csv")) == Path("/d/customers_scored.csv")
-
-
-def test_the_newest_numeric_version_is_used_unless_a_version_is_given(tmp_path: Path) -> None:
-    for version in ("9", "10", "11-partial", ".incoming-12"):
-        (tmp_path / version).mkdir()
-        (tmp_path / version / "saved_model.pb").touch()
-    (tmp_path / "13").mkdir()  # no SavedModel inside: not a version
-    assert resolve_version(tmp_path) == tmp_path / "10"
-    assert resolve_version(tmp_path / "9") == tmp_path / "9"
-    with pytest.raises(ScoringError, match="no model at .*run the pipeline first"):
-        resolve_version(tmp_path / "13")
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -35,17 +35,6 @@ def test_compiled_with_adam_binary_crossentropy_and_binary_accuracy() -> None:
     assert "binary_accuracy" in model.metrics_names
 
 
-def test_tf_keras_is_never_converted_by_autograph() -> None:
-    from tensorflow.python.autograph.core import config as autograph_config
-
-    from modules.runtime import skip_autograph_for_tf_keras
-
-    skip_autograph_for_tf_keras()
-    skip_autograph_for_tf_keras()
-    rules = [r for r in autograph_config.CONVERSION_RULES if r.matches("tf_keras.src.engine.training")]
-    assert len(rules) == 1 and isinstance(rules[0], autograph_config.DoNotConvert)
-
-
 def test_dropout_follows_each_relu_layer_and_l2_penalises_every_kernel() -> None:
     model = build_model(["Age"], {"Gender": 4}, dropout=0.3, l2=1e-4)
     kinds = [type(layer).__name__ for layer in model.layers if isinstance(layer, (tf.keras.layers.Dense,

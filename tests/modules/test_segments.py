@@ -11,7 +11,7 @@ from data.generate import generate
 from modules import features, segments
 from modules.model import build_model
 from modules.signatures import SEGMENT_OUTPUT, SEGMENT_SIGNATURE, make_serving_signatures
-from modules.trainer import _fit_segments, _z_score_parameters, feature_layout
+from modules.trainer import feature_layout, fit_training_segments, z_score_parameters
 from tests.modules.conftest import CUSTOM_CONFIG
 from tests.modules.test_signatures import raw_columns
 
@@ -130,7 +130,7 @@ def trained(transform_run, tmp_path_factory: pytest.TempPathFactory):
     labels = tf.constant([int(np.asarray(r[label_xf]).reshape(-1)[0]) for r in rows])
     numeric_keys, vocabulary_sizes = feature_layout(output, label_xf)
     model = build_model(numeric_keys, vocabulary_sizes)
-    segmentation = _fit_segments(output, (inputs, labels), numeric_keys, seed=0)
+    segmentation = fit_training_segments(output, (inputs, labels), numeric_keys, seed=0)
     path = str(tmp_path_factory.mktemp("segment_model") / "1")
     signatures = make_serving_signatures(model, output, features.LABEL_KEY, CUSTOM_CONFIG["id_keys"], segmentation)
     tf.saved_model.save(model, path, signatures=signatures)
@@ -139,7 +139,7 @@ def trained(transform_run, tmp_path_factory: pytest.TempPathFactory):
 
 def test_z_score_parameters_are_the_transforms_training_mean_and_deviation(transform_run) -> None:
     columns = list(features.BEHAVIOURAL_FEATURES)
-    mean, std = _z_score_parameters(transform_run.output, columns)
+    mean, std = z_score_parameters(transform_run.output, columns)
     raw = transform_run.raw[columns].to_numpy(float)
     np.testing.assert_allclose(mean, raw.mean(axis=0), rtol=1e-4)
     np.testing.assert_allclose(std, raw.std(axis=0), rtol=1e-4)

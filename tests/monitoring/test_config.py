@@ -55,18 +55,6 @@ def test_committed_config_and_rules_are_valid() -> None:
     assert "SUCCESS" in result.stdout
 
 
-def test_local_config_differs_only_in_target_interval_and_paths(tmp_path: Path) -> None:
-    path = prom.prepare(tmp_path, "127.0.0.1:1234", "/metrics-here", "1s")
-    result = promtool("check", "config", str(path))
-    assert result.returncode == 0, result.stdout + result.stderr
-    generated, committed = yaml.safe_load(path.read_text()), prom.load_config()
-    job = prom.scrape_job(generated)
-    assert job["static_configs"] == [{"targets": ["127.0.0.1:1234"]}] and "file_sd_configs" not in job
-    assert job["metrics_path"] == "/metrics-here" and job["job_name"] == prom.job_name()
-    assert generated["global"] == {"scrape_interval": "1s", "evaluation_interval": "1s"}
-    assert [Path(p) for p in generated["rule_files"]] == [prom.MONITORING_DIR / p for p in committed["rule_files"]]
-
-
 def test_rule_unit_tests_pass() -> None:
     result = promtool("test", "rules", str(prom.RULES_TEST_FILE))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -155,50 +155,11 @@ def test_pusher_pushes_only_the_served_and_stamped_model(tmp_path: Path) -> None
     assert json.loads(check.exec_properties["id_keys"]) == ["Customer_ID"]
 
 
-def _blessing(model_id: int, blessed: int, gate: bool = False):
-    from tfx.types import standard_artifacts
-
-    from pipeline.baseline import GATE_PROPERTY
-
-    blessing = standard_artifacts.ModelBlessing()
-    blessing.set_int_custom_property("current_model_id", model_id)
-    blessing.set_int_custom_property("blessed", blessed)
-    if gate:
-        blessing.set_int_custom_property(GATE_PROPERTY, 1)
-    return blessing
-
-
-def test_a_model_the_reference_gate_refused_is_never_the_baseline() -> None:
-    from tfx.types import standard_artifacts
-
-    from pipeline.baseline import MODEL_KEY, latest_blessed_other_model
-
-    models = [standard_artifacts.Model() for _ in range(3)]
-    for i, model in enumerate(models, 1):
-        model.id = i
-    # Model 2: the Evaluator blessed it, ReferenceGate did not (so it was never pushed).
-    blessings = [_blessing(1, 1), _blessing(1, 1, gate=True), _blessing(2, 1), _blessing(2, 0, gate=True)]
-    assert latest_blessed_other_model(models, blessings, candidates=[models[2]])[MODEL_KEY] == [models[0]]
-    blessings[3] = _blessing(2, 1, gate=True)
-    assert latest_blessed_other_model(models, blessings, candidates=[models[2]])[MODEL_KEY] == [models[1]]
-
-
-def test_baseline_is_the_latest_blessed_model_other_than_the_candidate(tmp_path: Path) -> None:
+def test_the_evaluator_baseline_comes_from_the_latest_blessed_other_model_resolver(tmp_path: Path) -> None:
     from tfx.dsl.components.common.resolver import RESOLVER_STRATEGY_CLASS
-    from tfx.types import standard_artifacts
 
-    from pipeline.baseline import BLESSING_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy, latest_blessed_other_model
+    from pipeline.baseline import MODEL_KEY, LatestBlessedOtherModelStrategy
 
-    models = [standard_artifacts.Model() for _ in range(4)]
-    for i, model in enumerate(models, 1):
-        model.id = i
-    blessings = [_blessing(1, 1), _blessing(2, 1), _blessing(3, 0), _blessing(4, 1)]
-    chosen = latest_blessed_other_model(models, blessings, candidates=[models[3]])  # 4 is the candidate
-    assert [m.id for m in chosen[MODEL_KEY]] == [2]  # 3 was not blessed
-    assert chosen[BLESSING_KEY] == [blessings[1]]
-    assert latest_blessed_other_model(models, blessings, candidates=[models[2]])[MODEL_KEY] == [models[3]]
-    assert latest_blessed_other_model(models[:1], blessings[:1], candidates=models[:1]) == {MODEL_KEY: [],
-                                                                                            BLESSING_KEY: []}
     _, components = build(tmp_path)
     resolver, evaluator = components["latest_blessed_model_resolver"], components["Evaluator"]
     assert resolver.exec_properties[RESOLVER_STRATEGY_CLASS] is LatestBlessedOtherModelStrategy

@@ -1,10 +1,9 @@
-"""Our `churn_model_*` metrics and the request log: units, then through a real in-process server."""
+"""`serving/observability/model_metrics.py`: our `churn_model_*` metrics, as units, then through a real in-process
+server (with the request log on)."""
 from __future__ import annotations
 
 import json
 import shutil
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,13 @@ from serving.core.manager import ModelConfig, ModelManager
 from serving.core.servable import Servable
 from serving.core.types import ServableId
 from serving.main import ModelServer
-from serving.observability import request_log
 from serving.observability.model_metrics import ModelMetrics, ProbabilityHistogram, VersionCollector
 from serving.observability.prometheus_text import render
-from serving.observability.request_log import RequestLog, format_lines
 from tests.monitoring.conftest import MODEL_VERSION
 from tests.monitoring.models import instances
 from tests.serving.conftest import make_config
 from tests.serving.http_util import get, post
+from tests.serving.observability.conftest import recording_log
 
 PREDICT = f"/v1/models/{MODEL_NAME}:predict"
 
@@ -70,57 +68,6 @@ def test_version_gauges_follow_the_manager(tmp_path: Path, model_base: Path) -> 
     assert f'churn_model_available_versions{{model_name="{MODEL_NAME}"}} 1' in lines
     assert f'churn_model_version_available{{model_name="{MODEL_NAME}",version="5"}} 1' in lines
     manager.stop()
-
-
-def test_request_log_lines() -> None:
-    inputs = {"Age": np.array([30, 41]), "Income": np.array([[1.1], [2.5]], dtype=np.float32),
-              "Gender": np.array([b"Male", b"\xff\xfe"], dtype=object)}
-    lines = list(format_lines((12.3456, ServableId("m", 3), inputs, np.array([0.25, 0.75], np.float32)), "p_churn"))
-    first, second = (json.loads(x) for x in lines)
-    assert first == {"time": 12.346, "model_name": "m", "version": 3, "p_churn": 0.25,  # the observed output's name
-                     "inputs": {"Age": 30, "Income": 1.1, "Gender": "Male"}}
-    assert second["inputs"]["Gender"] == {"b64": "//4="} and second["inputs"]["Income"] == 2.5
-    assert all(x.endswith("\n") and x.count("\n") == 1 for x in lines)
-
-
-def _recording_log(path: Path, max_pending: int = request_log.DEFAULT_MAX_PENDING
-                   ) -> tuple[RequestLog, list[tuple[str, str, int]]]:
-    log = RequestLog(path, PROBABILITY_OUTPUT, max_pending)
-    counted: list[tuple[str, str, int]] = []
-    log.on_rows = lambda *row: counted.append(row)
-    return log, counted
-
-
-def test_request_log_drops_rows_when_its_queue_is_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    started, release = threading.Event(), threading.Event()
-    real = request_log.format_lines
-
-    def slow(entry: tuple, output_name: str) -> Iterator[str]:
-        started.set()
-        release.wait(10)
-        return real(entry, output_name)
-
-    monkeypatch.setattr(request_log, "format_lines", slow)
-    log, counted = _recording_log(tmp_path / "r.jsonl", max_pending=1)
-    row = {"x": np.array([1.0, 2.0])}
-    probabilities = np.array([0.1, 0.2])
-    log.submit(ServableId("m", 1), row, probabilities)  # taken by the writer, which now waits
-    assert started.wait(10)
-    log.submit(ServableId("m", 1), row, probabilities)  # queued
-    log.submit(ServableId("m", 1), row, probabilities)  # queue full: dropped, at once
-    assert counted == [("m", "dropped", 2)]
-    release.set()
-    log.close()
-    assert {outcome for _, outcome, _ in counted[1:]} == {"written"} and sum(n for *_, n in counted[1:]) == 4
-    assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 4
-
-
-def test_request_log_write_errors_are_counted_not_raised() -> None:
-    log, counted = _recording_log(Path("/dev/full"))  # every flush fails with ENOSPC
-    for _ in range(3):
-        log.submit(ServableId("m", 1), {"x": np.array([1.0])}, np.array([0.5]))
-    log.close()
-    assert {outcome for _, outcome, _ in counted} == {"failed"} and sum(n for *_, n in counted) == 3
 
 
 def start_server(model_base: Path, request_log_file: Path) -> ModelServer:
@@ -181,7 +128,7 @@ def test_metrics_endpoint_serves_our_metrics_next_to_tf_serving_ones(model_base:
 
 def test_signatures_without_the_probability_output_are_not_observed(tmp_path: Path) -> None:
     registry = CollectorRegistry()
-    log, counted = _recording_log(tmp_path / "r.jsonl")
+    log, counted = recording_log(tmp_path / "r.jsonl")
     manager = ModelManager([], lambda sid, path: Servable.load(sid, path))
     metrics = ModelMetrics(registry, manager, log, PROBABILITY_OUTPUT)
 

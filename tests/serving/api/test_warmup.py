@@ -19,7 +19,7 @@ from serving.core.manager import ModelConfig
 from serving.core.servable import Servable
 from serving.core.types import ModelState, ServableId
 from tests.serving.conftest import ServerFactory, install
-from tests.serving.test_lifecycle import wait_for
+from tests.serving.http_util import wait_for
 
 ROW = {"x": 4.0, "Age": 30, "Gender": "Male", "Annual_Income": 50.5, "Total_Spend": 2000.0, "s": "abc"}
 TF1_SIGNATURES = ("serving_default", "classify_x_to_y", "regress_x_to_y")  # not `blocking` (it never returns)

@@ -14,11 +14,10 @@ from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_
 
 from serving.core.batching import BatchingOptions
 from serving.core.manager import ModelConfig
+from tests.field_cases import REST_LIST_WRAPPED
 from tests.serving.conftest import ServerFactory, install
 from tests.serving.http_util import error_of, post
 
-REPO = Path(__file__).resolve().parents[2]
-FIELD_CASE = REPO.parent / "shared" / "field-cases" / "rest_list_wrapped_values.json"
 CHURN = "/v1/models/half:predict"
 ROWS = [{"Age": 62, "Gender": "Female", "Annual_Income": 38.5, "Total_Spend": 1210.0},
         {"Age": 30, "Gender": "Male", "Annual_Income": 80.0, "Total_Spend": 15.5}]
@@ -55,7 +54,7 @@ def port(served) -> int:  # type: ignore[no-untyped-def]
 
 def test_field_case_list_wrapped_values_get_the_runtime_answer(tmp_path: Path,
                                                                server_factory: ServerFactory) -> None:
-    wrapped = json.loads(FIELD_CASE.read_text())
+    wrapped = json.loads(REST_LIST_WRAPPED.read_text())
     plain_row = {k: v[0] for k, v in wrapped["instances"][0].items()}
     build_flattening_model(tmp_path / "m" / "1", plain_row)
     port = server_factory((ModelConfig("m", tmp_path / "m"),)).rest_port

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.core.source import FileSystemVersionSource
+from serving.core.source import FileSystemVersionSource, parse_version
 
 
 def test_failed_polls_report_nothing_and_log_once(tmp_path: Path, model_store: Path,
@@ -77,3 +77,8 @@ def test_recheck_withdraws_a_changed_folder_until_it_settles(tmp_path: Path, mod
     time.sleep(0.6)
     assert source.poll() == {3: version}
 
+
+@pytest.mark.parametrize("name, version", [("1", 1), ("00000123", 123), ("abc", None), ("1a", None),
+                                           ("99999999999999999999", None)])
+def test_parse_version(name: str, version: object) -> None:
+    assert parse_version(name) == version

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from serving.codec.decode import decode_predict_inputs
-from serving.codec.encode import _leaf_writer, _object_template, _scalar_objects, _write_rows, encode_predict_response
+from serving.codec.encode import encode_predict_response, leaf_writer, object_template, scalar_objects, write_rows
 from serving.codec.json_leaves import checker, scalar_column, to_array
 from serving.core.errors import Code, ServingError
 from serving.core.servable import Servable
@@ -74,11 +74,11 @@ def test_scalar_objects_template_equals_the_pretty_writer(batch: int, seed: int)
                "s": np.array(['q"\\\n\u00e9'] * batch, dtype=object)}
     names = sorted(outputs)
     rows = {a: outputs[a].tolist() for a in names}
-    leaves = {a: _leaf_writer(a, outputs[a]) for a in names}
-    expected = _write_rows(outputs, names, rows, leaves, batch)
+    leaves = {a: leaf_writer(a, outputs[a]) for a in names}
+    expected = write_rows(outputs, names, rows, leaves, batch)
     assert encode_predict_response(outputs, RequestFormat.ROW) == expected  # through the cached template
-    template = _object_template(sorted(outputs.items()))
-    assert template is not None and _scalar_objects(template, [rows[a] for a in names]) == expected
+    template = object_template(sorted(outputs.items()))
+    assert template is not None and scalar_objects(template, [rows[a] for a in names]) == expected
 
 
 @pytest.fixture(scope="module")
