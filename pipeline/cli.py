@@ -46,14 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--serving-dir", type=Path, default=defaults.serving_dir,
                         help="models are pushed to <serving-dir>/customer-model/<version>/")
     add_model_arguments(parser)
-    from pipeline import spans
-
-    spans.add_arguments(parser)
+    add_span_arguments(parser)
     beam.add_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
     parser.add_argument("--report-only", action="store_true",
                         help="only regenerate <output>/report.html from the run already in --output")
     return parser
+
+
+def add_span_arguments(parser: argparse.ArgumentParser) -> None:
+    """local_pipeline.py's span-folder flags: --window and --on-drift."""
+    parser.add_argument("--window", type=int, default=cfg.DEFAULT_WINDOW,
+                        help="with a folder of span-<n>/ folders as --data: train and validate on the N spans "
+                             "before the newest, evaluate on the newest (out of time)")
+    parser.add_argument("--on-drift", choices=cfg.ON_DRIFT_CHOICES, default=cfg.DEFAULT_ON_DRIFT,
+                        help="with a span folder: the newest span against the previous one; stop: exit 3, nothing "
+                             "trained, when a feature drifted; warn: train, bless on the evaluation alone")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -177,8 +185,8 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
             schema_chosen = f"inferred by SchemaGen (--schema {cfg.INFER_SCHEMA})"
         schema = None if config.schema is None else inputs.stage_schema(config.schema, config.output / "inputs")
         if staged_spans is not None:
-            span_run = spans.prepare_run(staged_spans, config.data, window or spans.DEFAULT_WINDOW,
-                                         on_drift or drift_gate.DEFAULT_ON_DRIFT, config.schema)
+            span_run = spans.prepare_run(staged_spans, config.data, window or cfg.DEFAULT_WINDOW,
+                                         on_drift or cfg.DEFAULT_ON_DRIFT, config.schema)
     except (inputs.InputError, drift_gate.DriftGateError) as e:
         return usage_error(str(e))
     except OSError as e:

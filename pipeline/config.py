@@ -19,6 +19,14 @@ SPLIT_BUCKETS = {"train": 6, "validation": 2, "eval": 2}
 """Hash-bucket split: train fits, validation picks the epoch (early stopping), eval is only for Evaluator."""
 TRAIN_SPLIT, VALIDATION_SPLIT, EVAL_SPLIT = SPLIT_BUCKETS
 SPAN_DIR_PREFIX = "span-"
+DEFAULT_WINDOW = 3
+"""`--window`: training spans before the evaluated one (issue 16's simulated year uses 3)."""
+ON_DRIFT_STOP, ON_DRIFT_WARN = "stop", "warn"
+ON_DRIFT_CHOICES = (ON_DRIFT_STOP, ON_DRIFT_WARN)
+DEFAULT_ON_DRIFT = ON_DRIFT_WARN
+"""`--on-drift`: stop (nothing is trained) or warn (train; bless only on the evaluation). Defined here, not in
+pipeline/drift_gate.py, so that local_pipeline.py's parser needs no TFDV import (its warnings would reach the
+terminal before the run's log is set up)."""
 """A span folder holds `span-<n>/` sub-folders, n = 0, 1, ... (data/spans.py writes, pipeline/spans.py reads)."""
 IMAGE_PROJECT_DIR = PurePosixPath("/pipeline")
 """This repository's place inside the pipeline image (pipeline/Dockerfile's WORKDIR)."""

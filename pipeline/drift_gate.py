@@ -27,6 +27,10 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
 from modules.features import ID_KEYS, LABEL_KEY
 from pipeline.config import CURATED_SCHEMA
+from pipeline.config import DEFAULT_ON_DRIFT as DEFAULT_ON_DRIFT
+from pipeline.config import ON_DRIFT_CHOICES as ON_DRIFT_CHOICES
+from pipeline.config import ON_DRIFT_STOP as ON_DRIFT_STOP
+from pipeline.config import ON_DRIFT_WARN as ON_DRIFT_WARN
 
 CATEGORICAL_THRESHOLD = 0.1
 """L-infinity distance above which a categorical feature has drifted (a category's share moved > 10 points)."""
@@ -40,10 +44,6 @@ generated months of 1,000 customers the no-drift maximum is already 0.092 (Num_o
 L_INFINITY = "L_INFTY"
 JENSEN_SHANNON = "JENSEN_SHANNON_DIVERGENCE"
 """TFDV's names of the two measures (anomalies_pb2.DriftSkewInfo.Measurement.Type)."""
-ON_DRIFT_STOP, ON_DRIFT_WARN = "stop", "warn"
-ON_DRIFT_CHOICES = (ON_DRIFT_STOP, ON_DRIFT_WARN)
-DEFAULT_ON_DRIFT = ON_DRIFT_WARN
-"""`--on-drift`: stop (nothing is trained) or warn (train; bless only on the evaluation)."""
 NOT_COMPARED = (LABEL_KEY, *ID_KEYS)
 """Never compared: the label (its rate is judged by the evaluation) and identifiers (new ids always differ)."""
 

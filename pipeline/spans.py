@@ -55,6 +55,7 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from common import exit_codes
 from pipeline import config as cfg
 from pipeline import drift_gate, inputs
+from pipeline.config import DEFAULT_WINDOW as DEFAULT_WINDOW
 from pipeline.config import SPAN_DIR_PREFIX
 from pipeline.csv_examples import CsvExampleGen
 
@@ -62,8 +63,6 @@ SPAN_PATTERN = SPAN_DIR_PREFIX + "{SPAN}/*"
 """CsvExampleGen's input pattern under the staged layout (TFX replaces {SPAN} with the span number)."""
 _SPAN_NAME = re.compile(re.escape(SPAN_DIR_PREFIX) + r"(0|[1-9][0-9]*)")
 LAYOUT_PREFIX = "spans-"
-DEFAULT_WINDOW = 3
-"""`--window`: training spans before the evaluated one (issue 16's simulated year uses 3)."""
 
 InputError = inputs.InputError
 
@@ -345,16 +344,6 @@ def span_month(data: Path, span: int) -> str | None:
         return next((str(e["date"]) for e in manifest["spans"] if e["span"] == span), None)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """local_pipeline.py's span-folder flags: --window and --on-drift."""
-    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
-                        help="with a folder of span-<n>/ folders as --data: train and validate on the N spans "
-                             "before the newest, evaluate on the newest (out of time)")
-    parser.add_argument("--on-drift", choices=drift_gate.ON_DRIFT_CHOICES, default=drift_gate.DEFAULT_ON_DRIFT,
-                        help="with a span folder: the newest span against the previous one; stop: exit 3, nothing "
-                             "trained, when a feature drifted; warn: train, bless on the evaluation alone")
 
 
 def example_gen_id(window: Window, span: int) -> str:
