@@ -26,7 +26,7 @@ from pipeline import beam, progress
 from pipeline import config as cfg
 
 if TYPE_CHECKING:
-    from pipeline.spans import SpanInputs, SpanRun
+    from pipeline.spans import SpanInputs, SpanRun, StagedSpans
 
 _INTERRUPTED = "\ninterrupted: outputs of finished components are kept and reused by the next run"
 
@@ -157,14 +157,22 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
          delimiter: str | None = None, decimal: str | None = None, encoding: str | None = None,
          auto_schema: bool = False, window: int | None = None, on_drift: str | None = None) -> int:
     """Stage the input (`id_keys` None: `--id-columns auto`), run the pipeline, write the summary; the exit code."""
-    from pipeline import drift_gate, inputs, spans
+    from pipeline import inputs
 
     started = time.monotonic()
     summary: dict[str, Any] = {"data": str(config.data), "output": str(config.output)}
-    span_run: spans.SpanRun | None = None
-    staged_spans: spans.StagedSpans | None = None
+    span_run: SpanRun | None = None
+    staged_spans: StagedSpans | None = None
+    # The span modules import TFDV and TensorFlow: only for a span folder (their import warnings would
+    # reach the terminal before stderr goes to pipeline.log).
+    span_folder = inputs.is_span_folder(config.data)
+    refused: tuple[type[Exception], ...] = (inputs.InputError,)
+    if span_folder:
+        from pipeline import drift_gate, spans
+
+        refused = (inputs.InputError, drift_gate.DriftGateError)
     try:
-        if spans.is_span_folder(config.data):
+        if span_folder:
             if config.require_beat_reference:
                 raise inputs.InputError("--require-beat-reference is not available with a span folder: the "
                                         "reference models would be fitted on the evaluation month")
@@ -187,7 +195,7 @@ def _run(config: cfg.PipelineConfig, verbose: bool, id_keys: tuple[str, ...] | N
         if staged_spans is not None:
             span_run = spans.prepare_run(staged_spans, config.data, window or cfg.DEFAULT_WINDOW,
                                          on_drift or cfg.DEFAULT_ON_DRIFT, config.schema)
-    except (inputs.InputError, drift_gate.DriftGateError) as e:
+    except refused as e:
         return usage_error(str(e))
     except OSError as e:
         return usage_error(f"cannot stage the input under {config.output / 'inputs'}: {e}")
@@ -406,8 +414,7 @@ def _read_back(config: cfg.PipelineConfig, cached: Collection[str]) -> dict[str,
 def input_bytes(data: Path) -> int:
     """Size of the CSV input in bytes (`--beam-mode auto`; a span folder: all its spans); 0 when missing, which
     staging then reports."""
-    from pipeline.inputs import InputError, list_csv_files
-    from pipeline.spans import find_spans, is_span_folder
+    from pipeline.inputs import InputError, find_spans, is_span_folder, list_csv_files
 
     try:
         if is_span_folder(data):  # every span's CSVs: staging and the drift gate read them all

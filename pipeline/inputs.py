@@ -295,3 +295,34 @@ def _file_sha256(path: Path) -> bytes:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.digest()
+
+
+_SPAN_NAME = re.compile(re.escape(cfg.SPAN_DIR_PREFIX) + r"(0|[1-9][0-9]*)")
+"""A monthly span's folder name, `span-<n>` (pipeline/spans.py)."""
+
+
+def is_span_folder(data: Path) -> bool:
+    """True when `data` is a folder with at least one `span-<n>` sub-folder."""
+    return data.is_dir() and any(p.is_dir() and _SPAN_NAME.fullmatch(p.name) for p in data.iterdir())
+
+
+def find_spans(data: Path) -> dict[int, Path]:
+    """Span number -> its folder, sorted by number, for a folder of `span-<n>/` sub-folders.
+
+    Raises InputError: `data` is not a folder, holds no span folder, a span folder has no CSV file, or a
+    span between the first and the last is missing (the message names the missing numbers).
+    """
+    if not data.is_dir():
+        raise InputError(f"span folder not found: {data}")
+    spans = {int(m.group(1)): p for p in data.iterdir() if p.is_dir() and (m := _SPAN_NAME.fullmatch(p.name))}
+    if not spans:
+        raise InputError(f"{data} holds no {cfg.SPAN_DIR_PREFIX}<n> folder (write some with "
+                         "python data/generate.py --months N --out FOLDER)")
+    missing = sorted(set(range(min(spans), max(spans) + 1)) - set(spans))
+    if missing:
+        raise InputError(f"{data}: span(s) {', '.join(map(str, missing))} missing between {cfg.SPAN_DIR_PREFIX}"
+                         f"{min(spans)} and {cfg.SPAN_DIR_PREFIX}{max(spans)}")
+    for number, folder in spans.items():
+        if not any(p.is_file() and p.suffix.lower() == ".csv" for p in folder.iterdir()):
+            raise InputError(f"{folder} holds no .csv file (span {number})")
+    return dict(sorted(spans.items()))
