@@ -1,6 +1,7 @@
 """`make lint` (ruff + mypy, settings in pyproject.toml) and its place in `make test`."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -45,7 +46,9 @@ def test_other_modules_use_x_or_none() -> None:
 def test_make_test_runs_ruff_and_mypy_before_pytest(tmp_path: Path) -> None:
     stamp = tmp_path / "stamp"  # newer than the locks: `make -n` prints no venv set-up
     stamp.touch()
-    dry_run = subprocess.run(["make", "-n", "test", f"STAMP={stamp}", "PY=python"], capture_output=True, text=True,
-                             timeout=60, cwd=PROJECT_ROOT, check=True).stdout.splitlines()
+    dry_run = subprocess.run(["make", "-n", "test", f"STAMP={stamp}", "PY=python", "PYTEST_ARGS="],
+                             capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT, check=True,
+                             env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")},
+                             ).stdout.splitlines()
     commands = [line for line in dry_run if line.startswith("python -m ")]
     assert commands == ["python -m ruff check .", "python -m mypy", "python -m pytest "], dry_run
