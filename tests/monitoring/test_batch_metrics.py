@@ -73,7 +73,10 @@ def test_drift_and_score_shift_reach_a_real_pushgateway_with_a_period_label():
     try:
         bm.publish_drift({"Age": 0.02, "Satisfaction_Score": 0.3}, "2026-05", address, "JENSEN_SHANNON_DIVERGENCE",
                          thresholds={"Age": 0.1, "Satisfaction_Score": 0.1}, drivers=["Satisfaction_Score"])
-        bm.publish_score_shift(0.27, 3, "2026-05", address)
+        rng = np.random.default_rng(2)
+        eval_scores, served = rng.beta(2, 5, 5_000), rng.beta(4, 4, 5_000)
+        psi = bm.publish_score_shift(eval_scores, served, 3, "2026-05", address)
+        assert psi == bm.population_stability_index(eval_scores, served) > bm.PSI_ALERT
         got = samples(address, "churn_")
         base = 'instance="",job="churn_drift"'
         assert got[f'churn_feature_drift{{feature="Satisfaction_Score",{base},'
@@ -81,7 +84,14 @@ def test_drift_and_score_shift_reach_a_real_pushgateway_with_a_period_label():
         assert got[f'churn_feature_drift_threshold{{feature="Age",{base},measure="JENSEN_SHANNON_DIVERGENCE"}}'] == 0.1
         assert got[f'churn_feature_is_driver{{feature="Age",{base}}}'] == 0
         assert got[f'churn_feature_is_driver{{feature="Satisfaction_Score",{base}}}'] == 1
-        assert got['churn_score_psi{instance="",job="churn_drift_score",model_version="3",period="2026-05"}'] == 0.27
+        score = 'instance="",job="churn_drift_score",model_version="3",period="2026-05"'
+        assert got[f"churn_score_psi{{{score}}}"] == pytest.approx(psi)
+        for split, scores in (("eval", eval_scores), ("served", served)):
+            shares = {k: v for k, v in got.items() if k.startswith(bm.SCORE_BIN_SHARE) and f'split="{split}"' in k}
+            assert len(shares) == bm.PSI_BINS and sum(shares.values()) == pytest.approx(1)
+            in_top_bin = float(np.mean(scores >= 0.9))
+            assert shares[f'{bm.SCORE_BIN_SHARE}{{bin="0.9-1.0",instance="",job="churn_drift_score",'
+                          f'model_version="3",period="2026-05",split="{split}"}}'] == pytest.approx(in_top_bin)
         # A new push replaces the job's previous one.
         bm.publish_drift({"Age": 0.01}, "2026-06", address, "JENSEN_SHANNON_DIVERGENCE")
         assert not [k for k in samples(address, "churn_feature_drift{") if "2026-05" in k]
@@ -89,5 +99,5 @@ def test_drift_and_score_shift_reach_a_real_pushgateway_with_a_period_label():
         gateway.close()
     with pytest.raises(bm.PushError, match="Pushgateway at"):
         bm.publish_drift({"Age": 0.01}, "2026-06", address, "L_INFTY")
-    with pytest.raises(ValueError, match="PSI must be"):
-        bm.publish_score_shift(-1.0, 3, "2026-05", address)
+    with pytest.raises(ValueError, match="both sides"):
+        bm.publish_score_shift([], [0.5], 3, "2026-05", address)
