@@ -135,3 +135,16 @@ def test_docker_files_use_the_committed_files() -> None:
         prom.GRAFANA_DASHBOARD.parent
     for host in grafana_mounts:
         assert (PROJECT_ROOT / host).is_dir(), host
+
+
+def test_grafana_dashboard_has_a_model_quality_row_on_the_pushed_metrics() -> None:
+    panels = json.loads(prom.GRAFANA_DASHBOARD.read_text())["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells = [(x, y) for p in panels for x in range(p["gridPos"]["x"], p["gridPos"]["x"] + p["gridPos"]["w"])
+             for y in range(p["gridPos"]["y"], p["gridPos"]["y"] + p["gridPos"]["h"])]
+    assert len(cells) == len(set(cells)), "panels overlap"
+    (row,) = [p for p in panels if p["type"] == "row" and p["title"] == "Model quality"]
+    below = [p for p in panels if p["gridPos"]["y"] > row["gridPos"]["y"]]
+    queried = {name for p in below for t in p["targets"] for name in series_in(t["expr"])}
+    assert {outcomes.METRIC_PREFIX + "auc", batch_metrics.DRIFT_DISTANCE, batch_metrics.SCORE_BIN_SHARE} <= queried
+    assert queried <= pushed_series()
