@@ -48,11 +48,17 @@ def _push(registry: CollectorRegistry, gateway: str, job: str) -> None:
         raise PushError(f"pushing {job} metrics to the Pushgateway at {gateway} failed: {err}") from None
 
 
-def drift_registry(distances: Mapping[str, float], period: str, measure: str,
+def drift_registry(distances: Mapping[str, float], period: str, measure: str | Mapping[str, str],
                    thresholds: Mapping[str, float] | None = None,
                    drivers: Iterable[str] = ()) -> CollectorRegistry:
     """Gauges `churn_feature_drift{feature,measure,period}`, `churn_feature_drift_threshold{feature,measure}`
-    (for the features in `thresholds`) and `churn_feature_is_driver{feature}` (1 for `drivers`, else 0)."""
+    (for the features in `thresholds`) and `churn_feature_is_driver{feature}` (1 for `drivers`, else 0).
+
+    `measure`: one name for every feature, or feature -> name (e.g. TFDV's L_INFTY for categorical features
+    and JENSEN_SHANNON_DIVERGENCE for numeric ones)."""
+    def measure_of(feature: str) -> str:
+        return measure[feature] if isinstance(measure, Mapping) else measure
+
     registry = CollectorRegistry()
     distance = Gauge(DRIFT_DISTANCE, "Drift distance of a feature's serving distribution from training's",
                      ["feature", "measure", "period"], registry=registry)
@@ -62,14 +68,14 @@ def drift_registry(distances: Mapping[str, float], period: str, measure: str,
                    registry=registry)
     drivers = set(drivers)
     for feature, value in distances.items():
-        distance.labels(feature=feature, measure=measure, period=period).set(float(value))
+        distance.labels(feature=feature, measure=measure_of(feature), period=period).set(float(value))
         driver.labels(feature=feature).set(1 if feature in drivers else 0)
     for feature, value in (thresholds or {}).items():
-        threshold.labels(feature=feature, measure=measure).set(float(value))
+        threshold.labels(feature=feature, measure=measure_of(feature)).set(float(value))
     return registry
 
 
-def publish_drift(distances: Mapping[str, float], period: str, gateway: str, measure: str,
+def publish_drift(distances: Mapping[str, float], period: str, gateway: str, measure: str | Mapping[str, str],
                   thresholds: Mapping[str, float] | None = None, drivers: Iterable[str] = (),
                   job: str = DRIFT_JOB) -> None:
     """Pushes `drift_registry(...)` to the Pushgateway at `gateway` (`host:port` or URL) as `job`.
