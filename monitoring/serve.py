@@ -234,9 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        args.scrape_interval, gateway.address if gateway else None,
                                        manager.address if manager else None)
             children += [started] if started else []
-            for child, what in ((gateway, "push batch metrics to"), (manager, "alerts go to")):
-                if child:
-                    print(f"{child.name}: http://{child.address} ({what}), log: {child.log_path}", flush=True)
+            if gateway:
+                print(f"Pushgateway:  http://{gateway.address} (batch jobs: --pushgateway {gateway.address}), "
+                      f"log: {gateway.log_path}", flush=True)
+            if manager:
+                print(f"Alertmanager: http://{manager.address} (receives Prometheus' alerts; routes: "
+                      f"{args.alertmanager_config}), log: {manager.log_path}", flush=True)
         while not stop.wait(0.5) and server.poll() is None:
             for child in children:
                 if child.process.poll() is not None and not child.reported:

@@ -198,6 +198,9 @@ def test_pushed_quality_keeps_its_period_and_its_alert_reaches_the_alertmanager(
            for r in query(stack, "churn_outcome_auc_upper")}
     assert auc == {(str(MODEL_VERSION), p): pytest.approx(q.auc_high) for p, q in quality["rows"].items()}
     assert quality["rows"]["2026-05"].auc_high < EVAL_AUC - 0.05 < quality["rows"]["2026-04"].auc_high
+    printed = stack.output.read_text()
+    assert f"Pushgateway:  http://127.0.0.1:{stack.pushgateway_port} (batch jobs: --pushgateway" in printed
+    assert f"Alertmanager: http://127.0.0.1:{stack.alertmanager_port} (receives Prometheus' alerts" in printed
     (manager,) = _api(stack.prometheus_port, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
     assert manager["url"].startswith(f"http://127.0.0.1:{stack.alertmanager_port}/")
 
