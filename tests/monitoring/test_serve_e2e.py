@@ -194,8 +194,9 @@ def quality(stack: Stack) -> dict:
 
 
 def test_pushed_quality_keeps_its_period_and_its_alert_reaches_the_alertmanager(stack: Stack, quality: dict) -> None:
-    auc = {(r["metric"]["model_version"], r["metric"]["period"]): float(r["value"][1])
-           for r in query(stack, "churn_outcome_auc_upper")}
+    upper = query(stack, "churn_outcome_auc_upper")
+    assert {r["metric"]["job"] for r in upper} == {outcomes.PUSH_JOB}  # honor_labels: the pushed job, not the scrape's
+    auc = {(r["metric"]["model_version"], r["metric"]["period"]): float(r["value"][1]) for r in upper}
     assert auc == {(str(MODEL_VERSION), p): pytest.approx(q.auc_high) for p, q in quality["rows"].items()}
     assert quality["rows"]["2026-05"].auc_high < EVAL_AUC - 0.05 < quality["rows"]["2026-04"].auc_high
     printed = stack.output.read_text()
