@@ -85,9 +85,12 @@ class Child:
 
 
 def port_or_free(port: int, host: str = prom.PROMETHEUS_HOST) -> int:
-    """`port` when it can be bound on `host` now, else a free port the OS picks (0 also means: any free port)."""
+    """`port` when it can be bound on `host` now, else a free port the OS picks (0 also means: any free port).
+
+    SO_REUSEADDR as the Go servers set it: a port left in TIME_WAIT by a stopped server counts as free."""
     for candidate in (port, 0) if port else (0,):
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, candidate))
             except OSError:
@@ -115,8 +118,9 @@ def _spawn(name: str, address: str, cmd: list[str], storage: Path, log_name: str
 
 
 def start_pushgateway(port: int, storage: Path) -> Child | None:
-    """Starts the Pushgateway on 127.0.0.1:`port` (pushed metrics kept in `<storage>/pushgateway.metrics`,
-    output in `<storage>/pushgateway.log`), or says how to install it and returns None."""
+    """Starts the Pushgateway on 127.0.0.1:`port` (a free one when taken; pushed metrics kept in
+    `<storage>/pushgateway.metrics`, output in `<storage>/pushgateway.log`), or says how to install it and
+    returns None."""
     binary = prom.find_binary(alerting.PUSHGATEWAY_BINARY)
     if binary is None:
         print("The Pushgateway is not installed, so batch jobs have nowhere to push. Install it with:\n"
@@ -128,7 +132,7 @@ def start_pushgateway(port: int, storage: Path) -> Child | None:
 
 
 def start_alertmanager(port: int, storage: Path, config: Path) -> Child | None:
-    """Starts Alertmanager on 127.0.0.1:`port` with `config` (silences and notification log in
+    """Starts Alertmanager on 127.0.0.1:`port` (a free one when taken) with `config` (silences and notification log in
     `<storage>/data`, output in `<storage>/alertmanager.log`), or says how to install it and returns None."""
     binary = prom.find_binary(alerting.ALERTMANAGER_BINARY)
     if binary is None:
@@ -142,9 +146,9 @@ def start_alertmanager(port: int, storage: Path, config: Path) -> Child | None:
 
 def start_prometheus(target: tuple[str, str], port: int, storage: Path, scrape_interval: str | None,
                      pushgateway: str | None = None, alertmanager: str | None = None) -> Child | None:
-    """Starts Prometheus on 127.0.0.1:`port` (output in `<storage>/prometheus.log`), scraping `target` and
-    the Pushgateway at `pushgateway` and alerting the Alertmanager at `alertmanager` (`host:port`, when not
-    None), or explains why not and returns None."""
+    """Starts Prometheus on 127.0.0.1:`port` (a free one when taken; output in `<storage>/prometheus.log`),
+    scraping `target` and the Pushgateway at `pushgateway` and alerting the Alertmanager at `alertmanager`
+    (`host:port`, when not None), or explains why not and returns None."""
     binary = prom.find_binary()
     if binary is None:
         print("Prometheus is not installed, so the model server runs without it. Install it with:\n"
