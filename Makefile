@@ -31,7 +31,7 @@ help:
 	@echo "make test-fast  unit tests only (no end-to-end pipeline runs)"
 	@echo "make lint       ruff (lint) + mypy (types); make test runs it first"
 	@echo "make serve      serve the newest pushed model (REST 127.0.0.1:8501, gRPC 8500; ARGS passes flags)"
-	@echo "                and Prometheus on 127.0.0.1:9090 (dashboard /consoles/churn.html)"
+	@echo "                and Prometheus on 127.0.0.1:9090 (dashboard /consoles/churn.html), Pushgateway 9091, Alertmanager 9093"
 	@echo "make score      rank customers by churn probability with factors, segment and action"
 	@echo "                (ARGS='--data PATH [--top N] [--out PATH]'; the newest pushed model)"
 	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
@@ -80,7 +80,8 @@ run: pipeline
 pipeline: setup
 	$(PY) local_pipeline.py $(ARGS)
 
-# The model server plus a local Prometheus scraping it (monitoring/serve.py); Ctrl-C stops both.
+# The model server plus a local Prometheus scraping it, a Pushgateway and an Alertmanager when installed
+# (monitoring/serve.py); Ctrl-C stops them all.
 serve: setup
 	@$(PY) -m deploy.local_config --out $(LOCAL_MODEL_CONFIG)
 	$(PY) -m monitoring.serve $(SERVE_FLAGS) $(ARGS)

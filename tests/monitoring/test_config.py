@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from common.facts import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
+from monitoring import batch_metrics, outcomes
 from monitoring import prometheus as prom
 from serving.observability import metrics as tf_metrics
 from serving.observability import model_metrics
@@ -31,8 +32,16 @@ def rules() -> dict[str, list[dict]]:
     return found
 
 
+def pushed_series() -> set[str]:
+    """Every series name the batch jobs push to the Pushgateway (outcomes, drift, score shift)."""
+    registries = [outcomes.outcome_metrics([], {1: 0.9}, 0.6),
+                  batch_metrics.drift_registry({"Age": 0.1}, "2026-01", "L_INFTY", {"Age": 0.1}),
+                  batch_metrics.score_shift_registry([0.1, 0.9], [0.2, 0.8], 1, "2026-01")]
+    return {metric.name for registry in registries for metric in registry.collect()}
+
+
 def known_series() -> set[str]:
-    """Every series name a query may use: the servers' metrics and the recording rules."""
+    """Every series name a query may use: the servers' metrics, what batch jobs push, the recording rules."""
     names = {tf_metrics.exported_name(n) for n in (
         tf_metrics.REQUEST_COUNT, tf_metrics.REQUEST_LATENCY, tf_metrics.RUNTIME_LATENCY,
         tf_metrics.LOAD_ATTEMPT_COUNT, tf_metrics.LOAD_LATENCY)}
@@ -40,13 +49,13 @@ def known_series() -> set[str]:
     histograms = {tf_metrics.exported_name(tf_metrics.REQUEST_LATENCY), tf_metrics.exported_name(
         tf_metrics.RUNTIME_LATENCY), model_metrics.PROBABILITY}
     names |= {h + suffix for h in histograms for suffix in ("_bucket", "_sum", "_count")}
-    return names | {r["record"] for r in rules()["record"]} | {"up"}
+    return names | pushed_series() | {r["record"] for r in rules()["record"]} | {"up"}
 
 
 def series_in(expr: str) -> set[str]:
-    """Names in `expr` that look like series (TF Serving's `:a:b`, `level:metric:op`, `churn_model_*`)."""
+    """Names in `expr` that look like series (TF Serving's `:a:b`, `level:metric:op`, `churn_*`)."""
     without_strings = re.sub(r"'[^']*'|\"[^\"]*\"", "", expr)
-    return {t for t in _METRIC_TOKEN.findall(without_strings) if ":" in t or t.startswith("churn_model_")}
+    return {t for t in _METRIC_TOKEN.findall(without_strings) if ":" in t or t.startswith("churn_")}
 
 
 def test_committed_config_and_rules_are_valid() -> None:
@@ -56,12 +65,15 @@ def test_committed_config_and_rules_are_valid() -> None:
 
 
 def test_rule_unit_tests_pass() -> None:
-    result = promtool("test", "rules", str(prom.RULES_TEST_FILE))
+    result = promtool("test", "rules", *map(str, prom.RULES_TEST_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_rule_has_unit_tests_and_every_alert_fires_and_stays_quiet() -> None:
-    tests = yaml.safe_load(prom.RULES_TEST_FILE.read_text())["tests"]
+    tested_files = {prom.RULES_DIR / name for path in prom.RULES_TEST_FILES
+                    for name in yaml.safe_load(path.read_text())["rule_files"]}
+    assert {prom.MONITORING_DIR / p for p in prom.load_config()["rule_files"]} == tested_files
+    tests = [t for path in prom.RULES_TEST_FILES for t in yaml.safe_load(path.read_text())["tests"]]
     tested_exprs = " ".join(e["expr"] for t in tests for e in t.get("promql_expr_test", []))
     alert_cases = [c for t in tests for c in t.get("alert_rule_test", [])]
     for rule in rules()["record"]:
@@ -74,8 +86,10 @@ def test_every_rule_has_unit_tests_and_every_alert_fires_and_stays_quiet() -> No
 
 def test_rules_and_dashboards_only_use_existing_series(tmp_path: Path) -> None:
     exprs = [r["expr"] for kind in rules().values() for r in kind] + dashboard_exprs()
-    console_strings = re.findall(r'"([^"]*)"', (prom.CONSOLES_DIR / "churn.html").read_text())
-    unknown = {name for expr in exprs + console_strings for name in series_in(expr)} - known_series()
+    actions = re.findall(r"{{(.*?)}}", (prom.CONSOLES_DIR / "churn.html").read_text(), flags=re.DOTALL)
+    console_strings = [q for action in actions for q in re.findall(r'"([^"]*)"', action)]
+    templates = set(re.findall(r'define "([^"]+)"', (prom.CONSOLE_LIBRARIES_DIR / "churn.lib").read_text()))
+    unknown = {name for expr in exprs + console_strings for name in series_in(expr)} - known_series() - templates
     assert not unknown, f"queries use series nothing produces: {sorted(unknown)}"
     # Every dashboard query parses: promtool checks them as recording rules.
     check = {"groups": [{"name": "dashboard", "rules": [
@@ -121,3 +135,16 @@ def test_docker_files_use_the_committed_files() -> None:
         prom.GRAFANA_DASHBOARD.parent
     for host in grafana_mounts:
         assert (PROJECT_ROOT / host).is_dir(), host
+
+
+def test_grafana_dashboard_has_a_model_quality_row_on_the_pushed_metrics() -> None:
+    panels = json.loads(prom.GRAFANA_DASHBOARD.read_text())["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells = [(x, y) for p in panels for x in range(p["gridPos"]["x"], p["gridPos"]["x"] + p["gridPos"]["w"])
+             for y in range(p["gridPos"]["y"], p["gridPos"]["y"] + p["gridPos"]["h"])]
+    assert len(cells) == len(set(cells)), "panels overlap"
+    (row,) = [p for p in panels if p["type"] == "row" and p["title"] == "Model quality"]
+    below = [p for p in panels if p["gridPos"]["y"] > row["gridPos"]["y"]]
+    queried = {name for p in below for t in p["targets"] for name in series_in(t["expr"])}
+    assert {outcomes.METRIC_PREFIX + "auc", batch_metrics.DRIFT_DISTANCE, batch_metrics.SCORE_BIN_SHARE} <= queried
+    assert queried <= pushed_series()
