@@ -35,7 +35,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from common.facts import PROJECT_ROOT
+from common.facts import PREDICTION_SOURCES, PROJECT_ROOT
 from modules.threshold import FALLBACK as FALLBACK_THRESHOLD
 
 STORE_URL_ENV = "CHURN_PREDICTION_STORE"
@@ -43,12 +43,13 @@ STORE_URL_ENV = "CHURN_PREDICTION_STORE"
 DEFAULT_STORE_PATH = PROJECT_ROOT / ".predictions" / "predictions.sqlite"
 """Embedded default (gitignored): personal data, never committed."""
 TABLE_NAME = "predictions"
-SOURCES = ("batch", "rest", "grpc")
-"""Where a prediction was made: `insights score`, the REST API or the gRPC API."""
+SOURCES = PREDICTION_SOURCES
+"""Where a prediction was made: `insights score`, the REST API or the gRPC API (`common.facts`)."""
 DEFAULT_CHUNK_ROWS = 10_000
 """Rows per insert transaction in `append`."""
 PERIOD_FORMAT = "%Y-%m"
 """A period is the business month of the scoring time, in UTC (`2026-11`)."""
+_CREATE_LOCK_KEY = 0x63687572  # "chur": PostgreSQL advisory lock serialising CREATE TABLE IF NOT EXISTS
 MAX_ID_LENGTH = 128
 MAX_LABEL_LENGTH = 256
 
@@ -114,6 +115,17 @@ def _utc_naive(moment: datetime) -> datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
     return moment
+
+
+def model_threshold(model_dir: str | os.PathLike[str]) -> float:
+    """The decision threshold of the SavedModel at `model_dir` (its `churn` output's; `modules.threshold.read`),
+    or `FALLBACK_THRESHOLD` when the folder holds no usable threshold record (a model of another project)."""
+    from modules.threshold import read
+
+    try:
+        return read(model_dir)
+    except (ValueError, OSError):
+        return FALLBACK_THRESHOLD
 
 
 def resolve_url(flag: str | None) -> str:
@@ -219,7 +231,10 @@ class PredictionStore:
         try:
             self.engine = sa.create_engine(parsed)
             if create:
-                metadata.create_all(self.engine)
+                with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":  # replicas starting together: one creates, the others wait
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK_KEY})
+                    metadata.create_all(conn)
             else:
                 with self.engine.connect():
                     pass
