@@ -35,8 +35,7 @@ from modules.segments import Segmentation
 
 SEGMENT_SIGNATURE = SEGMENT_OUTPUT = "segment"
 EXPLAIN_SIGNATURE = "explain"
-WITH_IDS_SIGNATURE = "serving_with_ids"
-"""Predict signature taking and returning the id column(s) next to serving_default's inputs and outputs."""
+WITH_IDS_SIGNATURE = features.WITH_IDS_SIGNATURE
 
 
 def make_serving_signatures(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.facts import PREDICTION_SOURCES, PROJECT_ROOT
+from modules.features import CLASS_OUTPUT, ID_KEYS, PROBABILITY_OUTPUT
 from modules.threshold import FALLBACK as FALLBACK_THRESHOLD
 
 STORE_URL_ENV = "CHURN_PREDICTION_STORE"
@@ -109,6 +110,32 @@ class Prediction:
 def period_of(moment: datetime) -> str:
     """The business month (`YYYY-MM`, UTC) a scoring time belongs to."""
     return _utc_naive(moment).strftime(PERIOD_FORMAT)
+
+
+def predictions_from_rows(rows: Iterable[Mapping[str, Any]], model_version: int, signature: str, source: str,
+                          threshold: float = FALLBACK_THRESHOLD, scored_at: datetime | None = None,
+                          period: str | None = None, id_key: str = ID_KEYS[0],
+                          probability_key: str = PROBABILITY_OUTPUT,
+                          decision_key: str | None = CLASS_OUTPUT) -> list[Prediction]:
+    """`Prediction` records of one predict answer in TF Serving's REST row format (`{"predictions": [...]}`, one
+    object per customer, as `serving_with_ids` answers: the id, `churn_probability`, `churn`).
+
+    The id (`id_key`) becomes the customer id as text; the decision is the answer's own `decision_key`
+    output (the model's `churn`, decided at its threshold) when present, else `probability >= threshold`;
+    `threshold` is recorded as the model's (`model_threshold(version folder)` when the caller has the pushed
+    folder). `scored_at` defaults to now (UTC). Raises PredictionStoreError naming the row that lacks a key.
+    """
+    moment = scored_at or datetime.now(timezone.utc)
+    found = []
+    for number, row in enumerate(rows):
+        missing = [k for k in (id_key, probability_key) if k not in row]
+        if missing:
+            raise PredictionStoreError(f"answer row {number} has no {' or '.join(missing)}: call a signature "
+                                       f"that returns the id (e.g. serving_with_ids)")
+        decision = row.get(decision_key) if decision_key is not None else None
+        found.append(Prediction(str(row[id_key]), int(model_version), signature, moment, float(row[probability_key]),
+                                source, threshold, None if decision is None else int(decision), period))
+    return found
 
 
 def _utc_naive(moment: datetime) -> datetime:
