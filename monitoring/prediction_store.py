@@ -18,7 +18,10 @@ real TF Serving use it):
     store.append([Prediction("C-1", 3, "serving_default", datetime.now(timezone.utc), 0.71, "batch")])
 
 `append` writes one transaction per chunk; a chunk that fails to write raises `PredictionStoreError`
-and nothing of that chunk is kept (earlier chunks stay committed).
+and nothing of that chunk is kept (earlier chunks stay committed). `predictions_from_rows` turns a
+TF Serving REST answer of `serving_with_ids` into `Prediction`s, `model_threshold` reads a pushed
+version's decision threshold. Writers: `insights score --store`, the model server's
+`--prediction_store_url` (serving/observability/prediction_log.py), `client.tf_serving predict --record`.
 """
 from __future__ import annotations
 
