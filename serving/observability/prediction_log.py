@@ -23,6 +23,7 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -98,10 +99,8 @@ class PredictionLog:
         self.probability_output = probability_output
         self.id_output_name = id_output_name
         self.on_rows: RowsObserver | None = None
-        self._ids: dict[int, str | None] = {}
-        """id(signature) -> its id output (signatures live as long as their servable; ids may be reused after,
-        so the signature object is kept in `_seen` too)."""
-        self._seen: dict[int, Signature] = {}
+        self._ids: weakref.WeakKeyDictionary[Signature, str | None] = weakref.WeakKeyDictionary()
+        """Each served signature's id output, worked out once (forgotten with its unloaded version)."""
         self._store: Any = None
         self._thresholds: dict[Path, float] = {}
         self._failing = False
@@ -110,11 +109,11 @@ class PredictionLog:
         self._thread.start()
 
     def _id_output(self, signature: Signature) -> str | None:
-        key = id(signature)
-        if self._seen.get(key) is not signature:
-            self._seen[key] = signature
-            self._ids[key] = id_output(signature, self.id_output_name)
-        return self._ids[key]
+        try:
+            return self._ids[signature]
+        except KeyError:
+            found = self._ids[signature] = id_output(signature, self.id_output_name)
+            return found
 
     def submit(self, servable_id: ServableId, model_dir: Path, signature: Signature, outputs: TensorMap,
                source: str) -> None:
