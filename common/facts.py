@@ -27,3 +27,7 @@ REST_PORT = 8501
 """TF Serving's default `--rest_api_port`."""
 METRICS_PATH = "/monitoring/prometheus/metrics"
 """Where the server exposes Prometheus metrics (`serving/config/monitoring.config`) and Prometheus scrapes them."""
+BATCH_SOURCE, REST_SOURCE, GRPC_SOURCE = "batch", "rest", "grpc"
+"""Where a stored prediction was made (the prediction store's `source`): `insights score`, the model server's
+REST API or its gRPC API."""
+PREDICTION_SOURCES = (BATCH_SOURCE, REST_SOURCE, GRPC_SOURCE)
