@@ -55,16 +55,18 @@ from common import exit_codes
 from pipeline import config as cfg
 from pipeline import drift_gate, inputs
 from pipeline.config import DEFAULT_WINDOW as DEFAULT_WINDOW
-from pipeline.config import SPAN_DIR_PREFIX
+from pipeline.config import SPAN_DIR_PREFIX, VERSION_DIR_PREFIX
 from pipeline.csv_examples import CsvExampleGen
 
-SPAN_PATTERN = SPAN_DIR_PREFIX + "{SPAN}/*"
-"""CsvExampleGen's input pattern under the staged layout (TFX replaces {SPAN} with the span number)."""
+SPAN_PATTERN = SPAN_DIR_PREFIX + "{SPAN}/" + VERSION_DIR_PREFIX + "{VERSION}/*"
+"""CsvExampleGen's input pattern under the staged layout: TFX replaces {SPAN} with the span number and
+{VERSION} with that span's highest version, and records both on the Examples artifact."""
 LAYOUT_PREFIX = "spans-"
 
 InputError = inputs.InputError
 is_span_folder = inputs.is_span_folder
 find_spans = inputs.find_spans
+find_span_sources = inputs.find_span_sources
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,23 +75,53 @@ class StagedSpans:
 
     directory: Path
     spans: dict[int, inputs.StagedData]
+    versions: dict[int, int] = dataclasses.field(default_factory=dict)
+    """Span -> the version staged (inputs.newest_version); a span not in it is version 0."""
 
     @property
     def newest(self) -> int:
         return max(self.spans)
 
+    def version(self, span: int) -> int:
+        """The staged version of `span`: 0, or V for a corrected span's `version-<V>/` folder."""
+        return self.versions.get(span, 0)
+
+
+def version_path(span: int, version: int) -> str:
+    """`span-<n>/version-<v>`: where a span's staged copy sits in a layout (SPAN_PATTERN's match)."""
+    return f"{SPAN_DIR_PREFIX}{span}/{VERSION_DIR_PREFIX}{version}"
+
+
+def _link_layout(layout: Path, links: dict[str, Path]) -> None:
+    """Create `layout` (if missing) holding a relative symlink per `links` entry (relative path -> target),
+    built in a temporary folder and renamed into place, so a half-built layout is never seen."""
+    if layout.is_dir():
+        return
+    work = Path(tempfile.mkdtemp(prefix=f".{layout.name[:12]}-", dir=layout.parent))
+    try:
+        for relative, target in links.items():
+            link = work / relative
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(os.path.relpath(target, (layout / relative).parent), link, target_is_directory=True)
+        os.replace(work, layout)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
 
 def stage_spans(data: Path, staging_root: Path, label_key: str, positive_label: str,
                 id_keys: tuple[str, ...] | str, delimiter: str | None = None, decimal: str | None = None,
                 encoding: str | None = None) -> StagedSpans:
-    """Stage every span of `data` (see find_spans) like one CSV input (inputs.stage_data, same arguments),
-    and lay them out as `<staging_root>/spans-<hash>/span-<n>` for CsvExampleGen.
+    """Stage the newest version of every span of `data` (find_span_sources) like one CSV input
+    (inputs.stage_data, same arguments), and lay them out as `<staging_root>/spans-<hash>/span-<n>/version-<v>`
+    for CsvExampleGen (SPAN_PATTERN). Older versions of a corrected span are not read (a correction often
+    replaces a file the reader refuses).
 
-    The layout's name hashes the staged copies, so unchanged spans give the same folder (TFX's cache
-    applies) and a corrected span gives a new one. Raises InputError: a bad span folder (find_spans), a
-    span that cannot train on its own (inputs.stage_data), or spans whose columns differ.
+    The layout's name hashes the staged copies and versions, so unchanged spans give the same folder (TFX's
+    cache applies) and a corrected span gives a new one. Raises InputError: a bad span folder
+    (find_span_sources), a span that cannot train on its own (inputs.stage_data), or spans whose columns differ.
     """
-    spans = find_spans(data)
+    sources = find_span_sources(data)
+    spans = {number: source.folder for number, source in sources.items()}
     staged: dict[int, inputs.StagedData] = {}
     for number, folder in spans.items():
         try:
@@ -102,23 +134,16 @@ def stage_spans(data: Path, staging_root: Path, label_key: str, positive_label: 
         if span.columns != staged[first].columns:
             raise InputError(f"{spans[number]} has columns {', '.join(span.columns)}; {spans[first]} has "
                              f"{', '.join(staged[first].columns)}: every span must have the same columns")
-    digest = hashlib.sha256(repr(sorted((n, s.directory.name) for n, s in staged.items())).encode())
+    versions = {number: source.version for number, source in sources.items()}
+    digest = hashlib.sha256(repr(sorted((n, versions[n], s.directory.name) for n, s in staged.items())).encode())
     layout = staging_root / f"{LAYOUT_PREFIX}{digest.hexdigest()[:16]}"
-    if not layout.is_dir():
-        work = Path(tempfile.mkdtemp(prefix=".spans-", dir=staging_root))
-        try:
-            for number, span in staged.items():
-                os.symlink(os.path.relpath(span.directory, layout), work / f"{SPAN_DIR_PREFIX}{number}",
-                           target_is_directory=True)
-            os.replace(work, layout)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return StagedSpans(layout, staged)
+    _link_layout(layout, {version_path(n, versions[n]): s.directory for n, s in staged.items()})
+    return StagedSpans(layout, staged, versions)
 
 
 def span_frame(staged: StagedSpans, span: int) -> pd.DataFrame:
-    """One staged span's rows (every staged CSV of it), as pandas reads the staged copy."""
-    files = sorted((staged.directory / f"{SPAN_DIR_PREFIX}{span}").glob("*.csv"))
+    """One staged span's rows (every staged CSV of its staged version), as pandas reads the staged copy."""
+    files = sorted((staged.directory / version_path(span, staged.version(span))).glob("*.csv"))
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
 
 
@@ -261,19 +286,13 @@ MANIFEST = "spans.json"
 
 
 def span_layout(staged: StagedSpans, span: int) -> Path:
-    """A layout holding only `span` (`<staging_root>/span-layout-<n>-<staged copy>/span-<n>`): an ExampleGen
-    input_base that stays the same while that span's data does, so TFX's cache keeps a span ingested from
-    month to month; a corrected span gets a new one and is ingested again. Raises KeyError: no such span."""
-    data = staged.spans[span]
-    layout = staged.directory.parent / f"{SPAN_LAYOUT_PREFIX}{span}-{data.directory.name}"
-    if not layout.is_dir():
-        work = Path(tempfile.mkdtemp(prefix=".span-layout-", dir=staged.directory.parent))
-        try:
-            os.symlink(os.path.relpath(data.directory, layout), work / f"{SPAN_DIR_PREFIX}{span}",
-                       target_is_directory=True)
-            os.replace(work, layout)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    """A layout holding only `span` (`<staging_root>/span-layout-<n>-v<v>-<staged copy>/span-<n>/version-<v>`):
+    an ExampleGen input_base that stays the same while that span's data does, so TFX's cache keeps a span
+    ingested from month to month; a corrected span (a new version, or changed files) gets a new one and is
+    ingested again. Raises KeyError: no such span."""
+    data, version = staged.spans[span], staged.version(span)
+    layout = staged.directory.parent / f"{SPAN_LAYOUT_PREFIX}{span}-v{version}-{data.directory.name}"
+    _link_layout(layout, {version_path(span, version): data.directory})
     return layout
 
 
@@ -337,13 +356,15 @@ class SpanRun:
     def summary(self, cached: Collection[str] | None = None) -> dict[str, object]:
         """run_summary.json's `spans` entry: the window, the run's month, the drift gate and, once the run is
         over (`cached`: the node ids TFX served from its cache), which spans this run ingested and which
-        ones it reused from an earlier run's ExampleGen execution."""
+        ones it reused from an earlier run's ExampleGen execution. `versions`: span -> the version read
+        (0, or V of a corrected span's `version-<V>/`)."""
         window = self.inputs.window
         spans = (*window.train, window.evaluate)
         result: dict[str, object] = {
             "layout": str(self.staged.directory), "available": sorted(self.staged.spans),
             "train_spans": list(window.train), "eval_span": window.evaluate, "month": self.month,
-            "rows": {str(n): self.staged.spans[n].rows for n in spans}, "drift": self.gate.summary()}
+            "rows": {str(n): self.staged.spans[n].rows for n in spans},
+            "versions": {str(n): self.staged.version(n) for n in spans}, "drift": self.gate.summary()}
         if cached is not None:
             result["ingested"] = [n for n in spans if example_gen_id(window, n) not in cached]
             result["reused"] = [n for n in spans if example_gen_id(window, n) in cached]
@@ -362,12 +383,23 @@ def prepare_run(staged: StagedSpans, data: Path, window: int, on_drift: str, sch
     return SpanRun(staged, span_inputs, gate, span_month(data, span_inputs.window.evaluate))
 
 
+def describe_versions(staged: StagedSpans, spans: Iterable[int]) -> str:
+    """`corrected spans: span 2 version 1 (...)` for the spans of `spans` read from a `version-<v>/` folder
+    (v > 0); empty when none is."""
+    corrected = [f"span {n} version {staged.version(n)} ({version_path(n, staged.version(n))})"
+                 for n in spans if staged.version(n) > 0]
+    return f"corrected spans: {', '.join(corrected)}; their earlier versions are not read" if corrected else ""
+
+
 def describe_run(run: SpanRun) -> str:
     """What a windowed run prints before it starts: the window, the month and the drift gate."""
     window = run.inputs.window
     lines = [(f"spans: train and validate on {', '.join(map(str, window.train))}; evaluate out of time on "
               f"{window.evaluate}{f' ({run.month})' if run.month else ''}; each span not ingested yet is "
               "ingested by its own ExampleGen run")]
+    corrected = describe_versions(run.staged, (*window.train, window.evaluate))
+    if corrected:
+        lines.append(corrected)
     if run.gate.verdict is None:
         lines.append(f"drift: not checked (span {run.gate.current_span} has no previous span)")
     else:
@@ -448,6 +480,8 @@ def _run(args: argparse.Namespace, config: cfg.PipelineConfig) -> int:
         return usage_error(f"cannot write to --output {config.output}: {err.strerror or err}")
     numbers = sorted(staged.spans)
     print(f"spans {numbers[0]}..{numbers[-1]} of {args.data} staged in {staged.directory}")
+    if corrected := describe_versions(staged, numbers):
+        print(corrected)
     if gate.verdict is None:
         print(f"drift: not checked (span {gate.current_span} has no previous span)")
     else:
@@ -456,6 +490,7 @@ def _run(args: argparse.Namespace, config: cfg.PipelineConfig) -> int:
     already = ingested_spans(config.metadata_path, staged.directory)
     todo = [] if gate.stop else spans_to_ingest(numbers, already)
     summary = {"data": str(args.data), "layout": str(staged.directory), "spans": numbers,
+               "versions": {str(n): staged.version(n) for n in numbers},
                "already_ingested": sorted(already), "ingested": todo, "drift": gate.summary()}
     if gate.stop:
         print("stopped: --on-drift stop and a feature drifted; nothing ingested or trained")

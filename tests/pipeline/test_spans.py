@@ -72,7 +72,7 @@ def test_staged_layout_has_one_link_per_span_with_the_span_s_rows(span_folder: P
     assert staged.newest == 2 and staged.spans[0].id_keys == ("Customer_ID",)
     for number in range(3):
         (source,) = (span_folder / f"span-{number}").glob("*.csv")
-        (copy,) = (staged.directory / f"span-{number}").glob("*.csv")
+        (copy,) = (staged.directory / f"span-{number}" / "version-0").glob("*.csv")  # no version folder: 0
         assert pd.read_csv(copy)["Customer_ID"].tolist() == pd.read_csv(source)["Customer_ID"].tolist()
         assert staged.spans[number].rows == 400
 
@@ -269,7 +269,7 @@ def test_each_span_gets_its_own_layout_which_a_corrected_span_changes(tmp_path: 
     layouts = {n: spans.span_layout(staged, n) for n in staged.spans}
     for n, layout in layouts.items():
         assert [p.name for p in layout.iterdir()] == [f"span-{n}"]
-        assert len(pd.read_csv(next((layout / f"span-{n}").glob("*.csv")))) == 400
+        assert len(pd.read_csv(next((layout / f"span-{n}" / "version-0").glob("*.csv")))) == 400
     frame = pd.read_csv(next((folder / "span-2").glob("*.csv")))
     frame.loc[0, "Age"] = 99  # a corrected span 2
     frame.to_csv(next((folder / "span-2").glob("*.csv")), index=False)
