@@ -270,8 +270,9 @@ def output_config(id_column: str | None = None,
     return example_gen_pb2.Output(split_config=split_config)
 
 
-def span_example_gen(input_base: Path, span: int, id_column: str | None = None) -> CsvExampleGen:
-    """The pipeline's (fast) CsvExampleGen ingesting span `span` of a staged layout (StagedSpans.directory)."""
+def span_example_gen(input_base: Path | str, span: int, id_column: str | None = None) -> CsvExampleGen:
+    """The pipeline's (fast) CsvExampleGen ingesting span `span` of a staged layout (StagedSpans.directory, or
+    its copy at a URI such as gs://bucket/spans)."""
     return CsvExampleGen(input_base=str(input_base), input_config=input_config(), range_config=range_config(span),
                          output_config=output_config(id_column))
 
@@ -301,8 +302,9 @@ class SpanInputs:
     """A windowed run's ExampleGen inputs: the window and each of its spans' layout (span_layout)."""
 
     window: Window
-    layouts: dict[int, Path]
-    """Span -> its ExampleGen input_base, for every span of the window (training spans and the evaluation span)."""
+    layouts: dict[int, Path | str]
+    """Span -> its ExampleGen input_base, for every span of the window (training spans and the evaluation span):
+    a local layout (span_layout), or one URI for every span (static_window_inputs)."""
     id_column: str | None
     """The column whose hash splits rows (a customer in the same split every month); None: the whole row's."""
 
@@ -315,6 +317,39 @@ def window_inputs(staged: StagedSpans, window: int) -> SpanInputs:
     first = staged.spans[min(staged.spans)]
     return SpanInputs(chosen, {n: span_layout(staged, n) for n in (*chosen.train, chosen.evaluate)},
                       first.id_keys[0] if first.id_keys else None)
+
+
+def _month_number(name: str, text: str) -> int:
+    """YYYY-MM as a count of months (year * 12 + month - 1). Raises ValueError naming `name` otherwise."""
+    year, _, number = text.partition("-")
+    if not (len(text) == 7 and year.isdigit() and number.isdigit() and 1 <= int(number) <= 12 and int(year) >= 1):
+        raise ValueError(f"{name} must be YYYY-MM, got {text!r}")
+    return int(year) * 12 + int(number) - 1
+
+
+def add_months(month: str, count: int) -> str:
+    """`month` (YYYY-MM) plus `count` months, as YYYY-MM (data/spans.py's month_date, for the pipeline's
+    flags). Raises ValueError: a malformed month."""
+    total = _month_number("month", month) + count
+    return f"{total // 12:04d}-{total % 12 + 1:02d}"
+
+
+def month_span(first_month: str, month: str) -> int:
+    """The span of `month` (YYYY-MM) in a folder whose span 0 is `first_month` (YYYY-MM): months between them.
+    Raises ValueError: a malformed month, or `month` before `first_month`."""
+    first, number = _month_number("first month", first_month), _month_number("month", month)
+    if number < first:
+        raise ValueError(f"month {month} is before span 0's month {first_month}")
+    return number - first
+
+
+def static_window_inputs(data: str, evaluate: int, window: int, id_column: str | None) -> SpanInputs:
+    """`--window N` evaluated on span `evaluate` for an orchestrator without TFX's span resolvers (Kubeflow V2,
+    Vertex AI): every ExampleGen reads the span folder `data` (a URI of a staged layout, SPAN_PATTERN) with
+    a static range of its one span, fixed when the spec is compiled. Raises ValueError as training_window
+    does (too few spans before `evaluate`)."""
+    chosen = training_window(range(evaluate + 1), window)
+    return SpanInputs(chosen, {n: data for n in (*chosen.train, chosen.evaluate)}, id_column)
 
 
 def window_example_gens(span_inputs: SpanInputs) -> tuple[CsvExampleGen, list[CsvExampleGen]]:

@@ -413,7 +413,7 @@ def test_a_corrected_span_is_ingested_again_by_a_real_example_gen_and_replaces_t
         for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
             feature = tf.train.Example.FromString(record.numpy()).features.feature
             labels[feature["Customer_ID"].int64_list.value[0]] = feature["Target_Churn"].int64_list.value[0]
-    assert labels == dict(zip(corrected["Customer_ID"], corrected["Target_Churn"]))  # the old rows are gone
+    assert labels == dict(zip(corrected["Customer_ID"], corrected["Target_Churn"], strict=True))  # old rows gone
     _, span_0, span_0_cached = run(0)
     assert span_0_cached and span_0.custom_properties["version"].int_value == 0
 
