@@ -432,3 +432,20 @@ def test_the_run_summary_and_log_name_each_span_s_version(tmp_path: Path) -> Non
             in spans.describe_run(run))
     assert (spans.span_layout(staged, 2) / "span-2" / "version-2").is_dir()
     assert "corrected spans" not in spans.describe_versions(staged, [0, 1])
+
+
+def test_months_map_to_spans_and_a_static_window_reads_one_uri_span_by_span() -> None:
+    assert spans.month_span("2026-01", "2026-07") == 6 and spans.month_span("2025-11", "2026-02") == 3
+    assert spans.add_months("2026-11", 2) == "2027-01" and spans.add_months("2026-03", -3) == "2025-12"
+    for first, month, message in (("2026-1", "2026-05", "first month must be YYYY-MM"),
+                                  ("2026-01", "2026-00", "month must be YYYY-MM"),
+                                  ("2026-05", "2026-01", "before span 0's month 2026-05")):
+        with pytest.raises(ValueError, match=message):
+            spans.month_span(first, month)
+    inputs = spans.static_window_inputs("gs://bucket/spans", 6, 3, "Customer_ID")
+    assert inputs.window == spans.Window((3, 4, 5), 6) and set(inputs.layouts.values()) == {"gs://bucket/spans"}
+    evaluate, train = spans.window_example_gens(inputs)
+    assert evaluate.exec_properties[standard_component_specs.INPUT_BASE_KEY] == "gs://bucket/spans"
+    assert [g.id for g in train] == ["CsvExampleGen_span_3", "CsvExampleGen_span_4", "CsvExampleGen_span_5"]
+    with pytest.raises(ValueError, match="--window 3 needs 4 labelled spans"):
+        spans.static_window_inputs("gs://bucket/spans", 2, 3, None)
