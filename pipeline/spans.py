@@ -27,8 +27,16 @@ by drift.
 span of the window, each reading its own `span_layout`, so a span's ExampleGen execution is served from TFX's
 cache as long as that span does not change (docs/pipeline.md, "Monthly spans").
 
-Not done yet (issue 16): re-ingesting a corrected span with `{VERSION}` (a corrected span gets a new
-staged layout, so it is ingested again as a new input).
+A corrected span is a `span-<n>/version-<v>/` folder (inputs.newest_version: the highest version wins, TFX's
+`{VERSION}` rule); staging reads only that version and lays it out as `span-<n>/version-<v>/`, CsvExampleGen's
+SPAN_PATTERN lets TFX resolve and record span and version, and the span's new layout makes its ExampleGen
+ingest it again (docs/data.md, "Correcting a span"). For Kubeflow V2 / Vertex AI, which compile none of TFX's
+span resolvers, `month_span` and `static_window_inputs` fix the window's static ranges when the spec is
+compiled (pipeline/kubeflow_v2.py `--window --month --first-month`).
+
+Not done yet (issue 16): `python -m pipeline.spans` keys what it has ingested by the whole folder's layout,
+so after a correction it ingests every span again, not only the corrected one (windowed runs re-ingest
+only the corrected span: one layout per span).
 """
 from __future__ import annotations
 
