@@ -168,11 +168,13 @@ def test_a_window_the_folder_cannot_fill_is_a_usage_error(months: dict, tmp_path
 
 
 def _producer_input_base(store: metadata_store.MetadataStore, artifact: metadata_store_pb2.Artifact) -> Path:
-    """The input_base of the ExampleGen execution that wrote `artifact` (the staged layout it read)."""
-    (event,) = [e for e in store.get_events_by_artifact_ids([artifact.id])
-                if e.type == metadata_store_pb2.Event.OUTPUT]
-    (execution,) = store.get_executions_by_id([event.execution_id])
-    return Path(execution.custom_properties[spans.INPUT_BASE_PROPERTY].string_value)
+    """The input_base of the ExampleGen execution that wrote `artifact` (the staged layout it read; a cached
+    execution that reused the artifact records the same one)."""
+    producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])
+                 if e.type == metadata_store_pb2.Event.OUTPUT]
+    (input_base,) = {e.custom_properties[spans.INPUT_BASE_PROPERTY].string_value
+                     for e in store.get_executions_by_id(producers)}
+    return Path(input_base)
 
 
 def _examples(uri: str, splits: tuple[str, ...]) -> list[dict[str, object]]:
@@ -204,9 +206,10 @@ def test_the_model_of_a_month_reads_no_row_or_label_that_did_not_exist_yet(month
     The run's month m is its evaluation span's (summary `month`). Span s's rows exist from the end of month
     s, its labels (churn during month s+1) from the end of month s+1. So what the model learns from
     (Transform's analysis and the Trainer's train/validation rows) may hold only rows and labels that
-    existed at the end of month m: the window resolved from the spans labelled by then. Every example
-    Transform read is checked, value by value, against the staged row of its span, and the Trainer's
-    rows are Transform's output of exactly those examples.
+    existed at the end of month m: the N newest spans labelled by then. Month m's own labels (revealed once
+    m+1 has passed, when the run happens) only judge the model. Every example Transform read is checked,
+    value by value, against the staged row of its span, and the Trainer's rows are Transform's output of
+    exactly those examples.
     """
     summary = _ok(months["b"], exit_codes.OK, exit_codes.NOT_BLESSED)["spans"]
     folder = months["folder_b"]
@@ -216,9 +219,11 @@ def test_the_model_of_a_month_reads_no_row_or_label_that_did_not_exist_yet(month
     def labels_exist_from(span: int) -> str:
         return data_spans.month_date(manifest["start"], span + 1)
 
+    evaluated_span = next(e["span"] for e in manifest["spans"] if e["date"] == run_month)
     labelled_by_m = [e["span"] for e in manifest["spans"] if labels_exist_from(e["span"]) <= run_month]
-    window = spans.training_window(labelled_by_m, WINDOW)
-    assert list(window.train) == summary["train_spans"] == [2, 3]
+    window = spans.training_window([*labelled_by_m, evaluated_span], WINDOW)  # the window, resolved for month m
+    assert window.evaluate == evaluated_span == summary["eval_span"] == 4
+    assert list(window.train) == labelled_by_m[-WINDOW:] == summary["train_spans"] == [2, 3]
 
     store = _store(months["tmp"] / "out")
     transform = _inputs_of_newest_run(store, "Transform")["examples"]
