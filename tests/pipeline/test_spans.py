@@ -420,12 +420,13 @@ def test_a_corrected_span_is_ingested_again_by_a_real_example_gen_and_replaces_t
 
 def test_the_run_summary_and_log_name_each_span_s_version(tmp_path: Path) -> None:
     folder = tmp_path / "spans"
-    data_spans.write_spans(folder, 3, shift_at=3, rows=400, seed=5)
+    rows = drift_gate.MIN_ROWS + 10  # the drift gate compares spans of at least MIN_ROWS rows
+    data_spans.write_spans(folder, 3, shift_at=3, rows=rows, seed=5)
     (csv,) = (folder / "span-2").glob("*.csv")
     (folder / "span-2" / "version-2").mkdir()
     pd.read_csv(csv).iloc[:-3].to_csv(folder / "span-2" / "version-2" / csv.name, index=False)
     staged = spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto")
-    assert staged.spans[2].rows == 397 and staged.version(2) == 2
+    assert staged.spans[2].rows == rows - 3 and staged.version(2) == 2
     run = spans.prepare_run(staged, folder, 2, drift_gate.ON_DRIFT_WARN, cfg.CURATED_SCHEMA)
     assert run.summary()["versions"] == {"0": 0, "1": 0, "2": 2}
     assert ("corrected spans: span 2 version 2 (span-2/version-2); their earlier versions are not read"
