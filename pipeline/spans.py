@@ -13,7 +13,8 @@ row, so a customer is in the same split every month.
 previous span's (pipeline/drift_gate.py), with the `--on-drift stop|warn` decision.
 
 `training_window` picks `--window N`'s spans: N to train on, the newest labelled one to evaluate on.
-`ingested_spans` reads from ML Metadata which spans of a layout CsvExampleGen has already ingested, and
+`ingested_spans` reads from ML Metadata which spans of a layout CsvExampleGen has already ingested
+(`ingested_span_layouts`: each span on its own layout, so a corrected span alone is ingested again), and
 `spans_to_ingest` lists the missing ones, oldest first: one ExampleGen run each (a backfill on the first run).
 
 `python -m pipeline.spans --data SPAN_FOLDER [--output DIR] [--on-drift warn|stop]` runs these steps on their own:
@@ -34,9 +35,7 @@ ingest it again (docs/data.md, "Correcting a span"). For Kubeflow V2 / Vertex AI
 span resolvers, `month_span` and `static_window_inputs` fix the window's static ranges when the spec is
 compiled (pipeline/kubeflow_v2.py `--window --month --first-month`).
 
-Not done yet (issue 16): `python -m pipeline.spans` keys what it has ingested by the whole folder's layout,
-so after a correction it ingests every span again, not only the corrected one (windowed runs re-ingest
-only the corrected span: one layout per span).
+Not done yet (issue 16): nothing of this module's part; the simulated year (`make simulate`) is its own module.
 """
 from __future__ import annotations
 
@@ -248,6 +247,13 @@ def ingested_spans(metadata_path: Path, input_base: Path) -> set[int]:
     return spans
 
 
+def ingested_span_layouts(metadata_path: Path, staged: StagedSpans) -> set[int]:
+    """The spans of `staged` whose own layout (span_layout: that span's staged version) CsvExampleGen runs
+    recorded in the ML Metadata at `metadata_path` have ingested. A corrected span has a new layout, so it is
+    not among them until it is ingested again; the other spans stay ingested."""
+    return {n for n in staged.spans if n in ingested_spans(metadata_path, span_layout(staged, n))}
+
+
 def spans_to_ingest(available: Iterable[int], ingested: set[int]) -> list[int]:
     """The available spans not ingested yet, oldest first: what a run ingests, one CsvExampleGen execution each."""
     return sorted(set(available) - ingested)
@@ -457,8 +463,9 @@ SPANS_PIPELINE_NAME = f"{cfg.PIPELINE_NAME}-spans"
 
 
 def ingest(staged: StagedSpans, config: cfg.PipelineConfig, spans: Sequence[int]) -> None:
-    """Run the pipeline's CsvExampleGen once per span in `spans` (LocalDagRunner; split by the first id
-    column when there is one), recording each run in `config`'s ML Metadata."""
+    """Run the pipeline's CsvExampleGen once per span in `spans`, each on its own layout (span_layout;
+    LocalDagRunner; split by the first id column when there is one), recording each run in `config`'s ML
+    Metadata."""
     from tfx.orchestration import metadata
     from tfx.orchestration import pipeline as tfx_pipeline
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
@@ -468,7 +475,7 @@ def ingest(staged: StagedSpans, config: cfg.PipelineConfig, spans: Sequence[int]
     for span in spans:
         LocalDagRunner().run(tfx_pipeline.Pipeline(
             pipeline_name=SPANS_PIPELINE_NAME, pipeline_root=str(config.pipeline_root),
-            components=[span_example_gen(staged.directory, span, id_column)], enable_cache=True,
+            components=[span_example_gen(span_layout(staged, span), span, id_column)], enable_cache=True,
             metadata_connection_config=metadata.sqlite_metadata_connection_config(str(config.metadata_path))))
 
 
@@ -530,10 +537,11 @@ def _run(args: argparse.Namespace, config: cfg.PipelineConfig) -> int:
     else:
         print(f"drift, span {gate.current_span} against span {gate.previous_span}:")
         print(drift_gate.format_verdict(gate.verdict))
-    already = ingested_spans(config.metadata_path, staged.directory)
+    already = ingested_span_layouts(config.metadata_path, staged)
     todo = [] if gate.stop else spans_to_ingest(numbers, already)
     summary = {"data": str(args.data), "layout": str(staged.directory), "spans": numbers,
                "versions": {str(n): staged.version(n) for n in numbers},
+               "layouts": {str(n): str(span_layout(staged, n)) for n in numbers},
                "already_ingested": sorted(already), "ingested": todo, "drift": gate.summary()}
     if gate.stop:
         print("stopped: --on-drift stop and a feature drifted; nothing ingested or trained")

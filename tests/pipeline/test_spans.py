@@ -235,14 +235,35 @@ def test_command_stops_on_drift_before_ingesting_and_otherwise_backfills_every_s
     assert summary["ingested"] == [] and summary["drift"]["stopped"] is True
     assert summary["drift"]["drifted"][0]["feature"] == "Email_Opt_In"
     config = cfg.PipelineConfig(output=output.resolve())
-    layout = Path(summary["layout"])
-    assert spans.ingested_spans(config.metadata_path, layout) == set()
+    assert not config.metadata_path.exists()
+
+    def ingested(summary: dict) -> set[int]:  # per span, on its own layout
+        return {int(n) for n, layout in summary["layouts"].items()
+                if int(n) in spans.ingested_spans(config.metadata_path, Path(layout))}
 
     assert spans.main(["--data", str(data), "--output", str(output)]) == 0  # warn (default): backfill all
     assert "ingested: 0, 1, 2 (already ingested: none)" in capsys.readouterr().out
-    assert spans.ingested_spans(config.metadata_path, layout) == {0, 1, 2}
+    summary = json.loads((output / spans.SUMMARY_FILE).read_text(encoding="utf-8"))
+    assert ingested(summary) == {0, 1, 2} and summary["versions"] == {"0": 0, "1": 0, "2": 0}
     assert spans.main(["--data", str(data), "--output", str(output)]) == 0
     assert "ingested: nothing new (already ingested: 0, 1, 2)" in capsys.readouterr().out
+
+
+def test_command_ingests_a_corrected_span_again_and_only_that_span(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder, output = tmp_path / "spans", tmp_path / "run"
+    data_spans.write_spans(folder, 2, shift_at=2, rows=drift_gate.MIN_ROWS, seed=4)
+    assert spans.main(["--data", str(folder), "--output", str(output)]) == 0
+    assert "ingested: 0, 1 (already ingested: none)" in capsys.readouterr().out
+    (csv,) = (folder / "span-0").glob("*.csv")
+    (folder / "span-0" / "version-1").mkdir()
+    pd.read_csv(csv).to_csv(folder / "span-0" / "version-1" / csv.name, index=False, float_format="%.3f")
+    assert spans.main(["--data", str(folder), "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert "corrected spans: span 0 version 1 (span-0/version-1)" in out
+    assert "ingested: 0 (already ingested: 1)" in out
+    summary = json.loads((output / spans.SUMMARY_FILE).read_text(encoding="utf-8"))
+    assert summary["versions"] == {"0": 1, "1": 0} and summary["ingested"] == [0]
 
 
 def test_command_refuses_a_bad_span_folder_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
