@@ -170,6 +170,9 @@ def test_each_example_gen_of_the_window_carries_the_static_range_of_its_span(win
         assert split.pattern == spans.SPAN_PATTERN == "span-{SPAN}/version-{VERSION}/*"
         output = json_format.Parse(exec_property(spec, task, "output_config"), example_gen_pb2.Output())
         assert output.split_config.partition_feature_name == "Customer_ID"
+        # TFX's Kubeflow V2 ExampleGen driver resolves the range (span, newest version) before the step runs.
+        driver = executor(spec, task)["container"]["lifecycle"]["preCacheCheck"]["command"]
+        assert driver[-1] == "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
     # Transform reads the training spans only, joined into one artifact; everything that judges reads span 6.
     union = tasks["TrainingSpans"]["inputs"]["artifacts"]
     assert [union[f"examples_{i}"]["taskOutputArtifact"]["producerTask"] for i in range(WINDOW)] == [
