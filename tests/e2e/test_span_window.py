@@ -7,9 +7,12 @@ B's folder stops before anything is ingested.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
@@ -17,7 +20,9 @@ from ml_metadata.proto import metadata_store_pb2
 
 from common import exit_codes
 from data import spans as data_spans
+from modules import features
 from pipeline import config as cfg
+from pipeline import spans
 from tests.helpers import run_pipeline, versions
 
 pytestmark = pytest.mark.e2e
@@ -92,8 +97,6 @@ def _customer_ids(examples_uri: str, split: str) -> set[int]:
 
 
 def _csv_ids(folder: Path, span: int) -> set[int]:
-    import pandas as pd
-
     return set(pd.read_csv(next((folder / f"span-{span}").glob("*.csv")))["Customer_ID"])
 
 
@@ -162,3 +165,101 @@ def test_a_window_the_folder_cannot_fill_is_a_usage_error(months: dict, tmp_path
     proc, _ = run_pipeline(tmp_path, "--data", str(months["folder_b"]), "--window", "5")
     assert proc.returncode == exit_codes.USAGE
     assert "--window 5 needs 6 labelled spans" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _producer_input_base(store: metadata_store.MetadataStore, artifact: metadata_store_pb2.Artifact) -> Path:
+    """The input_base of the ExampleGen execution that wrote `artifact` (the staged layout it read; a cached
+    execution that reused the artifact records the same one)."""
+    producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id])
+                 if e.type == metadata_store_pb2.Event.OUTPUT]
+    (input_base,) = {e.custom_properties[spans.INPUT_BASE_PROPERTY].string_value
+                     for e in store.get_executions_by_id(producers)}
+    return Path(input_base)
+
+
+def _examples(uri: str, splits: tuple[str, ...]) -> list[dict[str, object]]:
+    """Every tf.Example of `splits` under an Examples artifact's uri, as feature -> its one value."""
+    rows = []
+    for split in splits:
+        files = [str(p) for p in sorted(Path(uri, f"Split-{split}").glob("*.gz"))]
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+            row: dict[str, object] = {}
+            for name, feature in tf.train.Example.FromString(record.numpy()).features.feature.items():
+                kind = feature.WhichOneof("kind")
+                values = list(getattr(feature, kind).value)
+                row[name] = values[0].decode() if kind == "bytes_list" else values[0]
+            rows.append(row)
+    return rows
+
+
+def _same_value(example_value: object, staged_value: object) -> bool:
+    if isinstance(example_value, float):
+        return bool(np.isclose(example_value, float(staged_value), rtol=1e-6))  # float32 in the example
+    if isinstance(example_value, int):
+        return example_value == int(staged_value)
+    return example_value == str(staged_value)
+
+
+def test_the_model_of_a_month_reads_no_row_or_label_that_did_not_exist_yet(months: dict) -> None:
+    """No leak, proved on month B's run from its ML Metadata and its real staged inputs.
+
+    The run's month m is its evaluation span's (summary `month`). Span s's rows exist from the end of month
+    s, its labels (churn during month s+1) from the end of month s+1. So what the model learns from
+    (Transform's analysis and the Trainer's train/validation rows) may hold only rows and labels that
+    existed at the end of month m: the N newest spans labelled by then. Month m's own labels (revealed once
+    m+1 has passed, when the run happens) only judge the model. Every example Transform read is checked,
+    value by value, against the staged row of its span, and the Trainer's rows are Transform's output of
+    exactly those examples.
+    """
+    summary = _ok(months["b"], exit_codes.OK, exit_codes.NOT_BLESSED)["spans"]
+    folder = months["folder_b"]
+    manifest = json.loads((folder / data_spans.MANIFEST).read_text(encoding="utf-8"))
+    run_month = summary["month"]
+
+    def labels_exist_from(span: int) -> str:
+        return data_spans.month_date(manifest["start"], span + 1)
+
+    evaluated_span = next(e["span"] for e in manifest["spans"] if e["date"] == run_month)
+    labelled_by_m = [e["span"] for e in manifest["spans"] if labels_exist_from(e["span"]) <= run_month]
+    window = spans.training_window([*labelled_by_m, evaluated_span], WINDOW)  # the window, resolved for month m
+    assert window.evaluate == evaluated_span == summary["eval_span"] == 4
+    assert list(window.train) == labelled_by_m[-WINDOW:] == summary["train_spans"] == [2, 3]
+
+    store = _store(months["tmp"] / "out")
+    transform = _inputs_of_newest_run(store, "Transform")["examples"]
+    assert sorted(_span(a) for a in transform) == list(window.train)
+    label = cfg.PipelineConfig().label_key
+    read_rows: dict[str, int] = {}
+    for artifact in transform:
+        span = _span(artifact)
+        assert labels_exist_from(span) <= run_month  # the labels it holds existed at the end of month m
+        version = int(artifact.custom_properties["version"].int_value)
+        assert version == summary["versions"][str(span)] == 0
+        staged_dir = _producer_input_base(store, artifact) / f"span-{span}" / f"version-{version}"
+        staged = pd.concat([pd.read_csv(f) for f in sorted(staged_dir.glob("*.csv"))]).set_index("Customer_ID")
+        examples = _examples(artifact.uri, (cfg.TRAIN_SPLIT, cfg.VALIDATION_SPLIT))
+        assert examples
+        for example in examples:
+            row = staged.loc[int(example["Customer_ID"])]  # KeyError: a customer not in span `span`
+            assert set(example) == {"Customer_ID", *staged.columns}
+            mismatched = [c for c in staged.columns if not _same_value(example[c], row[c])]
+            assert not mismatched, (span, example["Customer_ID"], mismatched)  # the row and label of span `span`
+        read_rows[artifact.uri] = len(examples)
+
+    # The Trainer learns from Transform's rows of those examples only: one transformed artifact per input,
+    # as many rows, made by this run's Transform.
+    trainer = _inputs_of_newest_run(store, "Trainer")["examples"]
+    transformed = sorted(len(_examples(a.uri, (cfg.TRAIN_SPLIT, cfg.VALIDATION_SPLIT))) for a in trainer)
+    assert transformed == sorted(read_rows.values())
+    assert all(features.transformed_name(label) in _examples(a.uri, (cfg.TRAIN_SPLIT,))[0] for a in trainer)
+    # Every span any ExampleGen of the run ingested (or reused from its cache) existed at the end of month
+    # m; only the evaluation span's examples (labels revealed when month m+1 passed) reach the judging
+    # components.
+    run = max(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.id)
+    outputs = store.get_events_by_execution_ids([e.id for e in store.get_executions_by_context(run.id)])
+    examples = [a for a in store.get_artifacts_by_id([e.artifact_id for e in outputs
+                                                      if e.type == metadata_store_pb2.Event.OUTPUT])
+                if a.type_id == store.get_artifact_type("Examples").id and "span" in a.custom_properties]
+    assert sorted(_span(a) for a in examples) == [*window.train, window.evaluate]
+    evaluated = [_span(a) for a in _inputs_of_newest_run(store, "Evaluator")["examples"]]
+    assert evaluated == [window.evaluate] and data_spans.month_date(manifest["start"], window.evaluate) == run_month
