@@ -30,15 +30,15 @@ bucket boundary, and with 400 rows that alone read as 0.16 once in 40 samples.
 The schema's other checks (domains, ranges, types) run too, in its SERVING environment (no label,
 no identifier columns).
 
-Published as metrics with `--pushgateway HOST:PORT` (the standard way for batch jobs; the alerts are in
-monitoring/rules/quality.yml): each feature's distance, measure and threshold, and which features are the
-model's churn drivers (`--driver`, repeatable; default: the drivers the newest ChurnFactors run found, in
-the pipeline's ML Metadata), all labelled with `--period` (the business month the rows are about, YYYY-MM;
-default the current UTC month). With `--eval-scores` the served scores of the request log are compared with
-the model's scores of the eval split: by default the `eval_scores.csv` the newest ReferenceModels run wrote
+Published as metrics with `--pushgateway HOST:PORT` (default `$CHURN_PUSHGATEWAY`; the standard way for batch
+jobs; the alerts are in monitoring/rules/quality.yml): each feature's distance, measure and threshold, and which
+features are the model's churn drivers (`--driver`, repeatable; default: the drivers the newest ChurnFactors run
+found, in the pipeline's ML Metadata), all labelled with `--period` (the business month the rows are about,
+YYYY-MM; default the current UTC month). With `--eval-scores` the served scores of the request log are compared
+with the model's scores of the eval split: by default the `eval_scores.csv` the newest ReferenceModels run wrote
 (pipeline/reference.py, found in the pipeline's ML Metadata like the drivers), or `--eval-scores FILE` (a CSV
-whose `churn_probability` column holds them). The population stability index over 10 equal-width bins is
-printed and, with `--pushgateway`, pushed with both sides' share per bin (monitoring/batch_metrics.py).
+whose `churn_probability` column holds them). The population stability index over 10 equal-width bins is printed
+and, with `--pushgateway`, pushed with both sides' share per bin (monitoring/batch_metrics.py).
 
 Exit codes: 0 no drift and no anomaly; 3 drift or anomalies found (each printed); 2 bad usage,
 unreadable input or a failed push (the message says what to fix).
@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -374,8 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare the request log's served scores with the eval split's (population stability "
                         "index): without CSV, those the newest pipeline run in --pipeline-output kept "
                         f"(eval_scores.csv); or a CSV with a {PROBABILITY_OUTPUT} column")
-    p.add_argument("--pushgateway", default=None, metavar="HOST:PORT",
-                   help="push the distances (and the served-score shift) to this Prometheus Pushgateway")
+    p.add_argument("--pushgateway", default=os.environ.get(batch_metrics.PUSHGATEWAY_ENV) or None, metavar="HOST:PORT",
+                   help="push the distances (and the served-score shift) to this Prometheus Pushgateway "
+                        f"(default: ${batch_metrics.PUSHGATEWAY_ENV}, else no push)")
     p.add_argument("--period", type=period, default=datetime.now(timezone.utc).strftime(PERIOD_FORMAT),
                    help="business month the rows are about, the pushed metrics' period label (default: %(default)s)")
     p.add_argument("--driver", action="append", default=[], metavar="FEATURE",

@@ -239,3 +239,14 @@ def test_entry_point_refuses_a_target_that_is_not_host_port(tmp_path: Path, vari
                                  "MODEL_SERVER_TARGET": "m:8501", variable: "pushgateway"})
     assert result.returncode == 2
     assert result.stderr == f"{variable} must be host:port, not 'pushgateway'\n"
+
+
+def test_railways_alertmanager_image_bakes_in_the_committed_routes_with_the_compose_version() -> None:
+    dockerfile = (prom.MONITORING_DIR / "alertmanager.Dockerfile").read_text()
+    (image,) = re.findall(r"^FROM (\S+)$", dockerfile, flags=re.MULTILINE)
+    assert image == compose()["services"]["alertmanager"]["image"]
+    (source, target) = re.findall(r"^COPY (\S+) (\S+)$", dockerfile, flags=re.MULTILINE)[0]
+    assert (prom.MONITORING_DIR / source).resolve() == alerting.ALERTMANAGER_CONFIG  # build context: monitoring/
+    (cmd,) = re.findall(r"^CMD (\[.*\])$", dockerfile, flags=re.MULTILINE)
+    assert f"--config.file={target}" in json.loads(cmd)
+    assert f"EXPOSE {ALERTMANAGER_PORT}" in dockerfile

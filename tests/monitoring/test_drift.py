@@ -317,3 +317,20 @@ def test_eval_scores_default_to_the_newest_pipeline_runs(tmp_path: Path, trainin
     assert f"the newest ReferenceModels run ({tmp_path / 'new'}) has no {reference.EVAL_SCORES_FILE}" in err
     code, _, err = run(capsys, "--request-log", str(log), "--pipeline-output", str(tmp_path), "--eval-scores")
     assert code == exit_codes.USAGE and "has no metadata.sqlite: is it a pipeline --output folder?" in err
+
+
+def test_the_pushgateway_comes_from_the_environment_without_the_flag(
+        tmp_path: Path, training_statistics: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway = pushgateway()
+    address = next(gateway)
+    try:
+        monkeypatch.setenv(batch_metrics.PUSHGATEWAY_ENV, address)
+        log = write_log(tmp_path / "requests.jsonl", traffic(SERVING_ROWS, seed=2))
+        code, out, _ = run(capsys, "--request-log", str(log), "--statistics", str(training_statistics),
+                           "--period", "2026-06", "--driver", "Age")
+        got = samples(address, batch_metrics.DRIFT_DISTANCE + "{")
+    finally:
+        gateway.close()
+    assert code == exit_codes.OK and f"Pushed to {address} (period 2026-06" in out
+    assert any('feature="Age"' in key and 'period="2026-06"' in key for key in got)
