@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from common.facts import PROJECT_ROOT
+from common.facts import ALERTMANAGER_PORT, PROJECT_ROOT, PUSHGATEWAY_PORT
 from monitoring.prometheus import MONITORING_DIR, PROMETHEUS_HOST, RULES_DIR
 
 PUSHGATEWAY_BINARY = "prometheus-pushgateway"
@@ -21,8 +21,6 @@ ALERTMANAGER_BINARY = "prometheus-alertmanager"
 PUSHGATEWAY_PACKAGE = "prometheus-pushgateway"
 ALERTMANAGER_PACKAGE = "prometheus-alertmanager"
 """Debian packages of the binaries above (the Alertmanager package also brings `amtool`)."""
-PUSHGATEWAY_PORT = 9091
-ALERTMANAGER_PORT = 9093
 PUSHGATEWAY_STORAGE = PROJECT_ROOT / ".pushgateway"
 """`make serve`'s folder for the Pushgateway's persistence file and log (project-local, gitignored)."""
 ALERTMANAGER_STORAGE = PROJECT_ROOT / ".alertmanager"

@@ -20,6 +20,9 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
+PUSHGATEWAY_ENV = "CHURN_PUSHGATEWAY"
+"""Environment variable the batch jobs' `--pushgateway HOST:PORT` defaults to (a container or CronJob sets it once:
+docker-compose.yml's `pushgateway:9091`, Kubernetes' Service `pushgateway:9091`); unset: nothing is pushed."""
 DRIFT_JOB = "churn_drift"
 """Pushgateway job of the drift check; each push replaces the previous one."""
 DRIFT_DISTANCE = "churn_feature_drift"

@@ -30,14 +30,15 @@ bucket boundary, and with 400 rows that alone read as 0.16 once in 40 samples.
 The schema's other checks (domains, ranges, types) run too, in its SERVING environment (no label,
 no identifier columns).
 
-Published as metrics with `--pushgateway HOST:PORT` (the standard way for batch jobs; the alerts are in
-monitoring/rules/quality.yml): each feature's distance, measure and threshold, and which features are the
-model's churn drivers (`--driver`, repeatable; default: the drivers the newest ChurnFactors run found, in
-the pipeline's ML Metadata), all labelled with `--period` (the business month the rows are about, YYYY-MM;
-default the current UTC month). With `--eval-scores FILE` (a CSV whose `churn_probability` column holds the
-model's scores of the eval split) the served scores of the request log are compared with them: the
-population stability index over 10 equal-width bins is printed and, with `--pushgateway`, pushed with
-both sides' share per bin (monitoring/batch_metrics.py).
+Published as metrics with `--pushgateway HOST:PORT` (default `$CHURN_PUSHGATEWAY`; the standard way for batch
+jobs; the alerts are in monitoring/rules/quality.yml): each feature's distance, measure and threshold, and which
+features are the model's churn drivers (`--driver`, repeatable; default: the drivers the newest ChurnFactors run
+found, in the pipeline's ML Metadata), all labelled with `--period` (the business month the rows are about,
+YYYY-MM; default the current UTC month). With `--eval-scores` the served scores of the request log are compared
+with the model's scores of the eval split: by default the `eval_scores.csv` the newest ReferenceModels run wrote
+(pipeline/reference.py, found in the pipeline's ML Metadata like the drivers), or `--eval-scores FILE` (a CSV
+whose `churn_probability` column holds them). The population stability index over 10 equal-width bins is printed
+and, with `--pushgateway`, pushed with both sides' share per bin (monitoring/batch_metrics.py).
 
 Exit codes: 0 no drift and no anomaly; 3 drift or anomalies found (each printed); 2 bad usage,
 unreadable input or a failed push (the message says what to fix).
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -81,6 +83,8 @@ STATISTICS_TYPE = "ExampleStatistics"
 STATISTICS_FILE = "FeatureStats.pb"
 FACTORS_TYPE = "churn.ChurnFactors"
 """MLMD type of the pipeline's ChurnFactors output (pipeline/factors.py), whose factors.json names the drivers."""
+NEWEST_RUN = "newest"
+"""`--eval-scores` given without a file: the newest pipeline run's eval_scores.csv (newest_eval_scores)."""
 PERIOD_FORMAT = "%Y-%m"
 
 
@@ -223,6 +227,26 @@ def driver_features(pipeline_output: Path) -> list[str]:
         return []
 
 
+def newest_eval_scores(pipeline_output: Path) -> Path:
+    """`eval_scores.csv` of the newest ReferenceModels run in the pipeline's ML Metadata (pipeline/reference.py):
+    the served (calibrated) churn probabilities of that run's eval split.
+
+    Raises DriftError when `pipeline_output` holds no ML Metadata, records no ReferenceModels run, or the
+    newest one's folder has no eval_scores.csv (moved, or written before the file existed)."""
+    from pipeline.reference import EVAL_SCORES_FILE, ReferenceModelsArtifact, eval_scores_path
+
+    newest = _newest_artifact(pipeline_output, ReferenceModelsArtifact.TYPE_NAME)
+    if newest is None:
+        metadata = PipelineConfig(output=pipeline_output).metadata_path
+        raise DriftError(f"{metadata} records no ReferenceModels output, so no eval split's scores: run the "
+                         "pipeline first, or pass --eval-scores CSV")
+    path = eval_scores_path(newest.uri)
+    if path is None:
+        raise DriftError(f"the newest ReferenceModels run ({newest.uri}) has no {EVAL_SCORES_FILE} (folder moved, "
+                         "or a run older than that file): re-run the pipeline, or pass --eval-scores CSV")
+    return Path(path)
+
+
 def read_served_scores(path: Path, model_version: str | None = None) -> tuple[npt.NDArray[np.float64], int]:
     """The logged `churn_probability` values (shape [n]) of one model version, and that version.
 
@@ -347,11 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--numeric-threshold", type=float, default=NUMERIC_THRESHOLD,
                    help="Jensen-Shannon divergence threshold for numeric features (default: %(default)s)")
     p.add_argument("--min-rows", type=int, default=MIN_ROWS, help="refuse to judge fewer rows (default: %(default)s)")
-    p.add_argument("--eval-scores", type=Path, default=None, metavar="CSV",
-                   help=f"the eval split's scores (column {PROBABILITY_OUTPUT}): compare the request log's served "
-                        "scores with them (population stability index)")
-    p.add_argument("--pushgateway", default=None, metavar="HOST:PORT",
-                   help="push the distances (and the served-score shift) to this Prometheus Pushgateway")
+    p.add_argument("--eval-scores", nargs="?", const=NEWEST_RUN, default=None, metavar="CSV",
+                   help="compare the request log's served scores with the eval split's (population stability "
+                        "index): without CSV, those the newest pipeline run in --pipeline-output kept "
+                        f"(eval_scores.csv); or a CSV with a {PROBABILITY_OUTPUT} column")
+    p.add_argument("--pushgateway", default=os.environ.get(batch_metrics.PUSHGATEWAY_ENV) or None, metavar="HOST:PORT",
+                   help="push the distances (and the served-score shift) to this Prometheus Pushgateway "
+                        f"(default: ${batch_metrics.PUSHGATEWAY_ENV}, else no push)")
     p.add_argument("--period", type=period, default=datetime.now(timezone.utc).strftime(PERIOD_FORMAT),
                    help="business month the rows are about, the pushed metrics' period label (default: %(default)s)")
     p.add_argument("--driver", action="append", default=[], metavar="FEATURE",
@@ -373,13 +399,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(frame) < args.min_rows:
             raise DriftError(f"{args.request_log or args.data} holds {len(frame)} rows; "
                              f"at least {args.min_rows} are needed to tell drift from sampling noise (--min-rows)")
+        pipeline_output = args.pipeline_output or DEFAULT_OUTPUT
         served = None
         if args.eval_scores:
-            expected = read_eval_scores(args.eval_scores)
-            served = (expected, *read_served_scores(args.request_log, args.model_version))
+            eval_scores = newest_eval_scores(pipeline_output) if args.eval_scores == NEWEST_RUN else \
+                Path(args.eval_scores)
+            expected = read_eval_scores(eval_scores)
+            served = (expected, *read_served_scores(args.request_log, args.model_version), eval_scores)
         if not args.schema.is_file():
             raise DriftError(f"schema {args.schema} does not exist")
-        pipeline_output = args.pipeline_output or DEFAULT_OUTPUT
         path = args.statistics or newest_training_statistics(pipeline_output)
         training = load_statistics(path)
         schema = serving_schema(args.schema, args.categorical_threshold, args.numeric_threshold)
@@ -388,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if served:
             psi = batch_metrics.population_stability_index(served[0], served[1])
             print(f"\nServed scores of model version {served[2]} against the eval split's: PSI {psi:.3f} "
-                  f"(above {batch_metrics.PSI_ALERT}: a significant shift)")
+                  f"(above {batch_metrics.PSI_ALERT}: a significant shift; eval scores: {served[3]})")
         if args.pushgateway:
             drivers = args.driver or ([] if args.statistics else driver_features(pipeline_output))
             batch_metrics.publish_drift({m.feature: m.value for m in report.measurements}, args.period,

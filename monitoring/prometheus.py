@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from common.facts import DEFAULT_HOST, PROJECT_ROOT
+from common.facts import DEFAULT_HOST, PROJECT_ROOT, PROMETHEUS_PORT
 
 MONITORING_DIR = Path(__file__).resolve().parent
 CONFIG_FILE = MONITORING_DIR / "prometheus.yml"
@@ -28,7 +28,6 @@ CONSOLE_LIBRARIES_DIR = MONITORING_DIR / "console_libraries"
 GRAFANA_DASHBOARD = MONITORING_DIR / "grafana" / "dashboards" / "churn-model.json"
 CONSOLE_PATH = "/consoles/churn.html"
 PROMETHEUS_HOST = DEFAULT_HOST
-PROMETHEUS_PORT = 9090
 DEFAULT_STORAGE = PROJECT_ROOT / ".prometheus"
 """Project-local folder for the TSDB, the generated config and Prometheus' log (gitignored)."""
 APT_PACKAGE = "prometheus"
@@ -50,9 +49,8 @@ def load_config() -> dict[str, Any]:
 
 
 def scrape_job(config: dict[str, Any]) -> dict[str, Any]:
-    """The one scrape job of the model server."""
-    job: dict[str, Any]
-    (job,) = config["scrape_configs"]
+    """The scrape job of the model server: the config's first (a Pushgateway's job, where there is one, follows it)."""
+    job: dict[str, Any] = config["scrape_configs"][0]
     return job
 
 

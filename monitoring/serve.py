@@ -35,7 +35,7 @@ from typing import IO
 from google.protobuf import text_format
 
 from common import exit_codes
-from common.facts import DEFAULT_HOST, REST_PORT
+from common.facts import ALERTMANAGER_PORT, DEFAULT_HOST, PROMETHEUS_PORT, PUSHGATEWAY_PORT, REST_PORT
 from modules.features import PROBABILITY_OUTPUT
 from monitoring import alerting
 from monitoring import prometheus as prom
@@ -185,16 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m monitoring.serve", allow_abbrev=False,
         description="Model server plus a local Prometheus; other flags go to `python -m serving`.")
-    parser.add_argument("--prometheus-port", type=int, default=prom.PROMETHEUS_PORT)
+    parser.add_argument("--prometheus-port", type=int, default=PROMETHEUS_PORT)
     parser.add_argument("--prometheus-storage", type=Path, default=prom.DEFAULT_STORAGE,
                         help="TSDB, generated config and log (default: %(default)s)")
     parser.add_argument("--scrape-interval", default=None,
                         help="override prometheus.yml's scrape and rule interval (e.g. 1s in tests)")
-    parser.add_argument("--pushgateway-port", type=int, default=alerting.PUSHGATEWAY_PORT,
+    parser.add_argument("--pushgateway-port", type=int, default=PUSHGATEWAY_PORT,
                         help="0: any free port (default: %(default)s, or a free one when taken)")
     parser.add_argument("--pushgateway-storage", type=Path, default=alerting.PUSHGATEWAY_STORAGE,
                         help="pushed metrics (kept across restarts) and log (default: %(default)s)")
-    parser.add_argument("--alertmanager-port", type=int, default=alerting.ALERTMANAGER_PORT,
+    parser.add_argument("--alertmanager-port", type=int, default=ALERTMANAGER_PORT,
                         help="0: any free port (default: %(default)s, or a free one when taken)")
     parser.add_argument("--alertmanager-storage", type=Path, default=alerting.ALERTMANAGER_STORAGE,
                         help="silences, notification log and log (default: %(default)s)")

@@ -6,14 +6,16 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
-from common.facts import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
-from monitoring import batch_metrics, outcomes
+from common.facts import ALERTMANAGER_PORT, DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, PUSHGATEWAY_PORT, REST_PORT
+from monitoring import alerting, batch_metrics, outcomes
 from monitoring import prometheus as prom
 from serving.observability import metrics as tf_metrics
 from serving.observability import model_metrics
 from tests.monitoring.conftest import dashboard_exprs, require
+from tests.monitoring.pushgateway import require_package_binary
 
 _METRIC_TOKEN = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
@@ -148,3 +150,103 @@ def test_grafana_dashboard_has_a_model_quality_row_on_the_pushed_metrics() -> No
     queried = {name for p in below for t in p["targets"] for name in series_in(t["expr"])}
     assert {outcomes.METRIC_PREFIX + "auc", batch_metrics.DRIFT_DISTANCE, batch_metrics.SCORE_BIN_SHARE} <= queried
     assert queried <= pushed_series()
+
+
+ENTRYPOINT = prom.MONITORING_DIR / "docker-entrypoint.sh"
+PINNED_IMAGE = r"prom/{}:v\d+\.\d+\.\d+"
+
+
+def compose() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+
+
+def entrypoint_config(tmp_path: Path, env: dict[str, str]) -> Path:
+    """The Prometheus config monitoring/docker-entrypoint.sh writes for `env`, on a copy of the image's
+    /etc/prometheus; the real Prometheus it then starts is asked for its version only, so it exits at once."""
+    import os
+    import shutil
+
+    root = tmp_path / "etc-prometheus"
+    root.mkdir()
+    shutil.copy(prom.CONFIG_FILE, root / "prometheus.yml")
+    for folder in ("rules", "targets"):
+        shutil.copytree(prom.MONITORING_DIR / folder, root / folder)
+    inherited = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("MODEL_SERVER_", "PUSHGATEWAY_", "ALERTMANAGER_"))}
+    result = subprocess.run(["/bin/sh", str(ENTRYPOINT), "--version"], capture_output=True, text=True, timeout=60,
+                            env={**inherited, "PROMETHEUS_CONFIG_DIR": str(root), "PATH": os.environ["PATH"], **env})
+    assert result.returncode == 0 and "prometheus, version" in result.stdout, result.stdout + result.stderr
+    written = root / "targets" / "prometheus-alerting.yml"
+    return written if written.exists() else root / "prometheus.yml"
+
+
+def test_compose_runs_a_pushgateway_and_an_alertmanager_wired_like_make_serve(tmp_path: Path) -> None:
+    services = compose()["services"]
+    require("prometheus")
+    assert re.fullmatch(PINNED_IMAGE.format("pushgateway"), services["pushgateway"]["image"])
+    assert re.fullmatch(PINNED_IMAGE.format("alertmanager"), services["alertmanager"]["image"])
+    assert services["pushgateway"]["ports"] == [f"{PUSHGATEWAY_PORT}:{PUSHGATEWAY_PORT}"]
+    assert services["alertmanager"]["ports"] == [f"{ALERTMANAGER_PORT}:{ALERTMANAGER_PORT}"]
+    prometheus = services["prometheus"]
+    env = prometheus["environment"]
+    assert env["PUSHGATEWAY_TARGET"] == f"pushgateway:{PUSHGATEWAY_PORT}"
+    assert env["ALERTMANAGER_TARGET"] == f"alertmanager:{ALERTMANAGER_PORT}"
+    assert {"pushgateway", "alertmanager"} <= set(prometheus["depends_on"])
+    # Alertmanager runs the committed routes: the file its --config.file names is monitoring/alertmanager.yml.
+    mounts = dict(v.rsplit(":", 1)[0].split(":") if v.endswith(":ro") else v.split(":")
+                  for v in services["alertmanager"]["volumes"])
+    config_flag = next(f for f in services["alertmanager"]["command"] if f.startswith("--config.file="))
+    host_of = {container: host for host, container in mounts.items()}
+    assert (PROJECT_ROOT / host_of[config_flag.split("=", 1)[1]]).resolve() == alerting.ALERTMANAGER_CONFIG
+    checked = subprocess.run([require_package_binary("amtool"), "check-config", str(alerting.ALERTMANAGER_CONFIG)],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # The image's entry point turns the variables into what `make serve` adds (monitoring/alerting.py).
+    written = entrypoint_config(tmp_path, {"MODEL_SERVER_TARGET": env["MODEL_SERVER_TARGET"],
+                                           "PUSHGATEWAY_TARGET": env["PUSHGATEWAY_TARGET"],
+                                           "ALERTMANAGER_TARGET": env["ALERTMANAGER_TARGET"]})
+    result = promtool("check", "config", str(written))
+    assert result.returncode == 0, result.stdout + result.stderr
+    config, committed = yaml.safe_load(written.read_text()), prom.load_config()
+    expected = alerting.with_alerting(committed, env["PUSHGATEWAY_TARGET"], env["ALERTMANAGER_TARGET"])
+    assert config["scrape_configs"][1:] == expected["scrape_configs"][1:]
+    assert config["alerting"] == expected["alerting"]
+    assert config["rule_files"] == [f"../{path}" for path in committed["rule_files"]]  # quality.yml included
+    assert alerting.QUALITY_RULES.name in {Path(path).name for path in config["rule_files"]}
+    job = prom.scrape_job(config)
+    assert job["file_sd_configs"][0]["files"] == ["model-server.json"]  # beside the generated config
+    assert (written.parent / "model-server.json").is_file()
+
+
+def test_entry_point_leaves_the_committed_config_without_the_alerting_variables(tmp_path: Path) -> None:
+    require("prometheus")
+    written = entrypoint_config(tmp_path, {"MODEL_SERVER_TARGET": f"tf-serving:{REST_PORT}"})
+    assert written.read_text() == prom.CONFIG_FILE.read_text()
+    (tmp_path / "only-pushgateway").mkdir()
+    written = entrypoint_config(tmp_path / "only-pushgateway", {"MODEL_SERVER_TARGET": f"tf-serving:{REST_PORT}",
+                                                                "PUSHGATEWAY_TARGET": "pg:1"})
+    config = yaml.safe_load(written.read_text())
+    assert [j["job_name"] for j in config["scrape_configs"]] == [prom.job_name(), alerting.PUSHGATEWAY_JOB]
+    assert "alerting" not in config
+
+
+@pytest.mark.parametrize("variable", ["PUSHGATEWAY_TARGET", "ALERTMANAGER_TARGET"])
+def test_entry_point_refuses_a_target_that_is_not_host_port(tmp_path: Path, variable: str) -> None:
+    import os
+
+    result = subprocess.run(["/bin/sh", str(ENTRYPOINT)], capture_output=True, text=True, timeout=60,
+                            env={"PATH": os.environ["PATH"], "PROMETHEUS_CONFIG_DIR": str(tmp_path),
+                                 "MODEL_SERVER_TARGET": "m:8501", variable: "pushgateway"})
+    assert result.returncode == 2
+    assert result.stderr == f"{variable} must be host:port, not 'pushgateway'\n"
+
+
+def test_railways_alertmanager_image_bakes_in_the_committed_routes_with_the_compose_version() -> None:
+    dockerfile = (prom.MONITORING_DIR / "alertmanager.Dockerfile").read_text()
+    (image,) = re.findall(r"^FROM (\S+)$", dockerfile, flags=re.MULTILINE)
+    assert image == compose()["services"]["alertmanager"]["image"]
+    (source, target) = re.findall(r"^COPY (\S+) (\S+)$", dockerfile, flags=re.MULTILINE)[0]
+    assert (prom.MONITORING_DIR / source).resolve() == alerting.ALERTMANAGER_CONFIG  # build context: monitoring/
+    (cmd,) = re.findall(r"^CMD (\[.*\])$", dockerfile, flags=re.MULTILINE)
+    assert f"--config.file={target}" in json.loads(cmd)
+    assert f"EXPOSE {ALERTMANAGER_PORT}" in dockerfile

@@ -278,3 +278,59 @@ def test_period_must_be_a_month(tmp_path: Path, capsys: pytest.CaptureFixture[st
         drift.main(["--request-log", str(tmp_path / "r.jsonl"), "--period", "May 2026"])
     assert exited.value.code == exit_codes.USAGE
     assert "expected a month YYYY-MM, got 'May 2026'" in capsys.readouterr().err
+
+
+def test_eval_scores_default_to_the_newest_pipeline_runs(tmp_path: Path, training_statistics: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline import reference
+
+    output = tmp_path / "out"
+    output.mkdir()
+    _record_statistics(output, [training_statistics.parent.parent])
+    rng = np.random.default_rng(5)
+    served = rng.beta(2, 5, SERVING_ROWS)
+    log = _with_scores(write_log(tmp_path / "requests.jsonl", traffic(SERVING_ROWS, seed=2), version=3), served)
+    args = ["--request-log", str(log), "--pipeline-output", str(output), "--eval-scores"]
+    code, _, err = run(capsys, *args)
+    assert code == exit_codes.USAGE
+    assert err == (f"error: {PipelineConfig(output=output).metadata_path} records no ReferenceModels output, so no "
+                   "eval split's scores: run the pipeline first, or pass --eval-scores CSV\n")
+    old_scores, new_scores = rng.beta(2, 5, 800), rng.beta(5, 2, 800)
+    for name, scores in (("old", old_scores), ("new", new_scores)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / reference.EVAL_SCORES_FILE).write_text(reference.eval_scores_csv(scores))
+    _record_statistics(output, [tmp_path / "old", tmp_path / "new"], reference.ReferenceModelsArtifact.TYPE_NAME)
+    newest = tmp_path / "new" / reference.EVAL_SCORES_FILE
+    assert drift.newest_eval_scores(output) == newest
+    code, out, _ = run(capsys, *args)
+    psi = batch_metrics.population_stability_index(np.round(new_scores, 6), served)
+    assert code == exit_codes.OK, out
+    assert (f"Served scores of model version 3 against the eval split's: PSI {psi:.3f} (above "
+            f"{batch_metrics.PSI_ALERT}: a significant shift; eval scores: {newest})") in out
+    # An explicit CSV still wins over the pipeline's.
+    code, out, _ = run(capsys, *args, str(tmp_path / "old" / reference.EVAL_SCORES_FILE))
+    old_psi = batch_metrics.population_stability_index(np.round(old_scores, 6), served)
+    assert code == exit_codes.OK and f"PSI {old_psi:.3f}" in out and str(tmp_path / "old") in out
+    newest.unlink()
+    code, _, err = run(capsys, *args)
+    assert code == exit_codes.USAGE
+    assert f"the newest ReferenceModels run ({tmp_path / 'new'}) has no {reference.EVAL_SCORES_FILE}" in err
+    code, _, err = run(capsys, "--request-log", str(log), "--pipeline-output", str(tmp_path), "--eval-scores")
+    assert code == exit_codes.USAGE and "has no metadata.sqlite: is it a pipeline --output folder?" in err
+
+
+def test_the_pushgateway_comes_from_the_environment_without_the_flag(
+        tmp_path: Path, training_statistics: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway = pushgateway()
+    address = next(gateway)
+    try:
+        monkeypatch.setenv(batch_metrics.PUSHGATEWAY_ENV, address)
+        log = write_log(tmp_path / "requests.jsonl", traffic(SERVING_ROWS, seed=2))
+        code, out, _ = run(capsys, "--request-log", str(log), "--statistics", str(training_statistics),
+                           "--period", "2026-06", "--driver", "Age")
+        got = samples(address, batch_metrics.DRIFT_DISTANCE + "{")
+    finally:
+        gateway.close()
+    assert code == exit_codes.OK and f"Pushed to {address} (period 2026-06" in out
+    assert any('feature="Age"' in key and 'period="2026-06"' in key for key in got)
