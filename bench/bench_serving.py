@@ -122,7 +122,8 @@ def run_wrk(port: int, concurrency: int, seconds: int) -> dict[str, float]:
 
     errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|timeout|connect|read|write):? (\d+)", out))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "errors": errors}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "errors": errors, "requests": requests}
 
 
 def run_python_loader(port: int, concurrency: int, seconds: int) -> dict[str, float]:
@@ -158,7 +159,8 @@ def run_python_loader(port: int, concurrency: int, seconds: int) -> dict[str, fl
         t.join()
     latencies.sort()
     pick = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]) if latencies else (lambda q: 0)
-    return {"rps": len(latencies) / seconds, "p50": pick(0.5), "p99": pick(0.99), "errors": errors[0]}
+    return {"rps": len(latencies) / seconds, "p50": pick(0.5), "p99": pick(0.99), "errors": errors[0],
+            "requests": len(latencies)}
 
 
 def load(port: int, concurrency: int, seconds: int) -> dict[str, float]:
@@ -204,13 +206,29 @@ def baseline_server(base: Path, port: int) -> None:
     app.run("127.0.0.1", port, threaded=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def bench_server(cmd: list[str], port: int, levels: list[int], seconds: int,
                  cwd: Path = ROOT) -> dict[int, dict[str, float]]:
+    """Per concurrency level: req/s, p50/p99 ms, errors, requests, and `cpu_us`, the server
+    process's CPU time per answered request (microseconds, all threads): unlike req/s it hardly
+    depends on how much of the machine other work takes, so it is the figure to compare when the
+    machine is shared."""
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, proc)
         load(port, max(levels), 2)  # warm-up
-        return {c: load(port, c, seconds) for c in levels}
+        results = {}
+        for c in levels:
+            cpu = cpu_seconds(proc.pid)
+            result = load(port, c, seconds)
+            result["cpu_us"] = (cpu_seconds(proc.pid) - cpu) / max(result["requests"], 1) * 1e6
+            results[c] = result
+        return results
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -375,11 +393,11 @@ REQUEST, N = sys.argv[1].encode().decode("unicode_escape").encode("latin-1"), in
 async def main():
     conn = S._Connection(Server()); conn.connection_made(Transport())
     answer = Response(200, b'{"predictions": [1]}')
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: other work on the machine does not count
     for _ in range(N):
         conn.data_received(REQUEST)
         pending.pop().resolve(answer)
-    print((time.perf_counter() - started) / N * 1e6)
+    print((time.thread_time() - started) / N * 1e6)
 asyncio.run(main())
 """
 
@@ -490,13 +508,17 @@ def compare_with_checkout(other: Path, base: Path, levels: list[int], seconds: i
                        f"--port={free_port()}", f"--rest_api_port={rest}", *observed_output_flag(root), *extra]
                 runs.setdefault((mode, tree), []).append(bench_server(cmd, rest, levels, seconds, cwd=root))
     print(f"\nsame-run comparison: other = {other.resolve()}, this = {ROOT}; median of {repeats} runs each")
-    print(f"{'mode':12} {'tree':6} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  runs (req/s)")
+    print("cpu us/req: the server's CPU time per request, median of the runs (less load-dependent than req/s)")
+    print(f"{'mode':12} {'tree':6} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+          f"{'cpu us/req':>10}  runs (req/s; cpu us/req)")
     for (mode, tree), by_run in runs.items():
         for c in levels:
             r = median_run([run[c] for run in by_run])
+            cpu = sorted(run[c]["cpu_us"] for run in by_run)
             spread = ", ".join(f"{run[c]['rps']:,.0f}" for run in by_run)
+            cpu_spread = ", ".join(f"{run[c]['cpu_us']:.0f}" for run in by_run)
             print(f"{mode:12} {tree:6} {c:5d} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} "
-                  f"{int(r['errors']):7d}  {spread}")
+                  f"{int(r['errors']):7d} {cpu[len(cpu) // 2]:10.0f}  {spread}; {cpu_spread}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -180,44 +180,48 @@ class Servable:
             for name, sig in meta_graph.signature_def.items()
             if name != INIT_OP_SIGNATURE
         }
-        self._lease_lock = threading.Lock()
-        self._leases = 0
+        # One entry per lease: `list.append` and `list.pop` are atomic under the GIL, so taking
+        # and returning a lease costs no lock on the request path (four per request).
+        self._leases: list[None] = []
         self._retired = False
+        self._close_lock = threading.Lock()
         self.closed = False
         """True once the session is closed (retired and no lease left)."""
 
     def acquire(self) -> bool:
         """Takes a lease for a request; False once the version is retired (look it up again)."""
-        with self._lease_lock:
-            if self._retired:
-                return False
-            self._leases += 1
-            return True
+        self._leases.append(None)
+        if self._retired:  # retired meanwhile: it may have seen no lease, so never use the session
+            self.release()
+            return False
+        return True
 
     def hold(self) -> None:
         """Takes another lease for work started under one the caller already holds."""
-        with self._lease_lock:
-            self._leases += 1
+        self._leases.append(None)
 
     def release(self) -> None:
         """Returns one lease; closes the session if it was the last one of a retired version."""
-        with self._lease_lock:
-            self._leases -= 1
-            close = self._retired and self._leases == 0
-        if close:
+        self._leases.pop()
+        if self._retired and not self._leases:
             self._close()
 
     def retire(self) -> None:
         """Called once the manager no longer serves this version: closes the session now or
-        when the last lease is released."""
-        with self._lease_lock:
-            self._retired = True
-            close = self._leases == 0
-        if close:
+        when the last lease is released.
+
+        Lock-free leases stay safe: a successful `acquire` added its entry before it read
+        `_retired` as False, so before `retire` set it and looked for entries; whoever then
+        sees no entry left (here or in `release`) closes, at most once (`_close`)."""
+        self._retired = True
+        if not self._leases:
             self._close()
 
     def _close(self) -> None:
-        self.closed = True
+        with self._close_lock:  # `release` and `retire` may both see the last lease go
+            if self.closed:
+                return
+            self.closed = True
         for signature in self.signatures.values():
             signature.unbind()
         self._session.close()

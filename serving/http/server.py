@@ -88,6 +88,34 @@ def _http_date() -> bytes:
     return _date_cache[1]  # type: ignore[return-value]
 
 
+def _origin_form(target: str) -> str:
+    """The request target with an absolute-form URL (RFC 9112 section 3.2.2) reduced to its path and query."""
+    if target.startswith(("http://", "https://")):
+        target = "/" + target.split("/", 3)[3] if target.count("/") >= 3 else "/"
+    return target
+
+
+_HEADS: dict[tuple[int, str | None, tuple[tuple[str, str], ...]], bytes] = {}
+_MAX_HEADS = 256
+
+
+def _response_head(response: Response) -> bytes:
+    """Status line, `Content-Type` and the response's own header fields, built once per distinct
+    (status, content type, fields): the server's responses use a handful."""
+    key = (response.status, response.content_type, response.headers)
+    head = _HEADS.get(key)
+    if head is None:
+        lines = [b"HTTP/1.1 %d %s\r\n" % (response.status, _REASONS.get(response.status, "Unknown").encode())]
+        if response.content_type:
+            lines.append(b"Content-Type: " + response.content_type.encode() + b"\r\n")
+        for name, value in response.headers:
+            lines.append(f"{name}: {value}\r\n".encode())
+        head = b"".join(lines)
+        if len(_HEADS) < _MAX_HEADS:
+            _HEADS[key] = head
+    return head
+
+
 _Item = tuple[Request, bool] | Response
 """A queued request with its keep-alive flag, or a refusal to send once the requests before it are answered."""
 
@@ -100,8 +128,8 @@ class _Connection(asyncio.Protocol):
         self._app = server.app
         self._limits = server.limits
         self._max_body = server.max_body_bytes
+        self._max_header_bytes = server.limits.max_header_bytes
         self._loop = asyncio.get_event_loop()
-        self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._queue: collections.deque[_Item] = collections.deque()
         self._busy = False  # a reply is being computed on a worker thread
@@ -112,8 +140,14 @@ class _Connection(asyncio.Protocol):
         self._eof = False  # the client half-closed
         self._read_paused = False
         self._write_paused = False
-        # the message being parsed
+        # The message being parsed. llhttp hands over the URL and each header field through
+        # C-level methods (`list.append`, `dict.__setitem__`): no Python frame runs per header;
+        # the fields become `_headers` (lower-case names) once the head is complete.
         self._url = b""
+        self._url_parts: list[bytes] = []
+        self._raw_headers: dict[bytes, bytes] = {}
+        self.on_url = self._url_parts.append
+        self.on_header = self._raw_headers.__setitem__
         self._headers: dict[str, str] = {}
         self._parts: list[bytes] = []
         self._body_bytes = 0
@@ -121,6 +155,11 @@ class _Connection(asyncio.Protocol):
         self._in_head = True
         self.head_started: float | None = time.monotonic()
         self.last_active = time.monotonic()
+        # the request whose reply is being computed (one at a time per connection)
+        self._reply_keep_alive = True
+        self._reply_head_only = False
+        self._on_reply = self._finish  # bound once, not per request
+        self._parser = httptools.HttpRequestParser(self)  # reads the callbacks above once
 
     # ---- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -174,7 +213,7 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._stopped = True
             self._queue.append(BAD_REQUEST)
-        if self._in_head and self._head_bytes > self._limits.max_header_bytes and not self._stopped:
+        if self._in_head and self._head_bytes > self._max_header_bytes and not self._stopped:
             self._stopped = True
             self._queue.append(HEADERS_TOO_LARGE)
         if self._queue:
@@ -185,36 +224,34 @@ class _Connection(asyncio.Protocol):
             else:
                 self._process()  # the common case, one request per read: answer it now
 
-    # ---- httptools callbacks -------------------------------------------------------------
-    def on_message_begin(self) -> None:  # _parts and _in_head were reset by on_message_complete
-        self._url = b""
-        self._headers = {}
-        self._body_bytes = 0
+    # ---- httptools callbacks (on_url and on_header: see __init__) ------------------------
+    def on_message_begin(self) -> None:  # the message fields were reset by on_message_complete
         if self.head_started is None:
-            self.head_started = time.monotonic()
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1").rstrip()  # llhttp drops leading OWS
+            self.head_started = self.last_active  # the read being parsed
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         head_bytes, self._head_bytes = self._head_bytes, 0
         self.head_started = None
+        parts = self._url_parts
+        self._url = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
+        raw = self._raw_headers
+        # llhttp drops a value's leading whitespace, not its trailing whitespace
+        headers = self._headers = {name.decode("latin-1").lower(): value.decode("latin-1").rstrip()
+                                   for name, value in raw.items()}
+        raw.clear()  # a chunked body's trailer fields arrive here too: never merged into the head
         version = self._parser.get_http_version()
         if version not in SUPPORTED_VERSIONS:
             raise _Refusal(BAD_REQUEST)
-        limit = self._limits.max_header_bytes
+        limit = self._max_header_bytes
         if head_bytes > limit and self._head_size() > limit:  # the head arrived in one read
             raise _Refusal(HEADERS_TOO_LARGE)
-        headers = self._headers
         length = headers.get("content-length")
         if length is not None and int(length) > self._max_body:  # llhttp validated the digits
             raise _Refusal(self._app.oversized(self._target(), self._max_body))
-        if (headers.get("expect", "").lower() == "100-continue" and self._transport is not None
-                and version == "1.1"
+        if ("expect" in headers and headers["expect"].lower() == "100-continue"
+                and self._transport is not None and version == "1.1"
                 and (length not in (None, "0") or "transfer-encoding" in headers)):
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -226,12 +263,18 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._in_head = True
-        body = b"".join(self._parts) if len(self._parts) != 1 else self._parts[0]
-        self._parts = []
-        if self._headers.get("content-encoding", "").lower() == "gzip":
+        parts = self._parts
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
+        self._body_bytes = 0
+        self._raw_headers.clear()  # trailer fields
+        headers = self._headers
+        if "content-encoding" in headers and headers["content-encoding"].lower() == "gzip":
             body = self._gunzip(body)
-        method = self._parser.get_method().decode("ascii")
-        request = Request(method, self._target(), self._headers, body)
+        target = self._url.decode("latin-1")
+        if not target.startswith("/"):
+            target = _origin_form(target)
+        request = Request(self._parser.get_method().decode("ascii"), target, headers, body)
         self._queue.append((request, self._parser.should_keep_alive()))
 
     # ---- processing ----------------------------------------------------------------------
@@ -241,10 +284,7 @@ class _Connection(asyncio.Protocol):
         return len(self._url) + sum(len(k) + len(v) + 4 for k, v in self._headers.items())
 
     def _target(self) -> str:
-        target = self._url.decode("latin-1")
-        if target.startswith(("http://", "https://")):  # absolute-form (RFC 9112 section 3.2.2)
-            target = "/" + target.split("/", 3)[3] if target.count("/") >= 3 else "/"
-        return target
+        return _origin_form(self._url.decode("latin-1"))
 
     def _gunzip(self, body: bytes) -> bytes:
         limit = self._limits.max_decompressed_bytes
@@ -289,13 +329,15 @@ class _Connection(asyncio.Protocol):
             self._kick()
         else:
             self._busy = True
-            reply.then(lambda response, k=keep_alive, h=request.method == "HEAD": self._finish(response, k, h))
+            self._reply_keep_alive, self._reply_head_only = keep_alive, request.method == "HEAD"
+            reply.then(self._on_reply)
 
-    def _finish(self, response: Response, keep_alive: bool, head_only: bool) -> None:
+    def _finish(self, response: Response) -> None:
+        """The reply to the request in flight (`_reply_keep_alive`, `_reply_head_only`)."""
         self._busy = False
         if self._closing:
             return
-        self._send(response, keep_alive, head_only)
+        self._send(response, self._reply_keep_alive, self._reply_head_only)
         if self._queue or self._read_paused or self._eof or self._stopped:
             self._kick()  # else nothing to do: the next read answers the next request at once
 
@@ -350,18 +392,10 @@ class _Connection(asyncio.Protocol):
     def _write(self, response: Response, keep_alive: bool, head_only: bool = False) -> None:
         if self._transport is None or self._closing:
             return
-        lines = [b"HTTP/1.1 %d %s\r\n" % (response.status, _REASONS.get(response.status, "Unknown").encode())]
-        if response.content_type:
-            lines.append(b"Content-Type: " + response.content_type.encode() + b"\r\n")
-        for name, value in response.headers:
-            lines.append(f"{name}: {value}\r\n".encode())
-        lines.append(b"Date: " + _http_date() + b"\r\nContent-Length: %d\r\n" % len(response.body))
-        if not keep_alive:
-            lines.append(b"Connection: close\r\n")
-        lines.append(b"\r\n")
-        if not head_only:
-            lines.append(response.body)
-        self._transport.write(b"".join(lines))
+        body = response.body
+        self._transport.write(b"".join((
+            _response_head(response), b"Date: ", _http_date(), b"\r\nContent-Length: %d\r\n" % len(body),
+            b"\r\n" if keep_alive else b"Connection: close\r\n\r\n", b"" if head_only else body)))
 
 
 class HttpServer:

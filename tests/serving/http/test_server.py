@@ -119,6 +119,15 @@ def test_chunked_body_with_extensions_and_trailers_is_answered(served: ModelServ
     assert responses(data) == [b"HTTP/1.1 200 OK"] and b'"predictions"' in data
 
 
+def test_trailer_fields_are_ignored_not_merged_into_the_head(served: ModelServer) -> None:
+    # docs/serving.md: trailers are accepted and ignored; a trailing Content-Encoding must not gunzip the body
+    request = (b"POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+               b"Connection: close\r\n\r\n" + b"%x\r\n" % len(PREDICT) + PREDICT
+               + b"\r\n0\r\nContent-Encoding: gzip\r\n\r\n")
+    data = exchange(served.rest_port, request)
+    assert responses(data) == [b"HTTP/1.1 200 OK"] and b'"predictions"' in data
+
+
 def test_one_byte_writes_are_answered(served: ModelServer) -> None:
     request = (b"POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n"
                b"Connection: close\r\n\r\n" + PREDICT)
