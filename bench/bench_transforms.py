@@ -28,6 +28,7 @@ import tensorflow as tf
 import tensorflow_data_validation as tfdv
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 from tfx_bsl.public.tfxio import TFExampleRecord
 
 from bench.bench_quality import TABLES, run, table_csv
@@ -70,9 +71,12 @@ def transform_splits(output: Path, options: dict[str, Any], work: Path,
             lambda inputs: preprocessing_fn(inputs, config))
         _ = transform_fn | tft_beam.WriteTransformFn(str(work / "transform"))
     seconds = time.monotonic() - started
+    # The raw metadata the Transform component also writes (TFTransformOutput.raw_feature_spec reads it).
+    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema),
+                               str(work / "transform" / tft.TFTransformOutput.RAW_METADATA_DIR))
     output_graph = tft.TFTransformOutput(str(work / "transform"))
     layer = output_graph.transform_features_layer()
-    raw_spec = tft.TFTransformOutput(str(_newest(root / "Transform" / "transform_graph"))).raw_feature_spec()
+    raw_spec = output_graph.raw_feature_spec()
     label_xf = features.transformed_name(label_key)
     spec = output_graph.transformed_feature_spec()
 

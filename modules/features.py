@@ -40,8 +40,8 @@ NUMERIC_TRANSFORMS = (Z_SCORE, SIGNED_LOG1P, GAUSSIAN)
 `tft.scale_to_gaussian` (Tukey HH, z-scored)."""
 FEATURE_TRANSFORMS_KEY = "feature_transforms"
 """`custom_config` key of modules/preprocessing.py's options; the pipeline never sets it (the defaults below
-were chosen by measurement on four tables, docs/performance.md "Feature transforms"): bench/bench_transforms.py
-sets it to measure the other choices."""
+were chosen by measurement, docs/performance.md "Feature transforms, batch size and normalisation"):
+bench/bench_transforms.py sets it to measure the other choices."""
 FEATURE_TRANSFORMS: dict[str, str | int] = {"numeric": Z_SCORE, "quantile_buckets": 0,
                                             "vocabulary_frequency_threshold": 0}
 """numeric: one of NUMERIC_TRANSFORMS; quantile_buckets: 0, or add each numeric feature's training-quantile

@@ -8,7 +8,8 @@ HIDDEN_UNITS: tuple[int, ...] = (256, 64, 16)
 # LEARNING_RATE, L2, DROPOUT and no class weights were chosen by measurement on four tables (docs/performance.md,
 # "Training changes of issue 15"): 3e-4 with L2 1e-4 ranked and calibrated better than or as well as 1e-3
 # without a penalty on every table; dropout, a larger batch, a longer patience, a plateau schedule, class
-# weights and oversampling churners did not.
+# weights and oversampling churners did not; nor did batches of 32, 64 or 256 rows, or batch / layer
+# normalisation (docs/performance.md, "Feature transforms, batch size and normalisation").
 LEARNING_RATE = 3e-4
 """Adam's learning rate."""
 DROPOUT = 0.0
