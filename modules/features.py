@@ -45,7 +45,8 @@ bench/bench_transforms.py sets it to measure the other choices."""
 FEATURE_TRANSFORMS: dict[str, str | int] = {"numeric": Z_SCORE, "quantile_buckets": 0,
                                             "vocabulary_frequency_threshold": 0}
 """numeric: one of NUMERIC_TRANSFORMS; quantile_buckets: 0, or add each numeric feature's training-quantile
-bucket (`tft.bucketize`) as a categorical input `bucket_name(key)`; vocabulary_frequency_threshold: categories
+bucket (`tft.bucketize`) as a categorical input `bucket_name(key)` (for the benchmark's training only: the
+`explain` signature attributes raw columns and does not know these inputs); vocabulary_frequency_threshold: categories
 seen fewer times in training share the out-of-vocabulary index (0 keeps every category)."""
 
 _TRANSFORMED_SUFFIX = "_xf"
