@@ -6,7 +6,7 @@ model (modules/model.build_model) is trained the Trainer's way on that run's tra
 with early stopping on `validation`, and scored on the `eval` split (raw rows through the run's own
 Transform graph). Printed per variant: eval AUC, Brier score, ECE (10 equal-mass bins, before the
 Trainer's Platt calibration), epochs run, best epoch and training seconds. A variant is a JSON object
-of `learning_rate`, `dropout`, `l2` (build_model's), `batch_size`, `patience`, `plateau` (halve the
+of `learning_rate`, `dropout`, `l2`, `normalization` (build_model's), `batch_size`, `patience`, `plateau` (halve the
 learning rate after patience/3 epochs without progress), `class_weight` ("balanced"), `oversample`
 (repeat churners until both classes are even); absent keys keep modules/hparams.py's values.
 Prints figures; asserts nothing. The choice it informed is in docs/performance.md.
@@ -85,7 +85,7 @@ def train_and_score(data: dict[str, Any], variant: dict[str, Any], base: dict[st
     """Train one variant the Trainer's way (seeded) and score it on the eval split."""
     skip_autograph_for_tf_keras()
     tf.keras.utils.set_random_seed(hparams.SEED)
-    settings = {**base, **{k: v for k, v in variant.items() if k in base}}
+    settings = {**base, **{k: v for k, v in variant.items() if k in base or k == "normalization"}}
     model = build_model(*data["layout"], **settings)
     x, y = data["train"]
     patience = variant.get("patience", hparams.EARLY_STOPPING_PATIENCE)

@@ -37,7 +37,23 @@ BEHAVIOURAL_FEATURES: dict[str, tuple[str, str]] = {
 VOCAB_OOV_BUCKETS = 1
 """Unseen or missing categories share one extra index instead of failing."""
 
+Z_SCORE, SIGNED_LOG1P, GAUSSIAN = "z_score", "signed_log1p", "gaussian"
+NUMERIC_TRANSFORMS = (Z_SCORE, SIGNED_LOG1P, GAUSSIAN)
+"""How Transform scales a numeric feature: `tft.scale_to_z_score`; sign(x) * log1p(|x|) then z-scored;
+`tft.scale_to_gaussian` (Tukey HH, z-scored)."""
+FEATURE_TRANSFORMS_KEY = "feature_transforms"
+"""`custom_config` key of modules/preprocessing.py's options; the pipeline never sets it (the defaults below
+were chosen by measurement, docs/performance.md "Feature transforms, batch size and normalisation"):
+bench/bench_transforms.py sets it to measure the other choices."""
+FEATURE_TRANSFORMS: dict[str, str | int] = {"numeric": Z_SCORE, "quantile_buckets": 0,
+                                            "vocabulary_frequency_threshold": 0}
+"""numeric: one of NUMERIC_TRANSFORMS; quantile_buckets: 0, or add each numeric feature's training-quantile
+bucket (`tft.bucketize`) as a categorical input `bucket_name(key)` (for the benchmark's training only: the
+`explain` signature attributes raw columns and does not know these inputs); vocabulary_frequency_threshold: categories
+seen fewer times in training share the out-of-vocabulary index (0 keeps every category)."""
+
 _TRANSFORMED_SUFFIX = "_xf"
+_BUCKET_SUFFIX = "_bucket"
 _ATTRIBUTION_SUFFIX = "_attribution"
 
 
@@ -49,6 +65,11 @@ def transformed_name(key: str) -> str:
 def attribution_name(key: str) -> str:
     """Output of the `explain` signature holding a raw feature's attribution (`Age` -> `Age_attribution`)."""
     return key + _ATTRIBUTION_SUFFIX
+
+
+def bucket_name(key: str) -> str:
+    """Raw-style name of a numeric feature's quantile bucket (`Age` -> `Age_bucket`, transformed `Age_bucket_xf`)."""
+    return key + _BUCKET_SUFFIX
 
 
 def vocabulary_name(key: str) -> str:

@@ -8,13 +8,18 @@ HIDDEN_UNITS: tuple[int, ...] = (256, 64, 16)
 # LEARNING_RATE, L2, DROPOUT and no class weights were chosen by measurement on four tables (docs/performance.md,
 # "Training changes of issue 15"): 3e-4 with L2 1e-4 ranked and calibrated better than or as well as 1e-3
 # without a penalty on every table; dropout, a larger batch, a longer patience, a plateau schedule, class
-# weights and oversampling churners did not.
+# weights and oversampling churners did not; nor did batches of 32, 64 or 256 rows, or batch / layer
+# normalisation (docs/performance.md, "Feature transforms, batch size and normalisation").
 LEARNING_RATE = 3e-4
 """Adam's learning rate."""
 DROPOUT = 0.0
 """Dropout after each relu layer (modules/model.py)."""
 L2 = 1e-4
 """L2 penalty on the Dense kernels."""
+NO_NORMALIZATION, BATCH_NORMALIZATION, LAYER_NORMALIZATION = "none", "batch", "layer"
+NORMALIZATIONS = (NO_NORMALIZATION, BATCH_NORMALIZATION, LAYER_NORMALIZATION)
+NORMALIZATION = NO_NORMALIZATION
+"""Normalisation layer after each relu layer (modules/model.py); measured, not adopted (docs/performance.md)."""
 BATCH_SIZE = 128
 """The batch size of training splits up to STEPS_PER_EPOCH x 128 rows (65,536): the bundled data's."""
 STEPS_PER_EPOCH = 512
@@ -33,6 +38,10 @@ SEARCH_SPACE: dict[str, tuple[float, ...]] = {
     "l2": (0.0, 1e-5, 1e-4, 1e-3),
 }
 """The values the Tuner (modules/tuner.py) chooses from; each holds its DEFAULTS value."""
+BATCH_SIZE_KEY = "batch_size"
+"""The Tuner also chooses the batch size, from `batch_size_choices`: not a build_model argument."""
+BATCH_SIZE_FACTORS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+"""`--tune`'s batch sizes, as multiples of `batch_size(train_rows)` (32 ... 512 on the bundled data)."""
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 """Written by the Trainer into its model_run folder: {"values": the training hyperparameters used,
 "tuned": whether they came from the Tuner}; the run summary reads it."""
@@ -54,19 +63,30 @@ def batch_size(train_rows: int) -> int:
     return batch
 
 
-def from_tuner(config: Mapping[str, Any] | None) -> dict[str, float]:
-    """The training hyperparameters to use: DEFAULTS, overridden by a TFX Tuner's best trial.
+def batch_size_choices(train_rows: int) -> tuple[int, ...]:
+    """The batch sizes `--tune` chooses from for a training split of `train_rows` rows: `batch_size(train_rows)`
+    times each of BATCH_SIZE_FACTORS, ascending."""
+    default = batch_size(train_rows)
+    return tuple(sorted({max(1, int(default * factor)) for factor in BATCH_SIZE_FACTORS}))
+
+
+def from_tuner(config: Mapping[str, Any] | None, train_rows: int) -> dict[str, float]:
+    """The training hyperparameters to use: DEFAULTS and `batch_size(train_rows)`, overridden by a TFX Tuner's
+    best trial.
 
     Args:
       config: `FnArgs.hyperparameters`, the `keras_tuner.HyperParameters.get_config()` dict the Tuner
         wrote (its chosen values are under "values"), or None without a Tuner.
+      train_rows: rows of the training split.
     Returns:
-      name -> value for every key of DEFAULTS.
+      name -> value for every key of DEFAULTS (build_model's arguments) and BATCH_SIZE_KEY (an int).
     Raises:
-      ValueError: the config names a hyperparameter that is not in DEFAULTS.
+      ValueError: the config names a hyperparameter that is not in DEFAULTS or BATCH_SIZE_KEY.
     """
     chosen = dict((config or {}).get("values", {}))
-    unknown = sorted(set(chosen) - set(DEFAULTS))
+    unknown = sorted(set(chosen) - set(DEFAULTS) - {BATCH_SIZE_KEY})
     if unknown:
         raise ValueError(f"unknown hyperparameters from the Tuner: {', '.join(unknown)}")
-    return {**DEFAULTS, **{k: float(v) for k, v in chosen.items()}}
+    values: dict[str, float] = {**DEFAULTS, BATCH_SIZE_KEY: batch_size(train_rows)}
+    values.update({k: int(v) if k == BATCH_SIZE_KEY else float(v) for k, v in chosen.items()})
+    return values

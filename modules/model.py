@@ -23,6 +23,7 @@ def build_model(
     learning_rate: float = hparams.LEARNING_RATE,
     dropout: float = hparams.DROPOUT,
     l2: float = hparams.L2,
+    normalization: str = hparams.NORMALIZATION,
 ) -> tf.keras.Model:
     """Keras model taking one [batch, 1] input per transformed feature.
 
@@ -34,11 +35,16 @@ def build_model(
       dropout: fraction of each relu layer's outputs dropped while training (0 adds no Dropout layer).
         Dropout is the identity at inference, so `logit` and `encoder` need not follow it.
       l2: L2 penalty on every Dense kernel, added to the loss (0 for none).
+      normalization: one of hparams.NORMALIZATIONS: "none", or "batch" / "layer" for a BatchNormalization /
+        LayerNormalization layer after each relu layer (before its dropout). `logit` follows them, in
+        inference mode.
     Returns:
       A compiled model whose single output is P(churn) with shape [batch, 1].
     Raises:
-      ValueError: dropout outside [0, 1) or a negative l2.
+      ValueError: dropout outside [0, 1), a negative l2 or an unknown normalization.
     """
+    if normalization not in hparams.NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {', '.join(hparams.NORMALIZATIONS)}, got {normalization!r}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if l2 < 0.0:
@@ -59,6 +65,10 @@ def build_model(
     x = tf.keras.layers.concatenate(encoded) if len(encoded) > 1 else encoded[0]
     for units in hidden_units:
         x = tf.keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer)(x)
+        if normalization == hparams.BATCH_NORMALIZATION:
+            x = tf.keras.layers.BatchNormalization()(x)
+        elif normalization == hparams.LAYER_NORMALIZATION:
+            x = tf.keras.layers.LayerNormalization()(x)
         if dropout > 0.0:
             x = tf.keras.layers.Dropout(dropout, seed=hparams.SEED)(x)
     output = tf.keras.layers.Dense(1, activation="sigmoid", name="probability", kernel_regularizer=regularizer)(x)
@@ -95,19 +105,24 @@ def model_layout(model: tf.keras.Model, raw_keys: Sequence[str]) -> list[tuple[s
 
 def encoder(model: tf.keras.Model) -> tf.keras.Model:
     """Transformed features -> the encoded vector [batch, width] the first Dense layer sees (`model`'s own layers)."""
-    return tf.keras.Model(model.input, _dense_layers(model)[0].input)
+    return tf.keras.Model(model.input, _head_layers(model)[0].input)
 
 
 def logit(model: tf.keras.Model, encoded: tf.Tensor) -> tf.Tensor:
-    """The model's churn log-odds [batch] for encoded vectors: its Dense layers, without the final sigmoid."""
-    *hidden, output = _dense_layers(model)
+    """The model's churn log-odds [batch] for encoded vectors: every layer from the first Dense one on (Dense,
+    normalization, dropout; in inference mode), without the final sigmoid."""
+    *hidden, output = _head_layers(model)
     for layer in hidden:
-        encoded = layer(encoded)
+        encoded = layer(encoded, training=False)
     return tf.reshape(tf.matmul(encoded, output.kernel) + output.bias, [-1])
 
 
-def _dense_layers(model: tf.keras.Model) -> list[tf.keras.layers.Dense]:
-    return [layer for layer in model.layers if isinstance(layer, tf.keras.layers.Dense)]
+def _head_layers(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
+    """The chain of layers from the first Dense layer to the output Dense layer (a functional model lists its
+    layers in order; layers tracked as attributes afterwards, such as the signatures' `tft_layer`, come last)."""
+    layers = model.layers
+    dense = [i for i, layer in enumerate(layers) if isinstance(layer, tf.keras.layers.Dense)]
+    return layers[dense[0]:dense[-1] + 1]
 
 
 def _one_hot_name(transformed_name: str) -> str:

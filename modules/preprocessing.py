@@ -5,6 +5,10 @@ Behaviour on messy data (documented in docs/data.md):
 - numeric features are z-scored with the training mean and deviation; missing cells become 0, the mean;
 - categorical (string) features get a vocabulary computed on the training split; missing cells and
   categories never seen in training map to one shared out-of-vocabulary index;
+- other transforms TFT has (`features.FEATURE_TRANSFORMS`: signed log1p, `tft.scale_to_gaussian`, quantile
+  buckets, a vocabulary frequency threshold) are options that only bench/bench_transforms.py sets: measured
+  on the benchmark tables, none beat the defaults above (docs/performance.md, "Feature transforms, batch size
+  and normalisation");
 - the label becomes int64 1 when it equals the positive label (e.g. `1`, `Yes`, `True`), else 0.
 Every output has shape [batch, 1].
 """
@@ -21,6 +25,7 @@ from modules import features
 def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> dict[str, tf.Tensor]:
     """TFX Transform calls this with every raw column and the pipeline's `custom_config`."""
     label_key = custom_config["label_key"]
+    options = transform_options(custom_config.get(features.FEATURE_TRANSFORMS_KEY))
     keys = features.model_feature_keys(inputs, label_key, custom_config["id_keys"])
     outputs = {}
     for key in keys:
@@ -30,16 +35,53 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
                 text,
                 num_oov_buckets=features.VOCAB_OOV_BUCKETS,
                 vocab_filename=features.vocabulary_name(key),
+                frequency_threshold=int(options["vocabulary_frequency_threshold"]) or None,
             )
         else:
-            # z-scored with the mean and deviation of the values present; a missing value becomes 0,
-            # i.e. the training mean. One analyzer pass (imputing first would need a second pass).
-            scaled = tft.scale_to_z_score(tf.cast(inputs[key], tf.float32))
+            value = tf.cast(inputs[key], tf.float32)
+            # Scaled with statistics of the values present; a missing value becomes 0, i.e. the training
+            # mean (of the transformed values). One analyzer pass (imputing first would need a second pass).
+            scaled = _scale(value, str(options["numeric"]))
             outputs[features.transformed_name(key)] = _densify(scaled, default=0.0)
+            if options["quantile_buckets"]:
+                # Quantiles of the scaled value (a monotone map of the raw one); a missing value, scaled to 0,
+                # gets the training mean's bucket.
+                bucket = tft.bucketize(outputs[features.transformed_name(key)], int(options["quantile_buckets"]))
+                outputs[features.transformed_name(features.bucket_name(key))] = bucket
     outputs[features.transformed_name(label_key)] = encode_label(
         inputs[label_key], custom_config["positive_label"]
     )
     return outputs
+
+
+def transform_options(given: dict[str, Any] | None) -> dict[str, Any]:
+    """`features.FEATURE_TRANSFORMS` overridden by `given` (the `custom_config` entry, or None).
+
+    Raises:
+      ValueError: an unknown option, an unknown numeric transform, or a negative count.
+    """
+    options = {**features.FEATURE_TRANSFORMS, **(given or {})}
+    unknown = sorted(set(options) - set(features.FEATURE_TRANSFORMS))
+    if unknown:
+        raise ValueError(f"unknown feature transform option(s): {', '.join(unknown)}; "
+                         f"known: {', '.join(features.FEATURE_TRANSFORMS)}")
+    if options["numeric"] not in features.NUMERIC_TRANSFORMS:
+        raise ValueError(f"numeric transform must be one of {', '.join(features.NUMERIC_TRANSFORMS)}, "
+                         f"got {options['numeric']!r}")
+    for name in ("quantile_buckets", "vocabulary_frequency_threshold"):
+        if int(options[name]) < 0 or int(options[name]) != options[name]:
+            raise ValueError(f"{name} must be a whole number >= 0, got {options[name]!r}")
+    return options
+
+
+def _scale(value: Any, numeric: str) -> Any:
+    if numeric == features.GAUSSIAN:
+        return tft.scale_to_gaussian(value)
+    if numeric == features.SIGNED_LOG1P:
+        signed = lambda v: tf.sign(v) * tf.math.log1p(tf.abs(v))  # noqa: E731
+        value = (tf.sparse.map_values(signed, value) if isinstance(value, tf.sparse.SparseTensor)
+                 else signed(value))
+    return tft.scale_to_z_score(value)
 
 
 def encode_label(label: Any, positive_label: str) -> tf.Tensor:

@@ -31,13 +31,13 @@ def run_fn(fn_args: FnArgs) -> None:
     label_xf = features.transformed_name(config["label_key"])
 
     train = read_split(fn_args, fn_args.train_files, tf_transform_output, label_xf)
-    batch_size = hparams.batch_size(int(train[1].shape[0]))
     validation = read_split(fn_args, fn_args.eval_files, tf_transform_output, label_xf)
     numeric_keys, vocabulary_sizes = feature_layout(tf_transform_output, label_xf)
     # Defaults, or the TFX Tuner's best trial when `--tune` wired one in (modules/tuner.py).
-    chosen = hparams.from_tuner(fn_args.hyperparameters)
+    chosen = hparams.from_tuner(fn_args.hyperparameters, int(train[1].shape[0]))
     with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/{hparams.HYPERPARAMETERS_FILE}", "w") as handle:
         json.dump({"values": chosen, "tuned": fn_args.hyperparameters is not None}, handle, indent=2, sort_keys=True)
+    batch_size = int(chosen.pop(hparams.BATCH_SIZE_KEY))
     model = build_model(numeric_keys, vocabulary_sizes, **chosen)
     model.fit(
         *train,
@@ -131,15 +131,27 @@ def z_score_parameters(tf_transform_output: tft.TFTransformOutput,
 
 
 def feature_layout(tf_transform_output: tft.TFTransformOutput, label_xf: str) -> tuple[list[str], dict[str, int]]:
-    """(numeric keys, categorical key -> vocabulary size incl. OOV) read from the Transform output."""
+    """(numeric keys, categorical key -> number of indices) read from the Transform output.
+
+    A vocabulary's count is its size plus the OOV index; a quantile bucket's (`features.bucket_name`, only with
+    the non-default `features.FEATURE_TRANSFORMS` option) is its schema's int_domain max + 1.
+    """
     spec = tf_transform_output.transformed_feature_spec()
     spec.pop(label_xf)
-    raw_keys = {features.transformed_name(k): k for k in tf_transform_output.raw_feature_spec()}
+    raw = list(tf_transform_output.raw_feature_spec())
+    raw_keys = {features.transformed_name(k): k for k in raw}
+    buckets = {features.transformed_name(features.bucket_name(k)): features.bucket_name(k) for k in raw}
     numeric = [raw_keys[name] for name, s in spec.items() if s.dtype == tf.float32]
-    vocab_sizes = {
-        raw_keys[name]: tf_transform_output.vocabulary_size_by_name(features.vocabulary_name(raw_keys[name]))
-        + features.VOCAB_OOV_BUCKETS
-        for name, s in spec.items()
-        if s.dtype == tf.int64
-    }
-    return numeric, vocab_sizes
+    domains = {f.name: f.int_domain.max for f in tf_transform_output.transformed_metadata.schema.feature
+               if f.HasField("int_domain")}
+    sizes = {}
+    for name, s in spec.items():
+        if s.dtype != tf.int64:
+            continue
+        if name in buckets:
+            sizes[buckets[name]] = int(domains[name]) + 1
+        else:
+            key = raw_keys[name]
+            sizes[key] = tf_transform_output.vocabulary_size_by_name(features.vocabulary_name(key)) \
+                + features.VOCAB_OOV_BUCKETS
+    return numeric, sizes

@@ -1,9 +1,9 @@
 """TFX Tuner entry point (`--tune`): a random search over training hyperparameters within a wall-clock budget.
 
 The Tuner sees the transformed training and validation splits only, so it chooses training
-hyperparameters (Adam's learning rate, dropout, L2), never Transform options. The search space is
-`modules.hparams.SEARCH_SPACE`; the objective is the validation binary cross-entropy without the
-L2 penalty (`OBJECTIVE`). The Trainer reads the best trial's values from the
+hyperparameters (Adam's learning rate, dropout, L2, batch size), never Transform options. The search space is
+`modules.hparams.SEARCH_SPACE` and `hparams.batch_size_choices`; the objective is the validation binary
+cross-entropy without the L2 penalty (`OBJECTIVE`). The Trainer reads the best trial's values from the
 Tuner's `best_hyperparameters` output (`hparams.from_tuner`).
 
 keras-tuner 1.3.5 is pinned: 1.4.x imports Keras 3 and rejects the tf-keras models this project
@@ -99,14 +99,30 @@ class _StopAt(tf.keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def build_hypermodel(numeric_keys: list[str], vocabulary_sizes: dict[str, int]) -> Any:
-    """`hp -> model`: `build_model` with the values `hp` chooses from `hparams.SEARCH_SPACE`
-    (each a `hp.Choice` whose default is `hparams.DEFAULTS`' value)."""
-    def build(hp: keras_tuner.HyperParameters) -> tf.keras.Model:
+class ChurnHyperModel(keras_tuner.HyperModel):
+    """`build_model` with the values `hp` chooses from `hparams.SEARCH_SPACE` (each a `hp.Choice` whose default is
+    `hparams.DEFAULTS`' value), trained with the batch size `hp` chooses from `hparams.batch_size_choices(train_rows)`
+    (default `hparams.batch_size(train_rows)`)."""
+
+    def __init__(self, numeric_keys: list[str], vocabulary_sizes: dict[str, int], train_rows: int) -> None:
+        super().__init__()
+        self.numeric_keys, self.vocabulary_sizes, self.train_rows = numeric_keys, vocabulary_sizes, train_rows
+
+    def build(self, hp: keras_tuner.HyperParameters) -> tf.keras.Model:
         values = {name: hp.Choice(name, list(choices), default=hparams.DEFAULTS[name])
                   for name, choices in hparams.SEARCH_SPACE.items()}
-        return build_model(numeric_keys, vocabulary_sizes, **values)
-    return build
+        # Declared here, with the others, so the first trial (the defaults) already knows it.
+        hp.Choice(hparams.BATCH_SIZE_KEY, list(hparams.batch_size_choices(self.train_rows)),
+                  default=hparams.batch_size(self.train_rows))
+        return build_model(self.numeric_keys, self.vocabulary_sizes, **values)
+
+    def fit(self, hp: keras_tuner.HyperParameters, model: tf.keras.Model, *args: Any, **kwargs: Any) -> Any:
+        return model.fit(*args, **{**kwargs, "batch_size": hp.get(hparams.BATCH_SIZE_KEY)})
+
+
+def build_hypermodel(numeric_keys: list[str], vocabulary_sizes: dict[str, int], train_rows: int) -> ChurnHyperModel:
+    """The Tuner's hypermodel for a training split of `train_rows` rows (`ChurnHyperModel`)."""
+    return ChurnHyperModel(numeric_keys, vocabulary_sizes, train_rows)
 
 
 # TFX Tuner will call this function.
@@ -126,8 +142,9 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     train = read_split(fn_args, fn_args.train_files, tf_transform_output, label_xf)
     validation = read_split(fn_args, fn_args.eval_files, tf_transform_output, label_xf)
     numeric_keys, vocabulary_sizes = feature_layout(tf_transform_output, label_xf)
+    train_rows = int(train[1].shape[0])
     tuner = BudgetedRandomSearch(
-        build_hypermodel(numeric_keys, vocabulary_sizes),
+        build_hypermodel(numeric_keys, vocabulary_sizes, train_rows),
         objective=OBJECTIVE,
         max_trials=config.get("tune_max_trials", hparams.TUNE_MAX_TRIALS),
         budget_seconds=config.get("tune_budget_seconds", hparams.TUNE_BUDGET_SECONDS),
@@ -139,7 +156,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     return TunerFnResult(tuner=tuner, fit_kwargs={
         "x": train[0], "y": train[1],
         "validation_data": validation,
-        "batch_size": hparams.batch_size(int(train[1].shape[0])),
+        "batch_size": hparams.batch_size(train_rows),  # ChurnHyperModel.fit replaces it with the trial's
         "epochs": config.get("max_epochs", hparams.MAX_EPOCHS),
         "shuffle": True,
         "callbacks": [tf.keras.callbacks.EarlyStopping(

@@ -22,7 +22,7 @@ def test_tune_runs_the_tuner_and_the_trainer_uses_its_best_hyperparameters(tmp_p
     best_files = list((tmp_path / "out" / "tfx" / "Tuner" / "best_hyperparameters").glob("*/best_hyperparameters.txt"))
     assert len(best_files) == 1
     best = json.loads(best_files[0].read_text())["values"]
-    assert best.keys() == hparams.DEFAULTS.keys()
+    assert best.keys() == {*hparams.DEFAULTS, hparams.BATCH_SIZE_KEY}
     # The Trainer trained with exactly the Tuner's choice, and the summary says so.
     assert summary["training"]["tuned"] is True
     assert summary["training"]["hyperparameters"] == pytest.approx(best)

@@ -52,16 +52,20 @@ def raw_frame(rows: int = 300) -> pd.DataFrame:
     return frame
 
 
-@pytest.fixture(scope="session")
-def transform_run(tmp_path_factory: pytest.TempPathFactory) -> TransformRun:
-    tmp: Path = tmp_path_factory.mktemp("tft")
+def run_transform(tmp: Path, custom_config: dict[str, Any]) -> TransformRun:
+    """preprocessing_fn with `custom_config`, analysed and applied by tf.Transform on `raw_frame()`."""
     spec = schema_utils.schema_as_feature_spec(tfdv.load_schema_text(str(CURATED_SCHEMA))).feature_spec
     frame = raw_frame()
     metadata = dataset_metadata.DatasetMetadata.from_feature_spec(spec)
     with tft_beam.Context(temp_dir=str(tmp / "tmp"), force_tf_compat_v1=False):
         (transformed, _), transform_fn = (to_instances(frame, spec), metadata) | tft_beam.AnalyzeAndTransformDataset(
-            lambda inputs: preprocessing_fn(inputs, CUSTOM_CONFIG)
+            lambda inputs: preprocessing_fn(inputs, custom_config)
         )
         _ = transform_fn | tft_beam.WriteTransformFn(str(tmp / "transform"))
     metadata_io.write_metadata(metadata, str(tmp / "transform" / tft.TFTransformOutput.RAW_METADATA_DIR))
     return TransformRun(frame, spec, transformed, tft.TFTransformOutput(str(tmp / "transform")))
+
+
+@pytest.fixture(scope="session")
+def transform_run(tmp_path_factory: pytest.TempPathFactory) -> TransformRun:
+    return run_transform(tmp_path_factory.mktemp("tft"), CUSTOM_CONFIG)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from modules import attribution, features
+from modules import attribution, features, hparams
 from modules.model import build_model, encoder, logit, model_layout
 from modules.runtime import skip_autograph_for_tf_keras
 
@@ -22,9 +22,9 @@ def customers(rows: int, seed: int = 0) -> dict[str, tf.Tensor]:
     return batch
 
 
-def trained_model(hidden_units: tuple[int, ...], **regularisation: float) -> tf.keras.Model:
+def trained_model(hidden_units: tuple[int, ...], **regularisation: float | str) -> tf.keras.Model:
     """A few epochs on a known non-linear rule, so the relu layers are far from their initial state.
-    `regularisation`: build_model's dropout / l2 (default: the trained model's, modules.hparams)."""
+    `regularisation`: build_model's dropout / l2 / normalization (default: the trained model's, modules.hparams)."""
     skip_autograph_for_tf_keras()
     tf.keras.utils.set_random_seed(3)
     model = build_model(NUMERIC, SIZES, hidden_units=hidden_units, **regularisation)
@@ -58,6 +58,26 @@ def test_logit_follows_a_model_trained_with_dropout_and_l2() -> None:
     probability = model(batch, training=False).numpy().ravel()
     log_odds = logit(model, encoder(model)(batch)).numpy()
     np.testing.assert_allclose(1 / (1 + np.exp(-log_odds)), probability, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("normalization", [hparams.BATCH_NORMALIZATION, hparams.LAYER_NORMALIZATION])
+def test_logit_and_attributions_follow_a_normalization_layer(normalization: str) -> None:
+    model = trained_model((16, 8), normalization=normalization)
+    layer_type = {hparams.BATCH_NORMALIZATION: tf.keras.layers.BatchNormalization,
+                  hparams.LAYER_NORMALIZATION: tf.keras.layers.LayerNormalization}[normalization]
+    assert sum(isinstance(layer, layer_type) for layer in model.layers) == 2
+    batch = customers(50, seed=4)
+    encoded = encoder(model)(batch)
+    log_odds = logit(model, encoded).numpy()
+    np.testing.assert_allclose(1 / (1 + np.exp(-log_odds)), model(batch, training=False).numpy().ravel(),
+                               rtol=1e-5, atol=1e-6)
+    model.tft_layer = tf.keras.layers.Lambda(lambda x: x)  # tracked after the output, as the signatures' one is
+    np.testing.assert_allclose(logit(model, encoded).numpy(), log_odds)
+    layout = model_layout(model, RAW_KEYS)
+    per_feature = attribution.feature_attributions(lambda e: logit(model, e), encoded, layout)
+    total = tf.add_n(list(per_feature.values())).numpy()
+    reference = logit(model, attribution.baseline_vector(layout)[None, :]).numpy()
+    np.testing.assert_allclose(total, log_odds - reference, atol=0.05)
 
 
 def test_linear_model_attributions_are_weight_times_distance_from_the_baseline() -> None:

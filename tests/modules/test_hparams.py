@@ -26,16 +26,26 @@ def test_every_tunable_default_is_one_of_the_tuners_choices() -> None:
         assert len(set(choices)) == len(choices) > 1, name
 
 
-def test_without_a_tuner_training_uses_the_defaults() -> None:
-    assert hparams.from_tuner(None) == hparams.DEFAULTS
-    assert hparams.from_tuner({"space": [], "values": {}}) == hparams.DEFAULTS
+def test_without_a_tuner_training_uses_the_defaults_and_the_row_based_batch_size() -> None:
+    defaults = {**hparams.DEFAULTS, hparams.BATCH_SIZE_KEY: 128}
+    assert hparams.from_tuner(None, 6_043) == defaults
+    assert hparams.from_tuner({"space": [], "values": {}}, 6_043) == defaults
+    assert hparams.from_tuner(None, 600_000)[hparams.BATCH_SIZE_KEY] == 2048
 
 
 def test_the_tuners_values_override_the_defaults_they_name() -> None:
-    config = {"space": [], "values": {"dropout": 0.3, "learning_rate": 0.003}}
-    assert hparams.from_tuner(config) == {**hparams.DEFAULTS, "dropout": 0.3, "learning_rate": 0.003}
+    config = {"space": [], "values": {"dropout": 0.3, "learning_rate": 0.003, "batch_size": 64}}
+    chosen = hparams.from_tuner(config, 6_043)
+    assert chosen == {**hparams.DEFAULTS, "dropout": 0.3, "learning_rate": 0.003, "batch_size": 64}
+    assert isinstance(chosen["batch_size"], int)
 
 
 def test_an_unknown_tuner_value_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown hyperparameters from the Tuner: units"):
-        hparams.from_tuner({"values": {"units": 32}})
+        hparams.from_tuner({"values": {"units": 32}}, 6_043)
+
+
+@pytest.mark.parametrize("rows,choices", [(6_043, (32, 64, 128, 256, 512)), (600_000, (512, 1024, 2048, 4096, 8192))])
+def test_the_tuners_batch_sizes_surround_the_row_based_one(rows: int, choices: tuple[int, ...]) -> None:
+    assert hparams.batch_size_choices(rows) == choices
+    assert hparams.batch_size(rows) in choices

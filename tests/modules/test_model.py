@@ -52,8 +52,16 @@ def test_no_dropout_layer_and_no_penalty_at_zero() -> None:
     assert model.losses == []
 
 
+def test_normalization_layer_follows_each_relu_layer_before_its_dropout() -> None:
+    model = build_model(["Age"], {"Gender": 4}, dropout=0.2, normalization="batch")
+    kinds = [type(layer).__name__ for layer in model.layers if isinstance(layer, (
+        tf.keras.layers.Dense, tf.keras.layers.Dropout, tf.keras.layers.BatchNormalization))]
+    assert kinds == ["Dense", "BatchNormalization", "Dropout"] * 3 + ["Dense"]
+
+
 @pytest.mark.parametrize("kwargs,message", [({"dropout": 1.0}, "dropout must be in"), ({"dropout": -0.1}, "dropout"),
-                                            ({"l2": -1e-4}, "l2 must be >= 0")])
+                                            ({"l2": -1e-4}, "l2 must be >= 0"),
+                                            ({"normalization": "group"}, "normalization must be one of")])
 def test_bad_regularisation_is_a_clear_error(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build_model(["Age"], {}, **kwargs)

@@ -1,12 +1,16 @@
 """preprocessing_fn run for real with tf.Transform on a small generated sample."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from modules import features
-from modules.preprocessing import encode_label
+from modules.preprocessing import encode_label, transform_options
+from modules.trainer import feature_layout
+from tests.modules.conftest import CUSTOM_CONFIG, TransformRun, run_transform
 
 NUMERIC = ["Age", "Annual_Income", "Average_Transaction_Amount", "Last_Purchase_Days_Ago", "Num_of_Purchases",
            "Num_of_Returns", "Num_of_Support_Contacts", "Satisfaction_Score", "Total_Spend", "Years_as_Customer"]
@@ -59,3 +63,60 @@ def test_label_is_int_0_1_matching_the_data(transform_run) -> None:
 def test_encode_label_compares_text_as_text_and_numbers_as_numbers(values, positive, expected) -> None:
     encoded = encode_label(values, positive)
     assert encoded.dtype == tf.int64 and encoded.numpy().tolist() == expected
+
+
+@pytest.fixture(scope="module")
+def log_bucket_run(tmp_path_factory: pytest.TempPathFactory) -> TransformRun:
+    """The non-default options bench/bench_transforms.py measures: signed log1p, 4 quantile buckets, threshold 100."""
+    options = {"numeric": features.SIGNED_LOG1P, "quantile_buckets": 4, "vocabulary_frequency_threshold": 100}
+    return run_transform(tmp_path_factory.mktemp("tft-options"), {**CUSTOM_CONFIG,
+                                                                   features.FEATURE_TRANSFORMS_KEY: options})
+
+
+def test_signed_log1p_z_scores_the_log_of_the_present_values(log_bucket_run) -> None:
+    for key in ("Total_Spend", "Num_of_Returns"):
+        raw = log_bucket_run.raw[key].to_numpy(dtype=float)
+        logged = np.sign(raw) * np.log1p(np.abs(raw))
+        expected = (logged - logged.mean()) / logged.std()
+        np.testing.assert_allclose(column(log_bucket_run, key), expected, atol=1e-3)
+
+
+def test_quantile_buckets_are_categorical_inputs_of_about_equal_counts(log_bucket_run) -> None:
+    numeric, sizes = feature_layout(log_bucket_run.output, features.transformed_name(features.LABEL_KEY))
+    assert sorted(numeric) == NUMERIC
+    assert {features.bucket_name(k): 4 for k in NUMERIC}.items() <= sizes.items()
+    spend = log_bucket_run.raw["Total_Spend"].to_numpy()
+    bucket = column(log_bucket_run, features.bucket_name("Total_Spend"))
+    assert np.bincount(bucket).tolist() == pytest.approx([75] * 4, abs=8)
+    assert all(spend[bucket == b].max() <= spend[bucket == b + 1].min() for b in range(3))  # ordered by value
+
+
+def test_a_frequency_threshold_sends_rare_categories_to_the_oov_index(log_bucket_run) -> None:
+    vocabulary = log_bucket_run.output.vocabulary_by_name(features.vocabulary_name("Gender"))
+    assert [v.decode() for v in vocabulary] == ["Female"]  # 113 rows; Other 96 and Male 90 are below 100
+    gender = column(log_bucket_run, "Gender")
+    assert set(gender[log_bucket_run.raw["Gender"].to_numpy() != "Female"]) == {1}
+
+
+def test_gaussian_scaling_is_centred_near_unit_scale_and_monotone(tmp_path: Path) -> None:
+    run = run_transform(tmp_path, {**CUSTOM_CONFIG, features.FEATURE_TRANSFORMS_KEY: {"numeric": features.GAUSSIAN}})
+    spend = column(run, "Total_Spend")
+    # Tukey HH's fitted tails shrink the deviation a little below a z-score's 1 (0.92 on this sample).
+    assert spend.mean() == pytest.approx(0.0, abs=0.05) and spend.std() == pytest.approx(1.0, abs=0.15)
+    order = np.argsort(run.raw["Total_Spend"].to_numpy())
+    assert np.all(np.diff(spend[order]) >= -1e-6)  # monotone in the raw value
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"numeric": "min_max"}, "numeric transform must be one of z_score, signed_log1p, gaussian"),
+    ({"quantile_buckets": -1}, "quantile_buckets must be a whole number >= 0"),
+    ({"vocabulary_frequency_threshold": 2.5}, "vocabulary_frequency_threshold must be a whole number"),
+    ({"crosses": True}, "unknown feature transform option"),
+])
+def test_bad_transform_options_are_a_clear_error(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        transform_options(options)
+
+
+def test_without_options_the_transform_is_the_default_one() -> None:
+    assert transform_options(None) == features.FEATURE_TRANSFORMS

@@ -1,0 +1,125 @@
+"""Feature-transform benchmark: the Dense net trained on the same rows transformed other ways TFT 1.16 offers.
+
+For each table (bench/bench_quality.py's four) one cold pipeline run (local_pipeline.py, defaults) into
+`--runs/<table>` (kept, and reused when there: the same folders as bench/bench_training.py's). Then, for
+each candidate, modules/preprocessing.py's `preprocessing_fn` with that candidate's options
+(`features.FEATURE_TRANSFORMS`: `numeric` z_score / signed_log1p / gaussian, `quantile_buckets` N,
+`vocabulary_frequency_threshold` K) is analysed with tf.Transform on the run's raw `train` split, as the
+Transform component does; the run's raw train, validation and eval rows go through that graph; the designed
+model (current modules/hparams.py settings) is trained the Trainer's way (seed 42, early stopping on
+`validation`) and scored on `eval`. Printed per candidate: eval AUC, Brier score, ECE (10 equal-mass bins,
+before Platt calibration), epochs, best epoch, training seconds and analysis seconds.
+Prints figures; asserts nothing. The choice it informed is in docs/performance.md ("Feature transforms").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import apache_beam as beam
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+from tfx_bsl.public.tfxio import TFExampleRecord
+
+from bench.bench_quality import TABLES, run, table_csv
+from bench.bench_training import _newest, train_and_score
+from data import generate as gen
+from modules import features, hparams
+from modules.preprocessing import preprocessing_fn
+from modules.trainer import feature_layout
+
+CANDIDATES = (
+    {},
+    {"numeric": features.SIGNED_LOG1P},
+    {"numeric": features.GAUSSIAN},
+    {"quantile_buckets": 10},
+    {"vocabulary_frequency_threshold": 10},
+)
+"""Candidates of the 2026-11-30 measurement (docs/performance.md); {} is today's transform."""
+
+
+def _schema_file(root: Path) -> Path:
+    found = sorted(root.glob("*SchemaGen/schema/*/schema.pbtxt"))
+    if not found:
+        sys.exit(f"no schema under {root}: not a pipeline run")
+    return found[-1]
+
+
+def transform_splits(output: Path, options: dict[str, Any], work: Path,
+                     label_key: str = features.LABEL_KEY) -> tuple[dict[str, Any], float]:
+    """Analyse `preprocessing_fn(options)` on the run's raw train split; every split through the resulting graph."""
+    root = output / "tfx"
+    schema = tfdv.load_schema_text(str(_schema_file(root)))
+    examples = _newest(root / "CsvExampleGen" / "examples")
+    config = {"label_key": label_key, "positive_label": features.POSITIVE_LABEL,
+              "id_keys": list(features.ID_KEYS), features.FEATURE_TRANSFORMS_KEY: options}
+    source = TFExampleRecord(str(examples / "Split-train" / "*"), schema=schema)
+    started = time.monotonic()
+    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(work / "tmp"), force_tf_compat_v1=True):
+        raw = pipeline | source.BeamSource()
+        transform_fn = (raw, source.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(
+            lambda inputs: preprocessing_fn(inputs, config))
+        _ = transform_fn | tft_beam.WriteTransformFn(str(work / "transform"))
+    seconds = time.monotonic() - started
+    # The raw metadata the Transform component also writes (TFTransformOutput.raw_feature_spec reads it).
+    metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema),
+                               str(work / "transform" / tft.TFTransformOutput.RAW_METADATA_DIR))
+    output_graph = tft.TFTransformOutput(str(work / "transform"))
+    layer = output_graph.transform_features_layer()
+    raw_spec = output_graph.raw_feature_spec()
+    label_xf = features.transformed_name(label_key)
+    spec = output_graph.transformed_feature_spec()
+
+    def split(name: str) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        files = [str(f) for f in sorted((examples / f"Split-{name}").iterdir())]
+        batches = [layer(tf.io.parse_example(b, raw_spec))
+                   for b in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(65_536)]
+        merged = {k: tf.concat([b[k] for b in batches], axis=0) for k in batches[0]}
+        return {k: v for k, v in merged.items() if k in spec and k != label_xf}, merged[label_xf]
+
+    data = {"train": split("train"), "validation": split("validation"), "eval": split("eval"),
+            "layout": feature_layout(output_graph, label_xf)}
+    return data, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, required=True,
+                        help="folder of one pipeline run per table (made if absent)")
+    parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated, from {', '.join(TABLES)}")
+    parser.add_argument("--rows", type=int, default=gen.DEFAULT_ROWS, help="rows of each generated table")
+    parser.add_argument("--candidates", type=json.loads, default=list(CANDIDATES),
+                        help="JSON list of feature-transform options ({} is today's transform)")
+    args = parser.parse_args()
+    tables = [t.strip() for t in args.tables.split(",") if t.strip()]
+    unknown = [t for t in tables if t not in TABLES]
+    if unknown:
+        parser.error(f"unknown table {unknown[0]!r}; choose from {', '.join(TABLES)}")
+    print(f"{'table':<18}{'candidate':<46}{'AUC':>8}{'Brier':>8}{'ECE':>8}{'epochs':>8}{'best':>6}"
+          f"{'train s':>9}{'analyse s':>11}")
+    for name in tables:
+        output = args.runs / name
+        if not (output / "run_summary.json").exists():
+            args.runs.mkdir(parents=True, exist_ok=True)
+            data_csv, variant_name = table_csv(name, args.rows, args.runs)
+            run(data_csv, output, variant_name)
+        for candidate in args.candidates:
+            with tempfile.TemporaryDirectory(prefix="bench-transforms-") as work:
+                data, analyse = transform_splits(output, candidate, Path(work))
+                r = train_and_score(data, {}, dict(hparams.DEFAULTS))
+            print(f"{name:<18}{json.dumps(candidate):<46}{r['auc']:>8.4f}{r['brier']:>8.4f}{r['ece']:>8.4f}"
+                  f"{r['epochs']:>8}{r['best_epoch']:>6}{r['seconds']:>9.1f}{analyse:>11.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
