@@ -62,8 +62,8 @@ def versions(tmp: Path) -> list[str]:
 def served_process(log_path: Path, base: Path, *flags: str, model_name: str = "m",
                    wrapper: tuple[str, ...] = ()) -> Iterator[subprocess.Popen[bytes]]:
     """`python -m serving --model_base_path=BASE --model_name=MODEL_NAME FLAGS` (run under `wrapper`, a command
-    prefix), its output going to `log_path`. On leaving the block a server still running gets SIGTERM, then
-    SIGKILL if it has not ended within 60 s, so a failing test leaves no server behind."""
+    prefix), its output going to `log_path`. On leaving the block, `stop_process` ends a server still running,
+    so a failing test leaves no server behind."""
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [*wrapper, sys.executable, "-m", "serving", f"--model_base_path={base}", f"--model_name={model_name}",
@@ -71,13 +71,18 @@ def served_process(log_path: Path, base: Path, *flags: str, model_name: str = "m
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """SIGTERM `process` if it still runs, SIGKILL it if it has not ended `timeout` s later; returns once it ended."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_for_line(process: subprocess.Popen[bytes], log_path: Path, text: str, timeout: float = 120) -> None:

@@ -19,7 +19,7 @@ from serving.core.errors import NotFoundError
 from serving.core.manager import ModelConfig, ModelManager
 from serving.core.servable import Servable
 from serving.core.types import ModelState
-from tests.serving.conftest import ServerFactory, install
+from tests.serving.conftest import OneVersion, ServerFactory, install
 from tests.serving.http_util import get, post, predict_one, predictions_under_load, states, wait_for
 
 
@@ -80,10 +80,9 @@ def test_failed_load_is_retried_once_the_folder_changes(tmp_path: Path, model_st
 
 
 def test_base_path_renamed_away_under_load_fails_no_request(tmp_path: Path, model_store: Path,
-                                                             server_factory: ServerFactory) -> None:
-    base = tmp_path / "m"
-    install(model_store, "tf2_v1", base, 1)
-    port = server_factory((ModelConfig("m", base),), poll_seconds=0.1).rest_port
+                                                             one_version: OneVersion) -> None:
+    base, server = one_version(poll_seconds=0.1)
+    port = server.rest_port
     with predictions_under_load(port, threads=3) as results:
         base.rename(tmp_path / "away")
         time.sleep(1.0)  # ten polls without the folder
@@ -178,10 +177,8 @@ def test_a_version_seen_settling_is_polled_again_when_its_settle_time_ends(
 
 
 def test_version_swap_under_load_has_no_failures(tmp_path: Path, model_store: Path,
-                                                 server_factory: ServerFactory) -> None:
-    base = tmp_path / "m"
-    install(model_store, "tf2_v1", base, 1)
-    server = server_factory((ModelConfig("m", base),))
+                                                 one_version: OneVersion) -> None:
+    base, server = one_version()
     port = server.rest_port
     assert predict_one(port) == 3.0
     with predictions_under_load(port, threads=4) as results:
@@ -196,10 +193,8 @@ def test_version_swap_under_load_has_no_failures(tmp_path: Path, model_store: Pa
 
 
 def test_corrupt_version_never_disturbs_serving_one(tmp_path: Path, model_store: Path,
-                                                    server_factory: ServerFactory) -> None:
-    base = tmp_path / "m"
-    install(model_store, "tf2_v1", base, 1)
-    server = server_factory((ModelConfig("m", base),))
+                                                    one_version: OneVersion) -> None:
+    base, server = one_version()
     port = server.rest_port
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -216,11 +211,8 @@ def test_corrupt_version_never_disturbs_serving_one(tmp_path: Path, model_store:
     assert predict_one(port) == 4.0
 
 
-def test_partial_directory_is_not_loaded_until_complete(tmp_path: Path, model_store: Path,
-                                                        server_factory: ServerFactory) -> None:
-    base = tmp_path / "m"
-    install(model_store, "tf2_v1", base, 1)
-    server = server_factory((ModelConfig("m", base),))
+def test_partial_directory_is_not_loaded_until_complete(model_store: Path, one_version: OneVersion) -> None:
+    base, server = one_version()
     port = server.rest_port
     partial = base / "2"
     partial.mkdir()
