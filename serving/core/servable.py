@@ -216,6 +216,11 @@ class Servable:
         if close:
             self._close()
 
+    @property
+    def graph(self) -> tf.Graph | None:
+        """The version's loaded graph; None once the session is closed (`closed`)."""
+        return None if self._session is None else self._session.graph
+
     def _close(self) -> None:
         self.closed = True
         for signature in self.signatures.values():

@@ -124,7 +124,7 @@ def test_leases_keep_a_retired_session_open_until_released(tmp_path: Path, model
     manager = _manager(base)
     manager.poll_once()
     first, second = manager.get("m"), manager.get("m", version=1)
-    graph = weakref.ref(first.signatures["serving_default"]._session.graph)  # pylint: disable=protected-access
+    graph = weakref.ref(first.graph)
     install(model_store, "tf2_v2", base, 2)
     manager.poll_once()
     with pytest.raises(NotFoundError, match=r"Specific\(m, 1\)"):
