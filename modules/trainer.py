@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,16 +24,10 @@ _READ_BATCH = 65_536
 # TFX Trainer will call this function.
 def run_fn(fn_args: FnArgs) -> None:
     """Train the model and save it with `tf.saved_model.save` (Keras' own save fails on TF 2.16)."""
-    skip_autograph_for_tf_keras()
-    config: dict[str, Any] = fn_args.custom_config
-    seed = config.get("seed", hparams.SEED)
-    tf.keras.utils.set_random_seed(seed)
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    label_xf = features.transformed_name(config["label_key"])
-
-    train = read_split(fn_args, fn_args.train_files, tf_transform_output, label_xf)
-    validation = read_split(fn_args, fn_args.eval_files, tf_transform_output, label_xf)
-    numeric_keys, vocabulary_sizes = feature_layout(tf_transform_output, label_xf)
+    data = read_training_data(fn_args)
+    config, seed, tf_transform_output = data.config, data.seed, data.transform_output
+    train, validation = data.train, data.validation
+    numeric_keys, vocabulary_sizes = data.numeric_keys, data.vocabulary_sizes
     # Defaults, or the TFX Tuner's best trial when `--tune` wired one in (modules/tuner.py).
     chosen = hparams.from_tuner(fn_args.hyperparameters, int(train[1].shape[0]))
     with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/{hparams.HYPERPARAMETERS_FILE}", "w") as handle:
@@ -75,6 +70,41 @@ def run_fn(fn_args: FnArgs) -> None:
     with tf.io.gfile.GFile(os.path.join(extra, calibration.CALIBRATION_FILE), "w") as handle:
         json.dump(platt.to_json(), handle, indent=2)
     decision.write(fn_args.serving_model_dir, threshold)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What the Trainer (`run_fn`) and the Tuner (`modules/tuner.py`) read before they fit a model."""
+
+    config: dict[str, Any]
+    """`fn_args.custom_config` (`label_key`, `seed`, `max_epochs`, ...)."""
+    seed: int
+    transform_output: tft.TFTransformOutput
+    train: tuple[dict[str, tf.Tensor], tf.Tensor]
+    """The transformed train split in memory (`read_split`)."""
+    validation: tuple[dict[str, tf.Tensor], tf.Tensor]
+    """The transformed eval split, the validation data of early stopping and of the Tuner's objective."""
+    numeric_keys: list[str]
+    vocabulary_sizes: dict[str, int]
+    """`feature_layout`: the model's numeric inputs, and each categorical input's vocabulary size."""
+
+
+def read_training_data(fn_args: FnArgs) -> TrainingData:
+    """Seed Python/NumPy/TF with `custom_config["seed"]` (default `hparams.SEED`), skip AutoGraph for tf-keras,
+    and read both transformed splits (`fn_args.train_files`, `fn_args.eval_files`) and the feature layout.
+
+    Raises KeyError if `custom_config` has no `label_key`.
+    """
+    skip_autograph_for_tf_keras()
+    config: dict[str, Any] = fn_args.custom_config
+    seed = config.get("seed", hparams.SEED)
+    tf.keras.utils.set_random_seed(seed)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    label_xf = features.transformed_name(config["label_key"])
+    train = read_split(fn_args, fn_args.train_files, tf_transform_output, label_xf)
+    validation = read_split(fn_args, fn_args.eval_files, tf_transform_output, label_xf)
+    numeric_keys, vocabulary_sizes = feature_layout(tf_transform_output, label_xf)
+    return TrainingData(config, seed, tf_transform_output, train, validation, numeric_keys, vocabulary_sizes)
 
 
 def read_split(fn_args: FnArgs, files: list[str], tf_transform_output: tft.TFTransformOutput,

@@ -18,14 +18,12 @@ from typing import Any
 
 import keras_tuner
 import tensorflow as tf
-import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
-from modules import features, hparams
+from modules import hparams
 from modules.model import CROSS_ENTROPY, build_model
-from modules.runtime import skip_autograph_for_tf_keras
-from modules.trainer import feature_layout, read_split
+from modules.trainer import read_training_data
 
 OBJECTIVE = "val_" + CROSS_ENTROPY
 """Validation binary cross-entropy without the L2 penalty: the loss Keras reports includes the penalty,
@@ -133,18 +131,10 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     `hparams.TUNE_BUDGET_SECONDS`), `tune_max_trials` (default `hparams.TUNE_MAX_TRIALS`), `max_epochs`
     (per trial, default `hparams.MAX_EPOCHS`), `seed`.
     """
-    skip_autograph_for_tf_keras()
-    config: dict[str, Any] = fn_args.custom_config
-    seed = config.get("seed", hparams.SEED)
-    tf.keras.utils.set_random_seed(seed)
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    label_xf = features.transformed_name(config["label_key"])
-    train = read_split(fn_args, fn_args.train_files, tf_transform_output, label_xf)
-    validation = read_split(fn_args, fn_args.eval_files, tf_transform_output, label_xf)
-    numeric_keys, vocabulary_sizes = feature_layout(tf_transform_output, label_xf)
-    train_rows = int(train[1].shape[0])
+    data = read_training_data(fn_args)
+    config, seed, train, validation = data.config, data.seed, data.train, data.validation
     tuner = BudgetedRandomSearch(
-        build_hypermodel(numeric_keys, vocabulary_sizes, train_rows),
+        build_hypermodel(data.numeric_keys, data.vocabulary_sizes, int(train[1].shape[0])),
         objective=OBJECTIVE,
         max_trials=config.get("tune_max_trials", hparams.TUNE_MAX_TRIALS),
         budget_seconds=config.get("tune_budget_seconds", hparams.TUNE_BUDGET_SECONDS),
@@ -156,7 +146,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     return TunerFnResult(tuner=tuner, fit_kwargs={
         "x": train[0], "y": train[1],
         "validation_data": validation,
-        "batch_size": hparams.batch_size(train_rows),  # ChurnHyperModel.fit replaces it with the trial's
+        "batch_size": hparams.batch_size(int(train[1].shape[0])),  # ChurnHyperModel.fit replaces it with the trial's
         "epochs": config.get("max_epochs", hparams.MAX_EPOCHS),
         "shuffle": True,
         "callbacks": [tf.keras.callbacks.EarlyStopping(

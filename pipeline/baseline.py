@@ -8,10 +8,13 @@ the Evaluator's inputs, and so its cache entry, unchanged when nothing changed.
 """
 from __future__ import annotations
 
+import os
+
 import ml_metadata as mlmd
 from tfx import types
 from tfx.components.evaluator import constants as eval_constants
 from tfx.dsl.components.common import resolver
+from tfx.dsl.io import fileio
 
 MODEL_KEY = "model"
 BLESSING_KEY = "model_blessing"
@@ -19,6 +22,24 @@ CANDIDATE_KEY = "candidate"
 GATE_PROPERTY = "reference_gate"
 """Custom property (1) of a ModelBlessing written by ReferenceGate (`--require-beat-reference`) or RecallGate:
 its `blessed` 0 overrides the Evaluator's 1, so a model the Pusher refused never becomes the baseline."""
+
+
+def write_gate_blessing(blessing: types.Artifact, model: types.Artifact, model_blessing: types.Artifact,
+                        verdict: bool) -> None:
+    """Write a gate's ModelBlessing as the Evaluator writes its own, so the Pusher and the resolver read it.
+
+    Copies `model_blessing`'s current/baseline model URIs, sets the current model id, `blessed` (0/1) and
+    GATE_PROPERTY 1, and creates the Evaluator's marker file (BLESSED or NOT_BLESSED) in `blessing.uri`.
+    """
+    for key in (eval_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY,
+                eval_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY):
+        if model_blessing.has_custom_property(key):
+            blessing.set_string_custom_property(key, model_blessing.get_string_custom_property(key))
+    blessing.set_int_custom_property(eval_constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)
+    blessing.set_int_custom_property(eval_constants.ARTIFACT_PROPERTY_BLESSED_KEY, int(verdict))
+    blessing.set_int_custom_property(GATE_PROPERTY, 1)
+    with fileio.open(os.path.join(blessing.uri, "BLESSED" if verdict else "NOT_BLESSED"), "w") as marker:
+        marker.write("")  # the Evaluator's marker file; gfile creates a file only on a write
 
 
 def latest_blessed_other_model(models: list[types.Artifact], blessings: list[types.Artifact],

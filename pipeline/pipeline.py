@@ -171,24 +171,22 @@ def create_pipeline(
         trainer_config["max_epochs"] = config.max_epochs
     if config.threshold is not None:
         trainer_config[THRESHOLD_KEY] = config.threshold
-    tuners = []
-    if config.tune_budget_seconds is not None:
-        tuners.append(Tuner(
-            tuner_fn=TUNER_FN,
-            examples=transform.outputs["transformed_examples"],
-            transform_graph=transform.outputs["transform_graph"],
-            schema=schema_gen.outputs["schema"],
-            train_args=trainer_pb2.TrainArgs(splits=[cfg.TRAIN_SPLIT]),
-            eval_args=trainer_pb2.EvalArgs(splits=[cfg.VALIDATION_SPLIT]),
-            custom_config={**trainer_config, "tune_budget_seconds": config.tune_budget_seconds},
-        ))
-    trainer = Trainer(
-        run_fn=RUN_FN,
+    # The Tuner searches on what the Trainer trains on: the transformed train split, validated on `validation`.
+    training_inputs: dict[str, Any] = dict(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=[cfg.TRAIN_SPLIT]),
         eval_args=trainer_pb2.EvalArgs(splits=[cfg.VALIDATION_SPLIT]),
+    )
+    tuners = []
+    if config.tune_budget_seconds is not None:
+        tuners.append(Tuner(
+            tuner_fn=TUNER_FN, **training_inputs,
+            custom_config={**trainer_config, "tune_budget_seconds": config.tune_budget_seconds},
+        ))
+    trainer = Trainer(
+        run_fn=RUN_FN, **training_inputs,
         hyperparameters=tuners[0].outputs["best_hyperparameters"] if tuners else None,
         custom_config=trainer_config,
     )

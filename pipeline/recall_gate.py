@@ -10,15 +10,13 @@ words, is kept on the blessing (`REASON_PROPERTY`) and shown in the run summary;
 this blessing, so a refused model is never pushed (exit 4).
 """
 
-import os
 from typing import Any
 
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.dsl.io import fileio
 from tfx.types.standard_artifacts import Model, ModelBlessing, ModelEvaluation
 
-from pipeline.baseline import GATE_PROPERTY
+from pipeline.baseline import write_gate_blessing
 
 RECALL_GATE_ID = "RecallGate"
 REASON_PROPERTY = "reason"
@@ -62,12 +60,5 @@ def RecallGate(  # noqa: N802 (TFX component name)
 
     reason = evaluate(evaluation.uri, path_utils.serving_model_path(model.uri))
     verdict = model_blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1 and reason is None
-    for key in (constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY, constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY):
-        if model_blessing.has_custom_property(key):
-            blessing.set_string_custom_property(key, model_blessing.get_string_custom_property(key))
-    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)
-    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY, int(verdict))
-    blessing.set_int_custom_property(GATE_PROPERTY, 1)
+    write_gate_blessing(blessing, model, model_blessing, verdict)
     blessing.set_string_custom_property(REASON_PROPERTY, reason or "")
-    with fileio.open(os.path.join(blessing.uri, "BLESSED" if verdict else "NOT_BLESSED"), "w") as marker:
-        marker.write("")  # the Evaluator's marker file; gfile creates a file only on a write

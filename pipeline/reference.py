@@ -34,7 +34,7 @@ from tfx.types.standard_artifacts import Examples, Model, ModelBlessing
 from modules import features
 from pipeline import config as cfg
 from pipeline import reference_models as rm
-from pipeline.baseline import GATE_PROPERTY
+from pipeline.baseline import write_gate_blessing
 
 REFERENCE_FILE = "reference_models.json"
 EVAL_SCORES_FILE = "eval_scores.csv"
@@ -181,14 +181,7 @@ def ReferenceGate(  # noqa: N802 (TFX component name)
 
     verdict = gate_verdict(model_blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1,
                            load_reference(reference.uri)["reference_models"])
-    for key in (constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY, constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY):
-        if model_blessing.has_custom_property(key):
-            blessing.set_string_custom_property(key, model_blessing.get_string_custom_property(key))
-    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)
-    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY, int(verdict))
-    blessing.set_int_custom_property(GATE_PROPERTY, 1)
-    with fileio.open(os.path.join(blessing.uri, "BLESSED" if verdict else "NOT_BLESSED"), "w") as marker:
-        marker.write("")  # the Evaluator's marker file; gfile creates a file only on a write
+    write_gate_blessing(blessing, model, model_blessing, verdict)
 
 
 def gate_verdict(evaluator_blessed: bool, comparison: dict[str, Any]) -> bool:

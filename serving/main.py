@@ -255,6 +255,11 @@ class ModelServer:
             drained = grpc_done.wait(max(deadline - time.monotonic(), 0)) and drained
         return drained
 
+    @property
+    def http(self) -> HttpServer | None:
+        """The REST server while the model server runs (None before `start` and after `stop`)."""
+        return self._http
+
     def stop(self) -> None:
         self._config_stop.set()
         if self._config_poller is not None:

@@ -1,5 +1,6 @@
 """What process and end-to-end tests share, in one place: a free port, running the pipeline's command line,
-and the model versions a run pushed. Exit codes are the product's own (`common.exit_codes`)."""
+the model versions a run pushed, and a model server process that cannot outlive its test. Exit codes are the
+product's own (`common.exit_codes`)."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from common.facts import MODEL_NAME, PROJECT_ROOT
@@ -52,3 +56,38 @@ def versions(tmp: Path) -> list[str]:
     """Model versions pushed under `tmp/serving` (run_pipeline's serving dir), sorted as text."""
     base = tmp / "serving" / MODEL_NAME
     return sorted(p.name for p in base.iterdir()) if base.exists() else []
+
+
+@contextmanager
+def served_process(log_path: Path, base: Path, *flags: str, model_name: str = "m",
+                   wrapper: tuple[str, ...] = ()) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m serving --model_base_path=BASE --model_name=MODEL_NAME FLAGS` (run under `wrapper`, a command
+    prefix), its output going to `log_path`. On leaving the block, `stop_process` ends a server still running,
+    so a failing test leaves no server behind."""
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [*wrapper, sys.executable, "-m", "serving", f"--model_base_path={base}", f"--model_name={model_name}",
+             *flags], cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """SIGTERM `process` if it still runs, SIGKILL it if it has not ended `timeout` s later; returns once it ended."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_for_line(process: subprocess.Popen[bytes], log_path: Path, text: str, timeout: float = 120) -> None:
+    """Wait until `text` appears in `log_path`; fails (with the log) if `process` ends first or `timeout` s pass."""
+    deadline = time.monotonic() + timeout
+    while text not in log_path.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.2)

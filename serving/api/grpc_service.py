@@ -164,32 +164,38 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return self._call("Predict", request, context, body)
 
     def Classify(self, request: classification_pb2.ClassificationRequest, context: grpc.ServicerContext) -> Any:
-        def body(servable: Servable) -> classification_pb2.ClassificationResponse:
-            name = request.model_spec.signature_name
-            examples = example_bytes(request.input, self._service.max_instances)
-            results = self._wait(lambda done: self._service.classify(servable, name, examples, done), context)
-            response = classification_pb2.ClassificationResponse()
-            self._fill_spec(response, servable, name or DEFAULT_SIGNATURE)
+        def fill(response: classification_pb2.ClassificationResponse, results: Any) -> None:
             for classes in results:
                 entry = response.result.classifications.add()
                 for label, score in classes:
                     entry.classes.add(label=label, score=score)
-            return response
 
-        return self._call("Classify", request, context, body)
+        return self._call_on_examples("Classify", request, context, self._service.classify,
+                                      classification_pb2.ClassificationResponse(), fill)
 
     def Regress(self, request: regression_pb2.RegressionRequest, context: grpc.ServicerContext) -> Any:
-        def body(servable: Servable) -> regression_pb2.RegressionResponse:
-            name = request.model_spec.signature_name
-            examples = example_bytes(request.input, self._service.max_instances)
-            results = self._wait(lambda done: self._service.regress(servable, name, examples, done), context)
-            response = regression_pb2.RegressionResponse()
-            self._fill_spec(response, servable, name or DEFAULT_SIGNATURE)
+        def fill(response: regression_pb2.RegressionResponse, results: Any) -> None:
             for value in results:
                 response.result.regressions.add(value=value)
+
+        return self._call_on_examples("Regress", request, context, self._service.regress,
+                                      regression_pb2.RegressionResponse(), fill)
+
+    def _call_on_examples(self, api: str, request: Any, context: grpc.ServicerContext,
+                          run: Callable[[Servable, str, list[bytes], Done], None], response: Any,
+                          fill: Callable[[Any, Any], None]) -> Any:
+        """Classify/Regress: `run` the request's serialized `input` examples on its signature, then `fill` the
+        (empty) `response` with the results and stamp its model spec, as TF Serving's `classifier.cc` and
+        `regressor.cc` do."""
+        def body(servable: Servable) -> Any:
+            name = request.model_spec.signature_name
+            examples = example_bytes(request.input, self._service.max_instances)
+            results = self._wait(lambda done: run(servable, name, examples, done), context)
+            self._fill_spec(response, servable, name or DEFAULT_SIGNATURE)
+            fill(response, results)
             return response
 
-        return self._call("Regress", request, context, body)
+        return self._call(api, request, context, body)
 
     def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
                          context: grpc.ServicerContext) -> Any:

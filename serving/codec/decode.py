@@ -217,13 +217,8 @@ def decode_predict_inputs(doc: Mapping[str, Any], specs: Mapping[str, TensorSpec
             "'inputs' or 'instances' keys to exist "
         )
     if has_instances:
-        instances = doc["instances"]
-        if type(instances) is not list:
-            raise InvalidArgumentError(
-                f"JSON Value: {debug_string(doc)} Expecting 'instances' to be an list/array"
-            )
-        if not instances:
-            raise InvalidArgumentError(f"JSON Value: {debug_string(doc)} No values in 'instances' array")
+        instances = json_array(doc, "instances", "Expecting 'instances' to be an list/array",
+                               "No values in 'instances' array")
         check_rows(len(instances), max_rows)
         return _decode_instances(instances, specs), RequestFormat.ROW
     if has_inputs:
@@ -236,14 +231,31 @@ def decode_predict_inputs(doc: Mapping[str, Any], specs: Mapping[str, TensorSpec
     raise InvalidArgumentError("Missing 'inputs' or 'instances' key")
 
 
-def check_rows(rows: int, max_rows: int) -> None:
-    """Our `--max_instances_per_request` cap (no TF Serving equivalent), for REST and gRPC alike.
+def check_rows(rows: int, max_rows: int, what: str = "instances") -> None:
+    """Our `--max_instances_per_request` cap (no TF Serving equivalent), for REST and gRPC alike; `what` names
+    the rows in the message (`instances`, or `examples` for classify/regress).
 
     Raises:
       InvalidArgumentError: `rows` is over `max_rows`.
     """
     if rows > max_rows:
         raise InvalidArgumentError(
-            f"Request has {rows} instances, more than the limit of {max_rows} per request "
+            f"Request has {rows} {what}, more than the limit of {max_rows} per request "
             "(--max_instances_per_request)"
         )
+
+
+def json_array(doc: Mapping[str, Any], key: str, not_an_array: str, empty: str) -> list[Any]:
+    """`doc[key]` (present), checked to be a non-empty JSON array. TF Serving words these two errors
+    differently for `instances` (`json_tensor.cc` FillTensorMapFromInstancesList) and `examples`
+    (`ParseExampleList`), so the caller gives the text after `JSON Value: <doc> `.
+
+    Raises:
+      InvalidArgumentError: `JSON Value: <doc> <not_an_array>`, or `... <empty>` for `[]`.
+    """
+    value = doc[key]
+    if type(value) is not list:
+        raise InvalidArgumentError(f"JSON Value: {debug_string(doc)} {not_an_array}")
+    if not value:
+        raise InvalidArgumentError(f"JSON Value: {debug_string(doc)} {empty}")
+    return value

@@ -13,7 +13,7 @@ from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import input_pb2
 
 from common.limits import INT64_MAX, INT64_MIN, UINT64_MAX
-from serving.codec.decode import check_rows
+from serving.codec.decode import check_rows, json_array
 from serving.codec.json_leaves import decode_b64, is_b64_object, to_bytes
 from serving.codec.json_write import PrettyWriter, debug_string, format_decimal, json_type_name
 from serving.core.errors import InvalidArgumentError
@@ -81,18 +81,9 @@ def decode_examples(doc: Mapping[str, Any], max_rows: int) -> list[bytes]:
             f"JSON Value: {debug_string(doc)} When method is classify, key 'examples' is expected "
             "and was not found"
         )
-    examples = doc["examples"]
-    if type(examples) is not list:
-        raise InvalidArgumentError(
-            f"JSON Value: {debug_string(doc)} Expecting 'examples' value to be an list/array"
-        )
-    if not examples:
-        raise InvalidArgumentError(f"JSON Value: {debug_string(doc)} 'examples' value is an empty array")
-    if len(examples) > max_rows:
-        raise InvalidArgumentError(
-            f"Request has {len(examples)} examples, more than the limit of {max_rows} per request "
-            "(--max_instances_per_request)"
-        )
+    examples = json_array(doc, "examples", "Expecting 'examples' value to be an list/array",
+                          "'examples' value is an empty array")
+    check_rows(len(examples), max_rows, "examples")
     return [context + _make_example(item).SerializeToString() for item in examples]
 
 

@@ -97,26 +97,28 @@ class PrettyWriter:
     key = string
 
     def start_object(self) -> None:
-        self._prefix()
-        self._out.append("{")
-        self._stack.append([False, 0])
+        self._open("{", in_array=False)
 
     def end_object(self) -> None:
-        level = self._stack.pop()
-        if level[1]:
-            self._out.append("\n" + _INDENT * len(self._stack))
-        self._out.append("}")
+        self._close("}", multi_line=True)
 
     def start_array(self) -> None:
-        self._prefix()
-        self._out.append("[")
-        self._stack.append([True, 0])
+        self._open("[", in_array=True)
 
     def end_array(self) -> None:
+        self._close("]", multi_line=not self.single_line_arrays)
+
+    def _open(self, bracket: str, in_array: bool) -> None:
+        self._prefix()
+        self._out.append(bracket)
+        self._stack.append([in_array, 0])
+
+    def _close(self, bracket: str, multi_line: bool) -> None:
+        """A non-empty container ends on a line of its own at its parent's indent (unless single-line)."""
         level = self._stack.pop()
-        if level[1] and not self.single_line_arrays:
+        if level[1] and multi_line:
             self._out.append("\n" + _INDENT * len(self._stack))
-        self._out.append("]")
+        self._out.append(bracket)
 
     def value(self, value: Any) -> None:
         """Writes a parsed-JSON value (dict/list/str/int/float/bool/None) recursively."""

@@ -217,6 +217,11 @@ class Servable:
         if not self._leases:
             self._close()
 
+    @property
+    def graph(self) -> tf.Graph | None:
+        """The version's loaded graph; None once the session is closed (`closed`)."""
+        return None if self._session is None else self._session.graph
+
     def _close(self) -> None:
         with self._close_lock:  # `release` and `retire` may both see the last lease go
             if self.closed:

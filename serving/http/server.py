@@ -161,7 +161,29 @@ class _Connection(asyncio.Protocol):
         self._on_reply = self._finish  # bound once, not per request
         self._parser = httptools.HttpRequestParser(self)  # reads the callbacks above once
 
-    # ---- asyncio.Protocol ----------------------------------------------------------------
+    # ---- flow-control state, read-only (diagnostics and tests) --------------------------------------------
+
+    @property
+    def reading_paused(self) -> bool:
+        """Reading from the client is paused: answers are queued or the client is not reading them."""
+        return self._read_paused
+
+    @property
+    def writing_paused(self) -> bool:
+        """The transport's write buffer is over its high-water mark: the client is not reading."""
+        return self._write_paused
+
+    @property
+    def queued(self) -> int:
+        """Requests and refusals parsed and waiting for their answer, in order."""
+        return len(self._queue)
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes written to the transport and not yet sent (0 before the connection is made)."""
+        return 0 if self._transport is None else self._transport.get_write_buffer_size()
+
+        # ---- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         server = self._server

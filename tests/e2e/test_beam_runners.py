@@ -11,9 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from data.generate import generate
-from tests.helpers import run_pipeline
-
 pytestmark = pytest.mark.e2e
 BEAM_EXECUTORS = {"CsvExampleGen": "third_party_executor", "StatisticsGen": "tfx-components-statistics_gen-",
                   "Transform": "tfx-components-transform-", "Evaluator": "tfx-components-evaluator-"}
@@ -43,14 +40,11 @@ def test_default_run_executes_every_beam_component_in_memory(bundled_style) -> N
                    and r["environment"] == "EmbeddedPythonEnvironment" for r in records), component
 
 
-def test_multi_processing_flags_reach_every_beam_component(tmp_path: Path) -> None:
-    generate(2000, seed=3).to_csv(tmp_path / "customers.csv", index=False)
-    proc, summary = run_pipeline(tmp_path, "--data", str(tmp_path / "customers.csv"), "--max-epochs", "2",
-                                 "--min-auc", "0", "--beam-mode", "multi_processing", "--beam-workers", "2",
-                                 beam_spy=tmp_path / "beam_runs.jsonl")
+def test_multi_processing_flags_reach_every_beam_component(variant_run) -> None:
+    tmp, proc, summary = variant_run  # --beam-mode multi_processing --beam-workers 2 (and --tune: test_tune.py)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert summary["status"] == "pushed"
-    runs = executed(tmp_path / "beam_runs.jsonl")
+    runs = executed(tmp / "beam_runs.jsonl")
     assert set(runs) == set(BEAM_EXECUTORS)
     for component, records in runs.items():
         # Two worker processes (python -m apache_beam.runners.worker.sdk_worker_main), not the in-process one.
@@ -58,4 +52,4 @@ def test_multi_processing_flags_reach_every_beam_component(tmp_path: Path) -> No
                    and r["environment"] == "SubprocessSDKEnvironment" for r in records), component
     # What the worker processes print (warnings, TensorFlow's shutdown noise) is in the run's log, not on stderr.
     assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
-    assert (tmp_path / "out" / "pipeline.log").exists()
+    assert (tmp / "out" / "pipeline.log").exists()

@@ -2,24 +2,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from data.generate import generate
 from modules import hparams
-from tests.e2e.conftest import run_pipeline
 
 
 @pytest.mark.e2e
-def test_tune_runs_the_tuner_and_the_trainer_uses_its_best_hyperparameters(tmp_path: Path) -> None:
-    # A small table and a tiny budget: the first trial (the defaults) always runs, more while time is left.
-    generate(2000, seed=11).to_csv(tmp_path / "customers.csv", index=False)
-    proc, summary = run_pipeline(tmp_path, "--data", str(tmp_path / "customers.csv"), "--max-epochs", "3",
-                                 "--tune", "10")
+def test_tune_runs_the_tuner_and_the_trainer_uses_its_best_hyperparameters(variant_run) -> None:
+    # A small table and a tiny budget (--tune 10): the first trial (the defaults) always runs, more while time is
+    # left. The run also uses multi-processing Beam (test_beam_runners.py), which the Tuner does not touch.
+    tmp, proc, summary = variant_run
     assert proc.returncode in (0, 4), proc.stdout + proc.stderr
     assert "Tuner" in summary["component_seconds"] and "Trainer" in summary["component_seconds"]
-    best_files = list((tmp_path / "out" / "tfx" / "Tuner" / "best_hyperparameters").glob("*/best_hyperparameters.txt"))
+    best_files = list((tmp / "out" / "tfx" / "Tuner" / "best_hyperparameters").glob("*/best_hyperparameters.txt"))
     assert len(best_files) == 1
     best = json.loads(best_files[0].read_text())["values"]
     assert best.keys() == {*hparams.DEFAULTS, hparams.BATCH_SIZE_KEY}
@@ -31,5 +27,5 @@ def test_tune_runs_the_tuner_and_the_trainer_uses_its_best_hyperparameters(tmp_p
     assert {k: trials[0][k] for k in best} == pytest.approx(best)
     assert "chosen by the Tuner" in proc.stdout
     assert "Search space summary" not in proc.stdout  # keras-tuner's printing stays out of the progress lines
-    report = (tmp_path / "out" / "report.html").read_text()
+    report = (tmp / "out" / "report.html").read_text()
     assert "chosen by the Tuner" in report

@@ -2,9 +2,12 @@
 ReferenceGate refused (its wiring into the pipeline: tests/pipeline/test_pipeline.py)."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from tfx.types import standard_artifacts
 
-from pipeline.baseline import BLESSING_KEY, GATE_PROPERTY, MODEL_KEY, latest_blessed_other_model
+from pipeline.baseline import BLESSING_KEY, GATE_PROPERTY, MODEL_KEY, latest_blessed_other_model, write_gate_blessing
 
 
 def blessing_of(model_id: int, blessed: int, gate: bool = False) -> standard_artifacts.ModelBlessing:
@@ -38,3 +41,23 @@ def test_baseline_is_the_latest_blessed_model_other_than_the_candidate() -> None
     assert latest_blessed_other_model(models, blessings, candidates=[models[2]])[MODEL_KEY] == [models[3]]
     assert latest_blessed_other_model(models[:1], blessings[:1], candidates=models[:1]) == {MODEL_KEY: [],
                                                                                             BLESSING_KEY: []}
+
+
+@pytest.mark.parametrize("verdict", [True, False])
+def test_a_gate_blessing_carries_the_evaluators_uris_its_verdict_and_marker(tmp_path: Path, verdict: bool) -> None:
+    model = standard_artifacts.Model()
+    model.id = 7
+    evaluator = standard_artifacts.ModelBlessing()
+    evaluator.set_string_custom_property("current_model", "/m/7")
+    evaluator.set_string_custom_property("baseline_model", "/m/3")
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path)
+    write_gate_blessing(blessing, model, evaluator, verdict)
+    assert blessing.get_string_custom_property("current_model") == "/m/7"
+    assert blessing.get_string_custom_property("baseline_model") == "/m/3"
+    assert blessing.get_int_custom_property("current_model_id") == 7
+    assert blessing.get_int_custom_property("blessed") == int(verdict)
+    assert blessing.get_int_custom_property(GATE_PROPERTY) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["BLESSED" if verdict else "NOT_BLESSED"]
+    # the resolver reads it as a gate's blessing: a refused model is never the baseline
+    assert latest_blessed_other_model([model], [blessing], candidates=[])[MODEL_KEY] == ([model] if verdict else [])

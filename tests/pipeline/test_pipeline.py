@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pipeline.config import CURATED_SCHEMA, PipelineConfig
 from pipeline.pipeline import TUNER_FN, Roots, create_pipeline
 from pipeline.pusher import AtomicPusherExecutor
@@ -38,20 +40,18 @@ def test_components_in_a_valid_order(tmp_path: Path) -> None:
     assert pipeline.pipeline_info.pipeline_root == str(config.pipeline_root)
 
 
-def test_churn_factors_read_the_raw_examples_and_the_trained_model_not_the_blessing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["ChurnFactors", "ReferenceModels"])
+def test_analyses_read_the_raw_examples_and_the_trained_model_not_the_blessing(tmp_path: Path, name: str) -> None:
     _, components = build(tmp_path)
-    factors = components["ChurnFactors"]
-    assert factors.inputs["examples"] is components["CsvExampleGen"].outputs["examples"]
-    assert factors.inputs["model"] is components["Trainer"].outputs["model"]
-    assert factors.exec_properties["label_key"] == "Target_Churn"
+    analysis = components[name]
+    assert analysis.inputs["examples"] is components["CsvExampleGen"].outputs["examples"]
+    assert analysis.inputs["model"] is components["Trainer"].outputs["model"]
+    assert analysis.exec_properties["label_key"] == "Target_Churn"
 
 
-def test_reference_models_read_the_raw_splits_and_the_trained_model_with_the_eval_slices(tmp_path: Path) -> None:
+def test_reference_models_read_the_eval_slices_and_recall_gate_the_evaluators_blessing(tmp_path: Path) -> None:
     _, components = build(tmp_path)
     reference = components["ReferenceModels"]
-    assert reference.inputs["examples"] is components["CsvExampleGen"].outputs["examples"]
-    assert reference.inputs["model"] is components["Trainer"].outputs["model"]
-    assert reference.exec_properties["label_key"] == "Target_Churn"
     assert json.loads(reference.exec_properties["slice_keys"]) == ["Gender"]
     assert "ReferenceGate" not in components  # off by default: RecallGate reads the Evaluator's blessing
     recall = components["RecallGate"]

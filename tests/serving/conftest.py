@@ -65,6 +65,20 @@ def server_factory() -> Iterator[ServerFactory]:
         server.stop()
 
 
+OneVersion = Callable[..., tuple[Path, ModelServer]]
+
+
+@pytest.fixture
+def one_version(tmp_path: Path, model_store: Path, server_factory: ServerFactory) -> OneVersion:
+    """`start(**overrides) -> (base, server)`: a server (`make_config` plus `overrides`) for model `m` at
+    `base = tmp_path / "m"`, holding `tf2_v1` (y = x/2 + 2) as version 1."""
+    def start(**overrides: object) -> tuple[Path, ModelServer]:
+        base = tmp_path / "m"
+        install(model_store, "tf2_v1", base, 1)
+        return base, server_factory((ModelConfig("m", base),), **overrides)
+    return start
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Iterator[ModelServer]:
     """One server with `half` (TF2, version 123) and `tf1` (TF1 half_plus_two, version 1)."""

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 Reply = tuple[int, dict[str, str], bytes]
@@ -58,3 +60,30 @@ def predict_one(port: int) -> float:
     status, _, body = post(port, "/v1/models/m:predict", {"instances": [2.0]})
     assert status == 200, body
     return json.loads(body)["predictions"][0]
+
+
+@contextmanager
+def predictions_under_load(port: int, threads: int, limit: int = 20_000) -> Iterator[list[object]]:
+    """`predict_one(port)` in a loop on `threads` threads while the block runs (at most `limit` calls in all).
+
+    Yields the list every result is appended to: the prediction, or the AssertionError of a failed request.
+    The threads are stopped and joined when the block ends, so the list is complete after it."""
+    results: list[object] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set() and len(results) < limit:
+            try:
+                results.append(predict_one(port))
+            except AssertionError as err:
+                results.append(err)
+
+    workers = [threading.Thread(target=hammer) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        yield results
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()

@@ -7,8 +7,6 @@ import json
 import logging
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,11 +18,10 @@ from google.protobuf import text_format
 from prometheus_client import CollectorRegistry
 from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2, model_service_pb2_grpc
 
-from common.facts import PROJECT_ROOT
 from serving.config.server_config import from_args
 from serving.core.manager import ModelConfig
 from serving.main import ModelServer
-from tests.helpers import free_port
+from tests.helpers import free_port, served_process, wait_for_line
 from tests.serving.conftest import ServerFactory, install, make_config
 from tests.serving.http_util import error_of, get, post, wait_for
 
@@ -67,34 +64,13 @@ def test_interrupt_ends_a_start_still_waiting_for_its_models(tmp_path: Path) -> 
     server.stop()
 
 
-def _serve_logged(log_path: Path, base: Path, *flags: str,
-                  wrapper: tuple = ()) -> subprocess.Popen:  # type: ignore[type-arg]
-    """`python -m serving` for model `m` at `base` (run under `wrapper`, a command prefix), its output
-    going to `log_path`."""
-    with open(log_path, "w") as log:
-        return subprocess.Popen(
-            [*wrapper, sys.executable, "-m", "serving", f"--model_base_path={base}", "--model_name=m", *flags],
-            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _wait_for_line(process: subprocess.Popen,  # type: ignore[type-arg]
-                   log_path: Path, text: str, deadline: float) -> None:
-    while text not in log_path.read_text():
-        assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-        time.sleep(0.2)
-
-
 def test_sigterm_ends_a_start_waiting_for_a_missing_base_path(tmp_path: Path) -> None:
     log_path = tmp_path / "server.log"
-    process = _serve_logged(log_path, tmp_path / "missing", f"--port={free_port()}", f"--rest_api_port={free_port()}")
-    try:
-        _wait_for_line(process, log_path, "Could not find base path", time.monotonic() + 120)
+    with served_process(log_path, tmp_path / "missing", f"--port={free_port()}",
+                        f"--rest_api_port={free_port()}") as process:
+        wait_for_line(process, log_path, "Could not find base path")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert "Traceback" not in log_path.read_text()
 
 
@@ -102,22 +78,16 @@ def test_missing_base_path_is_logged_once_and_polled(tmp_path: Path, model_store
     base = tmp_path / "not-yet" / "m"
     rest, grpc_port = free_port(), free_port()
     log_path = tmp_path / "server.log"
-    process = _serve_logged(log_path, base, f"--port={grpc_port}", f"--rest_api_port={rest}",
-                            "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5")
-    try:
-        deadline = time.monotonic() + 120
-        _wait_for_line(process, log_path, "Could not find base path", deadline)
+    with served_process(log_path, base, f"--port={grpc_port}", f"--rest_api_port={rest}",
+                        "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5") as process:
+        wait_for_line(process, log_path, "Could not find base path")
         time.sleep(1.0)  # several more polls
         assert process.poll() is None
         install(model_store, "tf2_v1", base, 1)
-        _wait_for_line(process, log_path, "Exporting HTTP/REST API", deadline)
+        wait_for_line(process, log_path, "Exporting HTTP/REST API")
         assert get(rest, "/v1/models/m")[0] == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     text = log_path.read_text()
     assert text.count("Could not find base path") == 1, text
     assert "Traceback" not in text
@@ -147,26 +117,21 @@ def test_an_unreadable_version_folder_is_not_loaded_until_it_is_readable(tmp_pat
     (v2 / "variables").chmod(0)  # EACCES listing it: the version cannot be checked for completeness
     rest = free_port()
     log_path = tmp_path / "server.log"
-    process = _serve_logged(log_path, base, f"--port={free_port()}", f"--rest_api_port={rest}",
-                            "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5",
-                            wrapper=WITHOUT_FILE_MODE_BYPASS)
-    try:
-        _wait_for_line(process, log_path, "Exporting HTTP/REST API", time.monotonic() + 120)
-        time.sleep(1.0)  # five more polls see the folder unreadable
-        status = get(rest, "/v1/models/m")
-        assert status[0] == 200 and [v["version"] for v in json.loads(status[2])["model_version_status"]] == ["1"]
-        assert log_path.read_text().count("Cannot read version folder") == 1  # logged once, not per poll
-        assert "Permission denied" in log_path.read_text()
-        (v2 / "variables").chmod(0o755)
-        deadline = time.monotonic() + 60
-        while json.loads(get(rest, "/v1/models/m/versions/2")[2]).get("model_version_status", [{}])[0].get(
-                "state") != "AVAILABLE":
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-    finally:
-        (v2 / "variables").chmod(0o755)
-        process.terminate()
-        process.wait(timeout=60)
+    with served_process(log_path, base, f"--port={free_port()}", f"--rest_api_port={rest}",
+                        "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5",
+                        wrapper=WITHOUT_FILE_MODE_BYPASS) as process:
+        try:
+            wait_for_line(process, log_path, "Exporting HTTP/REST API")
+            time.sleep(1.0)  # five more polls see the folder unreadable
+            status = get(rest, "/v1/models/m")
+            assert status[0] == 200 and [v["version"] for v in json.loads(status[2])["model_version_status"]] == ["1"]
+            assert log_path.read_text().count("Cannot read version folder") == 1  # logged once, not per poll
+            assert "Permission denied" in log_path.read_text()
+            (v2 / "variables").chmod(0o755)
+            wait_for(lambda: json.loads(get(rest, "/v1/models/m/versions/2")[2]).get(
+                "model_version_status", [{}])[0].get("state") == "AVAILABLE", timeout=60)
+        finally:
+            (v2 / "variables").chmod(0o755)
     assert "Traceback" not in log_path.read_text()
 
 
@@ -178,31 +143,24 @@ def test_a_load_failed_on_permissions_is_retried_once_they_are_fixed(tmp_path: P
     data.chmod(0)  # the folder lists fine (it settles), but the load cannot read the weights: EACCES
     rest = free_port()
     log_path = tmp_path / "server.log"
-    process = _serve_logged(log_path, base, f"--port={free_port()}", f"--rest_api_port={rest}",
-                            "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5",
-                            "--max_num_load_retries=0", wrapper=WITHOUT_FILE_MODE_BYPASS)
 
     def v2_state() -> str:
         found = json.loads(get(rest, "/v1/models/m/versions/2")[2]).get("model_version_status", [{}])[0]
         return f"{found.get('state')} {found.get('status', {}).get('error_message', '')}"
 
-    try:
-        _wait_for_line(process, log_path, "Exporting HTTP/REST API", time.monotonic() + 120)
-        staging.rename(base / "2")
-        data = base / "2" / "variables" / data.name
-        deadline = time.monotonic() + 60
-        while not v2_state().startswith("END"):
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        assert "ermission denied" in v2_state()
-        data.chmod(0o644)  # only the mode changes: the listing's sizes and mtimes stay
-        while v2_state() != "AVAILABLE ":
-            assert time.monotonic() < deadline + 60, log_path.read_text()
-            time.sleep(0.2)
-    finally:
-        data.chmod(0o644)
-        process.terminate()
-        process.wait(timeout=60)
+    with served_process(log_path, base, f"--port={free_port()}", f"--rest_api_port={rest}",
+                        "--file_system_poll_wait_seconds=0.2", "--file_system_settle_seconds=0.5",
+                        "--max_num_load_retries=0", wrapper=WITHOUT_FILE_MODE_BYPASS) as process:
+        try:
+            wait_for_line(process, log_path, "Exporting HTTP/REST API")
+            staging.rename(base / "2")
+            data = base / "2" / "variables" / data.name
+            wait_for(lambda: v2_state().startswith("END"), timeout=60)
+            assert "ermission denied" in v2_state()
+            data.chmod(0o644)  # only the mode changes: the listing's sizes and mtimes stay
+            wait_for(lambda: v2_state() == "AVAILABLE ", timeout=60)
+        finally:
+            data.chmod(0o644)
 
 
 STABLE_ONLY = """

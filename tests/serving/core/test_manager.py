@@ -19,8 +19,8 @@ from serving.core.errors import NotFoundError
 from serving.core.manager import ModelConfig, ModelManager
 from serving.core.servable import Servable
 from serving.core.types import ModelState
-from tests.serving.conftest import ServerFactory, install
-from tests.serving.http_util import get, post, predict_one, states, wait_for
+from tests.serving.conftest import OneVersion, ServerFactory, install
+from tests.serving.http_util import get, post, predict_one, predictions_under_load, states, wait_for
 
 
 def _manager(base: Path) -> ModelManager:
@@ -80,32 +80,14 @@ def test_failed_load_is_retried_once_the_folder_changes(tmp_path: Path, model_st
 
 
 def test_base_path_renamed_away_under_load_fails_no_request(tmp_path: Path, model_store: Path,
-                                                             server_factory: ServerFactory) -> None:
-    base = tmp_path / "m"
-    install(model_store, "tf2_v1", base, 1)
-    port = server_factory((ModelConfig("m", base),), poll_seconds=0.1).rest_port
-    results: list[object] = []
-    stop = threading.Event()
-
-    def hammer() -> None:
-        while not stop.is_set():
-            try:
-                results.append(predict_one(port))
-            except AssertionError as err:
-                results.append(err)
-
-    threads = [threading.Thread(target=hammer) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    try:
+                                                             one_version: OneVersion) -> None:
+    base, server = one_version(poll_seconds=0.1)
+    port = server.rest_port
+    with predictions_under_load(port, threads=3) as results:
         base.rename(tmp_path / "away")
         time.sleep(1.0)  # ten polls without the folder
         (tmp_path / "away").rename(base)
         time.sleep(0.3)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
     failures = [r for r in results if r != 3.0]
     assert results and not failures, failures[:3]
     assert states(port) == [(1, "AVAILABLE", "OK")]
@@ -142,7 +124,7 @@ def test_leases_keep_a_retired_session_open_until_released(tmp_path: Path, model
     manager = _manager(base)
     manager.poll_once()
     first, second = manager.get("m"), manager.get("m", version=1)
-    graph = weakref.ref(first.signatures["serving_default"]._session.graph)  # pylint: disable=protected-access
+    graph = weakref.ref(first.graph)
     install(model_store, "tf2_v2", base, 2)
     manager.poll_once()
     with pytest.raises(NotFoundError, match=r"Specific\(m, 1\)"):
@@ -195,43 +177,24 @@ def test_a_version_seen_settling_is_polled_again_when_its_settle_time_ends(
 
 
 def test_version_swap_under_load_has_no_failures(tmp_path: Path, model_store: Path,
-                                                 server_factory: ServerFactory) -> None:
-    base = tmp_path / "m"
-    install(model_store, "tf2_v1", base, 1)
-    server = server_factory((ModelConfig("m", base),))
+                                                 one_version: OneVersion) -> None:
+    base, server = one_version()
     port = server.rest_port
     assert predict_one(port) == 3.0
-    results: list[object] = []
-    stop = threading.Event()
-
-    def hammer() -> None:
-        while not stop.is_set() and len(results) < 20000:
-            try:
-                results.append(predict_one(port))
-            except AssertionError as err:
-                results.append(err)
-
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
-    for t in threads:
-        t.start()
-    staging = tmp_path / "staging"
-    install(model_store, "tf2_v2", staging, 2)
-    (staging / "2").rename(base / "2")  # atomic, like the pusher
-    wait_for(lambda: states(port)[:2] == [(2, "AVAILABLE", "OK"), (1, "END", "OK")])
-    time.sleep(0.3)
-    stop.set()
-    for t in threads:
-        t.join()
+    with predictions_under_load(port, threads=4) as results:
+        staging = tmp_path / "staging"
+        install(model_store, "tf2_v2", staging, 2)
+        (staging / "2").rename(base / "2")  # atomic, like the pusher
+        wait_for(lambda: states(port)[:2] == [(2, "AVAILABLE", "OK"), (1, "END", "OK")])
+        time.sleep(0.3)
     assert results and all(r in (3.0, 4.0) for r in results), [r for r in results if r not in (3.0, 4.0)][:3]
     assert results[-1] == 4.0
     assert get(port, "/v1/models/m/versions/1/metadata")[0] == 404
 
 
 def test_corrupt_version_never_disturbs_serving_one(tmp_path: Path, model_store: Path,
-                                                    server_factory: ServerFactory) -> None:
-    base = tmp_path / "m"
-    install(model_store, "tf2_v1", base, 1)
-    server = server_factory((ModelConfig("m", base),))
+                                                    one_version: OneVersion) -> None:
+    base, server = one_version()
     port = server.rest_port
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -248,11 +211,8 @@ def test_corrupt_version_never_disturbs_serving_one(tmp_path: Path, model_store:
     assert predict_one(port) == 4.0
 
 
-def test_partial_directory_is_not_loaded_until_complete(tmp_path: Path, model_store: Path,
-                                                        server_factory: ServerFactory) -> None:
-    base = tmp_path / "m"
-    install(model_store, "tf2_v1", base, 1)
-    server = server_factory((ModelConfig("m", base),))
+def test_partial_directory_is_not_loaded_until_complete(model_store: Path, one_version: OneVersion) -> None:
+    base, server = one_version()
     port = server.rest_port
     partial = base / "2"
     partial.mkdir()

@@ -240,14 +240,14 @@ def test_a_client_that_never_reads_holds_bounded_memory_and_others_are_served(se
             assert get(served.rest_port, "/v1/models/half")[0] == 200
         stuck = []
         for _ in range(100):
-            stuck = [c for c in list(served._http.connections) if c._write_paused]  # type: ignore[union-attr]
+            stuck = [c for c in list(served.http.connections) if c.writing_paused]  # type: ignore[union-attr]
             if stuck:
                 break
             time.sleep(0.1)
         assert len(stuck) == 1, "the hog's answers should be held up by its full window"
         conn = stuck[0]
-        assert conn._read_paused and len(conn._queue) < 10_000
-        assert conn._transport.get_write_buffer_size() < 1 << 20
+        assert conn.reading_paused and conn.queued < 10_000
+        assert conn.write_buffer_size < 1 << 20
     finally:
         hog.close()
 
