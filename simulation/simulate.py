@@ -361,7 +361,9 @@ def eval_customer_ids(pipeline_output: Path) -> set[int]:
     evaluated span's ExampleGen of the last run: each span is evaluated once, so it is never cached)."""
     import tensorflow as tf
 
-    root = pipeline_output / "tfx" / cfg_eval_example_gen() / "examples"
+    from pipeline.spans import EVAL_EXAMPLE_GEN_ID
+
+    root = pipeline_output / "tfx" / EVAL_EXAMPLE_GEN_ID / "examples"
     runs = sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)) if root.is_dir() else []
     ids: set[int] = set()
     if not runs:
@@ -371,12 +373,6 @@ def eval_customer_ids(pipeline_output: Path) -> set[int]:
             example = tf.train.Example.FromString(record.numpy())
             ids.update(example.features.feature[ID_KEYS[0]].int64_list.value)
     return ids
-
-
-def cfg_eval_example_gen() -> str:
-    from pipeline.spans import EVAL_EXAMPLE_GEN_ID
-
-    return EVAL_EXAMPLE_GEN_ID
 
 
 @dataclasses.dataclass(frozen=True)

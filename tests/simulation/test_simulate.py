@@ -165,3 +165,24 @@ def test_help_lists_the_flags_with_their_defaults() -> None:
     for flag in ("--months", "--shift-at", "--customers", "--window", "--output", "--rest-port", "--max-epochs"):
         assert flag in proc.stdout
     assert "(default: 12)" in proc.stdout and "(default: 3)" in proc.stdout
+
+
+def test_eval_customer_ids_reads_the_newest_eval_split(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from pipeline.spans import EVAL_EXAMPLE_GEN_ID
+
+    def write(execution: int, split: str, ids: list[int]) -> None:
+        folder = tmp_path / "tfx" / EVAL_EXAMPLE_GEN_ID / "examples" / str(execution) / f"Split-{split}"
+        folder.mkdir(parents=True)
+        with tf.io.TFRecordWriter(str(folder / "data_tfrecord-00000-of-00001.gz"), options="GZIP") as writer:
+            for customer in ids:
+                example = tf.train.Example()
+                example.features.feature["Customer_ID"].int64_list.value.append(customer)
+                writer.write(example.SerializeToString())
+
+    assert simulate.eval_customer_ids(tmp_path) == set()  # no run yet
+    write(9, cfg.EVAL_SPLIT, [1, 2])
+    write(12, cfg.EVAL_SPLIT, [5, 7, 8])
+    write(12, cfg.TRAIN_SPLIT, [3, 4])
+    assert simulate.eval_customer_ids(tmp_path) == {5, 7, 8}  # execution 12 is newer than 9 (numerically)
