@@ -451,8 +451,11 @@ class Simulation:
         from monitoring.prediction_store import PredictionStoreError
 
         version = self._served_version()
-        if version is None or not self.server.alive():
+        if version is None:
             return
+        if not self.server.alive():
+            raise SimulationError(f"the model server exited before month {month.index} was scored "
+                                  f"(server log: {self.server.log})")
         row = self.rows[month.index]
         try:
             probabilities, decisions = score_month(self.server.client(version), month.frame)
