@@ -426,6 +426,7 @@ class Simulation:
                 started = time.monotonic()
                 self._score(month)
                 self.rows[-1].seconds += time.monotonic() - started
+                self._write()  # the month's served AUC is kept even if its run is interrupted
                 self._reveal_and_retrain(month.index)
                 self._write()
             self._reveal_and_retrain(s.months)
