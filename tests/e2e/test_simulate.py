@@ -12,9 +12,9 @@ from common import exit_codes
 from data import spans as data_spans
 from monitoring.prediction_store import PredictionStore
 from simulation import simulate
-from tests.e2e.conftest import SIMULATION
+from tests.e2e.conftest import SIMULATION, SIMULATION_TIMEOUT_S
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(SIMULATION_TIMEOUT_S)]  # the shared simulation runs in setup
 
 K = SIMULATION["shift_at"]
 
