@@ -186,3 +186,14 @@ def test_eval_customer_ids_reads_the_newest_eval_split(tmp_path: Path) -> None:
     write(12, cfg.EVAL_SPLIT, [5, 7, 8])
     write(12, cfg.TRAIN_SPLIT, [3, 4])
     assert simulate.eval_customer_ids(tmp_path) == {5, 7, 8}  # execution 12 is newer than 9 (numerically)
+
+
+def test_prepare_output_can_keep_the_pipeline_root_for_a_cached_rerun(tmp_path: Path) -> None:
+    earlier = tmp_path / "sim"
+    for name in (simulate.GENERATED_DIR, simulate.PIPELINE_DIR, simulate.SERVING_DIR):
+        (earlier / name).mkdir(parents=True)
+    (earlier / simulate.PIPELINE_DIR / "metadata.sqlite").write_text("x")
+    (earlier / simulate.RESULT_FILE).write_text("{}")
+    simulate.prepare_output(earlier, reuse_pipeline_root=True)
+    assert sorted(p.name for p in earlier.iterdir()) == [simulate.PIPELINE_DIR]
+    assert (earlier / simulate.PIPELINE_DIR / "metadata.sqlite").exists()
