@@ -24,10 +24,10 @@ from common import exit_codes
 from data import spans as data_spans
 from pipeline import config as cfg
 from simulation import simulate
-from tests.e2e.conftest import SIMULATION
+from tests.e2e.conftest import SIMULATION, SIMULATION_TIMEOUT_S
 from tests.helpers import run_pipeline
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(SIMULATION_TIMEOUT_S)]  # the shared simulation runs in setup
 
 SHIFT_AT = SIMULATION["shift_at"]
 LAST = SIMULATION["months"] - 1
