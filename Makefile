@@ -22,7 +22,7 @@ endef
 LOCAL_MODEL_CONFIG := .serving/models.config
 SERVE_FLAGS := --model_config_file=$(LOCAL_MODEL_CONFIG) --monitoring_config_file=serving/config/monitoring.config
 
-.PHONY: help setup lock system-deps run pipeline serve score lint test test-fast bench bench-quality bench-scale bench-serving bench-outcomes kubeflow-spec deploy-context clean
+.PHONY: help setup lock system-deps run pipeline serve score lint test test-fast bench bench-quality bench-scale bench-serving bench-outcomes bench-simulate simulate kubeflow-spec deploy-context clean
 
 help:
 	@echo "make run        set up if needed, run the pipeline on the bundled data, then serve the model"
@@ -32,12 +32,15 @@ help:
 	@echo "make lint       ruff (lint) + mypy (types); make test runs it first"
 	@echo "make serve      serve the newest pushed model (REST 127.0.0.1:8501, gRPC 8500; ARGS passes flags)"
 	@echo "                and Prometheus on 127.0.0.1:9090 (dashboard /consoles/churn.html), Pushgateway 9091, Alertmanager 9093"
+	@echo "make simulate   a simulated year: monthly retraining, judging, pushing and hot-swapping on generated months"
+	@echo "                (ARGS='--months 12 --shift-at 6 --customers 10000 --window 3 --output DIR'; simulation.html)"
 	@echo "make score      rank customers by churn probability with factors, segment and action"
 	@echo "                (ARGS='--data PATH [--top N] [--out PATH]'; the newest pushed model)"
 	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
 	@echo "make bench-quality  the model vs reference models (AUC, Brier, ECE, paired AUC interval) on 4 tables"
 	@echo "make bench-scale    pipeline at 10k/100k/1M rows, in_memory vs multi_processing Beam (about 1 h)"
 	@echo "make bench-serving  model server load benchmark (uses wrk when installed)"
+	@echo "make bench-simulate wall time per simulated month at 10k and 100k customers, cold and cached"
 	@echo "make bench-outcomes monitoring.outcomes on 1M predictions x 1M labels (budget 30 s)"
 	@echo "make kubeflow-spec  compile the Kubeflow Pipelines v2 / Vertex AI spec (ARGS='--pipeline-root gs://... ';"
 	@echo "                    a month of spans: ARGS+='--window 3 --month YYYY-MM --first-month YYYY-MM --schedule F')"
@@ -136,6 +139,13 @@ bench-serving: setup
 
 bench-outcomes: setup
 	$(PY) bench/bench_outcomes.py $(ARGS)
+
+bench-simulate: setup
+	$(PY) bench/bench_simulate.py $(ARGS)
+
+# Generated months end to end through the model server; `python -m simulation --help` lists the flags.
+simulate: setup
+	$(PY) -m simulation $(ARGS)
 
 # Railway uploads what .gitignore allows, and serving_model/ is ignored: stage a self-contained build folder.
 DEPLOY_DIR ?= ../customer-model-deploy

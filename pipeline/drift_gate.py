@@ -28,6 +28,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 from modules.features import ID_KEYS, LABEL_KEY
 from pipeline.config import CURATED_SCHEMA
 from pipeline.config import DEFAULT_ON_DRIFT as DEFAULT_ON_DRIFT
+from pipeline.config import DRIFT_MIN_ROWS as MIN_ROWS
 from pipeline.config import ON_DRIFT_CHOICES as ON_DRIFT_CHOICES
 from pipeline.config import ON_DRIFT_STOP as ON_DRIFT_STOP
 from pipeline.config import ON_DRIFT_WARN as ON_DRIFT_WARN
@@ -36,11 +37,6 @@ CATEGORICAL_THRESHOLD = 0.1
 """L-infinity distance above which a categorical feature has drifted (a category's share moved > 10 points)."""
 NUMERIC_THRESHOLD = 0.1
 """Jensen-Shannon divergence above which a numeric feature has drifted."""
-MIN_ROWS = 1000
-"""Fewer rows than this on either side say more about sampling noise than about drift: TFDV compares numeric
-features by equal-width histograms over each sample's own min..max, and a small sample that misses the rare
-top values of a small-range integer (e.g. no customer with more than 6 returns) shifts every bucket. Between
-generated months of 1,000 customers the no-drift maximum is already 0.092 (Num_of_Returns; docs/data.md)."""
 L_INFINITY = "L_INFTY"
 JENSEN_SHANNON = "JENSEN_SHANNON_DIVERGENCE"
 """TFDV's names of the two measures (anomalies_pb2.DriftSkewInfo.Measurement.Type)."""

@@ -1,12 +1,16 @@
 """Shared end-to-end fixtures: one real pipeline run on bundled-style data, reused by every e2e test."""
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from common.facts import PROJECT_ROOT
 from data.generate import generate
+from simulation import simulate
 from tests.helpers import run_pipeline
 
 
@@ -32,3 +36,30 @@ def variant_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subproc
                                  "--beam-mode", "multi_processing", "--beam-workers", "2", "--tune", "10",
                                  beam_spy=tmp / "beam_runs.jsonl")
     return tmp, proc, summary
+
+
+SIMULATION = {"months": 6, "shift_at": 3, "customers": 2500, "window": 2, "max_epochs": 8}
+"""The shared simulation's scenario: months 0-2 stationary, the shift at 3, and by month 5 a candidate trained on
+shifted months only (window 2: months 3 and 4). Small months keep it to five pipeline runs."""
+SIMULATION_TIMEOUT_S = 3600
+"""Five pipeline runs, a model server and four hot swaps on a shared 2-core machine."""
+
+
+@pytest.fixture(scope="session")
+def simulated_months(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str], dict]:
+    """`python -m simulation` on SIMULATION's scenario: (its --output folder, the process, simulation.json).
+
+    The folder holds what a simulation leaves (docs/pipeline.md, "The simulated year"): `spans/` (the labelled
+    spans the pipeline read), `generated/` (every month with its labels), `predictions.sqlite` (the prediction
+    store: each month's REST scores, period = the month), `logs/` (each run's output and run_summary.json),
+    `pipeline/` (the pipeline root and ML Metadata), `serving/` (the pushed versions) and the two reports.
+    """
+    out = tmp_path_factory.mktemp("simulation") / "sim"
+    s = SIMULATION
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulation", "--months", str(s["months"]), "--shift-at", str(s["shift_at"]),
+         "--customers", str(s["customers"]), "--window", str(s["window"]), "--max-epochs", str(s["max_epochs"]),
+         "--output", str(out)],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=SIMULATION_TIMEOUT_S)
+    result_path = out / simulate.RESULT_FILE
+    return out, proc, json.loads(result_path.read_text()) if result_path.exists() else {}

@@ -1,15 +1,19 @@
 """`local_pipeline.py --data <span folder> --window N --on-drift stop|warn`, end to end on generated months.
 
-Two months of one run folder, as a team would run them: month A has spans 0..3 (train on 1, 2, evaluate
-on 3), month B adds span 4, where data/spans.py's shift starts (Email_Opt_In's mix changes), so it trains
-on 2, 3 and evaluates on 4 against the model month A pushed. A third run with `--on-drift stop` on month
-B's folder stops before anything is ingested.
+The windowed runs are the shared simulation's (`simulated_months`, tests/e2e/conftest.py: 6 months, the shift
+at 3, window 2), which ran local_pipeline.py once per month on its growing span folder (`<sim>/spans`), one
+output folder for all (`<sim>/pipeline`), and kept each run's summary and output in `<sim>/logs`. The first run
+(judged on month 1) ingests its window (the backfill); the run judged on month 3, where data/spans.py's shift
+starts (Email_Opt_In's mix changes), trains on 1, 2 and reuses span 1's ingestion; the last run (judged on 5)
+is the newest in ML Metadata. One more run, `--on-drift stop` on months 0..3, stops before anything is ingested.
 """
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,39 +27,38 @@ from data import spans as data_spans
 from modules import features
 from pipeline import config as cfg
 from pipeline import spans
-from tests.helpers import run_pipeline, versions
+from simulation import simulate
+from tests.e2e.conftest import SIMULATION, SIMULATION_TIMEOUT_S
+from tests.helpers import run_pipeline
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(SIMULATION_TIMEOUT_S)]  # the shared simulation runs in setup
 
-ROWS = 2_000
-SHIFT_AT = 4
-WINDOW = 2
-EPOCHS = "1"
+SHIFT_AT = SIMULATION["shift_at"]
+LAST = SIMULATION["months"] - 1
+
+
+def _run(sim: tuple[Path, subprocess.CompletedProcess[str], dict], month: int) -> tuple[dict[str, Any], str]:
+    """The summary and printed output of the simulation's pipeline run judged on `month`."""
+    out, proc, _ = sim
+    assert proc.returncode == exit_codes.OK, proc.stdout[-3000:] + proc.stderr[-3000:]
+    logs = out / simulate.LOG_DIR
+    summary = json.loads((logs / simulate.RUN_SUMMARY.format(month=month)).read_text())
+    return summary, (logs / simulate.PIPELINE_LOG.format(month=month)).read_text()
 
 
 @pytest.fixture(scope="module")
-def months(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Month A (spans 0..3) then month B (spans 0..4, the shift at 4) into one output folder, and month B
-    again with --on-drift stop into another."""
-    tmp = tmp_path_factory.mktemp("span_window")
-    folder_a, folder_b = tmp / "spans-a", tmp / "spans-b"
-    data_spans.write_spans(folder_a, SHIFT_AT, shift_at=SHIFT_AT, rows=ROWS, seed=3)
-    data_spans.write_spans(folder_b, SHIFT_AT + 1, shift_at=SHIFT_AT, rows=ROWS, seed=3)
-    flags = ("--window", str(WINDOW), "--max-epochs", EPOCHS)
-    proc_a, summary_a = run_pipeline(tmp, "--data", str(folder_a), *flags)
-    versions_a = versions(tmp)
-    proc_b, summary_b = run_pipeline(tmp, "--data", str(folder_b), *flags)
-    stop = tmp / "stop"
-    proc_stop, summary_stop = run_pipeline(stop, "--data", str(folder_b), "--on-drift", "stop", *flags)
-    return {"tmp": tmp, "folder_b": folder_b, "a": (proc_a, summary_a), "versions_a": versions_a,
-            "b": (proc_b, summary_b), "stop": (proc_stop, summary_stop), "stop_dir": stop}
-
-
-def _ok(run: tuple[subprocess.CompletedProcess[str], dict], *codes: int) -> dict:
-    """The run's summary, once its exit code is one of `codes` (default: pushed)."""
-    proc, summary = run
-    assert proc.returncode in (codes or (exit_codes.OK,)), proc.stdout[-3000:] + proc.stderr[-3000:]
-    return summary
+def stopped(simulated_months: tuple[Path, subprocess.CompletedProcess[str], dict],
+            tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str], dict]:
+    """`--on-drift stop` on months 0..SHIFT_AT (the newest span drifted) into a fresh output folder."""
+    tmp = tmp_path_factory.mktemp("span_stop")
+    generated = simulated_months[0] / simulate.GENERATED_DIR
+    folder = tmp / "spans"
+    for month in range(SHIFT_AT + 1):
+        shutil.copytree(data_spans.span_dir(generated, month), data_spans.span_dir(folder, month))
+    shutil.copyfile(generated / data_spans.MANIFEST, folder / data_spans.MANIFEST)
+    proc, summary = run_pipeline(tmp, "--data", str(folder), "--on-drift", "stop",
+                                 "--window", str(SIMULATION["window"]))
+    return tmp, proc, summary
 
 
 def _store(output: Path) -> metadata_store.MetadataStore:
@@ -97,74 +100,78 @@ def _customer_ids(examples_uri: str, split: str) -> set[int]:
 
 
 def _csv_ids(folder: Path, span: int) -> set[int]:
+    import pandas as pd
+
     return set(pd.read_csv(next((folder / f"span-{span}").glob("*.csv")))["Customer_ID"])
 
 
-def test_first_month_trains_on_the_window_and_evaluates_out_of_time(months: dict) -> None:
-    summary = _ok(months["a"])
-    assert summary["spans"]["train_spans"] == [1, 2]
-    assert summary["spans"]["eval_span"] == 3
-    assert summary["spans"]["month"] == "2026-04"
-    assert summary["spans"]["ingested"] == [1, 2, 3]  # the backfill: one ExampleGen run per span
+def test_first_run_ingests_its_window_and_evaluates_out_of_time(simulated_months: tuple) -> None:
+    summary, _ = _run(simulated_months, 1)  # the first run: months 0 and 1 labelled (bootstrap window 1)
+    assert summary["spans"]["train_spans"] == [0]
+    assert summary["spans"]["eval_span"] == 1
+    assert summary["spans"]["month"] == "2026-02"
+    assert summary["spans"]["ingested"] == [0, 1]  # the backfill: one ExampleGen run per span
     assert summary["spans"]["reused"] == []
     assert summary["spans"]["drift"]["compared"] and summary["spans"]["drift"]["drifted"] == []
-    assert len(months["versions_a"]) == 1
+    assert summary["status"] == "pushed"
 
 
-def test_next_month_reuses_ingested_spans_flags_drift_and_judges_against_the_served_model(months: dict) -> None:
-    summary = _ok(months["b"], exit_codes.OK, exit_codes.NOT_BLESSED)  # blessed only if it beats the served model
-    proc = months["b"][0]
+def test_a_later_month_reuses_ingested_spans_flags_drift_and_judges_against_the_served_model(
+        simulated_months: tuple) -> None:
+    summary, output = _run(simulated_months, SHIFT_AT)  # blessed only if it beats the served model
+    assert summary["exit_code"] in (exit_codes.OK, exit_codes.NOT_BLESSED)
     window = summary["spans"]
-    assert (window["train_spans"], window["eval_span"], window["month"]) == ([2, 3], 4, "2026-05")
-    assert window["reused"] == [2]  # span 2's ExampleGen execution of month A, from TFX's cache
-    assert window["ingested"] == [3, 4]
+    assert (window["train_spans"], window["eval_span"], window["month"]) == ([1, 2], 3, "2026-04")
+    assert window["reused"] == [1]  # span 1's ExampleGen execution of the run judged on month 2, from TFX's cache
+    assert window["ingested"] == [2, 3]
     drifted = {d["feature"]: d for d in window["drift"]["drifted"]}
-    assert set(drifted) == {"Email_Opt_In"}, drifted
+    assert set(drifted) == set(data_spans.SHIFTED_FEATURES), drifted
     assert drifted["Email_Opt_In"]["distance"] > drifted["Email_Opt_In"]["threshold"]
-    assert "drift: Email_Opt_In: L_INFTY" in proc.stdout
-    # The candidate and the model month A pushed, both scored on span 4's eval customers.
+    assert "drift: Email_Opt_In: L_INFTY" in output
+    # The candidate and the served model, both scored on span 3's eval customers.
     assert summary["metrics"]["baseline"] is not None and summary["metrics"]["baseline"]["auc"] is not None
     assert summary["metrics"]["overall"]["auc"] is not None
-    assert "baseline (last blessed)" in proc.stdout  # the printed summary shows both AUCs
+    assert "baseline (last blessed)" in output  # the printed summary shows both AUCs
 
 
-def test_no_model_reads_a_row_or_label_of_a_later_month(months: dict) -> None:
-    """Month B's model: Transform and the Trainer read spans 2 and 3 only; span 4 (whose labels are the
+def test_no_model_reads_a_row_or_label_of_a_later_month(simulated_months: tuple) -> None:
+    """The last run's model: Transform and the Trainer read spans 3 and 4 only; span 5 (whose labels are the
     newest) reaches only the Evaluator, and its eval customers are never in a training split."""
-    _ok(months["b"], exit_codes.OK, exit_codes.NOT_BLESSED)
-    store = _store(months["tmp"] / "out")
+    _run(simulated_months, LAST)
+    out = simulated_months[0] / simulate.PIPELINE_DIR
+    store = _store(out)
     transform = _inputs_of_newest_run(store, "Transform")["examples"]
-    assert sorted(_span(a) for a in transform) == [2, 3]
-    trainer = _inputs_of_newest_run(store, "Trainer")["examples"]  # Transform's rows of spans 2 and 3, one each
-    assert len(trainer) == 2 and all(Path(a.uri).is_relative_to(months["tmp"] / "out" / "tfx" / "Transform")
-                                     for a in trainer)
+    assert sorted(_span(a) for a in transform) == [LAST - 2, LAST - 1]
+    trainer = _inputs_of_newest_run(store, "Trainer")["examples"]  # Transform's rows of the two spans, one each
+    assert len(trainer) == 2 and all(Path(a.uri).is_relative_to(out / "tfx" / "Transform") for a in trainer)
     evaluator = _inputs_of_newest_run(store, "Evaluator")["examples"]
-    assert [_span(a) for a in evaluator] == [4]
+    assert [_span(a) for a in evaluator] == [LAST]
     trained_on = set().union(*(_customer_ids(a.uri, s) for a in transform
                                for s in (cfg.TRAIN_SPLIT, cfg.VALIDATION_SPLIT)))
-    folder = months["folder_b"]
-    month_ids = {n: _csv_ids(folder, n) for n in range(SHIFT_AT + 1)}
-    assert trained_on <= month_ids[2] | month_ids[3]
-    assert not trained_on & (month_ids[4] - month_ids[3])  # span 4's new customers appear only in span 4
+    folder = simulated_months[0] / simulate.SPANS_DIR
+    month_ids = {n: _csv_ids(folder, n) for n in range(LAST + 1)}
+    assert trained_on <= month_ids[LAST - 2] | month_ids[LAST - 1]
+    assert not trained_on & (month_ids[LAST] - month_ids[LAST - 1])  # the last month's new customers
     evaluated = _customer_ids(evaluator[0].uri, cfg.EVAL_SPLIT)
     assert evaluated and not evaluated & trained_on  # split by customer id: out of time and out of sample
 
 
-def test_on_drift_stop_exits_3_with_nothing_ingested_or_trained(months: dict) -> None:
-    proc, summary = months["stop"]
+def test_on_drift_stop_exits_3_with_nothing_ingested_or_trained(stopped: tuple) -> None:
+    tmp, proc, summary = stopped
     assert proc.returncode == exit_codes.DATA_VALIDATION, proc.stderr[-3000:]
     assert summary["status"] == "stopped_by_drift"
     assert [d["feature"] for d in summary["spans"]["drift"]["drifted"]] == ["Email_Opt_In"]
     assert summary["spans"]["drift"]["stopped"] is True
     assert "Email_Opt_In" in proc.stderr and "Traceback" not in proc.stderr
-    assert not (months["stop_dir"] / "out" / "metadata.sqlite").exists()
-    assert not (months["stop_dir"] / "serving").exists()
+    assert not (tmp / "out" / "metadata.sqlite").exists()
+    assert not (tmp / "serving").exists()
 
 
-def test_a_window_the_folder_cannot_fill_is_a_usage_error(months: dict, tmp_path: Path) -> None:
-    proc, _ = run_pipeline(tmp_path, "--data", str(months["folder_b"]), "--window", "5")
+def test_a_window_the_folder_cannot_fill_is_a_usage_error(simulated_months: tuple, tmp_path: Path) -> None:
+    folder = simulated_months[0] / simulate.SPANS_DIR
+    proc, _ = run_pipeline(tmp_path, "--data", str(folder), "--window", str(LAST + 1))
     assert proc.returncode == exit_codes.USAGE
-    assert "--window 5 needs 6 labelled spans" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"--window {LAST + 1} needs {LAST + 2} labelled spans" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def _producer_input_base(store: metadata_store.MetadataStore, artifact: metadata_store_pb2.Artifact) -> Path:
@@ -200,8 +207,9 @@ def _same_value(example_value: object, staged_value: object) -> bool:
     return example_value == str(staged_value)
 
 
-def test_the_model_of_a_month_reads_no_row_or_label_that_did_not_exist_yet(months: dict) -> None:
-    """No leak, proved on month B's run from its ML Metadata and its real staged inputs.
+def test_the_model_of_a_month_reads_no_row_or_label_that_did_not_exist_yet(simulated_months: tuple) -> None:
+    """No leak, proved on the simulation's newest run (judged on its last month) from its ML Metadata and its
+    real staged inputs.
 
     The run's month m is its evaluation span's (summary `month`). Span s's rows exist from the end of month
     s, its labels (churn during month s+1) from the end of month s+1. So what the model learns from
@@ -211,8 +219,8 @@ def test_the_model_of_a_month_reads_no_row_or_label_that_did_not_exist_yet(month
     value by value, against the staged row of its span, and the Trainer's rows are Transform's output of
     exactly those examples.
     """
-    summary = _ok(months["b"], exit_codes.OK, exit_codes.NOT_BLESSED)["spans"]
-    folder = months["folder_b"]
+    summary = _run(simulated_months, LAST)[0]["spans"]
+    folder = simulated_months[0] / simulate.SPANS_DIR
     manifest = json.loads((folder / data_spans.MANIFEST).read_text(encoding="utf-8"))
     run_month = summary["month"]
 
@@ -221,11 +229,12 @@ def test_the_model_of_a_month_reads_no_row_or_label_that_did_not_exist_yet(month
 
     evaluated_span = next(e["span"] for e in manifest["spans"] if e["date"] == run_month)
     labelled_by_m = [e["span"] for e in manifest["spans"] if labels_exist_from(e["span"]) <= run_month]
-    window = spans.training_window([*labelled_by_m, evaluated_span], WINDOW)  # the window, resolved for month m
-    assert window.evaluate == evaluated_span == summary["eval_span"] == 4
-    assert list(window.train) == labelled_by_m[-WINDOW:] == summary["train_spans"] == [2, 3]
+    window_size = SIMULATION["window"]
+    window = spans.training_window([*labelled_by_m, evaluated_span], window_size)  # resolved for month m
+    assert window.evaluate == evaluated_span == summary["eval_span"] == LAST
+    assert list(window.train) == labelled_by_m[-window_size:] == summary["train_spans"] == [LAST - 2, LAST - 1]
 
-    store = _store(months["tmp"] / "out")
+    store = _store(simulated_months[0] / simulate.PIPELINE_DIR)
     transform = _inputs_of_newest_run(store, "Transform")["examples"]
     assert sorted(_span(a) for a in transform) == list(window.train)
     label = cfg.PipelineConfig().label_key

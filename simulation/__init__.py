@@ -1,0 +1,1 @@
+"""The simulated year (issue 16): `python -m simulation` (`make simulate`), see simulation/simulate.py."""
