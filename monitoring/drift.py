@@ -69,9 +69,9 @@ from common import exit_codes
 from modules.features import ID_KEYS, LABEL_KEY, PROBABILITY_OUTPUT
 from monitoring import batch_metrics
 from pipeline.config import CURATED_SCHEMA, DEFAULT_OUTPUT, TRAIN_SPLIT, PipelineConfig
+from pipeline.config import DRIFT_MIN_ROWS as MIN_ROWS
 from pipeline.drift_gate import (
     CATEGORICAL_THRESHOLD,
-    MIN_ROWS,
     NUMERIC_THRESHOLD,
     Distance,
     distances_of,
