@@ -31,7 +31,7 @@ help:
 	@echo "make test-fast  unit tests only (no end-to-end pipeline runs)"
 	@echo "make lint       ruff (lint) + mypy (types); make test runs it first"
 	@echo "make serve      serve the newest pushed model (REST 127.0.0.1:8501, gRPC 8500; ARGS passes flags)"
-	@echo "                and Prometheus on 127.0.0.1:9090 (dashboard /consoles/churn.html)"
+	@echo "                and Prometheus on 127.0.0.1:9090 (dashboard /consoles/churn.html), Pushgateway 9091, Alertmanager 9093"
 	@echo "make simulate   a simulated year: monthly retraining, judging, pushing and hot-swapping on generated months"
 	@echo "                (ARGS='--months 12 --shift-at 6 --customers 10000 --window 3 --output DIR'; simulation.html)"
 	@echo "make score      rank customers by churn probability with factors, segment and action"
@@ -42,7 +42,8 @@ help:
 	@echo "make bench-serving  model server load benchmark (uses wrk when installed)"
 	@echo "make bench-simulate wall time per simulated month at 10k and 100k customers, cold and cached"
 	@echo "make bench-outcomes monitoring.outcomes on 1M predictions x 1M labels (budget 30 s)"
-	@echo "make kubeflow-spec  compile the Kubeflow Pipelines v2 / Vertex AI spec (ARGS='--pipeline-root gs://... ')"
+	@echo "make kubeflow-spec  compile the Kubeflow Pipelines v2 / Vertex AI spec (ARGS='--pipeline-root gs://... ';"
+	@echo "                    a month of spans: ARGS+='--window 3 --month YYYY-MM --first-month YYYY-MM --schedule F')"
 	@echo "make setup      create $(VENV) with Python 3.10 and the pinned requirements (runtime + dev)"
 	@echo "make lock       re-resolve requirements.txt + requirements-dev.txt from the .in files (needs PyPI)"
 	@echo "make system-deps  install the Debian packages the tests run (prometheus, chromium, postgresql, pushgateway, alertmanager)"
@@ -83,7 +84,8 @@ run: pipeline
 pipeline: setup
 	$(PY) local_pipeline.py $(ARGS)
 
-# The model server plus a local Prometheus scraping it (monitoring/serve.py); Ctrl-C stops both.
+# The model server plus a local Prometheus scraping it, a Pushgateway and an Alertmanager when installed
+# (monitoring/serve.py); Ctrl-C stops them all.
 serve: setup
 	@$(PY) -m deploy.local_config --out $(LOCAL_MODEL_CONFIG)
 	$(PY) -m monitoring.serve $(SERVE_FLAGS) $(ARGS)

@@ -7,6 +7,12 @@ the model's signature declares (read
 from the metadata API, never hard-coded), ignores columns the signature does not take (such as
 Customer_ID or the label), and prints the churn probability per customer.
 Errors (server down, HTTP/gRPC error) print one line and exit 1.
+
+`predict --record` keeps what the server answered in the prediction store (monitoring/prediction_store.py;
+`--store URL`, else $CHURN_PREDICTION_STORE, else the embedded SQLite file): it calls the newest AVAILABLE
+version by number through `serving_with_ids` (so each answer row carries its customer id, and the version
+recorded is the one that answered) and appends one row per customer with source `rest` or `grpc`. This
+works against real TensorFlow Serving too, which keeps no predictions itself.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from typing import Any
 
 from common import exit_codes
 from common.facts import GRPC_PORT, MODEL_NAME, REST_PORT
-from modules.features import ID_KEYS, PROBABILITY_OUTPUT
+from modules.features import ID_KEYS, PROBABILITY_OUTPUT, WITH_IDS_SIGNATURE
 
 # --grpc imports TensorFlow for its protos: its start-up chatter is not for a command-line user.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -89,13 +95,18 @@ class RestClient:
     def metadata(self) -> Any:
         return self._request(self._base + "/metadata")
 
-    def input_dtypes(self) -> dict[str, str]:
+    def input_dtypes(self, signature: str = SIGNATURE) -> dict[str, str]:
         sigs = self.metadata()["metadata"]["signature_def"]["signature_def"]
-        return {k: v["dtype"] for k, v in sigs[SIGNATURE]["inputs"].items()}
+        if signature not in sigs:
+            raise ClientError(f"the served model has no {signature} signature (re-run the pipeline to export it)")
+        return {k: v["dtype"] for k, v in sigs[signature]["inputs"].items()}
 
-    def predict(self, instances: list[dict[str, Any]]) -> list[Any]:
-        body = json.dumps({"instances": instances}).encode()
-        return self._request(self._base + ":predict", body)["predictions"]
+    def predict(self, instances: list[dict[str, Any]], signature: str = SIGNATURE,
+                version: int | None = None) -> list[Any]:
+        """REST rows of `signature`'s answer; `version` calls that version (`/versions/N:predict`)."""
+        body = json.dumps({"signature_name": signature, "instances": instances}).encode()
+        url = self._base + (f"/versions/{version}" if version is not None else "") + ":predict"
+        return self._request(url, body)["predictions"]
 
 
 class GrpcClient:
@@ -144,20 +155,27 @@ class GrpcClient:
 
         return json_format.MessageToDict(self._signature_defs(), preserving_proto_field_name=True)
 
-    def input_dtypes(self) -> dict[str, str]:
+    def input_dtypes(self, signature: str = SIGNATURE) -> dict[str, str]:
         from tensorflow.core.framework import types_pb2
 
-        inputs = self._signature_defs().signature_def[SIGNATURE].inputs
+        defs = self._signature_defs().signature_def
+        if signature not in defs:
+            raise ClientError(f"the served model has no {signature} signature (re-run the pipeline to export it)")
+        inputs = defs[signature].inputs
         self._dtypes = {k: v.dtype for k, v in inputs.items()}
         return {k: types_pb2.DataType.Name(v.dtype) for k, v in inputs.items()}
 
-    def predict(self, instances: list[dict[str, Any]]) -> list[Any]:
+    def predict(self, instances: list[dict[str, Any]], signature: str = SIGNATURE,
+                version: int | None = None) -> list[Any]:
+        """`signature`'s answer as REST rows; `version` calls that version (`model_spec.version`)."""
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
         request = predict_pb2.PredictRequest()
         request.model_spec.name = self._model
-        request.model_spec.signature_name = SIGNATURE
+        request.model_spec.signature_name = signature
+        if version is not None:
+            request.model_spec.version.value = version
         for key in instances[0]:
             values = [i[key] for i in instances]
             request.inputs[key].CopyFrom(tf.make_tensor_proto(values, dtype=tf.as_dtype(self._dtypes[key])))
@@ -166,6 +184,39 @@ class GrpcClient:
         if len(outputs) == 1:  # same shape as REST's row format
             return next(iter(outputs.values()))
         return [{k: v[i] for k, v in outputs.items()} for i in range(len(instances))]
+
+
+def newest_available(status: Any) -> int:
+    """The highest AVAILABLE version in a model status answer (REST or gRPC, as `status()` returns it)."""
+    versions = [int(v["version"]) for v in status.get("model_version_status", []) if v.get("state") == "AVAILABLE"]
+    if not versions:
+        raise ClientError("the model has no AVAILABLE version")
+    return max(versions)
+
+
+def predict_and_record(client: RestClient | GrpcClient, rows: list[dict[str, Any]], store: Any,
+                       source: str, model: str = MODEL_NAME, serving_dir: Path | None = None) -> list[Any]:
+    """Scores `rows` (each with the id column) through the newest version's `serving_with_ids` and appends the
+    answer to `store` (a `PredictionStore`), one row per customer; returns the answer rows.
+
+    The recorded threshold is the pushed version's own (`<serving_dir>/<model>/<version>`, default
+    `serving_model/`) when that folder is here, else the fallback; the decision is the model's `churn` output
+    either way.
+    Raises ClientError (no id column, no such signature, server errors) or PredictionStoreError (write failed).
+    """
+    from common.facts import DEFAULT_SERVING_DIR
+    from monitoring.prediction_store import model_threshold, predictions_from_rows
+
+    version = newest_available(client.status())
+    dtypes = client.input_dtypes(WITH_IDS_SIGNATURE)
+    id_keys = [k for k in ID_KEYS if k in dtypes]
+    if any(row.get(k) in (None, "") for row in rows for k in id_keys):
+        raise ClientError(f"--record needs every customer's {', '.join(id_keys)}")
+    answer = client.predict(to_instances(rows, dtypes), WITH_IDS_SIGNATURE, version)
+    store.append(predictions_from_rows(answer, version, WITH_IDS_SIGNATURE, source,
+                                       threshold=model_threshold((serving_dir or DEFAULT_SERVING_DIR) / model
+                                                                 / str(version))))
+    return answer
 
 
 def read_csv_rows(path: Path) -> list[dict[str, Any]]:
@@ -207,6 +258,12 @@ def _format(prediction: Any) -> str:
     return json.dumps(prediction)
 
 
+def _print(rows: list[dict[str, Any]], predictions: list[Any]) -> None:
+    for number, (row, prediction) in enumerate(zip(rows, predictions, strict=False), 1):
+        label = next((row[k] for k in ID_KEYS if row.get(k) not in (None, "")), number)
+        print(f"customer {label}: churn probability {_format(prediction)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m client.tf_serving", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -221,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--json", help="one customer as a JSON object, or a JSON file")
     source.add_argument("--csv", help="CSV file with one customer per row")
+    predict.add_argument("--record", action="store_true",
+                         help="keep the answers in the prediction store (through serving_with_ids; needs the id "
+                              "column)")
+    predict.add_argument("--store", metavar="URL",
+                         help="prediction store SQLAlchemy URL for --record (default: $CHURN_PREDICTION_STORE, "
+                              "else .predictions/predictions.sqlite)")
     return parser
 
 
@@ -233,12 +296,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(client.status(), indent=1))
         elif args.command == "metadata":
             print(json.dumps(client.metadata(), indent=1))
+        elif args.record:
+            from common.facts import GRPC_SOURCE, REST_SOURCE
+            from monitoring.prediction_store import PredictionStore, PredictionStoreError, resolve_url
+
+            rows = _read_rows(args)
+            try:
+                with PredictionStore(resolve_url(args.store)) as store:
+                    predictions = predict_and_record(client, rows, store, GRPC_SOURCE if args.grpc else REST_SOURCE,
+                                                     args.model)
+            except PredictionStoreError as err:
+                raise ClientError(f"prediction store: {err}") from None
+            _print(rows, predictions)
         else:
             rows = _read_rows(args)
             predictions = client.predict(to_instances(rows, client.input_dtypes()))
-            for number, (row, prediction) in enumerate(zip(rows, predictions, strict=False), 1):
-                label = next((row[k] for k in ID_KEYS if row.get(k) not in (None, "")), number)
-                print(f"customer {label}: churn probability {_format(prediction)}")
+            _print(rows, predictions)
     except ClientError as err:
         print(f"error: {err}", file=sys.stderr)
         return exit_codes.FAILED

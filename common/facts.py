@@ -25,5 +25,15 @@ GRPC_PORT = 8500
 """TF Serving's default `--port` (gRPC)."""
 REST_PORT = 8501
 """TF Serving's default `--rest_api_port`."""
+PROMETHEUS_PORT = 9090
+"""Prometheus' default `--web.listen-address` port (`make serve`, docker-compose.yml, the monitoring image)."""
+PUSHGATEWAY_PORT = 9091
+"""The Prometheus Pushgateway's default port, where batch jobs push (`make serve`, docker-compose.yml, Kubernetes)."""
+ALERTMANAGER_PORT = 9093
+"""Alertmanager's default port, where Prometheus sends alerts (`make serve`, docker-compose.yml, Kubernetes)."""
 METRICS_PATH = "/monitoring/prometheus/metrics"
 """Where the server exposes Prometheus metrics (`serving/config/monitoring.config`) and Prometheus scrapes them."""
+BATCH_SOURCE, REST_SOURCE, GRPC_SOURCE = "batch", "rest", "grpc"
+"""Where a stored prediction was made (the prediction store's `source`): `insights score`, the model server's
+REST API or its gRPC API."""
+PREDICTION_SOURCES = (BATCH_SOURCE, REST_SOURCE, GRPC_SOURCE)

@@ -11,6 +11,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
 
@@ -70,7 +71,31 @@ def _parser() -> _Parser:
     score.add_argument("--decimal", help="decimal mark: . or , (default: detected)")
     score.add_argument("--encoding", help="file encoding, e.g. utf-8, cp1252 (default: detected)")
     score.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    score.add_argument("--store", metavar="URL",
+                       help="also keep every scored customer in the prediction store at this SQLAlchemy URL "
+                            "(default: $CHURN_PREDICTION_STORE when set, else no store); one transaction per "
+                            "--chunk-rows customers, a failed write fails the command (exit 1)")
+    score.add_argument("--period", type=_period,
+                       help="business month the scores are for, YYYY-MM (default: the current UTC month)")
     return parser
+
+
+def _period(text: str) -> str:
+    from datetime import datetime
+
+    from monitoring.prediction_store import PERIOD_FORMAT
+
+    try:
+        return datetime.strptime(text, PERIOD_FORMAT).strftime(PERIOD_FORMAT)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a month as YYYY-MM, got {text!r}") from None
+
+
+def _store_url(flag: str | None) -> str | None:
+    """`--store`, else `$CHURN_PREDICTION_STORE` (monitoring.prediction_store's variable), else None: no store."""
+    from monitoring.prediction_store import STORE_URL_ENV
+
+    return flag or os.environ.get(STORE_URL_ENV) or None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,20 +103,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from insights.model import ChurnModel, ScoringError
     from insights.recommend import RulesError, load_rules
-    from insights.scoring import default_output, score_file
+    from insights.scoring import StoreRecord, default_output, score_file
+    from monitoring.prediction_store import PredictionStore, PredictionStoreError
 
     out = args.out or default_output(args.data)
+    url = _store_url(args.store)
+    record = None
     try:
         rules = load_rules(args.rules)
         model = ChurnModel(args.model)
+        if url is not None:
+            if not model.path.name.isdigit():
+                raise ScoringError(f"model {model.path}: the prediction store needs the model version, the name of "
+                                   "a numeric version folder (give the base path or a folder like .../3)")
+            try:
+                store = PredictionStore(url)
+            except PredictionStoreError as e:
+                print(f"{PROG}: error: prediction store: {e}", file=sys.stderr)
+                return exit_codes.FAILED
+            record = StoreRecord(store, int(model.path.name), datetime.now(timezone.utc), args.period)
         scored = score_file(args.data, model, rules, out, top=args.top, chunk_rows=args.chunk_rows,
                             id_column=args.id_column, progress=not args.no_progress, strict=args.strict,
-                            delimiter=args.delimiter, decimal=args.decimal, encoding=args.encoding)
+                            delimiter=args.delimiter, decimal=args.decimal, encoding=args.encoding, record=record)
     except (ScoringError, RulesError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return exit_codes.USAGE
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing written", file=sys.stderr)
+    except PredictionStoreError as e:
+        print(f"{PROG}: error: prediction store: {e} (rows written before this failure are kept; "
+              f"{out} was not written)", file=sys.stderr)
+        return exit_codes.FAILED
+    except KeyboardInterrupt:  # rows already in the store stay: each chunk was written whole
+        kept = "; predictions already in the store are kept" if record is not None else ""
+        print(f"{PROG}: interrupted; nothing written to {out}{kept}", file=sys.stderr)
         return exit_codes.INTERRUPTED
     except Exception as e:  # noqa: BLE001 (a command-line user gets one line, not a traceback)
         print(f"{PROG}: unexpected error: {type(e).__name__}: {e}", file=sys.stderr)
@@ -103,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               "or use --strict to stop at the first)", file=sys.stderr)
     print(f"{scored.written:,} customers ranked by churn probability: {out} (model {model.path}; its decision "
           f"threshold {model.threshold:g} is where the medium risk band starts)")
+    if record is not None:
+        record.store.close()
+        print(f"{scored.stored:,} predictions kept in the prediction store "
+              f"{record.store.engine.url.render_as_string(hide_password=True)}")
     return exit_codes.OK
 
 

@@ -11,6 +11,11 @@ Why it is built this way:
   the chunk size: TensorFlow's kernels can differ in the last bit with the batch's shape, and fixed
   batches make the output byte-identical for any chunk size.
 - ties in probability keep file order, so the ranking is deterministic.
+- with a prediction store (`record`), the store is the system of record: every scored customer becomes one
+  row (customer id, model version, `serving_default`, period, the run's time, probability, decision at the
+  model's threshold, segment, action, source `batch`), written as scoring goes, one transaction per
+  `chunk_rows` customers; a failed write raises `PredictionStoreError` and ends the run (chunks already
+  written stay: each was whole).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +37,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from common.limits import INT64_MAX
-from insights.model import ChurnModel, Scores, ScoringError
+from insights.model import PREDICT_SIGNATURE, ChurnModel, Scores, ScoringError
 from insights.recommend import Customers, RuleSet
 from insights.risk import risk_band
 from modules import features
@@ -58,6 +64,58 @@ def default_output(data: Path) -> Path:
 
 
 @dataclasses.dataclass(frozen=True)
+class StoreRecord:
+    """Where and as what a scoring run's rows are kept: an open `PredictionStore`, the model version, the
+    business period (`YYYY-MM`; None: the UTC month of `scored_at`) and the run's time (UTC)."""
+
+    store: Any
+    model_version: int
+    scored_at: datetime
+    period: str | None = None
+
+
+class _StoreWriter:
+    """Buffers scored rows and appends them to the store `chunk_rows` at a time, each in one transaction."""
+
+    def __init__(self, record: StoreRecord, chunk_rows: int, id_column: str, threshold: float) -> None:
+        self.record, self.chunk_rows, self.id_column, self.threshold = record, chunk_rows, id_column, threshold
+        self.pending: list[pd.DataFrame] = []
+        self.rows = 0
+        self.written = 0
+
+    def add(self, scored: pd.DataFrame) -> None:
+        self.pending.append(scored)
+        self.rows += len(scored)
+        while self.rows >= self.chunk_rows:
+            whole = pd.concat(self.pending, ignore_index=True)
+            self._write(whole.iloc[:self.chunk_rows])
+            rest = whole.iloc[self.chunk_rows:]
+            self.pending, self.rows = ([rest] if len(rest) else []), len(rest)
+
+    def flush(self) -> None:
+        if self.pending:
+            self._write(pd.concat(self.pending, ignore_index=True))
+            self.pending, self.rows = [], 0
+
+    def _write(self, scored: pd.DataFrame) -> None:
+        from common.facts import BATCH_SOURCE
+
+        frame = pd.DataFrame({
+            "customer_id": scored[self.id_column].astype(str).to_numpy(),
+            "model_version": self.record.model_version,
+            "signature": PREDICT_SIGNATURE,
+            "period": self.record.period,
+            "scored_at": pd.Timestamp(self.record.scored_at),
+            "probability": scored[_PROBABILITY].astype(float).to_numpy(),
+            "threshold": self.threshold,
+            "segment": scored["segment"].to_numpy(),
+            "action": scored["recommended_action"].to_numpy(),
+            "source": BATCH_SOURCE,
+        })
+        self.written += self.record.store.append_frame(frame, chunk_rows=max(len(frame), 1))
+
+
+@dataclasses.dataclass(frozen=True)
 class BadCell:
     """A cell that cannot be given to the model: its 1-based line in the file, column as written, value, problem."""
 
@@ -78,12 +136,14 @@ class Scored:
     skipped_rows: int
     bad_cells: list[BadCell]
     dialect: reader.Dialect
+    stored: int = 0
+    """Rows written to the prediction store (0 without one)."""
 
 
 def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: int | None = None,
                chunk_rows: int = CHUNK_ROWS, id_column: str = features.ID_KEYS[0], progress: bool = True,
                strict: bool = False, delimiter: str | None = None, decimal: str | None = None,
-               encoding: str | None = None) -> Scored:
+               encoding: str | None = None, record: StoreRecord | None = None) -> Scored:
     """Score `data` into `out` (written atomically).
 
     The file is read by pipeline/reader.py, as the pipeline's staging reads training data (dialect,
@@ -91,6 +151,8 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
     override detection). A row with a bad cell (a missing number, text in a numeric column, a number
     that does not fit the model's type) is left out and its cells reported; `strict` makes the first
     bad cell a ScoringError instead. Raises ScoringError for an unreadable file or missing columns.
+    With `record`, every scored row is also appended to its prediction store, `chunk_rows` per transaction;
+    a failed write raises `monitoring.prediction_store.PredictionStoreError` (the output file is not written).
     """
     if not data.is_file():
         raise ScoringError(f"data not found: {data}")
@@ -118,6 +180,7 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
     skipped = 0
     with tempfile.TemporaryDirectory(prefix=".scoring-", dir=out.parent) as runs_dir:
         ranker: _Ranker = _TopRanker(top) if top else _RunRanker(chunk_rows, Path(runs_dir))
+        keep = _StoreWriter(record, chunk_rows, id_key, model.threshold) if record is not None else None
         try:
             with open(data, "rb") as raw, tqdm(total=data.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
                                                desc="scoring", file=sys.stderr, disable=not progress) as bar:
@@ -132,11 +195,16 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
                     bad_cells.extend(typed.bad_cells)
                     skipped += int((~typed.ok).sum())
                     if typed.ok.any():
-                        ranker.add(_score_batch(batch[typed.ok].reset_index(drop=True),
-                                                {k: v[typed.ok] for k, v in typed.columns.items()},
-                                                np.flatnonzero(typed.ok) + first, model, rules, id_key))
+                        scored_batch = _score_batch(batch[typed.ok].reset_index(drop=True),
+                                                    {k: v[typed.ok] for k, v in typed.columns.items()},
+                                                    np.flatnonzero(typed.ok) + first, model, rules, id_key)
+                        ranker.add(scored_batch)
+                        if keep is not None:
+                            keep.add(scored_batch)
                     bar.update(raw.tell() - bar.n)  # bytes the CSV reader has consumed (it reads ahead a little)
                     bar.set_postfix(customers=f"{first + len(batch):,}", refresh=False)
+            if keep is not None:
+                keep.flush()
             with open(partial, "w", encoding="utf-8", newline="") as handle:
                 writer = csv.writer(handle, lineterminator="\n")
                 writer.writerow([id_column, *OUTPUT_COLUMNS])
@@ -149,7 +217,7 @@ def score_file(data: Path, model: ChurnModel, rules: RuleSet, out: Path, top: in
             raise ScoringError(str(e)) from None
         finally:
             partial.unlink(missing_ok=True)
-    return Scored(written, skipped, bad_cells, dialect)
+    return Scored(written, skipped, bad_cells, dialect, keep.written if keep is not None else 0)
 
 
 @dataclasses.dataclass(frozen=True)

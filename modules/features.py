@@ -17,6 +17,9 @@ SLICE_KEYS: tuple[str, ...] = ("Gender", "Promotion_Response", "Email_Opt_In")
 PROBABILITY_OUTPUT = "churn_probability"
 CLASS_OUTPUT = "churn"
 """`churn` is 1 when `churn_probability` >= the model's decision threshold (modules/threshold.py)."""
+WITH_IDS_SIGNATURE = "serving_with_ids"
+"""Predict signature taking and returning the id column(s) next to serving_default's inputs and outputs
+(modules/signatures.py); named here so clients need no TensorFlow import."""
 
 BEHAVIOURAL_FEATURES: dict[str, tuple[str, str]] = {
     "Total_Spend": ("low-spending", "high-spending"),

@@ -13,6 +13,12 @@
 - `explain`: the same raw inputs as `serving_default` -> `churn_probability` (the same calibrated value)
   and, per model feature, `<feature>_attribution`: its integrated-gradients attribution on the model's
   own logit scale, before calibration (modules/attribution.py; positive = towards churn).
+- `serving_with_ids`: the inputs of `serving_default` plus the id column(s) (`id_keys`, the pipeline's
+  `--id-columns`, `modules.features.ID_KEYS` by default; each one scalar per row of its raw dtype) ->
+  the same `churn_probability` and `churn` as `serving_default` plus each id column returned as it came
+  (`[N]`), so a caller, and our server's prediction store, keep each prediction with whom it was for.
+  A plain SignatureDef (identity on the ids, no custom op): TF Serving serves it as is. Only exported
+  when the data has id columns.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from modules.segments import Segmentation
 
 SEGMENT_SIGNATURE = SEGMENT_OUTPUT = "segment"
 EXPLAIN_SIGNATURE = "explain"
+WITH_IDS_SIGNATURE = features.WITH_IDS_SIGNATURE
 
 
 def make_serving_signatures(
@@ -43,7 +50,9 @@ def make_serving_signatures(
     """Concrete functions for `tf.saved_model.save(..., signatures=...)`; `segment` only with a segmentation.
 
     `platt` calibrates every signature's churn_probability (None: the model's own probability);
-    `churn` is 1 where that probability is >= `threshold` (in (0, 1); ValueError otherwise)."""
+    `churn` is 1 where that probability is >= `threshold` (in (0, 1); ValueError otherwise).
+    `id_keys` present in the raw schema become `serving_with_ids`' extra inputs and outputs."""
+    id_keys = list(id_keys)
     platt = platt or calibration.Platt()
     threshold = decision.check_value(threshold)
     # Attached as an attribute so the vocabulary assets and tables are saved with the model.
@@ -85,12 +94,23 @@ def make_serving_signatures(
         outputs.update({features.attribution_name(k): v for k, v in found.items()})
         return outputs
 
+    id_inputs = {k: tf.TensorSpec([None], raw_spec[k].dtype, name=k) for k in id_keys if k in raw_spec}
+
+    @tf.function
+    def serve_with_ids(raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        outputs = predict({k: as_parsed(raw[k], serving_spec[k]) for k in serving_spec})
+        # [N], as TF Serving would return any rank-1 output; the identity keeps the ids as they came.
+        outputs.update({k: tf.identity(tf.reshape(raw[k], [-1])) for k in id_inputs})
+        return outputs
+
     signatures = {
         tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY: serve_raw.get_concrete_function(raw_inputs),
         "serving_tf_example": serve_tf_example.get_concrete_function(),
         "transform_features": transform_features.get_concrete_function(),
         EXPLAIN_SIGNATURE: explain.get_concrete_function(raw_inputs),
     }
+    if id_inputs:
+        signatures[WITH_IDS_SIGNATURE] = serve_with_ids.get_concrete_function({**raw_inputs, **id_inputs})
     if segmentation is not None:
         centroids = tf.constant(segmentation.centroids, tf.float32)
         columns = [features.transformed_name(c) for c in segmentation.columns]

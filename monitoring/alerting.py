@@ -13,21 +13,30 @@ from typing import Any
 
 import yaml
 
+from common.facts import ALERTMANAGER_PORT, PROJECT_ROOT, PUSHGATEWAY_PORT
 from monitoring.prometheus import MONITORING_DIR, PROMETHEUS_HOST, RULES_DIR
 
 PUSHGATEWAY_BINARY = "prometheus-pushgateway"
 ALERTMANAGER_BINARY = "prometheus-alertmanager"
-PUSHGATEWAY_PORT = 9091
-ALERTMANAGER_PORT = 9093
+PUSHGATEWAY_PACKAGE = "prometheus-pushgateway"
+ALERTMANAGER_PACKAGE = "prometheus-alertmanager"
+"""Debian packages of the binaries above (the Alertmanager package also brings `amtool`)."""
+PUSHGATEWAY_STORAGE = PROJECT_ROOT / ".pushgateway"
+"""`make serve`'s folder for the Pushgateway's persistence file and log (project-local, gitignored)."""
+ALERTMANAGER_STORAGE = PROJECT_ROOT / ".alertmanager"
+"""`make serve`'s folder for Alertmanager's silences, notification log and log file (project-local, gitignored)."""
 ALERTMANAGER_CONFIG = MONITORING_DIR / "alertmanager.yml"
 QUALITY_RULES = RULES_DIR / "quality.yml"
 PUSHGATEWAY_JOB = "churn-batch"
 """Prometheus' scrape job of the Pushgateway (the pushed series keep their own `job` label)."""
 
 
-def pushgateway_command(binary: str, host: str = PROMETHEUS_HOST, port: int = PUSHGATEWAY_PORT) -> list[str]:
-    """Pushgateway in memory: the Debian default would persist to /var/lib/prometheus (shared, root-owned)."""
-    return [binary, f"--web.listen-address={host}:{port}", "--persistence.file="]
+def pushgateway_command(binary: str, host: str = PROMETHEUS_HOST, port: int = PUSHGATEWAY_PORT,
+                        persistence_file: Path | None = None) -> list[str]:
+    """Pushgateway keeping pushed metrics in `persistence_file` (kept across restarts), or in memory when None.
+
+    Never the Debian default, which persists to /var/lib/prometheus (shared, root-owned)."""
+    return [binary, f"--web.listen-address={host}:{port}", f"--persistence.file={persistence_file or ''}"]
 
 
 def alertmanager_command(binary: str, config_path: Path, storage: Path, host: str = PROMETHEUS_HOST,
@@ -53,13 +62,16 @@ def alertmanager_config(webhook_url: str | None = None, group_wait: str | None =
 
 def with_alerting(prometheus_config: dict[str, Any], pushgateway: str | None,
                   alertmanager: str | None) -> dict[str, Any]:
-    """A Prometheus config plus the Pushgateway scrape job and quality rules (when `pushgateway`, `host:port`)
-    and the Alertmanager to send alerts to (when `alertmanager`, `host:port`)."""
+    """A Prometheus config plus the Pushgateway scrape job (when `pushgateway`, `host:port`; with the quality
+    rules when the config does not load them yet) and the Alertmanager to send alerts to (when `alertmanager`,
+    `host:port`)."""
     config = copy.deepcopy(prometheus_config)
     if pushgateway:
         config["scrape_configs"].append({"job_name": PUSHGATEWAY_JOB, "honor_labels": True,
                                          "static_configs": [{"targets": [pushgateway]}]})
-        config["rule_files"] = [*config.get("rule_files", []), str(QUALITY_RULES)]
+        rules = config.get("rule_files", [])
+        if not any(Path(path).name == QUALITY_RULES.name for path in rules):
+            config["rule_files"] = [*rules, str(QUALITY_RULES)]
     if alertmanager:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     return config

@@ -30,19 +30,34 @@ bucket boundary, and with 400 rows that alone read as 0.16 once in 40 samples.
 The schema's other checks (domains, ranges, types) run too, in its SERVING environment (no label,
 no identifier columns).
 
-Exit codes: 0 no drift and no anomaly; 3 drift or anomalies found (each printed); 2 bad usage or
-unreadable input (the message says what to fix).
+Published as metrics with `--pushgateway HOST:PORT` (default `$CHURN_PUSHGATEWAY`; the standard way for batch
+jobs; the alerts are in monitoring/rules/quality.yml): each feature's distance, measure and threshold, and which
+features are the model's churn drivers (`--driver`, repeatable; default: the drivers the newest ChurnFactors run
+found, in the pipeline's ML Metadata), all labelled with `--period` (the business month the rows are about,
+YYYY-MM; default the current UTC month). With `--eval-scores` the served scores of the request log are compared
+with the model's scores of the eval split: by default the `eval_scores.csv` the newest ReferenceModels run wrote
+(pipeline/reference.py, found in the pipeline's ML Metadata like the drivers), or `--eval-scores FILE` (a CSV
+whose `churn_probability` column holds them). The population stability index over 10 equal-width bins is printed
+and, with `--pushgateway`, pushed with both sides' share per bin (monitoring/batch_metrics.py).
+
+Exit codes: 0 no drift and no anomaly; 3 drift or anomalies found (each printed); 2 bad usage,
+unreadable input or a failed push (the message says what to fix).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import tensorflow_data_validation as tfdv
 from ml_metadata.errors import NotFoundError
@@ -51,7 +66,8 @@ from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from common import exit_codes
-from modules.features import ID_KEYS, LABEL_KEY
+from modules.features import ID_KEYS, LABEL_KEY, PROBABILITY_OUTPUT
+from monitoring import batch_metrics
 from pipeline.config import CURATED_SCHEMA, DEFAULT_OUTPUT, TRAIN_SPLIT, PipelineConfig
 from pipeline.drift_gate import (
     CATEGORICAL_THRESHOLD,
@@ -65,6 +81,11 @@ from pipeline.drift_gate import (
 TRAINING, SERVING = "TRAINING", "SERVING"
 STATISTICS_TYPE = "ExampleStatistics"
 STATISTICS_FILE = "FeatureStats.pb"
+FACTORS_TYPE = "churn.ChurnFactors"
+"""MLMD type of the pipeline's ChurnFactors output (pipeline/factors.py), whose factors.json names the drivers."""
+NEWEST_RUN = "newest"
+"""`--eval-scores` given without a file: the newest pipeline run's eval_scores.csv (newest_eval_scores)."""
+PERIOD_FORMAT = "%Y-%m"
 
 
 class DriftError(Exception):
@@ -164,8 +185,8 @@ def serving_schema(path: Path, categorical_threshold: float, numeric_threshold: 
     return set_drift_comparators(schema, categorical_threshold, numeric_threshold)
 
 
-def newest_training_statistics(pipeline_output: Path) -> Path:
-    """`Split-train/FeatureStats.pb` of the newest StatisticsGen artifact in the pipeline's MLMD."""
+def _newest_artifact(pipeline_output: Path, type_name: str) -> metadata_store_pb2.Artifact | None:
+    """The newest (LIVE first) artifact of `type_name` in the pipeline's ML Metadata, None when there is none."""
     metadata = PipelineConfig(output=pipeline_output).metadata_path
     if not metadata.is_file():
         raise DriftError(f"{pipeline_output} has no {metadata.name}: is it a pipeline --output folder? "
@@ -174,17 +195,118 @@ def newest_training_statistics(pipeline_output: Path) -> Path:
     connection.sqlite.filename_uri = str(metadata)
     connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
     try:
-        artifacts = metadata_store.MetadataStore(connection).get_artifacts_by_type(STATISTICS_TYPE)
+        artifacts = metadata_store.MetadataStore(connection).get_artifacts_by_type(type_name)
     except NotFoundError:
         artifacts = []
     live = [a for a in artifacts if a.state == metadata_store_pb2.Artifact.LIVE] or artifacts
-    if not live:
+    return max(live, key=lambda a: (a.create_time_since_epoch, a.id)) if live else None
+
+
+def newest_training_statistics(pipeline_output: Path) -> Path:
+    """`Split-train/FeatureStats.pb` of the newest StatisticsGen artifact in the pipeline's MLMD."""
+    newest = _newest_artifact(pipeline_output, STATISTICS_TYPE)
+    if newest is None:
+        metadata = PipelineConfig(output=pipeline_output).metadata_path
         raise DriftError(f"{metadata} records no StatisticsGen output: run the pipeline first")
-    newest = max(live, key=lambda a: (a.create_time_since_epoch, a.id))
     path = Path(newest.uri) / f"Split-{TRAIN_SPLIT}" / STATISTICS_FILE
     if not path.is_file():
         raise DriftError(f"the newest training statistics {path} are missing (folder moved or deleted?)")
     return path
+
+
+def driver_features(pipeline_output: Path) -> list[str]:
+    """The churn drivers the newest ChurnFactors run found (its factors.json `drivers`), [] when none is recorded."""
+    from pipeline.factors import load_factors
+
+    newest = _newest_artifact(pipeline_output, FACTORS_TYPE)
+    if newest is None:
+        return []
+    try:
+        return [str(feature) for feature in load_factors(newest.uri).get("drivers", [])]
+    except (OSError, ValueError):
+        return []
+
+
+def newest_eval_scores(pipeline_output: Path) -> Path:
+    """`eval_scores.csv` of the newest ReferenceModels run in the pipeline's ML Metadata (pipeline/reference.py):
+    the served (calibrated) churn probabilities of that run's eval split.
+
+    Raises DriftError when `pipeline_output` holds no ML Metadata, records no ReferenceModels run, or the
+    newest one's folder has no eval_scores.csv (moved, or written before the file existed)."""
+    from pipeline.reference import EVAL_SCORES_FILE, ReferenceModelsArtifact, eval_scores_path
+
+    newest = _newest_artifact(pipeline_output, ReferenceModelsArtifact.TYPE_NAME)
+    if newest is None:
+        metadata = PipelineConfig(output=pipeline_output).metadata_path
+        raise DriftError(f"{metadata} records no ReferenceModels output, so no eval split's scores: run the "
+                         "pipeline first, or pass --eval-scores CSV")
+    path = eval_scores_path(newest.uri)
+    if path is None:
+        raise DriftError(f"the newest ReferenceModels run ({newest.uri}) has no {EVAL_SCORES_FILE} (folder moved, "
+                         "or a run older than that file): re-run the pipeline, or pass --eval-scores CSV")
+    return Path(path)
+
+
+def read_served_scores(path: Path, model_version: str | None = None) -> tuple[npt.NDArray[np.float64], int]:
+    """The logged `churn_probability` values (shape [n]) of one model version, and that version.
+
+    Without `model_version` the log must hold one version only. Raises DriftError when the rows carry no
+    probability or several versions are mixed."""
+    scores: list[float] = []
+    versions: Counter[str] = Counter()
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            record = json.loads(line)  # read_request_log has checked every line
+            version = str(record.get("version"))
+            if model_version is not None and version != model_version:
+                continue
+            value = record.get(PROBABILITY_OUTPUT)
+            if isinstance(value, list) and len(value) == 1:
+                value = value[0]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                scores.append(float(value))
+                versions[version] += 1
+    if not scores:
+        raise DriftError(f"{path} holds no {PROBABILITY_OUTPUT} values: start the server with "
+                         f"--observed_output={PROBABILITY_OUTPUT} (make serve does)")
+    if len(versions) > 1:
+        raise DriftError(f"{path} holds scores of model versions {', '.join(sorted(versions))}: "
+                         "choose one with --model-version")
+    (version,) = versions
+    try:
+        return np.asarray(scores, dtype=np.float64), int(version)
+    except ValueError:
+        raise DriftError(f"{path}: model version {version!r} is not a number") from None
+
+
+def read_eval_scores(path: Path) -> npt.NDArray[np.float64]:
+    """The `churn_probability` column (shape [n], values in [0, 1]) of a CSV of the eval split's scores."""
+    if not path.is_file():
+        raise DriftError(f"eval scores {path} does not exist (--eval-scores)")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DriftError(f"eval scores {path} is not a readable CSV file: {err}") from None
+    if PROBABILITY_OUTPUT not in frame.columns:
+        raise DriftError(f"eval scores {path} has no {PROBABILITY_OUTPUT} column "
+                         f"(found {', '.join(map(str, frame.columns))})")
+    scores = pd.to_numeric(frame[PROBABILITY_OUTPUT], errors="coerce")
+    bad = scores.isna() | (scores < 0) | (scores > 1)
+    if bad.any() or scores.empty:
+        first = f" (first at data row {int(np.argmax(bad.to_numpy())) + 1})" if bad.any() else ""
+        raise DriftError(f"eval scores {path}: {PROBABILITY_OUTPUT} must be probabilities in [0, 1]; "
+                         f"{int(bad.sum())} row(s) are not{first}" if bad.any() else f"eval scores {path}: no rows")
+    return scores.to_numpy(dtype=np.float64)
+
+
+def period(text: str) -> str:
+    """argparse type of `--period`: a business month `YYYY-MM`."""
+    try:
+        return datetime.strptime(text, PERIOD_FORMAT).strftime(PERIOD_FORMAT)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a month YYYY-MM, got {text!r}") from None
 
 
 def load_statistics(path: Path) -> Any:
@@ -249,6 +371,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--numeric-threshold", type=float, default=NUMERIC_THRESHOLD,
                    help="Jensen-Shannon divergence threshold for numeric features (default: %(default)s)")
     p.add_argument("--min-rows", type=int, default=MIN_ROWS, help="refuse to judge fewer rows (default: %(default)s)")
+    p.add_argument("--eval-scores", nargs="?", const=NEWEST_RUN, default=None, metavar="CSV",
+                   help="compare the request log's served scores with the eval split's (population stability "
+                        "index): without CSV, those the newest pipeline run in --pipeline-output kept "
+                        f"(eval_scores.csv); or a CSV with a {PROBABILITY_OUTPUT} column")
+    p.add_argument("--pushgateway", default=os.environ.get(batch_metrics.PUSHGATEWAY_ENV) or None, metavar="HOST:PORT",
+                   help="push the distances (and the served-score shift) to this Prometheus Pushgateway "
+                        f"(default: ${batch_metrics.PUSHGATEWAY_ENV}, else no push)")
+    p.add_argument("--period", type=period, default=datetime.now(timezone.utc).strftime(PERIOD_FORMAT),
+                   help="business month the rows are about, the pushed metrics' period label (default: %(default)s)")
+    p.add_argument("--driver", action="append", default=[], metavar="FEATURE",
+                   help="a churn driver of the model, pushed for the driver drift alert (repeatable; default: the "
+                        "drivers of the newest ChurnFactors run in --pipeline-output)")
     return p
 
 
@@ -258,21 +392,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in ("categorical_threshold", "numeric_threshold"):
             if not 0 < getattr(args, name) <= 1:
                 raise DriftError(f"--{name.replace('_', '-')} must be in (0, 1]")
+        if args.eval_scores and not args.request_log:
+            raise DriftError("--eval-scores compares the served scores of a --request-log; --data has none")
         frame = read_request_log(args.request_log, args.model_version) if args.request_log else \
             read_customer_file(args.data)
         if len(frame) < args.min_rows:
             raise DriftError(f"{args.request_log or args.data} holds {len(frame)} rows; "
                              f"at least {args.min_rows} are needed to tell drift from sampling noise (--min-rows)")
+        pipeline_output = args.pipeline_output or DEFAULT_OUTPUT
+        served = None
+        if args.eval_scores:
+            eval_scores = newest_eval_scores(pipeline_output) if args.eval_scores == NEWEST_RUN else \
+                Path(args.eval_scores)
+            expected = read_eval_scores(eval_scores)
+            served = (expected, *read_served_scores(args.request_log, args.model_version), eval_scores)
         if not args.schema.is_file():
             raise DriftError(f"schema {args.schema} does not exist")
-        path = args.statistics or newest_training_statistics(args.pipeline_output or DEFAULT_OUTPUT)
+        path = args.statistics or newest_training_statistics(pipeline_output)
         training = load_statistics(path)
         schema = serving_schema(args.schema, args.categorical_threshold, args.numeric_threshold)
         report = compare(frame, training, str(path), schema)
-    except DriftError as err:
+        print(format_report(report))
+        if served:
+            psi = batch_metrics.population_stability_index(served[0], served[1])
+            print(f"\nServed scores of model version {served[2]} against the eval split's: PSI {psi:.3f} "
+                  f"(above {batch_metrics.PSI_ALERT}: a significant shift; eval scores: {served[3]})")
+        if args.pushgateway:
+            drivers = args.driver or ([] if args.statistics else driver_features(pipeline_output))
+            batch_metrics.publish_drift({m.feature: m.value for m in report.measurements}, args.period,
+                                        args.pushgateway, {m.feature: m.measure for m in report.measurements},
+                                        {m.feature: m.threshold for m in report.measurements}, drivers)
+            if served:
+                batch_metrics.publish_score_shift(served[0], served[1], served[2], args.period, args.pushgateway)
+            known = ", ".join(drivers) or "none known, so the driver drift alert cannot fire: pass --driver"
+            print(f"Pushed to {args.pushgateway} (period {args.period}; drivers: {known})")
+    except (DriftError, batch_metrics.PushError) as err:
         print(f"error: {err}", file=sys.stderr)
         return exit_codes.USAGE
-    print(format_report(report))
     return exit_codes.DRIFT if report.anomalies else exit_codes.OK
 
 

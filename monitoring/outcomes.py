@@ -18,8 +18,8 @@ correlated ROC curves", Biometrics 44; computed with the O(n log n) algorithm of
 Signal Processing Letters 21), precision and recall of the stored decision (made at the model's
 threshold), top-decile lift (churn rate among the 10 % highest scores / overall churn rate), Brier
 score and a 10-bin reliability curve. Output: a table on stdout, an HTML report (`--html`), and with
-`--pushgateway` the metrics pushed to a Prometheus Pushgateway (job `churn_outcomes`; every value has a
-`period` label, so a business month is not confused with scrape time), with the eval AUC per version
+`--pushgateway` (or `$CHURN_PUSHGATEWAY`) the metrics pushed to a Prometheus Pushgateway (job `churn_outcomes`;
+every value has a `period` label, so a business month is not confused with scrape time), with the eval AUC per version
 (`--eval-auc`) and the blessing bound that the alert `ChurnModelOutcomeQualityDown` compares with.
 
 Exit codes: 0 report written; 2 bad usage or unreadable labels / store (the message says what to fix);
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,7 @@ from scipy import stats
 
 from common import exit_codes
 from modules.features import ID_KEYS, LABEL_KEY
+from monitoring.batch_metrics import PUSHGATEWAY_ENV
 from monitoring.prediction_store import PredictionStore, PredictionStoreError, resolve_url
 from pipeline.config import DEFAULT_MIN_AUC
 
@@ -353,8 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-days", type=int, default=DEFAULT_WINDOW_DAYS,
                    help="outcome window before the as-of date; predictions must precede it (default: %(default)s)")
     p.add_argument("--html", type=Path, default=DEFAULT_HTML, help="HTML report path (default: %(default)s)")
-    p.add_argument("--pushgateway", default=None, metavar="HOST:PORT",
-                   help="also push the metrics to this Prometheus Pushgateway (job churn_outcomes, label period)")
+    p.add_argument("--pushgateway", default=os.environ.get(PUSHGATEWAY_ENV) or None, metavar="HOST:PORT",
+                   help="also push the metrics to this Prometheus Pushgateway (job churn_outcomes, label period; "
+                        f"default: ${PUSHGATEWAY_ENV}, else no push)")
     p.add_argument("--eval-auc", type=_version_auc, action="append", default=[], metavar="VERSION=AUC",
                    help="a model version's AUC on the eval split, pushed for the quality alert (repeatable)")
     p.add_argument("--blessing-auc", type=float, default=DEFAULT_MIN_AUC,

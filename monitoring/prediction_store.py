@@ -18,13 +18,16 @@ real TF Serving use it):
     store.append([Prediction("C-1", 3, "serving_default", datetime.now(timezone.utc), 0.71, "batch")])
 
 `append` writes one transaction per chunk; a chunk that fails to write raises `PredictionStoreError`
-and nothing of that chunk is kept (earlier chunks stay committed).
+and nothing of that chunk is kept (earlier chunks stay committed). `predictions_from_rows` turns a
+TF Serving REST answer of `serving_with_ids` into `Prediction`s, `model_threshold` reads a pushed
+version's decision threshold. Writers: `insights score --store`, the model server's
+`--prediction_store_url` (serving/observability/prediction_log.py), `client.tf_serving predict --record`.
 """
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +38,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from common.facts import PROJECT_ROOT
+from common.facts import PREDICTION_SOURCES, PROJECT_ROOT
+from modules.features import CLASS_OUTPUT, ID_KEYS, PROBABILITY_OUTPUT
 from modules.threshold import FALLBACK as FALLBACK_THRESHOLD
 
 STORE_URL_ENV = "CHURN_PREDICTION_STORE"
@@ -43,12 +47,13 @@ STORE_URL_ENV = "CHURN_PREDICTION_STORE"
 DEFAULT_STORE_PATH = PROJECT_ROOT / ".predictions" / "predictions.sqlite"
 """Embedded default (gitignored): personal data, never committed."""
 TABLE_NAME = "predictions"
-SOURCES = ("batch", "rest", "grpc")
-"""Where a prediction was made: `insights score`, the REST API or the gRPC API."""
+SOURCES = PREDICTION_SOURCES
+"""Where a prediction was made: `insights score`, the REST API or the gRPC API (`common.facts`)."""
 DEFAULT_CHUNK_ROWS = 10_000
 """Rows per insert transaction in `append`."""
 PERIOD_FORMAT = "%Y-%m"
 """A period is the business month of the scoring time, in UTC (`2026-11`)."""
+_CREATE_LOCK_KEY = 0x63687572  # "chur": PostgreSQL advisory lock serialising CREATE TABLE IF NOT EXISTS
 MAX_ID_LENGTH = 128
 MAX_LABEL_LENGTH = 256
 
@@ -110,10 +115,47 @@ def period_of(moment: datetime) -> str:
     return _utc_naive(moment).strftime(PERIOD_FORMAT)
 
 
+def predictions_from_rows(rows: Iterable[Mapping[str, Any]], model_version: int, signature: str, source: str,
+                          threshold: float = FALLBACK_THRESHOLD, scored_at: datetime | None = None,
+                          period: str | None = None, id_key: str = ID_KEYS[0],
+                          probability_key: str = PROBABILITY_OUTPUT,
+                          decision_key: str | None = CLASS_OUTPUT) -> list[Prediction]:
+    """`Prediction` records of one predict answer in TF Serving's REST row format (`{"predictions": [...]}`, one
+    object per customer, as `serving_with_ids` answers: the id, `churn_probability`, `churn`).
+
+    The id (`id_key`) becomes the customer id as text; the decision is the answer's own `decision_key`
+    output (the model's `churn`, decided at its threshold) when present, else `probability >= threshold`;
+    `threshold` is recorded as the model's (`model_threshold(version folder)` when the caller has the pushed
+    folder). `scored_at` defaults to now (UTC). Raises PredictionStoreError naming the row that lacks a key.
+    """
+    moment = scored_at or datetime.now(timezone.utc)
+    found = []
+    for number, row in enumerate(rows):
+        missing = [k for k in (id_key, probability_key) if k not in row]
+        if missing:
+            raise PredictionStoreError(f"answer row {number} has no {' or '.join(missing)}: call a signature "
+                                       f"that returns the id (e.g. serving_with_ids)")
+        decision = row.get(decision_key) if decision_key is not None else None
+        found.append(Prediction(str(row[id_key]), int(model_version), signature, moment, float(row[probability_key]),
+                                source, threshold, None if decision is None else int(decision), period))
+    return found
+
+
 def _utc_naive(moment: datetime) -> datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
     return moment
+
+
+def model_threshold(model_dir: str | os.PathLike[str]) -> float:
+    """The decision threshold of the SavedModel at `model_dir` (its `churn` output's; `modules.threshold.read`),
+    or `FALLBACK_THRESHOLD` when the folder holds no usable threshold record (a model of another project)."""
+    from modules.threshold import read
+
+    try:
+        return read(model_dir)
+    except (ValueError, OSError):
+        return FALLBACK_THRESHOLD
 
 
 def resolve_url(flag: str | None) -> str:
@@ -219,7 +261,10 @@ class PredictionStore:
         try:
             self.engine = sa.create_engine(parsed)
             if create:
-                metadata.create_all(self.engine)
+                with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":  # replicas starting together: one creates, the others wait
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK_KEY})
+                    metadata.create_all(conn)
             else:
                 with self.engine.connect():
                     pass

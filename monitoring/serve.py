@@ -1,29 +1,43 @@
-"""`make serve`: the model server plus a local Prometheus that scrapes it; Ctrl-C stops both.
+"""`make serve`: the model server plus a local Prometheus that scrapes it, with a Pushgateway and an
+Alertmanager next to it; Ctrl-C stops them all.
 
     python -m monitoring.serve [--prometheus-port 9090] [--prometheus-storage .prometheus]
-                               [--scrape-interval 15s] [model server flags ...]
+                               [--scrape-interval 15s]
+                               [--pushgateway-port 9091] [--pushgateway-storage .pushgateway]
+                               [--alertmanager-port 9093] [--alertmanager-storage .alertmanager]
+                               [--alertmanager-config monitoring/alertmanager.yml] [model server flags ...]
 
 Every flag not listed above goes to `python -m serving`, after `--observed_output=churn_probability`
 (the churn model's probability output, which the server's model metrics and request log record; the
 server itself knows no model's outputs): a later `--observed_output` overrides it.
 Prometheus is optional: when it is not installed (or the server exposes no metrics) the server runs alone
-and the reason is printed, with the command that installs Prometheus. The exit code is the model server's.
+and the reason is printed, with the command that installs Prometheus. With Prometheus, the Pushgateway
+(Debian `prometheus-pushgateway`: where batch jobs such as `monitoring.outcomes` push) and Alertmanager
+(Debian `prometheus-alertmanager`: where Prometheus sends its alerts) start too when installed; each one
+that is not is left out with one line saying how to install it. Prometheus then scrapes the Pushgateway
+(`honor_labels`) and sends alerts to that Alertmanager (`monitoring.alerting.with_alerting`). A port that
+is already taken (e.g. by the Debian packages' own services on 9090/9091/9093) is replaced by a free one,
+and the launcher says so. The exit code is the model server's.
 """
 from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from google.protobuf import text_format
 
-from common.facts import DEFAULT_HOST, REST_PORT
+from common import exit_codes
+from common.facts import ALERTMANAGER_PORT, DEFAULT_HOST, PROMETHEUS_PORT, PUSHGATEWAY_PORT, REST_PORT
 from modules.features import PROBABILITY_OUTPUT
+from monitoring import alerting
 from monitoring import prometheus as prom
 from serving.config.protos import MonitoringConfig, prometheus_path
 
@@ -58,22 +72,97 @@ def scrape_target(server_args: Sequence[str]) -> tuple[tuple[str, str] | None, s
     return (f"{host}:{args.rest_api_port}", path), ""
 
 
-def start_prometheus(target: tuple[str, str], port: int, storage: Path,
-                     scrape_interval: str | None) -> tuple[subprocess.Popen[bytes], IO[bytes]] | None:
-    """Starts Prometheus on 127.0.0.1:`port` (output in `<storage>/prometheus.log`), or explains why not."""
+@dataclass
+class Child:
+    """A started helper process (Prometheus, Pushgateway, Alertmanager) and where its output goes."""
+    name: str
+    address: str
+    """`127.0.0.1:port` it listens on."""
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log: IO[bytes]
+    reported: bool = False
+
+
+def port_or_free(port: int, host: str = prom.PROMETHEUS_HOST) -> int:
+    """`port` when it can be bound on `host` now, else a free port the OS picks (0 also means: any free port).
+
+    SO_REUSEADDR as the Go servers set it: a port left in TIME_WAIT by a stopped server counts as free."""
+    for candidate in (port, 0) if port else (0,):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, candidate))
+            except OSError:
+                continue
+            chosen: int = sock.getsockname()[1]
+            return chosen
+    raise OSError(f"no free port on {host}")
+
+
+def _port(name: str, flag: str, requested: int) -> int:
+    port = port_or_free(requested)
+    if requested and port != requested:
+        print(f"{name}: port {requested} is in use, so {name} listens on {port} instead ({flag} chooses).",
+              file=sys.stderr, flush=True)
+    return port
+
+
+def _spawn(name: str, address: str, cmd: list[str], storage: Path, log_name: str) -> Child:
+    storage.mkdir(parents=True, exist_ok=True)
+    log_path = storage / log_name
+    log = open(log_path, "ab")  # noqa: SIM115 (closed by main())
+    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               start_new_session=True)
+    return Child(name, address, process, log_path, log)
+
+
+def start_pushgateway(port: int, storage: Path) -> Child | None:
+    """Starts the Pushgateway on 127.0.0.1:`port` (a free one when taken; pushed metrics kept in
+    `<storage>/pushgateway.metrics`, output in `<storage>/pushgateway.log`), or says how to install it and
+    returns None."""
+    binary = prom.find_binary(alerting.PUSHGATEWAY_BINARY)
+    if binary is None:
+        print("The Pushgateway is not installed, so batch jobs have nowhere to push. Install it with:\n"
+              f"    {prom.install_command(alerting.PUSHGATEWAY_PACKAGE)}", file=sys.stderr, flush=True)
+        return None
+    port = _port("Pushgateway", "--pushgateway-port", port)
+    cmd = alerting.pushgateway_command(binary, port=port, persistence_file=storage / "pushgateway.metrics")
+    return _spawn("Pushgateway", f"{prom.PROMETHEUS_HOST}:{port}", cmd, storage, "pushgateway.log")
+
+
+def start_alertmanager(port: int, storage: Path, config: Path) -> Child | None:
+    """Starts Alertmanager on 127.0.0.1:`port` (a free one when taken) with `config` (silences and notification log in
+    `<storage>/data`, output in `<storage>/alertmanager.log`), or says how to install it and returns None."""
+    binary = prom.find_binary(alerting.ALERTMANAGER_BINARY)
+    if binary is None:
+        print("Alertmanager is not installed, so alerts stay on Prometheus' /alerts page. Install it with:\n"
+              f"    {prom.install_command(alerting.ALERTMANAGER_PACKAGE)}", file=sys.stderr, flush=True)
+        return None
+    port = _port("Alertmanager", "--alertmanager-port", port)
+    cmd = alerting.alertmanager_command(binary, config.resolve(), storage / "data", port=port)
+    return _spawn("Alertmanager", f"{prom.PROMETHEUS_HOST}:{port}", cmd, storage, "alertmanager.log")
+
+
+def start_prometheus(target: tuple[str, str], port: int, storage: Path, scrape_interval: str | None,
+                     pushgateway: str | None = None, alertmanager: str | None = None) -> Child | None:
+    """Starts Prometheus on 127.0.0.1:`port` (a free one when taken; output in `<storage>/prometheus.log`),
+    scraping `target` and the Pushgateway at `pushgateway` and alerting the Alertmanager at `alertmanager`
+    (`host:port`, when not None), or explains why not and returns None."""
     binary = prom.find_binary()
     if binary is None:
         print("Prometheus is not installed, so the model server runs without it. Install it with:\n"
               f"    {prom.install_command()}", file=sys.stderr, flush=True)
         return None
-    config = prom.prepare(storage, target[0], target[1], scrape_interval)
-    log = open(storage / "prometheus.log", "ab")  # noqa: SIM115 (closed by main())
-    process = subprocess.Popen(prom.command(binary, config, storage, port=port), stdout=log,
-                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    config = prom.write_config(storage, alerting.with_alerting(
+        prom.runtime_config(target[0], target[1], scrape_interval), pushgateway, alertmanager))
+    port = _port("Prometheus", "--prometheus-port", port)
     base = f"http://{prom.PROMETHEUS_HOST}:{port}"
-    print(f"Prometheus: {base} (scraping {target[0]}{target[1]}), log: {storage / 'prometheus.log'}\n"
+    child = _spawn("Prometheus", base.removeprefix("http://"), prom.command(binary, config, storage, port=port),
+                   storage, "prometheus.log")
+    print(f"Prometheus: {base} (scraping {target[0]}{target[1]}), log: {child.log_path}\n"
           f"Dashboard:  {base}{prom.CONSOLE_PATH}", flush=True)
-    return process, log
+    return child
 
 
 def _stop(process: subprocess.Popen[bytes]) -> int:
@@ -96,48 +185,76 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m monitoring.serve", allow_abbrev=False,
         description="Model server plus a local Prometheus; other flags go to `python -m serving`.")
-    parser.add_argument("--prometheus-port", type=int, default=prom.PROMETHEUS_PORT)
+    parser.add_argument("--prometheus-port", type=int, default=PROMETHEUS_PORT)
     parser.add_argument("--prometheus-storage", type=Path, default=prom.DEFAULT_STORAGE,
                         help="TSDB, generated config and log (default: %(default)s)")
     parser.add_argument("--scrape-interval", default=None,
                         help="override prometheus.yml's scrape and rule interval (e.g. 1s in tests)")
+    parser.add_argument("--pushgateway-port", type=int, default=PUSHGATEWAY_PORT,
+                        help="0: any free port (default: %(default)s, or a free one when taken)")
+    parser.add_argument("--pushgateway-storage", type=Path, default=alerting.PUSHGATEWAY_STORAGE,
+                        help="pushed metrics (kept across restarts) and log (default: %(default)s)")
+    parser.add_argument("--alertmanager-port", type=int, default=ALERTMANAGER_PORT,
+                        help="0: any free port (default: %(default)s, or a free one when taken)")
+    parser.add_argument("--alertmanager-storage", type=Path, default=alerting.ALERTMANAGER_STORAGE,
+                        help="silences, notification log and log (default: %(default)s)")
+    parser.add_argument("--alertmanager-config", type=Path, default=alerting.ALERTMANAGER_CONFIG,
+                        help="routes and receivers (default: %(default)s)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs both until Ctrl-C/SIGTERM or the server exits; returns the server's exit code.
+    """Runs them all until Ctrl-C/SIGTERM or the server exits; returns the server's exit code.
 
-    Both children run in their own session, so a terminal's Ctrl-C reaches only this process, which
+    Every child runs in its own session, so a terminal's Ctrl-C reaches only this process, which
     then stops each child with exactly one SIGTERM (a second signal could land while a child is
-    already shutting down and kill it).
+    already shutting down and kill it): Prometheus first, then Alertmanager, the Pushgateway, the server.
     """
     args, server_args = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    for flag in ("prometheus_port", "pushgateway_port", "alertmanager_port"):
+        if not 0 <= getattr(args, flag) <= 65535:
+            print(f"error: --{flag.replace('_', '-')} must be a port number (0-65535)", file=sys.stderr)
+            return exit_codes.USAGE
+    if not args.alertmanager_config.is_file():
+        print(f"error: --alertmanager-config {args.alertmanager_config} does not exist", file=sys.stderr)
+        return exit_codes.USAGE
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = subprocess.Popen([sys.executable, "-m", "serving", *server_command(server_args)], start_new_session=True)
-    processes: list[subprocess.Popen[bytes]] = [server]
-    started = None
+    children: list[Child] = []
     try:
         target, why_not = scrape_target(server_args)
         if target is None:
             print(f"Prometheus not started: {why_not}.", file=sys.stderr, flush=True)
+        elif prom.find_binary() is None:
+            start_prometheus(target, args.prometheus_port, args.prometheus_storage.resolve(), args.scrape_interval)
         else:
+            gateway = start_pushgateway(args.pushgateway_port, args.pushgateway_storage.resolve())
+            manager = start_alertmanager(args.alertmanager_port, args.alertmanager_storage.resolve(),
+                                         args.alertmanager_config)
+            children += [c for c in (gateway, manager) if c]
             started = start_prometheus(target, args.prometheus_port, args.prometheus_storage.resolve(),
-                                       args.scrape_interval)
-        if started:
-            processes.append(started[0])
-        prometheus_reported = False
+                                       args.scrape_interval, gateway.address if gateway else None,
+                                       manager.address if manager else None)
+            children += [started] if started else []
+            if gateway:
+                print(f"Pushgateway:  http://{gateway.address} (batch jobs: --pushgateway {gateway.address}), "
+                      f"log: {gateway.log_path}", flush=True)
+            if manager:
+                print(f"Alertmanager: http://{manager.address} (receives Prometheus' alerts; routes: "
+                      f"{args.alertmanager_config}), log: {manager.log_path}", flush=True)
         while not stop.wait(0.5) and server.poll() is None:
-            if started and started[0].poll() is not None and not prometheus_reported:
-                print(f"Prometheus exited with code {started[0].returncode} (see {args.prometheus_storage}/"
-                      "prometheus.log); the model server keeps running.", file=sys.stderr, flush=True)
-                prometheus_reported = True
+            for child in children:
+                if child.process.poll() is not None and not child.reported:
+                    print(f"{child.name} exited with code {child.process.returncode} (see {child.log_path}); "
+                          "the model server keeps running.", file=sys.stderr, flush=True)
+                    child.reported = True
     finally:
-        codes = [_stop(p) for p in reversed(processes)]  # Prometheus first: no scrape errors at the end
-        if started:
-            started[1].close()
-    code = codes[-1]
+        for child in reversed(children):  # Prometheus first: no scrape errors at the end
+            _stop(child.process)
+            child.log.close()
+        code = _stop(server)
     return 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N
 
 

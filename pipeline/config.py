@@ -19,6 +19,8 @@ SPLIT_BUCKETS = {"train": 6, "validation": 2, "eval": 2}
 """Hash-bucket split: train fits, validation picks the epoch (early stopping), eval is only for Evaluator."""
 TRAIN_SPLIT, VALIDATION_SPLIT, EVAL_SPLIT = SPLIT_BUCKETS
 SPAN_DIR_PREFIX = "span-"
+VERSION_DIR_PREFIX = "version-"
+"""A corrected span: `span-<n>/version-<v>/` (v = 1, 2, ...); the highest version of a span is the one read."""
 DEFAULT_WINDOW = 3
 """`--window`: training spans before the evaluated one (issue 16's simulated year uses 3)."""
 DRIFT_MIN_ROWS = 1000

@@ -306,11 +306,54 @@ def is_span_folder(data: Path) -> bool:
     return data.is_dir() and any(p.is_dir() and _SPAN_NAME.fullmatch(p.name) for p in data.iterdir())
 
 
-def find_spans(data: Path) -> dict[int, Path]:
-    """Span number -> its folder, sorted by number, for a folder of `span-<n>/` sub-folders.
+_VERSION_NAME = re.compile(re.escape(cfg.VERSION_DIR_PREFIX) + r"(0|[1-9][0-9]*)")
+"""A corrected span's folder name inside its span folder, `version-<v>` (TFX's `{VERSION}`)."""
 
-    Raises InputError: `data` is not a folder, holds no span folder, a span folder has no CSV file, or a
-    span between the first and the last is missing (the message names the missing numbers).
+
+@dataclasses.dataclass(frozen=True)
+class SpanSource:
+    """The data a run reads for one span: its newest version."""
+
+    folder: Path
+    """The folder of the span's CSV files: `span-<n>/` itself (version 0) or `span-<n>/version-<v>/`."""
+    version: int
+    """0 when the CSV files sit directly in `span-<n>/`; otherwise the highest `version-<v>` folder's v."""
+
+
+def _has_csv(folder: Path) -> bool:
+    return any(p.is_file() and p.suffix.lower() == ".csv" for p in folder.iterdir())
+
+
+def newest_version(span_folder: Path, span: int) -> SpanSource:
+    """The version of span `span` a run reads: the highest `version-<v>/` sub-folder of `span_folder`, or
+    the CSV files directly in it (version 0) when it has no version folder. This is TFX's rule for the
+    `{VERSION}` spec (tfx/components/example_gen/utils.py: the highest version of the span wins).
+
+    Raises InputError: no CSV file at all, CSV files both directly in the folder and in `version-0/`
+    (two versions 0), or a newest version folder without a CSV file.
+    """
+    versions = {int(m.group(1)): p for p in span_folder.iterdir()
+                if p.is_dir() and (m := _VERSION_NAME.fullmatch(p.name))}
+    if _has_csv(span_folder):
+        if 0 in versions:
+            raise InputError(f"{span_folder} holds .csv files and a {cfg.VERSION_DIR_PREFIX}0 folder (span {span}): "
+                             f"keep one; a corrected span goes in {cfg.VERSION_DIR_PREFIX}1, 2, ...")
+        versions[0] = span_folder
+    if not versions:
+        raise InputError(f"{span_folder} holds no .csv file (span {span})")
+    newest = max(versions)
+    if not _has_csv(versions[newest]):
+        raise InputError(f"{versions[newest]} holds no .csv file (span {span}, version {newest}: the newest "
+                         "version is the one read)")
+    return SpanSource(versions[newest], newest)
+
+
+def find_span_sources(data: Path) -> dict[int, SpanSource]:
+    """Span number -> its newest version (newest_version), sorted by number, for a folder of `span-<n>/`
+    sub-folders.
+
+    Raises InputError: `data` is not a folder, holds no span folder, a span between the first and the last
+    is missing (the message names the missing numbers), or a span's versions are unreadable (newest_version).
     """
     if not data.is_dir():
         raise InputError(f"span folder not found: {data}")
@@ -322,7 +365,10 @@ def find_spans(data: Path) -> dict[int, Path]:
     if missing:
         raise InputError(f"{data}: span(s) {', '.join(map(str, missing))} missing between {cfg.SPAN_DIR_PREFIX}"
                          f"{min(spans)} and {cfg.SPAN_DIR_PREFIX}{max(spans)}")
-    for number, folder in spans.items():
-        if not any(p.is_file() and p.suffix.lower() == ".csv" for p in folder.iterdir()):
-            raise InputError(f"{folder} holds no .csv file (span {number})")
-    return dict(sorted(spans.items()))
+    return {number: newest_version(folder, number) for number, folder in sorted(spans.items())}
+
+
+def find_spans(data: Path) -> dict[int, Path]:
+    """Span number -> the folder of its newest version's CSV files (find_span_sources), sorted by number.
+    Raises InputError as find_span_sources does."""
+    return {number: source.folder for number, source in find_span_sources(data).items()}

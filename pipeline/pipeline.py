@@ -25,6 +25,7 @@ from tfx.components import (
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.compiler import compiler
+from tfx.dsl.components.base import base_node
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.orchestration import metadata
@@ -38,6 +39,7 @@ from pipeline import config as cfg
 from pipeline.baseline import BLESSING_KEY, CANDIDATE_KEY, MODEL_KEY, LatestBlessedOtherModelStrategy
 from pipeline.csv_examples import CsvExampleGen
 from pipeline.eval_config import build_eval_config
+from pipeline.examples_union import examples_union
 from pipeline.factors import ChurnFactors
 from pipeline.gates import DataValidationGate
 from pipeline.pusher import AtomicPusher
@@ -51,6 +53,8 @@ RUN_FN = "modules.trainer.run_fn"
 TUNER_FN = "modules.tuner.tuner_fn"
 PUSHER_ID = "Pusher"
 SERVING_CHECK_ID = "ServingCheck"
+EXAMPLES_UNION_ID = "TrainingSpans"
+"""The ExamplesUnion of a windowed run on Kubeflow V2 / Vertex AI (pipeline/examples_union.py)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +106,10 @@ def create_pipeline(
         ReferenceModels and RecallGate.
       spans: a windowed run over monthly spans (pipeline/spans.py, `--window`): one ExampleGen per span of
         the window (each one span, split by customer id); Transform and the Trainer read the training spans'
-        train/validation rows, and everything that judges the model (StatisticsGen and ExampleValidator,
-        the Evaluator and its baseline, ChurnFactors, ReferenceModels, ServingCheck) reads the evaluation
-        span's ExampleGen, out of time. None: one CsvExampleGen over `roots.data`.
+        train/validation rows (their channel union; on Kubeflow V2 / Vertex AI, which take one channel per
+        input, an ExamplesUnion of them, pipeline/examples_union.py), and everything that judges the model
+        (StatisticsGen and ExampleValidator, the Evaluator and its baseline, ChurnFactors, ReferenceModels,
+        ServingCheck) reads the evaluation span's ExampleGen, out of time. None: one CsvExampleGen over `roots.data`.
 
     With `config.require_beat_reference`, ReferenceGate combines the Evaluator's blessing with the
     reference models' verdict; RecallGate then refuses a model whose recall at its own decision
@@ -113,7 +118,8 @@ def create_pipeline(
     With `config.tune_budget_seconds` (`--tune`), TFX's Tuner searches the training hyperparameters on
     the transformed splits within that budget and the Trainer trains with its best ones.
     """
-    train_gens: list[CsvExampleGen] = []
+    local = roots.metadata is not None
+    train_gens: list[base_node.BaseNode] = []
     if spans is None:
         splits = [example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=b) for n, b in cfg.SPLIT_BUCKETS.items()]
         example_gen = CsvExampleGen(
@@ -122,8 +128,14 @@ def create_pipeline(
         )
         train_examples: channel.BaseChannel = example_gen.outputs["examples"]
     else:
-        example_gen, train_gens = window_example_gens(spans)
-        train_examples = channel.union([g.outputs["examples"] for g in train_gens])
+        example_gen, span_gens = window_example_gens(spans)
+        train_gens = list(span_gens)
+        if local:
+            train_examples = channel.union([g.outputs["examples"] for g in span_gens])
+        else:  # KubeflowV2DagRunner takes one channel per input: the spans' rows joined into one artifact
+            union = examples_union([g.outputs["examples"] for g in span_gens]).with_id(EXAMPLES_UNION_ID)
+            train_gens.append(union)
+            train_examples = union.outputs["examples"]
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if roots.schema is None:
         schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"])
@@ -187,7 +199,6 @@ def create_pipeline(
     reference = ReferenceModels(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
                                 label_key=config.label_key, slice_keys=json.dumps(list(slice_keys)),
                                 code_fingerprint=reference_fingerprint)
-    local = roots.metadata is not None
     baselines = {MODEL_KEY: Channel(type=standard_artifacts.Model),
                  BLESSING_KEY: Channel(type=standard_artifacts.ModelBlessing)}
     if local:

@@ -9,6 +9,9 @@ and gradient-boosted trees on the training rows, scores all three models on the 
   with its DeLong 95 % interval, a verdict and one sentence (maths in pipeline/reference_models.py);
 - `calibration`: the served (calibrated) probability's Brier score, ECE and reliability curve, overall
   and per slice, and under `platt` what the Trainer's calibration step did (modules/calibration.py).
+It also keeps those served probabilities of the eval rows in `eval_scores.csv` (one `churn_probability`
+column, one row per eval row, in the split's order; no ids, no features: no personal data), the reference
+that `python -m monitoring.drift --eval-scores` compares the served scores with.
 Seeds are fixed, so a re-run gives the same file (and TFX's cache can reuse it).
 
 `ReferenceGate` (only with `--require-beat-reference`) turns the Evaluator's blessing into one that
@@ -34,6 +37,8 @@ from pipeline import reference_models as rm
 from pipeline.baseline import GATE_PROPERTY
 
 REFERENCE_FILE = "reference_models.json"
+EVAL_SCORES_FILE = "eval_scores.csv"
+"""The eval split's served (calibrated) churn probabilities, next to reference_models.json."""
 MAX_TRAIN_ROWS = 100_000
 """Training rows the reference models fit on at most (a seeded random subset beyond that)."""
 _BATCH = 4096
@@ -62,14 +67,36 @@ def ReferenceModels(  # noqa: N802 (TFX component name)
     """
     from tfx.utils import path_utils
 
-    result = analyse(path_utils.serving_model_path(model.uri), examples.uri, label_key, json.loads(slice_keys), seed)
+    result, scores = analyse_with_scores(path_utils.serving_model_path(model.uri), examples.uri, label_key,
+                                         json.loads(slice_keys), seed)
     with fileio.open(os.path.join(reference.uri, REFERENCE_FILE), "w") as handle:  # local, or gs:// on Vertex
         json.dump(result, handle, indent=2)
+    with fileio.open(os.path.join(reference.uri, EVAL_SCORES_FILE), "w") as handle:
+        handle.write(eval_scores_csv(scores))
+
+
+def eval_scores_csv(scores: npt.NDArray[Any]) -> str:
+    """`eval_scores.csv`'s text: the header `churn_probability`, then one probability per line (6 decimals).
+
+    `scores` has shape [rows]; about 9 bytes per eval row (1,000 eval rows: 9 KB)."""
+    return "\n".join([features.PROBABILITY_OUTPUT, *(f"{p:.6f}" for p in np.asarray(scores).reshape(-1))]) + "\n"
+
+
+def eval_scores_path(uri: str) -> str | None:
+    """`eval_scores.csv` of a ReferenceModels artifact folder, None when absent (a run older than the file)."""
+    path = os.path.join(uri, EVAL_SCORES_FILE)
+    return path if fileio.exists(path) else None
 
 
 def analyse(model_dir: str, examples_uri: str, label_key: str, slice_keys: list[str], seed: int = 0
             ) -> dict[str, Any]:
-    """The content of reference_models.json: {"reference_models": ..., "calibration": ...}.
+    """The content of reference_models.json: {"reference_models": ..., "calibration": ...} (analyse_with_scores)."""
+    return analyse_with_scores(model_dir, examples_uri, label_key, slice_keys, seed)[0]
+
+
+def analyse_with_scores(model_dir: str, examples_uri: str, label_key: str, slice_keys: list[str], seed: int = 0
+                        ) -> tuple[dict[str, Any], npt.NDArray[Any]]:
+    """The content of reference_models.json, and the served churn probabilities of the eval rows ([eval rows]).
 
     Args:
       model_dir: the Trainer's SavedModel (with the `transform_features` signature and its assets).
@@ -112,7 +139,7 @@ def analyse(model_dir: str, examples_uri: str, label_key: str, slice_keys: list[
     comparison.update(split=cfg.EVAL_SPLIT, train_rows=int(len(train_labels)), seed=seed)
     found = calibration_by_slice(labels, model_scores, serialized, slice_keys)
     found["platt"] = _platt(model_dir)
-    return {"reference_models": comparison, "calibration": found}
+    return {"reference_models": comparison, "calibration": found}, model_scores
 
 
 def calibration_by_slice(labels: npt.NDArray[Any], probabilities: npt.NDArray[Any], serialized: npt.NDArray[Any],

@@ -240,7 +240,8 @@ def _overview(summary: Mapping[str, Any]) -> list[list[str]]:
 
 
 def span_rows(spans: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Overview rows of a windowed run (run_summary.json's `spans`): the month, the window and the drift gate."""
+    """Overview rows of a windowed run (run_summary.json's `spans`): the month, the window, the drift gate and
+    the spans read from a corrected version."""
     month = f" ({spans['month']})" if spans.get("month") else ""
     drift = spans.get("drift") or {}
     if not drift.get("compared"):
@@ -252,9 +253,13 @@ def span_rows(spans: Mapping[str, Any]) -> list[tuple[str, str]]:
                 f" (--on-drift {drift.get('on_drift')}{', run stopped' if drift.get('stopped') else ''})")
     evaluated = (f"span {spans.get('eval_span')}{month}: evaluated out of time (baseline: the served model, "
                  "on the same rows)")
-    return [("month", evaluated),
+    rows = [("month", evaluated),
             ("trained on spans", ", ".join(map(str, spans.get("train_spans") or []))),
             ("drift", gate)]
+    corrected = {n: v for n, v in (spans.get("versions") or {}).items() if v}
+    if corrected:  # span-<n>/version-<v>/ folders (docs/data.md, "Correcting a span")
+        rows.append(("corrected spans", ", ".join(f"span {n}: version {v}" for n, v in corrected.items())))
+    return rows
 
 
 def reading_notes(run_input: Mapping[str, Any]) -> list[Markup]:

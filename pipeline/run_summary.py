@@ -32,7 +32,7 @@ from pipeline.inputs import MIN_CLASS_PER_SPLIT
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 from pipeline.recall_gate import REASON_PROPERTY as RECALL_REASON
 from pipeline.recall_gate import RECALL_GATE_ID
-from pipeline.reference import load_reference
+from pipeline.reference import eval_scores_path, load_reference
 from pipeline.reference_models import WORSE
 from pipeline.serving_check import BLESSED_KEY as SERVING_CHECK_BLESSED
 from pipeline.serving_check import ERROR_KEY as SERVING_CHECK_ERROR
@@ -77,7 +77,7 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
         "example_counts": {}, "anomalies": [], "metrics": None, "blessed": None, "blessing_reason": None,
         "pushed_model_dir": None, "model_version": None, "newly_pushed": False, "training": None,
         "chance_level": None, "factors": None, "serving_check": None, "reference_models": None, "calibration": None,
-        "threshold": None,
+        "threshold": None, "eval_scores": None,
         "tuning": None,
     }
     statistics = single_artifact(outputs, "StatisticsGen", "statistics")
@@ -101,6 +101,7 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
     reference = single_artifact(outputs, "ReferenceModels", "reference")
     if reference:
         summary.update(load_reference(reference.uri))  # "reference_models" and "calibration"
+        summary["eval_scores"] = eval_scores_path(reference.uri)  # monitoring.drift's served-score reference
     evaluation = single_artifact(outputs, "Evaluator", "evaluation")
     if evaluation:
         thresholds = model_thresholds(evaluation.uri)

@@ -13,7 +13,8 @@ row, so a customer is in the same split every month.
 previous span's (pipeline/drift_gate.py), with the `--on-drift stop|warn` decision.
 
 `training_window` picks `--window N`'s spans: N to train on, the newest labelled one to evaluate on.
-`ingested_spans` reads from ML Metadata which spans of a layout CsvExampleGen has already ingested, and
+`ingested_spans` reads from ML Metadata which spans of a layout CsvExampleGen has already ingested
+(`ingested_span_layouts`: each span on its own layout, so a corrected span alone is ingested again), and
 `spans_to_ingest` lists the missing ones, oldest first: one ExampleGen run each (a backfill on the first run).
 
 `python -m pipeline.spans --data SPAN_FOLDER [--output DIR] [--on-drift warn|stop]` runs these steps on their own:
@@ -27,8 +28,14 @@ by drift.
 span of the window, each reading its own `span_layout`, so a span's ExampleGen execution is served from TFX's
 cache as long as that span does not change (docs/pipeline.md, "Monthly spans").
 
-Not done yet (issue 16): re-ingesting a corrected span with `{VERSION}` (a corrected span gets a new
-staged layout, so it is ingested again as a new input).
+A corrected span is a `span-<n>/version-<v>/` folder (inputs.newest_version: the highest version wins, TFX's
+`{VERSION}` rule); staging reads only that version and lays it out as `span-<n>/version-<v>/`, CsvExampleGen's
+SPAN_PATTERN lets TFX resolve and record span and version, and the span's new layout makes its ExampleGen
+ingest it again (docs/data.md, "Correcting a span"). For Kubeflow V2 / Vertex AI, which compile none of TFX's
+span resolvers, `month_span` and `static_window_inputs` fix the window's static ranges when the spec is
+compiled (pipeline/kubeflow_v2.py `--window --month --first-month`).
+
+Not done yet (issue 16): nothing of this module's part; the simulated year (`make simulate`) is its own module.
 """
 from __future__ import annotations
 
@@ -55,16 +62,18 @@ from common import exit_codes
 from pipeline import config as cfg
 from pipeline import drift_gate, inputs
 from pipeline.config import DEFAULT_WINDOW as DEFAULT_WINDOW
-from pipeline.config import SPAN_DIR_PREFIX
+from pipeline.config import SPAN_DIR_PREFIX, VERSION_DIR_PREFIX
 from pipeline.csv_examples import CsvExampleGen
 
-SPAN_PATTERN = SPAN_DIR_PREFIX + "{SPAN}/*"
-"""CsvExampleGen's input pattern under the staged layout (TFX replaces {SPAN} with the span number)."""
+SPAN_PATTERN = SPAN_DIR_PREFIX + "{SPAN}/" + VERSION_DIR_PREFIX + "{VERSION}/*"
+"""CsvExampleGen's input pattern under the staged layout: TFX replaces {SPAN} with the span number and
+{VERSION} with that span's highest version, and records both on the Examples artifact."""
 LAYOUT_PREFIX = "spans-"
 
 InputError = inputs.InputError
 is_span_folder = inputs.is_span_folder
 find_spans = inputs.find_spans
+find_span_sources = inputs.find_span_sources
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,23 +82,53 @@ class StagedSpans:
 
     directory: Path
     spans: dict[int, inputs.StagedData]
+    versions: dict[int, int] = dataclasses.field(default_factory=dict)
+    """Span -> the version staged (inputs.newest_version); a span not in it is version 0."""
 
     @property
     def newest(self) -> int:
         return max(self.spans)
 
+    def version(self, span: int) -> int:
+        """The staged version of `span`: 0, or V for a corrected span's `version-<V>/` folder."""
+        return self.versions.get(span, 0)
+
+
+def version_path(span: int, version: int) -> str:
+    """`span-<n>/version-<v>`: where a span's staged copy sits in a layout (SPAN_PATTERN's match)."""
+    return f"{SPAN_DIR_PREFIX}{span}/{VERSION_DIR_PREFIX}{version}"
+
+
+def _link_layout(layout: Path, links: dict[str, Path]) -> None:
+    """Create `layout` (if missing) holding a relative symlink per `links` entry (relative path -> target),
+    built in a temporary folder and renamed into place, so a half-built layout is never seen."""
+    if layout.is_dir():
+        return
+    work = Path(tempfile.mkdtemp(prefix=f".{layout.name[:12]}-", dir=layout.parent))
+    try:
+        for relative, target in links.items():
+            link = work / relative
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(os.path.relpath(target, (layout / relative).parent), link, target_is_directory=True)
+        os.replace(work, layout)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
 
 def stage_spans(data: Path, staging_root: Path, label_key: str, positive_label: str,
                 id_keys: tuple[str, ...] | str, delimiter: str | None = None, decimal: str | None = None,
                 encoding: str | None = None) -> StagedSpans:
-    """Stage every span of `data` (see find_spans) like one CSV input (inputs.stage_data, same arguments),
-    and lay them out as `<staging_root>/spans-<hash>/span-<n>` for CsvExampleGen.
+    """Stage the newest version of every span of `data` (find_span_sources) like one CSV input
+    (inputs.stage_data, same arguments), and lay them out as `<staging_root>/spans-<hash>/span-<n>/version-<v>`
+    for CsvExampleGen (SPAN_PATTERN). Older versions of a corrected span are not read (a correction often
+    replaces a file the reader refuses).
 
-    The layout's name hashes the staged copies, so unchanged spans give the same folder (TFX's cache
-    applies) and a corrected span gives a new one. Raises InputError: a bad span folder (find_spans), a
-    span that cannot train on its own (inputs.stage_data), or spans whose columns differ.
+    The layout's name hashes the staged copies and versions, so unchanged spans give the same folder (TFX's
+    cache applies) and a corrected span gives a new one. Raises InputError: a bad span folder
+    (find_span_sources), a span that cannot train on its own (inputs.stage_data), or spans whose columns differ.
     """
-    spans = find_spans(data)
+    sources = find_span_sources(data)
+    spans = {number: source.folder for number, source in sources.items()}
     staged: dict[int, inputs.StagedData] = {}
     for number, folder in spans.items():
         try:
@@ -102,23 +141,16 @@ def stage_spans(data: Path, staging_root: Path, label_key: str, positive_label: 
         if span.columns != staged[first].columns:
             raise InputError(f"{spans[number]} has columns {', '.join(span.columns)}; {spans[first]} has "
                              f"{', '.join(staged[first].columns)}: every span must have the same columns")
-    digest = hashlib.sha256(repr(sorted((n, s.directory.name) for n, s in staged.items())).encode())
+    versions = {number: source.version for number, source in sources.items()}
+    digest = hashlib.sha256(repr(sorted((n, versions[n], s.directory.name) for n, s in staged.items())).encode())
     layout = staging_root / f"{LAYOUT_PREFIX}{digest.hexdigest()[:16]}"
-    if not layout.is_dir():
-        work = Path(tempfile.mkdtemp(prefix=".spans-", dir=staging_root))
-        try:
-            for number, span in staged.items():
-                os.symlink(os.path.relpath(span.directory, layout), work / f"{SPAN_DIR_PREFIX}{number}",
-                           target_is_directory=True)
-            os.replace(work, layout)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return StagedSpans(layout, staged)
+    _link_layout(layout, {version_path(n, versions[n]): s.directory for n, s in staged.items()})
+    return StagedSpans(layout, staged, versions)
 
 
 def span_frame(staged: StagedSpans, span: int) -> pd.DataFrame:
-    """One staged span's rows (every staged CSV of it), as pandas reads the staged copy."""
-    files = sorted((staged.directory / f"{SPAN_DIR_PREFIX}{span}").glob("*.csv"))
+    """One staged span's rows (every staged CSV of its staged version), as pandas reads the staged copy."""
+    files = sorted((staged.directory / version_path(span, staged.version(span))).glob("*.csv"))
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
 
 
@@ -215,6 +247,13 @@ def ingested_spans(metadata_path: Path, input_base: Path) -> set[int]:
     return spans
 
 
+def ingested_span_layouts(metadata_path: Path, staged: StagedSpans) -> set[int]:
+    """The spans of `staged` whose own layout (span_layout: that span's staged version) CsvExampleGen runs
+    recorded in the ML Metadata at `metadata_path` have ingested. A corrected span has a new layout, so it is
+    not among them until it is ingested again; the other spans stay ingested."""
+    return {n for n in staged.spans if n in ingested_spans(metadata_path, span_layout(staged, n))}
+
+
 def spans_to_ingest(available: Iterable[int], ingested: set[int]) -> list[int]:
     """The available spans not ingested yet, oldest first: what a run ingests, one CsvExampleGen execution each."""
     return sorted(set(available) - ingested)
@@ -245,8 +284,9 @@ def output_config(id_column: str | None = None,
     return example_gen_pb2.Output(split_config=split_config)
 
 
-def span_example_gen(input_base: Path, span: int, id_column: str | None = None) -> CsvExampleGen:
-    """The pipeline's (fast) CsvExampleGen ingesting span `span` of a staged layout (StagedSpans.directory)."""
+def span_example_gen(input_base: Path | str, span: int, id_column: str | None = None) -> CsvExampleGen:
+    """The pipeline's (fast) CsvExampleGen ingesting span `span` of a staged layout (StagedSpans.directory, or
+    its copy at a URI such as gs://bucket/spans)."""
     return CsvExampleGen(input_base=str(input_base), input_config=input_config(), range_config=range_config(span),
                          output_config=output_config(id_column))
 
@@ -261,19 +301,13 @@ MANIFEST = "spans.json"
 
 
 def span_layout(staged: StagedSpans, span: int) -> Path:
-    """A layout holding only `span` (`<staging_root>/span-layout-<n>-<staged copy>/span-<n>`): an ExampleGen
-    input_base that stays the same while that span's data does, so TFX's cache keeps a span ingested from
-    month to month; a corrected span gets a new one and is ingested again. Raises KeyError: no such span."""
-    data = staged.spans[span]
-    layout = staged.directory.parent / f"{SPAN_LAYOUT_PREFIX}{span}-{data.directory.name}"
-    if not layout.is_dir():
-        work = Path(tempfile.mkdtemp(prefix=".span-layout-", dir=staged.directory.parent))
-        try:
-            os.symlink(os.path.relpath(data.directory, layout), work / f"{SPAN_DIR_PREFIX}{span}",
-                       target_is_directory=True)
-            os.replace(work, layout)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    """A layout holding only `span` (`<staging_root>/span-layout-<n>-v<v>-<staged copy>/span-<n>/version-<v>`):
+    an ExampleGen input_base that stays the same while that span's data does, so TFX's cache keeps a span
+    ingested from month to month; a corrected span (a new version, or changed files) gets a new one and is
+    ingested again. Raises KeyError: no such span."""
+    data, version = staged.spans[span], staged.version(span)
+    layout = staged.directory.parent / f"{SPAN_LAYOUT_PREFIX}{span}-v{version}-{data.directory.name}"
+    _link_layout(layout, {version_path(span, version): data.directory})
     return layout
 
 
@@ -282,8 +316,9 @@ class SpanInputs:
     """A windowed run's ExampleGen inputs: the window and each of its spans' layout (span_layout)."""
 
     window: Window
-    layouts: dict[int, Path]
-    """Span -> its ExampleGen input_base, for every span of the window (training spans and the evaluation span)."""
+    layouts: dict[int, Path | str]
+    """Span -> its ExampleGen input_base, for every span of the window (training spans and the evaluation span):
+    a local layout (span_layout), or one URI for every span (static_window_inputs)."""
     id_column: str | None
     """The column whose hash splits rows (a customer in the same split every month); None: the whole row's."""
 
@@ -296,6 +331,39 @@ def window_inputs(staged: StagedSpans, window: int) -> SpanInputs:
     first = staged.spans[min(staged.spans)]
     return SpanInputs(chosen, {n: span_layout(staged, n) for n in (*chosen.train, chosen.evaluate)},
                       first.id_keys[0] if first.id_keys else None)
+
+
+def _month_number(name: str, text: str) -> int:
+    """YYYY-MM as a count of months (year * 12 + month - 1). Raises ValueError naming `name` otherwise."""
+    year, _, number = text.partition("-")
+    if not (len(text) == 7 and year.isdigit() and number.isdigit() and 1 <= int(number) <= 12 and int(year) >= 1):
+        raise ValueError(f"{name} must be YYYY-MM, got {text!r}")
+    return int(year) * 12 + int(number) - 1
+
+
+def add_months(month: str, count: int) -> str:
+    """`month` (YYYY-MM) plus `count` months, as YYYY-MM (data/spans.py's month_date, for the pipeline's
+    flags). Raises ValueError: a malformed month."""
+    total = _month_number("month", month) + count
+    return f"{total // 12:04d}-{total % 12 + 1:02d}"
+
+
+def month_span(first_month: str, month: str) -> int:
+    """The span of `month` (YYYY-MM) in a folder whose span 0 is `first_month` (YYYY-MM): months between them.
+    Raises ValueError: a malformed month, or `month` before `first_month`."""
+    first, number = _month_number("first month", first_month), _month_number("month", month)
+    if number < first:
+        raise ValueError(f"month {month} is before span 0's month {first_month}")
+    return number - first
+
+
+def static_window_inputs(data: str, evaluate: int, window: int, id_column: str | None) -> SpanInputs:
+    """`--window N` evaluated on span `evaluate` for an orchestrator without TFX's span resolvers (Kubeflow V2,
+    Vertex AI): every ExampleGen reads the span folder `data` (a URI of a staged layout, SPAN_PATTERN) with
+    a static range of its one span, fixed when the spec is compiled. Raises ValueError as training_window
+    does (too few spans before `evaluate`)."""
+    chosen = training_window(range(evaluate + 1), window)
+    return SpanInputs(chosen, {n: data for n in (*chosen.train, chosen.evaluate)}, id_column)
 
 
 def window_example_gens(span_inputs: SpanInputs) -> tuple[CsvExampleGen, list[CsvExampleGen]]:
@@ -337,13 +405,15 @@ class SpanRun:
     def summary(self, cached: Collection[str] | None = None) -> dict[str, object]:
         """run_summary.json's `spans` entry: the window, the run's month, the drift gate and, once the run is
         over (`cached`: the node ids TFX served from its cache), which spans this run ingested and which
-        ones it reused from an earlier run's ExampleGen execution."""
+        ones it reused from an earlier run's ExampleGen execution. `versions`: span -> the version read
+        (0, or V of a corrected span's `version-<V>/`)."""
         window = self.inputs.window
         spans = (*window.train, window.evaluate)
         result: dict[str, object] = {
             "layout": str(self.staged.directory), "available": sorted(self.staged.spans),
             "train_spans": list(window.train), "eval_span": window.evaluate, "month": self.month,
-            "rows": {str(n): self.staged.spans[n].rows for n in spans}, "drift": self.gate.summary()}
+            "rows": {str(n): self.staged.spans[n].rows for n in spans},
+            "versions": {str(n): self.staged.version(n) for n in spans}, "drift": self.gate.summary()}
         if cached is not None:
             result["ingested"] = [n for n in spans if example_gen_id(window, n) not in cached]
             result["reused"] = [n for n in spans if example_gen_id(window, n) in cached]
@@ -362,12 +432,23 @@ def prepare_run(staged: StagedSpans, data: Path, window: int, on_drift: str, sch
     return SpanRun(staged, span_inputs, gate, span_month(data, span_inputs.window.evaluate))
 
 
+def describe_versions(staged: StagedSpans, spans: Iterable[int]) -> str:
+    """`corrected spans: span 2 version 1 (...)` for the spans of `spans` read from a `version-<v>/` folder
+    (v > 0); empty when none is."""
+    corrected = [f"span {n} version {staged.version(n)} ({version_path(n, staged.version(n))})"
+                 for n in spans if staged.version(n) > 0]
+    return f"corrected spans: {', '.join(corrected)}; their earlier versions are not read" if corrected else ""
+
+
 def describe_run(run: SpanRun) -> str:
     """What a windowed run prints before it starts: the window, the month and the drift gate."""
     window = run.inputs.window
     lines = [(f"spans: train and validate on {', '.join(map(str, window.train))}; evaluate out of time on "
               f"{window.evaluate}{f' ({run.month})' if run.month else ''}; each span not ingested yet is "
               "ingested by its own ExampleGen run")]
+    corrected = describe_versions(run.staged, (*window.train, window.evaluate))
+    if corrected:
+        lines.append(corrected)
     if run.gate.verdict is None:
         lines.append(f"drift: not checked (span {run.gate.current_span} has no previous span)")
     else:
@@ -382,8 +463,9 @@ SPANS_PIPELINE_NAME = f"{cfg.PIPELINE_NAME}-spans"
 
 
 def ingest(staged: StagedSpans, config: cfg.PipelineConfig, spans: Sequence[int]) -> None:
-    """Run the pipeline's CsvExampleGen once per span in `spans` (LocalDagRunner; split by the first id
-    column when there is one), recording each run in `config`'s ML Metadata."""
+    """Run the pipeline's CsvExampleGen once per span in `spans`, each on its own layout (span_layout;
+    LocalDagRunner; split by the first id column when there is one), recording each run in `config`'s ML
+    Metadata."""
     from tfx.orchestration import metadata
     from tfx.orchestration import pipeline as tfx_pipeline
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
@@ -393,7 +475,7 @@ def ingest(staged: StagedSpans, config: cfg.PipelineConfig, spans: Sequence[int]
     for span in spans:
         LocalDagRunner().run(tfx_pipeline.Pipeline(
             pipeline_name=SPANS_PIPELINE_NAME, pipeline_root=str(config.pipeline_root),
-            components=[span_example_gen(staged.directory, span, id_column)], enable_cache=True,
+            components=[span_example_gen(span_layout(staged, span), span, id_column)], enable_cache=True,
             metadata_connection_config=metadata.sqlite_metadata_connection_config(str(config.metadata_path))))
 
 
@@ -448,14 +530,18 @@ def _run(args: argparse.Namespace, config: cfg.PipelineConfig) -> int:
         return usage_error(f"cannot write to --output {config.output}: {err.strerror or err}")
     numbers = sorted(staged.spans)
     print(f"spans {numbers[0]}..{numbers[-1]} of {args.data} staged in {staged.directory}")
+    if corrected := describe_versions(staged, numbers):
+        print(corrected)
     if gate.verdict is None:
         print(f"drift: not checked (span {gate.current_span} has no previous span)")
     else:
         print(f"drift, span {gate.current_span} against span {gate.previous_span}:")
         print(drift_gate.format_verdict(gate.verdict))
-    already = ingested_spans(config.metadata_path, staged.directory)
+    already = ingested_span_layouts(config.metadata_path, staged)
     todo = [] if gate.stop else spans_to_ingest(numbers, already)
     summary = {"data": str(args.data), "layout": str(staged.directory), "spans": numbers,
+               "versions": {str(n): staged.version(n) for n in numbers},
+               "layouts": {str(n): str(span_layout(staged, n)) for n in numbers},
                "already_ingested": sorted(already), "ingested": todo, "drift": gate.summary()}
     if gate.stop:
         print("stopped: --on-drift stop and a feature drifted; nothing ingested or trained")

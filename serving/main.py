@@ -40,6 +40,7 @@ from serving.core.types import ServableId
 from serving.http.server import HttpServer
 from serving.observability.metrics import ServingMetrics
 from serving.observability.model_metrics import ModelMetrics
+from serving.observability.prediction_log import PredictionLog
 from serving.observability.request_log import RequestLog
 
 LOG = logging.getLogger("serving")
@@ -97,7 +98,11 @@ class ModelServer:
                        else DirectRunner(config.num_threads))
         request_log = (RequestLog(config.request_log_file, config.observed_output)
                        if config.request_log_file and config.observed_output else None)
-        self.model_metrics = ModelMetrics(self.metrics.registry, self.manager, request_log, config.observed_output)
+        prediction_log = (PredictionLog(config.prediction_store_url, config.observed_output,
+                                        config.prediction_id_output)
+                          if config.prediction_store_url and config.observed_output else None)
+        self.model_metrics = ModelMetrics(self.metrics.registry, self.manager, request_log, config.observed_output,
+                                          prediction_log)
         self.service = PredictionService(self.manager, self.runner, self.metrics,
                                          config.max_instances, config.rest_timeout_ms, self.model_metrics,
                                          max_tensor_elements=config.max_request_bytes)
@@ -265,6 +270,8 @@ class ModelServer:
         self.runner.shutdown()
         if self.model_metrics.request_log is not None:
             self.model_metrics.request_log.close()
+        if self.model_metrics.prediction_log is not None:
+            self.model_metrics.prediction_log.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,12 +16,14 @@ from typing import Any
 import yaml
 
 from common.facts import PROJECT_ROOT
-from monitoring.prometheus import MONITORING_DIR
+from monitoring.prometheus import MONITORING_DIR, scrape_job
 
 MANIFEST_DIR = PROJECT_ROOT / "serving" / "kubernetes"
 KUSTOMIZATION = MANIFEST_DIR / "kustomization.yaml"
 PROMETHEUS_CONFIG = MONITORING_DIR / "kubernetes" / "prometheus.yml"
 RBAC = MONITORING_DIR / "kubernetes" / "rbac.yaml"
+PUSHGATEWAY = MONITORING_DIR / "kubernetes" / "pushgateway.yaml"
+ALERTMANAGER = MONITORING_DIR / "kubernetes" / "alertmanager.yaml"
 
 
 def load_all(path: Path) -> list[dict[str, Any]]:
@@ -78,11 +80,15 @@ def prometheus_config() -> dict[str, Any]:
     return yaml.safe_load(PROMETHEUS_CONFIG.read_text())
 
 
-def file_sd_variant(targets_file: Path, scrape_interval: str | None = None) -> dict[str, Any]:
+def file_sd_variant(targets_file: Path, scrape_interval: str | None = None, alerting: bool = True) -> dict[str, Any]:
     """The Kubernetes Prometheus config with pod discovery replaced by `targets_file` (file_sd) and
-    absolute rule paths: everything else, relabelling included, unchanged."""
+    absolute rule paths: everything else, relabelling included, unchanged. `alerting` False: without the
+    Pushgateway job and the Alertmanager (whose Service names resolve only in the cluster)."""
     config = prometheus_config()
-    (job,) = config["scrape_configs"]
+    job = scrape_job(config)
+    if not alerting:
+        config["scrape_configs"] = [job]
+        config.pop("alerting", None)
     job.pop("kubernetes_sd_configs")
     job["file_sd_configs"] = [{"files": [str(targets_file)], "refresh_interval": "1s"}]
     config["rule_files"] = [str((PROMETHEUS_CONFIG.parent / path).resolve()) for path in config["rule_files"]]

@@ -27,6 +27,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
+from common.facts import GRPC_SOURCE
 from common.limits import INT64_MAX
 from serving.api.service import PredictionService
 from serving.codec.decode import check_rows
@@ -152,7 +153,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                     raise InvalidArgumentError(
                         f"output tensor alias not found in signature: {alias} Outputs expected to be "
                         f"in the set {{{','.join(signature.outputs)}}}.")
-            outputs = self._wait(lambda done: self._service.predict(servable, signature, inputs, done), context)
+            outputs = self._wait(
+                lambda done: self._service.predict(servable, signature, inputs, done, source=GRPC_SOURCE), context)
             response = predict_pb2.PredictResponse()
             self._fill_spec(response, servable, signature.name)
             for alias in wanted:

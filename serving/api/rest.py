@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from common.facts import REST_SOURCE
 from common.limits import INT64_MAX
 from serving.api.service import PredictionService
 from serving.codec.decode import decode_predict_inputs, signature_name_of
@@ -231,7 +232,7 @@ class RestApi:
         if route.verb == "predict":
             signature = service.predict_signature(servable, signature_name)
             inputs, fmt = decode_predict_inputs(doc, signature.inputs, max_rows)
-            return (lambda done: service.predict(servable, signature, inputs, done),
+            return (lambda done: service.predict(servable, signature, inputs, done, source=REST_SOURCE),
                     lambda out: encode_predict_response(out, fmt))
         examples = decode_examples(doc, max_rows)
         if route.verb == "classify":

@@ -104,7 +104,7 @@ class PredictionService:
         return signature
 
     def _submit(self, servable: Servable, api: str, signature: Signature, inputs: TensorMap,
-                done: Done, observe: bool = False) -> None:
+                done: Done, observe: bool = False, source: str | None = None) -> None:
         """Runs the signature; on success records runtime latency (and, for predict, the model
         metrics) before `done` answers, so a scrape after the answer already sees them."""
         started = time.perf_counter()
@@ -115,7 +115,8 @@ class PredictionService:
             if error is None:
                 self.metrics.record_runtime_latency(name, api, (time.perf_counter() - started) * 1e6)
                 if observe:
-                    self.model_metrics.observe_predict(servable.id, signature, inputs, outputs)
+                    self.model_metrics.observe_predict(servable.id, signature, inputs, outputs, source,
+                                                       servable.path)
             done(outputs, error)
 
         servable.hold()  # the session stays open until this run is done, even past a timeout
@@ -125,9 +126,11 @@ class PredictionService:
             servable.release()
             raise
 
-    def predict(self, servable: Servable, signature: Signature, inputs: TensorMap, done: Done) -> None:
-        """`done(outputs, error)` on a worker thread; refusals raise here."""
-        self._submit(servable, "Predict", signature, inputs, done, observe=True)
+    def predict(self, servable: Servable, signature: Signature, inputs: TensorMap, done: Done,
+                source: str | None = None) -> None:
+        """`done(outputs, error)` on a worker thread; refusals raise here. `source` (`rest` or `grpc`,
+        `serving/observability/prediction_log.SOURCES`) says which API answered, for the prediction store."""
+        self._submit(servable, "Predict", signature, inputs, done, observe=True, source=source)
 
     def classify(self, servable: Servable, signature_name: str, examples: Sequence[bytes],
                  done: Done) -> None:

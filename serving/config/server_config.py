@@ -60,6 +60,12 @@ class ServerConfig:
     """Our extension (`--observed_output`): the predict output (a probability) that the model metrics'
     histogram and the request log record; None records none. The launcher names it (monitoring/serve.py
     passes the churn model's), so the server itself knows no model's outputs."""
+    prediction_store_url: str | None = None
+    """Our extension (`--prediction_store_url`): a SQLAlchemy URL; each predicted row of a signature that
+    carries ids is appended to the prediction store there (serving/observability/prediction_log.py); None = off."""
+    prediction_id_output: str | None = None
+    """Our extension (`--prediction_id_output`): the output holding the customer id; None: the one output that
+    echoes an input of the same name (a `serving_with_ids` signature's id column)."""
     settle_seconds: float = DEFAULT_SETTLE_SECONDS
     """Our extension (`--file_system_settle_seconds`): a version folder is loaded once its files
     have stayed unchanged this long (serving/core/source.py)."""
@@ -120,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
          help="not a TF Serving flag: the predict output (a probability in [0, 1], e.g. churn_probability) "
               "whose values the churn_model_prediction_probability histogram and the request log record; "
               "unset: none (`make serve` sets it)")
+    flag("--prediction_store_url", default=None,
+         help="not a TF Serving flag: a SQLAlchemy URL (sqlite:///path, postgresql+psycopg2://user@host/db); "
+              "each predicted row of a signature carrying ids (e.g. serving_with_ids) is appended to the "
+              "prediction store there by a background writer (drops are counted, requests never wait); "
+              "off by default; needs --observed_output")
+    flag("--prediction_id_output", default=None,
+         help="not a TF Serving flag: the output holding the customer id for --prediction_store_url; "
+              "unset: the one output that returns an input of the same name")
     _lifecycle_flags(p)
     _add_reload_and_warmup_flags(p)
     _add_http_limit_flags(p)
@@ -321,6 +335,7 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
         raise ConfigError(f"--request_log_file: folder {request_log.parent} does not exist.")
     if request_log is not None and not args.observed_output:
         raise ConfigError("--request_log_file needs --observed_output: the output whose values it records.")
+    store_url = _prediction_store_url(args.prediction_store_url, args.observed_output)
     rest_port = args.rest_api_port
     if rest_port and rest_port == args.port:
         raise ConfigError("--rest_api_port cannot be the same as --port.")
@@ -337,6 +352,8 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
         inter_op_threads=args.tensorflow_inter_op_parallelism,
         request_log_file=request_log,
         observed_output=args.observed_output or None,
+        prediction_store_url=store_url,
+        prediction_id_output=args.prediction_id_output or None,
         settle_seconds=_settle_seconds(args.file_system_settle_seconds),
         enable_model_warmup=args.enable_model_warmup,
         model_config_file=Path(args.model_config_file) if args.model_config_file else None,
@@ -344,6 +361,23 @@ def from_args(argv: Sequence[str]) -> ServerConfig:
         http_limits=_http_limits(args),
         max_unknown_model_names=args.max_unknown_model_names,
     )
+
+
+def _prediction_store_url(url: str | None, observed_output: str | None) -> str | None:
+    """`--prediction_store_url`, checked to be a database URL (the database itself is opened by the writer,
+    so one that is down delays recording, not serving)."""
+    if not url:
+        return None
+    if not observed_output:
+        raise ConfigError("--prediction_store_url needs --observed_output: the output whose values it records.")
+    import sqlalchemy as sa
+
+    try:
+        sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ConfigError(f"--prediction_store_url: not a database URL: {url!r} "
+                          "(e.g. sqlite:////var/lib/churn/predictions.sqlite)") from None
+    return url
 
 
 def _settle_seconds(value: float) -> float:

@@ -13,6 +13,8 @@ both) but never a name with TF Serving's `:tensorflow:*` metrics:
 - `churn_model_version_available{model_name,version}` (gauge, 1): which versions those are.
 - `churn_model_request_log_rows{model_name,outcome}` (counter): rows `written` to, `dropped` from
   (queue full) or `failed` by the optional request log (`--request_log_file`).
+- `churn_model_prediction_store_rows{model_name,outcome}` (counter): the same for the optional prediction
+  store (`--prediction_store_url`, serving/observability/prediction_log.py).
 
 The version gauges are read from the model manager at scrape time, so they cost nothing per request.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,12 +36,14 @@ from serving.core.errors import NotFoundError
 from serving.core.manager import ModelManager
 from serving.core.servable import Signature
 from serving.core.types import ModelState, ServableId, TensorMap
+from serving.observability.prediction_log import PredictionLog
 from serving.observability.request_log import RequestLog
 
 PROBABILITY = "churn_model_prediction_probability"
 AVAILABLE_VERSIONS = "churn_model_available_versions"
 VERSION_AVAILABLE = "churn_model_version_available"
 REQUEST_LOG_ROWS = "churn_model_request_log_rows"
+PREDICTION_STORE_ROWS = "churn_model_prediction_store_rows"
 PROBABILITY_BUCKETS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
 """0.05, 0.10, ..., 1.0 (Prometheus `le` semantics: a value equal to a bound counts in it)."""
 
@@ -125,7 +130,8 @@ class ModelMetrics:
     """Registers the collectors above; `observe_predict` is the one hook in the predict path."""
 
     def __init__(self, registry: CollectorRegistry, manager: ModelManager,
-                 request_log: RequestLog | None = None, observed_output: str | None = None) -> None:
+                 request_log: RequestLog | None = None, observed_output: str | None = None,
+                 prediction_log: PredictionLog | None = None) -> None:
         self.observed_output = observed_output
         """The predict output recorded (ServerConfig.observed_output); None: no values are recorded."""
         self.probabilities = ProbabilityHistogram()
@@ -136,10 +142,17 @@ class ModelMetrics:
             rows = Counter(REQUEST_LOG_ROWS, "Request log rows by outcome.", ("model_name", "outcome"),
                            registry=registry)
             request_log.on_rows = lambda model, outcome, n: rows.labels(model, outcome).inc(n)
+        self.prediction_log = prediction_log
+        if prediction_log is not None:
+            stored = Counter(PREDICTION_STORE_ROWS, "Prediction store rows by outcome.", ("model_name", "outcome"),
+                             registry=registry)
+            prediction_log.on_rows = lambda model, outcome, n: stored.labels(model, outcome).inc(n)
 
     def observe_predict(self, servable_id: ServableId, signature: Signature, inputs: TensorMap,
-                        outputs: TensorMap) -> None:
-        """After a successful predict: histogram and request log, for signatures with the observed output only."""
+                        outputs: TensorMap, source: str | None = None, model_dir: Path | None = None) -> None:
+        """After a successful predict: histogram, request log and prediction store, for signatures with the
+        observed output only (the store also needs an id output, and `source` `rest`/`grpc` and the
+        version's folder `model_dir`: warmup and in-process calls pass neither and are not stored)."""
         name = self.observed_output
         probabilities = outputs.get(name) if name is not None else None
         if probabilities is None or name not in signature.outputs:
@@ -147,3 +160,5 @@ class ModelMetrics:
         self.probabilities.observe(servable_id.name, str(servable_id.version), probabilities)
         if self.request_log is not None:
             self.request_log.submit(servable_id, inputs, probabilities)
+        if self.prediction_log is not None and source is not None and model_dir is not None:
+            self.prediction_log.submit(servable_id, model_dir, signature, outputs, source)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,11 +22,13 @@ import pytest
 
 from client.tf_serving import to_instances
 from common import exit_codes
+from common.facts import BATCH_SOURCE
 from data.generate import generate
 from insights.recommend import load_rules
 from insights.risk import risk_band
 from insights.scoring import OUTPUT_COLUMNS, TOP_FACTORS
 from modules import features, segments, threshold
+from monitoring.prediction_store import PredictionStore
 from pipeline.config import PROJECT_ROOT
 from tests.helpers import free_port
 from tests.insights.test_scoring import exit_code
@@ -205,3 +208,57 @@ def test_the_scored_file_agrees_with_the_rest_api(scored, rest_port: int, pushed
         pushing = sorted(((v, k.removesuffix("_attribution")) for k, v in attributions.items()
                           if k.endswith("_attribution") and v > 0), reverse=True)[:TOP_FACTORS]
         assert [f.split("=")[0] for f in text.split("; ") if f] == [name for _, name in pushing]
+
+
+def test_store_keeps_every_scored_customer_with_version_period_segment_and_action(
+        scored, pushed: Path, data: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'predictions.sqlite'}"
+    out = tmp_path / "stored.csv"
+    proc = run_cli("score", "--data", str(data), "--model", str(pushed.parent), "--out", str(out), "--store", url,
+                   "--period", "2026-10", "--chunk-rows", "1000", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == f"{len(CUSTOMERS):,} predictions kept in the prediction store {url}"
+    assert out.read_bytes() == data.with_name("customers_scored.csv").read_bytes()  # the store changes no output
+    with PredictionStore(url) as store:
+        rows = store.read()
+    ranked = pd.read_csv(out, dtype={ID: str}).set_index(ID)
+    rows = rows.set_index("customer_id").loc[ranked.index]
+    assert len(rows) == len(CUSTOMERS) and set(rows["source"]) == {BATCH_SOURCE}
+    assert set(rows["model_version"]) == {int(pushed.name)} and set(rows["period"]) == {"2026-10"}
+    assert set(rows["signature"]) == {"serving_default"} and rows["scored_at"].nunique() == 1
+    np.testing.assert_allclose(rows["probability"], ranked["churn_probability"], rtol=1e-6)
+    chosen = threshold.read(pushed)
+    assert set(rows["threshold"]) == {chosen}
+    assert rows["decision"].tolist() == (ranked["churn_probability"] >= chosen).astype(int).tolist()
+    assert rows["segment"].tolist() == ranked["segment"].tolist()
+    assert rows["action"].tolist() == ranked["recommended_action"].tolist()
+
+
+def test_a_failed_store_write_fails_the_command_and_keeps_the_chunks_written(pushed: Path, data: Path,
+                                                                            tmp_path: Path) -> None:
+    path = tmp_path / "refusing.sqlite"
+    url = f"sqlite:///{path}"
+    PredictionStore(url).close()
+    with sqlite3.connect(path) as db:  # the database itself refuses rows beyond the first chunk
+        db.execute("CREATE TRIGGER full BEFORE INSERT ON predictions WHEN (SELECT count(*) FROM predictions) >= 1000 "
+                   "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    out = tmp_path / "never.csv"
+    proc = run_cli("score", "--data", str(data), "--model", str(pushed), "--out", str(out), "--store", url,
+                   "--chunk-rows", "1000", "--no-progress")
+    assert proc.returncode == exit_codes.FAILED and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [
+        "python -m insights: error: prediction store: writing 1000 prediction(s) to the store failed: database or "
+        f"disk is full (rows written before this failure are kept; {out} was not written)"]
+    assert not out.exists()
+    with PredictionStore(url) as store:
+        assert len(store.read()) == 1000  # the first chunk, whole; nothing of the failed one
+
+
+def test_an_unreachable_store_fails_before_scoring(pushed: Path, data: Path, tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    proc = run_cli("score", "--data", str(data), "--model", str(pushed), "--out", str(tmp_path / "o.csv"),
+                   "--no-progress", "--store", f"postgresql+psycopg2://churn@127.0.0.1:{port}/churn")
+    assert proc.returncode == exit_codes.FAILED and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("python -m insights: error: prediction store: cannot open the prediction store at ")
+    assert not (tmp_path / "o.csv").exists()

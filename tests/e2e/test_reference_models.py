@@ -76,3 +76,27 @@ def test_report_shows_the_reference_models_and_calibration(bundled_style) -> Non
     assert "<h2>Reference models and calibration</h2>" in shown
     assert rm.REFERENCE_NAMES[rm.GRADIENT_BOOSTING] in shown and "Reliability curve" in shown
     assert "Could not render" not in shown
+
+
+def test_the_eval_splits_served_scores_are_kept_for_the_served_score_shift(bundled_style) -> None:
+    """ReferenceModels keeps the eval rows' calibrated scores; run_summary.json names the file and the drift
+    check's `--eval-scores` default finds the newest one."""
+    import pandas as pd
+
+    from monitoring import drift
+
+    tmp, _, summary = bundled_style
+    kept = Path(summary["eval_scores"])
+    assert kept.name == reference.EVAL_SCORES_FILE and kept.parent.parent.name == "reference"
+    frame = pd.read_csv(kept)
+    assert list(frame.columns) == [features.PROBABILITY_OUTPUT]  # no ids, no features
+    assert len(frame) == summary["example_counts"]["eval"] == summary["reference_models"]["rows"]
+    assert kept.stat().st_size < 12 * len(frame)  # a few KB
+    scores = drift.read_eval_scores(kept)
+    # The served (calibrated) probabilities the calibration section measured: its mean per equal-mass bin.
+    curve = summary["calibration"]["overall"]["reliability"]
+    means = [float(scores[rows].mean()) for rows in rm.equal_mass_bins(scores)]
+    assert means == pytest.approx([b["predicted"] for b in curve], abs=2e-5)
+    assert scores.std() > 0.05
+    newest = drift.newest_eval_scores(tmp / "out")
+    assert newest.parent.parent == kept.parent.parent and len(drift.read_eval_scores(newest)) > 0

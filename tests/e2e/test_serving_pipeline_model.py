@@ -35,13 +35,14 @@ from tensorflow_serving.apis import (
 from client.tf_serving import to_instances
 from data.generate import COLUMNS, generate
 from modules import threshold
-from modules.features import PROBABILITY_OUTPUT, attribution_name
+from modules.features import ID_KEYS, PROBABILITY_OUTPUT, attribution_name
+from modules.signatures import WITH_IDS_SIGNATURE
 from pipeline.config import PROJECT_ROOT
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
 MODEL = "customer-model"
-SIGNATURES = {"serving_default", "serving_tf_example", "transform_features", "explain"}
+SIGNATURES = {"serving_default", "serving_tf_example", "transform_features", "explain", WITH_IDS_SIGNATURE}
 RAW_FEATURES = sorted(set(COLUMNS) - {"Customer_ID", "Target_Churn"})
 OUTPUTS = {"churn", "churn_probability"}
 HTTP_STATUS_CODES = {200: "OK", 400: "INVALID_ARGUMENT", 404: "NOT_FOUND"}
@@ -221,6 +222,33 @@ def test_grpc_predict_gives_the_same_answer(server: Server, instances: list[dict
     server.sent["OK"] += 1
     assert reply.model_spec.name == MODEL and reply.model_spec.version.value == int(server.version)
     assert_matches({k: tf.make_ndarray(v).tolist() for k, v in reply.outputs.items()}, expected)
+
+
+def test_serving_with_ids_returns_each_customers_id_with_serving_defaults_answer(
+        server: Server, instances: list[dict[str, Any]], expected: dict[str, np.ndarray]) -> None:
+    """REST rows and gRPC (official stubs) through the pushed model's `serving_with_ids`: the ids come back
+    with the same probability and decision as `serving_default`."""
+    status, _, body = server.http("GET", f"/v1/models/{MODEL}/metadata")
+    signature = json.loads(body)["metadata"]["signature_def"]["signature_def"][WITH_IDS_SIGNATURE]
+    assert set(signature["inputs"]) == set(RAW_FEATURES) | set(ID_KEYS)
+    assert set(signature["outputs"]) == OUTPUTS | set(ID_KEYS)
+    ids = CUSTOMERS[ID_KEYS[0]].tolist()
+    rows = [dict(row, **{ID_KEYS[0]: customer}) for row, customer in zip(instances, ids, strict=True)]
+    status, answer = server.predict({"signature_name": WITH_IDS_SIGNATURE, "instances": rows})
+    assert status == 200, answer
+    assert [row[ID_KEYS[0]] for row in answer["predictions"]] == ids
+    assert_matches({k: [row[k] for row in answer["predictions"]] for k in OUTPUTS}, expected)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = MODEL, WITH_IDS_SIGNATURE
+    for name, spec in signature["inputs"].items():
+        tf_dtype = tf.as_dtype(types_pb2.DataType.Value(spec["dtype"]))
+        request.inputs[name].CopyFrom(tf.make_tensor_proto([row[name] for row in rows], dtype=tf_dtype))
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        reply = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+    server.sent["OK"] += 1  # the gRPC predict (server.http counts the REST calls)
+    outputs = {k: tf.make_ndarray(v).tolist() for k, v in reply.outputs.items()}
+    assert outputs.pop(ID_KEYS[0]) == ids
+    assert_matches(outputs, expected)
 
 
 def test_rest_explain_gives_the_probability_and_the_saved_models_attributions(

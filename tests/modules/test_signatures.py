@@ -9,7 +9,7 @@ from tensorflow_transform.tf_metadata import schema_utils
 
 from modules import features, threshold
 from modules.model import build_model
-from modules.signatures import make_serving_signatures
+from modules.signatures import WITH_IDS_SIGNATURE, make_serving_signatures
 from modules.trainer import feature_layout
 from tests.modules.conftest import CUSTOM_CONFIG, to_instances
 
@@ -176,3 +176,34 @@ def test_every_signature_returns_the_calibrated_probability_and_explain_stays_on
     plain_explained.pop(features.PROBABILITY_OUTPUT)
     for key, value in explained.items():  # attributions: the model's own logit, not the calibrated one
         np.testing.assert_allclose(value.numpy(), plain_explained[key].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_serving_with_ids_takes_serving_defaults_inputs_plus_the_id_columns(loaded) -> None:
+    model, run = loaded
+    with_ids = model.signatures[WITH_IDS_SIGNATURE]
+    inputs = with_ids.structured_input_signature[1]
+    default_inputs = model.signatures["serving_default"].structured_input_signature[1]
+    assert set(inputs) == set(default_inputs) | set(features.ID_KEYS)
+    for key in features.ID_KEYS:
+        assert inputs[key].shape.as_list() == [None] and inputs[key].dtype == run.raw_spec[key].dtype
+    assert set(with_ids.structured_outputs) == {features.PROBABILITY_OUTPUT, features.CLASS_OUTPUT, *features.ID_KEYS}
+
+
+def test_serving_with_ids_returns_the_ids_with_serving_defaults_prediction(loaded) -> None:
+    model, run = loaded
+    rows = slice(10, 10 + ROWS)
+    columns = raw_columns(run, rows)
+    ids = {k: tf.constant(run.raw[k].iloc[rows], dtype=run.raw_spec[k].dtype) for k in features.ID_KEYS}
+    default = model.signatures["serving_default"](**columns)
+    with_ids = model.signatures[WITH_IDS_SIGNATURE](**columns, **ids)
+    for key in features.ID_KEYS:
+        assert with_ids[key].numpy().tolist() == run.raw[key].iloc[rows].tolist()
+    np.testing.assert_array_equal(with_ids[features.PROBABILITY_OUTPUT].numpy(),
+                                  default[features.PROBABILITY_OUTPUT].numpy())
+    np.testing.assert_array_equal(with_ids[features.CLASS_OUTPUT].numpy(), default[features.CLASS_OUTPUT].numpy())
+
+
+def test_no_id_columns_exports_no_serving_with_ids(transform_run, tmp_path) -> None:
+    model = _trained_model(transform_run)
+    signatures = make_serving_signatures(model, transform_run.output, features.LABEL_KEY, [])
+    assert WITH_IDS_SIGNATURE not in signatures and "serving_default" in signatures

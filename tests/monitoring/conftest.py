@@ -1,14 +1,21 @@
-"""Shared helpers: free ports, required binaries (fail, never skip, when missing), the test model."""
+"""Shared helpers: required binaries (fail, never skip, when missing), a real Prometheus, the test model."""
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from common.facts import MODEL_NAME
+from monitoring import prometheus as prom
 from monitoring.prometheus import GRAFANA_DASHBOARD, install_command
+from tests.helpers import free_port
 from tests.monitoring.models import build_churn_model
 
 MODEL_VERSION = 1
@@ -23,10 +30,29 @@ def require(binary: str) -> str:
     return path
 
 
+@contextmanager
+def running_prometheus(config: dict[str, Any] | Path, storage: Path) -> Iterator[int]:
+    """A real Prometheus on a free 127.0.0.1 port with `config` (a dict is written to `<storage>/prometheus.yml`),
+    TSDB in `<storage>/data`, output in `<storage>/prometheus.log`; yields the port and stops it on exit."""
+    if isinstance(config, dict):
+        path = storage / "prometheus.yml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        config = path
+    port = free_port()
+    with (storage / "prometheus.log").open("wb") as log:
+        process = subprocess.Popen(prom.command(require("prometheus"), config, storage, port=port), stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def dashboard_exprs() -> list[str]:
     """Every query of the Grafana dashboard."""
     dashboard = json.loads(GRAFANA_DASHBOARD.read_text())
-    return [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    return [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from monitoring.alerting import ALERTMANAGER_BINARY, PUSHGATEWAY_BINARY, pushgateway_command
+from monitoring.alerting import (
+    ALERTMANAGER_BINARY,
+    ALERTMANAGER_PACKAGE,
+    PUSHGATEWAY_BINARY,
+    PUSHGATEWAY_PACKAGE,
+    pushgateway_command,
+)
 from monitoring.prometheus import install_command
 from tests.helpers import free_port
 
-PACKAGES = {PUSHGATEWAY_BINARY: "prometheus-pushgateway", ALERTMANAGER_BINARY: "prometheus-alertmanager",
-            "amtool": "prometheus-alertmanager"}
+PACKAGES = {PUSHGATEWAY_BINARY: PUSHGATEWAY_PACKAGE, ALERTMANAGER_BINARY: ALERTMANAGER_PACKAGE,
+            "amtool": ALERTMANAGER_PACKAGE}
 """Debian package of each binary the alerting tests run."""
 
 

@@ -1,6 +1,7 @@
 """monitoring/alerting.py: the configs it generates are valid for promtool and amtool."""
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -48,3 +49,25 @@ def test_committed_alertmanager_config_is_valid() -> None:
     config = alerting.alertmanager_config()
     (webhook,) = [r for r in config["receivers"] if r["name"] == config["route"]["receiver"]]
     assert webhook["webhook_configs"][0]["send_resolved"] is True
+
+
+def enabled_documented_receivers(text: str) -> str:
+    """`alertmanager.yml` with its commented-out routes and receivers (`  # key: ...` lines) uncommented."""
+    return "\n".join(re.sub(r"^(\s+)# (\s*(- )?[a-z_]+:.*)$", r"\1\2", line) for line in text.splitlines()) + "\n"
+
+
+def test_documented_email_and_slack_receivers_are_valid_and_routed_when_enabled(tmp_path: Path) -> None:
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(enabled_documented_receivers(alerting.ALERTMANAGER_CONFIG.read_text()))
+    result = subprocess.run([require_package_binary("amtool"), "check-config", str(path)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(path.read_text())
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert set(receivers) == {"webhook", "email", "slack"}
+    assert {r["receiver"] for r in config["route"]["routes"]} | {config["route"]["receiver"]} == set(receivers)
+    assert all(r.get("continue") for r in config["route"]["routes"])  # the webhook keeps every alert
+    (email,) = receivers["email"]["email_configs"]
+    (slack,) = receivers["slack"]["slack_configs"]
+    assert "auth_password_file" in email and "api_url_file" in slack  # secrets in files, not in the repository
+    assert slack["title"] == "{{ .CommonAnnotations.summary }}"

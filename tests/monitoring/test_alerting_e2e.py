@@ -18,7 +18,7 @@ from monitoring import alerting
 from monitoring import prometheus as prom
 from monitoring.outcomes import Row, outcome_metrics, push_metrics, quality
 from tests.helpers import free_port
-from tests.monitoring.conftest import require
+from tests.monitoring.conftest import running_prometheus
 from tests.monitoring.pushgateway import pushgateway, require_package_binary
 
 pytestmark = pytest.mark.e2e
@@ -65,25 +65,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     receiver = Receiver()
     gateway = pushgateway()
     gateway_address = next(gateway)
-    am_port, prom_port = free_port(), free_port()
+    am_port = free_port()
     am_config = tmp / "alertmanager.yml"
     am_config.write_text(yaml.safe_dump(alerting.alertmanager_config(receiver.url, "1s", "1s")))
     am_binary = require_package_binary(alerting.ALERTMANAGER_BINARY)
-    processes = [_start(alerting.alertmanager_command(am_binary, am_config, tmp / "am", port=am_port),
-                        tmp / "alertmanager.log")]
+    manager = _start(alerting.alertmanager_command(am_binary, am_config, tmp / "am", port=am_port),
+                     tmp / "alertmanager.log")
     # The model-server job points at a closed port: only the quality rules matter here.
     config = alerting.with_alerting(prom.runtime_config(f"127.0.0.1:{free_port()}", "/metrics", "1s"),
                                     gateway_address, f"127.0.0.1:{am_port}")
-    prom_config = tmp / "prometheus.yml"
-    prom_config.write_text(yaml.safe_dump(config))
-    processes.append(_start(prom.command(require("prometheus"), prom_config, tmp, port=prom_port),
-                            tmp / "prometheus.log"))
     try:
-        yield receiver, gateway_address, tmp
+        with running_prometheus(config, tmp):
+            yield receiver, gateway_address, tmp
     finally:
-        for p in processes:
-            p.terminate()
-            p.wait(timeout=30)
+        manager.terminate()
+        manager.wait(timeout=30)
         gateway.close()
         receiver.server.shutdown()
 

@@ -129,3 +129,35 @@ def test_bad_variables_stop_the_container_with_a_message(tmp_path: Path, env: di
     process = run_entrypoint(tmp_path, env)
     output, _ = process.communicate(timeout=30)
     assert process.returncode != 0 and message in output
+
+
+def test_pushgateway_and_alertmanager_variables_make_prometheus_scrape_and_alert_like_make_serve(
+        tmp_path: Path) -> None:
+    """Docker Compose / Railway: a real Pushgateway is scraped as job churn-batch with the pushed labels kept, and
+    Prometheus knows the Alertmanager of ALERTMANAGER_TARGET."""
+    from monitoring import alerting
+    from tests.monitoring.pushgateway import pushgateway
+
+    gateway = pushgateway()
+    address = next(gateway)
+    try:
+        body = b'churn_outcome_auc{model_version="3",period="2026-05"} 0.71\n'
+        request = urllib.request.Request(f"http://{address}/metrics/job/churn_outcomes", data=body, method="PUT")
+        urllib.request.urlopen(request, timeout=5).read()
+        port, alertmanager = free_port(), f"127.0.0.1:{free_port()}"
+        process = run_entrypoint(tmp_path, {"MODEL_SERVER_TARGET": "127.0.0.1:1", "PUSHGATEWAY_TARGET": address,
+                                            "ALERTMANAGER_TARGET": alertmanager, "PORT": str(port)})
+        try:
+            found = wait_for_api(process, port, "query?query=churn_outcome_auc",
+                                 lambda data: data["result"] or None)
+            managers = wait_for_api(process, port, "alertmanagers", lambda data: data["activeAlertmanagers"] or None)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    finally:
+        gateway.close()
+    (sample,) = found
+    assert sample["metric"]["job"] == "churn_outcomes" and sample["metric"]["period"] == "2026-05"  # honor_labels
+    assert [m["url"] for m in managers] == [f"http://{alertmanager}/api/v2/alerts"]
+    generated = yaml.safe_load((tmp_path / "etc-prometheus" / "targets" / "prometheus-alerting.yml").read_text())
+    assert alerting.PUSHGATEWAY_JOB in {job["job_name"] for job in generated["scrape_configs"]}

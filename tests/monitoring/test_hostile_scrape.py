@@ -5,7 +5,6 @@ Covers serving/observability/prometheus_text.py (label escaping) and metrics.py 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -20,8 +19,7 @@ from monitoring import prometheus as prom
 from serving.core.manager import ModelConfig
 from serving.main import ModelServer
 from serving.observability.metrics import OVERFLOW_MODEL_NAME, REQUEST_COUNT, exported_name
-from tests.helpers import free_port
-from tests.monitoring.conftest import require
+from tests.monitoring.conftest import require, running_prometheus
 from tests.serving.conftest import make_config
 from tests.serving.http_util import call
 
@@ -49,7 +47,7 @@ def query(port: int, expr: str) -> list[dict]:
 
 
 def test_prometheus_scrapes_every_label_after_hostile_requests(server: ModelServer, tmp_path: Path) -> None:
-    binary = require("prometheus")
+    require("prometheus")  # fail early, before the hostile requests
     port = server.rest_port
     for name in HOSTILE:
         assert call(port, "GET", f"/v1/models/{name}")[0] == 404
@@ -61,11 +59,8 @@ def test_prometheus_scrapes_every_label_after_hostile_requests(server: ModelServ
     body.decode("utf-8")  # valid UTF-8 whatever the clients sent
     assert b'model_name="\\\\xff"' in body and b'model_name="a\\nb"' in body
 
-    prometheus_port = free_port()
     config = prom.prepare(tmp_path, f"127.0.0.1:{port}", server.config.metrics_path, "1s")  # type: ignore[arg-type]
-    proc = subprocess.Popen(prom.command(binary, config, tmp_path, port=prometheus_port),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
+    with running_prometheus(config, tmp_path) as prometheus_port:
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -79,9 +74,6 @@ def test_prometheus_scrapes_every_label_after_hostile_requests(server: ModelServ
         assert up[0]["value"][1] == "1", "the scrape failed"
         names = {r["metric"].get("model_name", "")
                  for r in query(prometheus_port, f'{{__name__="{COUNT}"}}')}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     # the first MAX_UNKNOWN unknown names are kept, as Prometheus reads them back; the rest share one value
     assert {"\\xff", "a\nb"} <= names
     assert OVERFLOW_MODEL_NAME in names

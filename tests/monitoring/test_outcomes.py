@@ -182,3 +182,20 @@ def test_metrics_reach_a_real_pushgateway_with_a_period_label(store_url, tmp_pat
     assert outcomes.main(["--labels", str(tmp_path / "labels.csv"), "--store", store_url,
                           "--html", str(tmp_path / "o.html"), "--pushgateway", address]) == exit_codes.USAGE
     assert "Pushgateway" in capsys.readouterr().err
+
+
+def test_the_pushgateway_comes_from_the_environment_without_the_flag(store_url, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitoring.batch_metrics import PUSHGATEWAY_ENV
+
+    gateway = pushgateway()
+    address = next(gateway)
+    try:
+        monkeypatch.setenv(PUSHGATEWAY_ENV, address)
+        code = outcomes.main(["--labels", str(tmp_path / "labels.csv"), "--store", store_url,
+                              "--html", str(tmp_path / "o.html")])
+        got = samples(address, "churn_outcome_auc{")
+    finally:
+        gateway.close()
+    assert code == exit_codes.OK
+    assert 'churn_outcome_auc{instance="",job="churn_outcomes",model_version="1",period="2026-01"}' in got

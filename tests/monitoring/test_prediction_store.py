@@ -7,11 +7,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
 
+from common.facts import PROJECT_ROOT
 from modules.threshold import FALLBACK
 from monitoring import prediction_store as ps
 from monitoring.prediction_store import Prediction, PredictionStore, PredictionStoreError
+from serving.core.manager import ModelConfig
+from serving.main import ModelServer
 from tests.monitoring.postgres import postgres_server
+from tests.serving.conftest import make_config
+from tests.serving.models import WITH_IDS_THRESHOLD, build_churn_with_ids_model
 
 T0 = datetime(2026, 3, 31, 23, 30, tzinfo=timezone.utc)
 
@@ -121,3 +127,56 @@ def test_append_frame_checks_like_append(store: PredictionStore):
         with pytest.raises(PredictionStoreError, match=message):
             store.append_frame(frame.assign(**{column: value}))
     assert len(store.read()) == 2
+
+
+def test_predictions_from_rows_keeps_the_answer_with_its_ids() -> None:
+    rows = [{"Customer_ID": 17, "churn_probability": 0.4, "churn": 1}, {"Customer_ID": "C-9", "churn_probability": 0.2}]
+    found = ps.predictions_from_rows(rows, model_version=3, signature="serving_with_ids", source="grpc",
+                                     threshold=0.3, scored_at=T0)
+    assert [(p.customer_id, p.decision, p.threshold, p.model_version) for p in found] == [
+        ("17", 1, 0.3, 3), ("C-9", None, 0.3, 3)]  # the model's own decision when the answer has it
+    with pytest.raises(PredictionStoreError, match="answer row 0 has no Customer_ID: call a signature that returns"):
+        ps.predictions_from_rows([{"churn_probability": 0.5}], 1, "serving_default", "rest")
+
+
+def test_model_threshold_reads_the_version_folder_or_falls_back(tmp_path: Path) -> None:
+    from modules import threshold
+
+    threshold.write(str(tmp_path / "3"), threshold.Threshold(value=0.35, method=threshold.GIVEN))
+    assert ps.model_threshold(tmp_path / "3") == 0.35
+    assert ps.model_threshold(tmp_path / "missing") == FALLBACK
+
+
+def _docs_example() -> str:
+    """The Python block of docs/monitoring.md that records predictions made by real TF Serving."""
+    text = (PROJECT_ROOT / "docs" / "monitoring.md").read_text()
+    section = text.split("An application does the same", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_docs_example_records_what_a_served_model_answered(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented block, run as written against a served `serving_with_ids` (our server speaks TF Serving's
+    REST API), from a checkout whose pushed version folder holds the model's threshold."""
+    base = tmp_path / "serving_model" / "m"
+    build_churn_with_ids_model(base / "4")
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(ps.STORE_URL_ENV, url)
+    server = ModelServer(make_config((ModelConfig("m", base),)), CollectorRegistry())
+    server.start()
+    try:
+        namespace: dict = {}
+        exec(compile(_docs_example(), "docs/monitoring.md", "exec"), namespace)
+        customers = [{"Customer_ID": 501, "Age": 40, "Gender": "Male", "Annual_Income": 50.0, "Total_Spend": 900.0},
+                     {"Customer_ID": 502, "Age": 70, "Gender": "Female", "Annual_Income": 20.0, "Total_Spend": 10.0}]
+        rows = namespace["score_and_record"](customers, 4, server=f"http://127.0.0.1:{server.rest_port}", model="m")
+    finally:
+        server.stop()
+    with PredictionStore(url) as store:
+        kept = store.read().sort_values("customer_id").to_dict("records")
+    assert [(r["customer_id"], r["model_version"], r["source"], r["signature"]) for r in kept] == [
+        ("501", 4, "rest", "serving_with_ids"), ("502", 4, "rest", "serving_with_ids")]
+    assert [r["probability"] for r in kept] == pytest.approx([r["churn_probability"] for r in rows])
+    assert [r["decision"] for r in kept] == [r["churn"] for r in rows]
+    assert {r["threshold"] for r in kept} == {WITH_IDS_THRESHOLD}

@@ -159,7 +159,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, model_base: Path) -> Itera
         targets += pod_targets(deployment, {"customer-model-5f7d8c9b6-done1": live}, NAMESPACE, phase="Succeeded")
         (tmp / "pods.json").write_text(json.dumps(targets, indent=1))
         config_path = tmp / "prometheus.yml"
-        config_path.write_text(yaml.safe_dump(file_sd_variant(tmp / "pods.json", "1s"), sort_keys=False))
+        config = file_sd_variant(tmp / "pods.json", "1s", alerting=False)  # no Pushgateway/Alertmanager here
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         prometheus_port = free_port()
         with prometheus_log.open("wb") as out:
             prometheus = subprocess.Popen(prom.command(binary, config_path, tmp, port=prometheus_port),

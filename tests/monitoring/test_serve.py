@@ -1,14 +1,16 @@
 """`monitoring.serve` without processes: which target it scrapes, and what it says without Prometheus."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
+from common import exit_codes
 from common.facts import DEFAULT_HOST, METRICS_PATH, PROJECT_ROOT, REST_PORT
 from modules.features import PROBABILITY_OUTPUT
+from monitoring import alerting, serve
 from monitoring import prometheus as prom
-from monitoring import serve
 
 MONITORING_CONFIG = str(PROJECT_ROOT / "serving" / "config" / "monitoring.config")
 
@@ -67,3 +69,38 @@ def test_the_launcher_names_the_churn_output_and_the_callers_flag_wins(tmp_path:
     base = f"--model_base_path={tmp_path}"
     assert from_args(serve.server_command([base])).observed_output == PROBABILITY_OUTPUT
     assert from_args(serve.server_command([base, "--observed_output=other"])).observed_output == "other"
+
+
+def test_a_taken_port_is_replaced_by_a_free_one() -> None:
+    with socket.socket() as taken:
+        taken.bind((prom.PROMETHEUS_HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        other = serve.port_or_free(port)
+        assert other != port and other > 0
+    assert serve.port_or_free(port) == port  # free again
+    assert serve.port_or_free(0) > 0
+
+
+@pytest.mark.parametrize("start, package", [
+    (lambda tmp: serve.start_pushgateway(0, tmp), alerting.PUSHGATEWAY_PACKAGE),
+    (lambda tmp: serve.start_alertmanager(0, tmp, alerting.ALERTMANAGER_CONFIG), alerting.ALERTMANAGER_PACKAGE),
+])
+def test_without_pushgateway_or_alertmanager_the_install_command_is_printed(
+        start, package: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(prom, "find_binary", lambda name="prometheus": None)
+    assert start(tmp_path) is None
+    err = capsys.readouterr().err
+    assert "is not installed" in err and err.strip().endswith(f"apt-get install -y {package}")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--pushgateway-port=70000"], "--pushgateway-port must be a port number"),
+    (["--alertmanager-config=/nonexistent.yml"], "--alertmanager-config /nonexistent.yml does not exist"),
+])
+def test_bad_launcher_flags_exit_2_with_a_message(flags: list, message: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert serve.main(flags) == exit_codes.USAGE
+    assert message in capsys.readouterr().err

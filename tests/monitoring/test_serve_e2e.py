@@ -1,7 +1,9 @@
 """End to end, with real processes on free ports: `python -m monitoring.serve` (what `make serve` runs)
-starts the model server and Prometheus; known numbers of OK, NOT_FOUND and INVALID_ARGUMENT
-requests must come back from Prometheus' HTTP API, the rules and dashboard queries must answer,
-the console page must show them in headless Chromium, and Ctrl-C must stop both processes."""
+starts the model server, Prometheus, a Pushgateway and an Alertmanager; known numbers of OK, NOT_FOUND and
+INVALID_ARGUMENT requests must come back from Prometheus' HTTP API, quality metrics pushed to that
+Pushgateway must be scraped and their alert reach that Alertmanager, the rules and dashboard queries must
+answer, the console page (serving and model-quality rows) must show them in headless Chromium, and Ctrl-C
+must stop all four processes."""
 from __future__ import annotations
 
 import json
@@ -18,14 +20,17 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pytest
 
 from common.facts import METRICS_PATH, MODEL_NAME, PROJECT_ROOT
+from monitoring import alerting, batch_metrics, outcomes
 from monitoring import prometheus as prom
 from tests.browser import artifacts_dir, dump_dom, screenshot
 from tests.helpers import free_port
 from tests.monitoring.conftest import MODEL_VERSION, dashboard_exprs, require
 from tests.monitoring.models import instances
+from tests.monitoring.pushgateway import require_package_binary
 from tests.serving.http_util import get, post
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +50,8 @@ class Stack:
     launcher: subprocess.Popen
     rest_port: int
     prometheus_port: int
+    pushgateway_port: int
+    alertmanager_port: int
     storage: Path
     request_log: Path
     output: Path
@@ -84,23 +91,31 @@ def by_label(result: list[dict], label: str) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, model_base: Path) -> Iterator[Stack]:
     require("prometheus")
+    for binary in (alerting.PUSHGATEWAY_BINARY, alerting.ALERTMANAGER_BINARY):
+        require_package_binary(binary)
     tmp = tmp_path_factory.mktemp("stack")
     rest_port, grpc_port, prometheus_port = free_port(), free_port(), free_port()
+    pushgateway_port, alertmanager_port = free_port(), free_port()
     output = tmp / "monitoring-serve.log"
     with output.open("wb") as out:
         launcher = subprocess.Popen(
             [sys.executable, "-m", "monitoring.serve", "--prometheus-port", str(prometheus_port),
              "--prometheus-storage", str(tmp / "prometheus"), "--scrape-interval", "1s",
+             "--pushgateway-port", str(pushgateway_port), "--pushgateway-storage", str(tmp / "pushgateway"),
+             "--alertmanager-port", str(alertmanager_port), "--alertmanager-storage", str(tmp / "alertmanager"),
              f"--model_name={MODEL_NAME}", f"--model_base_path={model_base}", f"--port={grpc_port}",
              f"--rest_api_port={rest_port}", f"--monitoring_config_file={MONITORING_CONFIG}",
              f"--request_log_file={tmp / 'requests.jsonl'}"],
             cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
-    stack = Stack(launcher, rest_port, prometheus_port, tmp / "prometheus", tmp / "requests.jsonl", output)
+    stack = Stack(launcher, rest_port, prometheus_port, pushgateway_port, alertmanager_port, tmp / "prometheus",
+                  tmp / "requests.jsonl", output)
     try:
         ready = f'churn_model_available_versions{{model_name="{MODEL_NAME}"}} 1'
         wait_for(lambda: True if _metrics_text(rest_port).find(ready) >= 0 else None, "the model server", stack,
                  timeout=120)
         wait_for(lambda: query(stack, "up == 1") or None, "Prometheus to scrape the server", stack)
+        wait_for(lambda: query(stack, f'up{{job="{alerting.PUSHGATEWAY_JOB}"}} == 1') or None,
+                 "Prometheus to scrape the Pushgateway", stack)
         yield stack
     finally:
         if launcher.poll() is None:
@@ -146,6 +161,66 @@ def traffic(stack: Stack) -> dict[str, int]:
     return SENT
 
 
+QUALITY_PERIODS = {"2026-04": 0.0, "2026-05": 1.0}
+"""Period -> noise of the pushed outcomes: 2026-04 separates churners well, 2026-05 not at all."""
+EVAL_AUC = 0.9
+DRIFT = {"Satisfaction_Score": 0.3, "Age": 0.02}
+
+
+def _outcome_rows() -> list[outcomes.Row]:
+    rng = np.random.default_rng(5)
+    rows = []
+    for period, noise in QUALITY_PERIODS.items():
+        y = rng.integers(0, 2, 2000)
+        p = np.clip(0.5 + 0.3 * (2 * y - 1) * (1 - noise) + rng.normal(0, 0.2, 2000), 0, 1)
+        rows.append(outcomes.Row(MODEL_VERSION, period, None, outcomes.quality(y, p, (p >= 0.5).astype(int))))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def quality(stack: Stack) -> dict:
+    """Outcomes, drift and the served-score shift pushed to the launcher's Pushgateway, as the batch jobs do."""
+    gateway = f"127.0.0.1:{stack.pushgateway_port}"
+    rows = _outcome_rows()
+    outcomes.push_metrics(outcomes.outcome_metrics(rows, {MODEL_VERSION: EVAL_AUC}, 0.6), gateway)
+    batch_metrics.publish_drift(DRIFT, "2026-05", gateway, "JENSEN_SHANNON_DIVERGENCE",
+                                thresholds={f: 0.1 for f in DRIFT}, drivers=["Satisfaction_Score"])
+    rng = np.random.default_rng(6)
+    eval_scores, served = rng.beta(2, 5, 4000), rng.beta(4, 4, 4000)
+    psi = batch_metrics.publish_score_shift(eval_scores, served, MODEL_VERSION, "2026-05", gateway)
+    wait_for(lambda: query(stack, "churn_score_bin_share") or None, "the pushed metrics in Prometheus", stack)
+    return {"rows": {r.period: r.quality for r in rows}, "psi": psi,
+            "served_top_bin": float(np.mean(served >= 0.9)), "eval_top_bin": float(np.mean(eval_scores >= 0.9))}
+
+
+def test_pushed_quality_keeps_its_period_and_its_alert_reaches_the_alertmanager(stack: Stack, quality: dict) -> None:
+    upper = query(stack, "churn_outcome_auc_upper")
+    assert {r["metric"]["job"] for r in upper} == {outcomes.PUSH_JOB}  # honor_labels: the pushed job, not the scrape's
+    auc = {(r["metric"]["model_version"], r["metric"]["period"]): float(r["value"][1]) for r in upper}
+    assert auc == {(str(MODEL_VERSION), p): pytest.approx(q.auc_high) for p, q in quality["rows"].items()}
+    assert quality["rows"]["2026-05"].auc_high < EVAL_AUC - 0.05 < quality["rows"]["2026-04"].auc_high
+    printed = stack.output.read_text()
+    assert f"Pushgateway:  http://127.0.0.1:{stack.pushgateway_port} (batch jobs: --pushgateway" in printed
+    assert f"Alertmanager: http://127.0.0.1:{stack.alertmanager_port} (receives Prometheus' alerts" in printed
+    (manager,) = _api(stack.prometheus_port, "/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+    assert manager["url"].startswith(f"http://127.0.0.1:{stack.alertmanager_port}/")
+
+    def received() -> list[dict] | None:
+        alerts = [a for a in _api(stack.alertmanager_port, "/api/v2/alerts")
+                  if a["labels"]["alertname"] == "ChurnModelOutcomeQualityDown"]
+        return alerts or None
+    (alert,) = wait_for(received, "the quality alert at the Alertmanager", stack)
+    assert alert["labels"]["period"] == "2026-05" and alert["labels"]["model_version"] == str(MODEL_VERSION)
+    assert alert["annotations"]["summary"].startswith(f"Churn model {MODEL_VERSION}: outcome AUC in 2026-05")
+    firing = {a["labels"]["alertname"] for a in _api(stack.prometheus_port, "/api/v1/alerts")["data"]["alerts"]}
+    assert {"ChurnModelDriverFeatureDrift", "ChurnModelServedScoreShift"} <= firing
+
+
+def _api(port: int, path: str) -> dict | list:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return json.load(response)
+
+
 def test_prometheus_counts_equal_the_requests_sent(stack: Stack, traffic: dict[str, int]) -> None:
     wait_for(lambda: True if _counts(stack) == traffic else None, "every request in Prometheus", stack, timeout=30)
     assert _counts(stack) == {"OK": 7, "NOT_FOUND": 4, "INVALID_ARGUMENT": 5}
@@ -179,7 +254,7 @@ def test_recording_rules_and_model_metrics_answer(stack: Stack, traffic: dict[st
     assert logged == rows
 
 
-def test_every_dashboard_query_answers(stack: Stack, traffic: dict[str, int]) -> None:
+def test_every_dashboard_query_answers(stack: Stack, traffic: dict[str, int], quality: dict) -> None:
     wait_for(lambda: True if _counts(stack) == traffic else None, "every request in Prometheus", stack, timeout=30)
     empty = [expr for expr in dashboard_exprs() if not query(stack, expr)]
     assert not empty, f"dashboard queries with no data: {empty}"
@@ -232,14 +307,16 @@ class _Panels(HTMLParser):
             self._cell.append(data)
 
 
-def test_console_page_shows_the_status_panels(stack: Stack, traffic: dict[str, int]) -> None:
+def test_console_page_shows_the_status_and_model_quality_panels(stack: Stack, traffic: dict[str, int],
+                                                                 quality: dict) -> None:
     require("chromium")
     wait_for(lambda: True if _counts(stack) == traffic else None, "every request in Prometheus", stack, timeout=30)
     wait_for(lambda: query(stack, "model_name_API:tf_serving_request_latency_microseconds:p99_5m >= 0") or None,
              "latency quantiles", stack, timeout=30)
     url = f"http://127.0.0.1:{stack.prometheus_port}{prom.CONSOLE_PATH}?range=300&refresh=0"
     panels = _Panels()
-    panels.feed(dump_dom(url))
+    dom = dump_dom(url)
+    panels.feed(dom)
     totals = {(r[0], r[1]): r[2] for r in panels.rows["requests-total"][1:]}
     assert totals == {(MODEL_NAME, "INVALID_ARGUMENT"): "5", ("no-such-model", "NOT_FOUND"): "4",
                       (MODEL_NAME, "OK"): "7"}
@@ -248,13 +325,28 @@ def test_console_page_shows_the_status_panels(stack: Stack, traffic: dict[str, i
     assert all(float(x) > 0 for x in panels.rows["latency"][1][2:]), panels.rows["latency"]
     assert [r[:2] for r in panels.rows["versions"][1:]] == [[MODEL_NAME, str(MODEL_VERSION)]]
     assert [r[1] for r in panels.rows["targets"][1:]] == ["up"]
-    shot = screenshot(url, artifacts_dir() / "monitoring-console.png", height=1400)
+    # Model quality: outcome AUC per period and version, drift per feature, served scores against the eval split.
+    auc = {r[1]: r for r in panels.rows["outcome-auc"][1:]}
+    assert set(auc) == set(QUALITY_PERIODS) and {r[0] for r in auc.values()} == {str(MODEL_VERSION)}
+    for period, q in quality["rows"].items():
+        assert auc[period][2:5] == [f"{q.auc:.3f}", f"{q.auc_low:.3f}–{q.auc_high:.3f}", f"{EVAL_AUC:.3f}"]
+        assert auc[period][7] == str(q.labelled)
+    drift = {r[0]: r for r in panels.rows["drift"][1:]}
+    assert drift["Satisfaction_Score"][1:] == ["2026-05", "JENSEN_SHANNON_DIVERGENCE", "0.300", "0.100", "yes"]
+    assert drift["Age"][3:] == ["0.020", "0.100", "no"]
+    assert f"PSI <strong>{quality['psi']:.3f}</strong>" in dom
+    shares = {r[2]: r for r in panels.rows["score-histogram"][1:]}
+    assert len(shares) == batch_metrics.PSI_BINS
+    top = shares["0.9-1.0"]
+    assert [float(top[3].rstrip("%")) / 100, float(top[4].rstrip("%")) / 100] == pytest.approx(
+        [quality["eval_top_bin"], quality["served_top_bin"]], abs=1e-4)
+    shot = screenshot(url, artifacts_dir() / "monitoring-console.png", height=2200)
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
 
 
-def test_ctrl_c_stops_the_server_and_prometheus(stack: Stack) -> None:
+def test_ctrl_c_stops_the_server_prometheus_pushgateway_and_alertmanager(stack: Stack) -> None:
     children = _children(stack.launcher.pid)
-    assert len(children) == 2, children
+    assert len(children) == 4, children
     stack.launcher.send_signal(signal.SIGINT)
     assert stack.launcher.wait(timeout=40) == 0, stack.log_tail()
     assert not [child for child in children if Path(f"/proc/{child}").exists()]  # both reaped

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,110 @@ def test_tune_compiles_the_tuner_before_the_trainer(tmp_path: Path) -> None:
     assert "modules.tuner.tuner_fn" in exec_property(spec, "Tuner", "tuner_fn")
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
     assert len([e for e in executors.values() if "container" in e]) == 14  # the 13 of the default spec + Tuner
+
+
+SPANS = "gs://acme-ml/churn/spans"
+MONTH, FIRST_MONTH, WINDOW = "2026-07", "2026-01", 3  # evaluate on span 6, train on spans 3, 4, 5
+SPAN_FLAGS = ("--window", str(WINDOW), "--month", MONTH, "--first-month", FIRST_MONTH)
+
+
+@pytest.fixture(scope="module")
+def window_spec(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
+    """The spec of July 2026's run over a span folder, and its Vertex AI schedule."""
+    tmp = tmp_path_factory.mktemp("kfp-window")
+    out, schedule = tmp / "spec.json", tmp / "schedule.json"
+    code = kubeflow_v2.main(["--pipeline-root", ROOT, "--data", SPANS + "/", "--serving-dir", SERVING, "--image", IMAGE,
+                             "--out", str(out), *SPAN_FLAGS, "--schedule", str(schedule)])
+    assert code == 0
+    return json.loads(out.read_text()), json.loads(schedule.read_text())
+
+
+def test_each_example_gen_of_the_window_carries_the_static_range_of_its_span(window_spec: tuple[dict, dict]) -> None:
+    from tfx.proto import example_gen_pb2, range_config_pb2
+
+    from pipeline import spans
+
+    spec, _ = window_spec
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    gens = {"CsvExampleGen": 6, "CsvExampleGen_span_3": 3, "CsvExampleGen_span_4": 4, "CsvExampleGen_span_5": 5}
+    assert {t for t in tasks if t.startswith("CsvExampleGen")} == set(gens)
+    for task, span in gens.items():
+        ranges = json_format.Parse(exec_property(spec, task, "range_config"), range_config_pb2.RangeConfig())
+        assert (ranges.static_range.start_span_number, ranges.static_range.end_span_number) == (span, span)
+        assert exec_property(spec, task, "input_base") == SPANS
+        (split,) = json_format.Parse(exec_property(spec, task, "input_config"), example_gen_pb2.Input()).splits
+        assert split.pattern == spans.SPAN_PATTERN == "span-{SPAN}/version-{VERSION}/*"
+        output = json_format.Parse(exec_property(spec, task, "output_config"), example_gen_pb2.Output())
+        assert output.split_config.partition_feature_name == "Customer_ID"
+        # TFX's Kubeflow V2 ExampleGen driver resolves the range (span, newest version) before the step runs.
+        driver = executor(spec, task)["container"]["lifecycle"]["preCacheCheck"]["command"]
+        assert driver[-1] == "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
+    # Transform reads the training spans only, joined into one artifact; everything that judges reads span 6.
+    union = tasks["TrainingSpans"]["inputs"]["artifacts"]
+    assert [union[f"examples_{i}"]["taskOutputArtifact"]["producerTask"] for i in range(WINDOW)] == [
+        "CsvExampleGen_span_3", "CsvExampleGen_span_4", "CsvExampleGen_span_5"]
+    assert "pipeline.examples_union" in json.dumps(executor(spec, "TrainingSpans"))
+    transform = tasks["Transform"]["inputs"]["artifacts"]["examples"]["taskOutputArtifact"]
+    assert transform["producerTask"] == "TrainingSpans"
+    for task in ("StatisticsGen", "Evaluator", "ChurnFactors", "ReferenceModels"):
+        assert tasks[task]["inputs"]["artifacts"]["examples"]["taskOutputArtifact"]["producerTask"] == "CsvExampleGen"
+    assert spec["labels"][kubeflow_v2.MONTH_LABEL] == MONTH and spec["labels"][kubeflow_v2.WINDOW_LABEL] == "3"
+
+
+def test_window_spec_is_a_valid_pipeline_job(window_spec: tuple[dict, dict]) -> None:
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    job = json_format.ParseDict(window_spec[0], pipeline_spec_pb2.PipelineJob())
+    assert job.labels[kubeflow_v2.MONTH_LABEL] == MONTH
+
+
+def _cron_fires(cron: str, start: datetime, end: datetime) -> list[datetime]:
+    """Every minute in [start, end) that a unix-cron `[TZ=Etc/UTC ]minute hour day-of-month month day-of-week`
+    of single numbers or `*` matches (enough for the schedules this runner writes)."""
+    fields = cron.removeprefix("TZ=Etc/UTC ").split()
+    assert len(fields) == 5, cron
+
+    def matches(field: str, value: int) -> bool:
+        return field == "*" or int(field) == value
+
+    fires, moment = [], start
+    while moment < end:
+        if all(matches(f, v) for f, v in zip(fields, (moment.minute, moment.hour, moment.day, moment.month,
+                                                       moment.isoweekday() % 7), strict=True)):
+            fires.append(moment)
+        moment += timedelta(minutes=1)
+    return fires
+
+
+def test_the_month_s_schedule_runs_its_spec_once_after_its_labels_exist(window_spec: tuple[dict, dict]) -> None:
+    """Checked offline against Vertex AI's own Schedule message (google-cloud-aiplatform's types, no call)."""
+    from google.cloud.aiplatform_v1.types import Schedule
+
+    spec, body = window_spec
+    schedule = Schedule.from_json(json.dumps(body))  # unknown or mistyped fields raise
+    assert schedule.cron == kubeflow_v2.DEFAULT_CRON and schedule.max_run_count == 1
+    start, end = schedule.start_time, schedule.end_time
+    # July's labels are churn during August: they exist once August has passed, so the run is in September.
+    assert (start.isoformat(), end.isoformat()) == ("2026-09-01T00:00:00+00:00", "2026-10-01T00:00:00+00:00")
+    assert _cron_fires(schedule.cron, start, end) == [datetime(2026, 9, 2, 6, 0, tzinfo=timezone.utc)]
+    request = schedule.create_pipeline_job_request
+    assert request.pipeline_job.labels[kubeflow_v2.MONTH_LABEL] == MONTH
+    assert request.pipeline_job.display_name == f"churn-{MONTH}"
+    assert body["createPipelineJobRequest"]["pipelineJob"]["pipelineSpec"] == spec["pipelineSpec"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--window", "3", "--month", MONTH), "--window, --month and --first-month go together"),
+    (("--schedule", "s.json"), "--schedule needs --window, --month and --first-month"),
+    (("--window", "3", "--month", "2026-02", "--first-month", FIRST_MONTH), "--window 3 needs 4 labelled spans"),
+    (("--window", "3", "--month", "2026-13", "--first-month", FIRST_MONTH), "month must be YYYY-MM, got '2026-13'"),
+    (("--window", "3", "--month", "2025-12", "--first-month", FIRST_MONTH), "month 2025-12 is before span 0's"),
+])
+def test_bad_month_flags_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          flags: tuple[str, ...], message: str) -> None:
+    base = ["--pipeline-root", ROOT, "--data", SPANS, "--serving-dir", SERVING, "--image", IMAGE,
+            "--out", str(tmp_path / "s.json")]
+    assert kubeflow_v2.main([*base, *flags]) == exit_codes.USAGE
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "s.json").exists()

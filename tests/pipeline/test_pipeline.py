@@ -242,3 +242,22 @@ def test_a_windowed_run_trains_on_the_window_s_spans_and_judges_on_the_newest(tm
                                                                            "CsvExampleGen_span_4"}
     for judge in ("StatisticsGen", "Evaluator", "ChurnFactors", "ReferenceModels"):
         assert components[judge].inputs["examples"].producer_component_id == "CsvExampleGen", judge
+
+
+def test_a_windowed_run_for_kubeflow_joins_the_training_spans_into_one_transform_input(tmp_path: Path) -> None:
+    """KubeflowV2DagRunner takes one channel per input: without local ML Metadata, Transform reads the
+    ExamplesUnion of the training spans, not their channel union."""
+    from pipeline.pipeline import EXAMPLES_UNION_ID, Roots
+    from pipeline.spans import static_window_inputs
+
+    window = static_window_inputs("gs://bucket/spans", 5, 2, "Customer_ID")
+    roots = Roots("gs://bucket/root", "gs://bucket/spans", None, "gs://bucket/serving/customer-model")
+    pipeline = create_pipeline(PipelineConfig(), roots, [], code_fingerprint="x", spans=window)
+    components = {c.id: c for c in pipeline.components}
+    union = components[EXAMPLES_UNION_ID]
+    assert [union.inputs[f"examples_{i}"].producer_component_id for i in range(2)] == [
+        "CsvExampleGen_span_3", "CsvExampleGen_span_4"]
+    assert components["Transform"].inputs["examples"].producer_component_id == EXAMPLES_UNION_ID
+    order = [c.id for c in pipeline.components]
+    assert order.index("CsvExampleGen_span_4") < order.index(EXAMPLES_UNION_ID) < order.index("Transform")
+    assert components["Evaluator"].inputs["examples"].producer_component_id == "CsvExampleGen"

@@ -67,3 +67,16 @@ def test_calibration_by_slice_groups_the_eval_rows_by_their_raw_values() -> None
     assert found["slices"]["Gender=Male"] == rm.calibration(labels[male], scores[male])
     assert found["slices"]["Satisfaction_Score=1"]["rows"] == 250  # odd rows with i % 3 == 1
     assert found["slices"]["Gender=Male"]["ece"] is None  # fewer than 1,000 rows
+
+
+def test_eval_scores_file_is_one_probability_column_that_the_drift_check_reads(tmp_path: Path) -> None:
+    from monitoring import drift
+
+    scores = np.array([0.0, 0.1234567, 0.5, 0.9999994, 1.0], dtype=np.float32)
+    text = reference.eval_scores_csv(scores)
+    assert text.splitlines() == ["churn_probability", "0.000000", "0.123457", "0.500000", "0.999999", "1.000000"]
+    assert reference.eval_scores_path(str(tmp_path)) is None
+    (tmp_path / reference.EVAL_SCORES_FILE).write_text(text)
+    assert reference.eval_scores_path(str(tmp_path)) == str(tmp_path / reference.EVAL_SCORES_FILE)
+    read = drift.read_eval_scores(tmp_path / reference.EVAL_SCORES_FILE)
+    np.testing.assert_allclose(read, scores, atol=1e-6)

@@ -279,4 +279,7 @@ def test_a_windowed_run_s_overview_shows_the_month_the_window_and_each_drifted_f
     assert dict(report.span_rows(spans))["trained on spans"] == "2, 3"
     first = {**spans, "drift": {"compared": False}, "month": None}
     assert dict(report.span_rows(first))["drift"] == "not checked (no previous span)"
+    assert "corrected spans" not in dict(report.span_rows({**spans, "versions": {"2": 0, "3": 0, "4": 0}}))
+    corrected = dict(report.span_rows({**spans, "versions": {"2": 0, "3": 1, "4": 0}}))
+    assert corrected["corrected spans"] == "span 3: version 1"
     assert "trained on spans" not in report.render(summary(), {}, [])

@@ -232,3 +232,19 @@ def test_hyperparameters_and_tuner_trials_are_read_from_the_trainer_and_tuner_ou
     (tmp_path / "results" / "tuner_results.json").write_text('[{"trial_id": "0", "score": 0.41, "dropout": 0.1}]')
     assert run_summary.load_tuner_trials(tmp_path / "results") == {
         "trials": [{"trial_id": "0", "score": 0.41, "dropout": 0.1}]}
+
+
+def test_summary_names_the_eval_scores_the_reference_models_kept(tmp_path: Path) -> None:
+    import json
+
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipeline import reference
+
+    found = metadata_store_pb2.Artifact(uri=str(tmp_path))
+    (tmp_path / reference.REFERENCE_FILE).write_text(json.dumps(reference_record(worse=False)))
+    assert run_summary.build_summary({"ReferenceModels": {"reference": [found]}})["eval_scores"] is None
+    (tmp_path / reference.EVAL_SCORES_FILE).write_text("churn_probability\n0.5\n")
+    built = run_summary.build_summary({"ReferenceModels": {"reference": [found]}})
+    assert built["eval_scores"] == str(tmp_path / reference.EVAL_SCORES_FILE)
+    assert run_summary.build_summary({})["eval_scores"] is None

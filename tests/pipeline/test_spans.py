@@ -3,11 +3,14 @@ ingests exactly one span per execution through TFX's own `{SPAN}` resolution."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import tensorflow as tf
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.orchestration import metadata
@@ -72,7 +75,7 @@ def test_staged_layout_has_one_link_per_span_with_the_span_s_rows(span_folder: P
     assert staged.newest == 2 and staged.spans[0].id_keys == ("Customer_ID",)
     for number in range(3):
         (source,) = (span_folder / f"span-{number}").glob("*.csv")
-        (copy,) = (staged.directory / f"span-{number}").glob("*.csv")
+        (copy,) = (staged.directory / f"span-{number}" / "version-0").glob("*.csv")  # no version folder: 0
         assert pd.read_csv(copy)["Customer_ID"].tolist() == pd.read_csv(source)["Customer_ID"].tolist()
         assert staged.spans[number].rows == 400
 
@@ -232,14 +235,35 @@ def test_command_stops_on_drift_before_ingesting_and_otherwise_backfills_every_s
     assert summary["ingested"] == [] and summary["drift"]["stopped"] is True
     assert summary["drift"]["drifted"][0]["feature"] == "Email_Opt_In"
     config = cfg.PipelineConfig(output=output.resolve())
-    layout = Path(summary["layout"])
-    assert spans.ingested_spans(config.metadata_path, layout) == set()
+    assert not config.metadata_path.exists()
+
+    def ingested(summary: dict) -> set[int]:  # per span, on its own layout
+        return {int(n) for n, layout in summary["layouts"].items()
+                if int(n) in spans.ingested_spans(config.metadata_path, Path(layout))}
 
     assert spans.main(["--data", str(data), "--output", str(output)]) == 0  # warn (default): backfill all
     assert "ingested: 0, 1, 2 (already ingested: none)" in capsys.readouterr().out
-    assert spans.ingested_spans(config.metadata_path, layout) == {0, 1, 2}
+    summary = json.loads((output / spans.SUMMARY_FILE).read_text(encoding="utf-8"))
+    assert ingested(summary) == {0, 1, 2} and summary["versions"] == {"0": 0, "1": 0, "2": 0}
     assert spans.main(["--data", str(data), "--output", str(output)]) == 0
     assert "ingested: nothing new (already ingested: 0, 1, 2)" in capsys.readouterr().out
+
+
+def test_command_ingests_a_corrected_span_again_and_only_that_span(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder, output = tmp_path / "spans", tmp_path / "run"
+    data_spans.write_spans(folder, 2, shift_at=2, rows=drift_gate.MIN_ROWS, seed=4)
+    assert spans.main(["--data", str(folder), "--output", str(output)]) == 0
+    assert "ingested: 0, 1 (already ingested: none)" in capsys.readouterr().out
+    (csv,) = (folder / "span-0").glob("*.csv")
+    (folder / "span-0" / "version-1").mkdir()
+    pd.read_csv(csv).to_csv(folder / "span-0" / "version-1" / csv.name, index=False, float_format="%.3f")
+    assert spans.main(["--data", str(folder), "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert "corrected spans: span 0 version 1 (span-0/version-1)" in out
+    assert "ingested: 0 (already ingested: 1)" in out
+    summary = json.loads((output / spans.SUMMARY_FILE).read_text(encoding="utf-8"))
+    assert summary["versions"] == {"0": 1, "1": 0} and summary["ingested"] == [0]
 
 
 def test_command_refuses_a_bad_span_folder_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -269,7 +293,7 @@ def test_each_span_gets_its_own_layout_which_a_corrected_span_changes(tmp_path: 
     layouts = {n: spans.span_layout(staged, n) for n in staged.spans}
     for n, layout in layouts.items():
         assert [p.name for p in layout.iterdir()] == [f"span-{n}"]
-        assert len(pd.read_csv(next((layout / f"span-{n}").glob("*.csv")))) == 400
+        assert len(pd.read_csv(next((layout / f"span-{n}" / "version-0").glob("*.csv")))) == 400
     frame = pd.read_csv(next((folder / "span-2").glob("*.csv")))
     frame.loc[0, "Age"] = 99  # a corrected span 2
     frame.to_csv(next((folder / "span-2").glob("*.csv")), index=False)
@@ -313,3 +337,137 @@ def test_prepare_run_reads_the_month_gates_the_newest_span_and_refuses_a_window_
     with pytest.raises(spans.InputError, match="--window 3 needs 4 labelled spans"):
         spans.prepare_run(staged, folder, 3, drift_gate.ON_DRIFT_WARN, cfg.CURATED_SCHEMA)
     assert spans.span_month(folder.parent, 0) is None  # no spans.json: no month
+
+
+def _csv(folder: Path, name: str = "m.csv") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("a\n1\n")
+
+
+def test_the_newest_version_folder_of_a_span_is_the_one_read(tmp_path: Path) -> None:
+    _csv(tmp_path / "span-0")  # no version folder: version 0, as before
+    _csv(tmp_path / "span-1")
+    for version in (1, 2, 10):  # a corrected span 1: version 10 beats 2 (a number, not text)
+        _csv(tmp_path / "span-1" / f"version-{version}")
+    (tmp_path / "span-1" / "version-x").mkdir()  # not a version folder: ignored
+    _csv(tmp_path / "span-2" / "version-3")  # only a version folder
+    sources = spans.find_span_sources(tmp_path)
+    assert {n: s.version for n, s in sources.items()} == {0: 0, 1: 10, 2: 3}
+    assert sources[0].folder == tmp_path / "span-0" and sources[1].folder == tmp_path / "span-1" / "version-10"
+    assert spans.find_spans(tmp_path)[2] == tmp_path / "span-2" / "version-3"
+
+
+@pytest.mark.parametrize("layout, message", [
+    (["span-0/m.csv", "span-0/version-0/m.csv"], "holds .csv files and a version-0 folder (span 0)"),
+    (["span-0/m.csv", "span-0/version-2/"], "version-2 holds no .csv file (span 0, version 2"),
+    (["span-0/version-1/"], "version-1 holds no .csv file (span 0, version 1"),
+])
+def test_unreadable_span_versions_are_refused_with_what_is_wrong(tmp_path: Path, layout: list[str],
+                                                                 message: str) -> None:
+    for entry in layout:
+        if entry.endswith("/"):
+            (tmp_path / entry).mkdir(parents=True)
+        else:
+            _csv((tmp_path / entry).parent, Path(entry).name)
+    with pytest.raises(spans.InputError, match=re.escape(message)):
+        spans.find_span_sources(tmp_path)
+
+
+def test_tfx_resolves_the_staged_layout_s_version_as_the_highest_one(tmp_path: Path) -> None:
+    """SPAN_PATTERN with TFX's own resolution (the ExampleGen driver's step): the highest version of the
+    requested span wins, and a span without a version is not matched (staging always writes one)."""
+    for relative in ("span-1/version-0", "span-1/version-2", "span-1/version-11", "span-2/version-0"):
+        _csv(tmp_path / relative)
+    config = spans.input_config()
+    _, span, version = example_gen_utils.calculate_splits_fingerprint_span_and_version(
+        str(tmp_path), config.splits, spans.range_config(1))
+    assert (span, version) == (1, 11) and config.splits[0].pattern == "span-1/version-11/*"
+    _csv(tmp_path / "span-3")  # CSV files directly in span-3/: TFX's {VERSION} finds nothing there
+    with pytest.raises(ValueError, match="Cannot find matching"):
+        example_gen_utils.calculate_splits_fingerprint_span_and_version(
+            str(tmp_path), spans.input_config().splits, spans.range_config(3))
+
+
+def _examples_of_newest_run(store_path: Path) -> tuple[metadata_store_pb2.Artifact, bool]:
+    """The Examples artifact of the newest CsvExampleGen execution in a store, and whether it was cached."""
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(store_path)
+    store = metadata_store.MetadataStore(connection)
+    execution = max(store.get_executions_by_type("pipeline.csv_examples.CsvExampleGen"), key=lambda e: e.id)
+    (event,) = [e for e in store.get_events_by_execution_ids([execution.id])
+                if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.INTERNAL_OUTPUT)]
+    (artifact,) = store.get_artifacts_by_id([event.artifact_id])
+    return artifact, execution.last_known_state == metadata_store_pb2.Execution.CACHED
+
+
+def test_a_corrected_span_is_ingested_again_by_a_real_example_gen_and_replaces_the_old_rows(tmp_path: Path) -> None:
+    """Span 1 is ingested, then corrected in span-1/version-1/ (other labels, one row fewer): the next run's
+    CsvExampleGen (LocalDagRunner, TFX's cache on) ingests version 1, records span 1 version 1 in ML
+    Metadata, and its examples are the corrected rows only; span 0 stays served from the cache."""
+    folder = tmp_path / "spans"
+    data_spans.write_spans(folder, 2, shift_at=2, rows=400, seed=5)
+    store = tmp_path / "metadata.sqlite"
+
+    def run(span: int) -> tuple[spans.StagedSpans, metadata_store_pb2.Artifact, bool]:
+        staged = spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto")
+        LocalDagRunner().run(tfx_pipeline.Pipeline(
+            pipeline_name="spans-version-test", pipeline_root=str(tmp_path / "tfx"), enable_cache=True,
+            components=[spans.span_example_gen(spans.span_layout(staged, span), span, "Customer_ID")],
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(str(store))))
+        return (staged, *_examples_of_newest_run(store))
+
+    assert not run(0)[2]
+    first, original, _ = run(1)
+    assert first.version(1) == 0 and original.custom_properties["version"].int_value == 0
+    (csv,) = (folder / "span-1").glob("*.csv")
+    corrected = pd.read_csv(csv).iloc[1:]
+    corrected["Target_Churn"] = 1 - corrected["Target_Churn"]  # every label corrected: easy to tell apart
+    (folder / "span-1" / "version-1").mkdir()
+    corrected.to_csv(folder / "span-1" / "version-1" / csv.name, index=False)
+
+    second, examples, cached = run(1)
+    assert second.version(1) == 1 and not cached
+    assert (examples.custom_properties["span"].int_value, examples.custom_properties["version"].int_value) == (1, 1)
+    labels = {}
+    for split in cfg.SPLIT_BUCKETS:
+        files = [str(p) for p in sorted(Path(examples.uri, f"Split-{split}").glob("*.gz"))]
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+            feature = tf.train.Example.FromString(record.numpy()).features.feature
+            labels[feature["Customer_ID"].int64_list.value[0]] = feature["Target_Churn"].int64_list.value[0]
+    assert labels == dict(zip(corrected["Customer_ID"], corrected["Target_Churn"], strict=True))  # old rows gone
+    _, span_0, span_0_cached = run(0)
+    assert span_0_cached and span_0.custom_properties["version"].int_value == 0
+
+
+def test_the_run_summary_and_log_name_each_span_s_version(tmp_path: Path) -> None:
+    folder = tmp_path / "spans"
+    rows = drift_gate.MIN_ROWS + 10  # the drift gate compares spans of at least MIN_ROWS rows
+    data_spans.write_spans(folder, 3, shift_at=3, rows=rows, seed=5)
+    (csv,) = (folder / "span-2").glob("*.csv")
+    (folder / "span-2" / "version-2").mkdir()
+    pd.read_csv(csv).iloc[:-3].to_csv(folder / "span-2" / "version-2" / csv.name, index=False)
+    staged = spans.stage_spans(folder, tmp_path / "staging", LABEL, POSITIVE, "auto")
+    assert staged.spans[2].rows == rows - 3 and staged.version(2) == 2
+    run = spans.prepare_run(staged, folder, 2, drift_gate.ON_DRIFT_WARN, cfg.CURATED_SCHEMA)
+    assert run.summary()["versions"] == {"0": 0, "1": 0, "2": 2}
+    assert ("corrected spans: span 2 version 2 (span-2/version-2); their earlier versions are not read"
+            in spans.describe_run(run))
+    assert (spans.span_layout(staged, 2) / "span-2" / "version-2").is_dir()
+    assert "corrected spans" not in spans.describe_versions(staged, [0, 1])
+
+
+def test_months_map_to_spans_and_a_static_window_reads_one_uri_span_by_span() -> None:
+    assert spans.month_span("2026-01", "2026-07") == 6 and spans.month_span("2025-11", "2026-02") == 3
+    assert spans.add_months("2026-11", 2) == "2027-01" and spans.add_months("2026-03", -3) == "2025-12"
+    for first, month, message in (("2026-1", "2026-05", "first month must be YYYY-MM"),
+                                  ("2026-01", "2026-00", "month must be YYYY-MM"),
+                                  ("2026-05", "2026-01", "before span 0's month 2026-05")):
+        with pytest.raises(ValueError, match=message):
+            spans.month_span(first, month)
+    inputs = spans.static_window_inputs("gs://bucket/spans", 6, 3, "Customer_ID")
+    assert inputs.window == spans.Window((3, 4, 5), 6) and set(inputs.layouts.values()) == {"gs://bucket/spans"}
+    evaluate, train = spans.window_example_gens(inputs)
+    assert evaluate.exec_properties[standard_component_specs.INPUT_BASE_KEY] == "gs://bucket/spans"
+    assert [g.id for g in train] == ["CsvExampleGen_span_3", "CsvExampleGen_span_4", "CsvExampleGen_span_5"]
+    with pytest.raises(ValueError, match="--window 3 needs 4 labelled spans"):
+        spans.static_window_inputs("gs://bucket/spans", 2, 3, None)

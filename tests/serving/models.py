@@ -66,3 +66,38 @@ def build_tf1_model(export_dir: Path) -> Path:
             builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map=signatures)
             builder.save()
     return export_dir
+
+
+WITH_IDS_THRESHOLD = 0.3
+"""The decision threshold `build_churn_with_ids_model` stores with the model (not the 0.5 fallback)."""
+
+
+def build_churn_with_ids_model(export_dir: Path) -> Path:
+    """A churn-like model with the real model's id signature: `serving_default` (CHURN_FEATURES ->
+    `churn_probability`, `churn`) and `serving_with_ids` (the same plus `Customer_ID`, int64, returned as it
+    came), and its decision threshold (`WITH_IDS_THRESHOLD`) in `assets.extra/threshold.json`."""
+    from modules import threshold
+    from modules.features import CLASS_OUTPUT, ID_KEYS, PROBABILITY_OUTPUT
+    from modules.signatures import WITH_IDS_SIGNATURE
+
+    features = {k: tf.TensorSpec([None], d, name=k) for k, d in CHURN_FEATURES.items()}
+    ids = {k: tf.TensorSpec([None], tf.int64, name=k) for k in ID_KEYS}
+
+    def predict(inputs: dict) -> dict:
+        p = tf.sigmoid((tf.cast(inputs["Age"], tf.float32) - 44.0) / 8.0)
+        return {PROBABILITY_OUTPUT: p, CLASS_OUTPUT: tf.cast(p >= WITH_IDS_THRESHOLD, tf.int64)}
+
+    class Model(tf.Module):
+        @tf.function(input_signature=[features])
+        def serve(self, inputs: dict) -> dict:
+            return predict(inputs)
+
+        @tf.function(input_signature=[{**features, **ids}])
+        def serve_with_ids(self, inputs: dict) -> dict:
+            return {**predict(inputs), **{k: tf.identity(inputs[k]) for k in ID_KEYS}}
+
+    model = Model()
+    tf.saved_model.save(model, str(export_dir), signatures={"serving_default": model.serve,
+                                                            WITH_IDS_SIGNATURE: model.serve_with_ids})
+    threshold.write(str(export_dir), threshold.Threshold(value=WITH_IDS_THRESHOLD, method=threshold.GIVEN))
+    return export_dir

@@ -101,3 +101,23 @@ def test_cli_bad_flags_exit_nonzero_without_traceback(args: list, message: str) 
                             cwd=PROJECT_ROOT, timeout=120)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_prediction_store_url_is_off_by_default_and_checked(tmp_path: Path) -> None:
+    base = f"--model_base_path={tmp_path}"
+    assert from_args([base]).prediction_store_url is None  # TF Serving keeps no predictions
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    config = from_args([base, "--observed_output=p", f"--prediction_store_url={url}", "--prediction_id_output=id"])
+    assert (config.prediction_store_url, config.prediction_id_output) == (url, "id")
+    with pytest.raises(ConfigError, match="--prediction_store_url needs --observed_output"):
+        from_args([base, f"--prediction_store_url={url}"])
+    with pytest.raises(ConfigError, match="--prediction_store_url: not a database URL: 'predictions.sqlite'"):
+        from_args([base, "--observed_output=p", "--prediction_store_url=predictions.sqlite"])
+
+
+def test_a_bad_prediction_store_url_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "serving", f"--model_base_path={tmp_path}", "--observed_output=p",
+                           "--prediction_store_url=not a url"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "error: --prediction_store_url: not a database URL: 'not a url'" in done.stderr
