@@ -174,6 +174,9 @@ class MonthResult:
     """The pipeline run's status (run_summary.json), None when no run judged month m."""
     seconds: float = 0.0
     """Wall time spent on month m: scoring it through the server, then its pipeline run and hot swap."""
+    outcomes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """The outcome job on month m's labels (simulation/monitor.py): per served version, the outcome AUC and
+    its 95 % interval (monitor.Outcome as a dict); empty when nobody scored month m."""
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -203,6 +206,10 @@ def format_line(row: MonthResult) -> str:
         verdict = "blessed, not pushed"
     else:
         verdict = f"not blessed ({row.status})"
+    if row.served_version is not None and row.outcomes:
+        from simulation.monitor import Outcome, format_outcomes
+
+        served += "  " + format_outcomes([Outcome(**o) for o in row.outcomes])
     bayes = f"Bayes {_auc(row.bayes_auc)}" + (f" (eval {_auc(row.bayes_auc_eval)})" if row.bayes_auc_eval else "")
     return (f"month {row.month:2d} {row.date} {'shift' if row.shifted else '     '}  {served}  {candidate}  "
             f"{bayes}  {drift}  {verdict}  {row.seconds:.1f} s")
@@ -387,6 +394,8 @@ class Settings:
     max_epochs: int | None
     swap_timeout: float
     host: str = DEFAULT_HOST
+    pushgateway: str | None = None
+    """Where the monthly outcome metrics are pushed (simulation/monitor.py); None: not pushed."""
 
     def as_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "output": str(self.output)}
@@ -416,6 +425,9 @@ class Simulation:
         data_spans.write_spans(self.generated, s.months, s.shift_at, s.customers, s.seed)
         self.manifest = json.loads((self.generated / data_spans.MANIFEST).read_text(encoding="utf-8"))
         self.store = PredictionStore(f"sqlite:///{s.output / STORE_FILE}")
+        from simulation.monitor import MonthOutcomes  # the outcome job's hook (_judge_outcomes)
+
+        self.outcome_job = MonthOutcomes(s.output, self.store, s.pushgateway)
         self.echo(f"simulating {s.months} months of {s.customers} customers (shift at month {s.shift_at}, "
                   f"window {s.window}) into {s.output}")
         try:
@@ -495,6 +507,7 @@ class Simulation:
         span = t - 1
         started = time.monotonic()
         self._reveal(span)
+        self._judge_outcomes(span)
         window = bootstrap_window(t, self.settings.window)
         row = self.rows[span]
         if window is not None:
@@ -504,6 +517,19 @@ class Simulation:
                 self._swap(row.pushed_version)
         row.seconds += time.monotonic() - started
         self.echo(format_line(row))
+
+    def _judge_outcomes(self, span: int) -> None:
+        """Month `span`'s labels are known: the outcome job judges its served scores (simulation/monitor.py)."""
+        from monitoring.outcomes import OutcomeError
+        from monitoring.prediction_store import PredictionStoreError
+
+        month, row = self.truth[span], self.rows[span]
+        eval_auc = {r.pushed_version: r.candidate_auc for r in self.rows
+                    if r.pushed_version is not None and r.candidate_auc is not None}
+        try:
+            row.outcomes = [o.as_json() for o in self.outcome_job.judge(span, month.date, month.frame, eval_auc)]
+        except (OutcomeError, PredictionStoreError) as err:
+            raise SimulationError(f"the outcome job on month {span}'s labels failed: {err}") from None
 
     def _run_pipeline(self, span: int, window: int) -> dict[str, Any]:
         s = self.settings
@@ -563,6 +589,7 @@ class Simulation:
 def build_parser() -> argparse.ArgumentParser:
     from data import spans as data_spans
     from data.generate import DEFAULT_ROWS, DEFAULT_SEED
+    from monitoring.batch_metrics import PUSHGATEWAY_ENV
 
     p = argparse.ArgumentParser(
         prog="python -m simulation",
@@ -589,6 +616,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep --output's pipeline root (TFX's cache and ML Metadata) from an earlier simulation: "
                         "unchanged steps are served from the cache (make bench-simulate's cached case; the "
                         "served-model baseline of early months is then that earlier simulation's newest model)")
+    p.add_argument("--pushgateway", default=os.environ.get(PUSHGATEWAY_ENV) or None, metavar="HOST:PORT",
+                   help="push each month's outcome metrics (job churn_outcomes, label period) to this Prometheus "
+                        f"Pushgateway (default: ${PUSHGATEWAY_ENV}, else no push)")
     p.add_argument("--swap-timeout", type=float, default=DEFAULT_SWAP_TIMEOUT_S,
                    help="seconds a pushed version may take to become AVAILABLE on the server (default: %(default)s)")
     return p
@@ -638,7 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return exit_codes.USAGE
     settings = Settings(args.months, args.shift_at, args.customers, args.window, output, rest_port, args.seed,
-                        args.max_epochs, args.swap_timeout)
+                        args.max_epochs, args.swap_timeout, pushgateway=args.pushgateway)
     simulation = Simulation(settings, echo=lambda line: print(line, flush=True))
     try:
         simulation.run()
