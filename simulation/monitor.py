@@ -16,13 +16,19 @@ known (at step m+1, before the pipeline's run judged on month m). It
    eval AUC (the pipeline's AUC of the candidate when it was pushed) and the blessing bound, which the
    alert `ChurnModelOutcomeQualityDown` (monitoring/rules/quality.yml) compares with. A push replaces the
    job's previous one, so the alert always judges the latest revealed month.
+
+`python -m simulation --monitor` starts Prometheus (with the quality rules), a Pushgateway and Alertmanager
+next to the simulation (`start_stack`: monitoring/serve.py's start-up code, storage in `<output>/monitor/`) and
+pushes there, so the quality alert can be watched in Alertmanager as the months go by. `replay` pushes a
+finished simulation's months again, in order, from its labels files and prediction store.
 """
 from __future__ import annotations
 
 import calendar
 import dataclasses
+import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +39,8 @@ from monitoring import outcomes
 from monitoring.prediction_store import PredictionStore
 from pipeline.config import DEFAULT_MIN_AUC
 
+MONITOR_DIR = "monitor"
+"""`<output>/monitor/`: the --monitor stack's storage and logs (one folder per process)."""
 LABELS_DIR = "labels"
 LABELS_FILE = "labels-month-{month}.csv"
 """`<output>/labels/`: month m's labels as the outcome job reads them (`python -m monitoring.outcomes --labels`)."""
@@ -127,8 +135,90 @@ class MonthOutcomes:
         month's outcomes per served version (empty when nobody scored it). Raises OutcomeError (a push that
         failed, unreadable labels) and PredictionStoreError."""
         rows, _ = period_outcomes(self.store, write_labels(frame, date, self.labels_path(month)), date)
+        self.push(rows, eval_auc)
+        return summarise(rows)
+
+    def push(self, rows: Sequence[outcomes.Row], eval_auc: Mapping[int, float]) -> None:
+        """Pushes `rows`' outcome metrics with the eval AUC of their versions and the blessing bound, when there
+        is a Pushgateway and something to push (replacing the previous month's). Raises OutcomeError."""
         if self.pushgateway and rows:
             versions = {r.model_version for r in rows}
             outcomes.push_metrics(outcomes.outcome_metrics(
                 rows, {v: a for v, a in eval_auc.items() if v in versions}, self.blessing_auc), self.pushgateway)
-        return summarise(rows)
+
+
+def eval_aucs(months: Sequence[Mapping[str, Any]]) -> dict[int, float]:
+    """Model version -> the AUC it was pushed with (the candidate's out-of-time eval AUC), from
+    simulation.json's months (`pushed_version`, `candidate_auc`)."""
+    return {int(m["pushed_version"]): float(m["candidate_auc"]) for m in months
+            if m.get("pushed_version") is not None and m.get("candidate_auc") is not None}
+
+
+def replay(output: Path, pushgateway: str, after_push: Callable[[Mapping[str, Any], list[Outcome]], None],
+           blessing_auc: float = DEFAULT_MIN_AUC) -> list[list[Outcome]]:
+    """Pushes a finished simulation's served months again, in order: month m's outcome from its labels file
+    (`<output>/labels/`) joined with `<output>/predictions.sqlite`, with the eval AUC its version was pushed
+    with; `after_push(month, outcomes)` runs after each push (to wait for the alert rules' evaluation).
+    Returns the outcomes per pushed month. Raises OSError / KeyError for a folder that holds no finished
+    simulation, OutcomeError for a failed push."""
+    from simulation import simulate
+
+    months = json.loads((output / simulate.RESULT_FILE).read_text(encoding="utf-8"))["months"]
+    evals = eval_aucs(months)
+    pushed = []
+    with PredictionStore(f"sqlite:///{output / simulate.STORE_FILE}", create=False) as store:
+        job = MonthOutcomes(output, store, pushgateway, blessing_auc)
+        for month in months:
+            if not month["outcomes"]:
+                continue
+            rows, _ = period_outcomes(store, job.labels_path(month["month"]), month["date"])
+            job.push(rows, evals)
+            found = summarise(rows)
+            after_push(month, found)
+            pushed.append(found)
+    return pushed
+
+
+@dataclasses.dataclass
+class Stack:
+    """Prometheus (quality rules), Pushgateway and Alertmanager started for a simulation (`start_stack`)."""
+
+    children: list[Any]
+    """monitoring.serve.Child of each started process."""
+    pushgateway: str | None
+    alertmanager: str | None
+    prometheus: str | None
+
+    def stop(self) -> None:
+        """Stops Prometheus first, then Alertmanager and the Pushgateway (each one SIGTERM, then kill after 30 s)."""
+        import subprocess
+
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.terminate()
+                try:
+                    child.process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+            child.log.close()
+
+
+def start_stack(output: Path, model_server: str) -> Stack:
+    """Starts the Pushgateway, Alertmanager (monitoring/alertmanager.yml's routes) and Prometheus (the quality
+    rules; scraping the Pushgateway and the model server at `model_server`, `host:port`) through
+    monitoring/serve.py's start-up code, on their usual ports (common.facts; a free one when taken), storage
+    and logs in `<output>/monitor/`. A process that is not installed is left out (serve.py prints how to
+    install it); the Stack's address is then None."""
+    from common.facts import ALERTMANAGER_PORT, METRICS_PATH, PROMETHEUS_PORT, PUSHGATEWAY_PORT
+    from monitoring import alerting, serve
+
+    base = output / MONITOR_DIR
+    gateway = serve.start_pushgateway(PUSHGATEWAY_PORT, base / "pushgateway")
+    manager = serve.start_alertmanager(ALERTMANAGER_PORT, base / "alertmanager", alerting.ALERTMANAGER_CONFIG)
+    children = [c for c in (gateway, manager) if c]
+    prometheus = serve.start_prometheus((model_server, METRICS_PATH), PROMETHEUS_PORT, base / "prometheus", None,
+                                        gateway.address if gateway else None, manager.address if manager else None)
+    children += [prometheus] if prometheus else []
+    return Stack(children, gateway.address if gateway else None, manager.address if manager else None,
+                 prometheus.address if prometheus else None)

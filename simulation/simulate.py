@@ -312,8 +312,10 @@ def wait_for_version(status: Callable[[], Any], version: int, timeout: float,
 class Server:
     """`python -m serving` on `<serving dir>/customer-model`, REST on `rest_port`, log in `log`."""
 
-    def __init__(self, base_path: Path, rest_port: int, log: Path, host: str = DEFAULT_HOST) -> None:
+    def __init__(self, base_path: Path, rest_port: int, log: Path, host: str = DEFAULT_HOST,
+                 extra_args: Sequence[str] = ()) -> None:
         self.base_path, self.rest_port, self.host, self.log = base_path, rest_port, host, log
+        self.extra_args = list(extra_args)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -322,7 +324,7 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "serving", f"--port={grpc_port}", f"--rest_api_port={self.rest_port}",
                  f"--host={self.host}", f"--model_name={MODEL_NAME}", f"--model_base_path={self.base_path}",
-                 "--file_system_poll_wait_seconds=1"],
+                 "--file_system_poll_wait_seconds=1", *self.extra_args],
                 cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def alive(self) -> bool:
@@ -396,6 +398,8 @@ class Settings:
     host: str = DEFAULT_HOST
     pushgateway: str | None = None
     """Where the monthly outcome metrics are pushed (simulation/monitor.py); None: not pushed."""
+    server_args: tuple[str, ...] = ()
+    """More model-server flags (--monitor: its monitoring config, so Prometheus can scrape it)."""
 
     def as_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "output": str(self.output)}
@@ -411,7 +415,8 @@ class Simulation:
         self.generated, self.spans = out / GENERATED_DIR, out / SPANS_DIR
         self.pipeline_output, self.serving = out / PIPELINE_DIR, out / SERVING_DIR
         self.logs = out / LOG_DIR
-        self.server = Server(self.serving / MODEL_NAME, settings.rest_port, out / SERVER_LOG, settings.host)
+        self.server = Server(self.serving / MODEL_NAME, settings.rest_port, out / SERVER_LOG, settings.host,
+                             settings.server_args)
         self.rows: list[MonthResult] = []
         self.truth: list[Any] = []
 
@@ -619,6 +624,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pushgateway", default=os.environ.get(PUSHGATEWAY_ENV) or None, metavar="HOST:PORT",
                    help="push each month's outcome metrics (job churn_outcomes, label period) to this Prometheus "
                         f"Pushgateway (default: ${PUSHGATEWAY_ENV}, else no push)")
+    p.add_argument("--monitor", action="store_true",
+                   help="start Prometheus (quality rules), a Pushgateway and Alertmanager next to the simulation and "
+                        "push each month's outcome there, to watch the quality alert (simulation/monitor.py)")
     p.add_argument("--swap-timeout", type=float, default=DEFAULT_SWAP_TIMEOUT_S,
                    help="seconds a pushed version may take to become AVAILABLE on the server (default: %(default)s)")
     return p
@@ -667,8 +675,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return exit_codes.USAGE
+    stack = None
+    if args.monitor:  # the outcome job's hook: the stack it pushes to (simulation/monitor.py)
+        from common.facts import MONITORING_CONFIG_FILE
+        from simulation.monitor import start_stack
+
+        stack = start_stack(output, f"{DEFAULT_HOST}:{rest_port}")
+        args.pushgateway = stack.pushgateway or args.pushgateway
+        print(f"monitoring: Prometheus http://{stack.prometheus}, Pushgateway http://{stack.pushgateway}, "
+              f"Alertmanager http://{stack.alertmanager} (logs in {output / 'monitor'})", flush=True)
     settings = Settings(args.months, args.shift_at, args.customers, args.window, output, rest_port, args.seed,
-                        args.max_epochs, args.swap_timeout, pushgateway=args.pushgateway)
+                        args.max_epochs, args.swap_timeout, pushgateway=args.pushgateway,
+                        server_args=(f"--monitoring_config_file={MONITORING_CONFIG_FILE}",) if stack else ())
     simulation = Simulation(settings, echo=lambda line: print(line, flush=True))
     try:
         simulation.run()
@@ -678,6 +696,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return exit_codes.INTERRUPTED
+    finally:
+        if stack is not None:
+            stack.stop()
     print(f"results: {output / RESULT_FILE}\nreport: {output / REPORT_FILE}")
     return exit_codes.OK
 
