@@ -3,8 +3,12 @@ prediction store (only the month's scores, only scores made before its outcome w
 month's outcome metrics to a real Pushgateway."""
 from __future__ import annotations
 
+import json
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +20,7 @@ from monitoring.outcomes import AS_OF_COLUMN, LABEL_COLUMNS, METRIC_PREFIX, Outc
 from monitoring.prediction_store import PredictionStore
 from simulation import monitor
 from simulation.simulate import month_end
+from tests.helpers import free_port
 from tests.monitoring.pushgateway import pushgateway, samples
 
 N = 400
@@ -111,3 +116,33 @@ def test_an_unreachable_pushgateway_is_a_clear_error(store: PredictionStore, tmp
     _append(store, frame, scores, 2, "2026-04")
     with pytest.raises(OutcomeError, match="Pushgateway at 127.0.0.1:9"):
         monitor.MonthOutcomes(tmp_path, store, "127.0.0.1:9").judge(4, "2026-04", frame, {2: 0.85})
+
+
+def _get(url: str) -> Any:
+    return json.loads(urllib.request.urlopen(url, timeout=5).read())["data"]
+
+
+def test_start_stack_runs_prometheus_with_the_quality_rules_the_pushgateway_and_alertmanager(tmp_path: Path) -> None:
+    stack = monitor.start_stack(tmp_path, f"127.0.0.1:{free_port()}")
+    try:
+        assert stack.pushgateway and stack.alertmanager and stack.prometheus
+        base = f"http://{stack.prometheus}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                rules = [r["name"] for g in _get(f"{base}/api/v1/rules")["groups"] for r in g["rules"]]
+                managers = _get(f"{base}/api/v1/alertmanagers")["activeAlertmanagers"]
+                if managers:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "Prometheus did not come up with its Alertmanager"
+            time.sleep(0.5)
+        assert "ChurnModelOutcomeQualityDown" in rules
+        assert any(stack.alertmanager in m["url"] for m in managers)
+        targets = [t["scrapeUrl"] for t in _get(f"{base}/api/v1/targets")["activeTargets"]]
+        assert any(stack.pushgateway in url for url in targets)
+        assert (tmp_path / monitor.MONITOR_DIR / "prometheus" / "prometheus.log").is_file()
+    finally:
+        stack.stop()
+    assert all(child.process.poll() is not None for child in stack.children)
