@@ -29,6 +29,12 @@ eval split of span m, out of time), the Bayes AUC (data/spans.py's exact churn p
 on all of month m's customers and on the candidate's eval rows, the drift the gate found (span m against
 span m-1), blessed / pushed, and the wall time.
 
+Once month m's labels are revealed, the outcome job judges its served scores (simulation/monitor.py): the
+outcome AUC with its 95 % interval per served version goes into the line, simulation.json (`outcomes`) and
+simulation.html, and to a Pushgateway with `--pushgateway` (default $CHURN_PUSHGATEWAY); `--monitor` starts
+Prometheus (quality rules), a Pushgateway and Alertmanager for the run (docs/monitoring.md, "Watch a simulated
+year").
+
 Exit codes (common.exit_codes): 0 done, 1 a pipeline run, the model server or a hot swap failed (one line
 naming the log), 2 bad usage (one line), 130 interrupted.
 """
@@ -682,8 +688,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         stack = start_stack(output, f"{DEFAULT_HOST}:{rest_port}")
         args.pushgateway = stack.pushgateway or args.pushgateway
-        print(f"monitoring: Prometheus http://{stack.prometheus}, Pushgateway http://{stack.pushgateway}, "
-              f"Alertmanager http://{stack.alertmanager} (logs in {output / 'monitor'})", flush=True)
+        started = [f"{name} http://{address}" for name, address in (("Prometheus", stack.prometheus),
+                   ("Pushgateway", stack.pushgateway), ("Alertmanager", stack.alertmanager)) if address]
+        print(f"monitoring: {', '.join(started) or 'nothing started'} (logs in {output / 'monitor'})", flush=True)
     settings = Settings(args.months, args.shift_at, args.customers, args.window, output, rest_port, args.seed,
                         args.max_epochs, args.swap_timeout, pushgateway=args.pushgateway,
                         server_args=(f"--monitoring_config_file={MONITORING_CONFIG_FILE}",) if stack else ())
