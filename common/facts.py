@@ -33,6 +33,8 @@ ALERTMANAGER_PORT = 9093
 """Alertmanager's default port, where Prometheus sends alerts (`make serve`, docker-compose.yml, Kubernetes)."""
 METRICS_PATH = "/monitoring/prometheus/metrics"
 """Where the server exposes Prometheus metrics (`serving/config/monitoring.config`) and Prometheus scrapes them."""
+MONITORING_CONFIG_FILE = PROJECT_ROOT / "serving" / "config" / "monitoring.config"
+"""The model server's `--monitoring_config_file` that turns its Prometheus metrics on (`make serve`, `--monitor`)."""
 BATCH_SOURCE, REST_SOURCE, GRPC_SOURCE = "batch", "rest", "grpc"
 """Where a stored prediction was made (the prediction store's `source`): `insights score`, the model server's
 REST API or its gRPC API."""

@@ -29,6 +29,12 @@ eval split of span m, out of time), the Bayes AUC (data/spans.py's exact churn p
 on all of month m's customers and on the candidate's eval rows, the drift the gate found (span m against
 span m-1), blessed / pushed, and the wall time.
 
+Once month m's labels are revealed, the outcome job judges its served scores (simulation/monitor.py): the
+outcome AUC with its 95 % interval per served version goes into the line, simulation.json (`outcomes`) and
+simulation.html, and to a Pushgateway with `--pushgateway` (default $CHURN_PUSHGATEWAY); `--monitor` starts
+Prometheus (quality rules), a Pushgateway and Alertmanager for the run (docs/monitoring.md, "Watch a simulated
+year").
+
 Exit codes (common.exit_codes): 0 done, 1 a pipeline run, the model server or a hot swap failed (one line
 naming the log), 2 bad usage (one line), 130 interrupted.
 """
@@ -174,6 +180,9 @@ class MonthResult:
     """The pipeline run's status (run_summary.json), None when no run judged month m."""
     seconds: float = 0.0
     """Wall time spent on month m: scoring it through the server, then its pipeline run and hot swap."""
+    outcomes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """The outcome job on month m's labels (simulation/monitor.py): per served version, the outcome AUC and
+    its 95 % interval (monitor.Outcome as a dict); empty when nobody scored month m."""
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -203,6 +212,10 @@ def format_line(row: MonthResult) -> str:
         verdict = "blessed, not pushed"
     else:
         verdict = f"not blessed ({row.status})"
+    if row.served_version is not None and row.outcomes:
+        from simulation.monitor import Outcome, format_outcomes
+
+        served += "  " + format_outcomes([Outcome(**o) for o in row.outcomes])
     bayes = f"Bayes {_auc(row.bayes_auc)}" + (f" (eval {_auc(row.bayes_auc_eval)})" if row.bayes_auc_eval else "")
     return (f"month {row.month:2d} {row.date} {'shift' if row.shifted else '     '}  {served}  {candidate}  "
             f"{bayes}  {drift}  {verdict}  {row.seconds:.1f} s")
@@ -305,8 +318,10 @@ def wait_for_version(status: Callable[[], Any], version: int, timeout: float,
 class Server:
     """`python -m serving` on `<serving dir>/customer-model`, REST on `rest_port`, log in `log`."""
 
-    def __init__(self, base_path: Path, rest_port: int, log: Path, host: str = DEFAULT_HOST) -> None:
+    def __init__(self, base_path: Path, rest_port: int, log: Path, host: str = DEFAULT_HOST,
+                 extra_args: Sequence[str] = ()) -> None:
         self.base_path, self.rest_port, self.host, self.log = base_path, rest_port, host, log
+        self.extra_args = list(extra_args)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -315,7 +330,7 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "serving", f"--port={grpc_port}", f"--rest_api_port={self.rest_port}",
                  f"--host={self.host}", f"--model_name={MODEL_NAME}", f"--model_base_path={self.base_path}",
-                 "--file_system_poll_wait_seconds=1"],
+                 "--file_system_poll_wait_seconds=1", *self.extra_args],
                 cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def alive(self) -> bool:
@@ -387,6 +402,10 @@ class Settings:
     max_epochs: int | None
     swap_timeout: float
     host: str = DEFAULT_HOST
+    pushgateway: str | None = None
+    """Where the monthly outcome metrics are pushed (simulation/monitor.py); None: not pushed."""
+    server_args: tuple[str, ...] = ()
+    """More model-server flags (--monitor: its monitoring config, so Prometheus can scrape it)."""
 
     def as_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "output": str(self.output)}
@@ -402,7 +421,8 @@ class Simulation:
         self.generated, self.spans = out / GENERATED_DIR, out / SPANS_DIR
         self.pipeline_output, self.serving = out / PIPELINE_DIR, out / SERVING_DIR
         self.logs = out / LOG_DIR
-        self.server = Server(self.serving / MODEL_NAME, settings.rest_port, out / SERVER_LOG, settings.host)
+        self.server = Server(self.serving / MODEL_NAME, settings.rest_port, out / SERVER_LOG, settings.host,
+                             settings.server_args)
         self.rows: list[MonthResult] = []
         self.truth: list[Any] = []
 
@@ -416,6 +436,9 @@ class Simulation:
         data_spans.write_spans(self.generated, s.months, s.shift_at, s.customers, s.seed)
         self.manifest = json.loads((self.generated / data_spans.MANIFEST).read_text(encoding="utf-8"))
         self.store = PredictionStore(f"sqlite:///{s.output / STORE_FILE}")
+        from simulation.monitor import MonthOutcomes  # the outcome job's hook (_judge_outcomes)
+
+        self.outcome_job = MonthOutcomes(s.output, self.store, s.pushgateway)
         self.echo(f"simulating {s.months} months of {s.customers} customers (shift at month {s.shift_at}, "
                   f"window {s.window}) into {s.output}")
         try:
@@ -495,6 +518,7 @@ class Simulation:
         span = t - 1
         started = time.monotonic()
         self._reveal(span)
+        self._judge_outcomes(span)
         window = bootstrap_window(t, self.settings.window)
         row = self.rows[span]
         if window is not None:
@@ -504,6 +528,19 @@ class Simulation:
                 self._swap(row.pushed_version)
         row.seconds += time.monotonic() - started
         self.echo(format_line(row))
+
+    def _judge_outcomes(self, span: int) -> None:
+        """Month `span`'s labels are known: the outcome job judges its served scores (simulation/monitor.py)."""
+        from monitoring.outcomes import OutcomeError
+        from monitoring.prediction_store import PredictionStoreError
+
+        month, row = self.truth[span], self.rows[span]
+        eval_auc = {r.pushed_version: r.candidate_auc for r in self.rows
+                    if r.pushed_version is not None and r.candidate_auc is not None}
+        try:
+            row.outcomes = [o.as_json() for o in self.outcome_job.judge(span, month.date, month.frame, eval_auc)]
+        except (OutcomeError, PredictionStoreError) as err:
+            raise SimulationError(f"the outcome job on month {span}'s labels failed: {err}") from None
 
     def _run_pipeline(self, span: int, window: int) -> dict[str, Any]:
         s = self.settings
@@ -563,6 +600,7 @@ class Simulation:
 def build_parser() -> argparse.ArgumentParser:
     from data import spans as data_spans
     from data.generate import DEFAULT_ROWS, DEFAULT_SEED
+    from monitoring.batch_metrics import PUSHGATEWAY_ENV
 
     p = argparse.ArgumentParser(
         prog="python -m simulation",
@@ -589,6 +627,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep --output's pipeline root (TFX's cache and ML Metadata) from an earlier simulation: "
                         "unchanged steps are served from the cache (make bench-simulate's cached case; the "
                         "served-model baseline of early months is then that earlier simulation's newest model)")
+    p.add_argument("--pushgateway", default=os.environ.get(PUSHGATEWAY_ENV) or None, metavar="HOST:PORT",
+                   help="push each month's outcome metrics (job churn_outcomes, label period) to this Prometheus "
+                        f"Pushgateway (default: ${PUSHGATEWAY_ENV}, else no push)")
+    p.add_argument("--monitor", action="store_true",
+                   help="start Prometheus (quality rules), a Pushgateway and Alertmanager next to the simulation and "
+                        "push each month's outcome there, to watch the quality alert (simulation/monitor.py)")
     p.add_argument("--swap-timeout", type=float, default=DEFAULT_SWAP_TIMEOUT_S,
                    help="seconds a pushed version may take to become AVAILABLE on the server (default: %(default)s)")
     return p
@@ -637,8 +681,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return exit_codes.USAGE
+    stack = None
+    if args.monitor:  # the outcome job's hook: the stack it pushes to (simulation/monitor.py)
+        from common.facts import MONITORING_CONFIG_FILE
+        from simulation.monitor import start_stack
+
+        stack = start_stack(output, f"{DEFAULT_HOST}:{rest_port}")
+        args.pushgateway = stack.pushgateway or args.pushgateway
+        started = [f"{name} http://{address}" for name, address in (("Prometheus", stack.prometheus),
+                   ("Pushgateway", stack.pushgateway), ("Alertmanager", stack.alertmanager)) if address]
+        print(f"monitoring: {', '.join(started) or 'nothing started'} (logs in {output / 'monitor'})", flush=True)
     settings = Settings(args.months, args.shift_at, args.customers, args.window, output, rest_port, args.seed,
-                        args.max_epochs, args.swap_timeout)
+                        args.max_epochs, args.swap_timeout, pushgateway=args.pushgateway,
+                        server_args=(f"--monitoring_config_file={MONITORING_CONFIG_FILE}",) if stack else ())
     simulation = Simulation(settings, echo=lambda line: print(line, flush=True))
     try:
         simulation.run()
@@ -648,6 +703,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return exit_codes.INTERRUPTED
+    finally:
+        if stack is not None:
+            stack.stop()
     print(f"results: {output / RESULT_FILE}\nreport: {output / REPORT_FILE}")
     return exit_codes.OK
 

@@ -1,0 +1,188 @@
+"""The simulated year's outcome job (simulation/monitor.py) on the shared `simulated_months` run
+(tests/e2e/conftest.py): each served month's outcome AUC, joined by monitoring.outcomes from the labels file
+the simulation wrote and its prediction store, is the AUC of the generator's own labels on the same rows, and
+the decay after the shift shows in it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from common import exit_codes
+from data import spans as data_spans
+from data.generate import roc_auc
+from modules.features import ID_KEYS, LABEL_KEY
+from monitoring import alerting
+from monitoring import prometheus as prom
+from monitoring.outcomes import AS_OF_COLUMN, LABEL_COLUMNS
+from monitoring.prediction_store import PredictionStore
+from pipeline.config import DEFAULT_MIN_AUC
+from simulation import monitor, simulate
+from tests.e2e.conftest import SIMULATION, SIMULATION_TIMEOUT_S
+from tests.helpers import free_port
+from tests.monitoring.conftest import running_prometheus
+from tests.monitoring.pushgateway import pushgateway, require_package_binary
+from tests.monitoring.test_alerting_e2e import Receiver
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(SIMULATION_TIMEOUT_S)]  # the shared simulation runs in setup
+
+
+def _months(simulated_months: tuple[Path, Any, dict]) -> list[dict[str, Any]]:
+    _, proc, result = simulated_months
+    assert proc.returncode == exit_codes.OK, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return list(result["months"])
+
+
+def _generated(out: Path, month: int) -> pd.DataFrame:
+    return pd.read_csv(next(data_spans.span_dir(out / simulate.GENERATED_DIR, month).glob("*.csv")))
+
+
+def test_monthly_outcome_auc_is_the_auc_of_the_generators_labels_on_the_same_rows(
+        simulated_months: tuple[Path, Any, dict]) -> None:
+    out, proc, _ = simulated_months
+    months = _months(simulated_months)
+    served = [m for m in months if m["served_version"] is not None]
+    assert served, "no month was scored by a served model"
+    with PredictionStore(f"sqlite:///{out / simulate.STORE_FILE}", create=False) as store:
+        stored = store.read()
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("month ")]
+    for m in months:
+        if m["served_version"] is None:
+            assert m["outcomes"] == []
+            continue
+        generated = _generated(out, m["month"])
+        labels = pd.read_csv(out / monitor.LABELS_DIR / monitor.LABELS_FILE.format(month=m["month"]))
+        assert list(labels.columns) == list(LABEL_COLUMNS)  # the outcome job's labels input
+        assert labels[ID_KEYS[0]].tolist() == generated[ID_KEYS[0]].tolist()
+        assert labels[LABEL_KEY].tolist() == generated[LABEL_KEY].tolist()
+        assert set(labels[AS_OF_COLUMN]) == {monitor.next_month_end(m["date"])}
+        scores = stored[stored["period"] == m["date"]]
+        rows = generated.assign(customer_id=generated[ID_KEYS[0]].astype(str)).merge(
+            scores, on="customer_id", validate="one_to_one")
+        assert len(rows) == len(generated)  # every customer of the month was scored once
+        (outcome,) = m["outcomes"]
+        assert outcome["model_version"] == m["served_version"] and outcome["period"] == m["date"]
+        assert outcome["labelled"] == len(rows)
+        direct = roc_auc(rows[LABEL_KEY].to_numpy(), rows["probability"].to_numpy())
+        assert outcome["auc"] == pytest.approx(direct, abs=1e-4)
+        assert outcome["auc_low"] < outcome["auc"] < outcome["auc_high"]
+        line = next(line for line in lines if line.startswith(f"month {m['month']:2d} "))
+        assert f"outcome v{outcome['model_version']} {outcome['auc']:.3f} [" in line
+    html = (out / simulate.REPORT_FILE).read_text()
+    assert all(f"v{m['served_version']} {m['outcomes'][0]['auc']:.3f}" in html for m in served)
+
+
+def test_the_decay_after_the_shift_is_visible_in_the_outcome_auc(simulated_months: tuple[Path, Any, dict]) -> None:
+    """After the shift each served model's outcome AUC is below the AUC it was pushed with (its out-of-time
+    eval AUC), and far below what the month allows (the Bayes AUC), while before the shift the candidates
+    came within a few points of the Bayes AUC on their eval rows."""
+    months = _months(simulated_months)
+    eval_auc = {m["pushed_version"]: m["candidate_auc"] for m in months if m["pushed_version"] is not None}
+    after = [m for m in months if m["shifted"] and m["outcomes"]]
+    assert after, "no served month after the shift"
+    before_gap = max(m["bayes_auc_eval"] - m["candidate_auc"] for m in months
+                     if not m["shifted"] and m["candidate_auc"] is not None and m["bayes_auc_eval"] is not None)
+    for m in after:
+        (outcome,) = m["outcomes"]
+        assert outcome["auc"] < eval_auc[outcome["model_version"]], m
+        assert m["bayes_auc"] - outcome["auc"] > max(before_gap, 0.0) + 0.03, (m, before_gap)
+    assert SIMULATION["shift_at"] <= min(m["month"] for m in after)
+
+
+# ---- the simulation's months replayed into a real Prometheus + Pushgateway + Alertmanager --------------
+
+QUALITY_ALERT = "ChurnModelOutcomeQualityDown"
+
+
+def _query(port: int, expr: str) -> list[dict[str, Any]]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    return list(json.loads(urllib.request.urlopen(url, timeout=5).read())["data"]["result"])
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except OSError:  # Prometheus not ready yet (503) or not listening
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"{what} not within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def alerting_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Receiver, str, int]]:
+    """A real Pushgateway, Alertmanager (the committed routes, the webhook pointed at a local receiver, 1 s
+    grouping) and Prometheus (1 s scrape and evaluation, the quality rules): (receiver, gateway, Prometheus port)."""
+    tmp = tmp_path_factory.mktemp("sim_alerting")
+    receiver = Receiver()
+    gateway = pushgateway()
+    gateway_address = next(gateway)
+    am_port = free_port()
+    am_config = tmp / "alertmanager.yml"
+    am_config.write_text(yaml.safe_dump(alerting.alertmanager_config(receiver.url, "1s", "1s")))
+    manager = subprocess.Popen(alerting.alertmanager_command(require_package_binary(alerting.ALERTMANAGER_BINARY),
+                                                             am_config, tmp / "am", port=am_port),
+                               stdout=(tmp / "alertmanager.log").open("wb"), stderr=subprocess.STDOUT)
+    config = alerting.with_alerting(prom.runtime_config(f"127.0.0.1:{free_port()}", "/metrics", "1s"),
+                                    gateway_address, f"127.0.0.1:{am_port}")
+    try:
+        with running_prometheus(config, tmp) as port:
+            yield receiver, gateway_address, port
+    finally:
+        manager.terminate()
+        manager.wait(timeout=30)
+        gateway.close()
+        receiver.server.shutdown()
+
+
+def _fires(outcome: monitor.Outcome, eval_auc: float) -> bool:
+    """monitoring/rules/quality.yml's condition, for one month's outcome."""
+    assert outcome.auc_high is not None
+    return outcome.auc_high < eval_auc - 0.05 or outcome.auc_high < DEFAULT_MIN_AUC
+
+
+def test_the_replayed_months_drive_the_quality_alert_as_the_rule_says(
+        simulated_months: tuple[Path, Any, dict], alerting_stack: tuple[Receiver, str, int]) -> None:
+    """Each served month's outcome is pushed in order; after Prometheus has scraped and evaluated it, the
+    quality alert is active exactly when the rule's condition holds for that month, a firing month reaches the
+    webhook with its labels and summary, and it resolves once a later month no longer meets the condition."""
+    out, _, _ = simulated_months
+    _months(simulated_months)
+    receiver, gateway, port = alerting_stack
+    evals = monitor.eval_aucs(_months(simulated_months))
+    decided: list[tuple[str, bool]] = []
+
+    def after_push(month: Mapping[str, Any], found: list[monitor.Outcome]) -> None:
+        (outcome,) = found
+        period, version = month["date"], str(outcome.model_version)
+        _wait(lambda: any(r["metric"].get("period") == period for r in _query(port, "churn_outcome_auc_upper")),
+              f"month {period}'s outcome in Prometheus")
+        time.sleep(3)  # a few 1 s rule evaluations on the new sample
+        active = [r["metric"] for r in _query(port, f'ALERTS{{alertname="{QUALITY_ALERT}",alertstate="firing"}}')]
+        fires = _fires(outcome, evals[outcome.model_version])
+        assert [(a["period"], a["model_version"]) for a in active] == ([(period, version)] if fires else []), month
+        if fires:
+            note = receiver.wait(lambda n: any(a["status"] == "firing" and a["labels"].get("period") == period
+                                               for a in n["alerts"]), "firing")
+            alert = next(a for a in note["alerts"] if a["labels"].get("period") == period)
+            assert alert["labels"]["model_version"] == version and alert["labels"]["severity"] == "critical"
+            assert alert["annotations"]["summary"].startswith(f"Churn model {version}: outcome AUC in {period}")
+        for earlier, fired in decided:
+            if fired and not fires:
+                receiver.wait(lambda n, p=earlier: any(a["status"] == "resolved" and a["labels"].get("period") == p
+                                                       for a in n["alerts"]), "resolved")
+        decided.append((period, fires))
+
+    pushed = monitor.replay(out, gateway, after_push)
+    assert len(pushed) == sum(bool(m["outcomes"]) for m in _months(simulated_months)) > 0
