@@ -255,7 +255,7 @@ def bench_server(cmd: list[str], port: int, levels: list[int], seconds: int,
             result = load(port, c, seconds)
             result["cpu_us"] = (cpu_seconds(proc.pid) - cpu) / max(result["requests"], 1) * 1e6
             if monitored:
-                rows, count = (a - b for a, b in zip(batch_totals(port), batches))
+                rows, count = (a - b for a, b in zip(batch_totals(port), batches, strict=True))
                 result["batch"] = rows / count if count else 0.0
             results[c] = result
         return results
