@@ -212,21 +212,51 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+MONITORING_FLAG = "--monitoring_config_file=serving/config/monitoring.config"
+"""Prometheus metrics on the REST port (path in that file), for `batch_totals`."""
+
+
+def batch_totals(port: int) -> tuple[float, float]:
+    """(sum, count) of the server's processed-batch-size histogram
+    (`serving.observability.metrics.PROCESSED_BATCH_SIZE`), scraped from
+    `/monitoring/prometheus/metrics`; (0, 0) when the server exports none (no batching)."""
+    from serving.observability.metrics import PROCESSED_BATCH_SIZE, exported_name
+
+    name = exported_name(PROCESSED_BATCH_SIZE)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/monitoring/prometheus/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    totals = {}
+    for suffix in ("_sum", "_count"):
+        match = re.search(rf"^{re.escape(name + suffix)}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+        totals[suffix] = float(match.group(1)) if match else 0.0
+    return totals["_sum"], totals["_count"]
+
+
 def bench_server(cmd: list[str], port: int, levels: list[int], seconds: int,
                  cwd: Path = ROOT) -> dict[int, dict[str, float]]:
     """Per concurrency level: req/s, p50/p99 ms, errors, requests, and `cpu_us`, the server
     process's CPU time per answered request (microseconds, all threads): unlike req/s it hardly
     depends on how much of the machine other work takes, so it is the figure to compare when the
-    machine is shared."""
+    machine is shared. With `MONITORING_FLAG` in `cmd`, also `batch`: the mean processed batch
+    size over the level's load run (0 without batching)."""
+    monitored = MONITORING_FLAG in cmd
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, proc)
         load(port, max(levels), 2)  # warm-up
         results = {}
         for c in levels:
+            batches = batch_totals(port) if monitored else (0.0, 0.0)
             cpu = cpu_seconds(proc.pid)
             result = load(port, c, seconds)
             result["cpu_us"] = (cpu_seconds(proc.pid) - cpu) / max(result["requests"], 1) * 1e6
+            if monitored:
+                rows, count = (a - b for a, b in zip(batch_totals(port), batches, strict=True))
+                result["batch"] = rows / count if count else 0.0
             results[c] = result
         return results
     finally:
@@ -505,20 +535,23 @@ def compare_with_checkout(other: Path, base: Path, levels: list[int], seconds: i
             for tree, root in trees:
                 rest = free_port()
                 cmd = [py, "-m", "serving", f"--model_base_path={base}", f"--model_name={MODEL_NAME}",
-                       f"--port={free_port()}", f"--rest_api_port={rest}", *observed_output_flag(root), *extra]
+                       f"--port={free_port()}", f"--rest_api_port={rest}", *observed_output_flag(root), *extra,
+                       MONITORING_FLAG]
                 runs.setdefault((mode, tree), []).append(bench_server(cmd, rest, levels, seconds, cwd=root))
     print(f"\nsame-run comparison: other = {other.resolve()}, this = {ROOT}; median of {repeats} runs each")
-    print("cpu us/req: the server's CPU time per request, median of the runs (less load-dependent than req/s)")
+    print("cpu us/req: the server's CPU time per request, median of the runs (less load-dependent than req/s);"
+          " batch: mean processed batch size per run")
     print(f"{'mode':12} {'tree':6} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-          f"{'cpu us/req':>10}  runs (req/s; cpu us/req)")
+          f"{'cpu us/req':>10}  runs (req/s; cpu us/req; batch)")
     for (mode, tree), by_run in runs.items():
         for c in levels:
             r = median_run([run[c] for run in by_run])
             cpu = sorted(run[c]["cpu_us"] for run in by_run)
             spread = ", ".join(f"{run[c]['rps']:,.0f}" for run in by_run)
             cpu_spread = ", ".join(f"{run[c]['cpu_us']:.0f}" for run in by_run)
+            batch = ", ".join(f"{run[c].get('batch', 0.0):.1f}" for run in by_run)
             print(f"{mode:12} {tree:6} {c:5d} {r['rps']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} "
-                  f"{int(r['errors']):7d} {cpu[len(cpu) // 2]:10.0f}  {spread}; {cpu_spread}")
+                  f"{int(r['errors']):7d} {cpu[len(cpu) // 2]:10.0f}  {spread}; {cpu_spread}; {batch}")
 
 
 def main(argv: list[str] | None = None) -> int:

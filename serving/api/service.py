@@ -29,7 +29,9 @@ ClassifyResult = list[list[tuple[str, float]]]
 
 class Runner(Protocol):
     """Runs a signature off the caller's thread and calls `done(outputs, None)` or
-    `done(None, ServingError)` there. Refusals (queue full, batch too large) raise at once."""
+    `done(None, ServingError)` there. Refusals (queue full, batch too large) raise at once, except
+    a full batch queue met on an event loop's thread, which `BatchScheduler` answers through `done`
+    once the loop turn's requests are queued (serving/core/batching.py)."""
 
     def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int, done: Done) -> None:
         ...

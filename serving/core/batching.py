@@ -6,9 +6,17 @@ dim 0 into one session run, and the outputs are split back. A batch closes when 
 batch exists; with the default timeout of 0 a free thread takes whatever is waiting, so batches
 grow only while all `num_batch_threads` are busy. When `max_enqueued_batches` batches are
 already waiting, a request that needs a new batch is refused with UNAVAILABLE (HTTP 503).
+
+Submitted from an asyncio event loop's thread (the REST server), a task waits in a per-loop-turn
+list that one `loop.call_soon` callback hands to the queues under one lock, after every request
+that loop turn read: a batch thread then sees a whole turn's requests at once, not whatever part
+the loop had handed over when the thread got the GIL (docs/performance.md, issue 14). A full queue
+then answers that request `done(None, UnavailableError)` instead of raising; other threads (gRPC)
+enqueue at once, as before.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -111,6 +119,8 @@ class BatchScheduler:
         self._queues: dict[Signature, deque[_Batch]] = {}
         self._cond = threading.Condition()
         self._stopped = False
+        self._turns: dict[asyncio.AbstractEventLoop, list[tuple[Signature, _Key, int, _Task]]] = {}
+        """Per event loop, the tasks submitted in its current turn (touched on that loop's thread only)."""
         self._threads = [
             threading.Thread(target=self._work, name=f"{options.thread_pool_name}-{i}", daemon=True)
             for i in range(options.num_batch_threads)
@@ -119,26 +129,64 @@ class BatchScheduler:
             thread.start()
 
     def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int, done: Done) -> None:
+        """Queues one request; `done(outputs, error)` is called on a batch thread.
+
+        Raises:
+          InvalidArgumentError: inputs without a dim 0, unequal dim 0, or more rows than
+            `max_batch_size` (TF Serving's messages).
+          UnavailableError: the queue is full (`max_enqueued_batches`), off an event loop; on a
+            loop's thread this reaches `done` instead, when the loop turn's requests are queued.
+        """
         key, rows = _task_key(inputs)
         limit = self.options.max_batch_size
         if rows > limit:
             raise InvalidArgumentError(f"Task size {rows} is larger than maximum input batch size {limit}")
-        task = _Task(inputs, rows, done)
+        item = (signature, key, timeout_ms, _Task(inputs, rows, done))
+        loop = asyncio._get_running_loop()  # the C-level getter: None off a loop's thread
+        if loop is None:
+            with self._cond:
+                self._enqueue(*item)
+            return
+        turn = self._turns.get(loop)
+        if turn is None:
+            self._turns[loop] = turn = []
+            loop.call_soon(self._flush, loop)
+        turn.append(item)
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Queues one loop turn's tasks under one lock; refusals go to their own `done`."""
+        turn = self._turns.pop(loop)
+        refused: list[tuple[_Task, ServingError]] = []
         with self._cond:
-            queue = self._queues.setdefault(signature, deque())
-            batch = queue[-1] if queue else None
-            opened = batch is None or batch.key != key or batch.rows + rows > limit
-            if opened:
-                if len(queue) >= self.options.max_enqueued_batches:
-                    raise UnavailableError(QUEUE_FULL_MESSAGE)
-                batch = _Batch(key, timeout_ms)
-                queue.append(batch)
-            batch.tasks.append(task)  # type: ignore[union-attr]
-            batch.rows += rows  # type: ignore[union-attr]
-            # Only a new batch or a full one changes what a waiting thread would do; waking a
-            # thread for every task cost a GIL hand-off each, only for it to wait again.
-            if opened or batch.rows >= limit:  # type: ignore[union-attr]
-                self._cond.notify()
+            for signature, key, timeout_ms, task in turn:
+                if self._stopped:
+                    refused.append((task, UnavailableError("Server is shutting down")))
+                    continue
+                try:
+                    self._enqueue(signature, key, timeout_ms, task)
+                except UnavailableError as err:
+                    refused.append((task, err))
+        for task, refusal in refused:
+            task.finish(None, refusal)
+
+    def _enqueue(self, signature: Signature, key: _Key, timeout_ms: int, task: _Task) -> None:
+        """Adds a task to its signature's newest batch or a new one; call with `_cond` held."""
+        limit = self.options.max_batch_size
+        rows = task.rows
+        queue = self._queues.setdefault(signature, deque())
+        batch = queue[-1] if queue else None
+        opened = batch is None or batch.key != key or batch.rows + rows > limit
+        if opened:
+            if len(queue) >= self.options.max_enqueued_batches:
+                raise UnavailableError(QUEUE_FULL_MESSAGE)
+            batch = _Batch(key, timeout_ms)
+            queue.append(batch)
+        batch.tasks.append(task)  # type: ignore[union-attr]
+        batch.rows += rows  # type: ignore[union-attr]
+        # Only a new batch or a full one changes what a waiting thread would do; waking a
+        # thread for every task cost a GIL hand-off each, only for it to wait again.
+        if opened or batch.rows >= limit:  # type: ignore[union-attr]
+            self._cond.notify()
 
     def _take(self) -> tuple[Signature | None, _Batch | None, float | None]:
         """The oldest closable batch, or the time to wait for the next one to close."""

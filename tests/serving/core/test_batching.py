@@ -1,13 +1,16 @@
 """Client CLI, property-based fuzzing of request bodies, and dynamic batching."""
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,8 +18,12 @@ from prometheus_client import CollectorRegistry
 
 from client.tf_serving import main as client_main
 from common.facts import PROJECT_ROOT
-from serving.core.batching import QUEUE_FULL_MESSAGE, BatchingOptions
+from serving.core.batching import QUEUE_FULL_MESSAGE, BatchingOptions, BatchScheduler
+from serving.core.errors import UnavailableError
 from serving.core.manager import ModelConfig
+from serving.core.servable import Servable
+from serving.core.types import ServableId
+from serving.observability.metrics import PROCESSED_BATCH_SIZE, ServingMetrics, exported_name
 from tests.helpers import free_port
 from tests.serving.conftest import ServerFactory, install
 from tests.serving.http_util import call, error_of, get, post
@@ -157,3 +164,68 @@ def test_python_m_serving_end_to_end(tmp_path: Path, model_store: Path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+def _scheduler_and_signature(model_store: Path, options: BatchingOptions):  # type: ignore[no-untyped-def]
+    """A real `BatchScheduler` and the tf1 model's `serving_default` (x [-1, 1] -> y = 0.5 x + 2)."""
+    servable = Servable.load(ServableId("m", 1), model_store / "tf1")
+    metrics = ServingMetrics(CollectorRegistry())
+    return BatchScheduler(options, metrics), servable, metrics
+
+
+def _submit_in_one_loop_turn(scheduler: BatchScheduler, signature, count: int,  # type: ignore[no-untyped-def]
+                             pause_after_first: float = 0.0) -> list:
+    """Submits `count` one-row requests from one event-loop callback; their (outputs, error)."""
+    async def run() -> list:
+        loop = asyncio.get_running_loop()
+        results: list = []
+        finished = loop.create_future()
+
+        def done(outputs, error) -> None:  # type: ignore[no-untyped-def]
+            results.append((outputs, error))
+            if len(results) == count:
+                loop.call_soon_threadsafe(finished.set_result, None)
+
+        def turn() -> None:
+            for i in range(count):
+                scheduler.submit(signature, {"x": np.array([[float(i)]], np.float32)}, 5000, done)
+                if i == 0 and pause_after_first:
+                    time.sleep(pause_after_first)  # lets a batch thread run, as a socket call would
+
+        loop.call_soon(turn)
+        await asyncio.wait_for(finished, 30)
+        return results
+
+    return asyncio.run(run())
+
+
+def test_one_loop_turn_is_one_batch(model_store: Path) -> None:
+    """Requests submitted in one event-loop turn reach the batch thread together (issue 14:
+    batches no smaller than the loop's turns), even when the loop lets the thread run mid-turn."""
+    scheduler, servable, metrics = _scheduler_and_signature(
+        model_store, BatchingOptions(max_batch_size=64, num_batch_threads=1))
+    try:
+        results = _submit_in_one_loop_turn(scheduler, servable.signatures["serving_default"], 8,
+                                           pause_after_first=0.2)
+    finally:
+        scheduler.shutdown()
+    assert all(error is None for _, error in results)
+    assert sorted(float(out["y"][0, 0]) for out, _ in results) == [0.5 * i + 2.0 for i in range(8)]
+    name = exported_name(PROCESSED_BATCH_SIZE)
+    assert metrics.registry.get_sample_value(f"{name}_count") == 1
+    assert metrics.registry.get_sample_value(f"{name}_sum") == pytest.approx(8)
+
+
+def test_queue_full_in_a_loop_turn_answers_that_request(model_store: Path) -> None:
+    """On the event loop a full queue is the refused request's own UNAVAILABLE answer (TF
+    Serving's message), not an exception from `submit`; the accepted request is answered."""
+    scheduler, servable, _ = _scheduler_and_signature(
+        model_store, BatchingOptions(max_batch_size=1, max_enqueued_batches=1, num_batch_threads=1))
+    try:
+        results = _submit_in_one_loop_turn(scheduler, servable.signatures["serving_default"], 3)
+    finally:
+        scheduler.shutdown()
+    errors = [error for _, error in results if error is not None]
+    assert len(errors) == 2
+    assert all(isinstance(e, UnavailableError) and e.message == QUEUE_FULL_MESSAGE for e in errors)
+    assert [float(out["y"][0, 0]) for out, error in results if error is None] == [2.0]
