@@ -117,14 +117,21 @@ def _spawn(name: str, address: str, cmd: list[str], storage: Path, log_name: str
     return Child(name, address, process, log_path, log)
 
 
+def _installed(binary_name: str, package: str, consequence: str) -> str | None:
+    """The path of `binary_name`, or None after printing `consequence` and the command that installs `package`."""
+    binary = prom.find_binary(binary_name)
+    if binary is None:
+        print(f"{consequence} Install it with:\n    {prom.install_command(package)}", file=sys.stderr, flush=True)
+    return binary
+
+
 def start_pushgateway(port: int, storage: Path) -> Child | None:
     """Starts the Pushgateway on 127.0.0.1:`port` (a free one when taken; pushed metrics kept in
     `<storage>/pushgateway.metrics`, output in `<storage>/pushgateway.log`), or says how to install it and
     returns None."""
-    binary = prom.find_binary(alerting.PUSHGATEWAY_BINARY)
+    binary = _installed(alerting.PUSHGATEWAY_BINARY, alerting.PUSHGATEWAY_PACKAGE,
+                        "The Pushgateway is not installed, so batch jobs have nowhere to push.")
     if binary is None:
-        print("The Pushgateway is not installed, so batch jobs have nowhere to push. Install it with:\n"
-              f"    {prom.install_command(alerting.PUSHGATEWAY_PACKAGE)}", file=sys.stderr, flush=True)
         return None
     port = _port("Pushgateway", "--pushgateway-port", port)
     cmd = alerting.pushgateway_command(binary, port=port, persistence_file=storage / "pushgateway.metrics")
@@ -134,10 +141,9 @@ def start_pushgateway(port: int, storage: Path) -> Child | None:
 def start_alertmanager(port: int, storage: Path, config: Path) -> Child | None:
     """Starts Alertmanager on 127.0.0.1:`port` (a free one when taken) with `config` (silences and notification log in
     `<storage>/data`, output in `<storage>/alertmanager.log`), or says how to install it and returns None."""
-    binary = prom.find_binary(alerting.ALERTMANAGER_BINARY)
+    binary = _installed(alerting.ALERTMANAGER_BINARY, alerting.ALERTMANAGER_PACKAGE,
+                        "Alertmanager is not installed, so alerts stay on Prometheus' /alerts page.")
     if binary is None:
-        print("Alertmanager is not installed, so alerts stay on Prometheus' /alerts page. Install it with:\n"
-              f"    {prom.install_command(alerting.ALERTMANAGER_PACKAGE)}", file=sys.stderr, flush=True)
         return None
     port = _port("Alertmanager", "--alertmanager-port", port)
     cmd = alerting.alertmanager_command(binary, config.resolve(), storage / "data", port=port)
