@@ -114,7 +114,7 @@ def train_and_score(data: dict[str, Any], variant: dict[str, Any], base: dict[st
     losses = history.history["val_loss"]
     return {"auc": roc_auc_score(truth, probability), "brier": float(np.mean((probability - truth) ** 2)),
             "ece": expected_calibration_error(truth, probability), "epochs": len(losses),
-            "best_epoch": int(np.argmin(losses)) + 1, "seconds": seconds}
+            "best_epoch": int(np.argmin(losses)) + 1, "seconds": seconds, "probability": probability, "truth": truth}
 
 
 def main() -> None:
