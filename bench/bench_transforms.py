@@ -33,10 +33,9 @@ import tensorflow as tf
 import tensorflow_data_validation as tfdv
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
-from tensorflow_transform.tf_metadata import schema_utils
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx_bsl.public.tfxio import TFExampleRecord
 
 from bench.bench_quality import TABLES, run, table_csv
@@ -80,7 +79,7 @@ def _train_frame(output: Path, label_key: str) -> tuple[pd.DataFrame, np.ndarray
             columns[key].extend(v.decode() if isinstance(v, bytes) else v for v in values)
     frame = pd.DataFrame(columns)
     label = frame.pop(label_key)
-    positive = (label == features.POSITIVE_LABEL) if label.dtype == object else (label == float(features.POSITIVE_LABEL))
+    positive = label == (features.POSITIVE_LABEL if label.dtype == object else float(features.POSITIVE_LABEL))
     return frame.drop(columns=[k for k in features.ID_KEYS if k in frame]), positive.to_numpy(dtype=int)
 
 

@@ -6,9 +6,9 @@ Behaviour on messy data (documented in docs/data.md):
 - categorical (string) features get a vocabulary computed on the training split; missing cells and
   categories never seen in training map to one shared out-of-vocabulary index;
 - other transforms TFT has (`features.FEATURE_TRANSFORMS`: signed log1p, `tft.scale_to_gaussian`, quantile
-  buckets, a vocabulary frequency threshold, crosses of column pairs) are options that only bench/bench_transforms.py sets: measured
-  on the benchmark tables, none beat the defaults above (docs/performance.md, "Feature transforms, batch size
-  and normalisation");
+  buckets, a vocabulary frequency threshold, crosses of column pairs) are options that only
+  bench/bench_transforms.py sets: measured on the benchmark tables, none beat the defaults above
+  (docs/performance.md, "Feature transforms, batch size and normalisation");
 - the label becomes int64 1 when it equals the positive label (e.g. `1`, `Yes`, `True`), else 0.
 Every output has shape [batch, 1].
 """

@@ -138,13 +138,15 @@ def test_a_cross_is_one_categorical_input_per_combination_seen_in_training(cross
     numeric, sizes = feature_layout(cross_run.output, features.transformed_name(features.LABEL_KEY))
     assert sorted(numeric) == NUMERIC  # the crossed columns stay inputs of their own
     raw = cross_run.raw
-    pairs = set(zip(raw["Email_Opt_In"].fillna("").astype(str), raw["Promotion_Response"].fillna("").astype(str)))
+    pairs = set(zip(raw["Email_Opt_In"].fillna("").astype(str), raw["Promotion_Response"].fillna("").astype(str),
+                    strict=True))
     name = features.cross_name("Email_Opt_In", "Promotion_Response")
     assert sizes[name] == len(pairs) + features.VOCAB_OOV_BUCKETS
     index = column(cross_run, name)
     # Rows share an index exactly when they share the pair of values.
     by_pair: dict[tuple, set] = {}
-    for pair, i in zip(zip(raw["Email_Opt_In"].astype(str), raw["Promotion_Response"].astype(str)), index):
+    cells = zip(raw["Email_Opt_In"].astype(str), raw["Promotion_Response"].astype(str), strict=True)
+    for pair, i in zip(cells, index, strict=True):
         by_pair.setdefault(pair, set()).add(int(i))
     assert all(len(v) == 1 for v in by_pair.values())
     assert len({next(iter(v)) for v in by_pair.values()}) == len(by_pair)
