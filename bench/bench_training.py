@@ -81,8 +81,9 @@ def load_run(output: Path, label_key: str = features.LABEL_KEY) -> dict[str, Any
     }
 
 
-def train_and_score(data: dict[str, Any], variant: dict[str, Any], base: dict[str, float]) -> dict[str, float]:
-    """Train one variant the Trainer's way (seeded) and score it on the eval split."""
+def train_and_score(data: dict[str, Any], variant: dict[str, Any], base: dict[str, float]) -> dict[str, Any]:
+    """Train one variant the Trainer's way (seeded) and score it on the eval split: auc, brier, ece, epochs,
+    best_epoch, seconds, and the eval rows' `probability` and `truth` ([rows] arrays, for paired comparisons)."""
     skip_autograph_for_tf_keras()
     tf.keras.utils.set_random_seed(hparams.SEED)
     settings = {**base, **{k: v for k, v in variant.items() if k in base or k == "normalization"}}
@@ -114,7 +115,7 @@ def train_and_score(data: dict[str, Any], variant: dict[str, Any], base: dict[st
     losses = history.history["val_loss"]
     return {"auc": roc_auc_score(truth, probability), "brier": float(np.mean((probability - truth) ** 2)),
             "ece": expected_calibration_error(truth, probability), "epochs": len(losses),
-            "best_epoch": int(np.argmin(losses)) + 1, "seconds": seconds}
+            "best_epoch": int(np.argmin(losses)) + 1, "seconds": seconds, "probability": probability, "truth": truth}
 
 
 def main() -> None:

@@ -8,12 +8,15 @@ each candidate, modules/preprocessing.py's `preprocessing_fn` with that candidat
 Transform component does; the run's raw train, validation and eval rows go through that graph; the designed
 model (current modules/hparams.py settings) is trained the Trainer's way (seed 42, early stopping on
 `validation`) and scored on `eval`. Printed per candidate: eval AUC, Brier score, ECE (10 equal-mass bins,
-before Platt calibration), epochs, best epoch, training seconds and analysis seconds.
+before Platt calibration), epochs, best epoch, training seconds and analysis seconds, and, when `{}` (today's
+transform) was measured first, each candidate's paired AUC difference from it on the same eval rows with its
+DeLong 95 % interval (pipeline/reference_models.py).
 Prints figures; asserts nothing. The choice it informed is in docs/performance.md ("Feature transforms").
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -24,11 +27,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import apache_beam as beam
+import numpy as np
+import pandas as pd
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx_bsl.public.tfxio import TFExampleRecord
 
 from bench.bench_quality import TABLES, run, table_csv
@@ -37,6 +44,7 @@ from data import generate as gen
 from modules import features, hparams
 from modules.preprocessing import preprocessing_fn
 from modules.trainer import feature_layout
+from pipeline.reference_models import paired_auc_difference
 
 CANDIDATES = (
     {},
@@ -44,8 +52,68 @@ CANDIDATES = (
     {"numeric": features.GAUSSIAN},
     {"quantile_buckets": 10},
     {"vocabulary_frequency_threshold": 10},
+    {"crosses": [list(p) for p in gen.INTERACTION_PAIRS]},
 )
-"""Candidates of the 2026-11-30 measurement (docs/performance.md); {} is today's transform."""
+"""Candidates of the 2026-11-30 measurements (docs/performance.md); {} is today's transform. The crosses are the
+interactions table's generating pairs (a check of what crosses can give at best); `--crosses-from-train K` adds
+the K pairs with the strongest interaction measured on each run's train split (`strongest_pairs`)."""
+CROSS_BINS = 5
+"""Quantile bins of a numeric column when `strongest_pairs` measures interactions (as `cross_buckets`' default)."""
+
+
+def _train_frame(output: Path, label_key: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The run's raw `train` rows: feature columns (no identifiers; a missing number NaN, a missing text "") and
+    the 0/1 label."""
+    root = output / "tfx"
+    schema = tfdv.load_schema_text(str(_schema_file(root)))
+    spec = schema_utils.schema_as_feature_spec(schema).feature_spec
+    files = [str(f) for f in sorted((_newest(root / "CsvExampleGen" / "examples") / "Split-train").iterdir())]
+    columns: dict[str, list] = {k: [] for k in spec}
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(65_536):
+        for key, value in tf.io.parse_example(batch, spec).items():
+            if isinstance(value, tf.sparse.SparseTensor):
+                value = tf.sparse.reset_shape(value, [value.dense_shape[0], 1])
+                value = (tf.sparse.to_dense(value, default_value="") if value.dtype == tf.string else
+                         tf.sparse.to_dense(tf.sparse.map_values(tf.cast, value, tf.float64), default_value=np.nan))
+            values = value.numpy().reshape(-1)
+            columns[key].extend(v.decode() if isinstance(v, bytes) else v for v in values)
+    frame = pd.DataFrame(columns)
+    label = frame.pop(label_key)
+    positive = label == (features.POSITIVE_LABEL if label.dtype == object else float(features.POSITIVE_LABEL))
+    return frame.drop(columns=[k for k in features.ID_KEYS if k in frame]), positive.to_numpy(dtype=int)
+
+
+def _bins(values: pd.Series) -> pd.Series:
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values) \
+            or values.nunique() <= CROSS_BINS:
+        return values.astype(str)  # text, flags and scores with few levels: each level is a bin
+    codes = pd.qcut(values.astype(float), CROSS_BINS, labels=False, duplicates="drop")
+    return codes.fillna(-1).astype(int).astype(str)
+
+
+def strongest_pairs(frame: pd.DataFrame, label: np.ndarray, count: int) -> list[tuple[tuple[str, str], float]]:
+    """The `count` column pairs whose interaction explains most of the label, strongest first.
+
+    A numeric column with more than CROSS_BINS values is cut into CROSS_BINS quantile bins, any other column
+    keeps its values (a missing value is a level of its own); a pair's
+    strength is the AIC gain of the model with one rate per (bin, bin) cell over the additive logistic
+    model of the two binned columns, both fitted on these rows: 2·(log-likelihood gain) − 2·(extra
+    parameters). Returns [((column, other column), gain in AIC units)].
+    """
+    binned = {k: _bins(frame[k]) for k in frame}
+    n = len(label)
+    scores = []
+    for a, b in itertools.combinations(sorted(binned), 2):
+        additive = pd.get_dummies(pd.DataFrame({a: binned[a], b: binned[b]}), drop_first=True).to_numpy(float)
+        fit = LogisticRegression(C=1e4, max_iter=2000).fit(additive, label) if additive.shape[1] else None
+        p_add = fit.predict_proba(additive)[:, 1] if fit is not None else np.full(n, label.mean())
+        cells = binned[a] + "|" + binned[b]
+        rate = pd.Series(label).groupby(cells.to_numpy()).transform("mean").clip(1e-6, 1 - 1e-6).to_numpy()
+        gain = n * (log_loss(label, p_add) - log_loss(label, rate))
+        extra = cells.nunique() - 1 - additive.shape[1]
+        scores.append(((a, b), 2 * gain - 2 * extra))
+    scores.sort(key=lambda s: -s[1])
+    return scores[:count]
 
 
 def _schema_file(root: Path) -> Path:
@@ -100,6 +168,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=gen.DEFAULT_ROWS, help="rows of each generated table")
     parser.add_argument("--candidates", type=json.loads, default=list(CANDIDATES),
                         help="JSON list of feature-transform options ({} is today's transform)")
+    parser.add_argument("--crosses-from-train", type=int, default=0, metavar="K",
+                        help="also measure crosses of the K pairs with the strongest interaction on each run's "
+                             "train split (strongest_pairs)")
     args = parser.parse_args()
     tables = [t.strip() for t in args.tables.split(",") if t.strip()]
     unknown = [t for t in tables if t not in TABLES]
@@ -113,12 +184,24 @@ def main() -> None:
             args.runs.mkdir(parents=True, exist_ok=True)
             data_csv, variant_name = table_csv(name, args.rows, args.runs)
             run(data_csv, output, variant_name)
-        for candidate in args.candidates:
+        candidates = list(args.candidates)
+        if args.crosses_from_train:
+            pairs = strongest_pairs(*_train_frame(output, features.LABEL_KEY), args.crosses_from_train)
+            print(f"{name}: strongest interactions on train (AIC gain): "
+                  + ", ".join(f"{features.cross_name(*p)} {g:.1f}" for p, g in pairs), flush=True)
+            candidates.append({"crosses": [list(p) for p, _ in pairs]})
+        today = None
+        for candidate in candidates:
             with tempfile.TemporaryDirectory(prefix="bench-transforms-") as work:
                 data, analyse = transform_splits(output, candidate, Path(work))
                 r = train_and_score(data, {}, dict(hparams.DEFAULTS))
+            today = r if candidate == {} else today
+            paired = ""
+            if today is not None and candidate != {}:
+                d = paired_auc_difference(r["truth"], r["probability"], today["probability"])
+                paired = f"  AUC - today's {d.difference:+.4f} [{d.ci95[0]:+.4f}, {d.ci95[1]:+.4f}]"
             print(f"{name:<18}{json.dumps(candidate):<46}{r['auc']:>8.4f}{r['brier']:>8.4f}{r['ece']:>8.4f}"
-                  f"{r['epochs']:>8}{r['best_epoch']:>6}{r['seconds']:>9.1f}{analyse:>11.1f}", flush=True)
+                  f"{r['epochs']:>8}{r['best_epoch']:>6}{r['seconds']:>9.1f}{analyse:>11.1f}{paired}", flush=True)
 
 
 if __name__ == "__main__":

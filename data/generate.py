@@ -72,6 +72,9 @@ RARE_CHURN_SHIFT = -4.8
 INTERACTION_WEIGHTS = {"recency_if_opted_out": 3.0, "recency_if_opted_in": 0.6, "support_x_dissatisfaction": 1.4,
                        "young_x_unsubscribed": 1.6, "intercept": -1.0}
 """INTERACTIONS' logit terms (data/README.md): effects that exist only in combination with another column."""
+INTERACTION_PAIRS = (("Last_Purchase_Days_Ago", "Email_Opt_In"), ("Num_of_Support_Contacts", "Satisfaction_Score"),
+                     ("Age", "Promotion_Response"))
+"""The column pairs of INTERACTIONS' combined terms (`_interactions_logit`)."""
 CATEGORICAL_COLUMNS = {"Region": (60, 0.7), "Channel": (8, 0.4), "Plan": (15, 0.5)}
 """MANY_CATEGORICALS' extra columns: name -> (number of levels, standard deviation of their logit effects)."""
 _CATEGORY_EFFECT_SEED = 15

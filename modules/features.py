@@ -7,6 +7,7 @@ bringing another CSV never means editing a feature list.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 LABEL_KEY = "Target_Churn"
 POSITIVE_LABEL = "1"
@@ -45,15 +46,19 @@ FEATURE_TRANSFORMS_KEY = "feature_transforms"
 """`custom_config` key of modules/preprocessing.py's options; the pipeline never sets it (the defaults below
 were chosen by measurement, docs/performance.md "Feature transforms, batch size and normalisation"):
 bench/bench_transforms.py sets it to measure the other choices."""
-FEATURE_TRANSFORMS: dict[str, str | int] = {"numeric": Z_SCORE, "quantile_buckets": 0,
-                                            "vocabulary_frequency_threshold": 0}
+FEATURE_TRANSFORMS: dict[str, Any] = {"numeric": Z_SCORE, "quantile_buckets": 0,
+                                      "vocabulary_frequency_threshold": 0, "crosses": (), "cross_buckets": 5}
 """numeric: one of NUMERIC_TRANSFORMS; quantile_buckets: 0, or add each numeric feature's training-quantile
 bucket (`tft.bucketize`) as a categorical input `bucket_name(key)` (for the benchmark's training only: the
 `explain` signature attributes raw columns and does not know these inputs); vocabulary_frequency_threshold: categories
-seen fewer times in training share the out-of-vocabulary index (0 keeps every category)."""
+seen fewer times in training share the out-of-vocabulary index (0 keeps every category); crosses: pairs of
+raw column names, each added as one categorical input `cross_name(a, b)` whose categories are the pair's
+combinations seen in training (a numeric column enters as its `cross_buckets` training-quantile buckets, a
+string column as its value; benchmark only, like quantile buckets: `explain` does not know these inputs)."""
 
 _TRANSFORMED_SUFFIX = "_xf"
 _BUCKET_SUFFIX = "_bucket"
+_CROSS_SEPARATOR = "_x_"
 _ATTRIBUTION_SUFFIX = "_attribution"
 
 
@@ -70,6 +75,11 @@ def attribution_name(key: str) -> str:
 def bucket_name(key: str) -> str:
     """Raw-style name of a numeric feature's quantile bucket (`Age` -> `Age_bucket`, transformed `Age_bucket_xf`)."""
     return key + _BUCKET_SUFFIX
+
+
+def cross_name(first: str, second: str) -> str:
+    """Raw-style name of a feature cross (`Age`, `Gender` -> `Age_x_Gender`, transformed `Age_x_Gender_xf`)."""
+    return first + _CROSS_SEPARATOR + second
 
 
 def vocabulary_name(key: str) -> str:

@@ -6,9 +6,9 @@ Behaviour on messy data (documented in docs/data.md):
 - categorical (string) features get a vocabulary computed on the training split; missing cells and
   categories never seen in training map to one shared out-of-vocabulary index;
 - other transforms TFT has (`features.FEATURE_TRANSFORMS`: signed log1p, `tft.scale_to_gaussian`, quantile
-  buckets, a vocabulary frequency threshold) are options that only bench/bench_transforms.py sets: measured
-  on the benchmark tables, none beat the defaults above (docs/performance.md, "Feature transforms, batch size
-  and normalisation");
+  buckets, a vocabulary frequency threshold, crosses of column pairs) are options that only
+  bench/bench_transforms.py sets: measured on the benchmark tables, none beat the defaults above
+  (docs/performance.md, "Feature transforms, batch size and normalisation");
 - the label becomes int64 1 when it equals the positive label (e.g. `1`, `Yes`, `True`), else 0.
 Every output has shape [batch, 1].
 """
@@ -48,6 +48,14 @@ def preprocessing_fn(inputs: dict[str, Any], custom_config: dict[str, Any]) -> d
                 # gets the training mean's bucket.
                 bucket = tft.bucketize(outputs[features.transformed_name(key)], int(options["quantile_buckets"]))
                 outputs[features.transformed_name(features.bucket_name(key))] = bucket
+    for first, second in options["crosses"]:
+        name = features.cross_name(first, second)
+        outputs[features.transformed_name(name)] = tft.compute_and_apply_vocabulary(
+            tf.strings.join([_cross_part(inputs, first, options), _cross_part(inputs, second, options)],
+                            separator="|"),
+            num_oov_buckets=features.VOCAB_OOV_BUCKETS,
+            vocab_filename=features.vocabulary_name(name),
+        )
     outputs[features.transformed_name(label_key)] = encode_label(
         inputs[label_key], custom_config["positive_label"]
     )
@@ -68,10 +76,38 @@ def transform_options(given: dict[str, Any] | None) -> dict[str, Any]:
     if options["numeric"] not in features.NUMERIC_TRANSFORMS:
         raise ValueError(f"numeric transform must be one of {', '.join(features.NUMERIC_TRANSFORMS)}, "
                          f"got {options['numeric']!r}")
-    for name in ("quantile_buckets", "vocabulary_frequency_threshold"):
+    for name in ("quantile_buckets", "vocabulary_frequency_threshold", "cross_buckets"):
         if int(options[name]) < 0 or int(options[name]) != options[name]:
             raise ValueError(f"{name} must be a whole number >= 0, got {options[name]!r}")
+    crosses = options["crosses"]
+    if isinstance(crosses, str) or not all(
+            not isinstance(p, str) and len(p) == 2 and all(isinstance(c, str) for c in p) and p[0] != p[1]
+            for p in crosses):
+        raise ValueError(f"crosses must be a list of [column, other column] name pairs, got {crosses!r}")
+    if crosses and options["cross_buckets"] < 2:
+        raise ValueError(f"cross_buckets must be >= 2 when crossing, got {options['cross_buckets']!r}")
+    options["crosses"] = tuple(tuple(p) for p in crosses)
     return options
+
+
+def _cross_part(inputs: dict[str, Any], key: str, options: dict[str, Any]) -> tf.Tensor:
+    """[batch, 1] text of one side of a cross: a string column's value, or a numeric column's training-quantile
+    bucket index ("0".."cross_buckets - 1"); "" where the value is missing.
+
+    Raises:
+      ValueError: `key` is not a raw column.
+    """
+    if key not in inputs:
+        raise ValueError(f"feature cross names column {key!r}, which the data does not have; "
+                         f"columns: {', '.join(sorted(inputs))}")
+    if inputs[key].dtype == tf.string:
+        return _densify(inputs[key], default="")
+    # Quantiles of the raw values present (one analyzer before the cross's vocabulary: a z-score first would
+    # make three chained analyzer phases, which Beam's in-process runner does not finish).
+    bucket = tft.bucketize(tf.cast(inputs[key], tf.float32), int(options["cross_buckets"]))
+    if isinstance(bucket, tf.sparse.SparseTensor):
+        return _densify(tf.sparse.map_values(tf.strings.as_string, bucket), default="")
+    return _densify(tf.strings.as_string(bucket), default="")
 
 
 def _scale(value: Any, numeric: str) -> Any:

@@ -164,13 +164,17 @@ def feature_layout(tf_transform_output: tft.TFTransformOutput, label_xf: str) ->
     """(numeric keys, categorical key -> number of indices) read from the Transform output.
 
     A vocabulary's count is its size plus the OOV index; a quantile bucket's (`features.bucket_name`, only with
-    the non-default `features.FEATURE_TRANSFORMS` option) is its schema's int_domain max + 1.
+    the non-default `features.FEATURE_TRANSFORMS` option) is its schema's int_domain max + 1; a feature cross
+    (`features.cross_name`, also non-default) is a vocabulary.
     """
     spec = tf_transform_output.transformed_feature_spec()
     spec.pop(label_xf)
     raw = list(tf_transform_output.raw_feature_spec())
     raw_keys = {features.transformed_name(k): k for k in raw}
     buckets = {features.transformed_name(features.bucket_name(k)): features.bucket_name(k) for k in raw}
+    # Feature crosses (non-default option): every pair of raw columns, vocabulary named like a column's.
+    raw_keys.update({features.transformed_name(features.cross_name(a, b)): features.cross_name(a, b)
+                     for a in raw for b in raw if a != b})
     numeric = [raw_keys[name] for name, s in spec.items() if s.dtype == tf.float32]
     domains = {f.name: f.int_domain.max for f in tf_transform_output.transformed_metadata.schema.feature
                if f.HasField("int_domain")}

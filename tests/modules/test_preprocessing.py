@@ -111,7 +111,11 @@ def test_gaussian_scaling_is_centred_near_unit_scale_and_monotone(tmp_path: Path
     ({"numeric": "min_max"}, "numeric transform must be one of z_score, signed_log1p, gaussian"),
     ({"quantile_buckets": -1}, "quantile_buckets must be a whole number >= 0"),
     ({"vocabulary_frequency_threshold": 2.5}, "vocabulary_frequency_threshold must be a whole number"),
-    ({"crosses": True}, "unknown feature transform option"),
+    ({"embeddings": True}, "unknown feature transform option"),
+    ({"crosses": "Age,Gender"}, "crosses must be a list of"),
+    ({"crosses": [["Age"]]}, "crosses must be a list of"),
+    ({"crosses": [["Age", "Age"]]}, "crosses must be a list of"),
+    ({"crosses": [["Age", "Gender"]], "cross_buckets": 1}, "cross_buckets must be >= 2"),
 ])
 def test_bad_transform_options_are_a_clear_error(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -120,3 +124,52 @@ def test_bad_transform_options_are_a_clear_error(options: dict, message: str) ->
 
 def test_without_options_the_transform_is_the_default_one() -> None:
     assert transform_options(None) == features.FEATURE_TRANSFORMS
+
+
+@pytest.fixture(scope="module")
+def cross_run(tmp_path_factory: pytest.TempPathFactory) -> TransformRun:
+    """A numeric x categorical and a categorical x categorical cross, as bench/bench_transforms.py measures."""
+    options = {"crosses": [["Total_Spend", "Gender"], ["Email_Opt_In", "Promotion_Response"]], "cross_buckets": 3}
+    return run_transform(tmp_path_factory.mktemp("tft-crosses"), {**CUSTOM_CONFIG,
+                                                                   features.FEATURE_TRANSFORMS_KEY: options})
+
+
+def test_a_cross_is_one_categorical_input_per_combination_seen_in_training(cross_run) -> None:
+    numeric, sizes = feature_layout(cross_run.output, features.transformed_name(features.LABEL_KEY))
+    assert sorted(numeric) == NUMERIC  # the crossed columns stay inputs of their own
+    raw = cross_run.raw
+    pairs = set(zip(raw["Email_Opt_In"].fillna("").astype(str), raw["Promotion_Response"].fillna("").astype(str),
+                    strict=True))
+    name = features.cross_name("Email_Opt_In", "Promotion_Response")
+    assert sizes[name] == len(pairs) + features.VOCAB_OOV_BUCKETS
+    index = column(cross_run, name)
+    # Rows share an index exactly when they share the pair of values.
+    by_pair: dict[tuple, set] = {}
+    cells = zip(raw["Email_Opt_In"].astype(str), raw["Promotion_Response"].astype(str), strict=True)
+    for pair, i in zip(cells, index, strict=True):
+        by_pair.setdefault(pair, set()).add(int(i))
+    assert all(len(v) == 1 for v in by_pair.values())
+    assert len({next(iter(v)) for v in by_pair.values()}) == len(by_pair)
+
+
+def test_a_numeric_side_of_a_cross_is_its_training_quantile_bucket(cross_run) -> None:
+    name = features.cross_name("Total_Spend", "Gender")
+    vocabulary = {v.decode() for v in cross_run.output.vocabulary_by_name(features.vocabulary_name(name))}
+    buckets = {v.split("|")[0] for v in vocabulary}
+    assert buckets == {"0", "1", "2"}
+    assert {v.split("|")[1] for v in vocabulary} == {"", "Female", "Male", "Other"}  # "" is a missing Gender
+    index = column(cross_run, name)
+    spend, gender = cross_run.raw["Total_Spend"].to_numpy(), cross_run.raw["Gender"].fillna("").to_numpy()
+    female = gender == "Female"
+    # Among women, a higher spend never gets a lower-quantile cell than a lower spend (ordered buckets).
+    words = cross_run.output.vocabulary_by_name(features.vocabulary_name(name))
+    bucket_of = np.array([int(words[i].decode().split("|")[0]) for i in index[female]])
+    order = np.argsort(spend[female])
+    assert np.all(np.diff(bucket_of[order]) >= 0)
+    assert np.bincount(bucket_of, minlength=3).min() > 0
+
+
+def test_a_cross_of_a_column_the_data_lacks_is_a_clear_error(tmp_path: Path) -> None:
+    options = {"crosses": [["Age", "Shoe_Size"]]}
+    with pytest.raises(ValueError, match="feature cross names column 'Shoe_Size'"):
+        run_transform(tmp_path, {**CUSTOM_CONFIG, features.FEATURE_TRANSFORMS_KEY: options})
