@@ -5,7 +5,6 @@ the decay after the shift shows in it."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -15,23 +14,17 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
 from common import exit_codes
 from data import spans as data_spans
 from data.generate import roc_auc
 from modules.features import ID_KEYS, LABEL_KEY
-from monitoring import alerting
-from monitoring import prometheus as prom
 from monitoring.outcomes import AS_OF_COLUMN, LABEL_COLUMNS
 from monitoring.prediction_store import PredictionStore
 from pipeline.config import DEFAULT_MIN_AUC
 from simulation import monitor, simulate
 from tests.e2e.conftest import SIMULATION, SIMULATION_TIMEOUT_S
-from tests.helpers import free_port
-from tests.monitoring.conftest import running_prometheus
-from tests.monitoring.pushgateway import pushgateway, require_package_binary
-from tests.monitoring.test_alerting_e2e import Receiver
+from tests.monitoring.alerting_stack import Receiver, alerting_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(SIMULATION_TIMEOUT_S)]  # the shared simulation runs in setup
 
@@ -121,29 +114,10 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> No
 
 
 @pytest.fixture(scope="module")
-def alerting_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Receiver, str, int]]:
-    """A real Pushgateway, Alertmanager (the committed routes, the webhook pointed at a local receiver, 1 s
-    grouping) and Prometheus (1 s scrape and evaluation, the quality rules): (receiver, gateway, Prometheus port)."""
-    tmp = tmp_path_factory.mktemp("sim_alerting")
-    receiver = Receiver()
-    gateway = pushgateway()
-    gateway_address = next(gateway)
-    am_port = free_port()
-    am_config = tmp / "alertmanager.yml"
-    am_config.write_text(yaml.safe_dump(alerting.alertmanager_config(receiver.url, "1s", "1s")))
-    manager = subprocess.Popen(alerting.alertmanager_command(require_package_binary(alerting.ALERTMANAGER_BINARY),
-                                                             am_config, tmp / "am", port=am_port),
-                               stdout=(tmp / "alertmanager.log").open("wb"), stderr=subprocess.STDOUT)
-    config = alerting.with_alerting(prom.runtime_config(f"127.0.0.1:{free_port()}", "/metrics", "1s"),
-                                    gateway_address, f"127.0.0.1:{am_port}")
-    try:
-        with running_prometheus(config, tmp) as port:
-            yield receiver, gateway_address, port
-    finally:
-        manager.terminate()
-        manager.wait(timeout=30)
-        gateway.close()
-        receiver.server.shutdown()
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Receiver, str, int]]:
+    """tests/monitoring/alerting_stack.py's stack: (receiver, gateway, Prometheus port)."""
+    with alerting_stack(tmp_path_factory.mktemp("sim_alerting")) as started:
+        yield started
 
 
 def _fires(outcome: monitor.Outcome, eval_auc: float) -> bool:
@@ -153,13 +127,13 @@ def _fires(outcome: monitor.Outcome, eval_auc: float) -> bool:
 
 
 def test_the_replayed_months_drive_the_quality_alert_as_the_rule_says(
-        simulated_months: tuple[Path, Any, dict], alerting_stack: tuple[Receiver, str, int]) -> None:
+        simulated_months: tuple[Path, Any, dict], stack: tuple[Receiver, str, int]) -> None:
     """Each served month's outcome is pushed in order; after Prometheus has scraped and evaluated it, the
     quality alert is active exactly when the rule's condition holds for that month, a firing month reaches the
     webhook with its labels and summary, and it resolves once a later month no longer meets the condition."""
     out, _, _ = simulated_months
     _months(simulated_months)
-    receiver, gateway, port = alerting_stack
+    receiver, gateway, port = stack
     evals = monitor.eval_aucs(_months(simulated_months))
     decided: list[tuple[str, bool]] = []
 
