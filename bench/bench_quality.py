@@ -53,6 +53,32 @@ def run(data: Path, output: Path, variant: str) -> tuple[float, dict]:
     return seconds, json.loads((output / "run_summary.json").read_text())
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--runs`, `--tables`, `--rows`: the flags of the benches that train on one pipeline run per table."""
+    parser.add_argument("--runs", type=Path, required=True,
+                        help="folder of one pipeline run per table (made if absent)")
+    parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated, from {', '.join(TABLES)}")
+    parser.add_argument("--rows", type=int, default=gen.DEFAULT_ROWS, help="rows of each generated table")
+
+
+def table_runs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[tuple[str, Path]]:
+    """(table, its pipeline output) for each of `--tables`, running the pipeline where `--runs` has no run yet.
+    An unknown table is a usage error (exit 2)."""
+    tables = [t.strip() for t in args.tables.split(",") if t.strip()]
+    unknown = [t for t in tables if t not in TABLES]
+    if unknown:
+        parser.error(f"unknown table {unknown[0]!r}; choose from {', '.join(TABLES)}")
+    runs = []
+    for name in tables:
+        output = args.runs / name
+        if not (output / "run_summary.json").exists():
+            args.runs.mkdir(parents=True, exist_ok=True)
+            data_csv, variant_name = table_csv(name, args.rows, args.runs)
+            run(data_csv, output, variant_name)
+        runs.append((name, output))
+    return runs
+
+
 def _f(value: float | None, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
 

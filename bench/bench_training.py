@@ -27,8 +27,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from sklearn.metrics import roc_auc_score
 
-from bench.bench_quality import TABLES, run, table_csv
-from data import generate as gen
+from bench.bench_quality import add_run_arguments, table_runs
 from modules import features, hparams
 from modules.model import build_model
 from modules.runtime import skip_autograph_for_tf_keras
@@ -120,26 +119,15 @@ def train_and_score(data: dict[str, Any], variant: dict[str, Any], base: dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, required=True, 
-                        help="folder of one pipeline run per table (made if absent)")
-    parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated, from {', '.join(TABLES)}")
-    parser.add_argument("--rows", type=int, default=gen.DEFAULT_ROWS, help="rows of each generated table")
+    add_run_arguments(parser)
     parser.add_argument("--variants", type=json.loads, default=list(VARIANTS), help="JSON list of variants")
     parser.add_argument("--base", choices=("current", "before"), default="current",
                         help="what {} means: modules/hparams.py's values, or those before issue 15's changes")
     args = parser.parse_args()
-    tables = [t.strip() for t in args.tables.split(",") if t.strip()]
-    unknown = [t for t in tables if t not in TABLES]
-    if unknown:
-        parser.error(f"unknown table {unknown[0]!r}; choose from {', '.join(TABLES)}")
+    runs = table_runs(args, parser)
     base = dict(BASE) if args.base == "before" else dict(hparams.DEFAULTS)
     print(f"{'table':<18}{'variant':<58}{'AUC':>8}{'Brier':>8}{'ECE':>8}{'epochs':>8}{'best':>6}{'seconds':>9}")
-    for name in tables:
-        output = args.runs / name
-        if not (output / "run_summary.json").exists():
-            args.runs.mkdir(parents=True, exist_ok=True)
-            data_csv, variant_name = table_csv(name, args.rows, args.runs)
-            run(data_csv, output, variant_name)
+    for name, output in runs:
         data = load_run(output)
         for variant in args.variants:
             r = train_and_score(data, variant, base)

@@ -38,7 +38,7 @@ from sklearn.metrics import log_loss
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx_bsl.public.tfxio import TFExampleRecord
 
-from bench.bench_quality import TABLES, run, table_csv
+from bench.bench_quality import add_run_arguments, table_runs
 from bench.bench_training import _newest, train_and_score
 from data import generate as gen
 from modules import features, hparams
@@ -162,28 +162,17 @@ def transform_splits(output: Path, options: dict[str, Any], work: Path,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, required=True,
-                        help="folder of one pipeline run per table (made if absent)")
-    parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated, from {', '.join(TABLES)}")
-    parser.add_argument("--rows", type=int, default=gen.DEFAULT_ROWS, help="rows of each generated table")
+    add_run_arguments(parser)
     parser.add_argument("--candidates", type=json.loads, default=list(CANDIDATES),
                         help="JSON list of feature-transform options ({} is today's transform)")
     parser.add_argument("--crosses-from-train", type=int, default=0, metavar="K",
                         help="also measure crosses of the K pairs with the strongest interaction on each run's "
                              "train split (strongest_pairs)")
     args = parser.parse_args()
-    tables = [t.strip() for t in args.tables.split(",") if t.strip()]
-    unknown = [t for t in tables if t not in TABLES]
-    if unknown:
-        parser.error(f"unknown table {unknown[0]!r}; choose from {', '.join(TABLES)}")
+    runs = table_runs(args, parser)
     print(f"{'table':<18}{'candidate':<46}{'AUC':>8}{'Brier':>8}{'ECE':>8}{'epochs':>8}{'best':>6}"
           f"{'train s':>9}{'analyse s':>11}")
-    for name in tables:
-        output = args.runs / name
-        if not (output / "run_summary.json").exists():
-            args.runs.mkdir(parents=True, exist_ok=True)
-            data_csv, variant_name = table_csv(name, args.rows, args.runs)
-            run(data_csv, output, variant_name)
+    for name, output in runs:
         candidates = list(args.candidates)
         if args.crosses_from_train:
             pairs = strongest_pairs(*_train_frame(output, features.LABEL_KEY), args.crosses_from_train)
