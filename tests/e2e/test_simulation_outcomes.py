@@ -4,10 +4,7 @@ the simulation wrote and its prediction store, is the AUC of the generator's own
 the decay after the shift shows in it."""
 from __future__ import annotations
 
-import json
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from pipeline.config import DEFAULT_MIN_AUC
 from simulation import monitor, simulate
 from tests.e2e.conftest import SIMULATION, SIMULATION_TIMEOUT_S
 from tests.monitoring.alerting_stack import Receiver, alerting_stack
+from tests.monitoring.conftest import query_prometheus
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(SIMULATION_TIMEOUT_S)]  # the shared simulation runs in setup
 
@@ -96,11 +94,6 @@ def test_the_decay_after_the_shift_is_visible_in_the_outcome_auc(simulated_month
 QUALITY_ALERT = "ChurnModelOutcomeQualityDown"
 
 
-def _query(port: int, expr: str) -> list[dict[str, Any]]:
-    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    return list(json.loads(urllib.request.urlopen(url, timeout=5).read())["data"]["result"])
-
-
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -140,10 +133,12 @@ def test_the_replayed_months_drive_the_quality_alert_as_the_rule_says(
     def after_push(month: Mapping[str, Any], found: list[monitor.Outcome]) -> None:
         (outcome,) = found
         period, version = month["date"], str(outcome.model_version)
-        _wait(lambda: any(r["metric"].get("period") == period for r in _query(port, "churn_outcome_auc_upper")),
+        _wait(lambda: any(r["metric"].get("period") == period
+                          for r in query_prometheus(port, "churn_outcome_auc_upper")),
               f"month {period}'s outcome in Prometheus")
         time.sleep(3)  # a few 1 s rule evaluations on the new sample
-        active = [r["metric"] for r in _query(port, f'ALERTS{{alertname="{QUALITY_ALERT}",alertstate="firing"}}')]
+        firing = f'ALERTS{{alertname="{QUALITY_ALERT}",alertstate="firing"}}'
+        active = [r["metric"] for r in query_prometheus(port, firing)]
         fires = _fires(outcome, evals[outcome.model_version])
         assert [(a["period"], a["model_version"]) for a in active] == ([(period, version)] if fires else []), month
         if fires:

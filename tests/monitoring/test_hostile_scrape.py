@@ -4,10 +4,7 @@ Covers serving/observability/prometheus_text.py (label escaping) and metrics.py 
 """
 from __future__ import annotations
 
-import json
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from monitoring import prometheus as prom
 from serving.core.manager import ModelConfig
 from serving.main import ModelServer
 from serving.observability.metrics import OVERFLOW_MODEL_NAME, REQUEST_COUNT, exported_name
-from tests.monitoring.conftest import require, running_prometheus
+from tests.monitoring.conftest import query_prometheus, require, running_prometheus
 from tests.serving.conftest import make_config
 from tests.serving.http_util import call
 
@@ -39,11 +36,7 @@ def server(model_base: Path) -> Iterator[ModelServer]:
 
 
 def query(port: int, expr: str) -> list[dict]:
-    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
+    return query_prometheus(port, expr)
 
 
 def test_prometheus_scrapes_every_label_after_hostile_requests(server: ModelServer, tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from monitoring import alerting, batch_metrics, outcomes
 from monitoring import prometheus as prom
 from tests.browser import artifacts_dir, dump_dom, screenshot
 from tests.helpers import free_port
-from tests.monitoring.conftest import MODEL_VERSION, dashboard_exprs, require
+from tests.monitoring.conftest import MODEL_VERSION, dashboard_exprs, query_prometheus, require
 from tests.monitoring.models import instances
 from tests.monitoring.pushgateway import require_package_binary
 from tests.serving.http_util import get, post
@@ -77,11 +77,7 @@ def wait_for(probe: Callable[[], T | None], what: str, stack: Stack, timeout: fl
 
 def query(stack: Stack, expr: str) -> list[dict]:
     """Prometheus' instant query API; fails the test on an API error."""
-    url = f"http://127.0.0.1:{stack.prometheus_port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
+    return query_prometheus(stack.prometheus_port, expr)
 
 
 def by_label(result: list[dict], label: str) -> dict[str, float]:
