@@ -15,7 +15,8 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -383,7 +384,34 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
                                reference_fingerprint=reference_fingerprint(),
                                recall_gate_fingerprint=recall_gate_fingerprint(), spans=span_inputs)
     handler.total = len(pipeline.components)
-    LocalDagRunner().run_with_ir(compile_pipeline(pipeline))
+    with run_scratch_dir():
+        LocalDagRunner().run_with_ir(compile_pipeline(pipeline))
+
+
+@contextmanager
+def run_scratch_dir() -> Iterator[Path]:
+    """A temporary directory for everything the run's libraries put in the system temp dir, removed afterwards.
+
+    Every Beam-based TFX executor given `beam_pipeline_args` builds a `tfx_ephemeral` sdist of TFX itself
+    (about 49 MB, `tfx/utils/dependency_utils.py`, for remote Beam workers) in a fresh `tempfile.mkdtemp()`
+    and never removes it: without this, each run left about 200 MB in /tmp. Sets TMPDIR (inherited by
+    Beam's worker processes) and `tempfile.tempdir` for the duration, then restores both.
+    """
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="churn-pipeline-"))
+    saved_env, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(scratch), str(scratch)
+    try:
+        yield scratch
+    finally:
+        tempfile.tempdir = saved_tempdir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _save_inferred_schema(config: cfg.PipelineConfig) -> str | None:

@@ -36,12 +36,17 @@ def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None)
                           timeout=timeout, env=env)
 
 
-def run_pipeline(tmp: Path, *args: str, beam_spy: Path | None = None) -> tuple[subprocess.CompletedProcess[str], dict]:
+def run_pipeline(tmp: Path, *args: str, beam_spy: Path | None = None,
+                 temp_dir: Path | None = None) -> tuple[subprocess.CompletedProcess[str], dict]:
     """Run the pipeline into `tmp/out` and `tmp/serving` (as `make pipeline` does) and return its summary JSON.
 
     beam_spy: a file to log each executed Beam pipeline's runner settings to (BEAM_SPY).
+    temp_dir: the system temp dir (TMPDIR) the run sees.
     """
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}  # the CLI must set it itself
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(temp_dir)
     if beam_spy is not None:
         env["CHURN_BEAM_SPY_LOG"] = str(beam_spy)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BEAM_SPY), env.get("PYTHONPATH")) if p)

@@ -29,12 +29,13 @@ def variant_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subproc
     """One run with the non-default execution flags, each checked by its own tests (one run instead of two):
     Beam on two worker processes (`--beam-mode multi_processing --beam-workers 2`, logged by BEAM_SPY to
     `beam_runs.jsonl`) and the Tuner (`--tune 10`), on 2,000 generated rows, 2 epochs, `--min-auc 0`.
-    Returns (tmp dir, process, summary) as `bundled_style`."""
+    The run's system temp dir (TMPDIR) is `<tmp>/system_temp`. Returns (tmp dir, process, summary) as
+    `bundled_style`."""
     tmp = tmp_path_factory.mktemp("variant")
     generate(2000, seed=3).to_csv(tmp / "customers.csv", index=False)
     proc, summary = run_pipeline(tmp, "--data", str(tmp / "customers.csv"), "--max-epochs", "2", "--min-auc", "0",
                                  "--beam-mode", "multi_processing", "--beam-workers", "2", "--tune", "10",
-                                 beam_spy=tmp / "beam_runs.jsonl")
+                                 beam_spy=tmp / "beam_runs.jsonl", temp_dir=tmp / "system_temp")
     return tmp, proc, summary
 
 

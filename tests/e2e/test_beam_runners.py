@@ -53,3 +53,12 @@ def test_multi_processing_flags_reach_every_beam_component(variant_run) -> None:
     # What the worker processes print (warnings, TensorFlow's shutdown noise) is in the run's log, not on stderr.
     assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
     assert (tmp / "out" / "pipeline.log").exists()
+
+
+def test_a_run_leaves_nothing_in_the_system_temp_dir(variant_run) -> None:
+    """TFX's Beam executors build a ~49 MB `tfx_ephemeral` sdist in a fresh temp dir each and never remove it;
+    the run's scratch dir (pipeline/cli.run_scratch_dir) takes them and goes away with the run, also with
+    Beam's worker processes."""
+    tmp, proc, summary = variant_run
+    assert proc.returncode == 0 and summary["status"] == "pushed", proc.stdout + proc.stderr
+    assert sorted(p.name for p in (tmp / "system_temp").iterdir()) == []
