@@ -35,10 +35,6 @@ def server(model_base: Path) -> Iterator[ModelServer]:
     server.stop()
 
 
-def query(port: int, expr: str) -> list[dict]:
-    return query_prometheus(port, expr)
-
-
 def test_prometheus_scrapes_every_label_after_hostile_requests(server: ModelServer, tmp_path: Path) -> None:
     require("prometheus")  # fail early, before the hostile requests
     port = server.rest_port
@@ -57,7 +53,7 @@ def test_prometheus_scrapes_every_label_after_hostile_requests(server: ModelServ
         deadline = time.monotonic() + 60
         while True:
             try:
-                up = query(prometheus_port, f'up{{job="{prom.job_name()}"}}')
+                up = query_prometheus(prometheus_port, f'up{{job="{prom.job_name()}"}}')
             except OSError:
                 up = []
             if up:
@@ -66,7 +62,7 @@ def test_prometheus_scrapes_every_label_after_hostile_requests(server: ModelServ
             time.sleep(0.5)
         assert up[0]["value"][1] == "1", "the scrape failed"
         names = {r["metric"].get("model_name", "")
-                 for r in query(prometheus_port, f'{{__name__="{COUNT}"}}')}
+                 for r in query_prometheus(prometheus_port, f'{{__name__="{COUNT}"}}')}
     # the first MAX_UNKNOWN unknown names are kept, as Prometheus reads them back; the rest share one value
     assert {"\\xff", "a\nb"} <= names
     assert OVERFLOW_MODEL_NAME in names
