@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 DIRECT = "direct"
@@ -76,6 +77,51 @@ def preset_args(runner: str, env: Mapping[str, str] | None = None) -> list[str]:
         raise BeamArgsError(f"the {runner} Beam arguments ({path.relative_to(PRESET_DIR.parent.parent)}) "
                             f"need these environment variables: {', '.join(missing)}")
     return [_VARIABLE.sub(lambda m: env[m.group(1)], arg) for arg in args]
+
+
+def runs_on_this_machine(args: Sequence[str]) -> bool:
+    """True when Beam arguments `args` run Beam's DirectRunner (no `--runner`, or `--runner` DirectRunner/direct).
+
+    The DirectRunner, in either mode, runs its workers from this process's own Python environment (in process,
+    or `python -m apache_beam.runners.worker.sdk_worker_main` subprocesses): it installs no staged package.
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    runner = PipelineOptions(flags=list(args)).view_as(StandardOptions).runner
+    return runner is None or runner.lower() in ("direct", "directrunner")
+
+
+@contextmanager
+def no_worker_package(args: Sequence[str]) -> Iterator[bool]:
+    """While the block runs, TFX's Beam executors given `args` skip packaging TFX for remote workers, when
+    `args` run the DirectRunner (`runs_on_this_machine`); with any other runner nothing changes. Yields
+    whether it skipped.
+
+    Every Beam-based TFX executor (`BaseBeamExecutor.__init__`) calls
+    `tfx.utils.dependency_utils.make_beam_dependency_flags`, which, unless the arguments already name a
+    dependency, copies the installed `tfx` folder (about 9,000 files), runs `python setup.py sdist` on it in
+    a subprocess and adds `--extra_package=<the 49 MB sdist>`: for remote workers (Dataflow, Flink, Spark),
+    which the DirectRunner never uses. Four times per run (CsvExampleGen, StatisticsGen, Transform,
+    Evaluator), plus removing the copies afterwards (pipeline/cli.run_scratch_dir): about 10 % of a small
+    run's time (docs/performance.md, "Per-run fixed cost"). Executors run in this process under
+    `LocalDagRunner`, so replacing the function here reaches all of them; it is restored on leaving.
+    """
+    if not runs_on_this_machine(args):
+        yield False
+        return
+    from tfx.utils import dependency_utils
+
+    original = dependency_utils.make_beam_dependency_flags
+    dependency_utils.make_beam_dependency_flags = _unchanged
+    try:
+        yield True
+    finally:
+        dependency_utils.make_beam_dependency_flags = original
+
+
+def _unchanged(beam_pipeline_args: list[str]) -> list[str]:
+    """`make_beam_dependency_flags` for the DirectRunner: the arguments as given (a new list, as TFX's returns)."""
+    return list(beam_pipeline_args)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 
 from common import exit_codes
 from pipeline import beam, cli
@@ -102,3 +103,46 @@ def test_cli_names_missing_variables_of_an_argument_set(capsys: pytest.CaptureFi
     monkeypatch.delenv("FLINK_MASTER", raising=False)
     assert cli.main(["--beam-runner", "flink"]) == exit_codes.USAGE
     assert "FLINK_MASTER" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, local", [
+    ((), True), (("--direct_running_mode=multi_processing",), True), (("--runner=DirectRunner",), True),
+    (("--runner", "direct"), True), (("--runner=DataflowRunner", "--project=p"), False),
+    (("--runner=FlinkRunner",), False),
+])
+def test_runs_on_this_machine_only_for_the_direct_runner(args: tuple[str, ...], local: bool) -> None:
+    assert beam.runs_on_this_machine(args) is local
+
+
+def test_direct_runner_executors_get_their_arguments_without_a_tfx_package(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a Beam-based TFX executor does with its arguments (`BaseBeamExecutor.__init__`), inside and outside
+    the block: inside, no `tfx_ephemeral` sdist is built (nothing lands in the temp dir) and no `--extra_package`
+    is added; after the block, TFX's own packaging is back."""
+    from tfx.utils import dependency_utils
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    args = list(beam.beam_args(mode="in_memory"))
+    original = dependency_utils.make_beam_dependency_flags
+    with beam.no_worker_package(args) as skipped:
+        ConstructedOnly(BaseBeamExecutor.Context(beam_pipeline_args=args, tmp_dir=str(tmp_path / "executor")))
+        assert dependency_utils.make_beam_dependency_flags(args) == args  # what the executor calls
+    assert skipped is True
+    assert list(tmp_path.iterdir()) == []  # no tfx_ephemeral build
+    assert dependency_utils.make_beam_dependency_flags is original
+
+
+def test_other_runners_keep_tfxs_packaging_for_their_workers() -> None:
+    from tfx.utils import dependency_utils
+
+    original = dependency_utils.make_beam_dependency_flags
+    with beam.no_worker_package(["--runner=DataflowRunner", "--project=p"]) as skipped:
+        assert dependency_utils.make_beam_dependency_flags is original
+    assert skipped is False
+
+
+class ConstructedOnly(BaseBeamExecutor):
+    """A Beam-based TFX executor whose construction (where TFX packages itself for Beam's workers) is under test."""
+
+    def Do(self, input_dict: object, output_dict: object, exec_properties: object) -> None:  # noqa: N802 (TFX's name)
+        """Never called."""
