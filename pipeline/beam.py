@@ -99,11 +99,11 @@ def no_worker_package(args: Sequence[str]) -> Iterator[bool]:
 
     Every Beam-based TFX executor (`BaseBeamExecutor.__init__`) calls
     `tfx.utils.dependency_utils.make_beam_dependency_flags`, which, unless the arguments already name a
-    dependency, copies the installed `tfx` folder (about 9,000 files), runs `python setup.py sdist` on it in
-    a subprocess and adds `--extra_package=<the 49 MB sdist>`: for remote workers (Dataflow, Flink, Spark),
-    which the DirectRunner never uses. Four times per run (CsvExampleGen, StatisticsGen, Transform,
-    Evaluator), plus removing the copies afterwards (pipeline/cli.run_scratch_dir): about 10 % of a small
-    run's time (docs/performance.md, "Per-run fixed cost"). Executors run in this process under
+    dependency, copies the installed `tfx` folder (48 MB, about 2,300 files) to a temp dir, runs `python
+    setup.py sdist` on it in a subprocess and adds `--extra_package=<that sdist>`: for remote workers
+    (Dataflow, Flink, Spark), which the DirectRunner never uses. Four times per run (CsvExampleGen,
+    StatisticsGen, Transform, Evaluator), plus removing the copies afterwards (pipeline/cli.run_scratch_dir):
+    docs/performance.md, "Per-run fixed cost of a small run". Executors run in this process under
     `LocalDagRunner`, so replacing the function here reaches all of them; it is restored on leaving.
     """
     if not runs_on_this_machine(args):

@@ -1,7 +1,8 @@
 """The Beam flags reach the Beam pipelines the components execute: real runs, observed inside Beam.
 
 beam_spy/sitecustomize.py logs, for every pipeline the DirectRunner's engine (FnApiRunner) runs, the
-worker environment and count it ran with and TFX's `tfx_executor` label naming the component.
+worker environment and count it ran with, the packages staged for its workers and TFX's `tfx_executor`
+label naming the component.
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def test_default_run_executes_every_beam_component_in_memory(bundled_style) -> N
     for component, records in runs.items():
         assert all(r["direct_running_mode"] == "in_memory" and r["workers"] == 1
                    and r["environment"] == "EmbeddedPythonEnvironment" for r in records), component
+        # No `tfx_ephemeral` sdist of TFX for remote workers (pipeline/beam.no_worker_package).
+        assert all(r["extra_packages"] is None for r in records), component
 
 
 def test_multi_processing_flags_reach_every_beam_component(variant_run) -> None:
@@ -50,15 +53,17 @@ def test_multi_processing_flags_reach_every_beam_component(variant_run) -> None:
         # Two worker processes (python -m apache_beam.runners.worker.sdk_worker_main), not the in-process one.
         assert all(r["direct_running_mode"] == "multi_processing" and r["workers"] == 2
                    and r["environment"] == "SubprocessSDKEnvironment" for r in records), component
+        # The worker processes run this environment's Python: nothing staged for them, and they still work.
+        assert all(r["extra_packages"] is None for r in records), component
     # What the worker processes print (warnings, TensorFlow's shutdown noise) is in the run's log, not on stderr.
     assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
     assert (tmp / "out" / "pipeline.log").exists()
 
 
 def test_a_run_leaves_nothing_in_the_system_temp_dir(variant_run) -> None:
-    """TFX's Beam executors build a ~49 MB `tfx_ephemeral` sdist in a fresh temp dir each and never remove it;
-    the run's scratch dir (pipeline/cli.run_scratch_dir) takes them and goes away with the run, also with
-    Beam's worker processes."""
+    """What the run's libraries put in the system temp dir (with a remote Beam runner, TFX's ~49 MB
+    `tfx_ephemeral` sdist per Beam executor) goes to the run's scratch dir (pipeline/cli.run_scratch_dir),
+    which goes away with the run, also with Beam's worker processes."""
     tmp, proc, summary = variant_run
     assert proc.returncode == 0 and summary["status"] == "pushed", proc.stdout + proc.stderr
     assert sorted(p.name for p in (tmp / "system_temp").iterdir()) == []

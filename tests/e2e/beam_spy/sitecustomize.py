@@ -3,7 +3,8 @@
 Active only when CHURN_BEAM_SPY_LOG names a file and this folder is on PYTHONPATH
 (tests/e2e/conftest.py: run_pipeline(..., beam_spy=...)). It wraps FnApiRunner.run_pipeline, the
 DirectRunner's engine, and records what it ran with: the worker count and environment it chose and
-the options it was given, among them TFX's `tfx_executor` label naming the component.
+the options it was given, among them TFX's `tfx_executor` label naming the component and the packages
+staged for workers (`--extra_package`).
 """
 import json
 import os
@@ -29,6 +30,7 @@ if _LOG:
             "direct_num_workers": direct.direct_num_workers,
             "workers": self._num_workers,
             "environment": type(self._default_environment).__name__,
+            "extra_packages": options.view_as(pipeline_options.SetupOptions).extra_packages,
             "pid": os.getpid(),
         }
         with open(_LOG, "a") as log:
