@@ -34,6 +34,7 @@ help:
 	@echo "                and Prometheus on 127.0.0.1:9090 (dashboard /consoles/churn.html), Pushgateway 9091, Alertmanager 9093"
 	@echo "make simulate   a simulated year: monthly retraining, judging, pushing and hot-swapping on generated months"
 	@echo "                (ARGS='--months 12 --shift-at 6 --customers 10000 --window 3 --output DIR'; simulation.html)"
+	@echo "                (every flag: make simulate ARGS=--help)"
 	@echo "make score      rank customers by churn probability with factors, segment and action"
 	@echo "                (ARGS='--data PATH [--top N] [--out PATH]'; the newest pushed model)"
 	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
