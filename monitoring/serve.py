@@ -35,7 +35,7 @@ from typing import IO
 from google.protobuf import text_format
 
 from common import exit_codes
-from common.facts import ALERTMANAGER_PORT, DEFAULT_HOST, PROMETHEUS_PORT, PUSHGATEWAY_PORT, REST_PORT
+from common.facts import ALERTMANAGER_PORT, DEFAULT_HOST, GRPC_PORT, PROMETHEUS_PORT, PUSHGATEWAY_PORT, REST_PORT
 from modules.features import PROBABILITY_OUTPUT
 from monitoring import alerting
 from monitoring import prometheus as prom
@@ -70,6 +70,27 @@ def scrape_target(server_args: Sequence[str]) -> tuple[tuple[str, str] | None, s
     host = DEFAULT_HOST if args.host in _WILDCARD_HOSTS else args.host
     host = f"[{host}]" if ":" in host else host
     return (f"{host}:{args.rest_api_port}", path), ""
+
+
+def busy_server_ports(server_args: Sequence[str]) -> list[str]:
+    """The model server's ports these flags choose that another process holds now, as `REST 127.0.0.1:8501`.
+
+    Checked before anything starts: a second `make serve` would otherwise load the model, fail to bind REST
+    (TF Serving then keeps serving gRPC alone) while its Prometheus scrapes the first server. Port 0 is
+    not checked (REST off / any free port); a wildcard `--host` is checked on all addresses."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--port", type=int, default=GRPC_PORT)
+    parser.add_argument("--rest_api_port", type=int, default=REST_PORT)
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    try:
+        args, _ = parser.parse_known_args(list(server_args))
+    except SystemExit:  # a malformed value: the server itself reports it
+        return []
+    busy = []
+    for name, port in (("gRPC", args.port), ("REST", args.rest_api_port)):
+        if 0 < port <= 65535 and port_or_free(port, "" if args.host in _WILDCARD_HOSTS else args.host) != port:
+            busy.append(f"{name} {args.host}:{port}")
+    return busy
 
 
 @dataclass
@@ -224,6 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.alertmanager_config.is_file():
         print(f"error: --alertmanager-config {args.alertmanager_config} does not exist", file=sys.stderr)
         return exit_codes.USAGE
+    busy = busy_server_ports(server_args)
+    if busy:
+        print(f"error: the model server's port is in use ({', '.join(busy)}): is another `make serve` running? "
+              "Stop it (Ctrl-C in its terminal), or serve on other ports: make serve ARGS='--port=8600 "
+              "--rest_api_port=8601'", file=sys.stderr)
+        return exit_codes.FAILED
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

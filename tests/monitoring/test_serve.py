@@ -104,3 +104,23 @@ def test_bad_launcher_flags_exit_2_with_a_message(flags: list, message: str,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert serve.main(flags) == exit_codes.USAGE
     assert message in capsys.readouterr().err
+
+
+def test_a_model_server_port_in_use_stops_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    """A second `make serve` next to a running one: one line naming the port and what to do, exit 1, and no
+    server, Prometheus, Pushgateway or Alertmanager started (main returns before spawning any)."""
+    with socket.socket() as taken, socket.socket() as spare:
+        taken.bind((DEFAULT_HOST, 0))
+        taken.listen()
+        spare.bind((DEFAULT_HOST, 0))
+        busy, free = taken.getsockname()[1], spare.getsockname()[1]
+        spare.close()
+        assert serve.busy_server_ports([f"--rest_api_port={busy}", f"--port={free}"]) == [
+            f"REST {DEFAULT_HOST}:{busy}"]
+        assert serve.busy_server_ports(["--rest_api_port", str(free), "--port", str(busy), "--host=0.0.0.0"]) == [
+            f"gRPC 0.0.0.0:{busy}"]
+        assert serve.busy_server_ports(["--rest_api_port=0", f"--port={free}"]) == []
+        assert serve.main([f"--rest_api_port={busy}", f"--port={free}"]) == exit_codes.FAILED
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: the model server's port is in use (REST {DEFAULT_HOST}:{busy})")
+    assert "another `make serve` running" in line and "--rest_api_port=" in line
