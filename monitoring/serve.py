@@ -5,7 +5,9 @@ Alertmanager next to it; Ctrl-C stops them all.
                                [--scrape-interval 15s]
                                [--pushgateway-port 9091] [--pushgateway-storage .pushgateway]
                                [--alertmanager-port 9093] [--alertmanager-storage .alertmanager]
-                               [--alertmanager-config monitoring/alertmanager.yml] [model server flags ...]
+                               [--alertmanager-config monitoring/alertmanager.yml] [--pid-file PATH]
+                               [model server flags ...]
+    python -m monitoring.serve --stop --pid-file PATH      # make stop
 
 Every flag not listed above goes to `python -m serving`, after `--observed_output=churn_probability`
 (the churn model's probability output, which the server's model metrics and request log record; the
