@@ -20,9 +20,12 @@ endef
 
 # serving/config/models.config names the Docker image's /models; locally that root is serving_model/.
 LOCAL_MODEL_CONFIG := .serving/models.config
-SERVE_FLAGS := --model_config_file=$(LOCAL_MODEL_CONFIG) --monitoring_config_file=serving/config/monitoring.config
+# `make serve` writes its launcher's pid there; `make stop` (another terminal) stops it and what it started.
+SERVE_PID_FILE := .serving/serve.pid
+SERVE_FLAGS := --model_config_file=$(LOCAL_MODEL_CONFIG) --monitoring_config_file=serving/config/monitoring.config \
+	--pid-file=$(SERVE_PID_FILE)
 
-.PHONY: help setup lock system-deps run pipeline serve score lint test test-fast bench bench-quality bench-scale bench-serving bench-outcomes bench-simulate simulate kubeflow-spec deploy-context clean
+.PHONY: help setup lock system-deps run pipeline serve stop score lint test test-fast bench bench-quality bench-scale bench-serving bench-outcomes bench-simulate simulate kubeflow-spec deploy-context clean
 
 help:
 	@echo "make run        set up if needed, run the pipeline on the bundled data, then serve the model"
@@ -32,8 +35,10 @@ help:
 	@echo "make lint       ruff (lint) + mypy (types); make test runs it first"
 	@echo "make serve      serve the newest pushed model (REST 127.0.0.1:8501, gRPC 8500; ARGS passes flags)"
 	@echo "                and Prometheus on 127.0.0.1:9090 (dashboard /consoles/churn.html), Pushgateway 9091, Alertmanager 9093"
+	@echo "make stop       stop a running make serve (from another terminal; Ctrl-C in its own does the same)"
 	@echo "make simulate   a simulated year: monthly retraining, judging, pushing and hot-swapping on generated months"
 	@echo "                (ARGS='--months 12 --shift-at 6 --customers 10000 --window 3 --output DIR'; simulation.html)"
+	@echo "                (every flag: make simulate ARGS=--help)"
 	@echo "make score      rank customers by churn probability with factors, segment and action"
 	@echo "                (ARGS='--data PATH [--top N] [--out PATH]'; the newest pushed model)"
 	@echo "make bench      pipeline benchmark: cold and cached wall time, AUC vs Bayes AUC"
@@ -89,6 +94,9 @@ pipeline: setup
 serve: setup
 	@$(PY) -m deploy.local_config --out $(LOCAL_MODEL_CONFIG)
 	$(PY) -m monitoring.serve $(SERVE_FLAGS) $(ARGS)
+
+stop: setup
+	@$(PY) -m monitoring.serve --stop --pid-file=$(SERVE_PID_FILE)
 
 # Batch scoring with the newest pushed model; a --model in ARGS overrides it.
 score: setup

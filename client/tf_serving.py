@@ -35,6 +35,8 @@ from modules.features import ID_KEYS, PROBABILITY_OUTPUT, WITH_IDS_SIGNATURE
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=FutureWarning)
 
+NOT_RUNNING_HINT = "is it running? `make serve` starts it on the pushed model (or pass --host/--port)"
+"""The next step named when no server answers: a new user's first call often comes before `make serve`."""
 SIGNATURE = "serving_default"  # tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY; REST needs no TensorFlow import
 _INT_TYPES = {"DT_INT64", "DT_INT32", "DT_INT16", "DT_INT8", "DT_UINT8"}
 _FLOAT_TYPES = {"DT_FLOAT", "DT_DOUBLE"}
@@ -87,7 +89,7 @@ class RestClient:
             raise ClientError(f"Server answered HTTP {err.code}: {detail}") from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
-            raise ClientError(f"Cannot reach the model server at {url}: {reason}") from None
+            raise ClientError(f"Cannot reach the model server at {url}: {reason}; {NOT_RUNNING_HINT}") from None
 
     def status(self) -> Any:
         return self._request(self._base)
@@ -128,7 +130,8 @@ class GrpcClient:
             return method(request, timeout=self._timeout)
         except self._grpc.RpcError as err:
             if err.code() == self._grpc.StatusCode.UNAVAILABLE:
-                raise ClientError(f"Cannot reach the model server at {self._target}: {err.details()}") from None
+                raise ClientError(f"Cannot reach the model server at {self._target}: {err.details()}; "
+                                  f"{NOT_RUNNING_HINT}") from None
             raise ClientError(f"Server answered {err.code().name}: {err.details()}") from None
 
     def status(self) -> Any:

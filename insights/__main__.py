@@ -62,7 +62,9 @@ def _parser() -> _Parser:
                        help="output CSV (default: <data folder>/<data name>_scored.csv, e.g. customers_scored.csv)")
     score.add_argument("--rules", type=Path, default=RULES_FILE,
                        help="retention rules file (default: insights/rules.yaml)")
-    score.add_argument("--id-column", default=ID_KEYS[0], help=f"customer id column (default: {ID_KEYS[0]})")
+    score.add_argument("--id-column", default=None,
+                       help="customer id column (default: the model's own, the --id-columns of the run that trained "
+                            f"it, read from its serving_with_ids signature; else {ID_KEYS[0]})")
     score.add_argument("--chunk-rows", type=_positive, default=CHUNK_ROWS,
                        help=f"rows read and sorted at a time; bounds memory (default: {CHUNK_ROWS:,})")
     score.add_argument("--strict", action="store_true",
@@ -104,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from insights.model import ChurnModel, ScoringError
     from insights.recommend import RulesError, load_rules
     from insights.scoring import StoreRecord, default_output, score_file
+    from modules.features import ID_KEYS
     from monitoring.prediction_store import PredictionStore, PredictionStoreError
 
     out = args.out or default_output(args.data)
@@ -123,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return exit_codes.FAILED
             record = StoreRecord(store, int(model.path.name), datetime.now(timezone.utc), args.period)
         scored = score_file(args.data, model, rules, out, top=args.top, chunk_rows=args.chunk_rows,
-                            id_column=args.id_column, progress=not args.no_progress, strict=args.strict,
+                            id_column=args.id_column or next(iter(model.id_columns), ID_KEYS[0]),
+                            progress=not args.no_progress, strict=args.strict,
                             delimiter=args.delimiter, decimal=args.decimal, encoding=args.encoding, record=record)
     except (ScoringError, RulesError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

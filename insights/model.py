@@ -49,6 +49,18 @@ def resolve_version(path: Path) -> Path:
     return versions[-1]
 
 
+def id_columns(signatures: Any) -> list[str]:
+    """The inputs of a model's `serving_with_ids` signature that `serving_default` does not take: the id
+    column(s) of the run that trained it (the pipeline's `--id-columns`, e.g. `customerID`), sorted; [] when
+    the model has no such signature (no id column, or exported before it existed).
+
+    `signatures`: a loaded SavedModel's `.signatures` mapping."""
+    if features.WITH_IDS_SIGNATURE not in signatures or PREDICT_SIGNATURE not in signatures:
+        return []
+    served = signatures[PREDICT_SIGNATURE].structured_input_signature[1]
+    return sorted(set(signatures[features.WITH_IDS_SIGNATURE].structured_input_signature[1]) - set(served))
+
+
 class ChurnModel:
     """Loaded signatures plus segment profiles of one model version."""
 
@@ -63,6 +75,8 @@ class ChurnModel:
         self._predict = signatures[PREDICT_SIGNATURE]
         self._explain = signatures[EXPLAIN_SIGNATURE]
         self._segment = signatures[SEGMENT_SIGNATURE]
+        self.id_columns: list[str] = id_columns(signatures)
+        """The id column(s) the model was trained with (the pipeline's `--id-columns`); [] when unknown."""
         specs = self._predict.structured_input_signature[1]
         self.input_dtypes: dict[str, tf.DType] = {k: specs[k].dtype for k in sorted(specs)}
         explained = self._explain.structured_outputs

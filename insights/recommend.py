@@ -20,6 +20,8 @@ import yaml
 from insights.risk import BAND_NAMES
 
 RULES_FILE = Path(__file__).with_name("rules.yaml")
+RULES_DOC = "docs/insights.md#retention-actions-insightsrulesyaml"
+"""Where the rules' format is documented, named when the shipped rules do not fit a model trained on other data."""
 CONDITIONS = ("risk_band", "top_factors", "values", "segment_churn_rate")
 _RULE_KEYS = ("name", "when", "action", "rationale")
 _VALUE_TESTS = ("min", "max", "in")
@@ -84,8 +86,11 @@ class RuleSet:
         for number, rule in enumerate(self.rules, 1):
             for feature in (*(rule.top_factors or ()), *rule.values):
                 if feature not in numeric:
+                    shipped = (f"; the shipped rules are for the bundled data's columns: write rules for your "
+                               f"model's features and pass them with --rules PATH ({RULES_DOC})"
+                               if self.source == str(RULES_FILE) else "")
                     raise self._error(number, rule.name, f"{feature!r} is not a feature of the model "
-                                                         f"(features: {', '.join(sorted(numeric))})")
+                                                         f"(features: {', '.join(sorted(numeric))}){shipped}")
             for feature, tests in rule.values.items():
                 if not numeric[feature] and set(tests) & set(_BOUNDS):
                     raise self._error(number, rule.name, f"{feature} is categorical: use 'in', not min/max")

@@ -21,6 +21,9 @@ CLASS_OUTPUT = "churn"
 WITH_IDS_SIGNATURE = "serving_with_ids"
 """Predict signature taking and returning the id column(s) next to serving_default's inputs and outputs
 (modules/signatures.py); named here so clients need no TensorFlow import."""
+TRANSFORM_FEATURES_SIGNATURE = "transform_features"
+"""Serialized tf.Examples -> transformed features and label (modules/signatures.py); TFMA's preprocessing
+function, and with `serving_default` what says whether an earlier model can be the baseline (pipeline/baseline.py)."""
 
 BEHAVIOURAL_FEATURES: dict[str, tuple[str, str]] = {
     "Total_Spend": ("low-spending", "high-spending"),

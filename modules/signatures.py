@@ -106,7 +106,7 @@ def make_serving_signatures(
     signatures = {
         tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY: serve_raw.get_concrete_function(raw_inputs),
         "serving_tf_example": serve_tf_example.get_concrete_function(),
-        "transform_features": transform_features.get_concrete_function(),
+        features.TRANSFORM_FEATURES_SIGNATURE: transform_features.get_concrete_function(),
         EXPLAIN_SIGNATURE: explain.get_concrete_function(raw_inputs),
     }
     if id_inputs:

@@ -322,6 +322,22 @@ def load_statistics(path: Path) -> Any:
             raise DriftError(f"{path} is not a TFDV statistics file ({err})") from None
 
 
+def check_statistics_match_schema(training: Any, training_source: str, schema: Any, schema_path: Path) -> None:
+    """Raises DriftError naming the schema's serving features the training statistics lack.
+
+    Statistics of a run on other columns (the newest run in --pipeline-output trained on another CSV) against
+    the curated schema would otherwise read as drift: TFDV reports each such feature as "previous data is
+    missing" and the tool exits 3, as if the traffic had changed."""
+    known = {step for dataset in training.datasets for feature in dataset.features for step in feature.path.step}
+    known |= {feature.name for dataset in training.datasets for feature in dataset.features if feature.name}
+    lacking = [f.name for f in schema.feature if SERVING not in f.not_in_environment and f.name not in known]
+    if lacking:
+        raise DriftError(f"the training statistics {training_source} lack {len(lacking)} of schema {schema_path}'s "
+                         f"features ({', '.join(lacking)}): they come from a run on other columns. Pass the schema "
+                         "that run validated against (--schema; an inferred one is <output>/schema.pbtxt), or the "
+                         "--pipeline-output of a run on this data")
+
+
 def compare(frame: pd.DataFrame, training: Any, training_source: str, schema: Any) -> Report:
     """TFDV statistics of `frame`, validated against `schema` with `training` as the previous span."""
     serving = tfdv.generate_statistics_from_dataframe(serving_frame(frame, schema))
@@ -411,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = args.statistics or newest_training_statistics(pipeline_output)
         training = load_statistics(path)
         schema = serving_schema(args.schema, args.categorical_threshold, args.numeric_threshold)
+        check_statistics_match_schema(training, str(path), schema, args.schema)
         report = compare(frame, training, str(path), schema)
         print(format_report(report))
         if served:

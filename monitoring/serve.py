@@ -5,7 +5,9 @@ Alertmanager next to it; Ctrl-C stops them all.
                                [--scrape-interval 15s]
                                [--pushgateway-port 9091] [--pushgateway-storage .pushgateway]
                                [--alertmanager-port 9093] [--alertmanager-storage .alertmanager]
-                               [--alertmanager-config monitoring/alertmanager.yml] [model server flags ...]
+                               [--alertmanager-config monitoring/alertmanager.yml] [--pid-file PATH]
+                               [model server flags ...]
+    python -m monitoring.serve --stop --pid-file PATH      # make stop
 
 Every flag not listed above goes to `python -m serving`, after `--observed_output=churn_probability`
 (the churn model's probability output, which the server's model metrics and request log record; the
@@ -22,11 +24,13 @@ and the launcher says so. The exit code is the model server's.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +39,7 @@ from typing import IO
 from google.protobuf import text_format
 
 from common import exit_codes
-from common.facts import ALERTMANAGER_PORT, DEFAULT_HOST, PROMETHEUS_PORT, PUSHGATEWAY_PORT, REST_PORT
+from common.facts import ALERTMANAGER_PORT, DEFAULT_HOST, GRPC_PORT, PROMETHEUS_PORT, PUSHGATEWAY_PORT, REST_PORT
 from modules.features import PROBABILITY_OUTPUT
 from monitoring import alerting
 from monitoring import prometheus as prom
@@ -43,6 +47,8 @@ from serving.config.protos import MonitoringConfig, prometheus_path
 
 STOP_TIMEOUT_SECONDS = 30.0
 """How long each process gets to stop after SIGTERM before it is killed."""
+LAUNCHER_MODULE = "monitoring.serve"
+"""This module's name as it appears on a launcher's command line: `stop_running` signals only such a process."""
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
 
@@ -70,6 +76,27 @@ def scrape_target(server_args: Sequence[str]) -> tuple[tuple[str, str] | None, s
     host = DEFAULT_HOST if args.host in _WILDCARD_HOSTS else args.host
     host = f"[{host}]" if ":" in host else host
     return (f"{host}:{args.rest_api_port}", path), ""
+
+
+def busy_server_ports(server_args: Sequence[str]) -> list[str]:
+    """The model server's ports these flags choose that another process holds now, as `REST 127.0.0.1:8501`.
+
+    Checked before anything starts: a second `make serve` would otherwise load the model, fail to bind REST
+    (TF Serving then keeps serving gRPC alone) while its Prometheus scrapes the first server. Port 0 is
+    not checked (REST off / any free port); a wildcard `--host` is checked on all addresses."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--port", type=int, default=GRPC_PORT)
+    parser.add_argument("--rest_api_port", type=int, default=REST_PORT)
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    try:
+        args, _ = parser.parse_known_args(list(server_args))
+    except SystemExit:  # a malformed value: the server itself reports it
+        return []
+    busy = []
+    for name, port in (("gRPC", args.port), ("REST", args.rest_api_port)):
+        if 0 < port <= 65535 and port_or_free(port, "" if args.host in _WILDCARD_HOSTS else args.host) != port:
+            busy.append(f"{name} {args.host}:{port}")
+    return busy
 
 
 @dataclass
@@ -206,7 +233,44 @@ def build_parser() -> argparse.ArgumentParser:
                         help="silences, notification log and log (default: %(default)s)")
     parser.add_argument("--alertmanager-config", type=Path, default=alerting.ALERTMANAGER_CONFIG,
                         help="routes and receivers (default: %(default)s)")
+    parser.add_argument("--pid-file", type=Path, default=None,
+                        help="write this launcher's pid there while it runs (make serve: .serving/serve.pid)")
+    parser.add_argument("--stop", action="store_true",
+                        help="stop the launcher whose pid --pid-file holds, and wait for it (make stop)")
     return parser
+
+
+def _launcher_alive(pid: int) -> bool:
+    try:
+        return LAUNCHER_MODULE.encode() in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def stop_running(pid_file: Path, timeout: float = 4 * STOP_TIMEOUT_SECONDS) -> int:
+    """`make stop`: SIGTERM to the launcher whose pid `pid_file` holds (written by `--pid-file`), then wait until it
+    has stopped its processes and exited. Returns exit_codes.OK when none runs any more (also when none ran: a missing
+    file, or a stale one whose pid is no longer a launcher, which is removed and never signalled), FAILED when it is
+    still running after `timeout` seconds."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        print(f"No `make serve` is running (no {pid_file}).")
+        return exit_codes.OK
+    if not _launcher_alive(pid):
+        pid_file.unlink(missing_ok=True)
+        print(f"No `make serve` is running (process {pid} in {pid_file} has exited; file removed).")
+        return exit_codes.OK
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _launcher_alive(pid):
+        if time.monotonic() > deadline:
+            print(f"error: `make serve` (process {pid}) is still stopping after {timeout:g} s", file=sys.stderr)
+            return exit_codes.FAILED
+        time.sleep(0.2)
+    pid_file.unlink(missing_ok=True)
+    print(f"Stopped `make serve` (process {pid}) and the processes it started.")
+    return exit_codes.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,6 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     already shutting down and kill it): Prometheus first, then Alertmanager, the Pushgateway, the server.
     """
     args, server_args = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.stop:
+        if args.pid_file is None:
+            print("error: --stop needs --pid-file", file=sys.stderr)
+            return exit_codes.USAGE
+        return stop_running(args.pid_file)
     for flag in ("prometheus_port", "pushgateway_port", "alertmanager_port"):
         if not 0 <= getattr(args, flag) <= 65535:
             print(f"error: --{flag.replace('_', '-')} must be a port number (0-65535)", file=sys.stderr)
@@ -224,9 +293,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.alertmanager_config.is_file():
         print(f"error: --alertmanager-config {args.alertmanager_config} does not exist", file=sys.stderr)
         return exit_codes.USAGE
+    busy = busy_server_ports(server_args)
+    if busy:
+        print(f"error: the model server's port is in use ({', '.join(busy)}): is another `make serve` running? "
+              "Stop it (Ctrl-C in its terminal), or serve on other ports: make serve ARGS='--port=8600 "
+              "--rest_api_port=8601'", file=sys.stderr)
+        return exit_codes.FAILED
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if args.pid_file is not None:
+        args.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        args.pid_file.write_text(f"{os.getpid()}\n")
     server = subprocess.Popen([sys.executable, "-m", "serving", *server_command(server_args)], start_new_session=True)
     children: list[Child] = []
     try:
@@ -261,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _stop(child.process)
             child.log.close()
         code = _stop(server)
+        if args.pid_file is not None and args.pid_file.is_file() \
+                and args.pid_file.read_text().strip() == str(os.getpid()):  # a later launcher's file stays
+            args.pid_file.unlink()
     return 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N
 
 

@@ -40,7 +40,7 @@ def build_eval_config(label_key: str, slice_keys: Iterable[str], min_auc: float,
             tfma.ModelSpec(
                 model_type=tfma.TF_GENERIC,  # signatures only: skips a slow, pointless Keras load attempt
                 signature_name="serving_tf_example",
-                preprocessing_function_names=["transform_features"],
+                preprocessing_function_names=[features.TRANSFORM_FEATURES_SIGNATURE],
                 label_key=features.transformed_name(label_key),
                 prediction_key=features.PROBABILITY_OUTPUT,
             )

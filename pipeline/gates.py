@@ -118,6 +118,8 @@ def first_out_of_domain_cells(files: list[Path], dialect: Any, header: Any, sche
                     what = f"the schema allows: {shown}"
                 if bad.any():
                     line = int(bad.idxmax())
+                    if isinstance(rule, tuple) and dialect.decimal == "." and reader.is_decimal_comma(values[line]):
+                        what += "; a number with a decimal comma: set --decimal ,"
                     found[column] = (f"line {line} of {path.name}, column {written[column]!r}: value "
                                      f"{values[line]!r} ({what})")
     return found

@@ -357,6 +357,12 @@ def _consistent_fields(lines: list[str], delimiter: str) -> int:
     return widths.pop() if len(widths) == 1 else 0
 
 
+def is_decimal_comma(cell: str) -> bool:
+    """Whether `cell` is a number written with a decimal comma (`24,24`, `-3,5`): what the decimal-mark
+    detection counts, and what a `--decimal .` read leaves as text in a numeric column."""
+    return bool(_COMMA_DECIMAL.match(cell.strip()))
+
+
 def _detect_decimal(lines: list[str], delimiter: str) -> str:
     if delimiter == ",":
         return "."
@@ -364,6 +370,6 @@ def _detect_decimal(lines: list[str], delimiter: str) -> str:
     for row in csv.reader(lines[1:], delimiter=delimiter):
         for cell in row:
             cell = cell.strip()
-            comma += bool(_COMMA_DECIMAL.match(cell))
+            comma += is_decimal_comma(cell)
             point += bool(_POINT_DECIMAL.match(cell))
     return "," if comma and not point else "."

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from client.tf_serving import ClientError, read_csv_rows, to_instances
+from client.tf_serving import NOT_RUNNING_HINT, ClientError, read_csv_rows, to_instances
 from common import exit_codes
 from common.facts import PROJECT_ROOT
 from modules.features import WITH_IDS_SIGNATURE
@@ -86,3 +87,16 @@ def test_predict_record_without_ids_is_one_line_and_exit_1(served_with_ids: Mode
                           timeout=120, env=USER_ENV)
     assert done.returncode == exit_codes.FAILED and done.stdout == ""
     assert done.stderr.splitlines() == ["error: --record needs every customer's Customer_ID"]
+
+
+@pytest.mark.parametrize("transport", [[], ["--grpc"]])
+def test_no_server_is_one_line_naming_the_address_and_how_to_start_one(transport: list[str]) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = subprocess.run([sys.executable, "-m", "client.tf_serving", "--port", str(port), *transport, "--timeout",
+                           "5", "status"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, env=USER_ENV)
+    assert done.returncode == exit_codes.FAILED and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: Cannot reach the model server at ") and f"127.0.0.1:{port}" in line
+    assert line.endswith(NOT_RUNNING_HINT) and "make serve" in NOT_RUNNING_HINT

@@ -4,8 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
-from insights.model import ScoringError, resolve_version
+from insights.model import PREDICT_SIGNATURE, ScoringError, id_columns, resolve_version
+from modules.features import PROBABILITY_OUTPUT, WITH_IDS_SIGNATURE
 
 
 def test_the_newest_numeric_version_is_used_unless_a_version_is_given(tmp_path: Path) -> None:
@@ -17,3 +19,26 @@ def test_the_newest_numeric_version_is_used_unless_a_version_is_given(tmp_path: 
     assert resolve_version(tmp_path / "9") == tmp_path / "9"
     with pytest.raises(ScoringError, match="no model at .*run the pipeline first"):
         resolve_version(tmp_path / "13")
+
+
+def test_the_id_column_is_the_one_the_model_was_trained_with(tmp_path: Path) -> None:
+    """A Telco-style run (`--id-columns customerID`) exports `serving_with_ids` with `customerID`: scoring
+    takes that id by default instead of asking for `Customer_ID` (the file has none)."""
+    features = {"tenure": tf.TensorSpec([None], tf.int64, name="tenure")}
+    ids = {"customerID": tf.TensorSpec([None], tf.string, name="customerID")}
+
+    class Model(tf.Module):
+        @tf.function(input_signature=[features])
+        def serve(self, inputs: dict) -> dict:
+            return {PROBABILITY_OUTPUT: tf.cast(inputs["tenure"], tf.float32)}
+
+        @tf.function(input_signature=[{**features, **ids}])
+        def serve_with_ids(self, inputs: dict) -> dict:
+            return {PROBABILITY_OUTPUT: tf.cast(inputs["tenure"], tf.float32), "customerID": inputs["customerID"]}
+
+    model = Model()
+    tf.saved_model.save(model, str(tmp_path / "ids"), signatures={PREDICT_SIGNATURE: model.serve,
+                                                                  WITH_IDS_SIGNATURE: model.serve_with_ids})
+    tf.saved_model.save(model, str(tmp_path / "plain"), signatures={PREDICT_SIGNATURE: model.serve})
+    assert id_columns(tf.saved_model.load(str(tmp_path / "ids")).signatures) == ["customerID"]
+    assert id_columns(tf.saved_model.load(str(tmp_path / "plain")).signatures) == []

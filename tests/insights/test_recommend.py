@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from insights.recommend import RULES_FILE, Customers, RulesError, load_rules, parse_rules
+from insights.recommend import RULES_DOC, RULES_FILE, Customers, RulesError, load_rules, parse_rules
 from insights.risk import BAND_NAMES, HIGH_RISK, risk_band, risk_bands
 from modules import features
 
@@ -137,3 +137,17 @@ def test_risk_bands_cover_every_probability_once_and_medium_starts_at_the_models
     assert bands[-1] == "high" and set(bands) <= set(BAND_NAMES)
     if threshold < HIGH_RISK:
         assert bands.tolist() == ["low", "low", "medium", "medium", "high", "high"]
+
+
+def test_the_shipped_rules_on_a_model_of_other_data_say_how_to_give_your_own() -> None:
+    """A Telco-style model (the field case): the shipped rules name the bundled columns; the error says what
+    to do. A user's own rules file naming a wrong column gets the plain error."""
+    telco = {"tenure": True, "MonthlyCharges": True, "Contract": False}
+    with pytest.raises(RulesError, match="is not a feature of the model") as shipped:
+        load_rules().check_features(telco)
+    assert str(shipped.value).startswith(f"rules file {RULES_FILE}: rule ")
+    assert str(shipped.value).endswith(f"pass them with --rules PATH ({RULES_DOC})")
+    own = parse_rules(rules_with({**GOOD, "when": {"top_factors": ["Tenure"]}}), "mine.yaml")
+    with pytest.raises(RulesError) as error:
+        own.check_features(telco)
+    assert "--rules" not in str(error.value)

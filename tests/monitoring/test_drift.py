@@ -128,6 +128,7 @@ def test_training_statistics_come_from_the_newest_statistics_gen_run(
     ("no metadata", "has no metadata.sqlite: is it a pipeline --output folder?"),
     ("empty metadata", "records no StatisticsGen output: run the pipeline first"),
     ("bad threshold", "--numeric-threshold must be in (0, 1]"),
+    ("statistics of other columns", "lack 12 of schema"),
 ])
 def test_bad_input_exits_2_with_a_message(case: str, expected: str, tmp_path: Path, training_statistics: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -153,6 +154,10 @@ def test_bad_input_exits_2_with_a_message(case: str, expected: str, tmp_path: Pa
         source = ["--pipeline-output", str(tmp_path)]
     elif case == "bad threshold":
         extra = ["--numeric-threshold", "0"]
+    elif case == "statistics of other columns":  # the newest run trained on another CSV (only Age in common)
+        other = tfdv.generate_statistics_from_dataframe(pd.DataFrame({"Age": [30, 40] * 50, "Plan": ["a", "b"] * 50}))
+        (tmp_path / "other.pb").write_bytes(other.SerializeToString())
+        source = ["--statistics", str(tmp_path / "other.pb")]
     code, out, err = run(capsys, "--request-log", str(log), *source, *extra)
     assert code == exit_codes.USAGE, out
     assert err.startswith("error: ") and expected in err, err

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +107,51 @@ def test_bad_launcher_flags_exit_2_with_a_message(flags: list, message: str,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert serve.main(flags) == exit_codes.USAGE
     assert message in capsys.readouterr().err
+
+
+def test_a_model_server_port_in_use_stops_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    """A second `make serve` next to a running one: one line naming the port and what to do, exit 1, and no
+    server, Prometheus, Pushgateway or Alertmanager started (main returns before spawning any)."""
+    with socket.socket() as taken, socket.socket() as spare:
+        taken.bind((DEFAULT_HOST, 0))
+        taken.listen()
+        spare.bind((DEFAULT_HOST, 0))
+        busy, free = taken.getsockname()[1], spare.getsockname()[1]
+        spare.close()
+        assert serve.busy_server_ports([f"--rest_api_port={busy}", f"--port={free}"]) == [
+            f"REST {DEFAULT_HOST}:{busy}"]
+        assert serve.busy_server_ports(["--rest_api_port", str(free), "--port", str(busy), "--host=0.0.0.0"]) == [
+            f"gRPC 0.0.0.0:{busy}"]
+        assert serve.busy_server_ports(["--rest_api_port=0", f"--port={free}"]) == []
+        assert serve.main([f"--rest_api_port={busy}", f"--port={free}"]) == exit_codes.FAILED
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: the model server's port is in use (REST {DEFAULT_HOST}:{busy})")
+    assert "another `make serve` running" in line and "--rest_api_port=" in line
+
+
+def test_stop_signals_only_a_running_launcher_and_waits_for_it(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`make stop`: the pid in the file gets SIGTERM when its command line is a launcher's, and the call returns
+    once it has exited; no file, or a stale pid that is some other process now, signals nothing."""
+    pid_file = tmp_path / "serve.pid"
+    assert serve.main(["--stop", f"--pid-file={pid_file}"]) == exit_codes.OK
+    assert "No `make serve` is running" in capsys.readouterr().out
+    # a stand-in launcher: its argv names the module, and it takes 1 s to stop after SIGTERM, like the real one
+    code = ("import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1), sys.exit(0)));"
+            "time.sleep(120)")
+    launcher = subprocess.Popen([sys.executable, "-c", code, serve.LAUNCHER_MODULE])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        time.sleep(0.5)  # the stand-in installs its handler
+        pid_file.write_text(f"{other.pid}\n")
+        assert serve.stop_running(pid_file) == exit_codes.OK
+        assert other.poll() is None and not pid_file.exists()  # not a launcher: untouched, file removed
+        pid_file.write_text(f"{launcher.pid}\n")
+        assert serve.main(["--stop", f"--pid-file={pid_file}"]) == exit_codes.OK
+        assert launcher.poll() == 0 and not pid_file.exists()
+        assert f"Stopped `make serve` (process {launcher.pid})" in capsys.readouterr().out
+    finally:
+        for process in (launcher, other):
+            process.kill()
+            process.wait()
+    assert serve.main(["--stop"]) == exit_codes.USAGE

@@ -13,6 +13,7 @@ from data.generate import generate
 from pipeline import reader
 from pipeline.config import CURATED_SCHEMA
 from pipeline.gates import DataValidationError, describe_anomalies, first_out_of_domain_cells
+from tests.field_cases import SEMICOLON
 
 
 def validate(frame) -> anomalies_pb2.Anomalies:
@@ -77,3 +78,17 @@ def test_the_first_cell_outside_the_schema_is_found_with_its_line_column_and_val
         "Gender": "line 7 of bad.csv, column 'Gender': value 'Robot' (the schema allows: Female, Male, Other)",
         "Satisfaction_Score": "line 9 of bad.csv, column 'Satisfaction_Score': value '11' (the schema allows 1..5)",
     }  # Age and Num_of_Returns are within their domains
+
+
+def test_decimal_commas_read_with_a_decimal_point_name_the_flag() -> None:
+    """The European field case read with `--decimal .`: its `24,24` is text in a numeric column, and the
+    exit-3 message's cell says which flag reads it (the run used to end with the range alone)."""
+    dialect = reader.detect_dialect(SEMICOLON, decimal=".")
+    schema = text_format.Parse(CURATED_SCHEMA.read_text(), schema_pb2.Schema())
+    found = first_out_of_domain_cells([SEMICOLON], dialect, reader.read_header(SEMICOLON, dialect), schema,
+                                      {"Annual_Income", "Gender"})
+    assert found == {"Annual_Income": "line 2 of semicolon_decimal_comma.csv, column 'Annual_Income': value '24,24' "
+                                      "(the schema allows 20..200; a number with a decimal comma: set --decimal ,)"}
+    detected = reader.detect_dialect(SEMICOLON)
+    assert detected.decimal == "," and first_out_of_domain_cells(
+        [SEMICOLON], detected, reader.read_header(SEMICOLON, detected), schema, {"Annual_Income"}) == {}
