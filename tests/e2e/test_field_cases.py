@@ -2,6 +2,9 @@
 
 - Telco-style file: a number column holding a single space for new customers and a Yes/No label; it
   must train, write a summary any JSON parser reads, and score with the blanks reported cell by cell.
+  It runs as the README's "bring your own data" after `make run`: in the --output and --serving-dir of a
+  bundled-style run, whose blessed model reads other columns and so cannot be its baseline
+  (pipeline/baseline.py; TFMA would feed it the Telco examples and the run would die in the Evaluator).
 - 2 % churn: the decision threshold is chosen on the validation split, the model still ranks usefully
   (top-decile lift >= 2), scoring gives actions to the customers above the threshold, and RecallGate
   refuses the same model with a threshold no churner reaches, with the reason (on the run's own output).
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,14 +33,19 @@ from pipeline.config import PipelineConfig
 from tests.e2e.test_insights_score import run_cli
 from tests.e2e.test_serving_pipeline_model import serve
 from tests.field_cases import BLANK_NUMBERS, CHURN_RATE_2PCT, SPACES_IN_NAMES
-from tests.helpers import run_pipeline
+from tests.helpers import run_pipeline, versions
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def telco(tmp_path_factory: pytest.TempPathFactory):
+def telco(tmp_path_factory: pytest.TempPathFactory, bundled_style):
     tmp = tmp_path_factory.mktemp("telco")
+    bundled, bundled_proc, bundled_summary = bundled_style
+    assert bundled_proc.returncode == 0 and bundled_summary["blessed"] is True
+    # Copies of the bundled-style run's --output (ML Metadata naming its blessed model) and --serving-dir.
+    shutil.copytree(bundled / "out", tmp / "out")
+    shutil.copytree(bundled / "serving", tmp / "serving")
     proc, summary = run_pipeline(tmp, "--data", str(BLANK_NUMBERS), "--label", "Churn", "--positive-label", "Yes",
                                  "--schema", "infer", "--max-epochs", "3", "--min-auc", "0.5")
     # --min-auc 0.5: these tests are about reading the file; 3 epochs on 1,200 rows reach an AUC of about 0.65.
@@ -59,6 +68,15 @@ def test_telco_export_trains_with_its_id_found_and_a_summary_any_json_parser_rea
     inferred = tmp / "out" / "schema.pbtxt"
     assert strict["input"]["inferred_schema"] == str(inferred) and 'name: "TotalCharges"' in inferred.read_text()
     assert f"--schema {inferred}" in proc.stdout
+
+
+def test_own_csv_in_the_output_of_a_bundled_run_is_judged_without_the_bundled_model_as_baseline(
+        telco, bundled_style) -> None:
+    tmp, proc, summary = telco
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert summary["status"] == "pushed" and summary["error"] is None
+    assert summary["metrics"]["baseline"] is None  # the bundled model reads other inputs: no baseline
+    assert len(versions(tmp)) == len(versions(bundled_style[0])) + 1
 
 
 def test_scoring_the_same_kind_of_file_lists_every_blank_cell_and_scores_the_rest(telco, tmp_path: Path) -> None:
