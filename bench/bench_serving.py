@@ -23,8 +23,9 @@ Before/after a server change, in one run (so both see the same machine load):
 `--compare_with CHECKOUT` starts the server of another checkout (e.g. `git worktree add /tmp/before
 HEAD~1`) and this tree's alternately, with and without batching; `--http_layer_only` measures the CPU
 time per request of `serving/http/server.py` alone (with `--compare_with`: of both trees);
-`--loop_calls` counts the Python calls per request on the REST event loop of a real server under load
-(with `--compare_with`: both trees and the functions that differ), a figure machine load does not change.
+`--loop_calls` counts the Python calls per request on the REST event loop and on the model-run threads of
+a real server under load (with `--compare_with`: both trees and the functions that differ; with
+`--without_batching`: the server without batching), a figure machine load does not change.
 
 Default model: serving_model/customer-model (the pipeline's push); if absent, a tiny model with
 the same 13 raw-feature signature is built in a temporary directory.
@@ -460,30 +461,39 @@ def observed_output_flag(tree: Path) -> list[str]:
 
 
 _LOOP_PROFILE_SCRIPT = r"""
-import asyncio, cProfile, os, runpy, sys, threading
+import atexit, cProfile, os, runpy, sys, threading
 sys.path.insert(0, os.getcwd())
-run_forever = asyncio.BaseEventLoop.run_forever
+PROFILED = ("rest-loop", "session-run", "batch_threads")  # the REST loop and the model-run threads
+profiles, lock = [], threading.Lock()
+run = threading.Thread.run
 def profiled(self):
-    if threading.current_thread().name != "rest-loop":
-        return run_forever(self)
+    if not self.name.startswith(PROFILED):
+        return run(self)
     profile = cProfile.Profile()
+    with lock:
+        profiles.append((self.name, profile))
     profile.enable()
     try:
-        return run_forever(self)
+        return run(self)
     finally:
         profile.disable()
-        profile.dump_stats(os.environ["LOOP_PROFILE_OUT"])
-asyncio.BaseEventLoop.run_forever = profiled
+threading.Thread.run = profiled
+def dump():  # daemon worker threads never return: their profiles are written at exit
+    for index, (name, profile) in enumerate(profiles):
+        profile.create_stats()
+        profile.dump_stats(os.path.join(os.environ["LOOP_PROFILE_OUT"], f"{name}.{index}.prof"))
+atexit.register(dump)
 sys.argv = ["serving"] + sys.argv[1:]
 runpy.run_module("serving", run_name="__main__", alter_sys=True)
 """
 
 
 def loop_calls(trees: list[Path], base: Path, seconds: int, batching: bool = True) -> None:
-    """Python function calls per request on the REST event-loop thread (cProfile in the `rest-loop`
-    thread of a real server under load, divided by the `RestApi.handle` calls): a count, so unlike
-    req/s it does not depend on how busy the machine is. Prints the totals and the functions whose
-    calls per request differ between the trees."""
+    """Python function calls per request on the REST event-loop thread (`rest-loop`) and on the
+    threads that run the model (`session-run_*` without batching, the batch threads with it):
+    cProfile in those threads of a real server under load, divided by the `RestApi.handle` calls.
+    A count, so unlike req/s it does not depend on how busy the machine is. Prints the totals and
+    the functions whose calls per request differ between the trees."""
     import pstats
     extra = ["--enable_batching", "--batching_parameters_file=serving/config/batching.config"] if batching else []
     counts: list[dict[str, float]] = []
@@ -491,7 +501,8 @@ def loop_calls(trees: list[Path], base: Path, seconds: int, batching: bool = Tru
         script = Path(tmp) / "loop_profile.py"
         script.write_text(_LOOP_PROFILE_SCRIPT)
         for index, tree in enumerate(trees):
-            out = Path(tmp) / f"{index}.prof"
+            out = Path(tmp) / str(index)
+            out.mkdir()
             rest = free_port()
             cmd = [sys.executable, str(script), f"--model_base_path={base}", f"--model_name={MODEL_NAME}",
                    f"--port={free_port()}", f"--rest_api_port={rest}", *observed_output_flag(tree), *extra]
@@ -504,19 +515,24 @@ def loop_calls(trees: list[Path], base: Path, seconds: int, batching: bool = Tru
                 proc.terminate()
                 proc.wait(timeout=60)
             calls: dict[str, float] = {}
-            stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
-            for (file, _, func), (_, ncalls, *_rest) in stats.items():
-                key = f"{Path(file).name}:{func}"
-                calls[key] = calls.get(key, 0) + ncalls
-            requests = calls.get("rest.py:handle", 0) or float("nan")
+            per_role = {"loop": 0.0, "model threads": 0.0}
+            for path in out.glob("*.prof"):
+                role = "loop" if path.name.startswith("rest-loop") else "model threads"
+                stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+                for (file, _, func), (_, ncalls, *_rest) in stats.items():
+                    key = f"{role}: {Path(file).name}:{func}"
+                    calls[key] = calls.get(key, 0) + ncalls
+                    per_role[role] += ncalls
+            requests = calls.get("loop: rest.py:handle", 0) or float("nan")
             counts.append({k: v / requests for k, v in calls.items()})
-            print(f"{tree}: {requests:,.0f} requests, {sum(counts[-1].values()):.1f} Python calls per request "
-                  "on the event loop")
+            print(f"{tree} ({'batching' if batching else 'no batching'}): {requests:,.0f} requests, "
+                  f"{per_role['loop'] / requests:.1f} Python calls per request on the event loop, "
+                  f"{per_role['model threads'] / requests:.1f} on the model-run threads")
     if len(counts) == 2:
         before, after = counts
         changed = sorted(set(before) | set(after), key=lambda k: -abs(after.get(k, 0) - before.get(k, 0)))
-        print(f"{'calls/req before':>17} {'after':>7}  function")
-        for key in changed[:30]:
+        print(f"{'calls/req before':>17} {'after':>7}  thread: function")
+        for key in changed[:40]:
             if abs(after.get(key, 0) - before.get(key, 0)) >= 0.5:
                 print(f"{before.get(key, 0):17.2f} {after.get(key, 0):7.2f}  {key}")
 
@@ -572,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop_calls", action="store_true",
                         help="only the Python calls per request on the REST event loop (with --compare_with: "
                              "both trees, and the functions that differ)")
+    parser.add_argument("--without_batching", action="store_true",
+                        help="with --loop_calls: profile the server without --enable_batching")
     parser.add_argument("--http_layer_only", action="store_true",
                         help="only the HTTP layer's CPU time per request (with --compare_with: both trees)")
     args = parser.parse_args(argv)
@@ -589,7 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         print_swap_latency(base, max(args.repeats, 1))
         return 0
     if args.loop_calls:
-        loop_calls([args.compare_with.resolve(), ROOT] if args.compare_with else [ROOT], base, args.duration)
+        loop_calls([args.compare_with.resolve(), ROOT] if args.compare_with else [ROOT], base, args.duration,
+                   batching=not args.without_batching)
         return 0
     if args.compare_with:
         compare_with_checkout(args.compare_with, base, args.concurrency, args.duration, args.repeats)

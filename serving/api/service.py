@@ -6,9 +6,11 @@ records runtime latency, and builds the status/metadata protos both transports s
 """
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,7 +26,11 @@ from serving.core.types import Done, TensorMap
 from serving.observability.metrics import ServingMetrics
 from serving.observability.model_metrics import ModelMetrics
 
+LOG = logging.getLogger(__name__)
 ClassifyResult = list[list[tuple[str, float]]]
+SESSION_RUN_THREAD_PREFIX = "session-run"
+"""Name prefix of `DirectRunner`'s worker threads (`session-run_0`, ...)."""
+_Work = tuple[Signature, TensorMap, int, Done]
 
 
 class Runner(Protocol):
@@ -38,16 +44,70 @@ class Runner(Protocol):
 
 
 class DirectRunner:
-    """One session run per request on a thread pool (TF releases the GIL inside the run)."""
+    """One session run per request on `num_threads` worker threads (TF releases the GIL inside the run).
 
-    def __init__(self, num_threads: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="session-run")
+    The threads take requests from one `queue.SimpleQueue` (put and get are C calls): a
+    `concurrent.futures.ThreadPoolExecutor` builds a `Future` per request, with its condition
+    variable, lock and idle-thread semaphore, about 25 Python calls per request on the event loop
+    and the worker that nobody here reads, since `done` already carries the outcome (the same reason
+    `serving.core.types.Done` is a callback; measured in docs/performance.md, "Model server").
+    Like TF Serving's session-run threads they start with the server, not on first use.
+    """
+
+    def __init__(self, num_threads: int, thread_name_prefix: str = SESSION_RUN_THREAD_PREFIX) -> None:
+        """`num_threads` >= 1 (`--rest_api_num_threads`); threads are named `<prefix>_<i>`.
+
+        Raises:
+          ValueError: `num_threads` < 1.
+        """
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be at least 1, got {num_threads}")
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._stopped = False
+        self._threads = [threading.Thread(target=self._work, name=f"{thread_name_prefix}_{i}", daemon=True)
+                         for i in range(num_threads)]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        """The worker threads (alive until `shutdown`)."""
+        return tuple(self._threads)
 
     def submit(self, signature: Signature, inputs: TensorMap, timeout_ms: int, done: Done) -> None:
-        self._pool.submit(_run_one, signature, inputs, timeout_ms, done)
+        """Queues one run; `done` is called on a worker thread.
+
+        Raises:
+          ServingError: UNAVAILABLE after `shutdown` (the run is not queued).
+        """
+        if self._stopped:
+            raise ServingError("Server is shutting down", Code.UNAVAILABLE)
+        self._queue.put((signature, inputs, timeout_ms, done))
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while True:
+            work = get()
+            if work is None:
+                return
+            try:
+                _run_one(*work)
+            except Exception:  # a failing `done` costs its request (answered at the deadline), never the thread
+                LOG.exception("Unhandled error finishing a session run")
+            del work  # drop the request's tensors before waiting for the next one
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Drops queued runs that have not started (their `done` is never called, as
+        `ThreadPoolExecutor.shutdown(cancel_futures=True)` did) and stops the threads once their
+        current run is done; does not wait for them."""
+        self._stopped = True
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        for _ in self._threads:
+            self._queue.put(None)
 
 
 def _run_one(signature: Signature, inputs: TensorMap, timeout_ms: int, done: Done) -> None:

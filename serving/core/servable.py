@@ -126,7 +126,12 @@ class Signature:
         try:
             if not (self._feeds.keys() >= inputs.keys() and self._fetches.keys() >= set(out_keys)):
                 self._resolve(inputs, out_keys)
-            feeds = {self._feeds[k].output: self._feeds[k].value(v) for k, v in inputs.items()}
+            feeds = {}
+            for alias, array in inputs.items():
+                feed = self._feeds[alias]
+                # the usual input (a placeholder, already in its dtype) goes as it is, without a
+                # Python call per input; `_Feed.value` converts the others or refuses them
+                feeds[feed.output] = array if feed.feedable and array.dtype == feed.np_dtype else feed.value(array)
             fetches = [self._fetches[k] for k in out_keys]
             values = self._session._call_tf_sessionrun(  # pylint: disable=protected-access
                 _run_options(timeout_ms), feeds, fetches, [], None)

@@ -13,7 +13,10 @@ import tensorflow as tf
 from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from serving.core.batching import BatchingOptions
+from serving.core.errors import Code, ServingError
 from serving.core.manager import ModelConfig
+from serving.core.servable import Servable
+from serving.core.types import ServableId
 from tests.field_cases import REST_LIST_WRAPPED
 from tests.serving.conftest import ServerFactory, install
 from tests.serving.http_util import error_of, post
@@ -155,3 +158,14 @@ def test_grpc_honours_max_instances_per_request(stub, served) -> None:  # type: 
     request.model_spec.name = "half"
     request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones(limit, np.float32)))
     assert len(tf.make_ndarray(stub.Predict(request, timeout=30).outputs["y"])) == limit
+
+
+def test_signature_run_converts_inputs_to_the_placeholder_dtype(model_store: Path) -> None:
+    """Values already in the input's dtype go to the session as they are; others are converted
+    (int64 and float64 for the float32 `x`); a value that cannot be converted is INVALID_ARGUMENT."""
+    signature = Servable.load(ServableId("tf2", 1), model_store / "tf2_v1").signatures["serving_default"]
+    for array in (np.array([2.0, 4.0], np.float32), np.array([2, 4], np.int64), np.array([2.0, 4.0])):
+        assert signature.run({"x": array})["y"].tolist() == [3.0, 4.0]  # y = x/2 + 2
+    with pytest.raises(ServingError) as refused:
+        signature.run({"x": np.array(["two"], object)})
+    assert refused.value.code == Code.INVALID_ARGUMENT
