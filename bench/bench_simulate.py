@@ -104,13 +104,13 @@ def run_case(output: Path, customers: int, args: argparse.Namespace, case: str) 
     started_at = time.strftime("%H:%M:%S", time.gmtime())
     code, total, peak_mib = run_measured(command, log, cwd=PROJECT_ROOT)
     load_end = os.getloadavg()[0]
-    if code != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace").strip()[-2000:]
-        sys.exit(f"simulation failed (exit {code}; log {log}): {tail}")
-    figures = month_figures(output)
-    for f in figures:
+    figures = month_figures(output) if (output / simulate.RESULT_FILE).is_file() else []
+    for f in figures:  # also the months finished before a failure or an interrupt
         print(f"  {customers:,} {case} month {f['month']}: {f['seconds']} s (pipeline run {f['run_seconds']} s)",
               flush=True)
+    if code != 0:
+        tail = log.read_text(encoding="utf-8", errors="replace").strip()[-2000:]
+        sys.exit(f"simulation failed (exit {code}; log {log}; {len(figures)} months judged before): {tail}")
     return {"customers": customers, "case": case, "started_utc": started_at,
             "ended_utc": time.strftime("%H:%M:%S", time.gmtime()), "months": args.months,
             **summarise(figures), "total_s": round(total, 1), "peak_rss_mib": round(peak_mib),

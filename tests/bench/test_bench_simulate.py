@@ -1,12 +1,17 @@
-"""bench/bench_simulate.py's measurements: a child's peak RSS and exit code, and the per-month figures it
-reads from a simulation's files (simulation.json and the runs' run_summary files)."""
+"""bench/bench_simulate.py's measurements: a child's peak RSS and exit code, the per-month figures it
+reads from a simulation's files (simulation.json and the runs' run_summary files), and a failed case."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
-from bench.bench_simulate import month_figures, run_measured, summarise
+import pytest
+
+from bench.bench_simulate import month_figures, run_case, run_measured, summarise
+from common import exit_codes
+from pipeline import config as cfg
 from simulation import simulate
 
 
@@ -57,3 +62,13 @@ def test_a_missing_run_summary_leaves_the_runs_total_unknown(tmp_path: Path) -> 
     assert summarise(figures)["run_total_s"] is None
     assert summarise([]) == {"runs": 0, "median_month_s": None, "max_month_s": None, "max_month": None,
                              "run_total_s": None}
+
+
+def test_a_failed_simulation_stops_the_bench_with_its_error(tmp_path: Path) -> None:
+    args = argparse.Namespace(months=4, shift_at=2, window=2, max_epochs=None)
+    with pytest.raises(SystemExit) as stopped:
+        run_case(tmp_path / "sim", cfg.DRIFT_MIN_ROWS - 1, args, "cold")
+    message = str(stopped.value.code)
+    assert message.startswith(f"simulation failed (exit {exit_codes.USAGE}; log ")
+    assert f"--customers must be >= {cfg.DRIFT_MIN_ROWS}" in message
+    assert "0 months judged before" in message
