@@ -17,9 +17,13 @@ known (at step m+1, before the pipeline's run judged on month m). It
    alert `ChurnModelOutcomeQualityDown` (monitoring/rules/quality.yml) compares with. A push replaces the
    job's previous one, so the alert always judges the latest revealed month.
 
-`python -m simulation --monitor` starts Prometheus (with the quality rules), a Pushgateway and Alertmanager
-next to the simulation (`start_stack`: monitoring/serve.py's start-up code, storage in `<output>/monitor/`) and
-pushes there, so the quality alert can be watched in Alertmanager as the months go by. `replay` pushes a
+`python -m simulation --monitor` starts Prometheus (with the quality rules), a Pushgateway, Alertmanager and a
+local webhook receiver next to the simulation (`start_stack`: monitoring/serve.py's start-up code, storage in
+`<output>/monitor/`) and pushes there, so the quality alert fires and resolves as the months go by: each
+notification is recorded in `<output>/alerts.jsonl` (ALERTS_FILE), printed as a line and marked in
+simulation.html. The push of a month replaces the previous month's (one Pushgateway group, job
+`churn_outcomes`), so an alert about one (model_version, period) resolves when the next month is pushed and
+fires again for the next period only if that month's outcome meets the rule too. `replay` pushes a
 finished simulation's months again, in order, from its labels files and prediction store.
 """
 from __future__ import annotations

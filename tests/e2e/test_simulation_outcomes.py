@@ -16,7 +16,7 @@ from common import exit_codes
 from data import spans as data_spans
 from data.generate import roc_auc
 from modules.features import ID_KEYS, LABEL_KEY
-from monitoring.outcomes import AS_OF_COLUMN, LABEL_COLUMNS
+from monitoring.outcomes import AS_OF_COLUMN, LABEL_COLUMNS, quality_down
 from monitoring.prediction_store import PredictionStore
 from pipeline.config import DEFAULT_MIN_AUC
 from simulation import monitor, simulate
@@ -114,21 +114,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Receiver, 
 
 
 def _fires(outcome: monitor.Outcome, eval_auc: float) -> bool:
-    """monitoring/rules/quality.yml's condition, for one month's outcome."""
+    """monitoring/rules/quality.yml's condition for one month's outcome (monitoring.outcomes.quality_down, whose
+    margin tests/monitoring/test_outcomes.py checks against the rule file)."""
     assert outcome.auc_high is not None
-    return outcome.auc_high < eval_auc - 0.05 or outcome.auc_high < DEFAULT_MIN_AUC
+    return quality_down(outcome.auc_high, eval_auc, DEFAULT_MIN_AUC)
 
 
-def test_the_replayed_months_drive_the_quality_alert_as_the_rule_says(
+def test_the_replayed_months_fire_the_quality_alert_after_the_shift_and_resolve_it_after_the_retrain(
         simulated_months: tuple[Path, Any, dict], stack: tuple[Receiver, str, int]) -> None:
-    """Each served month's outcome is pushed in order; after Prometheus has scraped and evaluated it, the
-    quality alert is active exactly when the rule's condition holds for that month, a firing month reaches the
-    webhook with its labels and summary, and it resolves once a later month no longer meets the condition."""
+    """Each served month's outcome is pushed in order, as the simulation's outcome job pushes it (one push per
+    month replaces the previous month's, so only the latest revealed month is judged). After Prometheus has
+    scraped and evaluated it, the quality alert is active exactly when the rule's condition holds for that month;
+    a firing month reaches the webhook with its labels and summary. On this scenario the condition is not a
+    formality: no month before the shift fires; the month of the shift, scored by the model trained before it,
+    fires; and the last month, scored by a model retrained on labels from after the shift, does not, so the
+    alert about the stale model is resolved (the webhook gets `status: resolved`) once that month is pushed."""
     out, _, _ = simulated_months
-    _months(simulated_months)
+    months = _months(simulated_months)
     receiver, gateway, port = stack
-    evals = monitor.eval_aucs(_months(simulated_months))
-    decided: list[tuple[str, bool]] = []
+    evals = monitor.eval_aucs(months)
+    decided: list[tuple[str, str, bool]] = []
 
     def after_push(month: Mapping[str, Any], found: list[monitor.Outcome]) -> None:
         (outcome,) = found
@@ -147,11 +152,29 @@ def test_the_replayed_months_drive_the_quality_alert_as_the_rule_says(
             alert = next(a for a in note["alerts"] if a["labels"].get("period") == period)
             assert alert["labels"]["model_version"] == version and alert["labels"]["severity"] == "critical"
             assert alert["annotations"]["summary"].startswith(f"Churn model {version}: outcome AUC in {period}")
-        for earlier, fired in decided:
+        for earlier, _, fired in decided:
             if fired and not fires:
                 receiver.wait(lambda n, p=earlier: any(a["status"] == "resolved" and a["labels"].get("period") == p
                                                        for a in n["alerts"]), "resolved")
-        decided.append((period, fires))
+        decided.append((period, version, fires))
 
     pushed = monitor.replay(out, gateway, after_push)
-    assert len(pushed) == sum(bool(m["outcomes"]) for m in _months(simulated_months)) > 0
+    assert len(pushed) == sum(bool(m["outcomes"]) for m in months) > 0
+    by_period = {period: (version, fires) for period, version, fires in decided}
+    shift = months[SIMULATION["shift_at"]]
+    before_shift = [m["date"] for m in months if not m["shifted"] and m["date"] in by_period]
+    assert before_shift and not any(by_period[d][1] for d in before_shift), decided
+    stale_version, fired = by_period[shift["date"]]
+    assert fired, f"the quality alert did not fire on the month of the shift: {decided}"
+    trained_before = {str(m["pushed_version"]) for m in months if m["pushed_version"] is not None
+                      and m["month"] < SIMULATION["shift_at"]}
+    assert stale_version in trained_before  # judged on months before the shift only
+    last = months[-1]
+    retrained, last_fires = by_period[last["date"]]
+    pusher = next(m for m in months if str(m["pushed_version"]) == retrained)
+    assert max(pusher["train_spans"]) >= SIMULATION["shift_at"] and not last_fires, decided  # retrained: quiet
+    resolved = [a for n in receiver.received for a in n["alerts"]
+                if a["status"] == "resolved" and a["labels"].get("period") == shift["date"]]
+    assert resolved and resolved[0]["labels"]["model_version"] == stale_version
+    last_fired = max(i for i, (_, _, fires) in enumerate(decided) if fires)
+    assert not any(fires for _, _, fires in decided[last_fired + 1:])  # quiet from the retrain on
