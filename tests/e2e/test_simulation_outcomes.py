@@ -4,6 +4,7 @@ the simulation wrote and its prediction store, is the AUC of the generator's own
 the decay after the shift shows in it."""
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -178,3 +179,19 @@ def test_the_replayed_months_fire_the_quality_alert_after_the_shift_and_resolve_
     assert resolved and resolved[0]["labels"]["model_version"] == stale_version
     last_fired = max(i for i, (_, _, fires) in enumerate(decided) if fires)
     assert not any(fires for _, _, fires in decided[last_fired + 1:])  # quiet from the retrain on
+
+
+def test_drift_eval_scores_default_to_the_run_that_pushed_the_served_version(
+        simulated_months: tuple[Path, Any, dict]) -> None:
+    """`python -m monitoring.drift --eval-scores` without a CSV: on the simulation's real ML Metadata (several
+    runs, several pushed versions), each version's eval scores are those its own run kept, not the newest run's."""
+    from monitoring import drift
+
+    out = simulated_months[0]
+    pushed = [m for m in _months(simulated_months) if m["pushed_version"] is not None]
+    assert len(pushed) >= 2
+    for month in pushed:
+        summary = json.loads((out / simulate.LOG_DIR / simulate.RUN_SUMMARY.format(month=month["month"])).read_text())
+        found = drift.served_eval_scores(out / simulate.PIPELINE_DIR, month["pushed_version"])
+        assert found == Path(summary["eval_scores"]), month["month"]
+    assert len({drift.served_eval_scores(out / simulate.PIPELINE_DIR, m["pushed_version"]) for m in pushed}) == len(pushed)
