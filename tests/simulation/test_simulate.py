@@ -202,8 +202,10 @@ def test_prepare_output_can_keep_the_pipeline_root_for_a_cached_rerun(tmp_path: 
 def test_report_marks_the_alerts_the_webhook_received_on_their_month(tmp_path: Path) -> None:
     rows = [_row(0), _row(1, served_version=1, served_auc=0.6)]
     alert = {"labels": {"alertname": "ChurnModelOutcomeQualityDown", "model_version": "1", "period": rows[1].date},
-             "annotations": {"summary": "Churn model 1: outcome AUC in <b>"}, "received_at": "2026-11-30T10:00:00+00:00"}
-    alerts = [{**alert, "status": "firing"}, {**alert, "status": "resolved", "received_at": "2026-11-30T10:05:00+00:00"}]
+             "annotations": {"summary": "Churn model 1: outcome AUC in <b>"},
+             "received_at": "2026-11-30T10:00:00+00:00"}
+    alerts = [{**alert, "status": "firing"},
+              {**alert, "status": "resolved", "received_at": "2026-11-30T10:05:00+00:00"}]
     assert simulate.month_alerts(alerts, rows[1].date) == [
         "firing ChurnModelOutcomeQualityDown v1 at 2026-11-30T10:00:00+00:00",
         "resolved ChurnModelOutcomeQualityDown v1 at 2026-11-30T10:05:00+00:00"]
