@@ -32,8 +32,9 @@ span m-1), blessed / pushed, and the wall time.
 Once month m's labels are revealed, the outcome job judges its served scores (simulation/monitor.py): the
 outcome AUC with its 95 % interval per served version goes into the line, simulation.json (`outcomes`) and
 simulation.html, and to a Pushgateway with `--pushgateway` (default $CHURN_PUSHGATEWAY); `--monitor` starts
-Prometheus (quality rules), a Pushgateway and Alertmanager for the run (docs/monitoring.md, "Watch a simulated
-year").
+Prometheus (quality rules), a Pushgateway, Alertmanager and a local webhook receiver for the run: every alert
+notification is recorded in `<output>/alerts.jsonl`, printed as a line and marked in simulation.html
+(docs/monitoring.md, "Watch a simulated year").
 
 Exit codes (common.exit_codes): 0 done, 1 a pipeline run, the model server or a hot swap failed (one line
 naming the log), 2 bad usage (one line), 130 interrupted.
