@@ -653,7 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="push each month's outcome metrics (job churn_outcomes, label period) to this Prometheus "
                         f"Pushgateway (default: ${PUSHGATEWAY_ENV}, else no push)")
     p.add_argument("--monitor", action="store_true",
-                   help="start Prometheus (quality rules), a Pushgateway and Alertmanager next to the simulation and "
+                   help="start Prometheus (quality rules), a Pushgateway, Alertmanager and a webhook receiver (its "
+                        "notifications recorded in <output>/alerts.jsonl) next to the simulation and "
                         "push each month's outcome there, to watch the quality alert (simulation/monitor.py)")
     p.add_argument("--swap-timeout", type=float, default=DEFAULT_SWAP_TIMEOUT_S,
                    help="seconds a pushed version may take to become AVAILABLE on the server (default: %(default)s)")
