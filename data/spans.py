@@ -15,14 +15,16 @@ The population (R customers every month, inflow = outflow):
   Gender, which has no effect on churn, persists, so who churned does not change next month's mix:
   before month K every month is drawn from the same distribution (stationary);
 - the probability of churning during month m+1 is `churn_probability(snapshot m, m, K)`: the standard
-  mechanism (`true_churn_probability`) before K. From month K the e-mail channel dies and prices rise:
-  a share SHIFT_OPT_OUT_SHARE of the opted-in customers opt out of e-mail (the mix change: Email_Opt_In's
-  True share falls from about 0.52 to 0.31; no other column's distribution changes), e-mail stops
-  mattering (EMAIL_OPT_IN_WEIGHT -> 0) and a price-sensitivity effect appears (customers with large
-  baskets churn more: + PRICE_WEIGHT * sigmoid((Average_Transaction_Amount - PRICE_MIDPOINT) / PRICE_SCALE)),
-  with SHIFT_INTERCEPT keeping the churn rate near one half.
-  The price effect changes only the label's mechanism (concept drift): a feature-distribution gate
-  cannot see it; the out-of-time evaluation can.
+  mechanism (`true_churn_probability`) before K. From month K a discount competitor opens and the e-mail
+  channel dies: a share SHIFT_OPT_OUT_SHARE of the opted-in customers opt out of e-mail (the mix change:
+  Email_Opt_In's True share falls from about 0.52 to 0.31; no other column's distribution changes);
+  e-mail stops mattering (EMAIL_OPT_IN_WEIGHT -> 0); the old drivers (recency, satisfaction, tenure,
+  returns, support x dissatisfaction, promotion response) keep only OLD_DRIVERS_WEIGHT of their effect;
+  and basket size dominates (customers with large baskets have the most to save at the competitor:
+  + PRICE_WEIGHT * sigmoid((Average_Transaction_Amount - PRICE_MIDPOINT) / PRICE_SCALE)), with
+  SHIFT_INTERCEPT keeping the churn rate near one half.
+  The new weights change only the label's mechanism (concept drift): a feature-distribution gate
+  cannot see them; the out-of-time evaluation and the outcome AUC on late labels can.
 
 Every month, and the whole folder, is a deterministic function of (rows, seed, K, start): writing N+1
 months gives the same first N spans as writing N.
@@ -66,15 +68,18 @@ MONTH_STREAM = 202_611
 
 SHIFT_OPT_OUT_SHARE = 0.4
 """From month K, this share of the opted-in customers is switched to Email_Opt_In = False."""
-PRICE_WEIGHT = 3.5
+OLD_DRIVERS_WEIGHT = 0.4
+"""From month K, the standard logit (without its e-mail term) is multiplied by this: the old drivers matter less."""
+PRICE_WEIGHT = 4.5
 PRICE_MIDPOINT = 70.0  # currency units of Average_Transaction_Amount (its median is about 66)
 PRICE_SCALE = 15.0
-SHIFT_INTERCEPT = -1.7
+SHIFT_INTERCEPT = -2.33
 """Added to the logit from month K, so the churn rate stays near one half (measured in data/README.md)."""
 SHIFTED_FEATURES = ("Email_Opt_In",)
 """Features whose distribution changes at month K (the gate should flag these, and only these)."""
 SHIFTED_MECHANISM = ("Email_Opt_In", "Average_Transaction_Amount")
-"""Features whose effect on churn changes at month K (e-mail no longer matters; price now does)."""
+"""Features whose effect on churn changes at month K besides the old drivers' common damping (e-mail no longer
+matters; price now dominates)."""
 
 
 @dataclass(frozen=True)
@@ -98,12 +103,14 @@ class Month:
 def churn_probability(frame: pd.DataFrame, month: int, shift_at: int) -> npt.NDArray[np.float64]:
     """Exact P(churn during month `month` + 1 | month `month`'s row), shape (len(frame),).
 
-    The standard mechanism before `shift_at`; from it, without the e-mail term and with the price term
-    (module docstring). Raises ValueError for a value outside a column's domain (as true_churn_probability).
+    The standard mechanism before `shift_at`; from it, OLD_DRIVERS_WEIGHT times the standard logit without
+    its e-mail term, plus the price term and SHIFT_INTERCEPT (module docstring). Raises ValueError for a value
+    outside a column's domain (as true_churn_probability).
     """
     logit = _standard_logit(frame)
     if month >= shift_at:
-        logit = (logit + SHIFT_INTERCEPT - EMAIL_OPT_IN_WEIGHT * _email_opt_in(frame["Email_Opt_In"])
+        logit = (OLD_DRIVERS_WEIGHT * (logit - EMAIL_OPT_IN_WEIGHT * _email_opt_in(frame["Email_Opt_In"]))
+                 + SHIFT_INTERCEPT
                  + PRICE_WEIGHT * _sigmoid((frame["Average_Transaction_Amount"].to_numpy(dtype=float)
                                             - PRICE_MIDPOINT) / PRICE_SCALE))
     return _sigmoid(logit)

@@ -35,8 +35,9 @@ jobs; the alerts are in monitoring/rules/quality.yml): each feature's distance, 
 features are the model's churn drivers (`--driver`, repeatable; default: the drivers the newest ChurnFactors run
 found, in the pipeline's ML Metadata), all labelled with `--period` (the business month the rows are about,
 YYYY-MM; default the current UTC month). With `--eval-scores` the served scores of the request log are compared
-with the model's scores of the eval split: by default the `eval_scores.csv` the newest ReferenceModels run wrote
-(pipeline/reference.py, found in the pipeline's ML Metadata like the drivers), or `--eval-scores FILE` (a CSV
+with the model's scores of the eval split: by default the `eval_scores.csv` that the ReferenceModels step of the
+pipeline run which pushed the served version (the request log's `version`) wrote (pipeline/reference.py, found in
+the pipeline's ML Metadata: the Pusher's `pushed_version`, then that run's outputs), or `--eval-scores FILE` (a CSV
 whose `churn_probability` column holds them). The population stability index over 10 equal-width bins is printed
 and, with `--pushgateway`, pushed with both sides' share per bin (monitoring/batch_metrics.py).
 
@@ -83,8 +84,14 @@ STATISTICS_TYPE = "ExampleStatistics"
 STATISTICS_FILE = "FeatureStats.pb"
 FACTORS_TYPE = "churn.ChurnFactors"
 """MLMD type of the pipeline's ChurnFactors output (pipeline/factors.py), whose factors.json names the drivers."""
-NEWEST_RUN = "newest"
-"""`--eval-scores` given without a file: the newest pipeline run's eval_scores.csv (newest_eval_scores)."""
+SERVED_RUN = "served"
+"""`--eval-scores` given without a file: the eval_scores.csv of the run that pushed the served version
+(served_eval_scores)."""
+PUSHED_MODEL_TYPE = "PushedModel"
+"""MLMD type of the Pusher's output (TFX standard_artifacts.PushedModel), with custom properties `pushed`,
+`pushed_version` and `newly_pushed` (pipeline/pusher.py)."""
+RUN_CONTEXT_TYPE = "pipeline_run"
+"""MLMD context type of one pipeline run (TFX); every execution of the run, cached ones included, is in it."""
 PERIOD_FORMAT = "%Y-%m"
 
 
@@ -227,23 +234,64 @@ def driver_features(pipeline_output: Path) -> list[str]:
         return []
 
 
-def newest_eval_scores(pipeline_output: Path) -> Path:
-    """`eval_scores.csv` of the newest ReferenceModels run in the pipeline's ML Metadata (pipeline/reference.py):
-    the served (calibrated) churn probabilities of that run's eval split.
+def _read_store(pipeline_output: Path) -> metadata_store.MetadataStore:
+    metadata = PipelineConfig(output=pipeline_output).metadata_path
+    if not metadata.is_file():
+        raise DriftError(f"{pipeline_output} has no {metadata.name}: is it a pipeline --output folder? "
+                         "(or pass --eval-scores CSV)")
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(metadata)
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(connection)
 
-    Raises DriftError when `pipeline_output` holds no ML Metadata, records no ReferenceModels run, or the
-    newest one's folder has no eval_scores.csv (moved, or written before the file existed)."""
+
+def served_eval_scores(pipeline_output: Path, model_version: int) -> Path:
+    """`eval_scores.csv` of the pipeline run that pushed `model_version` (pipeline/reference.py's ReferenceModels
+    output of that run: the served, calibrated churn probabilities of its eval split, the split it was blessed on).
+
+    The run is the one whose Pusher output has `pushed_version` = `model_version` and `newly_pushed` = 1 (a later
+    run that found the same model already pushed records the version too, with newly_pushed 0; it is used only
+    when no run says it pushed it newly). Raises DriftError when `pipeline_output` holds no ML Metadata, no run
+    recorded pushing that version (pushed by another pipeline output?), that run has no ReferenceModels output,
+    or its folder has no eval_scores.csv."""
+    from pipeline.pusher import NEWLY_PUSHED_PROPERTY
     from pipeline.reference import EVAL_SCORES_FILE, ReferenceModelsArtifact, eval_scores_path
 
-    newest = _newest_artifact(pipeline_output, ReferenceModelsArtifact.TYPE_NAME)
-    if newest is None:
-        metadata = PipelineConfig(output=pipeline_output).metadata_path
-        raise DriftError(f"{metadata} records no ReferenceModels output, so no eval split's scores: run the "
-                         "pipeline first, or pass --eval-scores CSV")
+    store = _read_store(pipeline_output)
+    metadata = PipelineConfig(output=pipeline_output).metadata_path
+    try:
+        pushes = store.get_artifacts_by_type(PUSHED_MODEL_TYPE)
+    except NotFoundError:
+        pushes = []
+    pushes = [a for a in pushes if "pushed_version" in a.custom_properties
+              and a.custom_properties["pushed_version"].string_value == str(model_version)]
+    newly = [a for a in pushes if NEWLY_PUSHED_PROPERTY in a.custom_properties
+             and a.custom_properties[NEWLY_PUSHED_PROPERTY].int_value == 1]
+    pushes = newly or pushes
+    if not pushes:
+        raise DriftError(f"{metadata} records no pipeline run that pushed model version {model_version} (served "
+                         "from another pipeline output?): pass --eval-scores CSV or --pipeline-output")
+    push = min(pushes, key=lambda a: (a.create_time_since_epoch, a.id))
+    runs = [c for c in store.get_contexts_by_artifact(push.id) if c.type == RUN_CONTEXT_TYPE]
+    try:
+        reference_type = store.get_artifact_type(ReferenceModelsArtifact.TYPE_NAME).id
+    except NotFoundError:
+        reference_type = None
+    references = []
+    for run in runs:
+        executions = [e.id for e in store.get_executions_by_context(run.id)]
+        outputs = {e.artifact_id for e in store.get_events_by_execution_ids(executions)
+                   if e.type == metadata_store_pb2.Event.OUTPUT}
+        references += [a for a in store.get_artifacts_by_id(list(outputs)) if a.type_id == reference_type]
+    if not references:
+        raise DriftError(f"the pipeline run that pushed model version {model_version} has no ReferenceModels "
+                         "output, so no eval split's scores: pass --eval-scores CSV")
+    newest = max(references, key=lambda a: (a.create_time_since_epoch, a.id))
     path = eval_scores_path(newest.uri)
     if path is None:
-        raise DriftError(f"the newest ReferenceModels run ({newest.uri}) has no {EVAL_SCORES_FILE} (folder moved, "
-                         "or a run older than that file): re-run the pipeline, or pass --eval-scores CSV")
+        raise DriftError(f"the ReferenceModels output of the run that pushed model version {model_version} "
+                         f"({newest.uri}) has no {EVAL_SCORES_FILE} (folder moved, or a run older than that file): "
+                         "pass --eval-scores CSV")
     return Path(path)
 
 
@@ -387,10 +435,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--numeric-threshold", type=float, default=NUMERIC_THRESHOLD,
                    help="Jensen-Shannon divergence threshold for numeric features (default: %(default)s)")
     p.add_argument("--min-rows", type=int, default=MIN_ROWS, help="refuse to judge fewer rows (default: %(default)s)")
-    p.add_argument("--eval-scores", nargs="?", const=NEWEST_RUN, default=None, metavar="CSV",
+    p.add_argument("--eval-scores", nargs="?", const=SERVED_RUN, default=None, metavar="CSV",
                    help="compare the request log's served scores with the eval split's (population stability "
-                        "index): without CSV, those the newest pipeline run in --pipeline-output kept "
-                        f"(eval_scores.csv); or a CSV with a {PROBABILITY_OUTPUT} column")
+                        "index): without CSV, those the pipeline run in --pipeline-output that pushed the served "
+                        f"version kept (eval_scores.csv); or a CSV with a {PROBABILITY_OUTPUT} column")
     p.add_argument("--pushgateway", default=os.environ.get(batch_metrics.PUSHGATEWAY_ENV) or None, metavar="HOST:PORT",
                    help="push the distances (and the served-score shift) to this Prometheus Pushgateway "
                         f"(default: ${batch_metrics.PUSHGATEWAY_ENV}, else no push)")
@@ -418,10 +466,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         pipeline_output = args.pipeline_output or DEFAULT_OUTPUT
         served = None
         if args.eval_scores:
-            eval_scores = newest_eval_scores(pipeline_output) if args.eval_scores == NEWEST_RUN else \
+            scores, version = read_served_scores(args.request_log, args.model_version)
+            eval_scores = served_eval_scores(pipeline_output, version) if args.eval_scores == SERVED_RUN else \
                 Path(args.eval_scores)
-            expected = read_eval_scores(eval_scores)
-            served = (expected, *read_served_scores(args.request_log, args.model_version), eval_scores)
+            served = (read_eval_scores(eval_scores), scores, version, eval_scores)
         if not args.schema.is_file():
             raise DriftError(f"schema {args.schema} does not exist")
         path = args.statistics or newest_training_statistics(pipeline_output)

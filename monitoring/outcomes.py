@@ -65,6 +65,10 @@ TEMPLATE_NAME = "outcomes.html.j2"
 PUSH_JOB = "churn_outcomes"
 """Pushgateway job name of the outcome metrics (each run replaces the previous run's push)."""
 METRIC_PREFIX = "churn_outcome_"
+QUALITY_AUC_MARGIN = 0.05
+"""ChurnModelOutcomeQualityDown (monitoring/rules/quality.yml, checked equal by tests/monitoring/test_outcomes.py)
+fires when the upper end of the outcome AUC's 95 % interval is below the model's eval AUC minus this margin (or
+below the blessing bound): `quality_down`."""
 JOIN_COLUMNS = ("customer_id", "model_version", "period", "scored_at", "probability", "decision", "segment")
 """The prediction store columns the join and the report need."""
 
@@ -318,6 +322,14 @@ def outcome_metrics(rows: Sequence[Row], eval_auc: dict[int, float] | None = Non
         Gauge(METRIC_PREFIX + "blessing_auc", "The Evaluator's AUC lower bound for blessing a model",
               registry=registry).set(blessing_auc)
     return registry
+
+
+def quality_down(auc_upper: float, eval_auc: float | None, blessing_auc: float | None) -> bool:
+    """ChurnModelOutcomeQualityDown's condition (monitoring/rules/quality.yml) for one model version and period:
+    `auc_upper` (upper end of the outcome AUC's 95 % interval) < `eval_auc` - QUALITY_AUC_MARGIN, or <
+    `blessing_auc`; a bound that is None (not pushed) does not count. AUCs in [0, 1]."""
+    return ((eval_auc is not None and auc_upper < eval_auc - QUALITY_AUC_MARGIN)
+            or (blessing_auc is not None and auc_upper < blessing_auc))
 
 
 def push_metrics(registry: CollectorRegistry, gateway: str, job: str = PUSH_JOB) -> None:

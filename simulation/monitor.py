@@ -17,9 +17,13 @@ known (at step m+1, before the pipeline's run judged on month m). It
    alert `ChurnModelOutcomeQualityDown` (monitoring/rules/quality.yml) compares with. A push replaces the
    job's previous one, so the alert always judges the latest revealed month.
 
-`python -m simulation --monitor` starts Prometheus (with the quality rules), a Pushgateway and Alertmanager
-next to the simulation (`start_stack`: monitoring/serve.py's start-up code, storage in `<output>/monitor/`) and
-pushes there, so the quality alert can be watched in Alertmanager as the months go by. `replay` pushes a
+`python -m simulation --monitor` starts Prometheus (with the quality rules), a Pushgateway, Alertmanager and a
+local webhook receiver next to the simulation (`start_stack`: monitoring/serve.py's start-up code, storage in
+`<output>/monitor/`) and pushes there, so the quality alert fires and resolves as the months go by: each
+notification is recorded in `<output>/alerts.jsonl` (ALERTS_FILE), printed as a line and marked in
+simulation.html. The push of a month replaces the previous month's (one Pushgateway group, job
+`churn_outcomes`), so an alert about one (model_version, period) resolves when the next month is pushed and
+fires again for the next period only if that month's outcome meets the rule too. `replay` pushes a
 finished simulation's months again, in order, from its labels files and prediction store.
 """
 from __future__ import annotations
@@ -179,18 +183,66 @@ def replay(output: Path, pushgateway: str, after_push: Callable[[Mapping[str, An
     return pushed
 
 
+ALERTS_FILE = "alerts.jsonl"
+"""`<output>/alerts.jsonl`: every notification Alertmanager sent to the --monitor stack's webhook receiver (one JSON
+object a line, Alertmanager's webhook payload plus `received_at`; monitoring/webhook.py)."""
+GROUP_WAIT, GROUP_INTERVAL = "10s", "30s"
+"""The --monitor Alertmanager's grouping (monitoring/alertmanager.yml's route otherwise): a simulated month lasts
+minutes, not a month, so a notification (and its resolve) must not wait alertmanager.yml's 30 s / 5 min."""
+SETTLE_TIMEOUT_S = 120.0
+"""After the last month, how long `Stack.settle` waits for the resolves of alerts Prometheus no longer fires."""
+SETTLE_MIN_S = 35.0
+"""`Stack.settle` waits this long first while an alert is firing: two of prometheus.yml's 15 s scrape and rule
+evaluation intervals, so the last push has been scraped and judged."""
+
+
 @dataclasses.dataclass
 class Stack:
-    """Prometheus (quality rules), Pushgateway and Alertmanager started for a simulation (`start_stack`)."""
+    """Prometheus (quality rules), Pushgateway, Alertmanager and its webhook receiver started for a simulation
+    (`start_stack`)."""
 
     children: list[Any]
     """monitoring.serve.Child of each started process."""
     pushgateway: str | None
     alertmanager: str | None
     prometheus: str | None
+    webhook: Any = None
+    """monitoring.webhook.WebhookReceiver Alertmanager notifies (None without Alertmanager)."""
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Every alert notified to the webhook so far (monitoring.webhook.WebhookReceiver.alerts)."""
+        return self.webhook.alerts() if self.webhook is not None else []
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT_S, poll: float = 1.0) -> None:
+        """Waits (at most `timeout` s; first SETTLE_MIN_S when an alert was notified firing) until every alert
+        whose last notification says firing is still firing in Prometheus, i.e. the resolves of alerts that
+        stopped firing have reached the webhook. Returns at once without Prometheus or a webhook."""
+        import time
+        import urllib.request
+
+        if self.webhook is None or self.prometheus is None:
+            return
+        deadline = time.monotonic() + timeout
+        if any(alert.get("status") == "firing" for alert in self.alerts()):
+            time.sleep(min(SETTLE_MIN_S, timeout))
+        while time.monotonic() < deadline:
+            last: dict[tuple[tuple[str, str], ...], str] = {}
+            for alert in self.alerts():
+                last[tuple(sorted(alert.get("labels", {}).items()))] = alert.get("status", "")
+            notified = {key for key, status in last.items() if status == "firing"}
+            try:
+                with urllib.request.urlopen(f"http://{self.prometheus}/api/v1/alerts", timeout=5) as response:
+                    active = json.loads(response.read())["data"]["alerts"]
+            except (OSError, ValueError, KeyError):
+                return
+            firing = {tuple(sorted(a["labels"].items())) for a in active if a.get("state") == "firing"}
+            if notified <= firing:
+                return
+            time.sleep(poll)
 
     def stop(self) -> None:
-        """Stops Prometheus first, then Alertmanager and the Pushgateway (each one SIGTERM, then kill after 30 s)."""
+        """Stops Prometheus first, then Alertmanager and the Pushgateway (each one SIGTERM, then kill after 30 s),
+        then the webhook receiver."""
         import subprocess
 
         for child in reversed(self.children):
@@ -202,23 +254,38 @@ class Stack:
                     child.process.kill()
                     child.process.wait()
             child.log.close()
+        if self.webhook is not None:
+            self.webhook.close()
 
 
-def start_stack(output: Path, model_server: str) -> Stack:
-    """Starts the Pushgateway, Alertmanager (monitoring/alertmanager.yml's routes) and Prometheus (the quality
-    rules; scraping the Pushgateway and the model server at `model_server`, `host:port`) through
-    monitoring/serve.py's start-up code, on their usual ports (common.facts; a free one when taken), storage
-    and logs in `<output>/monitor/`. A process that is not installed is left out (serve.py prints how to
-    install it); the Stack's address is then None."""
+def start_stack(output: Path, model_server: str, echo: Callable[[str], None] | None = None) -> Stack:
+    """Starts the Pushgateway, a webhook receiver (monitoring/webhook.py: every notification appended to
+    `<output>/alerts.jsonl`, `echo` called with a line per firing/resolved alert), Alertmanager
+    (monitoring/alertmanager.yml's routes, its webhook pointed at that receiver, GROUP_WAIT / GROUP_INTERVAL) and
+    Prometheus (the quality rules; scraping the Pushgateway and the model server at `model_server`, `host:port`)
+    through monitoring/serve.py's start-up code, on their usual ports (common.facts; a free one when taken),
+    storage and logs in `<output>/monitor/`. A process that is not installed is left out (serve.py prints how to
+    install it); the Stack's address is then None. Raises OSError when the receiver cannot bind a port."""
+    import yaml
+
     from common.facts import ALERTMANAGER_PORT, METRICS_PATH, PROMETHEUS_PORT, PUSHGATEWAY_PORT
     from monitoring import alerting, serve
+    from monitoring.webhook import WebhookReceiver, format_alert
 
     base = output / MONITOR_DIR
+    base.mkdir(parents=True, exist_ok=True)
     gateway = serve.start_pushgateway(PUSHGATEWAY_PORT, base / "pushgateway")
-    manager = serve.start_alertmanager(ALERTMANAGER_PORT, base / "alertmanager", alerting.ALERTMANAGER_CONFIG)
+    webhook = WebhookReceiver(output / ALERTS_FILE, (lambda alert: echo(format_alert(alert))) if echo else None)
+    config = base / "alertmanager.yml"
+    config.write_text(yaml.safe_dump(alerting.alertmanager_config(webhook.url, GROUP_WAIT, GROUP_INTERVAL)),
+                      encoding="utf-8")
+    manager = serve.start_alertmanager(ALERTMANAGER_PORT, base / "alertmanager", config)
+    if manager is None:
+        webhook.close()
+        webhook = None
     children = [c for c in (gateway, manager) if c]
     prometheus = serve.start_prometheus((model_server, METRICS_PATH), PROMETHEUS_PORT, base / "prometheus", None,
                                         gateway.address if gateway else None, manager.address if manager else None)
     children += [prometheus] if prometheus else []
     return Stack(children, gateway.address if gateway else None, manager.address if manager else None,
-                 prometheus.address if prometheus else None)
+                 prometheus.address if prometheus else None, webhook)

@@ -32,8 +32,9 @@ span m-1), blessed / pushed, and the wall time.
 Once month m's labels are revealed, the outcome job judges its served scores (simulation/monitor.py): the
 outcome AUC with its 95 % interval per served version goes into the line, simulation.json (`outcomes`) and
 simulation.html, and to a Pushgateway with `--pushgateway` (default $CHURN_PUSHGATEWAY); `--monitor` starts
-Prometheus (quality rules), a Pushgateway and Alertmanager for the run (docs/monitoring.md, "Watch a simulated
-year").
+Prometheus (quality rules), a Pushgateway, Alertmanager and a local webhook receiver for the run: every alert
+notification is recorded in `<output>/alerts.jsonl`, printed as a line and marked in simulation.html
+(docs/monitoring.md, "Watch a simulated year").
 
 Exit codes (common.exit_codes): 0 done, 1 a pipeline run, the model server or a hot swap failed (one line
 naming the log), 2 bad usage (one line), 130 interrupted.
@@ -267,23 +268,40 @@ def chart(rows: Sequence[MonthResult]) -> dict[str, Any]:
             "shift": next((x(i) for i, r in enumerate(rows) if r.shifted), None)}
 
 
-def render_html(rows: Sequence[MonthResult], settings: dict[str, Any]) -> str:
-    """simulation.html: the settings, the AUC chart (inline SVG, no network) and the per-month table
-    (autoescaped Jinja2 template templates/simulation.html.j2)."""
+def month_alerts(alerts: Sequence[dict[str, Any]], date: str) -> list[str]:
+    """The notified alerts about period `date` (labels.period), as `firing ChurnModelOutcomeQualityDown v3 at
+    <received_at>` strings in arrival order (alerts: monitoring.webhook.WebhookReceiver.alerts())."""
+    return [f"{a.get('status')} {a.get('labels', {}).get('alertname')} v{a['labels']['model_version']} at "
+            f"{a.get('received_at', '?')}" if "model_version" in a.get("labels", {}) else
+            f"{a.get('status')} {a.get('labels', {}).get('alertname')} at {a.get('received_at', '?')}"
+            for a in alerts if a.get("labels", {}).get("period") == date]
+
+
+def render_html(rows: Sequence[MonthResult], settings: dict[str, Any],
+                alerts: Sequence[dict[str, Any]] = ()) -> str:
+    """simulation.html: the settings, the AUC chart (inline SVG, no network), the per-month table with the
+    alerts the webhook received about each month (`alerts`: monitoring.webhook.WebhookReceiver.alerts()) and the
+    list of those notifications (autoescaped Jinja2 template templates/simulation.html.j2)."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    from monitoring.webhook import format_alert
+
     return env.get_template(TEMPLATE).render(rows=rows, settings=settings, chart=chart(rows),
-                                             lines=[format_line(r) for r in rows])
+                                             lines=[format_line(r) for r in rows],
+                                             alerts={r.date: month_alerts(alerts, r.date) for r in rows},
+                                             notifications=[(a.get("received_at", "?"), format_alert(a))
+                                                            for a in alerts])
 
 
-def write_results(output: Path, rows: Sequence[MonthResult], settings: dict[str, Any]) -> None:
-    """`<output>/simulation.json` ({"settings", "months": [MonthResult...]}) and `<output>/simulation.html`,
-    each written to a temporary name and renamed."""
+def write_results(output: Path, rows: Sequence[MonthResult], settings: dict[str, Any],
+                  alerts: Sequence[dict[str, Any]] = ()) -> None:
+    """`<output>/simulation.json` ({"settings", "months": [MonthResult...]}) and `<output>/simulation.html`
+    (with `alerts`, see render_html), each written to a temporary name and renamed."""
     for name, text in ((RESULT_FILE, json.dumps({"settings": settings, "months": [r.as_json() for r in rows]},
                                                 indent=2) + "\n"),
-                       (REPORT_FILE, render_html(rows, settings))):
+                       (REPORT_FILE, render_html(rows, settings, alerts))):
         partial = output / (name + ".partial")
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, output / name)
@@ -414,9 +432,12 @@ class Settings:
 class Simulation:
     """One simulated run (module docstring); `run()` returns the months' results."""
 
-    def __init__(self, settings: Settings, echo: Callable[[str], None] = print) -> None:
+    def __init__(self, settings: Settings, echo: Callable[[str], None] = print,
+                 alerts: Callable[[], list[dict[str, Any]]] = list) -> None:
         self.settings = settings
         self.echo = echo
+        self.alerts = alerts
+        """The alerts the --monitor webhook received so far (simulation.html marks them per month)."""
         out = settings.output
         self.generated, self.spans = out / GENERATED_DIR, out / SPANS_DIR
         self.pipeline_output, self.serving = out / PIPELINE_DIR, out / SERVING_DIR
@@ -449,18 +470,19 @@ class Simulation:
                 started = time.monotonic()
                 self._score(month)
                 self.rows[-1].seconds += time.monotonic() - started
-                self._write()  # the month's served AUC is kept even if its run is interrupted
+                self.save()  # the month's served AUC is kept even if its run is interrupted
                 self._reveal_and_retrain(month.index)
-                self._write()
+                self.save()
             self._reveal_and_retrain(s.months)
-            self._write()
+            self.save()
         finally:
             self.server.stop()
             self.store.close()
         return self.rows
 
-    def _write(self) -> None:
-        write_results(self.settings.output, self.rows, self.settings.as_json())
+    def save(self) -> None:
+        """Writes simulation.json and simulation.html as they stand (months so far, alerts received so far)."""
+        write_results(self.settings.output, self.rows, self.settings.as_json(), self.alerts())
 
     def _served_version(self) -> int | None:
         base = self.serving / MODEL_NAME
@@ -631,7 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="push each month's outcome metrics (job churn_outcomes, label period) to this Prometheus "
                         f"Pushgateway (default: ${PUSHGATEWAY_ENV}, else no push)")
     p.add_argument("--monitor", action="store_true",
-                   help="start Prometheus (quality rules), a Pushgateway and Alertmanager next to the simulation and "
+                   help="start Prometheus (quality rules), a Pushgateway, Alertmanager and a webhook receiver (its "
+                        "notifications recorded in <output>/alerts.jsonl) next to the simulation and "
                         "push each month's outcome there, to watch the quality alert (simulation/monitor.py)")
     p.add_argument("--swap-timeout", type=float, default=DEFAULT_SWAP_TIMEOUT_S,
                    help="seconds a pushed version may take to become AVAILABLE on the server (default: %(default)s)")
@@ -686,17 +709,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from common.facts import MONITORING_CONFIG_FILE
         from simulation.monitor import start_stack
 
-        stack = start_stack(output, f"{DEFAULT_HOST}:{rest_port}")
+        echo_alert = lambda line: print(line, flush=True)  # noqa: E731 (the receiver's thread prints each alert)
+        stack = start_stack(output, f"{DEFAULT_HOST}:{rest_port}", echo_alert)
         args.pushgateway = stack.pushgateway or args.pushgateway
         started = [f"{name} http://{address}" for name, address in (("Prometheus", stack.prometheus),
                    ("Pushgateway", stack.pushgateway), ("Alertmanager", stack.alertmanager)) if address]
+        if stack.webhook is not None:
+            from simulation.monitor import ALERTS_FILE
+
+            started.append(f"alerts to the webhook {stack.webhook.url} (recorded in {output / ALERTS_FILE})")
         print(f"monitoring: {', '.join(started) or 'nothing started'} (logs in {output / 'monitor'})", flush=True)
     settings = Settings(args.months, args.shift_at, args.customers, args.window, output, rest_port, args.seed,
                         args.max_epochs, args.swap_timeout, pushgateway=args.pushgateway,
                         server_args=(f"--monitoring_config_file={MONITORING_CONFIG_FILE}",) if stack else ())
-    simulation = Simulation(settings, echo=lambda line: print(line, flush=True))
+    simulation = Simulation(settings, echo=lambda line: print(line, flush=True),
+                            alerts=stack.alerts if stack is not None else list)
     try:
         simulation.run()
+        if stack is not None:  # the last months' resolves reach the webhook before the stack stops
+            stack.settle()
+            simulation.save()
     except SimulationError as err:
         print(f"error: {err}", file=sys.stderr)
         return exit_codes.FAILED

@@ -98,5 +98,5 @@ def test_the_eval_splits_served_scores_are_kept_for_the_served_score_shift(bundl
     means = [float(scores[rows].mean()) for rows in rm.equal_mass_bins(scores)]
     assert means == pytest.approx([b["predicted"] for b in curve], abs=2e-5)
     assert scores.std() > 0.05
-    newest = drift.newest_eval_scores(tmp / "out")
-    assert newest.parent.parent == kept.parent.parent and len(drift.read_eval_scores(newest)) > 0
+    served = drift.served_eval_scores(tmp / "out", int(summary["model_version"]))  # the run pushed that version
+    assert served.parent.parent == kept.parent.parent and len(drift.read_eval_scores(served)) > 0

@@ -1,6 +1,6 @@
 """`python -m simulation` end to end (the shared `simulated_months` fixture, tests/e2e/conftest.py): the
 four properties of issue 16's scenario, the scores through the server in the prediction store, the hot swaps and
-the reports. The scenario (SIMULATION): 6 months of 2,500 customers, the shift at month 3, a window of 2."""
+the reports. The scenario (SIMULATION): 7 months of 2,500 customers, the shift at month 3, a window of 2."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,6 +4,7 @@ the simulation wrote and its prediction store, is the AUC of the generator's own
 the decay after the shift shows in it."""
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ from common import exit_codes
 from data import spans as data_spans
 from data.generate import roc_auc
 from modules.features import ID_KEYS, LABEL_KEY
-from monitoring.outcomes import AS_OF_COLUMN, LABEL_COLUMNS
+from monitoring.outcomes import AS_OF_COLUMN, LABEL_COLUMNS, quality_down
 from monitoring.prediction_store import PredictionStore
 from pipeline.config import DEFAULT_MIN_AUC
 from simulation import monitor, simulate
@@ -73,12 +74,15 @@ def test_monthly_outcome_auc_is_the_auc_of_the_generators_labels_on_the_same_row
 
 
 def test_the_decay_after_the_shift_is_visible_in_the_outcome_auc(simulated_months: tuple[Path, Any, dict]) -> None:
-    """After the shift each served model's outcome AUC is below the AUC it was pushed with (its out-of-time
-    eval AUC), and far below what the month allows (the Bayes AUC), while before the shift the candidates
-    came within a few points of the Bayes AUC on their eval rows."""
+    """After the shift each served model trained and judged before it (pushed by a run judged on a month before
+    the shift) has an outcome AUC below the AUC it was pushed with (its out-of-time eval AUC), and far below what
+    the month allows (the Bayes AUC), while before the shift the candidates came within a few points of the Bayes
+    AUC on their eval rows. (A model judged on a shifted month was pushed with a shifted month's AUC.)"""
     months = _months(simulated_months)
     eval_auc = {m["pushed_version"]: m["candidate_auc"] for m in months if m["pushed_version"] is not None}
-    after = [m for m in months if m["shifted"] and m["outcomes"]]
+    stale = {m["pushed_version"] for m in months if m["pushed_version"] is not None
+             and m["month"] < SIMULATION["shift_at"]}
+    after = [m for m in months if m["shifted"] and m["outcomes"] and m["served_version"] in stale]
     assert after, "no served month after the shift"
     before_gap = max(m["bayes_auc_eval"] - m["candidate_auc"] for m in months
                      if not m["shifted"] and m["candidate_auc"] is not None and m["bayes_auc_eval"] is not None)
@@ -114,21 +118,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Receiver, 
 
 
 def _fires(outcome: monitor.Outcome, eval_auc: float) -> bool:
-    """monitoring/rules/quality.yml's condition, for one month's outcome."""
+    """monitoring/rules/quality.yml's condition for one month's outcome (monitoring.outcomes.quality_down, whose
+    margin tests/monitoring/test_outcomes.py checks against the rule file)."""
     assert outcome.auc_high is not None
-    return outcome.auc_high < eval_auc - 0.05 or outcome.auc_high < DEFAULT_MIN_AUC
+    return quality_down(outcome.auc_high, eval_auc, DEFAULT_MIN_AUC)
 
 
-def test_the_replayed_months_drive_the_quality_alert_as_the_rule_says(
+def test_the_replayed_months_fire_the_quality_alert_after_the_shift_and_resolve_it_after_the_retrain(
         simulated_months: tuple[Path, Any, dict], stack: tuple[Receiver, str, int]) -> None:
-    """Each served month's outcome is pushed in order; after Prometheus has scraped and evaluated it, the
-    quality alert is active exactly when the rule's condition holds for that month, a firing month reaches the
-    webhook with its labels and summary, and it resolves once a later month no longer meets the condition."""
+    """Each served month's outcome is pushed in order, as the simulation's outcome job pushes it (one push per
+    month replaces the previous month's, so only the latest revealed month is judged). After Prometheus has
+    scraped and evaluated it, the quality alert is active exactly when the rule's condition holds for that month;
+    a firing month reaches the webhook with its labels and summary. On this scenario the condition is not a
+    formality: the month of the shift, scored by a model trained before it, fires; the last month, scored by a
+    model retrained on labels from after the shift, does not, and no month after the last firing one fires again;
+    the alert about the stale model is resolved (the webhook gets `status: resolved`) when the next month is
+    pushed (the push replaces the stale model's series)."""
     out, _, _ = simulated_months
-    _months(simulated_months)
+    months = _months(simulated_months)
     receiver, gateway, port = stack
-    evals = monitor.eval_aucs(_months(simulated_months))
-    decided: list[tuple[str, bool]] = []
+    evals = monitor.eval_aucs(months)
+    decided: list[tuple[str, str, bool]] = []
 
     def after_push(month: Mapping[str, Any], found: list[monitor.Outcome]) -> None:
         (outcome,) = found
@@ -147,11 +157,44 @@ def test_the_replayed_months_drive_the_quality_alert_as_the_rule_says(
             alert = next(a for a in note["alerts"] if a["labels"].get("period") == period)
             assert alert["labels"]["model_version"] == version and alert["labels"]["severity"] == "critical"
             assert alert["annotations"]["summary"].startswith(f"Churn model {version}: outcome AUC in {period}")
-        for earlier, fired in decided:
+        for earlier, _, fired in decided:
             if fired and not fires:
                 receiver.wait(lambda n, p=earlier: any(a["status"] == "resolved" and a["labels"].get("period") == p
                                                        for a in n["alerts"]), "resolved")
-        decided.append((period, fires))
+        decided.append((period, version, fires))
 
     pushed = monitor.replay(out, gateway, after_push)
-    assert len(pushed) == sum(bool(m["outcomes"]) for m in _months(simulated_months)) > 0
+    assert len(pushed) == sum(bool(m["outcomes"]) for m in months) > 0
+    by_period = {period: (version, fires) for period, version, fires in decided}
+    shift = months[SIMULATION["shift_at"]]
+    stale_version, fired = by_period[shift["date"]]
+    assert fired, f"the quality alert did not fire on the month of the shift: {decided}"
+    trained_before = {str(m["pushed_version"]) for m in months if m["pushed_version"] is not None
+                      and m["month"] < SIMULATION["shift_at"]}
+    assert stale_version in trained_before  # judged on months before the shift only
+    last = months[-1]
+    retrained, last_fires = by_period[last["date"]]
+    pusher = next(m for m in months if str(m["pushed_version"]) == retrained)
+    assert max(pusher["train_spans"]) >= SIMULATION["shift_at"] and not last_fires, decided  # retrained: quiet
+    resolved = [a for n in receiver.received for a in n["alerts"]
+                if a["status"] == "resolved" and a["labels"].get("period") == shift["date"]]
+    assert resolved and resolved[0]["labels"]["model_version"] == stale_version
+    last_fired = max(i for i, (_, _, fires) in enumerate(decided) if fires)
+    assert not any(fires for _, _, fires in decided[last_fired + 1:])  # quiet from the retrain on
+
+
+def test_drift_eval_scores_default_to_the_run_that_pushed_the_served_version(
+        simulated_months: tuple[Path, Any, dict]) -> None:
+    """`python -m monitoring.drift --eval-scores` without a CSV: on the simulation's real ML Metadata (several
+    runs, several pushed versions), each version's eval scores are those its own run kept, not the newest run's."""
+    from monitoring import drift
+
+    out = simulated_months[0]
+    pushed = [m for m in _months(simulated_months) if m["pushed_version"] is not None]
+    assert len(pushed) >= 2
+    for month in pushed:
+        summary = json.loads((out / simulate.LOG_DIR / simulate.RUN_SUMMARY.format(month=month["month"])).read_text())
+        found = drift.served_eval_scores(out / simulate.PIPELINE_DIR, month["pushed_version"])
+        assert found == Path(summary["eval_scores"]), month["month"]
+    found = {drift.served_eval_scores(out / simulate.PIPELINE_DIR, m["pushed_version"]) for m in pushed}
+    assert len(found) == len(pushed)

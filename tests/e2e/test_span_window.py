@@ -1,10 +1,10 @@
 """`local_pipeline.py --data <span folder> --window N --on-drift stop|warn`, end to end on generated months.
 
-The windowed runs are the shared simulation's (`simulated_months`, tests/e2e/conftest.py: 6 months, the shift
+The windowed runs are the shared simulation's (`simulated_months`, tests/e2e/conftest.py: 7 months, the shift
 at 3, window 2), which ran local_pipeline.py once per month on its growing span folder (`<sim>/spans`), one
 output folder for all (`<sim>/pipeline`), and kept each run's summary and output in `<sim>/logs`. The first run
 (judged on month 1) ingests its window (the backfill); the run judged on month 3, where data/spans.py's shift
-starts (Email_Opt_In's mix changes), trains on 1, 2 and reuses span 1's ingestion; the last run (judged on 5)
+starts (Email_Opt_In's mix changes), trains on 1, 2 and reuses span 1's ingestion; the last run (judged on month 6)
 is the newest in ML Metadata. One more run, `--on-drift stop` on months 0..3, stops before anything is ingested.
 """
 from __future__ import annotations
@@ -135,8 +135,8 @@ def test_a_later_month_reuses_ingested_spans_flags_drift_and_judges_against_the_
 
 
 def test_no_model_reads_a_row_or_label_of_a_later_month(simulated_months: tuple) -> None:
-    """The last run's model: Transform and the Trainer read spans 3 and 4 only; span 5 (whose labels are the
-    newest) reaches only the Evaluator, and its eval customers are never in a training split."""
+    """The last run's model: Transform and the Trainer read its two window spans only; the last span (labels
+    the newest) reaches only the Evaluator, and its eval customers are never in a training split."""
     _run(simulated_months, LAST)
     out = simulated_months[0] / simulate.PIPELINE_DIR
     store = _store(out)

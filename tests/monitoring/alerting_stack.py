@@ -2,13 +2,10 @@
 receiver (1 s grouping), and a Prometheus running the committed rules (1 s scrape and evaluation)."""
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ import yaml
 
 from monitoring import alerting
 from monitoring import prometheus as prom
+from monitoring.webhook import WebhookReceiver
 from tests.helpers import free_port
 from tests.monitoring.conftest import running_prometheus
 from tests.monitoring.pushgateway import pushgateway, require_package_binary
@@ -24,25 +22,8 @@ TIMEOUT = 60.0
 """Seconds a test waits for a notification."""
 
 
-class Receiver:
-    """A webhook receiver: keeps every Alertmanager notification (JSON body)."""
-
-    def __init__(self) -> None:
-        received: list[dict] = []
-        self.received = received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+class Receiver(WebhookReceiver):
+    """monitoring/webhook.py's receiver (every Alertmanager notification kept in `received`), waiting for one."""
 
     def wait(self, accept: Callable[[dict], bool], what: str) -> dict:
         deadline = time.monotonic() + TIMEOUT
@@ -77,4 +58,4 @@ def alerting_stack(tmp: Path) -> Iterator[tuple[Receiver, str, int]]:
         manager.terminate()
         manager.wait(timeout=30)
         gateway.close()
-        receiver.server.shutdown()
+        receiver.close()

@@ -285,8 +285,39 @@ def test_period_must_be_a_month(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "expected a month YYYY-MM, got 'May 2026'" in capsys.readouterr().err
 
 
-def test_eval_scores_default_to_the_newest_pipeline_runs(tmp_path: Path, training_statistics: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def _record_runs(output: Path, runs: list[tuple[str, int, Path | None]]) -> None:
+    """An ML Metadata store like the pipeline's: per run (oldest first) a `pipeline_run` context with a Pusher
+    execution whose PushedModel output has `pushed_version` and `newly_pushed` ("new" or "same" run), and, with a
+    folder, a ReferenceModels execution whose output artifact is that folder."""
+    from pipeline.pusher import NEWLY_PUSHED_PROPERTY
+    from pipeline.reference import ReferenceModelsArtifact
+
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(PipelineConfig(output=output).metadata_path)
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    store = metadata_store.MetadataStore(connection)
+    pushed_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name=drift.PUSHED_MODEL_TYPE))
+    reference_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name=ReferenceModelsArtifact.TYPE_NAME))
+    run_type = store.put_context_type(metadata_store_pb2.ContextType(name=drift.RUN_CONTEXT_TYPE))
+    execution_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="component"))
+    for index, (kind, version, folder) in enumerate(runs):
+        (run,) = store.put_contexts([metadata_store_pb2.Context(type_id=run_type, name=f"run-{index}")])
+        push = metadata_store_pb2.Artifact(type_id=pushed_type, uri=str(output / f"push-{index}"),
+                                           state=metadata_store_pb2.Artifact.LIVE)
+        push.custom_properties["pushed_version"].string_value = str(version)
+        push.custom_properties[NEWLY_PUSHED_PROPERTY].int_value = int(kind == "new")
+        outputs = [push]
+        if folder is not None:
+            outputs.append(metadata_store_pb2.Artifact(type_id=reference_type, uri=str(folder),
+                                                       state=metadata_store_pb2.Artifact.LIVE))
+        for artifact in outputs:
+            execution = metadata_store_pb2.Execution(type_id=execution_type)
+            event = metadata_store_pb2.Event(type=metadata_store_pb2.Event.OUTPUT)
+            store.put_execution(execution, [(artifact, event)], store.get_contexts_by_id([run]))
+
+
+def test_eval_scores_default_to_those_of_the_run_that_pushed_the_served_version(
+        tmp_path: Path, training_statistics: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from pipeline import reference
 
     output = tmp_path / "out"
@@ -298,28 +329,32 @@ def test_eval_scores_default_to_the_newest_pipeline_runs(tmp_path: Path, trainin
     args = ["--request-log", str(log), "--pipeline-output", str(output), "--eval-scores"]
     code, _, err = run(capsys, *args)
     assert code == exit_codes.USAGE
-    assert err == (f"error: {PipelineConfig(output=output).metadata_path} records no ReferenceModels output, so no "
-                   "eval split's scores: run the pipeline first, or pass --eval-scores CSV\n")
-    old_scores, new_scores = rng.beta(2, 5, 800), rng.beta(5, 2, 800)
-    for name, scores in (("old", old_scores), ("new", new_scores)):
+    assert err == (f"error: {PipelineConfig(output=output).metadata_path} records no pipeline run that pushed model "
+                   "version 3 (served from another pipeline output?): pass --eval-scores CSV or --pipeline-output\n")
+    served_scores, newer_scores = rng.beta(2, 5, 800), rng.beta(5, 2, 800)
+    for name, scores in (("served", served_scores), ("newer", newer_scores), ("same", newer_scores)):
         (tmp_path / name).mkdir()
         (tmp_path / name / reference.EVAL_SCORES_FILE).write_text(reference.eval_scores_csv(scores))
-    _record_statistics(output, [tmp_path / "old", tmp_path / "new"], reference.ReferenceModelsArtifact.TYPE_NAME)
-    newest = tmp_path / "new" / reference.EVAL_SCORES_FILE
-    assert drift.newest_eval_scores(output) == newest
+    # version 3 pushed by the first run; a later run found it already pushed; a newer run pushed version 4
+    _record_runs(output, [("new", 3, tmp_path / "served"), ("same", 3, tmp_path / "same"),
+                          ("new", 4, tmp_path / "newer")])
+    expected = tmp_path / "served" / reference.EVAL_SCORES_FILE
+    assert drift.served_eval_scores(output, 3) == expected
+    assert drift.served_eval_scores(output, 4) == tmp_path / "newer" / reference.EVAL_SCORES_FILE
     code, out, _ = run(capsys, *args)
-    psi = batch_metrics.population_stability_index(np.round(new_scores, 6), served)
+    psi = batch_metrics.population_stability_index(np.round(served_scores, 6), served)
     assert code == exit_codes.OK, out
     assert (f"Served scores of model version 3 against the eval split's: PSI {psi:.3f} (above "
-            f"{batch_metrics.PSI_ALERT}: a significant shift; eval scores: {newest})") in out
+            f"{batch_metrics.PSI_ALERT}: a significant shift; eval scores: {expected})") in out
     # An explicit CSV still wins over the pipeline's.
-    code, out, _ = run(capsys, *args, str(tmp_path / "old" / reference.EVAL_SCORES_FILE))
-    old_psi = batch_metrics.population_stability_index(np.round(old_scores, 6), served)
-    assert code == exit_codes.OK and f"PSI {old_psi:.3f}" in out and str(tmp_path / "old") in out
-    newest.unlink()
+    code, out, _ = run(capsys, *args, str(tmp_path / "newer" / reference.EVAL_SCORES_FILE))
+    newer_psi = batch_metrics.population_stability_index(np.round(newer_scores, 6), served)
+    assert code == exit_codes.OK and f"PSI {newer_psi:.3f}" in out and str(tmp_path / "newer") in out
+    expected.unlink()
     code, _, err = run(capsys, *args)
     assert code == exit_codes.USAGE
-    assert f"the newest ReferenceModels run ({tmp_path / 'new'}) has no {reference.EVAL_SCORES_FILE}" in err
+    assert (f"the ReferenceModels output of the run that pushed model version 3 ({tmp_path / 'served'}) has no "
+            f"{reference.EVAL_SCORES_FILE}") in err
     code, _, err = run(capsys, "--request-log", str(log), "--pipeline-output", str(tmp_path), "--eval-scores")
     assert code == exit_codes.USAGE and "has no metadata.sqlite: is it a pipeline --output folder?" in err
 

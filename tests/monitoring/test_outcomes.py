@@ -199,3 +199,30 @@ def test_the_pushgateway_comes_from_the_environment_without_the_flag(store_url, 
         gateway.close()
     assert code == exit_codes.OK
     assert 'churn_outcome_auc{instance="",job="churn_outcomes",model_version="1",period="2026-01"}' in got
+
+
+def test_quality_alert_rule_uses_the_margin_of_quality_down():
+    """monitoring/rules/quality.yml's ChurnModelOutcomeQualityDown is quality_down: the same margin, the same
+    two bounds (so the e2e tests and the simulation can compute when it must fire without re-typing it)."""
+    import yaml
+
+    from monitoring.alerting import QUALITY_RULES
+
+    (rule,) = [r for g in yaml.safe_load(QUALITY_RULES.read_text())["groups"] for r in g["rules"]
+               if r["alert"] == "ChurnModelOutcomeQualityDown"]
+    expr = " ".join(rule["expr"].split())
+    upper, eval_auc, bound = (outcomes.METRIC_PREFIX + name for name in ("auc_upper", "eval_auc", "blessing_auc"))
+    assert (f"{upper} < on (model_version) group_left () ({eval_auc} - {outcomes.QUALITY_AUC_MARGIN})"
+            in expr)
+    assert f"{upper} < on () group_left () {bound}" in expr
+
+
+@pytest.mark.parametrize(("upper", "eval_auc", "bound", "down"), [
+    (0.74, 0.80, 0.6, True),    # below eval AUC - 0.05
+    (0.76, 0.80, 0.6, False),   # within the margin
+    (0.58, None, 0.6, True),    # below the blessing bound, no eval AUC pushed
+    (0.58, 0.60, None, False),  # within the margin, no bound pushed
+    (0.50, None, None, False),  # nothing to compare with: the rule cannot fire
+])
+def test_quality_down_is_the_rule_s_condition(upper, eval_auc, bound, down):
+    assert outcomes.quality_down(upper, eval_auc, bound) is down

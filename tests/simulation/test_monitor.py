@@ -146,3 +146,53 @@ def test_start_stack_runs_prometheus_with_the_quality_rules_the_pushgateway_and_
     finally:
         stack.stop()
     assert all(child.process.poll() is not None for child in stack.children)
+
+
+def test_the_monitor_stack_s_alerts_reach_its_webhook_and_are_recorded(store: PredictionStore, tmp_path: Path) -> None:
+    """`--monitor`'s stack end to end (real Prometheus, Pushgateway, Alertmanager): a month whose outcome meets
+    the quality rule fires ChurnModelOutcomeQualityDown, Alertmanager notifies the stack's webhook receiver, which
+    records it in <output>/alerts.jsonl and announces it; the next month's push (a version judged against an
+    eval AUC it keeps) replaces it and the alert resolves, which `settle` waits for."""
+    from monitoring.webhook import read_record
+
+    lines: list[str] = []
+    stack = monitor.start_stack(tmp_path, f"127.0.0.1:{free_port()}", lines.append)
+    try:
+        assert stack.webhook is not None
+        job = monitor.MonthOutcomes(tmp_path, store, stack.pushgateway, blessing_auc=0.6)
+        frame, scores = _month(5)
+        _append(store, frame, scores, 2, "2026-07")
+        deadline = time.monotonic() + 30
+        while True:  # the Pushgateway may still be starting
+            try:
+                (bad,) = job.judge(6, "2026-07", frame, {2: 0.99})
+                break
+            except OutcomeError:
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+        assert bad.auc_high is not None and bad.auc_high < 0.99 - 0.05
+        deadline = time.monotonic() + 120
+        while not any(a["status"] == "firing" for a in stack.alerts()):
+            assert time.monotonic() < deadline, "no firing notification"
+            time.sleep(1)
+        frame, scores = _month(6)
+        frame[ID_KEYS[0]] += N
+        _append(store, frame, scores, 3, "2026-08")
+        (good,) = job.judge(7, "2026-08", frame, {3: _good_eval(scores, frame)})
+        stack.settle()
+        statuses = [(a["status"], a["labels"]["period"]) for a in stack.alerts()
+                    if a["labels"]["alertname"] == "ChurnModelOutcomeQualityDown"]
+    finally:
+        stack.stop()
+    assert statuses == [("firing", "2026-07"), ("resolved", "2026-07")], statuses
+    recorded = [(a["status"], a["labels"]["period"]) for n in read_record(tmp_path / monitor.ALERTS_FILE)
+                for a in n["alerts"] if a["labels"]["alertname"] == "ChurnModelOutcomeQualityDown"]
+    assert recorded == statuses
+    assert any(line.startswith("alert firing: ChurnModelOutcomeQualityDown model_version=2 period=2026-07: "
+                               "Churn model 2: outcome AUC in 2026-07") for line in lines), lines
+    assert any(line.startswith("alert resolved: ChurnModelOutcomeQualityDown model_version=2") for line in lines)
+
+
+def _good_eval(scores: np.ndarray, frame: pd.DataFrame) -> float:
+    """An eval AUC the month's outcome is within the rule's margin of: its own AUC."""
+    return roc_auc(frame[LABEL_KEY].to_numpy(), scores)

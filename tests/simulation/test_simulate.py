@@ -197,3 +197,25 @@ def test_prepare_output_can_keep_the_pipeline_root_for_a_cached_rerun(tmp_path: 
     simulate.prepare_output(earlier, reuse_pipeline_root=True)
     assert sorted(p.name for p in earlier.iterdir()) == [simulate.PIPELINE_DIR]
     assert (earlier / simulate.PIPELINE_DIR / "metadata.sqlite").exists()
+
+
+def test_report_marks_the_alerts_the_webhook_received_on_their_month(tmp_path: Path) -> None:
+    rows = [_row(0), _row(1, served_version=1, served_auc=0.6)]
+    alert = {"labels": {"alertname": "ChurnModelOutcomeQualityDown", "model_version": "1", "period": rows[1].date},
+             "annotations": {"summary": "Churn model 1: outcome AUC in <b>"},
+             "received_at": "2026-11-30T10:00:00+00:00"}
+    alerts = [{**alert, "status": "firing"},
+              {**alert, "status": "resolved", "received_at": "2026-11-30T10:05:00+00:00"}]
+    assert simulate.month_alerts(alerts, rows[1].date) == [
+        "firing ChurnModelOutcomeQualityDown v1 at 2026-11-30T10:00:00+00:00",
+        "resolved ChurnModelOutcomeQualityDown v1 at 2026-11-30T10:05:00+00:00"]
+    assert simulate.month_alerts(alerts, rows[0].date) == []
+    simulate.write_results(tmp_path, rows, {"months": 2, "shift_at": 1, "customers": 2000, "window": 1, "seed": 1},
+                           alerts)
+    html = (tmp_path / simulate.REPORT_FILE).read_text()
+    row = next(line for line in html.splitlines() if 'class="text alerts"' in line and "firing" in line)
+    assert "firing ChurnModelOutcomeQualityDown v1" in row and "resolved ChurnModelOutcomeQualityDown v1" in row
+    assert "alert resolved: ChurnModelOutcomeQualityDown model_version=1 period=" in html
+    assert "<b>" not in html and "&lt;b&gt;" in html
+    simulate.write_results(tmp_path, rows, {"months": 2, "shift_at": 1, "customers": 2000, "window": 1, "seed": 1})
+    assert "firing" not in (tmp_path / simulate.REPORT_FILE).read_text()
