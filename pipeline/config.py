@@ -14,6 +14,8 @@ CURATED_SCHEMA = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
 KAGGLE_DATA = PROJECT_ROOT.parent / "shared" / "data" / "online_retail_customer_churn.csv"
 """The public Kaggle "Online Retail Customer Churn" file: not in the repository, expected beside it."""
 DEFAULT_OUTPUT = PROJECT_ROOT / "pipeline_output"
+METADATA_FILE = "metadata.sqlite"
+"""The run's SQLite ML Metadata store, in --output."""
 DEFAULT_MIN_AUC = 0.6
 SPLIT_BUCKETS = {"train": 6, "validation": 2, "eval": 2}
 """Hash-bucket split: train fits, validation picks the epoch (early stopping), eval is only for Evaluator."""
@@ -80,7 +82,7 @@ class PipelineConfig:
 
     @property
     def metadata_path(self) -> Path:
-        return self.output / "metadata.sqlite"
+        return self.output / METADATA_FILE
 
     @property
     def model_base_path(self) -> Path:

@@ -215,13 +215,11 @@ SPAN_PROPERTY = "span"
 INPUT_BASE_PROPERTY = "input_base"
 
 
-def ingested_spans(metadata_path: Path, input_base: Path) -> set[int]:
-    """The spans of the layout `input_base` that CsvExampleGen runs recorded in the SQLite ML Metadata at
-    `metadata_path` have ingested (LIVE Examples artifacts with a `span`, made by an execution whose
-    input_base is `input_base`). Empty when the store does not exist yet (the first run).
-    """
+def _live_span_examples(
+        metadata_path: Path) -> tuple[metadata_store.MetadataStore | None, list[metadata_store_pb2.Artifact]]:
+    """(the store, its LIVE Examples artifacts that carry a `span`), read-only; (None, []) without a store."""
     if not metadata_path.is_file():
-        return set()
+        return None, []
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = str(metadata_path)
     connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
@@ -230,8 +228,17 @@ def ingested_spans(metadata_path: Path, input_base: Path) -> set[int]:
         artifacts = [a for a in store.get_artifacts_by_type(EXAMPLES_TYPE)
                      if a.state == metadata_store_pb2.Artifact.LIVE and SPAN_PROPERTY in a.custom_properties]
     except NotFoundError:
-        return set()
-    if not artifacts:
+        return store, []
+    return store, artifacts
+
+
+def ingested_spans(metadata_path: Path, input_base: Path) -> set[int]:
+    """The spans of the layout `input_base` that CsvExampleGen runs recorded in the SQLite ML Metadata at
+    `metadata_path` have ingested (LIVE Examples artifacts with a `span`, made by an execution whose
+    input_base is `input_base`). Empty when the store does not exist yet (the first run).
+    """
+    store, artifacts = _live_span_examples(metadata_path)
+    if store is None or not artifacts:
         return set()
     producers: dict[int, int] = {}
     for event in store.get_events_by_artifact_ids([a.id for a in artifacts]):
@@ -245,6 +252,16 @@ def ingested_spans(metadata_path: Path, input_base: Path) -> set[int]:
         if execution is not None and execution.custom_properties[INPUT_BASE_PROPERTY].string_value == wanted:
             spans.add(artifact.custom_properties[SPAN_PROPERTY].int_value)
     return spans
+
+
+def span_examples_uris(metadata_path: Path, span: int) -> list[str]:
+    """URIs of the LIVE Examples artifacts of `span` recorded in the SQLite ML Metadata at `metadata_path`,
+    oldest first (by artifact id). A cached ExampleGen execution reuses an earlier artifact, so this is where
+    a run's examples of `span` are, whichever run wrote them. Empty without a store.
+    """
+    _, artifacts = _live_span_examples(metadata_path)
+    return [a.uri for a in sorted(artifacts, key=lambda a: a.id)
+            if a.custom_properties[SPAN_PROPERTY].int_value == span]
 
 
 def ingested_span_layouts(metadata_path: Path, staged: StagedSpans) -> set[int]:

@@ -389,19 +389,22 @@ def score_month(client: Any, frame: Any) -> tuple[npt.NDArray[np.float64], npt.N
 
 # ---- the simulation ----------------------------------------------------------------------------
 
-def eval_customer_ids(pipeline_output: Path) -> set[int]:
-    """Customer ids of the eval split of the newest CsvExampleGen execution under `pipeline_output` (the
-    evaluated span's ExampleGen of the last run: each span is evaluated once, so it is never cached)."""
+def eval_customer_ids(pipeline_output: Path, span: int) -> set[int]:
+    """Customer ids in the eval split of `span`'s Examples written by the evaluated span's ExampleGen under
+    `pipeline_output` (the pipeline's --output), found in its ML Metadata: the newest such artifact. With
+    --reuse-pipeline-root that ExampleGen is cached and its artifact is an earlier run's folder, so the newest
+    folder on disk would be another span's. Empty when no run has written one."""
     import tensorflow as tf
 
-    from pipeline.spans import EVAL_EXAMPLE_GEN_ID
+    from pipeline.spans import EVAL_EXAMPLE_GEN_ID, span_examples_uris
 
-    root = pipeline_output / "tfx" / EVAL_EXAMPLE_GEN_ID / "examples"
-    runs = sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)) if root.is_dir() else []
+    root = (pipeline_output / "tfx" / EVAL_EXAMPLE_GEN_ID / "examples").resolve()
+    uris = [Path(u) for u in span_examples_uris(pipeline_output / cfg.METADATA_FILE, span)]
+    folders = [u for u in uris if u.resolve().parent == root]
     ids: set[int] = set()
-    if not runs:
+    if not folders:
         return ids
-    for path in sorted((runs[-1] / f"Split-{cfg.EVAL_SPLIT}").glob("*.gz")):
+    for path in sorted((folders[-1] / f"Split-{cfg.EVAL_SPLIT}").glob("*.gz")):
         for record in tf.data.TFRecordDataset(str(path), compression_type="GZIP"):
             example = tf.train.Example.FromString(record.numpy())
             ids.update(example.features.feature[ID_KEYS[0]].int64_list.value)
@@ -600,7 +603,7 @@ class Simulation:
         row.blessed, row.status = summary.get("blessed"), summary.get("status")
         if summary.get("status") == "pushed" and summary.get("newly_pushed") and summary.get("model_version"):
             row.pushed_version = int(summary["model_version"])
-        ids = eval_customer_ids(self.pipeline_output)
+        ids = eval_customer_ids(self.pipeline_output, span)
         month = self.truth[span]
         in_eval = month.frame[ID_KEYS[0]].isin(ids).to_numpy()
         labels = month.frame[LABEL_KEY].to_numpy()[in_eval]

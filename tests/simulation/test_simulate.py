@@ -167,25 +167,42 @@ def test_help_lists_the_flags_with_their_defaults() -> None:
     assert "(default: 12)" in proc.stdout and "(default: 3)" in proc.stdout
 
 
-def test_eval_customer_ids_reads_the_newest_eval_split(tmp_path: Path) -> None:
+def test_eval_customer_ids_read_the_evaluated_span_s_artifact_from_ml_metadata(tmp_path: Path) -> None:
     import tensorflow as tf
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline.spans import EVAL_EXAMPLE_GEN_ID
+    from pipeline.spans import EVAL_EXAMPLE_GEN_ID, EXAMPLES_TYPE, SPAN_PROPERTY
 
-    def write(execution: int, split: str, ids: list[int]) -> None:
-        folder = tmp_path / "tfx" / EVAL_EXAMPLE_GEN_ID / "examples" / str(execution) / f"Split-{split}"
-        folder.mkdir(parents=True)
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(tmp_path / cfg.METADATA_FILE)
+    store = metadata_store.MetadataStore(connection)
+    examples = store.put_artifact_type(metadata_store_pb2.ArtifactType(name=EXAMPLES_TYPE))
+
+    def write(component: str, execution: int, span: int, split: str, ids: list[int]) -> None:
+        artifact = tmp_path / "tfx" / component / "examples" / str(execution)
+        folder = artifact / f"Split-{split}"
+        folder.mkdir(parents=True, exist_ok=True)
         with tf.io.TFRecordWriter(str(folder / "data_tfrecord-00000-of-00001.gz"), options="GZIP") as writer:
             for customer in ids:
                 example = tf.train.Example()
                 example.features.feature["Customer_ID"].int64_list.value.append(customer)
                 writer.write(example.SerializeToString())
+        record = metadata_store_pb2.Artifact(type_id=examples, uri=str(artifact),
+                                             state=metadata_store_pb2.Artifact.LIVE)
+        record.custom_properties[SPAN_PROPERTY].int_value = span
+        store.put_artifacts([record])
 
-    assert simulate.eval_customer_ids(tmp_path) == set()  # no run yet
-    write(9, cfg.EVAL_SPLIT, [1, 2])
-    write(12, cfg.EVAL_SPLIT, [5, 7, 8])
-    write(12, cfg.TRAIN_SPLIT, [3, 4])
-    assert simulate.eval_customer_ids(tmp_path) == {5, 7, 8}  # execution 12 is newer than 9 (numerically)
+    assert simulate.eval_customer_ids(tmp_path, 1) == set()  # no run yet
+    write(EVAL_EXAMPLE_GEN_ID, 9, 1, cfg.EVAL_SPLIT, [1, 2])
+    write(EVAL_EXAMPLE_GEN_ID, 9, 1, cfg.TRAIN_SPLIT, [3, 4])
+    write("CsvExampleGen.span_1", 10, 1, cfg.EVAL_SPLIT, [6])  # span 1 ingested for training: not the eval one
+    # A later run evaluated span 3 in a folder numbered higher; a cached re-run judged on span 1 (the
+    # --reuse-pipeline-root case) must still read span 1's eval split, not the newest folder on disk.
+    write(EVAL_EXAMPLE_GEN_ID, 12, 3, cfg.EVAL_SPLIT, [5, 7, 8])
+    assert simulate.eval_customer_ids(tmp_path, 1) == {1, 2}
+    assert simulate.eval_customer_ids(tmp_path, 3) == {5, 7, 8}
+    assert simulate.eval_customer_ids(tmp_path, 2) == set()
 
 
 def test_prepare_output_can_keep_the_pipeline_root_for_a_cached_rerun(tmp_path: Path) -> None:
