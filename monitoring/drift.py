@@ -78,6 +78,7 @@ from pipeline.drift_gate import (
     distances_of,
     set_drift_comparators,
 )
+from pipeline.mlmd import read_only_store
 
 TRAINING, SERVING = "TRAINING", "SERVING"
 STATISTICS_TYPE = "ExampleStatistics"
@@ -198,11 +199,8 @@ def _newest_artifact(pipeline_output: Path, type_name: str) -> metadata_store_pb
     if not metadata.is_file():
         raise DriftError(f"{pipeline_output} has no {metadata.name}: is it a pipeline --output folder? "
                          "(or pass --statistics PATH)")
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(metadata)
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
     try:
-        artifacts = metadata_store.MetadataStore(connection).get_artifacts_by_type(type_name)
+        artifacts = read_only_store(metadata).get_artifacts_by_type(type_name)
     except NotFoundError:
         artifacts = []
     live = [a for a in artifacts if a.state == metadata_store_pb2.Artifact.LIVE] or artifacts
@@ -239,10 +237,7 @@ def _read_store(pipeline_output: Path) -> metadata_store.MetadataStore:
     if not metadata.is_file():
         raise DriftError(f"{pipeline_output} has no {metadata.name}: is it a pipeline --output folder? "
                          "(or pass --eval-scores CSV)")
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(metadata)
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(connection)
+    return read_only_store(metadata)
 
 
 def served_eval_scores(pipeline_output: Path, model_version: int) -> Path:

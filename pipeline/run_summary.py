@@ -29,6 +29,7 @@ from pipeline import config as cfg
 from pipeline.factors import load_factors
 from pipeline.gates import describe_anomalies, load_anomalies
 from pipeline.inputs import MIN_CLASS_PER_SPLIT
+from pipeline.mlmd import read_only_store
 from pipeline.pusher import NEWLY_PUSHED_PROPERTY
 from pipeline.recall_gate import REASON_PROPERTY as RECALL_REASON
 from pipeline.recall_gate import RECALL_GATE_ID
@@ -49,10 +50,7 @@ Z_95 = 1.959964
 
 def collect_outputs(metadata_path: Path) -> Outputs:
     """Output artifacts per node of the newest pipeline run recorded in `metadata_path`."""
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(metadata_path)
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(connection)
+    store = read_only_store(metadata_path)
     runs = store.get_contexts_by_type("pipeline_run")
     if not runs:
         return {}

@@ -64,6 +64,7 @@ from pipeline import drift_gate, inputs
 from pipeline.config import DEFAULT_WINDOW as DEFAULT_WINDOW
 from pipeline.config import SPAN_DIR_PREFIX, VERSION_DIR_PREFIX
 from pipeline.csv_examples import CsvExampleGen
+from pipeline.mlmd import read_only_store
 
 SPAN_PATTERN = SPAN_DIR_PREFIX + "{SPAN}/" + VERSION_DIR_PREFIX + "{VERSION}/*"
 """CsvExampleGen's input pattern under the staged layout: TFX replaces {SPAN} with the span number and
@@ -220,10 +221,7 @@ def _live_span_examples(
     """(the store, its LIVE Examples artifacts that carry a `span`), read-only; (None, []) without a store."""
     if not metadata_path.is_file():
         return None, []
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(metadata_path)
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(connection)
+    store = read_only_store(metadata_path)
     try:
         artifacts = [a for a in store.get_artifacts_by_type(EXAMPLES_TYPE)
                      if a.state == metadata_store_pb2.Artifact.LIVE and SPAN_PROPERTY in a.custom_properties]

@@ -27,6 +27,7 @@ from data import spans as data_spans
 from modules import features
 from pipeline import config as cfg
 from pipeline import spans
+from pipeline.mlmd import read_only_store
 from simulation import simulate
 from tests.e2e.conftest import SIMULATION, SIMULATION_TIMEOUT_S
 from tests.helpers import run_pipeline
@@ -62,10 +63,7 @@ def stopped(simulated_months: tuple[Path, subprocess.CompletedProcess[str], dict
 
 
 def _store(output: Path) -> metadata_store.MetadataStore:
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(output / "metadata.sqlite")
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(connection)
+    return read_only_store(output / cfg.METADATA_FILE)
 
 
 def _inputs_of_newest_run(store: metadata_store.MetadataStore,
