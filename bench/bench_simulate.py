@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,22 +42,42 @@ CASE_LOG = "bench-{case}.log"
 the cached case's `prepare_output` would empty)."""
 
 
+_LAUNCHER = """
+import os, signal, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as handle:
+    handle.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
+"""Runs the command and writes its wait4 `ru_maxrss` to a file. Linux counts a process's resident set at
+fork in the child's `ru_maxrss` (it survives exec), so the command is started from this small launcher
+(`python -S`, a few MiB), not from the caller, whose own RSS (a test session with TensorFlow loaded: ~1 GiB)
+would otherwise be the floor of every figure."""
+
+
 def run_measured(command: Sequence[str], log: Path, cwd: Path | None = None) -> tuple[int, float, float]:
     """Run `command` with stdout and stderr to `log`; returns (exit code, wall seconds, peak RSS in MiB). The
     peak RSS is the largest resident set of the process or of any descendant it waited for (Linux `wait4`
-    `ru_maxrss`, KiB there), not a sum over processes running at the same time. An exit by signal N gives
-    -N, as subprocess does."""
+    `ru_maxrss`, KiB there, measured from a small launcher: _LAUNCHER), not a sum over processes running at the
+    same time. An exit by signal N gives -N, as subprocess does."""
     started = time.monotonic()
-    with open(log, "wb") as handle:
-        proc = subprocess.Popen(list(command), cwd=cwd, stdout=handle, stderr=subprocess.STDOUT)
+    with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp, open(log, "wb") as handle:
+        peak = Path(tmp) / "maxrss"
+        proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(peak), *command], cwd=cwd,
+                                stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            proc.kill()
+            code = proc.wait()
+        except BaseException:  # interrupted: stop the launcher and the command it started
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
-        proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait on a reaped pid
-    return proc.returncode, time.monotonic() - started, usage.ru_maxrss / 1024
+        kib = int(peak.read_text()) if peak.is_file() else 0
+    return code, time.monotonic() - started, kib / 1024
 
 
 def month_figures(output: Path) -> list[dict[str, Any]]:
