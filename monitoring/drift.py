@@ -195,12 +195,8 @@ def serving_schema(path: Path, categorical_threshold: float, numeric_threshold: 
 
 def _newest_artifact(pipeline_output: Path, type_name: str) -> metadata_store_pb2.Artifact | None:
     """The newest (LIVE first) artifact of `type_name` in the pipeline's ML Metadata, None when there is none."""
-    metadata = PipelineConfig(output=pipeline_output).metadata_path
-    if not metadata.is_file():
-        raise DriftError(f"{pipeline_output} has no {metadata.name}: is it a pipeline --output folder? "
-                         "(or pass --statistics PATH)")
     try:
-        artifacts = read_only_store(metadata).get_artifacts_by_type(type_name)
+        artifacts = _read_store(pipeline_output, "--statistics PATH").get_artifacts_by_type(type_name)
     except NotFoundError:
         artifacts = []
     live = [a for a in artifacts if a.state == metadata_store_pb2.Artifact.LIVE] or artifacts
@@ -232,11 +228,12 @@ def driver_features(pipeline_output: Path) -> list[str]:
         return []
 
 
-def _read_store(pipeline_output: Path) -> metadata_store.MetadataStore:
+def _read_store(pipeline_output: Path, instead: str) -> metadata_store.MetadataStore:
+    """The ML Metadata of `pipeline_output`, read-only; DriftError naming the flag to pass `instead` if none."""
     metadata = PipelineConfig(output=pipeline_output).metadata_path
     if not metadata.is_file():
         raise DriftError(f"{pipeline_output} has no {metadata.name}: is it a pipeline --output folder? "
-                         "(or pass --eval-scores CSV)")
+                         f"(or pass {instead})")
     return read_only_store(metadata)
 
 
@@ -249,17 +246,17 @@ def served_eval_scores(pipeline_output: Path, model_version: int) -> Path:
     when no run says it pushed it newly). Raises DriftError when `pipeline_output` holds no ML Metadata, no run
     recorded pushing that version (pushed by another pipeline output?), that run has no ReferenceModels output,
     or its folder has no eval_scores.csv."""
-    from pipeline.pusher import NEWLY_PUSHED_PROPERTY
+    from pipeline.pusher import NEWLY_PUSHED_PROPERTY, PUSHED_VERSION_PROPERTY
     from pipeline.reference import EVAL_SCORES_FILE, ReferenceModelsArtifact, eval_scores_path
 
-    store = _read_store(pipeline_output)
+    store = _read_store(pipeline_output, "--eval-scores CSV")
     metadata = PipelineConfig(output=pipeline_output).metadata_path
     try:
         pushes = store.get_artifacts_by_type(PUSHED_MODEL_TYPE)
     except NotFoundError:
         pushes = []
-    pushes = [a for a in pushes if "pushed_version" in a.custom_properties
-              and a.custom_properties["pushed_version"].string_value == str(model_version)]
+    pushes = [a for a in pushes if PUSHED_VERSION_PROPERTY in a.custom_properties
+              and a.custom_properties[PUSHED_VERSION_PROPERTY].string_value == str(model_version)]
     newly = [a for a in pushes if NEWLY_PUSHED_PROPERTY in a.custom_properties
              and a.custom_properties[NEWLY_PUSHED_PROPERTY].int_value == 1]
     pushes = newly or pushes

@@ -20,6 +20,7 @@ import ml_metadata as mlmd
 from absl import logging
 from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.saved_model import signature_constants
 from tfx import types
 from tfx.components.evaluator import constants as eval_constants
 from tfx.dsl.components.common import resolver
@@ -28,7 +29,7 @@ from tfx.utils import path_utils
 
 from modules.features import TRANSFORM_FEATURES_SIGNATURE
 
-SERVING_SIGNATURE = "serving_default"  # tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+SERVING_SIGNATURE = signature_constants.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 
 MODEL_KEY = "model"
 BLESSING_KEY = "model_blessing"

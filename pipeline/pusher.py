@@ -24,6 +24,9 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+PUSHED_VERSION_PROPERTY = "pushed_version"
+"""Custom property TFX's Pusher records on its PushedModel (`_MarkPushed(..., pushed_version=...)`): the
+version folder's name."""
 NEWLY_PUSHED_PROPERTY = "newly_pushed"
 
 

@@ -30,7 +30,7 @@ from pipeline.factors import load_factors
 from pipeline.gates import describe_anomalies, load_anomalies
 from pipeline.inputs import MIN_CLASS_PER_SPLIT
 from pipeline.mlmd import read_only_store
-from pipeline.pusher import NEWLY_PUSHED_PROPERTY
+from pipeline.pusher import NEWLY_PUSHED_PROPERTY, PUSHED_VERSION_PROPERTY
 from pipeline.recall_gate import REASON_PROPERTY as RECALL_REASON
 from pipeline.recall_gate import RECALL_GATE_ID
 from pipeline.reference import eval_scores_path, load_reference
@@ -132,7 +132,7 @@ def build_summary(outputs: Outputs, cached: Collection[str] = ()) -> dict[str, A
     pushed = single_artifact(outputs, "Pusher", "pushed_model")
     if pushed and pushed.custom_properties["pushed"].int_value == 1:
         summary["pushed_model_dir"] = pushed.custom_properties["pushed_destination"].string_value
-        summary["model_version"] = pushed.custom_properties["pushed_version"].string_value
+        summary["model_version"] = pushed.custom_properties[PUSHED_VERSION_PROPERTY].string_value
         summary["newly_pushed"] = pushed.custom_properties[NEWLY_PUSHED_PROPERTY].int_value == 1
     return summary
 
