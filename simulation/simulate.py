@@ -271,10 +271,13 @@ def chart(rows: Sequence[MonthResult]) -> dict[str, Any]:
 def month_alerts(alerts: Sequence[dict[str, Any]], date: str) -> list[str]:
     """The notified alerts about period `date` (labels.period), as `firing ChurnModelOutcomeQualityDown v3 at
     <received_at>` strings in arrival order (alerts: monitoring.webhook.WebhookReceiver.alerts())."""
-    return [f"{a.get('status')} {a.get('labels', {}).get('alertname')} v{a['labels']['model_version']} at "
-            f"{a.get('received_at', '?')}" if "model_version" in a.get("labels", {}) else
-            f"{a.get('status')} {a.get('labels', {}).get('alertname')} at {a.get('received_at', '?')}"
-            for a in alerts if a.get("labels", {}).get("period") == date]
+    found = []
+    for alert in alerts:
+        labels = alert.get("labels", {})
+        if labels.get("period") == date:
+            version = f" v{labels['model_version']}" if "model_version" in labels else ""
+            found.append(f"{alert.get('status')} {labels.get('alertname')}{version} at {alert.get('received_at', '?')}")
+    return found
 
 
 def render_html(rows: Sequence[MonthResult], settings: dict[str, Any],
