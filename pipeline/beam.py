@@ -119,6 +119,31 @@ def no_worker_package(args: Sequence[str]) -> Iterator[bool]:
         dependency_utils.make_beam_dependency_flags = original
 
 
+@contextmanager
+def no_state_cache(args: Sequence[str]) -> Iterator[bool]:
+    """While the block runs, Beam's DirectRunner given `args` keeps no state cache in process (as Beam did
+    by default before 2.52); with any other runner nothing changes. Yields whether it turned the cache off.
+
+    The in-memory DirectRunner (`EmbeddedWorkerHandler`) sizes its cache by Beam's module constant
+    `worker_handlers.STATE_CACHE_SIZE_MB` (100) and ignores `--max_cache_memory_usage_mb`. Its data is
+    already in this process, so the cache saves no read, but every side input it loads is weighed with
+    `objsize.get_deep_size`, which walks the globals of every loaded module (thousands with TensorFlow):
+    2-3 s of CsvExampleGen, StatisticsGen, Transform and the Evaluator on a 4,000-row run
+    (docs/performance.md, "Per-run fixed cost of a small run"). Restored on leaving.
+    """
+    if not runs_on_this_machine(args):
+        yield False
+        return
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+
+    original = worker_handlers.STATE_CACHE_SIZE_MB
+    worker_handlers.STATE_CACHE_SIZE_MB = 0
+    try:
+        yield True
+    finally:
+        worker_handlers.STATE_CACHE_SIZE_MB = original
+
+
 def _unchanged(beam_pipeline_args: list[str]) -> list[str]:
     """`make_beam_dependency_flags` for the DirectRunner: the arguments as given (a new list, as TFX's returns)."""
     return list(beam_pipeline_args)

@@ -384,7 +384,7 @@ def _run_pipeline(config: cfg.PipelineConfig, data_dir: Path, schema: Path | Non
                                reference_fingerprint=reference_fingerprint(),
                                recall_gate_fingerprint=recall_gate_fingerprint(), spans=span_inputs)
     handler.total = len(pipeline.components)
-    with run_scratch_dir(), beam.no_worker_package(config.beam_args):
+    with run_scratch_dir(), beam.no_worker_package(config.beam_args), beam.no_state_cache(config.beam_args):
         LocalDagRunner().run_with_ir(compile_pipeline(pipeline))
 
 

@@ -10,8 +10,10 @@ from modules import features
 from modules import threshold as decision
 
 METRICS = ("AUC", "ExampleCount")
-CLASS_COUNTS = "ConfusionMatrixAtThresholds"
-"""Confusion matrices over modules.threshold's grid (plus a `--threshold` off it).
+CLASS_COUNTS = "BinnedConfusionMatrixAtThresholds"
+"""Confusion matrices over modules.threshold's grid (plus a `--threshold` off it): TFMA's
+`ConfusionMatrixAtThresholds`, counted in one pass per example by pipeline/confusion_matrices.py
+(`CLASS_COUNTS_MODULE`) instead of TFMA's pass per example and threshold; same values, same output name.
 
 The model's decision threshold is chosen by the Trainer, after this config is built, and lies on the
 grid: the run summary reads precision, recall, accuracy and the confusion matrix of each model at its
@@ -19,6 +21,7 @@ own threshold from these matrices (pipeline/run_summary.py), not TFMA's Precisio
 which would be at a fixed 0.5. Any of them also gives the class counts behind each AUC's confidence
 interval and the churn rate (tp + fn: churned); it replaced TFMA's MeanLabel, a metric of its own with
 its own per-example Python pass (docs/performance.md, "Pipeline at scale")."""
+CLASS_COUNTS_MODULE = "pipeline.confusion_matrices"
 GATING_METRIC_CLASS = "AUC"
 NOT_WORSE = -1e-10
 """Change threshold: candidate AUC - baseline AUC must be >= this, i.e. not worse (ties pass)."""
@@ -55,7 +58,7 @@ def build_eval_config(label_key: str, slice_keys: Iterable[str], min_auc: float,
                     )
                     for name in METRICS
                 ]
-                + [tfma.MetricConfig(class_name=CLASS_COUNTS,
+                + [tfma.MetricConfig(class_name=CLASS_COUNTS, module=CLASS_COUNTS_MODULE,
                                      config=json.dumps({"thresholds": decision.evaluation_grid(threshold)}))]
             )
         ],

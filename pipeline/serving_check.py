@@ -10,7 +10,9 @@ same job with our own model server (serving/, wire-compatible with TF Serving), 
    split's median (numeric) or mode (categorical) from StatisticsGen, so no real customer is inside
    the model;
 2. loads that copy in `serving.main.ModelServer` (gRPC on an ephemeral loopback port, REST off),
-   which replays the warmup file before the version can become AVAILABLE, as TF Serving does;
+   which replays the warmup file before the version can become AVAILABLE, as TF Serving does; the copy
+   is complete before the server starts, so it is loaded on the first poll, without the server's
+   wait for a version folder to settle (`--file_system_settle_seconds`, 5 s by default);
 3. sends every warmup request again through gRPC with the official `tensorflow-serving-api` stubs;
 4. marks the artifact as InfraValidator does: custom property `blessed` 1 or 0, an `INFRA_BLESSED`
    or `INFRA_NOT_BLESSED` file, and `has_model` 1 when the stamped model is inside.
@@ -136,6 +138,7 @@ def check_serving(stamped_dir: str, model_name: str) -> int:
             enable_cors=False, max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, max_instances=DEFAULT_MAX_INSTANCES,
             max_load_retries=0, load_retry_interval_seconds=0.0, intra_op_threads=0, inter_op_threads=0,
             enable_model_warmup=True,
+            settle_seconds=0.0,  # the folder is complete before the server starts: load it on the first poll
         )
         thresholds = gc.get_threshold()
         server = ModelServer(config, CollectorRegistry())

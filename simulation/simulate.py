@@ -92,6 +92,10 @@ PIPELINE_LOG = "pipeline-month-{month}.log"
 """`<output>/logs/`: what the pipeline run judged on month m printed."""
 RUN_SUMMARY = "run_summary-month-{month}.json"
 """`<output>/logs/`: that run's run_summary.json (the pipeline's own file is overwritten by the next run)."""
+SETTLE_SECONDS = 0
+"""The model server's `--file_system_settle_seconds`: the pipeline's Pusher renames each version folder into
+place complete (pipeline/pusher.py), so no version is ever half-written and a hot swap need not wait out the
+server's default settle time (5 s) after each push."""
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "simulation.html.j2"
 
@@ -351,7 +355,8 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "serving", f"--port={grpc_port}", f"--rest_api_port={self.rest_port}",
                  f"--host={self.host}", f"--model_name={MODEL_NAME}", f"--model_base_path={self.base_path}",
-                 "--file_system_poll_wait_seconds=1", *self.extra_args],
+                 "--file_system_poll_wait_seconds=1", f"--file_system_settle_seconds={SETTLE_SECONDS}",
+                 *self.extra_args],
                 cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def alive(self) -> bool:

@@ -146,3 +146,30 @@ class ConstructedOnly(BaseBeamExecutor):
 
     def Do(self, input_dict: object, output_dict: object, exec_properties: object) -> None:  # noqa: N802 (TFX's name)
         """Never called."""
+
+
+def side_input_sizes_weighed(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    """Runs a small Beam pipeline with a side input under `args`; how often Beam's state cache weighed a value."""
+    import apache_beam as beam_sdk
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.worker import statecache
+
+    calls = []
+    real = statecache.get_deep_size
+    monkeypatch.setattr(statecache, "get_deep_size", lambda *objs: calls.append(1) or real(*objs))
+    with beam_sdk.Pipeline(options=PipelineOptions(args)) as p:
+        side = p | "side" >> beam_sdk.Create([1, 2, 3])
+        _ = (p | beam_sdk.Create([10, 20]) | beam_sdk.Map(lambda x, s: x + sum(s), beam_sdk.pvalue.AsList(side)))
+    return len(calls)
+
+
+def test_the_in_memory_direct_runner_keeps_no_state_cache_inside_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+
+    args = list(beam.beam_args(mode="in_memory"))
+    assert side_input_sizes_weighed(args, monkeypatch) > 0  # Beam's default: each side input load is weighed
+    with beam.no_state_cache(args) as off:
+        assert side_input_sizes_weighed(args, monkeypatch) == 0
+    assert off is True and worker_handlers.STATE_CACHE_SIZE_MB == 100  # restored
+    with beam.no_state_cache(["--runner=DataflowRunner", "--project=p"]) as off:
+        assert off is False and worker_handlers.STATE_CACHE_SIZE_MB == 100

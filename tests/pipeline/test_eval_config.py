@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow_model_analysis as tfma
 
 from modules import features, threshold
+from pipeline import eval_config
 from pipeline.eval_config import build_eval_config
 
 
@@ -19,12 +20,12 @@ def test_metrics_label_prediction_and_signatures() -> None:
     assert spec.signature_name == "serving_tf_example"
     assert list(spec.preprocessing_function_names) == ["transform_features"]
     (metrics_spec,) = config.metrics_specs
-    assert [m.class_name for m in metrics_spec.metrics] == ["AUC", "ExampleCount", "ConfusionMatrixAtThresholds"]
+    assert [m.class_name for m in metrics_spec.metrics] == ["AUC", "ExampleCount", eval_config.CLASS_COUNTS]
 
 
 def test_confusion_matrices_cover_every_threshold_the_trainer_can_choose_and_a_given_one() -> None:
     def grid(config: tfma.EvalConfig) -> list[float]:
-        (matrices,) = [m for m in config.metrics_specs[0].metrics if m.class_name == "ConfusionMatrixAtThresholds"]
+        (matrices,) = [m for m in config.metrics_specs[0].metrics if m.class_name == eval_config.CLASS_COUNTS]
         return json.loads(matrices.config)["thresholds"]
 
     chosen = threshold.choose(np.linspace(0, 1, 101), np.arange(101) % 3 == 0)  # an F1-optimal choice lies on it

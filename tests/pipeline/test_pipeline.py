@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import CURATED_SCHEMA, PipelineConfig
+from pipeline.eval_config import CLASS_COUNTS
 from pipeline.pipeline import TUNER_FN, Roots, create_pipeline
 from pipeline.pusher import AtomicPusherExecutor
 
@@ -185,7 +186,7 @@ def test_a_given_threshold_reaches_the_trainer_and_the_evaluators_grid_but_not_t
         eval_config = components["Evaluator"].exec_properties["eval_config"]
         metrics = json.loads(eval_config)["metrics_specs"][0]["metrics"]
         grid = next(json.loads(m["config"])["thresholds"] for m in metrics
-                    if m["class_name"] == "ConfusionMatrixAtThresholds")
+                    if m["class_name"] == CLASS_COUNTS)
         return (json.loads(components["Trainer"].exec_properties["custom_config"]),
                 json.loads(components["Transform"].exec_properties["custom_config"]), grid)
 

@@ -1,6 +1,7 @@
 """ServingCheck (pipeline/serving_check.py): synthetic warmup row, stamped model, real model server, InfraBlessing."""
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -65,10 +66,15 @@ def test_stamped_model_carries_one_warmup_request_per_signature(tmp_path: Path, 
     assert not warmup.warmup_path(candidate).exists()  # the Trainer's artifact is left as it was
 
 
-def test_check_serves_the_stamped_model_and_answers_every_request(tmp_path: Path, candidate: Path) -> None:
+def test_check_serves_the_stamped_model_and_answers_every_request(tmp_path: Path, candidate: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
     stamped = tmp_path / "stamped_model"
     stamp(str(candidate), str(stamped), stats(), "customer-model")
-    assert check_serving(str(stamped), "customer-model") == 3
+    with caplog.at_level(logging.INFO, logger="serving"):
+        assert check_serving(str(stamped), "customer-model") == 3
+    # loaded on the server's first poll: no settle wait, so no "No versions of servable ... found" on the way
+    assert [r.getMessage() for r in caplog.records if "No versions of servable" in r.getMessage()] == []
+    assert any("Successfully loaded servable version" in r.getMessage() for r in caplog.records)
 
 
 def test_a_model_whose_warmup_fails_does_not_pass(tmp_path: Path, candidate: Path) -> None:

@@ -120,6 +120,24 @@ def test_wait_for_version_stops_when_the_server_exits() -> None:
         simulate.wait_for_version(dict, 1, timeout=60, alive=lambda: False)
 
 
+def test_the_server_loads_a_version_the_pusher_just_renamed_into_place_without_a_settle_wait(tmp_path: Path) -> None:
+    from tests.serving.models import build_tf2_model
+
+    base = tmp_path / "serving" / "customer-model"
+    build_tf2_model(tmp_path / "export")
+    base.mkdir(parents=True)
+    (tmp_path / "export").rename(base / "1")  # as the Pusher does: complete, then renamed into place
+    server = simulate.Server(base, simulate.check_port(DEFAULT_HOST, 0), tmp_path / "server.log")
+    server.start()
+    try:
+        simulate.wait_for_version(server.client().status, 1, timeout=120, alive=server.alive)
+    finally:
+        server.stop()
+    log = (tmp_path / "server.log").read_text()
+    assert "Successfully loaded servable version" in log
+    assert "No versions of servable" not in log  # with a settle time the first poll finds no settled version
+
+
 def test_prepare_output_replaces_only_an_earlier_simulation(tmp_path: Path) -> None:
     earlier = tmp_path / "sim"
     (earlier / simulate.GENERATED_DIR).mkdir(parents=True)
