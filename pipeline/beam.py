@@ -111,12 +111,8 @@ def no_worker_package(args: Sequence[str]) -> Iterator[bool]:
         return
     from tfx.utils import dependency_utils
 
-    original = dependency_utils.make_beam_dependency_flags
-    dependency_utils.make_beam_dependency_flags = _unchanged
-    try:
+    with _replaced(dependency_utils, "make_beam_dependency_flags", _unchanged):
         yield True
-    finally:
-        dependency_utils.make_beam_dependency_flags = original
 
 
 @contextmanager
@@ -136,12 +132,19 @@ def no_state_cache(args: Sequence[str]) -> Iterator[bool]:
         return
     from apache_beam.runners.portability.fn_api_runner import worker_handlers
 
-    original = worker_handlers.STATE_CACHE_SIZE_MB
-    worker_handlers.STATE_CACHE_SIZE_MB = 0
-    try:
+    with _replaced(worker_handlers, "STATE_CACHE_SIZE_MB", 0):
         yield True
+
+
+@contextmanager
+def _replaced(owner: object, name: str, value: object) -> Iterator[None]:
+    """`owner.name` is `value` while the block runs, and what it was before afterwards (also on an exception)."""
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
     finally:
-        worker_handlers.STATE_CACHE_SIZE_MB = original
+        setattr(owner, name, original)
 
 
 def _unchanged(beam_pipeline_args: list[str]) -> list[str]:
